@@ -1,0 +1,38 @@
+"""ferry's command line: thin Typer commands over the library.
+
+Each command parses its arguments, calls the library and turns :class:`ferry.errors.FerryError`
+into a one-line message and an exit code. No logic lives here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ferry.cli import sandbox as sandbox_cli
+
+app = typer.Typer(
+    name="ferry",
+    help="Move software packages into AWS CodeArtifact exactly, once, and verifiably.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(sandbox_cli.app, name="sandbox")
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    from ferry.cli import _state
+
+    _state.DEBUG = debug
+
+
+def main() -> None:
+    """Entry point of the ``ferry`` console script."""
+    from ferry.cli._state import run_app
+
+    sys.exit(run_app(app))

@@ -1,0 +1,48 @@
+"""``ferry sandbox``: run the local stand-ins."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ferry.errors import UsageError
+
+app = typer.Typer(help="Local stand-ins for CodeArtifact and Nexus, for rehearsals and tests.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder for the stand-ins' content (kept across restarts). Default: a temporary folder."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    codeartifact_port: int = typer.Option(0, "--codeartifact-port", help="Port for CodeArtifact (0: a free one)."),
+    nexus_port: int = typer.Option(0, "--nexus-port", help="Port for Nexus (0: a free one)."),
+    faults: Optional[str] = typer.Option(None, "--faults", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible faults."),
+) -> None:
+    """Start the stand-ins, print one JSON line of their URLs, and serve until SIGINT/SIGTERM."""
+    from ferry.sandbox.faults import FaultSpec, FaultSpecError
+    from ferry.sandbox.server import Sandbox, SandboxOptions
+
+    try:
+        spec = FaultSpec.parse(faults)
+    except FaultSpecError as err:
+        raise UsageError(f"--faults: {err}") from None
+    ports = {"codeartifact": codeartifact_port, "nexus": nexus_port}
+    sandbox = Sandbox(SandboxOptions(data=data, host=host, ports=ports, faults=spec, seed=seed))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sandbox.start()
+    try:
+        sys.stdout.write(json.dumps(sandbox.urls()) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()

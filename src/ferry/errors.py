@@ -1,0 +1,47 @@
+"""One error base for ferry, with the handling each error asks for.
+
+The CLI maps these to exit codes; library code raises them and never calls ``sys.exit``.
+Messages are one line, say what is wrong and what to do, and never carry a secret.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ITEMS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_FATAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class FerryError(Exception):
+    """Base of every error ferry raises on purpose. ``exit_code`` says how the CLI ends."""
+
+    exit_code = EXIT_FATAL
+
+
+class UsageError(FerryError):
+    """Bad command line, job file or other input the user can fix (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class FatalError(FerryError):
+    """The run cannot go on: a side unreachable, credentials refused (exit 3)."""
+
+    exit_code = EXIT_FATAL
+
+
+class ItemError(FerryError):
+    """One item failed for good (corrupt source, conflict); the rest of the run goes on."""
+
+    exit_code = EXIT_ITEMS_FAILED
+
+
+class RetryableError(FerryError):
+    """A transient failure (throttling, 5xx, reset). ``retry_after`` is seconds the server asked for, if any."""
+
+    exit_code = EXIT_FATAL
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,21 @@
+"""Shared fixtures: a running sandbox (all stand-ins on free loopback ports) per test or per module."""
+
+from __future__ import annotations
+
+import pytest
+
+from ferry.sandbox.server import Sandbox, SandboxOptions
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """All stand-ins, fresh, with their data under the test's tmp folder."""
+    with Sandbox(SandboxOptions(data=tmp_path / "sandbox")) as sbx:
+        yield sbx
+
+
+@pytest.fixture(scope="module")
+def module_sandbox(tmp_path_factory):
+    """All stand-ins shared by one test module (for slow client tests)."""
+    with Sandbox(SandboxOptions(data=tmp_path_factory.mktemp("sandbox"))) as sbx:
+        yield sbx
