@@ -1,0 +1,116 @@
+"""The plan: a pure function of what the source has (*want*) and what the target has (*have*).
+
+``plan(want, have)`` sorts every key into exactly one :class:`~ferry.model.Action`:
+
+- ``SAME``: the target has the asset with the same content (SHA-256 when the source has one;
+  otherwise the strongest digest both sides share, and the reason says which);
+- ``CONFLICT``: the target has the asset with different content (or a Disposed version);
+- ``COPY``: the target lacks it, or holds it in a state the transfer must finish or check itself;
+- ``ONLY_IN_TARGET``: listed by the target only;
+- ``UNMAPPABLE``: the source adapter could not map it into CodeArtifact (its reason passes through).
+
+Memory model: call ``plan`` once per ``[[repositories]]`` mapping (one source repository → one
+target repository). *have* is read completely into a dict ``{ItemKey: TargetItem}`` before the
+first entry is produced (a target repository's listing, some hundred bytes per asset); *want* is
+streamed: each source item is compared, yielded and dropped. To guarantee that every key appears
+exactly once, the planner also remembers each source key it has yielded with a small fingerprint
+(about 150–250 bytes per asset: ~200 MB for a million-asset repository). Entries for target-only
+keys come last, sorted by key. Nothing is downloaded or called: the planner never does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from ferry.model import Action, ItemKey, PlanEntry, SourceItem, TargetItem, VersionStatus
+
+
+def _short(digest: str) -> str:
+    return digest[:12] + "…"
+
+
+def compare(source: SourceItem, target: TargetItem | None) -> tuple[Action, str]:
+    """Decide what to do with one source item given the target's view of the same key.
+
+    Returns ``(action, reason)``; the reason is ``''`` when there is nothing to add.
+    The transfer step reuses this when it re-checks the target just before publishing.
+    """
+    if source.unmappable:
+        return Action.UNMAPPABLE, source.unmappable
+    if target is None:
+        return Action.COPY, ""
+    status = target.status
+    if status == VersionStatus.DELETED:
+        return Action.COPY, "version was deleted in the target; publishing it again"
+    if status == VersionStatus.DISPOSED:
+        return Action.CONFLICT, (
+            "version is Disposed in the target (its assets are gone); delete the version there to publish it again"
+        )
+    algo = source.checksums.common_algorithm(target.checksums)
+    if algo is None:
+        if source.size is not None and target.size is not None and source.size != target.size:
+            return Action.CONFLICT, (
+                f"size differs (source {source.size} bytes, target {target.size} bytes); no comparable checksum"
+            )
+        return Action.COPY, (
+            "target has this asset but no checksum comparable with the source's; "
+            "the transfer hashes the download and compares before publishing"
+        )
+    weaker = "" if algo == "sha256" else f" (source has no sha256; compared {algo})"
+    want_digest, have_digest = source.checksums[algo], target.checksums[algo]
+    if want_digest != have_digest:
+        return Action.CONFLICT, f"{algo} differs: source {_short(want_digest)}, target {_short(have_digest)}{weaker}"
+    if status == VersionStatus.UNFINISHED:
+        return Action.COPY, "identical asset present but the version is Unfinished in the target; publish to finish it"
+    notes = []
+    if algo != "sha256":
+        notes.append(f"matched by {algo} only (source has no sha256)")
+    if status != VersionStatus.PUBLISHED:
+        notes.append(f"version is {status} in the target")
+    return Action.SAME, "; ".join(notes)
+
+
+def index_target(have: Iterable[TargetItem]) -> dict[ItemKey, TargetItem]:
+    """Index a target listing by key. Returns the dict.
+
+    A key listed twice with the same content is kept once; twice with different content raises
+    ``ValueError`` (a target cannot hold two assets under one key, so the listing is broken).
+    """
+    index: dict[ItemKey, TargetItem] = {}
+    for item in have:
+        prior = index.get(item.key)
+        if prior is not None and (prior.checksums, prior.size) != (item.checksums, item.size):
+            raise ValueError(f"target listed {item.key} twice with different content")
+        index.setdefault(item.key, item)
+    return index
+
+
+def _fingerprint(item: SourceItem) -> int:
+    return hash((item.size, item.checksums, item.unmappable))
+
+
+def plan(want: Iterable[SourceItem], have: Iterable[TargetItem]) -> Iterator[PlanEntry]:
+    """Yield one :class:`PlanEntry` per key found in *want* or *have*, each key exactly once.
+
+    Source entries come in *want* order, then target-only entries sorted by key. A source key
+    repeated with identical size/checksums is yielded once. Raises ``ValueError`` when *want*
+    repeats a key with different content (two source assets map onto one CodeArtifact identity,
+    e.g. names equal after normalization: the source adapter must report such collisions as
+    unmappable) or when *have* does (see :func:`index_target`). Lazy: nothing is read before the
+    first ``next()``.
+    """
+    targets = index_target(have)
+    seen: dict[ItemKey, int] = {}
+    for item in want:
+        fingerprint = _fingerprint(item)
+        prior = seen.get(item.key)
+        if prior is not None:
+            if prior != fingerprint:
+                raise ValueError(f"source listed {item.key} twice with different content")
+            continue
+        seen[item.key] = fingerprint
+        target = targets.pop(item.key, None)
+        action, reason = compare(item, target)
+        yield PlanEntry(item.key, action, item, target, reason)
+    for key in sorted(targets):
+        yield PlanEntry(key, Action.ONLY_IN_TARGET, None, targets[key], "")

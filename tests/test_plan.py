@@ -1,0 +1,276 @@
+"""The planner with plain data: no network, no files."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+
+from ferry.model import Action, Checksums, ItemKey, SourceItem, TargetItem, VersionStatus
+from ferry.plan import compare, plan
+
+
+def digests(content: bytes) -> dict[str, str]:
+    return {
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "sha512": hashlib.sha512(content).hexdigest(),
+        "sha1": hashlib.sha1(content).hexdigest(),
+        "md5": hashlib.md5(content).hexdigest(),
+    }
+
+
+def key(package="left-pad", version="1.0.0", asset="package.tgz", fmt="npm", ns=""):
+    return ItemKey(fmt, ns, package, version, asset)
+
+
+def src(k, content=b"A", algos=("sha256", "sha1", "md5"), **kw):
+    sums = {a: v for a, v in digests(content).items() if a in algos}
+    return SourceItem(k, size=len(content), checksums=sums, locator=f"http://nexus/{k.package}", **kw)
+
+
+def tgt(k, content=b"A", status="Published", algos=("sha256", "sha512", "sha1", "md5")):
+    sums = {a: v for a, v in digests(content).items() if a in algos}
+    return TargetItem(k, size=len(content), checksums=sums, status=status)
+
+
+def one(want, have):
+    entries = list(plan(want, have))
+    assert len(entries) == 1
+    return entries[0]
+
+
+def test_absent_in_target_is_copy():
+    k = key()
+    entry = one([src(k)], [])
+    assert (entry.action, entry.reason, entry.target) == (Action.COPY, "", None)
+    assert entry.source.key == k
+
+
+def test_equal_sha256_is_same():
+    k = key()
+    entry = one([src(k, b"x")], [tgt(k, b"x")])
+    assert (entry.action, entry.reason) == (Action.SAME, "")
+    assert entry.target.sha256 == hashlib.sha256(b"x").hexdigest()
+
+
+def test_different_sha256_is_conflict_and_says_which_digest():
+    k = key()
+    entry = one([src(k, b"x")], [tgt(k, b"y")])
+    assert entry.action is Action.CONFLICT
+    assert entry.reason.startswith("sha256 differs")
+    assert hashlib.sha256(b"x").hexdigest()[:12] in entry.reason
+
+
+def test_source_without_sha256_compares_sha1_and_says_so():
+    k = key(fmt="maven", ns="org.acme", package="lib", version="1.0", asset="lib-1.0.jar")
+    same = one([src(k, b"jar", algos=("sha1", "md5"))], [tgt(k, b"jar")])
+    assert same.action is Action.SAME
+    assert "sha1" in same.reason and "no sha256" in same.reason
+    differs = one([src(k, b"jar", algos=("sha1", "md5"))], [tgt(k, b"other")])
+    assert differs.action is Action.CONFLICT
+    assert differs.reason.startswith("sha1 differs") and "no sha256" in differs.reason
+
+
+def test_md5_only_source_against_sha256_only_target_is_copy_with_reason():
+    k = key()
+    entry = one([src(k, b"x", algos=("md5",))], [tgt(k, b"x", algos=("sha256",))])
+    assert entry.action is Action.COPY
+    assert "no checksum comparable" in entry.reason
+
+
+def test_no_comparable_checksum_but_different_size_is_conflict():
+    k = key()
+    entry = one([src(k, b"xx", algos=())], [tgt(k, b"x", algos=("sha256",))])
+    assert entry.action is Action.CONFLICT
+    assert "size differs" in entry.reason
+
+
+def test_unmappable_passes_through_and_swallows_the_target_key():
+    k = key(fmt="generic", ns="raw", package="README.txt", version="", asset="")
+    entry = one([src(k, unmappable="path does not match layout {package}/{version}/{asset}")], [tgt(k)])
+    assert entry.action is Action.UNMAPPABLE
+    assert entry.reason == "path does not match layout {package}/{version}/{asset}"
+    assert entry.target is not None
+
+
+def test_only_in_target_comes_last_sorted():
+    a, b, c = key("a"), key("b"), key("c")
+    entries = list(plan([src(b)], [tgt(c), tgt(a), tgt(b)]))
+    assert [(e.key, e.action) for e in entries] == [
+        (b, Action.SAME),
+        (a, Action.ONLY_IN_TARGET),
+        (c, Action.ONLY_IN_TARGET),
+    ]
+    assert entries[1].source is None and entries[1].target.key == a
+
+
+@pytest.mark.parametrize(
+    "status, content, action, phrase",
+    [
+        (VersionStatus.UNFINISHED, b"A", Action.COPY, "Unfinished"),
+        (VersionStatus.UNFINISHED, b"B", Action.CONFLICT, "sha256 differs"),
+        (VersionStatus.DISPOSED, b"A", Action.CONFLICT, "Disposed"),
+        (VersionStatus.DELETED, b"B", Action.COPY, "deleted"),
+        (VersionStatus.ARCHIVED, b"A", Action.SAME, "Archived"),
+        (VersionStatus.UNLISTED, b"A", Action.SAME, "Unlisted"),
+    ],
+)
+def test_target_version_status(status, content, action, phrase):
+    k = key()
+    entry = one([src(k, b"A")], [tgt(k, content, status=status)])
+    assert entry.action is action
+    assert phrase in entry.reason
+
+
+def test_repeated_identical_source_key_is_planned_once():
+    k = key()
+    entries = list(plan([src(k), src(k)], []))
+    assert [e.key for e in entries] == [k]
+
+
+def test_repeated_source_key_with_different_content_is_an_error():
+    k = key()
+    with pytest.raises(ValueError, match="twice with different content"):
+        list(plan([src(k, b"1"), src(k, b"2")], []))
+
+
+def test_target_key_listed_twice_differently_is_an_error():
+    k = key()
+    with pytest.raises(ValueError, match="target listed"):
+        list(plan([], [tgt(k, b"1"), tgt(k, b"2")]))
+
+
+def test_want_is_streamed_have_is_indexed():
+    consumed = {"want": 0, "have": 0}
+
+    def want():
+        for i in range(1000):
+            consumed["want"] += 1
+            yield src(key(f"p{i}"))
+
+    def have():
+        for i in range(0, 1000, 2):
+            consumed["have"] += 1
+            yield tgt(key(f"p{i}"))
+
+    entries = plan(want(), have())
+    assert consumed == {"want": 0, "have": 0}  # lazy
+    first = next(entries)
+    assert first.key == key("p0") and first.action is Action.SAME
+    assert consumed == {"want": 1, "have": 500}
+    rest = list(entries)
+    assert consumed == {"want": 1000, "have": 500}
+    assert len(rest) == 999
+
+
+def test_compare_is_what_plan_uses():
+    k = key()
+    s, t = src(k, b"x"), tgt(k, b"y")
+    entry = one([s], [t])
+    assert compare(s, t) == (entry.action, entry.reason)
+
+
+# --- property-style: random inventories, fixed seeds -----------------------------------------
+
+FORMATS = ["npm", "pypi", "maven", "generic", "nuget"]
+ALGO_SETS = [("sha256",), ("sha256", "sha1"), ("sha1", "md5"), ("md5",), ()]
+
+
+def random_inventory(rng: random.Random):
+    keys = [
+        ItemKey(rng.choice(FORMATS), rng.choice(["", "ns", "org.acme"]), f"p{rng.randrange(30)}",
+                f"{rng.randrange(4)}.0", rng.choice(["a.tgz", "b.jar"]))
+        for _ in range(rng.randrange(0, 120))
+    ]
+    keys = list(dict.fromkeys(keys))
+    content = {k: rng.choice([b"1", b"2", b"3"]) for k in keys}
+    want_keys = [k for k in keys if rng.random() < 0.7]
+    have_keys = [k for k in keys if rng.random() < 0.6]
+    want = []
+    for k in want_keys:
+        unmappable = "no mapping" if rng.random() < 0.05 else None
+        want.append(src(k, content[k], algos=rng.choice(ALGO_SETS), unmappable=unmappable))
+    have = [
+        tgt(k, content[k] if rng.random() < 0.8 else b"9",
+            status=rng.choice(["Published"] * 6 + ["Unfinished", "Archived", "Disposed", "Deleted"]),
+            algos=rng.choice([("sha256", "sha512", "sha1", "md5"), ("sha256",)]))
+        for k in have_keys
+    ]
+    # Sources sometimes repeat an item verbatim (overlapping pages).
+    want += [item for item in want if rng.random() < 0.1]
+    return want, have
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_key_appears_exactly_once_and_actions_are_consistent(seed):
+    rng = random.Random(seed)
+    want, have = random_inventory(rng)
+    entries = list(plan(want, have))
+    want_keys = {s.key for s in want}
+    have_keys = {t.key for t in have}
+
+    keys = [e.key for e in entries]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == want_keys | have_keys
+
+    by_key_have = {t.key: t for t in have}
+    for e in entries:
+        if e.action is Action.ONLY_IN_TARGET:
+            assert e.key not in want_keys and e.source is None and e.target is by_key_have[e.key]
+            continue
+        assert e.source is not None and e.source.key == e.key
+        assert e.target is by_key_have.get(e.key)
+        if e.source.unmappable:
+            assert e.action is Action.UNMAPPABLE and e.reason == e.source.unmappable
+        elif e.action is Action.SAME:
+            algo = e.source.checksums.common_algorithm(e.target.checksums)
+            assert algo is not None
+            assert e.source.checksums[algo] == e.target.checksums[algo]
+            assert ("no sha256" in e.reason) == (algo != "sha256")
+        elif e.action is Action.CONFLICT:
+            assert e.target is not None
+        elif e.action is Action.COPY:
+            assert e.target is None or e.reason  # copying over something existing is always explained
+    # Source order is kept; target-only entries trail, sorted.
+    first_seen = list(dict.fromkeys(s.key for s in want))
+    assert keys[: len(first_seen)] == first_seen
+    trailing = keys[len(first_seen):]
+    assert trailing == sorted(have_keys - want_keys)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_plan_does_not_depend_on_target_listing_order(seed):
+    rng = random.Random(1000 + seed)
+    want, have = random_inventory(rng)
+    shuffled = list(have)
+    rng.shuffle(shuffled)
+    assert list(plan(want, have)) == list(plan(want, shuffled))
+
+
+def test_checksums_accept_codeartifact_and_nexus_spellings():
+    sums = digests(b"z")
+    ca = Checksums.from_mapping({"SHA-256": sums["sha256"], "SHA-1": sums["sha1"], "MD5": sums["md5"]})
+    nexus = Checksums.from_mapping({"sha256": sums["sha256"].upper(), "sha1": sums["sha1"], "md5": sums["md5"]})
+    assert ca == nexus
+    assert ca.get("sha-256") == sums["sha256"]
+    with pytest.raises(ValueError):
+        Checksums(sha256="abc")
+
+
+def test_item_key_normalizes_missing_namespace_and_prints_like_people_do():
+    assert ItemKey("npm", None, "node", "1.0.0", "package.tgz") == ItemKey("npm", "", "node", "1.0.0", "package.tgz")
+    assert str(ItemKey("npm", "types", "node", "1.0.0", "package.tgz")) == "npm:@types/node@1.0.0/package.tgz"
+    assert str(ItemKey("maven", "org.acme", "lib", "1.0", "lib-1.0.jar")) == "maven:org.acme/lib@1.0/lib-1.0.jar"
+    assert str(ItemKey("pypi", "", "requests", "2.0", "requests-2.0.tar.gz")) == "pypi:requests@2.0/requests-2.0.tar.gz"
+    with pytest.raises(ValueError):
+        ItemKey("rpm", "", "x", "1", "x.rpm")
+
+
+def test_target_item_keeps_sha256_and_checksums_in_step():
+    k = key()
+    sums = digests(b"q")
+    assert TargetItem(k, sha256=sums["sha256"]).checksums.sha256 == sums["sha256"]
+    assert TargetItem(k, checksums={"SHA-256": sums["sha256"]}).sha256 == sums["sha256"]
+    with pytest.raises(ValueError, match="disagree"):
+        TargetItem(k, sha256=sums["sha256"], checksums={"sha256": digests(b"r")["sha256"]})
