@@ -1,0 +1,368 @@
+"""The job file: a TOML description of one migration, read into frozen dataclasses.
+
+The schema is a contract (extend it, never rename a key)::
+
+    [source]                      # where packages come from
+    kind = "nexus"                # "nexus" | "artifactory" | "codeartifact"
+    url = "https://nexus.example.com"
+    username = "migrator"
+    password_env = "NEXUS_PASSWORD"   # the NAME of an environment variable; secrets never go in the file
+    # token_env = "ARTIFACTORY_TOKEN"
+    # kind = "codeartifact" takes domain, domain_owner, region, profile (and url as an endpoint override)
+
+    [target]                      # the CodeArtifact domain packages go to
+    domain = "acme"
+    domain_owner = "111122223333" # optional
+    region = "us-east-1"          # optional
+    profile = "migration"         # optional
+    # endpoint_url = "http://127.0.0.1:9000"   # optional (stand-ins, VPC endpoints)
+
+    [[repositories]]              # one source repository -> one target repository
+    source = "npm-hosted"
+    target = "npm-store"
+    # format = "generic"                      # optional: when the source cannot tell
+    # namespace = "tools"                     # generic only; default: the source repository name
+    # layout = "{package}/{version}/{asset}"  # how generic (raw) paths map to package/version/asset
+    # include = ["@acme/*"]  exclude = ["*-SNAPSHOT"]   # globs, see selects()
+
+    [options]                     # all optional; command-line flags override them (apply_overrides)
+    workers = 4
+    create_missing = false
+    origin_policy = "report"      # "report" | "allow-publish"
+    include = []  exclude = []
+    since = 2024-01-01            # TOML date/datetime or ISO 8601 string
+
+Every problem raises :class:`ferry.errors.UsageError` with one line: the file, the key path
+(``repositories[1].target``, 0-based) and what to do. Values of ``*_env`` keys are never echoed.
+Schema checks live in :mod:`ferry.config_checks`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from ferry.config_checks import (
+    ORIGIN_POLICIES,
+    SOURCE_KINDS,
+    Reader,
+    check_date,
+    check_layout,
+    compile_layout,
+)
+from ferry.errors import UsageError
+from ferry.model import ItemKey
+
+__all__ = [
+    "DEFAULT_LAYOUT",
+    "Job",
+    "Options",
+    "ORIGIN_POLICIES",
+    "RepositoryMapping",
+    "SOURCE_KINDS",
+    "Secret",
+    "SourceConfig",
+    "TargetConfig",
+    "apply_overrides",
+    "compile_layout",
+    "load_job",
+    "parse_job",
+]
+
+DEFAULT_LAYOUT = "{package}/{version}/{asset}"
+DEFAULT_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret kept in an environment variable and read only when used.
+
+    Holds the variable's *name*; ``repr``/``str`` never show a value. ``origin`` says where the
+    name came from (for messages).
+    """
+
+    env: str
+    origin: str = ""
+
+    def reveal(self) -> str:
+        """Return the secret's value from the environment.
+
+        Raises :class:`UsageError` when the variable is unset or empty.
+        """
+        value = os.environ.get(self.env)
+        if not value:
+            where = f" ({self.origin})" if self.origin else ""
+            raise UsageError(f"environment variable {self.env}{where} is not set; export it before running ferry")
+        return value
+
+    def __repr__(self) -> str:
+        return f"Secret(env={self.env!r})"
+
+    def __str__(self) -> str:
+        return f"${self.env}"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """``[source]``: where packages come from. ``password``/``token`` are :class:`Secret` or ``None``."""
+
+    kind: str
+    url: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+    domain: str | None = None
+    domain_owner: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """``[target]``: the CodeArtifact domain to migrate into."""
+
+    domain: str
+    domain_owner: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+def _glob_match(key: ItemKey, patterns: tuple[str, ...]) -> bool:
+    bare = {key.display_name, key.package}
+    names = [*bare, *(f"{name}@{key.version}" for name in bare)]
+    return any(fnmatchcase(name, pattern) for pattern in patterns for name in names)
+
+
+@dataclass(frozen=True)
+class RepositoryMapping:
+    """One ``[[repositories]]`` entry: source repository → target repository."""
+
+    source: str
+    target: str
+    namespace: str
+    layout: str = DEFAULT_LAYOUT
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    format: str | None = None
+
+    def match_path(self, path: str) -> dict[str, str] | None:
+        """Split a generic (raw) path by ``layout``. Returns the placeholders' values, or ``None``."""
+        found = compile_layout(self.layout).fullmatch(path.strip("/"))
+        if found is None:
+            return None
+        parts = found.groupdict()
+        parts.setdefault("namespace", self.namespace)
+        return parts
+
+    def selects(self, key: ItemKey, options: "Options | None" = None) -> bool:
+        """Whether *key* is in scope for this mapping (and the job-wide ``options`` filters).
+
+        Globs (``fnmatch``, case-sensitive) are tried on the display name (``@types/node``,
+        ``org.acme/lib``, ``requests``), on the bare package name (``node``, ``lib``) and on either
+        followed by ``@version`` (``lodash@4.*``). An item must match every non-empty ``include``
+        list and no ``exclude`` pattern.
+        """
+        layers = [(self.include, self.exclude)]
+        if options is not None:
+            layers.append((options.include, options.exclude))
+        for include, exclude in layers:
+            if include and not _glob_match(key, include):
+                return False
+            if exclude and _glob_match(key, exclude):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Options:
+    """``[options]``: run-wide settings; command-line flags override them."""
+
+    workers: int = DEFAULT_WORKERS
+    create_missing: bool = False
+    origin_policy: str = "report"
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A whole job file, validated."""
+
+    path: str
+    source: SourceConfig
+    target: TargetConfig
+    repositories: tuple[RepositoryMapping, ...]
+    options: Options = field(default_factory=Options)
+
+
+# ---------------------------------------------------------------- reading
+
+_SECRET_LITERALS = {"password": "password_env", "token": "token_env", "api_key": "token_env", "secret": "token_env"}
+_CA_SOURCE_KEYS = ("domain", "domain_owner", "region", "profile")
+
+
+def _forbid_literal_secrets(r: Reader, table: dict[str, Any], prefix: str) -> None:
+    for name, env_key in _SECRET_LITERALS.items():
+        if name in table:
+            raise r.error(
+                f"{prefix}.{name}",
+                "secrets never go in the job file",
+                f'put it in an environment variable and name that variable with {env_key} = "MY_VAR"',
+            )
+
+
+def _read_source(r: Reader, table: dict[str, Any]) -> SourceConfig:
+    _forbid_literal_secrets(r, table, "source")
+    r.known_keys(table, "source", ("kind", "url", "username", "password_env", "token_env", *_CA_SOURCE_KEYS))
+    kind = r.choice(table, "source", "kind", SOURCE_KINDS, required=True)
+    url = r.url(table, "source", "url", required=kind != "codeartifact")
+    username = r.string(table, "source", "username")
+    password = r.env_name(table, "source", "password_env")
+    token = r.env_name(table, "source", "token_env")
+    if password and token:
+        raise r.error("source.token_env", "both password_env and token_env are set", "keep only one of them")
+    if password and not username:
+        raise r.error("source.password_env", "a password needs a user name", "add username = ... to [source]")
+    ca = {}
+    if kind == "codeartifact":
+        if password or token:
+            key = "source.password_env" if password else "source.token_env"
+            raise r.error(key, "a CodeArtifact source signs in with AWS credentials", "remove it (use profile)")
+        ca = {
+            "domain": r.domain(table, "source", "domain", required=True),
+            "domain_owner": r.account(table, "source", "domain_owner"),
+            "region": r.region(table, "source", "region", required=True),
+            "profile": r.string(table, "source", "profile"),
+        }
+    else:
+        for name in _CA_SOURCE_KEYS:
+            if name in table:
+                raise r.error(f"source.{name}", f'only a kind = "codeartifact" source takes it', "remove it")
+    return SourceConfig(kind=kind, url=url, username=username, password=password, token=token, **ca)
+
+
+def _read_target(r: Reader, table: dict[str, Any]) -> TargetConfig:
+    _forbid_literal_secrets(r, table, "target")
+    r.known_keys(table, "target", ("domain", "domain_owner", "region", "profile", "endpoint_url"))
+    return TargetConfig(
+        domain=r.domain(table, "target", "domain", required=True),
+        domain_owner=r.account(table, "target", "domain_owner"),
+        region=r.region(table, "target", "region"),
+        profile=r.string(table, "target", "profile"),
+        endpoint_url=r.url(table, "target", "endpoint_url"),
+    )
+
+
+def _read_repository(r: Reader, table: dict[str, Any], where: str) -> RepositoryMapping:
+    r.known_keys(table, where, ("source", "target", "format", "namespace", "layout", "include", "exclude"))
+    source = r.string(table, where, "source", required=True)
+    namespace = r.namespace(table, where, "namespace")
+    layout = r.string(table, where, "layout") or DEFAULT_LAYOUT
+    check_layout(r, f"{where}.layout", layout, namespace_set=namespace is not None)
+    return RepositoryMapping(
+        source=source,
+        target=r.repository(table, where, "target", required=True),
+        namespace=namespace if namespace is not None else source,
+        layout=layout,
+        include=r.globs(table, where, "include"),
+        exclude=r.globs(table, where, "exclude"),
+        format=r.format(table, where, "format"),
+    )
+
+
+def _read_options(r: Reader, table: dict[str, Any]) -> Options:
+    r.known_keys(table, "options", ("workers", "create_missing", "origin_policy", "include", "exclude", "since"))
+    workers = r.integer(table, "options", "workers", low=1, high=64)
+    create_missing = r.boolean(table, "options", "create_missing")
+    return Options(
+        workers=DEFAULT_WORKERS if workers is None else workers,
+        create_missing=bool(create_missing),
+        origin_policy=r.choice(table, "options", "origin_policy", ORIGIN_POLICIES) or "report",
+        include=r.globs(table, "options", "include"),
+        exclude=r.globs(table, "options", "exclude"),
+        since=check_date(r, "options.since", table.get("since")),
+    )
+
+
+def parse_job(text: str, path: str | os.PathLike[str] = "<job>") -> Job:
+    """Parse and validate job-file text. Returns a :class:`Job`; raises :class:`UsageError`."""
+    label = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"{label}: not valid TOML: {err}; fix the syntax") from None
+    r = Reader(label)
+    r.known_keys(data, "", ("source", "target", "repositories", "options"))
+    source = _read_source(r, r.table(data, "source", required=True))
+    target = _read_target(r, r.table(data, "target", required=True))
+    entries = data.get("repositories")
+    if entries is None:
+        raise r.error("repositories", "missing", "add at least one [[repositories]] table with source and target")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise r.error("repositories", "expected [[repositories]] tables", "write each mapping as [[repositories]]")
+    if not entries:
+        raise r.error("repositories", "empty", "add at least one [[repositories]] table with source and target")
+    mappings: list[RepositoryMapping] = []
+    targets: dict[str, int] = {}
+    for index, table in enumerate(entries):
+        where = f"repositories[{index}]"
+        mapping = _read_repository(r, table, where)
+        first = targets.setdefault(mapping.target, index)
+        if first != index:
+            raise r.error(
+                f"{where}.target",
+                f"{mapping.target!r} is already the target of repositories[{first}]",
+                "map each target repository from one source repository",
+            )
+        mappings.append(mapping)
+    options = _read_options(r, r.table(data, "options") or {})
+    return Job(path=label, source=source, target=target, repositories=tuple(mappings), options=options)
+
+
+def load_job(path: str | os.PathLike[str]) -> Job:
+    """Read and validate a job file. Returns a :class:`Job`; raises :class:`UsageError`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read the job file ({err.strerror or err}); check the path") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the job file is not UTF-8 text; save it as UTF-8") from None
+    return parse_job(text, path)
+
+
+def apply_overrides(job: Job, **flags: Any) -> Job:
+    """Return *job* with command-line values replacing ``[options]``; ``None`` means "not given".
+
+    Accepts ``workers``, ``create_missing``, ``origin_policy``, ``include``, ``exclude``
+    (replace the job's lists) and ``since`` (date, datetime or ISO string). Messages name the
+    flag (``--workers``). Raises :class:`UsageError`; ``TypeError`` for an unknown name.
+    """
+    unknown = set(flags) - set(Options.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown option override(s): {', '.join(sorted(unknown))}")
+    given = {name: value for name, value in flags.items() if value is not None}
+    if not given:
+        return job
+    r = Reader("command line")
+    table = {name: list(value) if isinstance(value, tuple) else value for name, value in given.items()}
+    changes: dict[str, Any] = {}
+    for name, value in table.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "workers":
+            changes[name] = r.integer(table, "", name, low=1, high=64, label=flag)
+        elif name == "create_missing":
+            changes[name] = r.boolean(table, "", name, label=flag)
+        elif name == "origin_policy":
+            changes[name] = r.choice(table, "", name, ORIGIN_POLICIES, label=flag)
+        elif name in ("include", "exclude"):
+            changes[name] = r.globs(table, "", name, label=flag)
+        else:
+            changes[name] = check_date(r, flag, value)
+    return replace(job, options=replace(job.options, **changes))

@@ -1,0 +1,251 @@
+"""Job file: the contract schema, one-line errors that name the key, overrides, secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from ferry.config import (
+    DEFAULT_LAYOUT,
+    Options,
+    Secret,
+    apply_overrides,
+    load_job,
+    parse_job,
+)
+from ferry.errors import UsageError
+from ferry.model import ItemKey
+
+GOOD = """
+[source]
+kind = "nexus"
+url = "https://nexus.example.com/"
+username = "migrator"
+password_env = "NEXUS_PASSWORD"
+
+[target]
+domain = "acme"
+domain_owner = "111122223333"
+region = "us-east-1"
+profile = "migration"
+
+[[repositories]]
+source = "npm-hosted"
+target = "npm-store"
+
+[[repositories]]
+source = "raw-tools"
+target = "generic-store"
+format = "generic"
+layout = "{package}/{version}/{asset}"
+include = ["cli*"]
+
+[options]
+workers = 8
+create_missing = true
+origin_policy = "allow-publish"
+exclude = ["*@*-SNAPSHOT"]
+since = 2024-01-31
+"""
+
+
+def write(tmp_path, text, name="job.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_good_job_reads_into_dataclasses(tmp_path):
+    job = load_job(write(tmp_path, GOOD))
+    assert job.source.kind == "nexus"
+    assert job.source.url == "https://nexus.example.com"
+    assert job.source.password == Secret("NEXUS_PASSWORD", origin=f"{tmp_path / 'job.toml'}: source.password_env")
+    assert job.target.domain == "acme" and job.target.domain_owner == "111122223333"
+    npm, raw = job.repositories
+    assert (npm.source, npm.target, npm.namespace, npm.layout, npm.format) == (
+        "npm-hosted", "npm-store", "npm-hosted", DEFAULT_LAYOUT, None)
+    assert (raw.namespace, raw.format, raw.include) == ("raw-tools", "generic", ("cli*",))
+    assert job.options == Options(
+        workers=8, create_missing=True, origin_policy="allow-publish", include=(), exclude=("*@*-SNAPSHOT",),
+        since=datetime(2024, 1, 31, tzinfo=timezone.utc))
+
+
+def test_minimal_job_gets_defaults():
+    job = parse_job(
+        '[source]\nkind="nexus"\nurl="http://n:8081"\n[target]\ndomain="d1"\n'
+        '[[repositories]]\nsource="a"\ntarget="b1"\n')
+    assert job.options == Options()
+    assert job.source.password is None and job.target.region is None
+    assert job.repositories[0].namespace == "a"
+
+
+def test_codeartifact_source_takes_domain_and_region():
+    job = parse_job(
+        '[source]\nkind="codeartifact"\ndomain="old"\nregion="eu-west-1"\nprofile="src"\n'
+        '[target]\ndomain="new"\nregion="us-east-1"\n[[repositories]]\nsource="a1"\ntarget="a1"\n')
+    assert (job.source.domain, job.source.region, job.source.url) == ("old", "eu-west-1", None)
+
+
+def swap(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1)
+
+
+MALFORMED = [
+    # (id, job text, key path the message must name, a phrase of the message)
+    ("toml-syntax", GOOD + "\nworkers 8\n", "not valid TOML", "line"),
+    ("unknown-top", GOOD + "\n[repository]\nsource='x'\n", "repository", "did you mean 'repositories'"),
+    ("unknown-source-key", swap("username =", "usernme ="), "source.usernme", "did you mean 'username'"),
+    ("unknown-target-key", swap("profile =", "profil ="), "target.profil", "did you mean 'profile'"),
+    ("unknown-repo-key", swap('target = "npm-store"', 'target = "npm-store"\ntarge = "x"'),
+     "repositories[0].targe", "did you mean 'target'"),
+    ("unknown-option", swap("workers = 8", "worker = 8"), "options.worker", "did you mean 'workers'"),
+    ("literal-password", swap('password_env = "NEXUS_PASSWORD"', 'password = "hunter2"'),
+     "source.password", "password_env"),
+    ("literal-token", swap('password_env = "NEXUS_PASSWORD"', 'token = "abc"'), "source.token", "token_env"),
+    ("env-not-a-name", swap('"NEXUS_PASSWORD"', '"s3cr3t pass!"'), "source.password_env", "NAME of an environment"),
+    ("missing-source", GOOD.replace('[source]\nkind = "nexus"\nurl = "https://nexus.example.com/"\n'
+                                    'username = "migrator"\npassword_env = "NEXUS_PASSWORD"\n', ""),
+     "source", "add a [source] table"),
+    ("missing-kind", swap('kind = "nexus"\n', ""), "source.kind", "missing"),
+    ("unknown-kind", swap('kind = "nexus"', 'kind = "nexsu"'), "source.kind", "did you mean 'nexus'"),
+    ("url-not-http", swap('"https://nexus.example.com/"', '"ftp://nexus.example.com"'), "source.url", "http(s)"),
+    ("url-with-credentials", swap('"https://nexus.example.com/"', '"https://u:p@nexus.example.com"'),
+     "source.url", "credentials"),
+    ("url-wrong-type", swap('"https://nexus.example.com/"', "8081"), "source.url", "URL string"),
+    ("missing-url", swap('url = "https://nexus.example.com/"\n', ""), "source.url", "missing"),
+    ("password-without-user", swap('username = "migrator"\n', ""), "source.password_env", "username"),
+    ("ca-key-on-nexus", swap('kind = "nexus"', 'kind = "nexus"\ndomain = "x1"'), "source.domain", "codeartifact"),
+    ("bad-domain", swap('domain = "acme"', 'domain = "Acme_Corp"'), "target.domain", "domain name"),
+    ("domain-too-short", swap('domain = "acme"', 'domain = "a"'), "target.domain", "domain name"),
+    ("missing-domain", swap('domain = "acme"\n', ""), "target.domain", "missing"),
+    ("bad-owner", swap('"111122223333"', '"1234"'), "target.domain_owner", "12 digits"),
+    ("bad-region", swap('"us-east-1"', '"Virginia"'), "target.region", "region"),
+    ("target-not-table", 'target = "acme"\n' + swap(
+        '[target]\ndomain = "acme"\ndomain_owner = "111122223333"\nregion = "us-east-1"\nprofile = "migration"\n', ""),
+     "target", "expected a [target] table"),
+    ("bad-repo-name", swap('target = "npm-store"', 'target = "npm store"'), "repositories[0].target",
+     "repository name"),
+    ("repo-name-too-short", swap('target = "generic-store"', 'target = "g"'), "repositories[1].target",
+     "repository name"),
+    ("missing-repo-source", swap('source = "raw-tools"\n', ""), "repositories[1].source", "missing"),
+    ("duplicate-target", swap('target = "generic-store"', 'target = "npm-store"'), "repositories[1].target",
+     "already the target of repositories[0]"),
+    ("no-repositories", GOOD.split("[[repositories]]")[0] + "[options]\nworkers = 2\n", "repositories", "missing"),
+    ("repositories-table", GOOD.split("[[repositories]]")[0] + "[repositories]\nsource='a'\n", "repositories",
+     "[[repositories]]"),
+    ("layout-unknown-placeholder", swap('layout = "{package}/{version}/{asset}"', 'layout = "{pkg}/{version}/{asset}"'),
+     "repositories[1].layout", "unknown placeholder {pkg}"),
+    ("layout-missing-version", swap('layout = "{package}/{version}/{asset}"', 'layout = "{package}/{asset}"'),
+     "repositories[1].layout", "missing {version}"),
+    ("layout-unbalanced", swap('layout = "{package}/{version}/{asset}"', 'layout = "{package/{version}/{asset}"'),
+     "repositories[1].layout", "braces"),
+    ("layout-adjacent", swap('layout = "{package}/{version}/{asset}"', 'layout = "{package}{version}/{asset}"'),
+     "repositories[1].layout", "cannot be told apart"),
+    ("layout-twice", swap('layout = "{package}/{version}/{asset}"', 'layout = "{package}/{version}/{package}/{asset}"'),
+     "repositories[1].layout", "twice"),
+    ("bad-format", swap('format = "generic"', 'format = "raw"'), "repositories[1].format", "did you mean 'generic'"),
+    ("unknown-format", swap('format = "generic"', 'format = "docker"'), "repositories[1].format", "use one of: npm"),
+    ("bad-namespace", swap('format = "generic"', 'format = "generic"\nnamespace = "a/b"'),
+     "repositories[1].namespace", "namespace"),
+    ("include-not-list", swap('include = ["cli*"]', "include = 3"), "repositories[1].include", "array"),
+    ("workers-string", swap("workers = 8", 'workers = "8"'), "options.workers", "whole number"),
+    ("workers-zero", swap("workers = 8", "workers = 0"), "options.workers", "out of range"),
+    ("workers-bool", swap("workers = 8", "workers = true"), "options.workers", "whole number"),
+    ("create-missing-string", swap("create_missing = true", 'create_missing = "yes"'), "options.create_missing",
+     "true or false"),
+    ("origin-policy", swap('"allow-publish"', '"allow"'), "options.origin_policy", "did you mean 'allow-publish'"),
+    ("since-garbage", swap("since = 2024-01-31", 'since = "last tuesday"'), "options.since", "ISO 8601"),
+    ("since-time-only", swap("since = 2024-01-31", "since = 12:30:00"), "options.since", "expected a date, not a time of day"),
+]
+
+
+@pytest.mark.parametrize("text, where, phrase", [case[1:] for case in MALFORMED], ids=[c[0] for c in MALFORMED])
+def test_malformed_job_gives_one_line_naming_the_key(tmp_path, text, where, phrase):
+    path = write(tmp_path, text)
+    with pytest.raises(UsageError) as caught:
+        load_job(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    assert f": {where}" in message
+    assert phrase in message
+    assert caught.value.exit_code == 2
+
+
+def test_secret_values_never_appear_in_messages(tmp_path):
+    for text in (swap('password_env = "NEXUS_PASSWORD"', 'password = "hunter2"'),
+                 swap('"NEXUS_PASSWORD"', '"hunter2 is my pass"'),
+                 swap('"https://nexus.example.com/"', '"https://bob:hunter2@nexus.example.com"')):
+        with pytest.raises(UsageError) as caught:
+            load_job(write(tmp_path, text))
+        assert "hunter2" not in str(caught.value)
+
+
+def test_missing_file_and_non_utf8(tmp_path):
+    with pytest.raises(UsageError, match="cannot read the job file"):
+        load_job(tmp_path / "nope.toml")
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(b'[source]\nkind = "n\xe9xus"\n')
+    with pytest.raises(UsageError, match="UTF-8"):
+        load_job(bad)
+
+
+def test_secret_is_read_at_use_time_and_never_shown(monkeypatch):
+    secret = Secret("FERRY_TEST_PW", origin="job.toml: source.password_env")
+    monkeypatch.delenv("FERRY_TEST_PW", raising=False)
+    with pytest.raises(UsageError, match=r"FERRY_TEST_PW \(job.toml: source.password_env\) is not set"):
+        secret.reveal()
+    monkeypatch.setenv("FERRY_TEST_PW", "correct horse")
+    assert secret.reveal() == "correct horse"
+    assert "correct horse" not in repr(secret) + str(secret) + f"{secret!r} {secret}"
+    job = parse_job(GOOD)
+    assert "correct horse" not in repr(job)
+
+
+def test_overrides_replace_options_and_name_the_flag():
+    job = parse_job(GOOD)
+    changed = apply_overrides(job, workers=2, include=("@acme/*",), since="2025-02-01T10:00:00+02:00",
+                              create_missing=None)
+    assert changed.options.workers == 2
+    assert changed.options.include == ("@acme/*",)
+    assert changed.options.exclude == job.options.exclude  # not given: kept
+    assert changed.options.create_missing is True
+    assert changed.options.since == datetime(2025, 2, 1, 8, 0, tzinfo=timezone.utc)
+    assert apply_overrides(job) is job
+    with pytest.raises(UsageError, match=r"^command line: --workers: 0 is out of range"):
+        apply_overrides(job, workers=0)
+    with pytest.raises(UsageError, match=r"^command line: --origin-policy: .*did you mean 'report'"):
+        apply_overrides(job, origin_policy="reprt")
+    with pytest.raises(TypeError):
+        apply_overrides(job, wrkers=3)
+
+
+def test_layout_splits_generic_paths():
+    job = parse_job(GOOD)
+    raw = job.repositories[1]
+    assert raw.match_path("/cli/1.2.3/cli-linux.tar.gz") == {
+        "package": "cli", "version": "1.2.3", "asset": "cli-linux.tar.gz", "namespace": "raw-tools"}
+    assert raw.match_path("cli/cli-linux.tar.gz") is None
+    assert raw.match_path("a/b/c/d") is None
+    custom = parse_job(swap('layout = "{package}/{version}/{asset}"',
+                            'layout = "releases/{namespace}/{package}-{version}/{asset}"'))
+    assert custom.repositories[1].match_path("releases/team/tool-2.0/tool.zip") == {
+        "namespace": "team", "package": "tool", "version": "2.0", "asset": "tool.zip"}
+
+
+def test_selection_globs_combine_mapping_and_options():
+    job = parse_job(GOOD)
+    npm, raw = job.repositories
+    key = ItemKey("npm", "acme", "ui", "1.0.0", "package.tgz")
+    assert npm.selects(key, job.options)
+    assert not npm.selects(ItemKey("npm", "", "x", "1.0-SNAPSHOT", "package.tgz"), job.options)  # options.exclude
+    assert raw.selects(ItemKey("generic", "raw-tools", "cli", "1", "cli.tgz"), job.options)
+    assert not raw.selects(ItemKey("generic", "raw-tools", "gui", "1", "gui.tgz"), job.options)  # mapping include
+    narrowed = apply_overrides(job, include=["@acme/*"])
+    assert npm.selects(key, narrowed.options)
+    assert not npm.selects(ItemKey("npm", "", "lodash", "4.0.0", "package.tgz"), narrowed.options)
+    by_version = apply_overrides(job, exclude=["lodash@4.*"])
+    assert not npm.selects(ItemKey("npm", "", "lodash", "4.17.21", "package.tgz"), by_version.options)
+    assert npm.selects(ItemKey("npm", "", "lodash", "3.10.1", "package.tgz"), by_version.options)
