@@ -1,5 +1,15 @@
-"""Package endpoints of the CodeArtifact stand-in, one module per format."""
+"""Package endpoints of the CodeArtifact stand-in, one module per format.
+
+Each module exposes ``handle(ctx: EndpointContext, request) -> Response`` and is registered here
+under its CodeArtifact format name.
+"""
 
 from __future__ import annotations
 
-FORMAT_HANDLERS: dict = {}
+from ferry.sandbox.codeartifact.formats import generic, npm, pypi
+
+FORMAT_HANDLERS: dict = {
+    "npm": npm.handle,
+    "pypi": pypi.handle,
+    "generic": generic.handle,
+}
