@@ -16,14 +16,23 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from ferry.sandbox.blobs import Blob, BlobStore
-
-DEFAULT_ACCOUNT = "111122223333"
-STATUSES = ("Published", "Unfinished", "Unlisted", "Archived", "Disposed", "Deleted")
+from ferry.sandbox.codeartifact.records import (  # noqa: F401 - re-exported: the store's public names
+    DEFAULT_ACCOUNT, FORMATS, NAMESPACED_FORMATS, NAMESPACELESS_FORMATS, STATUSES, AccessDenied, Asset,
+    Conflict, Domain, InternalError, NotFound, OriginBlocked, Package, QuotaExceeded, Repository, StoreError,
+    Throttled, UnknownOperation, ValidationError, Version, new_revision,
+)
+from ferry.sandbox.codeartifact.records import label as _label
+from ferry.sandbox.codeartifact.records import row_asset as _asset
+from ferry.sandbox.codeartifact.records import row_domain as _domain
+from ferry.sandbox.codeartifact.records import row_package as _package
+from ferry.sandbox.codeartifact.records import row_repository as _repository
+from ferry.sandbox.codeartifact.records import row_version as _version
+from ferry.sandbox.codeartifact.store_catalog import CatalogMixin
+from ferry.sandbox.codeartifact.store_groups import GroupsMixin, PackageGroup  # noqa: F401
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS domains (
@@ -43,7 +52,7 @@ CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY, package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
     version TEXT NOT NULL, revision TEXT NOT NULL, status TEXT NOT NULL, published REAL NOT NULL,
     changed REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}', origin_type TEXT NOT NULL DEFAULT 'INTERNAL',
-    UNIQUE (package_id, version));
+    entry_repo TEXT, UNIQUE (package_id, version));
 CREATE TABLE IF NOT EXISTS assets (
     version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE, name TEXT NOT NULL,
     size INTEGER NOT NULL, md5 TEXT NOT NULL, sha1 TEXT NOT NULL, sha256 TEXT NOT NULL, sha512 TEXT NOT NULL,
@@ -65,118 +74,12 @@ CREATE TABLE IF NOT EXISTS tags (
 """
 
 
-class StoreError(Exception):
-    """A service error: ``code`` is the AWS exception name, ``status`` its HTTP status."""
+class Store(CatalogMixin, GroupsMixin):
+    """The stand-in's persistent state under ``root`` (``codeartifact.db`` and ``blobs/``).
 
-    code = "ValidationException"
-    status = 400
-
-    def __init__(self, message: str, resource_type: str | None = None, resource_id: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.resource_type = resource_type
-        self.resource_id = resource_id
-
-
-class ValidationError(StoreError):
-    code, status = "ValidationException", 400
-
-
-class AccessDenied(StoreError):
-    code, status = "AccessDeniedException", 403
-
-
-class NotFound(StoreError):
-    code, status = "ResourceNotFoundException", 404
-
-
-class Conflict(StoreError):
-    code, status = "ConflictException", 409
-
-
-class QuotaExceeded(StoreError):
-    code, status = "ServiceQuotaExceededException", 402
-
-
-class OriginBlocked(AccessDenied):
-    """Publishing is blocked by the package's origin configuration (``publish=BLOCK``)."""
-
-
-@dataclass(frozen=True)
-class Domain:
-    id: int
-    region: str
-    owner: str
-    name: str
-    created: float
-    encryption_key: str | None
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:codeartifact:{self.region}:{self.owner}:domain/{self.name}"
-
-
-@dataclass(frozen=True)
-class Repository:
-    id: int
-    domain: Domain
-    name: str
-    description: str | None
-    created: float
-    upstreams: list[str]
-    external_connections: list[str]
-
-    @property
-    def arn(self) -> str:
-        d = self.domain
-        return f"arn:aws:codeartifact:{d.region}:{d.owner}:repository/{d.name}/{self.name}"
-
-
-@dataclass(frozen=True)
-class Package:
-    id: int
-    repo_id: int
-    format: str
-    namespace: str  # '' when the package has none
-    name: str
-    display_name: str | None
-    publish: str
-    upstream: str
-
-
-@dataclass(frozen=True)
-class Version:
-    id: int
-    package_id: int
-    version: str
-    revision: str
-    status: str
-    published: float
-    changed: float
-    metadata: dict[str, Any]
-    origin_type: str
-
-
-@dataclass(frozen=True)
-class Asset:
-    name: str
-    size: int
-    md5: str
-    sha1: str
-    sha256: str
-    sha512: str
-
-    def hashes(self) -> dict[str, str]:
-        return {"MD5": self.md5, "SHA-1": self.sha1, "SHA-256": self.sha256, "SHA-512": self.sha512}
-
-
-def new_revision() -> str:
-    """An opaque revision string, changed whenever a version's assets or metadata change."""
-    return secrets.token_urlsafe(32)[:44]
-
-
-class Store:
-    """The stand-in's persistent state under ``root`` (``codeartifact.db`` and ``blobs/``)."""
+    Domain/repository lifecycle, listings, copies, policies and tags come from
+    :class:`~.store_catalog.CatalogMixin`; package groups from :class:`~.store_groups.GroupsMixin`.
+    """
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -191,6 +94,9 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(versions)")}
+            if "entry_repo" not in columns:  # data folders made before the column existed
+                self._db.execute("ALTER TABLE versions ADD COLUMN entry_repo TEXT")
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -235,7 +141,9 @@ class Store:
                 )
             except sqlite3.IntegrityError:
                 raise Conflict(f"Domain {name} already exists", "domain", name) from None
-        return self.domain(region, owner, name)
+            domain = self.domain(region, owner, name)
+            self.ensure_root_group(domain)
+        return domain
 
     def domain(self, region: str, owner: str | None, name: str) -> Domain:
         """The domain ``name`` in ``region`` (owner None: the default account). Raises :class:`NotFound`."""
@@ -363,8 +271,8 @@ class Store:
         """Add ``asset_name`` (stored as ``blob``) to a package version, creating both if needed.
 
         Follows the service's rules: the same name with identical content succeeds and changes nothing;
-        different content raises :class:`Conflict`; a package with ``publish=BLOCK`` raises
-        :class:`OriginBlocked`; in a single-asset format (npm) a version that already holds another
+        different content raises :class:`Conflict`; a package with ``publish=BLOCK``, or whose package
+        group's PUBLISH restriction blocks ``repo``, raises :class:`OriginBlocked`; in a single-asset format (npm) a version that already holds another
         asset raises :class:`Conflict`; a Disposed/Deleted version is replaced only if it was Deleted.
         A new version is ``Unfinished`` when ``unfinished`` else ``Published``; publishing the last
         asset of an Unfinished version without ``unfinished`` makes it Published.
@@ -377,6 +285,7 @@ class Store:
                     "package",
                     package,
                 )
+            self.check_publish_allowed(repo, fmt, namespace, package)
             pkg = pkg or self.ensure_package(repo, fmt, namespace, package, display_name)
             ver = self.version(pkg, version)
             now = time.time()
@@ -386,9 +295,9 @@ class Store:
             if ver is None:
                 status = "Unfinished" if unfinished else "Published"
                 db.execute(
-                    "INSERT INTO versions (package_id, version, revision, status, published, changed, metadata)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    (pkg.id, version, new_revision(), status, now, now, json.dumps(metadata or {})),
+                    "INSERT INTO versions (package_id, version, revision, status, published, changed, metadata,"
+                    " entry_repo) VALUES (?,?,?,?,?,?,?,?)",
+                    (pkg.id, version, new_revision(), status, now, now, json.dumps(metadata or {}), repo.name),
                 )
                 ver = self.version(pkg, version)
                 assert ver is not None
@@ -447,32 +356,3 @@ class Store:
     def delete_dist_tag(self, pkg: Package, tag: str) -> None:
         with self.tx() as db:
             db.execute("DELETE FROM dist_tags WHERE package_id=? AND tag=?", (pkg.id, tag))
-
-
-def _label(namespace: str | None, name: str) -> str:
-    return f"{namespace}/{name}" if namespace else name
-
-
-def _domain(r: sqlite3.Row) -> Domain:
-    return Domain(r["id"], r["region"], r["owner"], r["name"], r["created"], r["encryption_key"])
-
-
-def _repository(r: sqlite3.Row, domain: Domain) -> Repository:
-    return Repository(
-        r["id"], domain, r["name"], r["description"], r["created"],
-        json.loads(r["upstreams"]), json.loads(r["external_connections"]),
-    )
-
-
-def _package(r: sqlite3.Row) -> Package:
-    return Package(r["id"], r["repo_id"], r["format"], r["namespace"], r["name"], r["display_name"],
-                   r["publish"], r["upstream"])
-
-
-def _version(r: sqlite3.Row) -> Version:
-    return Version(r["id"], r["package_id"], r["version"], r["revision"], r["status"], r["published"],
-                   r["changed"], json.loads(r["metadata"]), r["origin_type"])
-
-
-def _asset(r: sqlite3.Row) -> Asset:
-    return Asset(r["name"], r["size"], r["md5"], r["sha1"], r["sha256"], r["sha512"])
