@@ -134,11 +134,13 @@ def _packument(ctx: EndpointContext, full: str) -> Response:
         return npm_error("Not found", 404)
     versions: dict[str, Any] = {}
     times: dict[str, str] = {}
+    records: dict[str, Version] = {}
     for ver in all_versions:
         doc = _manifest(ctx, full, ver) if listed(ver) else None
         if doc is not None:
             versions[ver.version] = doc
             times[ver.version] = _iso(ver.published)
+            records[ver.version] = ver
     tags = {tag: v for tag, v in ctx.store.dist_tags(pkg).items() if v in versions}
     body: dict[str, Any] = {"_id": full, "name": full, "dist-tags": tags, "versions": versions}
     if versions:
@@ -147,9 +149,11 @@ def _packument(ctx: EndpointContext, full: str) -> Response:
             "modified": _iso(max(v.changed for v in all_versions)),
             **times,
         }
-        head = versions.get(tags.get("latest", ""), None) or list(versions.values())[-1]
-        if isinstance(head.get("description"), str):
-            body["description"] = head["description"]
+        head = records.get(tags.get("latest", "")) or list(records.values())[-1]
+        if isinstance(versions[head.version].get("description"), str):
+            body["description"] = versions[head.version]["description"]
+        if head.metadata.get("readme"):
+            body["readme"] = head.metadata["readme"]
     return json_response(body)
 
 
@@ -246,7 +250,7 @@ def _publish(ctx: EndpointContext, request: Request, full: str) -> Response:
             return npm_error(f"Cannot publish over existing version {full}@{version}", 409)
     try:
         store.publish_asset(ctx.repo, FORMAT, scope, name, version, ASSET, blob, single_asset=True,
-                            metadata=_version_metadata(manifest), display_name=full)
+                            metadata=_version_metadata(manifest, doc.get("readme")), display_name=full)
     except OriginBlocked as err:
         return npm_error(err.message, origin_block_status())
     except Conflict as err:
@@ -298,11 +302,14 @@ def _b64hex(digest: str) -> str | None:
         return None
 
 
-def _version_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
+def _version_metadata(manifest: dict[str, Any], readme: Any) -> dict[str, Any]:
     kept = dict(manifest)
     dist = {k: v for k, v in (kept.get("dist") or {}).items() if k not in ("tarball", "shasum", "integrity")}
     kept["dist"] = dist
+    readme = kept.pop("readme", None) or readme
     meta: dict[str, Any] = {"manifest": kept}
+    if isinstance(readme, str) and readme:
+        meta["readme"] = readme
     if isinstance(manifest.get("description"), str):
         meta["summary"] = manifest["description"]
     if isinstance(manifest.get("homepage"), str):

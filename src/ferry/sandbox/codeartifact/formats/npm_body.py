@@ -24,6 +24,7 @@ MAX_METADATA = 64 * 1024 ** 2  # everything but the attachment data; far above a
 MAX_DEPTH = 256
 
 _SCALAR = re.compile(rb"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
+_DELIMITER = re.compile(rb"[ \t\r\n,\]}]")
 _SPACE = b" \t\r\n"
 _B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
@@ -177,19 +178,22 @@ class _Reader:
             raise BadBody(f"bad string: {err}") from None
 
     def _scalar(self) -> Any:
+        """A number, true, false or null: the bytes up to the next delimiter, which may be in a later chunk."""
         while True:
-            m = _SCALAR.match(self._buf, self._pos)
-            # A match that reaches the end of the buffer may continue in the next chunk.
-            if m and m.end() < len(self._buf):
+            m = _DELIMITER.search(self._buf, self._pos)
+            if m:
+                end = m.start()
                 break
-            if m is None and len(self._buf) - self._pos >= 5:  # not even a partial literal
-                break
+            if len(self._buf) - self._pos > 512:  # no number or literal is that long
+                raise BadBody("expected a JSON value")
             if not self._more():
+                end = len(self._buf)
                 break
-        if not m or m.end() == self._pos:
+        token = self._buf[self._pos:end]
+        if not _SCALAR.fullmatch(token):
             raise BadBody("expected a JSON value")
-        self._pos = m.end()
-        return json.loads(m.group(0))
+        self._pos = end
+        return json.loads(token)
 
     def _base64_chunks(self) -> Iterator[bytes]:
         """Decoded bytes of the base64 JSON string at ``_pos``, chunk by chunk, consuming it."""

@@ -219,6 +219,8 @@ def _version_metadata(form: Form, files: dict[str, Any]) -> dict[str, Any]:
         meta["requires_python"] = pypi["requires_python"]
     if pypi.get("home_page"):
         meta["homePage"] = pypi["home_page"]
+    if form.first("description"):
+        meta["readme"] = form.first("description")
     license_name = pypi.get("license_expression") or (form.first("license") or "").strip()
     if license_name and "\n" not in license_name and len(license_name) <= 200:
         meta["licenses"] = [{"name": license_name}]
