@@ -10,7 +10,6 @@ Values of ``group``, ``name``, ``version`` and friends accept ``*`` wildcards.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 from dataclasses import dataclass
@@ -32,12 +31,15 @@ class Hit:
     assets: list[AssetRow]
 
 
+def _wildcard(pattern: str) -> re.Pattern:
+    """Nexus search values: ``*`` matches anything, everything else literally, case-insensitive."""
+    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.I | re.S)
+
+
 def _match(pattern: str, value: str | None) -> bool:
     if value is None:
         return pattern == ""
-    if "*" in pattern or "?" in pattern:
-        return fnmatch.fnmatchcase(value.lower(), pattern.lower())
-    return value.lower() == pattern.lower()
+    return bool(_wildcard(pattern).fullmatch(value))
 
 
 def is_prerelease(fmt: str, version: str | None) -> bool:
@@ -99,10 +101,11 @@ def _component_filter(key: str, value: str, repos: dict[str, RepoRecord]) -> Cal
     if key == "q":
         terms = [t.strip('"') for t in value.split() if t.strip('"')]
 
+        patterns = [_wildcard(t if "*" in t else f"*{t}*") for t in terms]
+
         def keyword(h: Hit) -> bool:
-            fields = [f.lower() for f in (c(h).group, c(h).name, c(h).version) if f]
-            return all(any(fnmatch.fnmatchcase(f, t.lower() if "*" in t else f"*{t.lower()}*") for f in fields)
-                       for t in terms)
+            fields = [f for f in (c(h).group, c(h).name, c(h).version) if f]
+            return all(any(p.fullmatch(f) for f in fields) for p in patterns)
         return keyword
     return None  # unknown filters (other formats' fields) are ignored
 
