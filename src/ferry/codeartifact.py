@@ -1,0 +1,262 @@
+"""A CodeArtifact domain seen from ferry: control plane through boto3, package endpoints through requests.
+
+One :class:`Domain` per (region, account, domain). It fetches the authorization token once, refreshes it
+before it expires (and at once if an endpoint answers 401), caches repository endpoints, and walks the
+list operations page by page so a large repository never sits in memory whole.
+
+Retries are not done here: botocore's own retries are switched off, and callers wrap calls in the
+policy of :mod:`ferry.retry`, so throttling is retried in exactly one layer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import boto3
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+
+# Refresh the token when less than this is left, so a publish never starts with a token about to lapse.
+TOKEN_REFRESH_MARGIN = 300.0
+TOKEN_DURATION = 43200
+
+RETRYABLE_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailable", "RequestTimeout"}
+
+
+@dataclass(frozen=True)
+class AssetState:
+    """What the target holds for one asset: its SHA-256 and the version's status."""
+
+    sha256: str
+    size: int
+    status: str
+
+
+def translate(err: Exception, what: str) -> Exception:
+    """Map a boto3 error to ferry's error kinds (retryable, fatal); the message never holds credentials."""
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        msg = err.response.get("Error", {}).get("Message", "")
+        if code in RETRYABLE_CODES or err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            retry_after = err.response.get("retryAfterSeconds")
+            header = err.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
+            after = retry_after if retry_after is not None else header
+            try:
+                after_s = float(after) if after is not None else None
+            except ValueError:
+                after_s = None
+            return RetryableError(f"{what}: {code} {msg}".strip(), retry_after=after_s)
+        if code == "AccessDeniedException" and what == "publish_package_version":
+            return ItemError(f"{what}: publishing refused ({msg}); the package's origin controls may block "
+                             "publishing: rerun with --origin-policy allow-publish")
+        if code == "ConflictException":
+            return ItemError(f"{what}: the target already holds different content ({msg})")
+        if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+                    "ExpiredTokenException"):
+            return FatalError(f"{what}: CodeArtifact refused the credentials ({code}); check the AWS profile/role")
+        return err
+    if isinstance(err, (EndpointConnectionError, requests.ConnectionError)):
+        return RetryableError(f"{what}: CodeArtifact unreachable ({type(err).__name__})")
+    if isinstance(err, NoCredentialsError):
+        return FatalError(f"{what}: no AWS credentials found; set AWS_PROFILE or the job's [target] profile")
+    return err
+
+
+class Domain:
+    """A CodeArtifact domain. Thread-safe: workers share one instance."""
+
+    def __init__(
+        self,
+        name: str,
+        owner: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        session: boto3.session.Session | None = None,
+        max_pool: int = 16,
+    ):
+        self.name = name
+        self.owner = owner
+        self._boto_session = session or boto3.session.Session(profile_name=profile, region_name=region)
+        self.region = self._boto_session.region_name or region
+        if not self.region:
+            raise UsageError("target region unknown: set [target] region in the job file or AWS_REGION")
+        config = Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=max_pool)
+        self.client = self._boto_session.client("codeartifact", region_name=self.region,
+                                                endpoint_url=endpoint_url, config=config)
+        self._lock = threading.Lock()
+        self._token: tuple[str, float] | None = None
+        self._endpoints: dict[tuple[str, str], str] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _ids(self) -> dict[str, str]:
+        ids = {"domain": self.name}
+        if self.owner:
+            ids["domainOwner"] = self.owner
+        return ids
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Call a control-plane operation (snake_case name) for this domain; errors translated, not retried."""
+        try:
+            return getattr(self.client, operation)(**self._ids(), **params)
+        except Exception as err:  # noqa: BLE001 - translated, or re-raised as it was
+            mapped = translate(err, operation)
+            if mapped is err:
+                raise
+            raise mapped from err
+
+    def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Yield the items under ``key`` from every page of a list operation, one page in memory at a time."""
+        token = None
+        while True:
+            extra = {"nextToken": token} if token else {}
+            page = self.call(operation, **params, **extra)
+            yield from page.get(key, [])
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    # -- token and endpoints ----------------------------------------------------------------------
+
+    def token(self) -> str:
+        """A valid authorization token, fetched or refreshed when less than the margin is left."""
+        with self._lock:
+            if self._token is None or self._token[1] - time.time() < TOKEN_REFRESH_MARGIN:
+                out = self.call("get_authorization_token", durationSeconds=TOKEN_DURATION)
+                expiration = out["expiration"]
+                expires = expiration.timestamp() if hasattr(expiration, "timestamp") else float(expiration)
+                self._token = (out["authorizationToken"], expires)
+            return self._token[0]
+
+    def drop_token(self, token: str) -> None:
+        """Forget ``token`` (an endpoint refused it) so the next :meth:`token` call fetches a new one."""
+        with self._lock:
+            if self._token and self._token[0] == token:
+                self._token = None
+
+    def endpoint(self, repository: str, fmt: str) -> str:
+        """The repository's endpoint URL for ``fmt``, ending in ``/`` (cached)."""
+        key = (repository, fmt)
+        if key not in self._endpoints:
+            out = self.call("get_repository_endpoint", repository=repository, format=fmt)
+            url = out["repositoryEndpoint"]
+            self._endpoints[key] = url if url.endswith("/") else url + "/"
+        return self._endpoints[key]
+
+    # -- domain and repositories ------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        try:
+            self.call("describe_domain")
+            return True
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return False
+            raise
+
+    def repository_exists(self, repository: str) -> bool:
+        try:
+            self.call("describe_repository", repository=repository)
+            return True
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return False
+            raise
+
+    def create(self) -> None:
+        """Create the domain (CreateDomain takes no domainOwner)."""
+        try:
+            self.client.create_domain(domain=self.name)
+        except Exception as err:  # noqa: BLE001
+            raise translate(err, "create_domain") from err
+
+    def create_repository(self, repository: str, description: str = "created by ferry") -> None:
+        self.call("create_repository", repository=repository, description=description)
+
+    # -- packages, versions, assets ---------------------------------------------------------------
+
+    def packages(self, repository: str, fmt: str | None = None) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"repository": repository, "maxResults": 1000}
+        if fmt:
+            params["format"] = fmt
+        return self.pages("list_packages", "packages", **params)
+
+    def versions(self, repository: str, fmt: str, namespace: str | None, package: str) -> Iterator[dict[str, Any]]:
+        params = _pkg(repository, fmt, namespace, package)
+        return self.pages("list_package_versions", "versions", maxResults=1000, **params)
+
+    def assets(self, repository: str, fmt: str, namespace: str | None, package: str, version: str) -> list[dict]:
+        params = _pkg(repository, fmt, namespace, package)
+        return list(self.pages("list_package_version_assets", "assets", packageVersion=version,
+                               maxResults=1000, **params))
+
+    def asset_state(
+        self, repository: str, fmt: str, namespace: str | None, package: str, version: str, asset: str
+    ) -> AssetState | None:
+        """The target's SHA-256 and status for one asset, or None if the version or asset is absent."""
+        try:
+            params = _pkg(repository, fmt, namespace, package)
+            out = self.call("list_package_version_assets", packageVersion=version, maxResults=1000, **params)
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise
+        status = self._version_status(repository, fmt, namespace, package, version)
+        for page_asset in _all_assets(self, out, params, version):
+            if page_asset["name"] == asset:
+                return AssetState(page_asset["hashes"].get("SHA-256", ""), page_asset.get("size", 0), status)
+        return None
+
+    def _version_status(self, repository: str, fmt: str, namespace: str | None, package: str, version: str) -> str:
+        out = self.call("describe_package_version", packageVersion=version, **_pkg(repository, fmt, namespace, package))
+        return out["packageVersion"]["status"]
+
+    def publish_generic(
+        self, repository: str, namespace: str, package: str, version: str, asset: str,
+        body, sha256: str, unfinished: bool,
+    ) -> dict[str, Any]:
+        """PublishPackageVersion for one generic asset; ``body`` is an open binary file (streamed)."""
+        return self.call(
+            "publish_package_version", repository=repository, format="generic", namespace=namespace,
+            package=package, packageVersion=version, assetContent=body, assetName=asset,
+            assetSHA256=sha256, unfinished=unfinished,
+        )
+
+    def origin(self, repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, str] | None:
+        """The package's origin restrictions ({'publish':..,'upstream':..}) or None if it doesn't exist."""
+        try:
+            out = self.call("describe_package", **_pkg(repository, fmt, namespace, package))
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise
+        return out["package"].get("originConfiguration", {}).get("restrictions")
+
+    def allow_publish(self, repository: str, fmt: str, namespace: str | None, package: str) -> None:
+        """Set publish=ALLOW, upstream=BLOCK: what a migration needs to publish directly."""
+        self.call("put_package_origin_configuration", restrictions={"publish": "ALLOW", "upstream": "BLOCK"},
+                  **_pkg(repository, fmt, namespace, package))
+
+
+def _pkg(repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"repository": repository, "format": fmt, "package": package}
+    if namespace:
+        params["namespace"] = namespace
+    return params
+
+
+def _all_assets(domain: Domain, first: dict, params: dict, version: str) -> Iterator[dict]:
+    yield from first.get("assets", [])
+    token = first.get("nextToken")
+    while token:
+        page = domain.call("list_package_version_assets", packageVersion=version, maxResults=1000,
+                           nextToken=token, **params)
+        yield from page.get("assets", [])
+        token = page.get("nextToken")

@@ -1,0 +1,68 @@
+"""HTTP sessions for sources and package endpoints: pooled, TLS-verified, and careful with credentials.
+
+- TLS verification is on; ``ca_bundle`` names a private CA file.
+- Plain ``http://`` is allowed for loopback hosts only, unless ``allow_http`` is set.
+- requests drops ``Authorization`` when a redirect goes to another host, and ferry's auth objects are
+  not re-applied by requests on redirects, so credentials never follow a redirect off the host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ferry.errors import UsageError
+
+USER_AGENT = "ferry/0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses."""
+    if host in ("localhost",) or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, what: str, allow_http: bool = False) -> str:
+    """Return ``url`` without a trailing slash, or raise :class:`UsageError` if it is not usable.
+
+    http is refused for non-loopback hosts unless ``allow_http``: credentials would cross the network in clear.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{what}: {url!r} is not an http(s) URL; give e.g. https://nexus.example.com")
+    if parts.username or parts.password:
+        raise UsageError(f"{what}: put credentials in the environment (password_env), not in the URL")
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        raise UsageError(f"{what}: {parts.hostname} is reached over plain http; use https or pass --allow-http")
+    return url.rstrip("/")
+
+
+class _Session(requests.Session):
+    """A session that never attaches credentials on a redirect (requests would re-read ~/.netrc there)."""
+
+    def rebuild_auth(self, prepared_request, response):
+        if "Authorization" in prepared_request.headers and self.should_strip_auth(
+            response.request.url, prepared_request.url
+        ):
+            del prepared_request.headers["Authorization"]
+
+
+def make_session(pool_size: int = 16, ca_bundle: str | None = None) -> requests.Session:
+    """A requests session whose connection pool fits ``pool_size`` concurrent workers.
+
+    Retries are not done here (one retry policy per layer lives in :mod:`ferry.retry`).
+    """
+    session = _Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.verify = ca_bundle or True
+    return session

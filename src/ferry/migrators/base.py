@@ -1,0 +1,115 @@
+"""What every format migrator provides, and the context a publish runs in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+import requests
+
+from ferry.codeartifact import Domain
+from ferry.config import RepositoryMapping
+from ferry.errors import FatalError, ItemError, RetryableError
+from ferry.model import Checksums, SourceItem
+from ferry.sources.base import SourceFile
+
+# Asset names ferry will accept: no path separators, no "." or "..", no control characters.
+_SAFE_ASSET = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f]{1,255}$")
+
+
+def safe_asset_name(name: str) -> str | None:
+    """``name`` if it is usable as one asset name (and never escapes a folder), else None."""
+    return name if _SAFE_ASSET.match(name) else None
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A downloaded asset on local disk, with the digests computed while it streamed in."""
+
+    path: Path
+    size: int
+    checksums: Checksums
+
+
+@dataclass
+class PublishContext:
+    """Where and how one item is published: the target domain and repository, and an HTTP session."""
+
+    domain: Domain
+    repository: str
+    session: requests.Session
+    source_tags: Mapping[str, str]  # npm dist-tags of the package in the source ({} for other formats)
+
+    def endpoint(self, fmt: str) -> str:
+        return self.domain.endpoint(self.repository, fmt)
+
+    def send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+        """An authenticated request to a package endpoint, with errors mapped to ferry's kinds.
+
+        401 drops the token (the next try fetches a new one) and is retryable; 429/5xx are retryable;
+        409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming origin controls.
+        """
+        token = self.domain.token()
+        headers = dict(kwargs.pop("headers", {}) or {})
+        headers["Authorization"] = requests.auth._basic_auth_str("aws", token)
+        try:
+            resp = self.session.request(method, url, headers=headers, timeout=kwargs.pop("timeout", 300), **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise RetryableError(f"{what}: {type(err).__name__}") from None
+        status = resp.status_code
+        if status < 400:
+            return resp
+        detail = _detail(resp)
+        if status == 401:
+            self.domain.drop_token(token)
+            raise RetryableError(f"{what}: token refused (HTTP 401); fetching a new one")
+        if status == 429 or status >= 500:
+            after = resp.headers.get("Retry-After")
+            try:
+                retry_after = float(after) if after else None
+            except ValueError:
+                retry_after = None
+            raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
+        if status == 409:
+            raise ItemError(f"{what}: the target already holds different content (HTTP 409){detail}")
+        if status == 403:
+            raise ItemError(f"{what}: publishing refused (HTTP 403){detail}; the package's origin controls may "
+                            "block publishing: rerun with --origin-policy allow-publish")
+        if status in (400, 422):
+            raise ItemError(f"{what}: the target rejected it (HTTP {status}){detail}")
+        raise FatalError(f"{what}: unexpected HTTP {status} from the target{detail}")
+
+
+def _detail(resp: requests.Response) -> str:
+    text = resp.text[:200].strip().replace("\n", " ") if resp.content else ""
+    return f": {text}" if text else ""
+
+
+class Migrator(Protocol):
+    """A format's rules. Implementations are stateless and shared by all workers."""
+
+    format: str
+    single_asset: bool  # a version holds exactly one asset (npm)
+
+    def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
+        """The item a source file is, None if it is not an item at all (checksum files, index pages),
+        or an item with ``unmappable`` set when it can't be placed in CodeArtifact."""
+
+    def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        """Publish one asset through the format's native protocol. Raises ItemError/RetryableError/FatalError."""
+
+    def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
+        """Called once all of a version's assets are confirmed (dist-tags, status). May do nothing."""
+
+
+def source_item(file: SourceFile, key_parts: tuple[str, str, str, str, str], unmappable: str | None = None,
+                **extras: Any) -> SourceItem:
+    """A :class:`SourceItem` for ``file`` with key ``(format, namespace, package, version, asset)``."""
+    from ferry.model import ItemKey
+
+    return SourceItem(
+        key=ItemKey(*key_parts), size=file.size, checksums=file.checksums, locator=file.url,
+        repository=file.repository, published=file.published, unmappable=unmappable, extras=extras,
+    )

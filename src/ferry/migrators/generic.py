@@ -1,0 +1,53 @@
+"""Generic: raw files mapped to namespace/package/version/asset by the job's ``layout``; published with
+PublishPackageVersion, ``unfinished`` on every asset but a version's last."""
+
+from __future__ import annotations
+
+import re
+
+from ferry.codeartifact import Domain
+from ferry.config import RepositoryMapping
+from ferry.migrators.base import PublishContext, Spooled, safe_asset_name, source_item
+from ferry.model import SourceItem
+from ferry.sources.base import SourceFile
+
+_NAME = re.compile(r"^[^#/\s]{1,255}$")
+
+
+class GenericMigrator:
+    format = "generic"
+    single_asset = False
+
+    def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
+        parts = mapping.match_path(file.path)
+        if parts is None:
+            return source_item(file, ("generic", mapping.namespace, file.path.replace("/", "_")[:255], "?", "?"),
+                               unmappable=f"path {file.path!r} does not fit layout {mapping.layout!r}")
+        ns = parts.get("namespace") or mapping.namespace
+        package, version, asset = parts.get("package"), parts.get("version"), parts.get("asset")
+        bad = [n for n, v in (("namespace", ns), ("package", package), ("version", version)) if not v or
+               not _NAME.match(v)]
+        if bad or not asset or safe_asset_name(asset) is None:
+            what = ", ".join(bad) or "asset"
+            return source_item(file, ("generic", ns or "?", package or "?", version or "?", asset or "?"),
+                               unmappable=f"path {file.path!r} gives an invalid generic {what}")
+        return source_item(file, ("generic", ns, package, version, asset))
+
+    def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        key = item.key
+        with open(spooled.path, "rb") as body:
+            ctx.domain.publish_generic(ctx.repository, key.namespace, key.package, key.version, key.asset, body,
+                                       spooled.checksums.sha256, unfinished=not last_in_version)
+
+    def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
+        """A version left Unfinished (a run stopped between assets) is marked Published once all are there."""
+        if not items:
+            return
+        key = items[0].key
+        domain: Domain = ctx.domain
+        out = domain.call("describe_package_version", repository=ctx.repository, format="generic",
+                          namespace=key.namespace, package=key.package, packageVersion=key.version)
+        if out["packageVersion"]["status"] == "Unfinished":
+            domain.call("update_package_versions_status", repository=ctx.repository, format="generic",
+                        namespace=key.namespace, package=key.package, versions=[key.version],
+                        targetStatus="Published")

@@ -1,0 +1,77 @@
+"""PyPI: each distribution file is an asset of (normalized name, version); published by legacy upload.
+
+Metadata comes from the file itself through twine (the same code ``twine upload`` runs), and the
+multipart body streams from the spool file.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, \
+    parse_wheel_filename
+from requests_toolbelt import MultipartEncoder
+from twine.exceptions import TwineException
+from twine.package import PackageFile
+from twine.repository import Repository
+
+from ferry.config import RepositoryMapping
+from ferry.errors import ItemError
+from ferry.migrators.base import PublishContext, Spooled, safe_asset_name, source_item
+from ferry.model import SourceItem
+from ferry.sources.base import SourceFile
+
+DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".egg")
+
+
+def name_version_from_filename(filename: str) -> tuple[str, str] | None:
+    """(normalized name, version) parsed from a wheel or sdist file name, or None."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, _tags = parse_wheel_filename(filename)
+            return str(name), str(version)
+        if filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(filename)
+            return str(name), str(version)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return None
+
+
+class PypiMigrator:
+    format = "pypi"
+    single_asset = False
+
+    def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
+        filename = posixpath.basename(file.path)
+        if not filename.endswith(DIST_SUFFIXES):
+            return None  # index pages, signatures and checksum files are not items
+        asset = safe_asset_name(filename)
+        parsed = name_version_from_filename(filename)
+        name = file.hints.get("pypi.name") or file.hints.get("name") or (parsed[0] if parsed else "")
+        version = file.hints.get("pypi.version") or file.hints.get("version") or (parsed[1] if parsed else "")
+        if not name or not version or asset is None:
+            return source_item(file, ("pypi", "", canonicalize_name(name or filename), version or "?", filename),
+                               unmappable=f"cannot tell the PyPI name and version of {file.path!r}")
+        return source_item(file, ("pypi", "", canonicalize_name(name), version, asset))
+
+    def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        key = item.key
+        try:
+            dist = PackageFile.from_filename(str(spooled.path), None)
+        except (TwineException, ValueError, OSError, EOFError) as err:
+            raise ItemError(f"cannot read the distribution's metadata: {err}") from None
+        if canonicalize_name(dist.metadata["name"]) != key.package:
+            raise ItemError(f"the file's metadata names {dist.metadata['name']!r}, "
+                            f"but the source lists it under {key.package!r}; not publishing")
+        metadata = dist.metadata_dictionary()
+        fields = Repository._convert_metadata_to_list_of_tuples(metadata)
+        fields += [(":action", "file_upload"), ("protocol_version", "1")]
+        with open(spooled.path, "rb") as handle:
+            fields.append(("content", (key.asset, handle, "application/octet-stream")))
+            encoder = MultipartEncoder(fields)
+            ctx.send("POST", ctx.endpoint("pypi"), f"upload {key.asset}", data=encoder,
+                     headers={"Content-Type": encoder.content_type})
+
+    def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
+        return None

@@ -1,0 +1,57 @@
+"""The small interface every source implements, and the file record it lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterator, Mapping, Protocol
+
+import requests
+
+from ferry.model import Checksums
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file in a source repository, as the source lists it.
+
+    ``path`` has no leading slash. ``hints`` carries what the source knows of the file's identity in
+    its own terms (``name``, ``version``, ``group``, ``classifier``, ``extension``...); the format's
+    migrator decides the CodeArtifact identity from hints and path together.
+    """
+
+    repository: str
+    path: str
+    url: str
+    size: int | None = None
+    checksums: Checksums = field(default_factory=Checksums)
+    hints: Mapping[str, str] = field(default_factory=dict)
+    published: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SourceRepository:
+    """A repository of the source: its name, CodeArtifact format (None if ferry can't move it) and kind."""
+
+    name: str
+    format: str | None
+    kind: str  # hosted | proxy | group (Nexus), local | remote | virtual (Artifactory)
+    native_format: str
+
+
+class Source(Protocol):
+    """What the engine needs from any source."""
+
+    kind: str
+
+    def repository(self, name: str) -> SourceRepository:
+        """The named repository. Raises :class:`ferry.errors.UsageError` if it does not exist."""
+
+    def files(self, repository: str) -> Iterator[SourceFile]:
+        """Every file of ``repository``, page by page (never the whole listing in memory)."""
+
+    def open(self, file: SourceFile) -> requests.Response:
+        """A streaming response for the file's bytes. Raises RetryableError / FatalError / ItemError."""
+
+    def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
+        """npm dist-tags of a package (``{"latest": "1.2.0"}``), or ``{}`` when the source has none."""

@@ -1,0 +1,193 @@
+"""Sonatype Nexus Repository 3 as a source, through REST v1 (``/service/rest/v1``).
+
+Files are listed from the components API (each component's assets carry group/name/version hints),
+page by page with ``continuationToken``. Downloads go to ``{url}/repository/{repo}/{path}`` on the
+configured host, not to the ``downloadUrl`` Nexus reports, so credentials never travel to another host
+when Nexus sits behind a proxy that rewrites its base URL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+from urllib.parse import quote
+
+import requests
+
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.model import Checksums
+from ferry.sources.base import SourceFile, SourceRepository
+
+T = TypeVar("T")
+
+# Nexus format name -> CodeArtifact format.
+FORMATS = {
+    "npm": "npm",
+    "pypi": "pypi",
+    "raw": "generic",
+    "maven2": "maven",
+    "nuget": "nuget",
+    "rubygems": "ruby",
+    "cargo": "cargo",
+}
+
+
+class _BasicAuth(requests.auth.AuthBase):
+    """Basic auth whose repr never shows the password."""
+
+    def __init__(self, username: str, password: str):
+        self._header = requests.auth._basic_auth_str(username, password)
+
+    def __call__(self, request):
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "<basic auth, redacted>"
+
+
+def raise_for(response: requests.Response, what: str) -> None:
+    """Turn an HTTP error status into ferry's error kinds; return quietly on success."""
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 429 or status >= 500:
+        after = response.headers.get("Retry-After")
+        try:
+            retry_after = float(after) if after is not None else None
+        except ValueError:
+            retry_after = None
+        raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
+    if status in (401, 403):
+        raise FatalError(f"{what}: Nexus refused the credentials (HTTP {status}); check username and password_env")
+    if status == 404:
+        raise ItemError(f"{what}: not found (HTTP 404)")
+    raise ItemError(f"{what}: HTTP {status}")
+
+
+class NexusSource:
+    """A Nexus 3 server. ``retry`` runs a zero-argument call under the source layer's retry policy."""
+
+    kind = "nexus"
+
+    def __init__(
+        self,
+        url: str,
+        session: requests.Session,
+        username: str | None = None,
+        password: str | None = None,
+        retry: Callable[[Callable[[], T]], T] | None = None,
+    ):
+        self.url = url.rstrip("/")
+        self.session = session
+        self.auth = _BasicAuth(username, password or "") if username else None
+        self._retry = retry or (lambda fn: fn())
+        self._repos: dict[str, SourceRepository] | None = None
+
+    def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        def call() -> Any:
+            try:
+                resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                raise RetryableError(f"Nexus {path}: {type(err).__name__}") from None
+            raise_for(resp, f"Nexus {path}")
+            try:
+                return resp.json()
+            except ValueError:
+                raise RetryableError(f"Nexus {path}: response is not JSON (cut short?)") from None
+
+        return self._retry(call)
+
+    def repositories(self) -> dict[str, SourceRepository]:
+        """All repositories by name (fetched once)."""
+        if self._repos is None:
+            try:
+                listing = self._get_json("/service/rest/v1/repositories")
+            except RetryableError as err:
+                raise FatalError(f"source unreachable: {err}; check [source] url") from None
+            except ItemError as err:
+                raise FatalError(f"{self.url} does not answer like Nexus 3 ({err}); check [source] url") from None
+            self._repos = {
+                r["name"]: SourceRepository(r["name"], FORMATS.get(r.get("format", "")), r.get("type", ""),
+                                            r.get("format", ""))
+                for r in listing
+            }
+        return self._repos
+
+    def repository(self, name: str) -> SourceRepository:
+        repos = self.repositories()
+        if name not in repos:
+            known = ", ".join(sorted(repos)) or "none"
+            raise UsageError(f"Nexus has no repository {name!r} (it has: {known}); fix [[repositories]] source")
+        return repos[name]
+
+    def files(self, repository: str) -> Iterator[SourceFile]:
+        """Every asset of every component in ``repository``, one page of components in memory at a time."""
+        token: str | None = None
+        while True:
+            params = {"repository": repository}
+            if token:
+                params["continuationToken"] = token
+            page = self._get_json("/service/rest/v1/components", params)
+            for component in page.get("items", []):
+                for asset in component.get("assets", []):
+                    yield self._file(repository, component, asset)
+            token = page.get("continuationToken")
+            if not token:
+                return
+
+    def _file(self, repository: str, component: Mapping[str, Any], asset: Mapping[str, Any]) -> SourceFile:
+        path = str(asset.get("path", "")).lstrip("/")
+        hints: dict[str, str] = {}
+        for key in ("group", "name", "version"):
+            if component.get(key):
+                hints[key] = str(component[key])
+        fmt = component.get("format") or asset.get("format")
+        attrs = asset.get(fmt) if fmt else None
+        if isinstance(attrs, Mapping):
+            hints.update({k: str(v) for k, v in attrs.items() if v is not None and not isinstance(v, (dict, list))})
+        try:
+            checksums = Checksums.from_mapping(asset.get("checksum"))
+        except ValueError:
+            checksums = Checksums()
+        return SourceFile(
+            repository=repository,
+            path=path,
+            url=f"{self.url}/repository/{quote(repository)}/{quote(path)}",
+            size=asset.get("fileSize"),
+            checksums=checksums,
+            hints=hints,
+            published=_parse_time(asset.get("blobCreated") or asset.get("lastModified")),
+        )
+
+    def open(self, file: SourceFile) -> requests.Response:
+        """A streaming GET of the file. Raises RetryableError (transient), FatalError (auth), ItemError."""
+        try:
+            resp = self.session.get(file.url, auth=self.auth, stream=True, timeout=60)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise RetryableError(f"download {file.path}: {type(err).__name__}") from None
+        try:
+            raise_for(resp, f"download {file.path}")
+        except Exception:
+            resp.close()
+            raise
+        return resp
+
+    def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
+        """npm dist-tags from the package's packument (``/repository/{repo}/{id}``)."""
+        escaped = package_id.replace("/", "%2f")
+        try:
+            doc = self._get_json(f"/repository/{quote(repository)}/{escaped}")
+        except ItemError:
+            return {}
+        tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None
+        return {str(k): str(v) for k, v in (tags or {}).items()}
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
