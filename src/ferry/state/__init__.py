@@ -1,0 +1,34 @@
+"""ferry's state: the SQLite ledger (one writer thread) and its read helpers."""
+
+from ferry.state.ledger import (
+    BAD,
+    DONE,
+    STATE_OF_ACTION,
+    STATES,
+    TRANSIENT,
+    Call,
+    LedgerWriter,
+    Planned,
+    Transition,
+    connect,
+)
+from ferry.state.migrations import SCHEMA_VERSION
+from ferry.state.reader import GroupSummary, ItemRow, LedgerReader, RunRow
+
+__all__ = [
+    "BAD",
+    "DONE",
+    "SCHEMA_VERSION",
+    "STATES",
+    "STATE_OF_ACTION",
+    "TRANSIENT",
+    "Call",
+    "GroupSummary",
+    "ItemRow",
+    "LedgerReader",
+    "LedgerWriter",
+    "Planned",
+    "RunRow",
+    "Transition",
+    "connect",
+]

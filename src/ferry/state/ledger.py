@@ -1,0 +1,343 @@
+"""The ledger: a SQLite journal of every item ferry has planned or moved, written by one thread.
+
+Tables (see :mod:`ferry.state.migrations`): ``runs`` (one row per command run), ``items`` (one row
+per asset per target repository, across runs: identity ``(target_repo, format, namespace, package,
+version, asset)``; ``run_id`` is the last run that touched it), ``ferry_meta`` (schema version).
+
+Writing. Only :class:`LedgerWriter`'s thread owns a write connection. Producers (planner, transfer
+workers) put events on its bounded queue and go on; the thread applies them in arrival order and
+commits in small batches (whatever is queued, up to ``batch_size`` events, one transaction).
+:meth:`LedgerWriter.put_many` groups events that must commit together. :meth:`LedgerWriter.flush`
+returns once everything put before it is committed.
+
+Crash safety and the resume contract. The file is in WAL mode; a batch is one transaction, so a
+crash (even ``kill -9``) loses at most the batches not yet committed and never leaves half a
+batch. The ledger is a journal, not the truth: the live target is. On resume the engine re-lists
+the target and re-plans every mapping (the plan overwrites each row's action/state), and rows left
+in a transient state (``downloading``, ``published``: see :data:`TRANSIENT`, listed by
+:meth:`ferry.state.reader.LedgerReader.transient`) are re-checked against the target before being
+trusted: a ``published`` row whose asset the target holds with the expected SHA-256 becomes
+``confirmed``; anything else goes back to ``planned``. Nothing stored here is a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ferry import __version__
+from ferry.errors import FatalError, UsageError
+from ferry.model import Action, ItemKey, PlanEntry
+from ferry.state.migrations import migrate
+
+STATES = ("planned", "downloading", "published", "confirmed", "same", "conflict", "failed", "unmappable",
+          "only_in_target")
+TRANSIENT = ("downloading", "published")
+DONE = ("confirmed", "same")
+BAD = ("conflict", "failed", "unmappable")
+STATE_OF_ACTION = {
+    Action.COPY: "planned",
+    Action.SAME: "same",
+    Action.CONFLICT: "conflict",
+    Action.ONLY_IN_TARGET: "only_in_target",
+    Action.UNMAPPABLE: "unmappable",
+}
+RUN_STATUSES = ("running", "ok", "items-failed", "fatal", "interrupted")
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 with milliseconds (how the ledger stores times)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def connect(path: str | Path) -> Database:
+    """Open (creating) the ledger at *path* in WAL mode and bring its schema up to date.
+
+    Returns a ``sqlite_utils.Database`` bound to the calling thread. Raises :class:`UsageError`
+    for a ledger from a newer ferry or a file that is not a ledger.
+    """
+    label = str(path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # timeout: wait for the writer's lock instead of failing with "database is locked".
+    db = Database(sqlite3.connect(label, timeout=30.0))
+    try:
+        db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: consistent after any crash
+        db.execute("PRAGMA foreign_keys = ON")
+        migrate(db, label)
+    except sqlite3.DatabaseError as err:
+        db.close()
+        raise UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path") from None
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The plan's verdict for one item in one mapping; sets action and state, keeps ``attempts``."""
+
+    entry: PlanEntry
+    source_repo: str
+    target_repo: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An item moved to ``state``. ``None`` fields keep what the row has, except ``reason`` (replaced)."""
+
+    target_repo: str
+    key: ItemKey
+    state: str
+    reason: str | None = None
+    size: int | None = None
+    source_sha256: str | None = None
+    target_sha256: str | None = None
+    attempt: bool = False
+    source_repo: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise ValueError(f"unknown ledger state {self.state!r}; one of {', '.join(STATES)}")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run ``fn(db)`` on the writer thread inside the current batch's transaction."""
+
+    fn: Callable[[Database], Any]
+
+
+@dataclass(frozen=True)
+class _Group:
+    events: tuple[Any, ...]
+
+
+_STOP = object()
+
+_UPSERT = """
+INSERT INTO items (target_repo, format, namespace, package, version, asset, source_repo, action, state,
+                   size, source_sha256, target_sha256, reason, attempts, updated, run_id)
+VALUES (:target_repo, :format, :namespace, :package, :version, :asset, :source_repo, :action, :state,
+        :size, :source_sha256, :target_sha256, :reason, :attempts, :updated, :run_id)
+ON CONFLICT (target_repo, format, namespace, package, version, asset) DO UPDATE SET {updates}
+"""
+_PLANNED_SQL = _UPSERT.format(updates="""
+    source_repo = excluded.source_repo, action = excluded.action, state = excluded.state, size = excluded.size,
+    source_sha256 = excluded.source_sha256, target_sha256 = excluded.target_sha256, reason = excluded.reason,
+    updated = excluded.updated, run_id = excluded.run_id""")
+_TRANSITION_SQL = _UPSERT.format(updates="""
+    state = excluded.state, reason = excluded.reason,
+    size = COALESCE(excluded.size, items.size),
+    source_sha256 = COALESCE(excluded.source_sha256, items.source_sha256),
+    target_sha256 = COALESCE(excluded.target_sha256, items.target_sha256),
+    source_repo = CASE WHEN excluded.source_repo = '' THEN items.source_repo ELSE excluded.source_repo END,
+    attempts = items.attempts + excluded.attempts, updated = excluded.updated,
+    run_id = COALESCE(excluded.run_id, items.run_id)""")
+
+
+def _key_columns(target_repo: str, key: ItemKey) -> dict[str, Any]:
+    return {"target_repo": target_repo, "format": key.format.value, "namespace": key.namespace,
+            "package": key.package, "version": key.version, "asset": key.asset}
+
+
+# ---------------------------------------------------------------- writer
+
+
+class LedgerWriter:
+    """The one thread that writes the ledger. Use as a context manager, or call :meth:`close`.
+
+    ``put``/``put_many`` are thread-safe and return at once (they block only while the queue is
+    full); they raise :class:`FatalError` once a write has failed. Raises :class:`UsageError` at
+    construction for a ledger this ferry cannot use.
+    """
+
+    def __init__(self, path: str | Path, *, batch_size: int = 200, queue_size: int = 10_000):
+        self.path = str(path)
+        self.batch_size = batch_size
+        self.run_id: int | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._error: BaseException | None = None
+        self._closed = False
+        opened: Future[None] = Future()
+        self._thread = threading.Thread(target=self._main, args=(opened,), name="ferry-ledger", daemon=True)
+        self._thread.start()
+        opened.result()
+
+    # -- producer side
+
+    def put(self, event: Planned | Transition | Call) -> None:
+        """Queue one event."""
+        self._check()
+        self._queue.put(event)
+
+    def put_many(self, events: Iterable[Planned | Transition | Call]) -> None:
+        """Queue events that must be committed together (all or none after a crash)."""
+        self._check()
+        self._queue.put(_Group(tuple(events)))
+
+    def planned(self, entry: PlanEntry, source_repo: str, target_repo: str) -> None:
+        """Queue the plan's verdict for one item."""
+        self.put(Planned(entry, source_repo, target_repo))
+
+    def transition(self, target_repo: str, key: ItemKey, state: str, **fields: Any) -> None:
+        """Queue a state change (fields as in :class:`Transition`). Raises ``ValueError`` for an unknown state."""
+        self.put(Transition(target_repo, key, state, **fields))
+
+    def call(self, fn: Callable[[Database], Any]) -> Any:
+        """Run ``fn(db)`` on the writer thread after everything queued before; return its result once committed."""
+        self._check()
+        done: Future[Any] = Future()
+        self._queue.put((Call(fn), done))
+        return done.result()
+
+    def flush(self) -> None:
+        """Return once every event put before this call is committed. Raises :class:`FatalError` if one failed."""
+        self.call(lambda db: None)
+
+    def start_run(self, command: str, job: str | None = None) -> int:
+        """Record a new run and tag every later item event with it. Returns the run id."""
+
+        def insert(db: Database) -> int:
+            cursor = db.execute(
+                "INSERT INTO runs (command, job, started, status, ferry_version) VALUES (?, ?, ?, 'running', ?)",
+                [command, job, now(), __version__],
+            )
+            return cursor.lastrowid
+
+        self.run_id = self.call(insert)
+        return self.run_id
+
+    def end_run(self, status: str) -> dict[str, int]:
+        """Close the current run with *status* (one of :data:`RUN_STATUSES`). Returns its counts by state."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        run_id = self.run_id
+
+        def finish(db: Database) -> dict[str, int]:
+            counts = dict(db.execute(
+                "SELECT state, COUNT(*) FROM items WHERE run_id = ? GROUP BY state ORDER BY state", [run_id]
+            ).fetchall())
+            db.execute("UPDATE runs SET ended = ?, status = ?, counts = ? WHERE id = ?",
+                       [now(), status, json.dumps(counts, sort_keys=True), run_id])
+            return counts
+
+        return self.call(finish)
+
+    def close(self) -> None:
+        """Commit what is queued and stop the thread. Raises :class:`FatalError` if a write failed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self._error is not None:
+            raise FatalError(f"{self.path}: ledger write failed: {self._error}") from self._error
+
+    def __enter__(self) -> "LedgerWriter":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise FatalError(f"{self.path}: ledger write failed: {self._error}")
+        if self._closed:
+            raise FatalError(f"{self.path}: ledger writer is closed")
+
+    # -- writer thread
+
+    def _main(self, opened: Future[None]) -> None:
+        try:
+            db = connect(self.path)
+        except BaseException as err:  # reported to the constructor
+            opened.set_exception(err)
+            return
+        opened.set_result(None)
+        try:
+            while self._batch(db):
+                pass
+        finally:
+            db.close()
+
+    def _take(self) -> tuple[list[Any], bool]:
+        batch, size, stop = [], 0, False
+        item = self._queue.get()
+        while True:
+            if item is _STOP:
+                stop = True
+                break
+            batch.append(item)
+            size += len(item.events) if isinstance(item, _Group) else 1
+            if size >= self.batch_size:
+                break
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+        return batch, stop
+
+    def _batch(self, db: Database) -> bool:
+        batch, stop = self._take()
+        results: list[tuple[Future[Any], Any]] = []
+        if self._error is None and batch:
+            try:
+                with db.atomic():
+                    for item in batch:
+                        if isinstance(item, tuple):  # (Call, Future) from call()
+                            results.append((item[1], item[0].fn(db)))
+                        elif isinstance(item, _Group):
+                            for event in item.events:
+                                self._apply(db, event)
+                        else:
+                            self._apply(db, item)
+            except BaseException as err:
+                self._error = err
+        for item in batch:
+            if isinstance(item, tuple) and self._error is not None:
+                item[1].set_exception(FatalError(f"{self.path}: ledger write failed: {self._error}"))
+        if self._error is None:
+            for future, value in results:
+                future.set_result(value)
+        return not stop
+
+    def _apply(self, db: Database, event: Any) -> None:
+        if isinstance(event, Planned):
+            entry = event.entry
+            source, target = entry.source, entry.target
+            row = _key_columns(event.target_repo, entry.key)
+            row.update(
+                source_repo=event.source_repo, action=entry.action.value, state=STATE_OF_ACTION[entry.action],
+                size=source.size if source is not None and source.size is not None else (target.size if target else None),
+                source_sha256=source.sha256 if source is not None else None,
+                target_sha256=target.sha256 if target is not None else None,
+                reason=entry.reason or None, attempts=0, updated=now(), run_id=self.run_id,
+            )
+            db.execute(_PLANNED_SQL, row)
+        elif isinstance(event, Transition):
+            row = _key_columns(event.target_repo, event.key)
+            row.update(
+                source_repo=event.source_repo or "", action=None, state=event.state, size=event.size,
+                source_sha256=event.source_sha256, target_sha256=event.target_sha256, reason=event.reason,
+                attempts=1 if event.attempt else 0, updated=now(), run_id=self.run_id,
+            )
+            db.execute(_TRANSITION_SQL, row)
+        elif isinstance(event, Call):
+            event.fn(db)
+        else:
+            raise TypeError(f"not a ledger event: {type(event).__name__}")

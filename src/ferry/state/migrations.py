@@ -1,0 +1,112 @@
+"""The ledger's schema, as an ordered list of migrations (sqlite-utils ``Migrations``).
+
+``SCHEMA_VERSION`` is the number of migrations this ferry knows; the ledger records how many it has
+had in ``ferry_meta.schema_version``. A ledger with a higher number was written by a newer ferry
+and is refused rather than guessed at. Migrations are append-only: never edit a shipped one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from ferry.errors import UsageError
+
+META = "ferry_meta"
+migrations = Migrations("ferry-ledger")
+NAMES: list[str] = []
+
+
+def _step(name: str):
+    NAMES.append(name)
+    return migrations(name=name)
+
+
+@_step("0001_initial")
+def _initial(db: Database) -> None:
+    db[META].create({"key": str, "value": str}, pk="key")
+    db["runs"].create(
+        {"id": int, "command": str, "job": str, "started": str, "ended": str, "status": str, "counts": str},
+        pk="id",
+        not_null={"command", "started", "status"},
+    )
+    db["items"].create(
+        {
+            "id": int,
+            "target_repo": str,
+            "format": str,
+            "namespace": str,
+            "package": str,
+            "version": str,
+            "asset": str,
+            "source_repo": str,
+            "action": str,
+            "state": str,
+            "size": int,
+            "source_sha256": str,
+            "target_sha256": str,
+            "reason": str,
+            "attempts": int,
+            "updated": str,
+            "run_id": int,
+        },
+        pk="id",
+        not_null={"target_repo", "format", "namespace", "package", "version", "asset", "source_repo", "state",
+                  "attempts", "updated"},
+        defaults={"attempts": 0, "namespace": "", "source_repo": ""},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    # Identity is the live target's: one row per asset per target repository, across runs.
+    db["items"].create_index(
+        ["target_repo", "format", "namespace", "package", "version", "asset"], index_name="items_identity", unique=True
+    )
+
+
+@_step("0002_status_indexes")
+def _status_indexes(db: Database) -> None:
+    # status/report filter by state and by run; without these they scan the whole table.
+    db["items"].create_index(["state"], index_name="items_state")
+    db["items"].create_index(["run_id", "state"], index_name="items_run_state")
+    db["runs"].add_column("ferry_version", str)
+
+
+SCHEMA_VERSION = len(NAMES)
+
+
+def stored_version(db: Database) -> int:
+    """The schema version recorded in the ledger (0 for an empty file)."""
+    if not db[META].exists():
+        return 0
+    row = db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: Database, label: str, upto: int = SCHEMA_VERSION) -> int:
+    """Bring the ledger at *label* up to schema *upto* (default: this ferry's). Returns the version.
+
+    Raises :class:`UsageError` for a ledger from a newer ferry or a file that is not a ledger.
+    Holds a write lock for the whole upgrade so two processes cannot migrate at once.
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.DatabaseError as err:
+        raise UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path") from None
+    try:
+        version = stored_version(db)
+        if version == 0 and any(t not in (META, Migrations.migrations_table) for t in db.table_names()):
+            raise UsageError(f"{label}: not a ferry ledger (it holds other tables); choose another ledger path")
+        if version > SCHEMA_VERSION:
+            raise UsageError(f"{label}: ledger written by a newer ferry (schema {version}); upgrade ferry")
+        if version < upto:
+            stop = NAMES[upto] if upto < len(NAMES) else None
+            migrations.apply(db, stop_before=stop)
+            db[META].upsert({"key": "schema_version", "value": str(upto)}, pk="key")
+            version = upto
+        db.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return version

@@ -1,0 +1,217 @@
+"""Reading the ledger for ``status``, ``report`` and resume: counts, failures, per-repository summaries.
+
+A :class:`LedgerReader` has its own connection; WAL lets it read while the writer thread writes.
+Every helper takes ``run_id``: ``None`` means the whole ledger (the latest state of every item),
+a number means the items that run touched last.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferry.errors import UsageError
+from ferry.model import ItemKey
+from ferry.state.ledger import TRANSIENT, connect
+from ferry.state.migrations import stored_version
+
+PENDING = ("planned", "downloading", "published")
+FAILED = ("failed", "conflict")
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One ``items`` row."""
+
+    target_repo: str
+    format: str
+    namespace: str
+    package: str
+    version: str
+    asset: str
+    source_repo: str
+    action: str | None
+    state: str
+    size: int | None
+    source_sha256: str | None
+    target_sha256: str | None
+    reason: str | None
+    attempts: int
+    updated: str
+    run_id: int | None
+
+    @property
+    def key(self) -> ItemKey:
+        """The item's :class:`ItemKey`."""
+        return ItemKey(self.format, self.namespace, self.package, self.version, self.asset)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One ``runs`` row; ``counts`` is by state (empty while the run is going)."""
+
+    id: int
+    command: str
+    job: str | None
+    started: str
+    ended: str | None
+    status: str
+    counts: dict[str, int] = field(default_factory=dict, hash=False)
+    ferry_version: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """Totals for one (source repository, target repository, format).
+
+    ``files``/``versions``/``bytes`` count what the source has (target-only items excluded);
+    ``pending_*`` count what still has to be published; ``states``/``actions`` count every row.
+    """
+
+    source_repo: str
+    target_repo: str
+    format: str
+    files: int
+    versions: int
+    bytes: int
+    pending_files: int
+    pending_bytes: int
+    states: dict[str, int] = field(default_factory=dict, hash=False)
+    actions: dict[str, int] = field(default_factory=dict, hash=False)
+
+
+_ITEM_COLUMNS = ", ".join(ItemRow.__dataclass_fields__)
+_ORDER = "ORDER BY target_repo, format, namespace, package, version, asset"
+
+
+def _where(run_id: int | None, extra: str = "", params: list[Any] | None = None) -> tuple[str, list[Any]]:
+    clauses, values = [], list(params or [])
+    if run_id is not None:
+        clauses.append("run_id = ?")
+        values.insert(0, run_id)
+    if extra:
+        clauses.append(extra)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", values
+
+
+class LedgerReader:
+    """Read helpers over one ledger file. Raises :class:`UsageError` if it is missing (unless
+    ``create``), not a ledger, or from a newer ferry."""
+
+    def __init__(self, path: str | Path, create: bool = False):
+        if not create and not Path(path).exists():
+            raise UsageError(f"{path}: no ledger there; check the ledger path or run a migration first")
+        self.path = str(path)
+        self.db = connect(path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "LedgerReader":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The ledger's schema version."""
+        return stored_version(self.db)
+
+    def _runs(self, sql: str, params: list[Any]) -> list[RunRow]:
+        rows = self.db.execute(
+            f"SELECT id, command, job, started, ended, status, counts, ferry_version FROM runs {sql}", params
+        ).fetchall()
+        return [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {}, r[7]) for r in rows]
+
+    def runs(self) -> list[RunRow]:
+        """Every run, oldest first."""
+        return self._runs("ORDER BY id", [])
+
+    def run(self, run_id: int) -> RunRow | None:
+        """One run, or ``None``."""
+        found = self._runs("WHERE id = ?", [run_id])
+        return found[0] if found else None
+
+    def last_run(self, command: str | None = None) -> RunRow | None:
+        """The newest run (of *command*, if given), or ``None``."""
+        sql, params = ("WHERE command = ? ORDER BY id DESC LIMIT 1", [command]) if command else (
+            "ORDER BY id DESC LIMIT 1", [])
+        found = self._runs(sql, params)
+        return found[0] if found else None
+
+    def _count_by(self, column: str, run_id: int | None) -> dict[str, int]:
+        where, params = _where(run_id)
+        rows = self.db.execute(
+            f"SELECT {column}, COUNT(*) FROM items {where} GROUP BY {column} ORDER BY {column}", params
+        ).fetchall()
+        return {name: n for name, n in rows if name is not None}
+
+    def counts(self, run_id: int | None = None) -> dict[str, int]:
+        """Items by state."""
+        return self._count_by("state", run_id)
+
+    def action_counts(self, run_id: int | None = None) -> dict[str, int]:
+        """Items by planned action."""
+        return self._count_by("action", run_id)
+
+    def items(self, run_id: int | None = None, states: tuple[str, ...] | None = None,
+              target_repo: str | None = None) -> Iterator[ItemRow]:
+        """Stream rows (sorted by identity), optionally only those in *states* / one target repository."""
+        extra, params = [], []
+        if states:
+            extra.append(f"state IN ({', '.join('?' for _ in states)})")
+            params.extend(states)
+        if target_repo is not None:
+            extra.append("target_repo = ?")
+            params.append(target_repo)
+        where, params = _where(run_id, " AND ".join(extra), params)
+        for row in self.db.execute(f"SELECT {_ITEM_COLUMNS} FROM items {where} {_ORDER}", params):
+            yield ItemRow(*row)
+
+    def failures(self, run_id: int | None = None, limit: int | None = None) -> list[ItemRow]:
+        """Failed and conflicting items (at most *limit*)."""
+        found = []
+        for row in self.items(run_id, FAILED):
+            if limit is not None and len(found) >= limit:
+                break
+            found.append(row)
+        return found
+
+    def transient(self, target_repo: str | None = None) -> Iterator[ItemRow]:
+        """Rows a crash may have left mid-transfer; the engine re-checks them against the target on resume."""
+        return self.items(None, TRANSIENT, target_repo)
+
+    def summary(self, run_id: int | None = None) -> list[GroupSummary]:
+        """Per (source repo, target repo, format) totals, sorted."""
+        where, params = _where(run_id)
+        pending = ", ".join(f"'{s}'" for s in PENDING)
+        totals = self.db.execute(
+            f"""SELECT source_repo, target_repo, format,
+                   SUM(state != 'only_in_target'),
+                   COUNT(DISTINCT CASE WHEN state != 'only_in_target'
+                                       THEN namespace || char(0) || package || char(0) || version END),
+                   COALESCE(SUM(CASE WHEN state != 'only_in_target' THEN size END), 0),
+                   SUM(state IN ({pending})),
+                   COALESCE(SUM(CASE WHEN state IN ({pending}) THEN size END), 0)
+                FROM items {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
+            params,
+        ).fetchall()
+        by_state: dict[tuple[str, str, str], dict[str, dict[str, int]]] = {}
+        for column in ("state", "action"):
+            for src, dst, fmt, name, n in self.db.execute(
+                f"SELECT source_repo, target_repo, format, {column}, COUNT(*) FROM items {where} "
+                f"GROUP BY 1, 2, 3, 4 ORDER BY 4",
+                params,
+            ):
+                if name is not None:
+                    by_state.setdefault((src, dst, fmt), {"state": {}, "action": {}})[column][name] = n
+        out = []
+        for src, dst, fmt, files, versions, size, pending_files, pending_bytes in totals:
+            groups = by_state.get((src, dst, fmt), {"state": {}, "action": {}})
+            out.append(GroupSummary(src, dst, fmt, files or 0, versions, size, pending_files or 0, pending_bytes,
+                                    groups["state"], groups["action"]))
+        return out

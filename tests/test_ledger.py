@@ -1,0 +1,339 @@
+"""The ledger: one writer thread, crash safety, schema migrations, read helpers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from sqlite_utils import Database
+
+from ferry.errors import FatalError, UsageError
+from ferry.model import Action, ItemKey, PlanEntry, SourceItem, TargetItem
+from ferry.plan import plan
+from ferry.state import SCHEMA_VERSION, Call, LedgerReader, LedgerWriter, Planned, connect
+from ferry.state.migrations import META, migrate
+
+
+def sha(n: int) -> str:
+    return f"{n:064x}"
+
+
+def key(package: str, version: str = "1.0.0", asset: str = "package.tgz", ns: str = "") -> ItemKey:
+    return ItemKey("npm", ns, package, version, asset)
+
+
+def entry(package: str, action=Action.COPY, asset="package.tgz") -> PlanEntry:
+    k = key(package, asset=asset)
+    return PlanEntry(k, action, SourceItem(k, size=100, checksums={"sha256": sha(1)}), None, "")
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "state" / "ledger.db"
+
+
+def test_plan_and_transitions_round_trip(path):
+    want = [SourceItem(key(f"p{i}"), size=10 * i, checksums={"sha256": sha(i)}) for i in range(1, 6)]
+    have = [TargetItem(key("p1"), 10, sha(1)), TargetItem(key("p2"), 20, sha(99)), TargetItem(key("zz"), 7, sha(7))]
+    want.append(SourceItem(key("bad"), unmappable="version is not SemVer"))
+    with LedgerWriter(path) as writer:
+        run_id = writer.start_run("migrate", "job.toml")
+        for e in plan(want, have):
+            writer.planned(e, "npm-hosted", "npm-store")
+        writer.transition("npm-store", key("p3"), "downloading", attempt=True)
+        writer.transition("npm-store", key("p3"), "published", target_sha256=sha(3))
+        writer.transition("npm-store", key("p3"), "confirmed")
+        writer.transition("npm-store", key("p4"), "downloading", attempt=True)
+        writer.transition("npm-store", key("p4"), "failed", reason="source checksum mismatch")
+        counts = writer.end_run("items-failed")
+    expected = {"confirmed": 1, "conflict": 1, "failed": 1, "only_in_target": 1, "planned": 1, "same": 1,
+                "unmappable": 1}
+    assert counts == expected
+    with LedgerReader(path) as reader:
+        assert reader.counts() == expected
+        assert reader.action_counts(run_id) == {"conflict": 1, "copy": 3, "only-in-target": 1, "same": 1,
+                                                "unmappable": 1}
+        (run,) = reader.runs()
+        assert (run.id, run.command, run.job, run.status, run.counts) == (run_id, "migrate", "job.toml",
+                                                                           "items-failed", expected)
+        assert run.ended is not None
+        p3 = next(reader.items(states=("confirmed",)))
+        assert (p3.key, p3.attempts, p3.source_sha256, p3.target_sha256, p3.action) == (
+            key("p3"), 1, sha(3), sha(3), "copy")
+        assert [(r.package, r.state, r.reason) for r in reader.failures()] == [
+            ("p2", "conflict", next(e.reason for e in plan(want, have) if e.key == key("p2"))),
+            ("p4", "failed", "source checksum mismatch"),
+        ]
+        (group,) = reader.summary(run_id)
+        assert (group.source_repo, group.target_repo, group.format) == ("npm-hosted", "npm-store", "npm")
+        assert (group.files, group.versions, group.bytes) == (6, 6, 150)  # target-only 'zz' not counted
+        assert (group.pending_files, group.pending_bytes) == (1, 50)  # p5
+        assert group.states == expected
+        unmappable = next(reader.items(states=("unmappable",)))
+        assert unmappable.reason == "version is not SemVer"
+
+
+def test_identity_is_run_independent_and_replanning_keeps_attempts(path):
+    with LedgerWriter(path) as writer:
+        first = writer.start_run("migrate")
+        writer.planned(entry("a"), "src", "dst")
+        writer.transition("dst", key("a"), "downloading", attempt=True)
+        writer.transition("dst", key("a"), "failed", reason="connection reset")
+        writer.end_run("items-failed")
+        second = writer.start_run("migrate")
+        writer.planned(entry("a"), "src", "dst")
+        writer.transition("dst", key("a"), "downloading", attempt=True)
+        writer.end_run("interrupted")
+    with LedgerReader(path) as reader:
+        (row,) = list(reader.items())
+        assert (row.state, row.attempts, row.run_id, row.reason) == ("downloading", 2, second, None)
+        assert reader.counts(first) == {}
+        assert [r.package for r in reader.transient()] == ["a"]
+        assert [r.status for r in reader.runs()] == ["items-failed", "interrupted"]
+        assert reader.last_run().id == second
+
+
+def test_concurrent_producers_are_serialized_by_one_writer_thread(path):
+    threads, per_thread, shared = 8, 300, 20
+    writer_threads = set()
+    with LedgerWriter(path, batch_size=50) as writer:
+        writer.start_run("migrate")
+        for i in range(shared):
+            writer.planned(entry(f"shared{i}"), "src", "dst")
+
+        def produce(t):
+            for n in range(per_thread):
+                writer.planned(entry(f"t{t}-{n}"), "src", "dst")
+                writer.transition("dst", key(f"shared{n % shared}"), "downloading", attempt=True)
+                if n % 50 == 0:
+                    writer.put(Call(lambda db: writer_threads.add(threading.get_ident())))
+
+        workers = [threading.Thread(target=produce, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        writer.flush()
+        with LedgerReader(path) as reader:  # readable while the writer is open
+            assert sum(reader.counts().values()) == shared + threads * per_thread
+        writer.end_run("ok")
+    assert len(writer_threads) == 1 and threading.get_ident() not in writer_threads
+    with LedgerReader(path) as reader:
+        attempts = {r.package: r.attempts for r in reader.items(states=("downloading",))}
+        assert sum(attempts.values()) == threads * per_thread  # no lost update
+        assert set(attempts.values()) == {threads * per_thread // shared}
+
+
+def test_put_many_is_one_transaction_and_write_errors_surface(path):
+    writer = LedgerWriter(path)
+    writer.put(Planned(entry("kept"), "src", "dst"))
+
+    def explode(db):
+        raise sqlite3.IntegrityError("disk says no")
+
+    writer.put_many([Planned(entry("g1"), "src", "dst"), Planned(entry("g2"), "src", "dst"), Call(explode)])
+    with pytest.raises(FatalError, match="ledger write failed: disk says no"):
+        writer.flush()
+    with pytest.raises(FatalError):
+        writer.planned(entry("late"), "src", "dst")
+    with pytest.raises(FatalError):
+        writer.close()
+    with LedgerReader(path) as reader:
+        names = {r.package for r in reader.items()}
+    assert "g1" not in names and "g2" not in names  # the failed group left nothing behind
+
+
+def test_unknown_state_is_refused_at_the_producer(path):
+    with LedgerWriter(path) as writer:
+        with pytest.raises(ValueError, match="unknown ledger state"):
+            writer.transition("dst", key("a"), "done")
+        with pytest.raises(ValueError):
+            writer.end_run("finished")
+
+
+# ---------------------------------------------------------------- crashes
+
+CRASH_MID_BATCH = """
+import sys, time, pathlib
+from ferry.model import Action, ItemKey, PlanEntry, SourceItem
+from ferry.state import LedgerWriter, Planned, Call
+
+path, marker = sys.argv[1], sys.argv[2]
+
+def group(name):
+    out = []
+    for i in range(10):
+        k = ItemKey("generic", "ns", name, "1", f"a{i}")
+        out.append(Planned(PlanEntry(k, Action.COPY, SourceItem(k, size=1)), "src", "dst"))
+    return out
+
+writer = LedgerWriter(path)
+writer.start_run("migrate")
+writer.put_many(group("committed"))
+writer.flush()
+
+def hang(db):
+    pathlib.Path(marker).write_text("inside the transaction")
+    time.sleep(120)
+
+writer.put_many(group("uncommitted") + [Call(hang)])
+time.sleep(120)
+"""
+
+FREE_RUNNING = """
+import sys
+from ferry.model import Action, ItemKey, PlanEntry, SourceItem
+from ferry.state import LedgerWriter, Planned
+
+writer = LedgerWriter(sys.argv[1], batch_size=25)
+writer.start_run("migrate")
+n = 0
+while True:
+    events = []
+    for i in range(7):
+        k = ItemKey("generic", "ns", f"g{n}", "1", f"a{i}")
+        events.append(Planned(PlanEntry(k, Action.COPY, SourceItem(k, size=i)), "src", "dst"))
+    writer.put_many(events)
+    n += 1
+"""
+
+
+def run_script(tmp_path, source, *args):
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(source))
+    return subprocess.Popen([sys.executable, str(script), *map(str, args)])
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.02)
+
+
+def assert_consistent(path):
+    db = Database(sqlite3.connect(str(path)))
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
+def test_kill_inside_a_batch_leaves_the_committed_part_only(tmp_path, path):
+    marker = tmp_path / "marker"
+    proc = run_script(tmp_path, CRASH_MID_BATCH, path, marker)
+    try:
+        wait_for(marker.exists)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert_consistent(path)
+    with LedgerReader(path) as reader:
+        packages = {}
+        for row in reader.items():
+            packages[row.package] = packages.get(row.package, 0) + 1
+        assert packages == {"committed": 10}
+        (run,) = reader.runs()
+        assert run.status == "running" and run.ended is None
+    with LedgerWriter(path) as writer:  # and a later run carries on normally
+        writer.start_run("migrate")
+        writer.planned(entry("after-crash"), "src", "dst")
+        writer.end_run("ok")
+    with LedgerReader(path) as reader:
+        assert [r.status for r in reader.runs()] == ["running", "ok"]
+
+
+def test_kill_at_an_arbitrary_moment_never_leaves_half_a_group(tmp_path, path):
+    proc = run_script(tmp_path, FREE_RUNNING, path)
+    try:
+        def enough():
+            if not path.exists():
+                return False
+            try:
+                with LedgerReader(path) as reader:
+                    return sum(reader.counts().values()) >= 7 * 300
+            except (UsageError, sqlite3.OperationalError):
+                return False  # still being created
+
+        wait_for(enough)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert_consistent(path)
+    with LedgerReader(path) as reader:
+        sizes = {}
+        for row in reader.items():
+            sizes[row.package] = sizes.get(row.package, 0) + 1
+    assert len(sizes) >= 300
+    assert set(sizes.values()) == {7}
+    # groups are committed in order: no gaps
+    assert sorted(int(name[1:]) for name in sizes) == list(range(len(sizes)))
+
+
+# ---------------------------------------------------------------- schema
+
+
+def test_older_schema_is_migrated_and_keeps_its_rows(path):
+    path.parent.mkdir(parents=True)
+    db = Database(sqlite3.connect(str(path)))
+    assert migrate(db, str(path), upto=1) == 1
+    db.execute("INSERT INTO runs (command, job, started, status) VALUES ('migrate', 'old.toml', '2024-01-01', 'ok')")
+    db.execute(
+        "INSERT INTO items (target_repo, format, namespace, package, version, asset, source_repo, action, state,"
+        " size, attempts, updated, run_id) VALUES ('dst', 'npm', '', 'old', '1.0.0', 'package.tgz', 'src', 'copy',"
+        " 'confirmed', 5, 1, '2024-01-01', 1)"
+    )
+    assert "ferry_version" not in db["runs"].columns_dict
+    db.close()
+    with LedgerReader(path) as reader:
+        assert reader.schema_version == SCHEMA_VERSION == 2
+        assert reader.counts() == {"confirmed": 1}
+        assert {i.name for i in reader.db["items"].indexes} >= {"items_identity", "items_state", "items_run_state"}
+        (run,) = reader.runs()
+        assert (run.job, run.ferry_version) == ("old.toml", None)
+    with LedgerWriter(path) as writer:
+        writer.start_run("migrate")
+        writer.planned(entry("new"), "src", "dst")
+    with LedgerReader(path) as reader:
+        assert reader.counts() == {"confirmed": 1, "planned": 1}
+        assert reader.runs()[-1].ferry_version is not None
+
+
+def test_ledger_from_a_newer_ferry_is_refused(path):
+    connect(path).close()
+    db = Database(sqlite3.connect(str(path)))
+    db.execute(f"UPDATE {META} SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    db.close()
+    message = f"{path}: ledger written by a newer ferry (schema {SCHEMA_VERSION + 1}); upgrade ferry"
+    with pytest.raises(UsageError) as caught:
+        LedgerReader(path)
+    assert str(caught.value) == message
+    with pytest.raises(UsageError, match="newer ferry"):
+        LedgerWriter(path)
+
+
+def test_files_that_are_not_ledgers_are_refused(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(UsageError, match="not a ferry ledger"):
+        LedgerReader(junk)
+    other = tmp_path / "other.db"
+    Database(sqlite3.connect(str(other)))["people"].insert({"name": "x"})
+    with pytest.raises(UsageError, match="not a ferry ledger"):
+        LedgerWriter(other)
+    with pytest.raises(UsageError, match="no ledger there"):
+        LedgerReader(tmp_path / "missing.db")
+
+
+def test_wal_mode(path):
+    connect(path).close()
+    db = Database(sqlite3.connect(str(path)))
+    assert db.journal_mode == "wal"
+    db.close()
