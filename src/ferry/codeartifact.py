@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import boto3
 import requests
@@ -80,9 +80,12 @@ class Domain:
         endpoint_url: str | None = None,
         session: boto3.session.Session | None = None,
         max_pool: int = 16,
+        retry: Callable[[Callable[[], Any]], Any] | None = None,
     ):
         self.name = name
         self.owner = owner
+        # Runs idempotent reads under the request layer's retry policy; writes are retried by callers.
+        self.retry = retry or (lambda fn: fn())
         self._boto_session = session or boto3.session.Session(profile_name=profile, region_name=region)
         self.region = self._boto_session.region_name or region
         if not self.region:
@@ -112,12 +115,19 @@ class Domain:
                 raise
             raise mapped from err
 
+    def read(self, operation: str, **params: Any) -> dict[str, Any]:
+        """An idempotent control-plane call under the retry policy."""
+        return self.retry(lambda: self.call(operation, **params))
+
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Yield the items under ``key`` from every page of a list operation, one page in memory at a time."""
+        """Yield the items under ``key`` from every page of a list operation, one page in memory at a time.
+
+        Each page request is retried on its own, so a throttled page never cuts the listing short.
+        """
         token = None
         while True:
             extra = {"nextToken": token} if token else {}
-            page = self.call(operation, **params, **extra)
+            page = self.read(operation, **params, **extra)
             yield from page.get(key, [])
             token = page.get("nextToken")
             if not token:
@@ -129,7 +139,7 @@ class Domain:
         """A valid authorization token, fetched or refreshed when less than the margin is left."""
         with self._lock:
             if self._token is None or self._token[1] - time.time() < TOKEN_REFRESH_MARGIN:
-                out = self.call("get_authorization_token", durationSeconds=TOKEN_DURATION)
+                out = self.read("get_authorization_token", durationSeconds=TOKEN_DURATION)
                 expiration = out["expiration"]
                 expires = expiration.timestamp() if hasattr(expiration, "timestamp") else float(expiration)
                 self._token = (out["authorizationToken"], expires)
@@ -145,7 +155,7 @@ class Domain:
         """The repository's endpoint URL for ``fmt``, ending in ``/`` (cached)."""
         key = (repository, fmt)
         if key not in self._endpoints:
-            out = self.call("get_repository_endpoint", repository=repository, format=fmt)
+            out = self.read("get_repository_endpoint", repository=repository, format=fmt)
             url = out["repositoryEndpoint"]
             self._endpoints[key] = url if url.endswith("/") else url + "/"
         return self._endpoints[key]
@@ -154,7 +164,7 @@ class Domain:
 
     def exists(self) -> bool:
         try:
-            self.call("describe_domain")
+            self.read("describe_domain")
             return True
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":
@@ -163,7 +173,7 @@ class Domain:
 
     def repository_exists(self, repository: str) -> bool:
         try:
-            self.call("describe_repository", repository=repository)
+            self.read("describe_repository", repository=repository)
             return True
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":
@@ -203,7 +213,7 @@ class Domain:
         """The target's SHA-256 and status for one asset, or None if the version or asset is absent."""
         try:
             params = _pkg(repository, fmt, namespace, package)
-            out = self.call("list_package_version_assets", packageVersion=version, maxResults=1000, **params)
+            out = self.read("list_package_version_assets", packageVersion=version, maxResults=1000, **params)
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":
                 return None
@@ -215,7 +225,7 @@ class Domain:
         return None
 
     def _version_status(self, repository: str, fmt: str, namespace: str | None, package: str, version: str) -> str:
-        out = self.call("describe_package_version", packageVersion=version, **_pkg(repository, fmt, namespace, package))
+        out = self.read("describe_package_version", packageVersion=version, **_pkg(repository, fmt, namespace, package))
         return out["packageVersion"]["status"]
 
     def publish_generic(
@@ -232,7 +242,7 @@ class Domain:
     def origin(self, repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, str] | None:
         """The package's origin restrictions ({'publish':..,'upstream':..}) or None if it doesn't exist."""
         try:
-            out = self.call("describe_package", **_pkg(repository, fmt, namespace, package))
+            out = self.read("describe_package", **_pkg(repository, fmt, namespace, package))
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":
                 return None
@@ -256,7 +266,7 @@ def _all_assets(domain: Domain, first: dict, params: dict, version: str) -> Iter
     yield from first.get("assets", [])
     token = first.get("nextToken")
     while token:
-        page = domain.call("list_package_version_assets", packageVersion=version, maxResults=1000,
+        page = domain.read("list_package_version_assets", packageVersion=version, maxResults=1000,
                            nextToken=token, **params)
         yield from page.get("assets", [])
         token = page.get("nextToken")

@@ -45,9 +45,9 @@ class GenericMigrator:
             return
         key = items[0].key
         domain: Domain = ctx.domain
-        out = domain.call("describe_package_version", repository=ctx.repository, format="generic",
+        out = domain.read("describe_package_version", repository=ctx.repository, format="generic",
                           namespace=key.namespace, package=key.package, packageVersion=key.version)
         if out["packageVersion"]["status"] == "Unfinished":
-            domain.call("update_package_versions_status", repository=ctx.repository, format="generic",
+            domain.read("update_package_versions_status", repository=ctx.repository, format="generic",
                         namespace=key.namespace, package=key.package, versions=[key.version],
                         targetStatus="Published")

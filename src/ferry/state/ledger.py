@@ -131,15 +131,16 @@ _STOP = object()
 
 _UPSERT = """
 INSERT INTO items (target_repo, format, namespace, package, version, asset, source_repo, action, state,
-                   size, source_sha256, target_sha256, reason, attempts, updated, run_id)
+                   size, source_sha256, target_sha256, reason, attempts, updated, run_id, locator, source_checksums)
 VALUES (:target_repo, :format, :namespace, :package, :version, :asset, :source_repo, :action, :state,
-        :size, :source_sha256, :target_sha256, :reason, :attempts, :updated, :run_id)
+        :size, :source_sha256, :target_sha256, :reason, :attempts, :updated, :run_id, :locator, :source_checksums)
 ON CONFLICT (target_repo, format, namespace, package, version, asset) DO UPDATE SET {updates}
 """
 _PLANNED_SQL = _UPSERT.format(updates="""
     source_repo = excluded.source_repo, action = excluded.action, state = excluded.state, size = excluded.size,
     source_sha256 = excluded.source_sha256, target_sha256 = excluded.target_sha256, reason = excluded.reason,
-    updated = excluded.updated, run_id = excluded.run_id""")
+    updated = excluded.updated, run_id = excluded.run_id, locator = excluded.locator,
+    source_checksums = excluded.source_checksums""")
 _TRANSITION_SQL = _UPSERT.format(updates="""
     state = excluded.state, reason = excluded.reason,
     size = COALESCE(excluded.size, items.size),
@@ -327,6 +328,8 @@ class LedgerWriter:
                 source_sha256=source.sha256 if source is not None else None,
                 target_sha256=target.sha256 if target is not None else None,
                 reason=entry.reason or None, attempts=0, updated=now(), run_id=self.run_id,
+                locator=source.locator if source is not None else None,
+                source_checksums=json.dumps(source.checksums.as_dict()) if source is not None else None,
             )
             db.execute(_PLANNED_SQL, row)
         elif isinstance(event, Transition):
@@ -335,6 +338,7 @@ class LedgerWriter:
                 source_repo=event.source_repo or "", action=None, state=event.state, size=event.size,
                 source_sha256=event.source_sha256, target_sha256=event.target_sha256, reason=event.reason,
                 attempts=1 if event.attempt else 0, updated=now(), run_id=self.run_id,
+                locator=None, source_checksums=None,
             )
             db.execute(_TRANSITION_SQL, row)
         elif isinstance(event, Call):

@@ -72,6 +72,14 @@ def _status_indexes(db: Database) -> None:
     db["runs"].add_column("ferry_version", str)
 
 
+@_step("0003_source_details")
+def _source_details(db: Database) -> None:
+    # The transfer streams its work list out of the ledger, so each planned row carries what is needed
+    # to fetch and check the file again: where the source serves it and the digests the source reported.
+    db["items"].add_column("locator", str)
+    db["items"].add_column("source_checksums", str)
+
+
 SCHEMA_VERSION = len(NAMES)
 
 

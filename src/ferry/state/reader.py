@@ -42,6 +42,8 @@ class ItemRow:
     attempts: int
     updated: str
     run_id: int | None
+    locator: str | None = None
+    source_checksums: str | None = None
 
     @property
     def key(self) -> ItemKey:

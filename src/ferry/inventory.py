@@ -1,0 +1,54 @@
+"""Listing both sides of one repository mapping as plan inputs (*want* and *have*)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ferry.codeartifact import Domain
+from ferry.config import Options, RepositoryMapping
+from ferry.migrators.base import Migrator
+from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
+from ferry.sources.base import Source
+
+# Versions in these states have no assets to list.
+_NO_ASSETS = ("Disposed", "Deleted")
+
+
+def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options) -> Iterator[SourceItem]:
+    """The source items of ``mapping`` that the job selects (filters: include/exclude, ``since``)."""
+    for file in source.files(mapping.source):
+        item = migrator.identify(file, mapping)
+        if item is None:
+            continue
+        if item.unmappable is None and not mapping.selects(item.key, options):
+            continue
+        if options.since is not None and file.published is not None and file.published < _aware(options.since):
+            continue
+        yield item
+
+
+def have(domain: Domain, repository: str, fmt: str) -> Iterator[TargetItem]:
+    """Every asset of format ``fmt`` in the target repository, walked package by package.
+
+    One ListPackages walk, one ListPackageVersions walk per package, one ListPackageVersionAssets per
+    version (the only call that reports hashes). Each page is retried by the domain's policy.
+    """
+    for pkg in domain.packages(repository, fmt):
+        namespace, package = pkg.get("namespace") or "", pkg["package"]
+        for ver in domain.versions(repository, fmt, namespace, package):
+            if ver.get("status") in _NO_ASSETS:
+                continue
+            for asset in domain.assets(repository, fmt, namespace, package, ver["version"]):
+                yield TargetItem(
+                    key=ItemKey(fmt, namespace, package, ver["version"], asset["name"]),
+                    size=asset.get("size"),
+                    checksums=Checksums.from_mapping(asset.get("hashes")),
+                    status=ver.get("status", "Published"),
+                    repository=repository,
+                )
+
+
+def _aware(when):
+    from datetime import timezone
+
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
