@@ -1,0 +1,220 @@
+"""Run reports built from the ledger only: JSON, CSV or Markdown (by file extension), and a terminal table.
+
+A report is made of ledger rows and counts, and the ledger never holds a secret (credentials live
+in the environment, see :class:`ferry.config.Secret`), so no report can contain one.
+The time estimate assumes CodeArtifact's default PublishPackageVersion quota: 10 publishes/s.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferry.errors import UsageError
+from ferry.state.ledger import STATES
+from ferry.state.reader import GroupSummary, ItemRow, LedgerReader, RunRow
+
+PUBLISH_RATE = 10.0
+ACTIONS = ("copy", "same", "conflict", "only-in-target", "unmappable")
+FORMATS_BY_EXTENSION = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything a report shows, read from one ledger (one run, or the whole ledger)."""
+
+    ledger: str
+    run: RunRow | None
+    counts: dict[str, int]
+    actions: dict[str, int]
+    groups: list[GroupSummary]
+    failures: list[ItemRow]
+    failures_total: int
+    rate: float = PUBLISH_RATE
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def estimated_seconds(self) -> float:
+        """Seconds to publish what is pending at ``rate`` publishes per second."""
+        return self.totals.get("pending_files", 0) / self.rate if self.rate > 0 else 0.0
+
+
+def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_limit: int = 1000,
+                 rate: float = PUBLISH_RATE) -> RunReport:
+    """Read a :class:`RunReport` for run *run_id* (``None``: the whole ledger). Failures are capped at *failure_limit*."""
+    groups = reader.summary(run_id)
+    counts = reader.counts(run_id)
+    totals = {name: sum(getattr(g, name) for g in groups)
+              for name in ("versions", "files", "bytes", "pending_files", "pending_bytes")}
+    return RunReport(
+        ledger=reader.path,
+        run=reader.run(run_id) if run_id is not None else None,
+        counts=counts,
+        actions=reader.action_counts(run_id),
+        groups=groups,
+        failures=reader.failures(run_id, limit=failure_limit),
+        failures_total=sum(counts.get(state, 0) for state in ("failed", "conflict")),
+        rate=rate,
+        totals=totals,
+    )
+
+
+def format_bytes(n: int) -> str:
+    """``1536`` → ``'1.5 KiB'``."""
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def format_duration(seconds: float) -> str:
+    """``5000`` → ``'1h 23m'``; under a minute in seconds."""
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
+def _item(row: ItemRow) -> dict[str, Any]:
+    return {"key": str(row.key), "source_repo": row.source_repo, "target_repo": row.target_repo,
+            "state": row.state, "action": row.action, "reason": row.reason, "attempts": row.attempts,
+            "size": row.size, "source_sha256": row.source_sha256, "target_sha256": row.target_sha256}
+
+
+def to_dict(report: RunReport) -> dict[str, Any]:
+    """The report as plain JSON-able data."""
+    return {
+        "ledger": report.ledger,
+        "run": asdict(report.run) if report.run else None,
+        "totals": report.totals,
+        "states": report.counts,
+        "actions": report.actions,
+        "estimate": {"publishes_per_second": report.rate, "pending_files": report.totals.get("pending_files", 0),
+                     "seconds": report.estimated_seconds},
+        "repositories": [asdict(g) for g in report.groups],
+        "failures": [_item(row) for row in report.failures],
+        "failures_total": report.failures_total,
+    }
+
+
+def render_json(report: RunReport) -> str:
+    """JSON text, one object."""
+    return json.dumps(to_dict(report), indent=2, sort_keys=False) + "\n"
+
+
+CSV_COLUMNS = ["source_repo", "target_repo", "format", "versions", "files", "bytes", "pending_files",
+               "pending_bytes", *(f"state_{s}" for s in STATES), *(f"action_{a}" for a in ACTIONS)]
+
+
+def render_csv(report: RunReport) -> str:
+    """CSV: one row per (source repository, target repository, format), fixed columns."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for g in report.groups:
+        row: dict[str, Any] = {name: getattr(g, name) for name in CSV_COLUMNS[:8]}
+        row.update({f"state_{s}": g.states.get(s, 0) for s in STATES})
+        row.update({f"action_{a}": g.actions.get(a, 0) for a in ACTIONS})
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _md(value: Any) -> str:
+    return str(value if value is not None else "").replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _run_line(report: RunReport) -> str:
+    run = report.run
+    if run is None:
+        return f"Whole ledger `{report.ledger}`"
+    ended = run.ended or "not ended"
+    return f"Run {run.id} (`{run.command}`, {run.status}), started {run.started}, ended {ended}"
+
+
+def render_markdown(report: RunReport) -> str:
+    """Markdown: run line, per-repository table, states/actions, estimate, failures."""
+    lines = ["# ferry report", "", _run_line(report), ""]
+    rows = [[f"{g.source_repo} → {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
+             g.pending_files, g.states.get("same", 0), g.states.get("confirmed", 0),
+             g.states.get("conflict", 0), g.states.get("failed", 0)] for g in report.groups]
+    lines += _md_table(["repository", "format", "versions", "files", "bytes", "to copy", "same", "done",
+                        "conflict", "failed"], rows)
+    lines += ["", "**States:** " + (", ".join(f"{k} {v}" for k, v in report.counts.items()) or "none"),
+              "", "**Actions:** " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"),
+              "", f"**Estimate:** {report.totals.get('pending_files', 0)} files to publish, about "
+              f"{format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s", ""]
+    if report.failures:
+        lines += [f"## Failures ({report.failures_total})", ""]
+        lines += _md_table(["item", "target", "state", "attempts", "reason"],
+                           [[str(r.key), r.target_repo, r.state, r.attempts, r.reason] for r in report.failures])
+        if report.failures_total > len(report.failures):
+            lines += ["", f"… and {report.failures_total - len(report.failures)} more"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_table(report: RunReport) -> str:
+    """A plain-text table for the terminal (versions, files, bytes per repository and format; action counts)."""
+    header = ["repository", "format", "versions", "files", "bytes", "to copy", "same", "done", "conflict",
+              "failed"]
+    body = [[f"{g.source_repo} -> {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
+             g.pending_files, g.states.get("same", 0), g.states.get("confirmed", 0), g.states.get("conflict", 0),
+             g.states.get("failed", 0)] for g in report.groups]
+    t = report.totals
+    body.append(["total", "", t.get("versions", 0), t.get("files", 0), format_bytes(t.get("bytes", 0)),
+                 t.get("pending_files", 0), report.counts.get("same", 0), report.counts.get("confirmed", 0),
+                 report.counts.get("conflict", 0), report.counts.get("failed", 0)])
+    cells = [[str(c) for c in row] for row in [header, *body]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    out = [_run_line(report).replace("`", ""), "", line(cells[0]), line(["-" * w for w in widths])]
+    out += [line(row) for row in cells[1:-1]]
+    out += [line(["-" * w for w in widths]), line(cells[-1]), ""]
+    out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))
+    out.append(f"estimate: {t.get('pending_files', 0)} files ({format_bytes(t.get('pending_bytes', 0))}) to "
+               f"publish, about {format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s")
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"json": render_json, "csv": render_csv, "markdown": render_markdown}
+
+
+def write_report(report: RunReport, path: str | Path) -> str:
+    """Write *report* to *path* in the format its extension names. Returns the format used.
+
+    Raises :class:`UsageError` for an unknown extension or an unwritable path.
+    """
+    target = Path(path)
+    kind = FORMATS_BY_EXTENSION.get(target.suffix.lower())
+    if kind is None:
+        raise UsageError(f"{path}: unknown report format {target.suffix or '(no extension)'!s}; "
+                         f"name the file .json, .csv or .md")
+    try:
+        target.write_text(RENDERERS[kind](report), encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write the report ({err.strerror or err}); check the path") from None
+    return kind

@@ -1,0 +1,168 @@
+"""Reports rendered from a real ledger: JSON, CSV, Markdown, terminal table; never a secret."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from ferry.config import parse_job
+from ferry.errors import UsageError
+from ferry.model import ItemKey, SourceItem, TargetItem
+from ferry.plan import plan
+from ferry.report import (
+    CSV_COLUMNS,
+    build_report,
+    format_bytes,
+    format_duration,
+    render_csv,
+    render_json,
+    render_markdown,
+    render_table,
+    write_report,
+)
+from ferry.state import LedgerReader, LedgerWriter
+
+
+def sha(n: int) -> str:
+    return f"{n:064x}"
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    """Two mappings: npm (5 sources, 1 same, 1 conflict, 1 target-only) and pypi (2 versions x 2 files)."""
+    path = tmp_path / "ledger.db"
+    npm = [SourceItem(ItemKey("npm", "acme", f"ui{i}", "1.0.0", "package.tgz"), size=1000 * i,
+                      checksums={"sha256": sha(i)}) for i in range(1, 6)]
+    npm_have = [TargetItem(npm[0].key, 1000, sha(1)), TargetItem(npm[1].key, 2000, sha(77)),
+                TargetItem(ItemKey("npm", "", "legacy", "0.1.0", "package.tgz"), 10, sha(5))]
+    pypi = [SourceItem(ItemKey("pypi", "", "tool", v, f"tool-{v}{ext}"), size=300, checksums={"sha256": sha(n)})
+            for n, (v, ext) in enumerate([("1.0", ".tar.gz"), ("1.0", "-py3-none-any.whl"),
+                                          ("2.0", ".tar.gz"), ("2.0", "-py3-none-any.whl")], start=10)]
+    with LedgerWriter(path) as writer:
+        run_id = writer.start_run("migrate", "job.toml")
+        for e in plan(npm, npm_have):
+            writer.planned(e, "npm-hosted", "npm-store")
+        for e in plan(pypi, []):
+            writer.planned(e, "pypi-hosted", "pypi-store")
+        for item in pypi[:2]:
+            writer.transition("pypi-store", item.key, "confirmed", target_sha256=item.sha256)
+        writer.transition("pypi-store", pypi[2].key, "failed", reason="HTTP 400 | bad metadata\nline two",
+                          attempt=True)
+        writer.end_run("items-failed")
+    return path, run_id
+
+
+def test_report_numbers_come_from_the_ledger(ledger):
+    path, run_id = ledger
+    with LedgerReader(path) as reader:
+        report = build_report(reader, run_id)
+    data = json.loads(render_json(report))
+    assert data["run"]["id"] == run_id and data["run"]["status"] == "items-failed"
+    assert data["totals"] == {"versions": 7, "files": 9, "bytes": 15000 + 1200, "pending_files": 4,
+                              "pending_bytes": 3000 + 4000 + 5000 + 300}
+    assert data["states"] == {"confirmed": 2, "conflict": 1, "failed": 1, "only_in_target": 1, "planned": 4,
+                              "same": 1}
+    assert data["actions"] == {"conflict": 1, "copy": 7, "only-in-target": 1, "same": 1}
+    assert data["estimate"] == {"publishes_per_second": 10.0, "pending_files": 4, "seconds": 0.4}
+    assert [(g["target_repo"], g["format"], g["versions"], g["files"]) for g in data["repositories"]] == [
+        ("npm-store", "npm", 5, 5), ("pypi-store", "pypi", 2, 4)]
+    assert {f["key"] for f in data["failures"]} == {"npm:@acme/ui2@1.0.0/package.tgz",
+                                                     "pypi:tool@2.0/tool-2.0.tar.gz"}
+    assert data["failures_total"] == 2
+
+
+def test_csv_has_one_row_per_repository_and_format(ledger):
+    path, run_id = ledger
+    with LedgerReader(path) as reader:
+        rows = list(csv.DictReader(io.StringIO(render_csv(build_report(reader, run_id)))))
+    assert list(rows[0]) == CSV_COLUMNS
+    npm, pypi = rows
+    assert (npm["target_repo"], npm["versions"], npm["files"], npm["bytes"]) == ("npm-store", "5", "5", "15000")
+    assert (npm["state_same"], npm["state_conflict"], npm["state_only_in_target"], npm["action_copy"]) == (
+        "1", "1", "1", "3")
+    assert (pypi["pending_files"], pypi["state_confirmed"], pypi["state_failed"]) == ("1", "2", "1")
+
+
+def test_markdown_escapes_cells_and_lists_failures(ledger):
+    path, run_id = ledger
+    with LedgerReader(path) as reader:
+        text = render_markdown(build_report(reader, run_id))
+    assert "| npm-hosted → npm-store | npm | 5 | 5 | 14.6 KiB | 3 | 1 | 0 | 1 | 0 |" in text
+    assert "HTTP 400 \\| bad metadata line two" in text
+    assert "## Failures (2)" in text
+    assert "**Estimate:** 4 files to publish, about 0s at 10 publishes/s" in text
+
+
+def test_terminal_table_is_aligned_and_totals_add_up(ledger):
+    path, run_id = ledger
+    with LedgerReader(path) as reader:
+        text = render_table(build_report(reader, run_id))
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("repository"))
+    assert header.split() == ["repository", "format", "versions", "files", "bytes", "to", "copy", "same", "done",
+                              "conflict", "failed"]
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split() == ["total", "7", "9", "15.8", "KiB", "4", "1", "2", "1", "1"]
+    rows = [line for line in lines if "->" in line]
+    assert len(rows) == 2 and len({len(r) for r in rows + [total]}) == 1  # right-aligned numbers line up
+    assert "actions: conflict 1, copy 7, only-in-target 1, same 1" in text
+    assert "estimate: 4 files (12.0 KiB) to publish, about 0s at 10 publishes/s" in text
+
+
+def test_write_report_by_extension(ledger, tmp_path):
+    path, run_id = ledger
+    with LedgerReader(path) as reader:
+        report = build_report(reader, run_id)
+    assert write_report(report, tmp_path / "r.json") == "json"
+    assert json.loads((tmp_path / "r.json").read_text())["totals"]["files"] == 9
+    assert write_report(report, tmp_path / "r.CSV") == "csv"
+    assert write_report(report, tmp_path / "r.md") == "markdown"
+    assert (tmp_path / "r.md").read_text().startswith("# ferry report")
+    with pytest.raises(UsageError, match=r"r\.txt: unknown report format \.txt; name the file \.json, \.csv or \.md"):
+        write_report(report, tmp_path / "r.txt")
+    with pytest.raises(UsageError, match="cannot write the report"):
+        write_report(report, tmp_path / "no" / "such" / "dir" / "r.json")
+
+
+def test_whole_ledger_report_without_a_run(ledger):
+    path, _ = ledger
+    with LedgerReader(path) as reader:
+        report = build_report(reader)
+    assert report.run is None
+    assert "Whole ledger" in render_table(report)
+    assert report.totals["files"] == 9
+
+
+def test_no_secret_reaches_a_report(ledger, tmp_path, monkeypatch):
+    secret = "s3cr3t-Pa55word-do-not-print"
+    monkeypatch.setenv("NEXUS_PASSWORD", secret)
+    job = parse_job('[source]\nkind="nexus"\nurl="https://n.example"\nusername="u"\npassword_env="NEXUS_PASSWORD"\n'
+                    '[target]\ndomain="acme"\n[[repositories]]\nsource="npm-hosted"\ntarget="npm-store"\n',
+                    tmp_path / "job.toml")
+    assert job.source.password.reveal() == secret  # the run had the secret at hand
+    path, run_id = ledger
+    with LedgerWriter(path) as writer:
+        writer.start_run("migrate", job.path)
+        writer.transition("npm-store", ItemKey("npm", "acme", "ui3", "1.0.0", "package.tgz"), "failed",
+                          reason=f"publish refused for {job.source.password}")  # a Secret formats as its name
+        writer.end_run("items-failed")
+    with LedgerReader(path) as reader:
+        report = build_report(reader)
+        outputs = [render_json(report), render_csv(report), render_markdown(report), render_table(report)]
+    assert all(secret not in text for text in outputs)
+    assert any("$NEXUS_PASSWORD" in text for text in outputs)
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 1024**3, "5.0 GiB"),
+                                     (3 * 1024**5, "3072.0 TiB")])
+def test_format_bytes(n, text):
+    assert format_bytes(n) == text
+
+
+@pytest.mark.parametrize("seconds, text", [(0.4, "0s"), (59, "59s"), (61, "1m 1s"), (5000, "1h 23m"),
+                                           (200000, "2d 7h")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
