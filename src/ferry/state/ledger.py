@@ -211,17 +211,22 @@ class LedgerWriter:
         self.call(lambda db: None)
 
     def start_run(self, command: str, job: str | None = None) -> int:
-        """Record a new run and tag every later item event with it. Returns the run id."""
+        """Record a new run and tag every later item event with it. Returns the run id.
+
+        *command* is the subcommand's name (``"migrate"``), never the command line: flags could
+        carry secrets. *job* is the job file's path.
+        """
 
         def insert(db: Database) -> int:
             cursor = db.execute(
                 "INSERT INTO runs (command, job, started, status, ferry_version) VALUES (?, ?, ?, 'running', ?)",
                 [command, job, now(), __version__],
             )
+            # Set on the writer thread, so every event applied after this one carries the new id.
+            self.run_id = cursor.lastrowid
             return cursor.lastrowid
 
-        self.run_id = self.call(insert)
-        return self.run_id
+        return self.call(insert)
 
     def end_run(self, status: str) -> dict[str, int]:
         """Close the current run with *status* (one of :data:`RUN_STATUSES`). Returns its counts by state."""
