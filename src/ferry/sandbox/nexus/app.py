@@ -6,8 +6,8 @@
 
 Authentication is HTTP Basic against ``config.users`` (``admin``/``admin123`` by default); anonymous
 requests may read when ``config.anonymous_read`` is set. Refusals are 401 with Nexus's Basic
-challenge. Settings: :mod:`ferry.sandbox.nexus.config`. Faults from :class:`FaultSpec` are injected
-per request (throttle, error5xx, latency, reset, truncate).
+challenge. Settings: :mod:`ferry.sandbox.nexus.config`. Request faults (throttle, 5xx, reset, ...)
+are not this module's business: the sandbox wraps every stand-in in ``faults.FaultMiddleware``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import random
-import socket
-import struct
-import time
 from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
@@ -59,7 +55,8 @@ def _with_storage(settings: dict) -> dict:
 class NexusApp:
     """WSGI app for the Nexus stand-in, with state under ``data_dir``.
 
-    ``config`` defaults to :meth:`NexusConfig.from_env`; ``faults`` to no faults.
+    ``config`` defaults to :meth:`NexusConfig.from_env`. ``faults`` (a ``FaultSpec`` or the sandbox's live
+    controller) is kept for symmetry with the other stand-ins; injection happens in the middleware.
     """
 
     def __init__(self, data_dir: Path, faults: FaultSpec | None = None, config: NexusConfig | None = None):
@@ -70,7 +67,6 @@ class NexusApp:
         self.ingest = Ingest(self.store)
         self.rest = RestApi(self.store, self.ingest, self.config)
         self.content = ContentApi(self.store, self.ingest)
-        self._random = random.Random()
         if self.config.seed_defaults and not self.store.repositories():
             for name, fmt, rtype, settings in _DEFAULT_REPOS:
                 self.store.create_repository(name, fmt, rtype, _with_storage(settings))
@@ -101,11 +97,7 @@ class NexusApp:
     def __call__(self, environ, start_response):
         request = Request(environ)
         try:
-            fault = self._fault(environ)
-            response = fault if fault is not None else self._handle(request)
-            if self.faults.truncate and request.method == "GET" and self._random.random() < self.faults.truncate:
-                response = _truncated(response)
-            return response(environ, start_response)
+            return self._handle(request)(environ, start_response)
         finally:
             request.close()
 
@@ -131,54 +123,3 @@ class NexusApp:
                 return text_error(404, f"Repository not found: {name}")
             return self.content.dispatch(request, repo, rest, base, who)
         return text_error(404, "Not found")
-
-    # -- faults -------------------------------------------------------------------------------------
-
-    def _fault(self, environ) -> Response | None:
-        spec = self.faults
-        if not spec.any_request_faults:
-            return None
-        if spec.latency:
-            time.sleep(spec.latency)
-        roll = self._random.random()
-        if roll < spec.throttle:
-            return Response("Too Many Requests\n", status=429, mimetype="text/plain",
-                            headers={"Retry-After": str(max(1, round(spec.retry_after)))})
-        roll -= spec.throttle
-        if roll < spec.error5xx:
-            return Response("Server error\n", status=self._random.choice((500, 502, 503)), mimetype="text/plain")
-        roll -= spec.error5xx
-        if roll < spec.reset:
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                # SO_LINGER with a zero timeout makes close() send a TCP RST: the client sees a reset.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
-            raise ConnectionResetError("fault injection: connection reset")
-        return None
-
-
-def _truncated(response: Response) -> Response:
-    """Send half the body while announcing all of it (the client sees a short read)."""
-    length = response.content_length
-    if response.status_code != 200 or not length or length < 2:
-        return response
-    budget = length // 2
-    inner = response.response
-
-    def cut():
-        left = budget
-        try:
-            for chunk in inner:
-                if left <= 0:
-                    break
-                yield chunk[:left]
-                left -= len(chunk)
-        finally:
-            close = getattr(inner, "close", None)
-            if close:
-                close()
-
-    response.response = cut()
-    response.direct_passthrough = True
-    return response
