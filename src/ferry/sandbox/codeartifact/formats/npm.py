@@ -5,6 +5,8 @@ scoped forms ``@scope%2fname`` and ``@scope/name`` arrive alike):
 
 - ``GET {name}``: the packument (listed versions, dist-tags, ``time``; each ``dist`` has a
   ``tarball`` URL back to this endpoint, ``shasum`` (SHA-1) and ``integrity`` (SHA-512, base64)).
+  Dist-tags that point at a version clients may not see (Unlisted, Archived, ...) are left out of
+  it, so ``latest`` never names a version missing from ``versions``; the dist-tag API shows them all.
 - ``GET {name}/{version-or-tag}``: one version's manifest.
 - ``GET {name}/-/{file}.tgz``: the tarball, streamed from the blob store.
 - ``PUT {name}``: publish; the body is read by :mod:`.npm_body` without holding it in memory.
