@@ -20,25 +20,38 @@ app = typer.Typer(help="Local stand-ins for CodeArtifact and Nexus, for rehearsa
 def serve(
     data: Optional[Path] = typer.Option(None, "--data", help="Folder for the stand-ins' content (kept across restarts). Default: a temporary folder."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    codeartifact_port: int = typer.Option(0, "--codeartifact-port", help="Port for CodeArtifact (0: a free one)."),
-    nexus_port: int = typer.Option(0, "--nexus-port", help="Port for Nexus (0: a free one)."),
-    faults: Optional[str] = typer.Option(None, "--faults", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible faults."),
+    codeartifact_port: int = typer.Option(0, "--codeartifact-port", min=0, max=65535, help="Port for CodeArtifact (0: a free one)."),
+    nexus_port: int = typer.Option(0, "--nexus-port", min=0, max=65535, help="Port for Nexus (0: a free one)."),
+    faults: Optional[str] = typer.Option(None, "--faults", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s,retry_after=1s"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible faults (each stand-in draws from its own sequence)."),
+    server: str = typer.Option("werkzeug", "--server", help="HTTP server engine: werkzeug or waitress (keep-alive, faster)."),
 ) -> None:
-    """Start the stand-ins, print one JSON line of their URLs, and serve until SIGINT/SIGTERM."""
+    """Start the stand-ins, print one JSON line of their URLs, and serve until SIGINT/SIGTERM.
+
+    Each stand-in also answers GET/PUT /__sandbox/faults (fault counters; change faults at run time).
+    """
     from ferry.sandbox.faults import FaultSpec, FaultSpecError
-    from ferry.sandbox.server import Sandbox, SandboxOptions
+    from ferry.sandbox.server import Sandbox, SandboxError, SandboxOptions
+    from ferry.sandbox.web import ENGINES
 
     try:
         spec = FaultSpec.parse(faults)
     except FaultSpecError as err:
         raise UsageError(f"--faults: {err}") from None
+    if server not in ENGINES:
+        raise UsageError(f"--server: unknown engine {server!r}; known: {', '.join(ENGINES)}")
     ports = {"codeartifact": codeartifact_port, "nexus": nexus_port}
-    sandbox = Sandbox(SandboxOptions(data=data, host=host, ports=ports, faults=spec, seed=seed))
+    used = [p for p in ports.values() if p]
+    if len(used) != len(set(used)):
+        raise UsageError("--codeartifact-port and --nexus-port must differ")
+    sandbox = Sandbox(SandboxOptions(data=data, host=host, ports=ports, faults=spec, seed=seed, engine=server))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    sandbox.start()
+    try:
+        sandbox.start()
+    except SandboxError as err:
+        raise UsageError(str(err)) from None
     try:
         sys.stdout.write(json.dumps(sandbox.urls()) + "\n")
         sys.stdout.flush()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferry.sandbox.faults import FaultSpec
+from ferry.sandbox.faults import FaultController, FaultMiddleware, FaultSpec
 from ferry.sandbox.web import RunningServer, start_server
+
+SERVICES = ("codeartifact", "nexus")
+# Requests under these paths get AWS-shaped fault responses (the JSON control plane botocore talks to).
+_AWS_PREFIX = {"codeartifact": "/v1/"}
+
+
+class SandboxError(Exception):
+    """The sandbox could not start (unusable data folder, port in use, ...); one-line message."""
 
 
 @dataclass
@@ -18,10 +27,15 @@ class SandboxOptions:
     ports: dict[str, int] = field(default_factory=dict)
     faults: FaultSpec = field(default_factory=FaultSpec)
     seed: int | None = None
+    engine: str = "werkzeug"
 
 
 class Sandbox:
-    """The running stand-ins. Use as a context manager, or call :meth:`start` and :meth:`stop`."""
+    """The running stand-ins. Use as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    ``apps[name]`` is each stand-in's WSGI app (e.g. ``apps["codeartifact"].store``), ``faults[name]``
+    its :class:`FaultController`, ``servers[name]`` its :class:`RunningServer`.
+    """
 
     def __init__(self, options: SandboxOptions | None = None):
         self.options = options or SandboxOptions()
@@ -29,22 +43,41 @@ class Sandbox:
         self.data = Path(self.options.data or tempfile.mkdtemp(prefix="ferry-sandbox-"))
         self.servers: dict[str, RunningServer] = {}
         self.apps: dict[str, object] = {}
+        self.faults: dict[str, FaultController] = {
+            name: FaultController(name, self.options.faults, self.options.seed) for name in SERVICES
+        }
 
     def start(self) -> "Sandbox":
+        """Start every stand-in. Raises :class:`SandboxError` (after stopping what did start)."""
         from ferry.sandbox.codeartifact import CodeArtifactApp
         from ferry.sandbox.nexus import NexusApp
 
-        self.data.mkdir(parents=True, exist_ok=True)
         makers = {"codeartifact": CodeArtifactApp, "nexus": NexusApp}
-        for name, make in makers.items():
-            app = make(self.data / name, faults=self.options.faults)
-            self.apps[name] = app
-            self.servers[name] = start_server(name, app, self.options.host, self.options.ports.get(name, 0))
+        try:
+            _check_writable(self.data)
+            for name in SERVICES:
+                controller = self.faults[name]
+                # The app gets the live controller, so settings like token_ttl follow run-time changes.
+                app = makers[name](self.data / name, faults=controller)
+                self.apps[name] = app
+                wrapped = FaultMiddleware(app, controller, aws_prefix=_AWS_PREFIX.get(name))
+                self.servers[name] = start_server(name, wrapped, self.options.host, self.options.ports.get(name, 0),
+                                                  engine=self.options.engine)
+        except OSError as err:
+            self.stop()
+            raise SandboxError(f"{name}: {err}") from None
         return self
 
     def urls(self) -> dict[str, str]:
         """The base URL of each stand-in, as printed by ``ferry sandbox serve``."""
         return {name: srv.url for name, srv in self.servers.items()}
+
+    def set_faults(self, spec: FaultSpec | str | None, seed: int | None = None) -> None:
+        """Change every stand-in's faults at run time (restarting each random sequence from ``seed``)."""
+        if not isinstance(spec, FaultSpec):
+            spec = FaultSpec.parse(spec)
+        for controller in self.faults.values():
+            controller.configure(spec, seed)
 
     def stop(self) -> None:
         for srv in self.servers.values():
@@ -54,6 +87,7 @@ class Sandbox:
             close = getattr(app, "close", None)
             if close:
                 close()
+        self.apps.clear()
         if self._own_tmp:
             shutil.rmtree(self.data, ignore_errors=True)
 
@@ -62,3 +96,14 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _check_writable(folder: Path) -> None:
+    """Raise :class:`SandboxError` unless ``folder`` exists (or can be made) and takes new files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", delete=False)
+        probe.close()
+        os.unlink(probe.name)
+    except OSError as err:
+        raise SandboxError(f"data folder {folder} is not writable: {err.strerror or err}") from None
