@@ -224,3 +224,32 @@ def test_describe_package_version_reports_metadata(ca, dr, module_sandbox):
     with pytest.raises(ca.exceptions.ResourceNotFoundException) as exc:
         ca.describe_package_version(**{**common, "packageVersion": "0.0.1"})
     assert error_code(exc) == "ResourceNotFoundException"
+
+
+def test_large_asset_streams_both_ways(ca, dr, tmp_path):
+    """Publishing and downloading a 48 MiB asset keeps the process's allocations far below its size."""
+    import tracemalloc
+
+    d, r = dr
+    path = tmp_path / "big.bin"
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for _ in range(48):
+            chunk = os.urandom(1024 * 1024)
+            digest.update(chunk)
+            f.write(chunk)
+    tracemalloc.start()
+    try:
+        with open(path, "rb") as body:
+            out = publish(ca, d, r, body, "big.bin", version="9.0", sha=digest.hexdigest())
+        got = ca.get_package_version_asset(domain=d, repository=r, format="generic", namespace="tools",
+                                           package="bundle", packageVersion="9.0", asset="big.bin")
+        down = hashlib.sha256()
+        for chunk in got["asset"].iter_chunks(1024 * 1024):
+            down.update(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out["asset"]["size"] == 48 * 1024 * 1024
+    assert out["asset"]["hashes"]["SHA-256"] == digest.hexdigest() == down.hexdigest()
+    assert peak < 24 * 1024 * 1024, peak  # half the body: a buffered body would exceed it
