@@ -3,8 +3,10 @@ CodeArtifact control plane. Every socket-level fault runs on both server engines
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import boto3
@@ -19,12 +21,38 @@ from ferry.sandbox.server import Sandbox, SandboxOptions
 from ferry.sandbox.web import start_server
 
 NEXUS_PATH = "/service/rest/v1/repositories"
+NEXUS_AUTH = ("admin", "admin123")
+
+
+ASSET = bytes(range(256)) * 1024  # big enough that a cut body is visibly partial
+
+
+@dataclass
+class Env:
+    sandbox: Sandbox
+    package_url: str  # a generic asset download from the CodeArtifact package endpoint
+    auth: tuple[str, str]  # Basic aws:TOKEN for it
+
+    def urls(self) -> dict[str, str]:
+        return self.sandbox.urls()
+
+    def set_faults(self, spec, seed=None) -> None:
+        self.sandbox.set_faults(spec, seed)
 
 
 @pytest.fixture(scope="module", params=["werkzeug", "waitress"])
 def sbx(request, tmp_path_factory):
     with Sandbox(SandboxOptions(data=tmp_path_factory.mktemp("faults"), engine=request.param)) as sandbox:
-        yield sandbox
+        client = _boto(sandbox)
+        client.create_domain(domain="faults")
+        client.create_repository(domain="faults", repository="repo")
+        client.publish_package_version(
+            domain="faults", repository="repo", format="generic", namespace="ns", package="pkg",
+            packageVersion="1.0.0", assetContent=ASSET, assetName="blob.bin",
+            assetSHA256=hashlib.sha256(ASSET).hexdigest())
+        token = client.get_authorization_token(domain="faults")["authorizationToken"]
+        endpoint = client.get_repository_endpoint(domain="faults", repository="repo", format="generic")
+        yield Env(sandbox, endpoint["repositoryEndpoint"] + "ns/pkg/1.0.0/blob.bin", ("aws", token))
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +62,7 @@ def _no_faults_after(request):
         request.getfixturevalue("sbx").set_faults(None)
 
 
-def _boto(sbx: Sandbox):
+def _boto(sbx):
     return boto3.client(
         "codeartifact", region_name="us-west-2", endpoint_url=sbx.urls()["codeartifact"],
         aws_access_key_id="AKIDFAULTS", aws_secret_access_key="secret",
@@ -44,16 +72,23 @@ def _boto(sbx: Sandbox):
     )
 
 
-def _package_url(sbx: Sandbox) -> str:
-    return sbx.urls()["codeartifact"] + "/d/faults-111122223333/us-west-2/npm/repo/left-pad"
+def _get(sbx: Env, name: str, **kw) -> requests.Response:
+    """GET one of the two plain-HTTP targets: the Nexus REST API or a CodeArtifact package download."""
+    if name == "nexus":
+        return requests.get(sbx.urls()["nexus"] + NEXUS_PATH, auth=NEXUS_AUTH, timeout=10, **kw)
+    return requests.get(sbx.package_url, auth=sbx.auth, timeout=10, **kw)
 
 
-def _targets(sbx: Sandbox) -> dict[str, str]:
-    return {"nexus": sbx.urls()["nexus"] + NEXUS_PATH, "package-endpoint": _package_url(sbx)}
+TARGETS = ("nexus", "package-endpoint")
 
 
-def _injected(sbx: Sandbox, service: str) -> dict[str, int]:
+def _injected(sbx, service: str) -> dict[str, int]:
     return requests.get(sbx.urls()[service] + "/__sandbox/faults", timeout=10).json()["injected"]
+
+
+def test_targets_answer_normally_without_faults(sbx):
+    assert _get(sbx, "nexus").json()
+    assert _get(sbx, "package-endpoint").content == ASSET
 
 
 # -- spec parsing --------------------------------------------------------------------------------
@@ -81,10 +116,11 @@ def test_bad_specs_name_the_problem(text, words):
 
 def test_throttle_is_429_with_retry_after_for_nexus_and_package_endpoints(sbx):
     sbx.set_faults("throttle=1,retry_after=3s")
-    for name, url in _targets(sbx).items():
-        resp = requests.get(url, timeout=10)
+    for name in TARGETS:
+        resp = _get(sbx, name)
         assert resp.status_code == 429, name
         assert resp.headers["Retry-After"] == "3", name
+        assert "x-amzn-ErrorType" not in resp.headers, name
     assert _injected(sbx, "nexus")["throttle"] == 1
     assert _injected(sbx, "codeartifact")["throttle"] == 1
 
@@ -95,13 +131,13 @@ def test_throttle_is_throttling_exception_for_boto3(sbx):
     with pytest.raises(client.exceptions.ThrottlingException) as caught:
         client.list_domains()
     assert caught.value.response["retryAfterSeconds"] == 7
-    assert _injected(sbx, "codeartifact")["throttle"] == 1  # one request: botocore did not retry
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert _injected(sbx, "codeartifact")["throttle"] == 1  # one request: botocore did not retry
 
 
 def test_fractional_retry_after_rounds_up_to_whole_seconds(sbx):
     sbx.set_faults("throttle=1,retry_after=200ms")
-    assert requests.get(sbx.urls()["nexus"] + NEXUS_PATH, timeout=10).headers["Retry-After"] == "1"
+    assert _get(sbx, "nexus").headers["Retry-After"] == "1"
 
 
 # -- 5xx -----------------------------------------------------------------------------------------
@@ -109,7 +145,7 @@ def test_fractional_retry_after_rounds_up_to_whole_seconds(sbx):
 
 def test_error5xx_gives_500_502_and_503(sbx):
     sbx.set_faults("error5xx=1", seed=3)
-    statuses = [requests.get(sbx.urls()["nexus"] + NEXUS_PATH, timeout=10).status_code for _ in range(30)]
+    statuses = [_get(sbx, "nexus").status_code for _ in range(30)]
     assert set(statuses) == {500, 502, 503}
     assert _injected(sbx, "nexus")["error5xx"] == 30
 
@@ -128,7 +164,7 @@ def test_error5xx_is_internal_server_exception_for_boto3(sbx):
 
 def test_package_endpoint_5xx_is_plain_not_aws_shaped(sbx):
     sbx.set_faults("error5xx=1")
-    resp = requests.get(_package_url(sbx), timeout=10)
+    resp = _get(sbx, "package-endpoint")
     assert resp.status_code in (500, 502, 503)
     assert "x-amzn-ErrorType" not in resp.headers
 
@@ -138,9 +174,9 @@ def test_package_endpoint_5xx_is_plain_not_aws_shaped(sbx):
 
 def test_reset_is_connection_reset_for_requests(sbx):
     sbx.set_faults("reset=1")
-    for name, url in _targets(sbx).items():
+    for name in TARGETS:
         with pytest.raises(requests.ConnectionError) as caught:
-            requests.get(url, timeout=10)
+            _get(sbx, name)
         assert "reset" in str(caught.value).lower(), name
     assert _injected(sbx, "nexus")["reset"] == 1
 
@@ -161,15 +197,24 @@ def test_reset_is_connection_closed_for_boto3(sbx):
         _boto(sbx).list_domains()
 
 
+def test_reset_happens_before_the_request_takes_effect(sbx):
+    client = _boto(sbx)
+    sbx.set_faults("reset=1")
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):
+        client.create_repository(domain="faults", repository="never-made")
+    sbx.set_faults(None)
+    names = [r["name"] for r in client.list_repositories_in_domain(domain="faults")["repositories"]]
+    assert "repo" in names and "never-made" not in names
+
+
 def test_stand_in_serves_normally_after_resets(sbx):
     sbx.set_faults("reset=1")
     session = requests.Session()
     for _ in range(5):
         with pytest.raises(requests.ConnectionError):
-            session.get(sbx.urls()["nexus"] + NEXUS_PATH, timeout=10)
+            session.get(sbx.urls()["nexus"] + NEXUS_PATH, auth=NEXUS_AUTH, timeout=10)
     sbx.set_faults(None)
-    assert session.get(sbx.urls()["nexus"] + "/__sandbox/faults", timeout=10).status_code == 200
-    assert session.get(sbx.urls()["nexus"] + NEXUS_PATH, timeout=10).status_code < 500
+    assert session.get(sbx.urls()["nexus"] + NEXUS_PATH, auth=NEXUS_AUTH, timeout=10).status_code == 200
 
 
 # -- truncate ------------------------------------------------------------------------------------
@@ -177,17 +222,24 @@ def test_stand_in_serves_normally_after_resets(sbx):
 
 def test_truncate_is_chunked_encoding_error_for_requests(sbx):
     sbx.set_faults("truncate=1", seed=1)
-    for name, url in _targets(sbx).items():
+    for name in TARGETS:
         with pytest.raises(requests.exceptions.ChunkedEncodingError):
-            requests.get(url, timeout=10)
+            _get(sbx, name)
+    got = bytearray()
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        with _get(sbx, "package-endpoint", stream=True) as resp:
+            for chunk in resp.iter_content(8192):
+                got += chunk
+    assert 0 < len(got) < len(ASSET) and bytes(got) == ASSET[: len(got)]
     assert _injected(sbx, "nexus")["truncate"] == 1
+    assert _injected(sbx, "codeartifact")["truncate"] == 2
 
 
 def test_truncate_is_incomplete_read_for_http_client(sbx):
     sbx.set_faults("truncate=1", seed=1)
     parts = urlsplit(sbx.urls()["nexus"])
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    conn.request("GET", NEXUS_PATH)
+    conn.request("GET", NEXUS_PATH, headers={"Authorization": "Basic YWRtaW46YWRtaW4xMjM="})
     resp = conn.getresponse()
     promised = int(resp.getheader("Content-Length"))
     with pytest.raises(http.client.IncompleteRead) as caught:
@@ -196,11 +248,39 @@ def test_truncate_is_incomplete_read_for_http_client(sbx):
     conn.close()
 
 
+def test_truncate_is_a_streaming_error_for_boto3_asset_downloads(sbx):
+    sbx.set_faults("truncate=1", seed=1)
+    client = _boto(sbx)
+    resp = client.get_package_version_asset(domain="faults", repository="repo", format="generic", namespace="ns",
+                                            package="pkg", packageVersion="1.0.0", asset="blob.bin")
+    with pytest.raises(botocore.exceptions.ResponseStreamingError):
+        resp["asset"].read()
+
+
+def test_truncated_control_plane_json_is_silently_incomplete_for_boto3(sbx):
+    # A fact about botocore for ferry's own code: it does not enforce Content-Length on JSON replies
+    # (enforce_content_length=False) and a body that does not parse gives no error, just missing keys.
+    sbx.set_faults("truncate=1", seed=1)
+    result = _boto(sbx).list_domains()
+    assert "domains" not in result
+    sbx.set_faults(None)
+    assert [d["name"] for d in _boto(sbx).list_domains()["domains"]] == ["faults"]
+
+
+def test_truncate_takes_effect_after_the_request_did(sbx):
+    client = _boto(sbx)
+    sbx.set_faults("truncate=1", seed=1)
+    client.create_repository(domain="faults", repository="made-but-unheard")
+    sbx.set_faults(None)
+    names = [r["name"] for r in client.list_repositories_in_domain(domain="faults")["repositories"]]
+    assert "made-but-unheard" in names
+
+
 def test_truncate_leaves_bodiless_responses_alone(sbx):
     sbx.set_faults("truncate=1")
-    resp = requests.head(sbx.urls()["nexus"] + NEXUS_PATH, timeout=10)
-    assert resp.status_code < 500
-    assert _injected(sbx, "nexus")["truncate"] == 0
+    resp = requests.head(sbx.package_url, auth=sbx.auth, timeout=10)
+    assert resp.status_code == 200 and resp.headers["Content-Length"] == str(len(ASSET))
+    assert _injected(sbx, "codeartifact")["truncate"] == 0
 
 
 # -- latency -------------------------------------------------------------------------------------
@@ -208,17 +288,46 @@ def test_truncate_leaves_bodiless_responses_alone(sbx):
 
 def test_latency_delays_every_request_at_least_as_configured(sbx):
     sbx.set_faults("latency=150ms")
-    for url in _targets(sbx).values():
+    for name in TARGETS:
         start = time.monotonic()
-        requests.get(url, timeout=10)
+        assert _get(sbx, name).status_code == 200
         assert time.monotonic() - start >= 0.15
     assert _injected(sbx, "nexus")["latency"] == 1
+
+
+# -- token_ttl -----------------------------------------------------------------------------------
+
+
+def test_token_ttl_caps_authorization_tokens(sbx):
+    client = _boto(sbx)
+    sbx.set_faults("token_ttl=1s")
+    before = time.time()
+    result = client.get_authorization_token(domain="faults", durationSeconds=43200)
+    # Expiration is what the caller plans with: it must show the short life, not the 12 h asked for.
+    assert result["expiration"].timestamp() - before < 60
+    auth = ("aws", result["authorizationToken"])
+    assert requests.get(sbx.package_url, auth=auth, timeout=10).status_code == 200
+    while time.time() <= result["expiration"].timestamp():
+        time.sleep(0.2)
+    assert requests.get(sbx.package_url, auth=auth, timeout=10).status_code == 401
+    # The fixture's long-lived token is unaffected.
+    assert requests.get(sbx.package_url, auth=sbx.auth, timeout=10).status_code == 200
+
+
+def test_token_ttl_changed_at_run_time_applies_to_new_tokens(sbx):
+    client = _boto(sbx)
+    admin = sbx.urls()["codeartifact"] + "/__sandbox/faults"
+    requests.put(admin, json={"faults": "token_ttl=1m"}, timeout=10).raise_for_status()
+    first = client.get_authorization_token(domain="faults")["expiration"].timestamp() - time.time()
+    requests.put(admin, json={"faults": "token_ttl=2m"}, timeout=10).raise_for_status()
+    second = client.get_authorization_token(domain="faults")["expiration"].timestamp() - time.time()
+    assert 50 < first < 61 and 110 < second < 121
 
 
 # -- reproducibility and the admin API -----------------------------------------------------------
 
 
-def _throttle_pattern(sbx: Sandbox, client, n: int = 24, nexus_between: bool = False) -> list[bool]:
+def _throttle_pattern(sbx, client, n: int = 24, nexus_between: bool = False) -> list[bool]:
     pattern = []
     for _ in range(n):
         try:
@@ -226,10 +335,8 @@ def _throttle_pattern(sbx: Sandbox, client, n: int = 24, nexus_between: bool = F
             pattern.append(False)
         except client.exceptions.ThrottlingException:
             pattern.append(True)
-        except botocore.exceptions.ClientError:
-            pattern.append(False)  # not throttled: whatever the control plane answered
         if nexus_between:
-            requests.get(sbx.urls()["nexus"] + NEXUS_PATH, timeout=10)
+            _get(sbx, "nexus")
     return pattern
 
 
@@ -258,12 +365,12 @@ def test_admin_api_is_never_faulted_and_changes_faults_at_run_time(sbx):
     resp = requests.put(admin, json={"faults": "throttle=1,retry_after=2s", "seed": 5}, timeout=10)
     assert resp.status_code == 200
     assert resp.json()["faults"] == "throttle=1,retry_after=2s" and resp.json()["seed"] == 5
-    assert requests.get(sbx.urls()["nexus"] + NEXUS_PATH, timeout=10).headers["Retry-After"] == "2"
+    assert _get(sbx, "nexus").headers["Retry-After"] == "2"
     status = requests.get(admin, timeout=10).json()
     assert status["requests"] == 1 and status["injected"]["throttle"] == 1
     # Only that stand-in changed.
     with pytest.raises(requests.ConnectionError):
-        requests.get(_package_url(sbx), timeout=10)
+        _get(sbx, "package-endpoint")
 
 
 def test_admin_api_rejects_a_bad_spec(sbx):
@@ -318,9 +425,9 @@ def test_truncate_cuts_chunked_and_file_bodies(engine, tmp_path, capfd):
 def test_no_tracebacks_from_the_servers_when_faults_break_connections(sbx, capfd):
     sbx.set_faults("reset=0.5,truncate=0.5", seed=4)
     for _ in range(20):
-        for url in _targets(sbx).values():
+        for name in TARGETS:
             try:
-                requests.get(url, timeout=10)
+                _get(sbx, name)
             except requests.RequestException:
                 pass
     injected = _injected(sbx, "nexus")
