@@ -174,7 +174,8 @@ def test_pypi_upload_wheel_and_sdist(nexus):
 def test_raw_upload_directory_and_filenames(nexus):
     nexus.create("raw", "files")
     r = nexus.upload("files", {"raw.asset1": ("ignored", b"one"), "raw.asset2": ("ignored", b"two")},
-                     {"raw.directory": "/docs//v1/", "raw.asset1.filename": "a.txt", "raw.asset2.filename": "sub/b.bin"})
+                     {"raw.directory": "/docs//v1/", "raw.asset1.filename": "a.txt",
+                      "raw.asset2.filename": "sub/b.bin"})
     assert r.status_code == 204
     comps = {c["name"]: c for c in nexus.all("components", "files")}
     assert set(comps) == {"/docs/v1/a.txt", "/docs/v1/sub/b.bin"}
@@ -214,7 +215,8 @@ def test_maven_upload_fields_subordinates_and_metadata(nexus):
 
     # the POM's own coordinates win when a POM is uploaded; ALLOW_ONCE refuses a second upload
     pom2 = b"<project><groupId>org.x</groupId><artifactId>lib</artifactId><version>2.0</version></project>"
-    assert nexus.upload("releases", {"maven2.asset1": ("p", pom2)}, {"maven2.asset1.extension": "pom"}).status_code == 204
+    pom_only = nexus.upload("releases", {"maven2.asset1": ("p", pom2)}, {"maven2.asset1.extension": "pom"})
+    assert pom_only.status_code == 204
     assert nexus.component("releases", "lib")["group"] == "org.x"
     again = nexus.upload("releases", {"maven2.asset1": ("p", pom2)}, {"maven2.asset1.extension": "pom"})
     assert again.status_code == 400 and "does not allow updating assets" in again.text
@@ -244,8 +246,12 @@ def test_nuget_and_rubygems_uploads(nexus):
 def test_put_raw_and_maven_like_curl_and_mvn_deploy(nexus):
     nexus.create("raw", "files", write_policy="ALLOW")
     body = bytes(range(256)) * 4096
-    assert nexus.http.put(f"{nexus.url}/repository/files/bin/blob.dat", data=body).status_code == 201
+    chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))  # a generator: chunked, no length
+    assert nexus.http.put(f"{nexus.url}/repository/files/bin/blob.dat", data=chunks).status_code == 201
     assert nexus.http.get(f"{nexus.url}/repository/files/bin/blob.dat").content == body
+    head = nexus.http.head(f"{nexus.url}/repository/files/bin/blob.dat")
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(body) and not head.content
+    assert head.headers["ETag"] == f'"{hashlib.sha1(body).hexdigest()}"'
 
     # what mvn deploy sends to a snapshot repository: file, its checksums, then metadata
     snap = "com/ex/tool/1.0-SNAPSHOT"
@@ -263,16 +269,32 @@ def test_put_raw_and_maven_like_curl_and_mvn_deploy(nexus):
     assert first.status_code == 201 and again.status_code == 400 and "updating assets" in again.reason
 
 
+def test_write_policies_and_settings_from_environment(nexus):
+    nexus.create("raw", "frozen", write_policy="DENY")
+    refused = nexus.http.put(f"{nexus.url}/repository/frozen/a.txt", data=b"a")
+    assert refused.status_code == 400 and "read only" in refused.reason
+    assert nexus.http.put(f"{nexus.url}/repository/maven-central/a/b/1/b-1.jar", data=b"a").status_code == 400
+    config = NexusConfig.from_env({"FERRY_NEXUS_PAGE_SIZE": "10", "FERRY_NEXUS_LEADING_SLASH": "0",
+                                   "FERRY_NEXUS_ANONYMOUS": "yes", "FERRY_NEXUS_CHECKSUMS": "sha1,md5"})
+    assert (config.page_size, config.leading_slash, config.anonymous_read) == (10, False, True)
+    assert config.checksums == ("sha1", "md5")
+    with pytest.raises(ValueError):
+        NexusConfig.from_env({"FERRY_NEXUS_CHECKSUMS": "crc32"})
+
+
 # -- layouts, paging, ids -----------------------------------------------------------------------------
 
 def test_asset_paths_with_or_without_leading_slash(make_nexus, tmp_path):
     for leading, expected in ((True, "/d/f.txt"), (False, "d/f.txt")):
-        nx = make_nexus(NexusConfig(leading_slash=leading), tmp_path / str(leading))
+        # the OrientDB-era setup also shows only the two checksums older releases listed
+        checksums = ("sha1", "md5", "sha256", "sha512") if leading else ("sha1", "md5")
+        nx = make_nexus(NexusConfig(leading_slash=leading, checksums=checksums), tmp_path / str(leading))
         nx.create("raw", "files")
         nx.http.put(f"{nx.url}/repository/files/d/f.txt", data=b"x")
         [asset] = nx.all("assets", "files")
         assert asset["path"] == expected
         assert asset["downloadUrl"] == f"{nx.url}/repository/files/d/f.txt"
+        assert asset["checksum"] == {k: v for k, v in sums(b"x").items() if k in checksums}
         [comp] = nx.all("components", "files")
         assert comp["name"] == expected and comp["version"] == ("" if leading else None)
 

@@ -29,6 +29,15 @@ from ferry.sandbox.nexus.store import NexusError, NotFound, Store
 REALM = 'BASIC realm="Sonatype Nexus Repository Manager"'
 REST_PREFIX = "/service/rest/v1"
 
+
+def _proxy(remote: str) -> dict:
+    """The settings every proxy repository shows (the client's models require them)."""
+    return {"proxy": {"remoteUrl": remote, "contentMaxAge": -1, "metadataMaxAge": 1440},
+            "negativeCache": {"enabled": True, "timeToLive": 1440},
+            "httpClient": {"blocked": False, "autoBlock": True, "connection": None, "authentication": None},
+            "routingRuleName": None}
+
+
 # What a fresh Nexus 3 installation has (name, format, type, settings).
 _DEFAULT_REPOS = [
     ("maven-releases", "maven2", "hosted", {"maven": {"versionPolicy": "RELEASE", "layoutPolicy": "STRICT"},
@@ -36,11 +45,12 @@ _DEFAULT_REPOS = [
     ("maven-snapshots", "maven2", "hosted", {"maven": {"versionPolicy": "SNAPSHOT", "layoutPolicy": "STRICT"},
                                              "storage": {"writePolicy": "ALLOW"}}),
     ("maven-central", "maven2", "proxy", {"maven": {"versionPolicy": "RELEASE", "layoutPolicy": "PERMISSIVE"},
-                                          "proxy": {"remoteUrl": "https://repo1.maven.org/maven2/"}}),
+                                          **_proxy("https://repo1.maven.org/maven2/")}),
     ("maven-public", "maven2", "group", {"group": {"memberNames": ["maven-releases", "maven-snapshots",
                                                                    "maven-central"]}}),
     ("nuget-hosted", "nuget", "hosted", {"storage": {"writePolicy": "ALLOW"}}),
-    ("nuget.org-proxy", "nuget", "proxy", {"proxy": {"remoteUrl": "https://api.nuget.org/v3/index.json"}}),
+    ("nuget.org-proxy", "nuget", "proxy", {"nugetProxy": {"queryCacheItemMaxAge": 3600, "nugetVersion": "V3"},
+                                           **_proxy("https://api.nuget.org/v3/index.json")}),
     ("nuget-group", "nuget", "group", {"group": {"memberNames": ["nuget-hosted", "nuget.org-proxy"]}}),
 ]
 

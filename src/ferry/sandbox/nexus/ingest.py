@@ -97,8 +97,9 @@ class Ingest:
         Raises :class:`ValidationFailed`/:class:`BadRequest` as Nexus would (400 with a message).
         """
         may_replace = writable(repo)
-        handler = {"npm": self._upload_single, "pypi": self._upload_single, "nuget": self._upload_single,
-                   "rubygems": self._upload_single, "raw": self._upload_raw, "maven2": self._upload_maven}.get(repo.format)
+        handlers = {"npm": self._upload_single, "pypi": self._upload_single, "nuget": self._upload_single,
+                    "rubygems": self._upload_single, "raw": self._upload_raw, "maven2": self._upload_maven}
+        handler = handlers.get(repo.format)
         if handler is None:
             raise BadRequest(f"Uploading components to '{repo.format}' repositories is unsupported")
         handler(repo, form, files, who, may_replace)

@@ -99,6 +99,7 @@ class Renderer:
         }
 
     def component(self, c: ComponentRow, assets: list[AssetRow]) -> dict[str, Any]:
+        # Raw components are named by their path, which follows the leading-slash setting too.
         version = c.version
         if version is None and self.config.datastore_era:
             # The datastore schema has no null versions: versionless formats (raw) show "".
@@ -108,7 +109,7 @@ class Renderer:
             "repository": c.repo,
             "format": self.repos[c.repo].format,
             "group": c.group,
-            "name": "/" + c.name if self.repos[c.repo].format == "raw" and self.config.leading_slash else c.name,
+            "name": self.path(c.name) if self.repos[c.repo].format == "raw" else c.name,
             "version": version,
             "assets": [self.asset(a) for a in assets],
         }
