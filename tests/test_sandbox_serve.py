@@ -3,6 +3,7 @@ turns every start-up problem into one line and exit 2."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import socket
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import time
 
+import boto3
 import pytest
 import requests
 
 NEXUS_PATH = "/service/rest/v1/repositories"
+NEXUS_AUTH = ("admin", "admin123")
 
 
 def _serve(*args):
@@ -96,7 +99,7 @@ def test_serve_applies_faults_reproducibly_without_tracebacks(tmp_path):
         outcomes = []
         for _ in range(30):
             try:
-                outcomes.append(requests.get(urls["nexus"] + NEXUS_PATH, timeout=5).status_code)
+                outcomes.append(requests.get(urls["nexus"] + NEXUS_PATH, auth=NEXUS_AUTH, timeout=5).status_code)
             except requests.RequestException as err:
                 outcomes.append(type(err).__name__)
         injected = requests.get(urls["nexus"] + "/__sandbox/faults", timeout=5).json()["injected"]
@@ -110,7 +113,7 @@ def test_serve_applies_faults_reproducibly_without_tracebacks(tmp_path):
         again = []
         for _ in range(30):
             try:
-                again.append(requests.get(urls["nexus"] + NEXUS_PATH, timeout=5).status_code)
+                again.append(requests.get(urls["nexus"] + NEXUS_PATH, auth=NEXUS_AUTH, timeout=5).status_code)
             except requests.RequestException as err:
                 again.append(type(err).__name__)
         assert again == outcomes
@@ -118,6 +121,47 @@ def test_serve_applies_faults_reproducibly_without_tracebacks(tmp_path):
         code, err = _stop(proc)
     assert code == 0
     assert "Traceback" not in err and "Error on request" not in err
+
+
+def _codeartifact(url: str):
+    return boto3.client("codeartifact", region_name="eu-west-1", endpoint_url=url,
+                        aws_access_key_id="AKIDSERVE", aws_secret_access_key="secret")
+
+
+def test_data_survives_a_restart(tmp_path):
+    data = tmp_path / "data"
+    body = b"kept across restarts\n" * 1000
+    proc, urls, _ = _serve("--data", str(data))
+    try:
+        ca = _codeartifact(urls["codeartifact"])
+        ca.create_domain(domain="keep")
+        ca.create_repository(domain="keep", repository="repo")
+        ca.publish_package_version(domain="keep", repository="repo", format="generic", namespace="ns", package="p",
+                                   packageVersion="1", assetContent=body, assetName="a.txt",
+                                   assetSHA256=hashlib.sha256(body).hexdigest())
+        nexus = urls["nexus"]
+        requests.post(nexus + NEXUS_PATH + "/raw/hosted", auth=NEXUS_AUTH, timeout=10, json={
+            "name": "keep", "online": True,
+            "storage": {"blobStoreName": "default", "strictContentTypeValidation": True, "writePolicy": "ALLOW"},
+        }).raise_for_status()
+        requests.put(nexus + "/repository/keep/dir/a.txt", data=body, auth=NEXUS_AUTH, timeout=10).raise_for_status()
+    finally:
+        assert _stop(proc)[0] == 0
+    assert any(p.is_file() and p.read_bytes() == body for p in data.rglob("*")), "blob not on disk"
+
+    proc, urls, _ = _serve("--data", str(data))
+    try:
+        ca = _codeartifact(urls["codeartifact"])
+        assert [d["name"] for d in ca.list_domains()["domains"]] == ["keep"]
+        asset = ca.get_package_version_asset(domain="keep", repository="repo", format="generic", namespace="ns",
+                                             package="p", packageVersion="1", asset="a.txt")
+        assert asset["asset"].read() == body
+        names = [r["name"] for r in requests.get(urls["nexus"] + NEXUS_PATH, auth=NEXUS_AUTH, timeout=10).json()]
+        assert "keep" in names
+        got = requests.get(urls["nexus"] + "/repository/keep/dir/a.txt", auth=NEXUS_AUTH, timeout=10)
+        assert got.status_code == 200 and got.content == body
+    finally:
+        assert _stop(proc)[0] == 0
 
 
 def test_bad_fault_spec_is_exit_2_with_one_line():
