@@ -253,3 +253,18 @@ def test_large_asset_streams_both_ways(ca, dr, tmp_path):
     assert out["asset"]["size"] == 48 * 1024 * 1024
     assert out["asset"]["hashes"]["SHA-256"] == digest.hexdigest() == down.hexdigest()
     assert peak < 24 * 1024 * 1024, peak  # half the body: a buffered body would exceed it
+
+
+def test_non_ascii_asset_names(ca, dr):
+    d, r = dr
+    for name in ("résumé.txt", "資料 1.txt"):
+        data = name.encode()
+        assert publish(ca, d, r, data, name, version="5.0")["asset"]["name"] == name
+        got = ca.get_package_version_asset(domain=d, repository=r, format="generic", namespace="tools",
+                                           package="bundle", packageVersion="5.0", asset=name)
+        assert got["asset"].read() == data
+        # The header carries the name as UTF-8 bytes; http.client hands them over as latin-1 text.
+        assert got["assetName"].encode("latin-1").decode("utf-8") == name
+    listed = ca.list_package_version_assets(domain=d, repository=r, format="generic", namespace="tools",
+                                            package="bundle", packageVersion="5.0")["assets"]
+    assert sorted(a["name"] for a in listed) == sorted(["résumé.txt", "資料 1.txt"])

@@ -196,10 +196,16 @@ def get_package_version_asset(call: Call) -> Response:
         raise NotFound(f"Asset {call.params['asset']} not found in {pkg.name} {ver.version}", "asset",
                        call.params["asset"])
     stream = call.store.blobs.open(asset.sha256)
-    headers = {"X-AssetName": asset.name, "X-PackageVersion": ver.version, "X-PackageVersionRevision": ver.revision,
-               "Content-Length": str(asset.size)}
+    headers = {"X-AssetName": _header_value(asset.name), "X-PackageVersion": _header_value(ver.version),
+               "X-PackageVersionRevision": ver.revision, "Content-Length": str(asset.size)}
     return Response(wrap_file(call.request.environ, stream), headers=headers,
                     mimetype="application/octet-stream", direct_passthrough=True)
+
+
+def _header_value(text: str) -> str:
+    """``text`` as UTF-8 bytes in a WSGI (latin-1) header string. [U] How the service encodes non-ASCII
+    asset names in headers is not documented; clients should rely on the name they asked for."""
+    return text.encode("utf-8").decode("latin-1")
 
 
 def _check_generic_asset_name(name: str) -> None:
