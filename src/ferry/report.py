@@ -19,6 +19,7 @@ from ferry.state.ledger import STATES
 from ferry.state.reader import GroupSummary, ItemRow, LedgerReader, RunRow
 
 PUBLISH_RATE = 10.0
+TERMINAL_FAILURES = 50
 ACTIONS = ("copy", "same", "conflict", "only-in-target", "unmappable")
 FORMATS_BY_EXTENSION = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
@@ -197,6 +198,13 @@ def render_table(report: RunReport) -> str:
     out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))
     out.append(f"estimate: {t.get('pending_files', 0)} files ({format_bytes(t.get('pending_bytes', 0))}) to "
                f"publish, about {format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s")
+    if report.failures:
+        out += ["", f"{report.failures_total} item(s) failed or conflicted:"]
+        shown = report.failures[:TERMINAL_FAILURES]
+        out += [f"  {'*' if row.state == 'conflict' else '!'} {row.key} -> {row.target_repo}  [{row.state}] "
+                f"{row.reason or ''}".rstrip() for row in shown]
+        if report.failures_total > len(shown):
+            out.append(f"  ... and {report.failures_total - len(shown)} more (ferry report lists them all)")
     return "\n".join(out) + "\n"
 
 

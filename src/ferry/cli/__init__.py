@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from ferry.cli import jobs as jobs_cli
 from ferry.cli import sandbox as sandbox_cli
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
+jobs_cli.register(app)
 
 
 @app.callback()

@@ -16,7 +16,8 @@ DEBUG = False
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run the Typer app and return the exit code, printing one line for any FerryError."""
     try:
-        app(args=argv, standalone_mode=False)
+        # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
+        code = app(args=argv, standalone_mode=False)
     except FerryError as err:
         if DEBUG:
             traceback.print_exc()
@@ -32,4 +33,4 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ferry: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
+    return code if isinstance(code, int) else 0

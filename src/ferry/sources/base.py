@@ -50,8 +50,11 @@ class Source(Protocol):
     def files(self, repository: str) -> Iterator[SourceFile]:
         """Every file of ``repository``, page by page (never the whole listing in memory)."""
 
-    def open(self, file: SourceFile) -> requests.Response:
-        """A streaming response for the file's bytes. Raises RetryableError / FatalError / ItemError."""
+    def open_locator(self, locator: str, label: str) -> requests.Response:
+        """A streaming response for the bytes at ``locator`` (the ``url`` of a file this source listed).
+
+        Raises RetryableError / FatalError / ItemError. ``label`` names the item in messages.
+        """
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags of a package (``{"latest": "1.2.0"}``), or ``{}`` when the source has none."""

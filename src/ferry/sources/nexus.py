@@ -160,14 +160,19 @@ class NexusSource:
             published=_parse_time(asset.get("blobCreated") or asset.get("lastModified")),
         )
 
-    def open(self, file: SourceFile) -> requests.Response:
-        """A streaming GET of the file. Raises RetryableError (transient), FatalError (auth), ItemError."""
+    def open_locator(self, locator: str, label: str) -> requests.Response:
+        """A streaming GET of the file at ``locator`` (a URL this source listed).
+
+        Raises RetryableError (transient), FatalError (credentials refused), ItemError (gone).
+        """
+        if not locator.startswith(self.url + "/"):
+            raise ItemError(f"download {label}: {locator!r} is not on the source host; not sending credentials there")
         try:
-            resp = self.session.get(file.url, auth=self.auth, stream=True, timeout=60)
+            resp = self.session.get(locator, auth=self.auth, stream=True, timeout=60)
         except (requests.ConnectionError, requests.Timeout) as err:
-            raise RetryableError(f"download {file.path}: {type(err).__name__}") from None
+            raise RetryableError(f"download {label}: {type(err).__name__}") from None
         try:
-            raise_for(resp, f"download {file.path}")
+            raise_for(resp, f"download {label}")
         except Exception:
             resp.close()
             raise

@@ -1,0 +1,162 @@
+"""``ferry audit | migrate | verify | status | report``: thin commands over :mod:`ferry.commands`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ferry.errors import EXIT_INTERRUPTED, UsageError
+
+STATE_HELP = "Ledger file (SQLite)."
+
+
+def _settings(state: Path, spool: Optional[Path], allow_http: bool, ca_bundle: Optional[str], progress):
+    from ferry.engine import Settings
+
+    return Settings(ledger=state, spool=spool, allow_http=allow_http, ca_bundle=ca_bundle, progress=progress)
+
+
+def _load(job_path: Path, **overrides):
+    from ferry.config import apply_overrides, load_job
+
+    job = load_job(job_path)
+    return apply_overrides(job, **overrides)
+
+
+def _print_outcome(outcome, report_path: Optional[Path]) -> None:
+    from ferry.report import render_table, write_report
+
+    for note in outcome.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(render_table(outcome.report))
+    if report_path is not None:
+        kind = write_report(outcome.report, report_path)
+        typer.echo(f"report written to {report_path} ({kind})")
+
+
+class _Progress:
+    """A tqdm bar on stderr, only when stderr is a terminal (CI logs stay readable)."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=label, unit="file", file=sys.stderr)
+
+    def __call__(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run(command: str, job_path: Path, state: Path, report: Optional[Path], spool: Optional[Path],
+         allow_http: bool, ca_bundle: Optional[str], create_missing: bool, progress: bool, **overrides) -> None:
+    from ferry import commands
+
+    if report is not None and report.suffix.lower() not in (".json", ".csv", ".md", ".markdown"):
+        raise UsageError(f"--report {report}: name the file .json, .csv or .md")
+    job = _load(job_path, **overrides)
+    bar = _Progress(command, progress)
+    settings = _settings(state, spool, allow_http, ca_bundle, bar)
+    try:
+        outcome = commands.run(command, job, settings, create_missing=create_missing or job.options.create_missing)
+    except KeyboardInterrupt:
+        bar.close()
+        typer.echo("ferry: interrupted; run the same command again to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    bar.close()
+    _print_outcome(outcome, report)
+    raise typer.Exit(outcome.exit_code)
+
+
+JOB = typer.Argument(..., help="Job file (TOML).", exists=False)
+STATE = typer.Option(Path("ferry.db"), "--state", help=STATE_HELP)
+REPORT = typer.Option(None, "--report", help="Also write the report to FILE (.json, .csv or .md).")
+SPOOL = typer.Option(None, "--spool", help="Folder for downloads in flight (default: a temporary folder).")
+ALLOW_HTTP = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts.")
+CA_BUNDLE = typer.Option(None, "--ca-bundle", help="CA certificates file for a private CA.")
+INCLUDE = typer.Option(None, "--include", help="Only packages matching this glob (repeatable).")
+EXCLUDE = typer.Option(None, "--exclude", help="Skip packages matching this glob (repeatable).")
+SINCE = typer.Option(None, "--since", help="Only files published on or after this date (YYYY-MM-DD).")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the job commands to ``app``."""
+
+    @app.command()
+    def audit(job: Path = JOB, state: Path = STATE, report: Optional[Path] = REPORT,
+              allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
+              include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
+              since: Optional[str] = SINCE) -> None:
+        """Dry run: plan every item as copy / same / conflict / only-in-target / unmappable. Publishes nothing."""
+        _run("audit", job, state, report, None, allow_http, ca_bundle, False, False,
+             include=include or None, exclude=exclude or None, since=since)
+
+    @app.command()
+    def migrate(job: Path = JOB, state: Path = STATE, report: Optional[Path] = REPORT,
+                workers: Optional[int] = typer.Option(None, "--workers", help="Parallel transfers (default 8)."),
+                create_missing: bool = typer.Option(False, "--create-missing",
+                                                    help="Create the target domain and repositories if missing."),
+                origin_policy: Optional[str] = typer.Option(None, "--origin-policy",
+                                                            help="report (default) or allow-publish."),
+                spool: Optional[Path] = SPOOL, allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
+                include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
+                since: Optional[str] = SINCE,
+                progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")) -> None:
+        """Copy what the plan says to copy, confirm each item's SHA-256 on the target. Re-run to resume."""
+        _run("migrate", job, state, report, spool, allow_http, ca_bundle, create_missing, progress,
+             workers=workers, origin_policy=origin_policy, include=include or None, exclude=exclude or None,
+             since=since)
+
+    @app.command()
+    def verify(job: Path = JOB, state: Path = STATE, report: Optional[Path] = REPORT,
+               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE) -> None:
+        """Re-check every source item against the target by SHA-256: missing, differing and extra items."""
+        _run("verify", job, state, report, None, allow_http, ca_bundle, False, False)
+
+    @app.command()
+    def status(state: Path = STATE,
+               run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the last run).")) -> None:
+        """Show the last (or a given) run recorded in the ledger."""
+        from ferry.report import build_report, render_table
+        from ferry.state.reader import LedgerReader
+
+        _require_ledger(state)
+        with LedgerReader(state) as reader:
+            chosen = reader.run(run) if run is not None else reader.last_run()
+            if chosen is None:
+                raise UsageError(f"{state}: no run {run if run is not None else ''} recorded; run ferry migrate first")
+            typer.echo(render_table(build_report(reader, chosen.id)))
+
+    @app.command()
+    def report(state: Path = STATE,
+               run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the last run)."),
+               output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (.json/.csv/.md)."),
+               ) -> None:
+        """Write the report of the last (or a given) run: JSON on stdout, or to --output by extension."""
+        from ferry.report import build_report, render_json, write_report
+        from ferry.state.reader import LedgerReader
+
+        _require_ledger(state)
+        with LedgerReader(state) as reader:
+            chosen = reader.run(run) if run is not None else reader.last_run()
+            if chosen is None:
+                raise UsageError(f"{state}: no run recorded; run ferry migrate first")
+            rep = build_report(reader, chosen.id)
+        if output is None:
+            typer.echo(render_json(rep), nl=False)
+        else:
+            write_report(rep, output)
+            typer.echo(f"report written to {output}")
+
+
+def _require_ledger(state: Path) -> None:
+    if not state.exists():
+        raise UsageError(f"{state}: no ledger here; pass --state PATH or run ferry audit/migrate first")

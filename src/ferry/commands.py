@@ -1,0 +1,74 @@
+"""The library behind ``ferry audit``, ``migrate`` and ``verify``: one function each, returning an outcome.
+
+Each records a run in the ledger and derives its exit code from the ledger's rows, so what the user
+is told and what the ledger says can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ferry.config import Job
+from ferry.engine import Engine, Settings
+from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, FerryError
+from ferry.report import RunReport, build_report
+from ferry.state.ledger import BAD, LedgerWriter
+from ferry.state.reader import PENDING, LedgerReader
+
+
+@dataclass
+class Outcome:
+    """What a command did: the run's report and the exit code that follows from it."""
+
+    command: str
+    run_id: int
+    report: RunReport
+    exit_code: int
+    notes: list[str]
+
+
+def _exit_code(counts: dict[str, int], command: str) -> int:
+    bad = sum(counts.get(state, 0) for state in BAD)
+    if command == "audit":
+        return EXIT_ITEMS_FAILED if counts.get("conflict", 0) or counts.get("unmappable", 0) else EXIT_OK
+    if command == "verify":
+        return EXIT_ITEMS_FAILED if bad or counts.get("planned", 0) else EXIT_OK
+    pending = sum(counts.get(state, 0) for state in PENDING)
+    return EXIT_ITEMS_FAILED if bad or pending else EXIT_OK
+
+
+def run(command: str, job: Job, settings: Settings, create_missing: bool = False) -> Outcome:
+    """Run ``audit``, ``migrate`` or ``verify`` for ``job``.
+
+    audit and verify publish nothing; migrate plans, then transfers what the plan says to copy.
+    Raises :class:`ferry.errors.FerryError` for usage or fatal problems (the run is recorded as such)
+    and KeyboardInterrupt after recording the run as interrupted.
+    """
+    engine = Engine(job, settings)
+    engine.prepare(create_missing=create_missing and command == "migrate")
+    with LedgerWriter(settings.ledger) as writer:
+        run_id = writer.start_run(command, job.path)
+        status = "fatal"
+        try:
+            engine.plan(writer)
+            if command == "migrate":
+                with LedgerReader(settings.ledger) as reader:
+                    engine.transfer(writer, reader)
+            writer.flush()
+            status = "ok"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except FerryError:
+            status = "fatal"
+            raise
+        finally:
+            counts = writer.end_run(status if status != "ok" else "ok")
+            if status == "ok" and _exit_code(counts, command) != EXIT_OK:
+                writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
+    with LedgerReader(settings.ledger) as reader:
+        report = build_report(reader, run_id)
+    return Outcome(command, run_id, report, _exit_code(report.counts, command), settings.notes)
+
+
+__all__ = ["Outcome", "Settings", "run", "EXIT_INTERRUPTED"]

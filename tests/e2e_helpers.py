@@ -1,0 +1,48 @@
+"""Helpers for end-to-end tests: job files, running the CLI in-process, target-side reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from ferry.cli import app
+from ferry.cli._state import run_app
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "AKIAFERRYTEST", "AWS_SECRET_ACCESS_KEY": "ferry-test-secret-key",
+           "AWS_DEFAULT_REGION": "us-east-1", "NEXUS_PASSWORD": "admin123"}
+
+
+def aws_env(monkeypatch, tmp_path: Path) -> None:
+    """Fake AWS credentials and no user config files, for boto3 and the CLI."""
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def codeartifact(url: str, region: str = "us-east-1"):
+    return boto3.client("codeartifact", endpoint_url=url, region_name=region,
+                        aws_access_key_id="AKIAFERRYTEST", aws_secret_access_key="ferry-test-secret-key",
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def write_job(path: Path, nexus_url: str, ca_url: str, repositories: list[dict], domain: str = "acme",
+              extra: str = "") -> Path:
+    lines = ["[source]", 'kind = "nexus"', f'url = "{nexus_url}"', 'username = "admin"',
+             'password_env = "NEXUS_PASSWORD"', "", "[target]", f'domain = "{domain}"', 'region = "us-east-1"',
+             f'endpoint_url = "{ca_url}"', ""]
+    for repo in repositories:
+        lines.append("[[repositories]]")
+        lines += [f"{k} = \"{v}\"" for k, v in repo.items()]
+        lines.append("")
+    path.write_text("\n".join(lines) + extra)
+    return path
+
+
+def ferry(*argv: str) -> int:
+    """Run the ferry CLI in this process; returns the exit code."""
+    return run_app(app, list(argv))

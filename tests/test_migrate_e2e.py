@@ -1,0 +1,179 @@
+"""Nexus → CodeArtifact for npm, PyPI and raw, end to end on the stand-ins, proven with real npm and pip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+
+import clients
+from e2e_helpers import aws_env, codeartifact, ferry, write_job
+from ferry.sandbox.seed import NexusSeeder, npm_tarball, sdist, wheel
+
+REPOS = [
+    {"source": "npm-internal", "target": "npm-store"},
+    {"source": "pypi-internal", "target": "pypi-store"},
+    {"source": "raw-files", "target": "generic-store", "namespace": "tools"},
+]
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("npm", "npm-internal")
+    seeder.create_repository("pypi", "pypi-internal")
+    seeder.create_repository("raw", "raw-files")
+    files = {}
+    for name, version in [("left-pad-acme", "1.0.0"), ("left-pad-acme", "1.1.0"), ("@acme/ui-kit", "2.0.0")]:
+        files[(name, version)] = seeder.npm("npm-internal", name, version)
+    for fname, data in [wheel("acme.billing_client", "0.9.0"), wheel("acme-utils", "1.2.3"),
+                        sdist("acme-utils", "1.2.3")]:
+        seeder.pypi("pypi-internal", fname, data)
+        files[fname] = data
+    seeder.raw("raw-files", "installer/3.4.0", {"installer.bin": b"\x7fELF installer 3.4.0", "notes.txt": b"n"})
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    for repo in REPOS:
+        ca.create_repository(domain="acme", repository=repo["target"])
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    return {"urls": urls, "ca": ca, "job": job, "files": files, "state": tmp_path / "ferry.db", "tmp": tmp_path,
+            "seeder": seeder, "sandbox": sandbox}
+
+
+def _assets(ca, repo, fmt, package, version, namespace=None):
+    kw = {"namespace": namespace} if namespace else {}
+    out = ca.list_package_version_assets(domain="acme", repository=repo, format=fmt, package=package,
+                                         packageVersion=version, **kw)
+    return {a["name"]: a["hashes"]["SHA-256"] for a in out["assets"]}
+
+
+def test_migrate_moves_everything_and_a_rerun_uploads_nothing(world, capsys):
+    ca, state = world["ca"], str(world["state"])
+    assert ferry("audit", str(world["job"]), "--state", state) == 0
+    out = capsys.readouterr().out
+    assert "copy" in out
+    # audit published nothing
+    assert ca.list_packages(domain="acme", repository="npm-store")["packages"] == []
+
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    npm = _assets(ca, "npm-store", "npm", "ui-kit", "2.0.0", namespace="acme")
+    assert npm == {"package.tgz": hashlib.sha256(world["files"][("@acme/ui-kit", "2.0.0")]).hexdigest()}
+    pypi = _assets(ca, "pypi-store", "pypi", "acme-utils", "1.2.3")
+    assert set(pypi) == {"acme_utils-1.2.3-py3-none-any.whl", "acme_utils-1.2.3.tar.gz"}
+    generic = ca.describe_package_version(domain="acme", repository="generic-store", format="generic",
+                                          namespace="tools", package="installer", packageVersion="3.4.0")
+    assert generic["packageVersion"]["status"] == "Published"
+    assert set(_assets(ca, "generic-store", "generic", "installer", "3.4.0", "tools")) == {"installer.bin",
+                                                                                          "notes.txt"}
+    capsys.readouterr()
+
+    # Second run: everything is "same", nothing is published.
+    store = world["sandbox"].apps["codeartifact"].store
+    before = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    after = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert (before["n"], before["last"]) == (after["n"], after["last"])
+    assert ferry("verify", str(world["job"]), "--state", state) == 0
+    report = json.loads(_report(state))
+    assert report["states"].get("same", 0) == 8 and "planned" not in report["states"]
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_real_npm_and_pip_install_what_was_migrated(world):
+    ca = world["ca"]
+    assert ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress") == 0
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    tmp = world["tmp"]
+
+    registry = ca.get_repository_endpoint(domain="acme", repository="npm-store", format="npm")["repositoryEndpoint"]
+    home, project = tmp / "npmhome", tmp / "project"
+    clients.npm_login(home, registry, token)
+    project.mkdir()
+    (project / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0", "private": True}))
+    clients.npm(home, registry, "install", "@acme/ui-kit@2.0.0", "left-pad-acme@1.0.0", cwd=project)
+    lock = json.loads((project / "package-lock.json").read_text())
+    for name, version in [("@acme/ui-kit", "2.0.0"), ("left-pad-acme", "1.0.0")]:
+        entry = lock["packages"][f"node_modules/{name}"]
+        assert entry["version"] == version
+        tgz = world["files"][(name, version)]
+        import base64
+        assert entry["integrity"] == "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()
+        installed = json.loads((project / "node_modules" / name / "package.json").read_text())
+        assert installed["version"] == version
+
+    endpoint = ca.get_repository_endpoint(domain="acme", repository="pypi-store", format="pypi")["repositoryEndpoint"]
+    index = clients.with_basic_auth(endpoint, token) + "simple/"
+    dest = tmp / "dl"
+    clients.pip(index, "download", "--dest", str(dest), "--only-binary=:all:", "acme.billing-client==0.9.0",
+                "acme_utils==1.2.3")
+    for fname in ("acme_billing_client-0.9.0-py3-none-any.whl", "acme_utils-1.2.3-py3-none-any.whl"):
+        assert (dest / fname).read_bytes() == world["files"][fname]
+    target = tmp / "site"
+    clients.pip(index, "install", "--target", str(target), "acme-utils==1.2.3")
+    assert (target / "acme_utils" / "__init__.py").read_text() == "__version__ = '1.2.3'\n"
+
+
+def test_a_different_version_already_in_the_target_is_a_conflict_left_untouched(world, capsys):
+    ca, sandbox = world["ca"], world["sandbox"]
+    store = sandbox.apps["codeartifact"].store
+    domain = store.domain("us-east-1", None, "acme")
+    repo = store.repository(domain, "npm-store")
+    planted = npm_tarball("left-pad-acme", "1.1.0", body="module.exports = 'planted';\n")
+    store.publish_asset(repo, "npm", None, "left-pad-acme", "1.1.0", "package.tgz",
+                        store.blobs.put_bytes(planted), single_asset=True)
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    err = capsys.readouterr()
+    assert "left-pad-acme@1.1.0" in err.out
+    assert _assets(ca, "npm-store", "npm", "left-pad-acme", "1.1.0") == {
+        "package.tgz": hashlib.sha256(planted).hexdigest()}
+    # everything else arrived
+    assert _assets(ca, "npm-store", "npm", "left-pad-acme", "1.0.0")
+    report = json.loads(_report(state))
+    assert report["states"]["conflict"] == 1
+    (failure,) = report["failures"]
+    assert failure["state"] == "conflict" and failure["target_sha256"] == hashlib.sha256(planted).hexdigest()
+    assert failure["source_sha256"] == hashlib.sha256(world["files"][("left-pad-acme", "1.1.0")]).hexdigest()
+
+
+def test_missing_target_domain_is_a_usage_error_unless_create_missing(world, tmp_path, capsys):
+    urls = world["urls"]
+    job = write_job(tmp_path / "new.toml", urls["nexus"], urls["codeartifact"], REPOS, domain="fresh")
+    state = str(tmp_path / "new.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fresh" in err[0] and "--create-missing" in err[0]
+    assert ferry("migrate", str(job), "--state", state, "--no-progress", "--create-missing") == 0
+    assert {r["name"] for r in world["ca"].list_repositories_in_domain(domain="fresh")["repositories"]} == {
+        "npm-store", "pypi-store", "generic-store"}
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[source\nkind = 'nexus'", "TOML"),
+    ("[source]\nkind = 'nexus'\nurl = 'http://127.0.0.1:1'\n[target]\ndomain = 'acme'\n", "repositories"),
+    ("[source]\nkind = 'nexsus'\n", "kind"),
+])
+def test_malformed_job_files_exit_2_with_one_line(tmp_path, capsys, text, needle):
+    job = tmp_path / "bad.toml"
+    job.write_text(text)
+    assert ferry("migrate", str(job), "--state", str(tmp_path / "x.db")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "x.db").exists()
+
+
+def _report(state: str) -> str:
+    from ferry.cli import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["report", "--state", state])
+    assert result.exit_code == 0, result.output
+    return result.output
