@@ -8,13 +8,17 @@ modules (domains and repositories, packages, package versions, package groups, p
 
 from __future__ import annotations
 
+import logging
+
 from werkzeug.wrappers import Request, Response
 
 from ferry.sandbox.codeartifact import api, validate
-from ferry.sandbox.codeartifact.records import Throttled, UnknownOperation
+from ferry.sandbox.codeartifact.records import InternalError, StoreError, Throttled, UnknownOperation
 from ferry.sandbox.codeartifact.store import Store
 from ferry.sandbox.faults import FaultSpec
 from ferry.sandbox.web import json_response
+
+log = logging.getLogger(__name__)
 
 # Importing the operation modules registers their handlers.
 from ferry.sandbox.codeartifact import ops_admin, ops_domains, ops_groups, ops_packages, ops_versions  # noqa: E402,F401,I001
@@ -46,6 +50,12 @@ class ControlPlane:
             from ferry.sandbox.codeartifact.app import aws_error
 
             return aws_error(err, err.headers())
+        except StoreError:
+            raise
+        except Exception as exc:
+            # A stand-in bug must still reach the client as the service's error shape, not an HTML page.
+            log.exception("CodeArtifact stand-in: %s failed", name)
+            raise InternalError(f"{name} failed in the stand-in: {type(exc).__name__}: {exc}") from exc
         if isinstance(result, Response):
             return result
         return json_response(result)
