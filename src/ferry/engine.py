@@ -84,8 +84,8 @@ class Engine:
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url,
                              max_pool=workers * 2, retry=self._request_retry)
         self.mappings: list[MappingContext] = []
-        self._tags_cache: dict[tuple[str, str], dict[str, str]] = {}
-        self._tags_lock = threading.Lock()
+        self._facts_cache: dict[tuple[str, str, str, str], dict] = {}
+        self._facts_lock = threading.Lock()
 
     # -- preparing ----------------------------------------------------------------------------------
 
@@ -171,24 +171,22 @@ class Engine:
             batch = list(group)
             yield by_target[(batch[0].source_repo, batch[0].target_repo)], batch
 
-    def _source_tags(self, ctx: MappingContext, key: ItemKey) -> dict[str, str]:
-        if ctx.format != "npm":
-            return {}
-        pid = f"@{key.namespace}/{key.package}" if key.namespace else key.package
-        cache_key = (ctx.mapping.source, pid)
-        with self._tags_lock:
-            if cache_key in self._tags_cache:
-                return self._tags_cache[cache_key]
-        tags = dict(self.source.dist_tags(ctx.mapping.source, pid))
-        with self._tags_lock:
-            self._tags_cache[cache_key] = tags
-        return tags
+    def _package_facts(self, ctx: MappingContext, key: ItemKey) -> dict:
+        """What the migrator wants to know of the whole package from the source (cached per package)."""
+        cache_key = (ctx.mapping.source, ctx.format, key.namespace, key.package)
+        with self._facts_lock:
+            if cache_key in self._facts_cache:
+                return self._facts_cache[cache_key]
+        facts = dict(self._request_retry(lambda: ctx.migrator.package_facts(self.source, ctx.mapping.source, key)))
+        with self._facts_lock:
+            self._facts_cache[cache_key] = facts
+        return facts
 
     def _move_version(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool_parent: Path,
                       stop: threading.Event) -> None:
         m = ctx.mapping
         items = [_item_of(row) for row in rows]
-        publish = PublishContext(self.domain, m.target, self.session, self._source_tags(ctx, items[0].key))
+        publish = PublishContext(self.domain, m.target, self.session, self._package_facts(ctx, items[0].key))
         done: list[SourceItem] = []
         failed = False
         for index, item in enumerate(items):

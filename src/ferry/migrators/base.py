@@ -12,8 +12,8 @@ import requests
 from ferry.codeartifact import Domain
 from ferry.config import RepositoryMapping
 from ferry.errors import FatalError, ItemError, RetryableError
-from ferry.model import Checksums, SourceItem
-from ferry.sources.base import SourceFile
+from ferry.model import Checksums, ItemKey, SourceItem
+from ferry.sources.base import Source, SourceFile
 
 # Asset names ferry will accept: no path separators, no "." or "..", no control characters.
 _SAFE_ASSET = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f]{1,255}$")
@@ -40,7 +40,7 @@ class PublishContext:
     domain: Domain
     repository: str
     session: requests.Session
-    source_tags: Mapping[str, str]  # npm dist-tags of the package in the source ({} for other formats)
+    package_facts: Mapping[str, Any]  # what the migrator's package_facts() read from the source
 
     def endpoint(self, fmt: str) -> str:
         return self.domain.endpoint(self.repository, fmt)
@@ -87,6 +87,13 @@ def _detail(resp: requests.Response) -> str:
     return f": {text}" if text else ""
 
 
+class NoPackageFacts:
+    """Mixin for formats that need nothing package-wide from the source."""
+
+    def package_facts(self, source: Source, repository: str, key: ItemKey) -> Mapping[str, Any]:
+        return {}
+
+
 class Migrator(Protocol):
     """A format's rules. Implementations are stateless and shared by all workers."""
 
@@ -96,6 +103,9 @@ class Migrator(Protocol):
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item a source file is, None if it is not an item at all (checksum files, index pages),
         or an item with ``unmappable`` set when it can't be placed in CodeArtifact."""
+
+    def package_facts(self, source: Source, repository: str, key: ItemKey) -> Mapping[str, Any]:
+        """Package-wide facts the publish needs from the source (npm: dist-tags), read once per package."""
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         """Publish one asset through the format's native protocol. Raises ItemError/RetryableError/FatalError."""

@@ -7,14 +7,14 @@ import re
 
 from ferry.codeartifact import Domain
 from ferry.config import RepositoryMapping
-from ferry.migrators.base import PublishContext, Spooled, safe_asset_name, source_item
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
 from ferry.model import SourceItem
 from ferry.sources.base import SourceFile
 
 _NAME = re.compile(r"^[^#/\s]{1,255}$")
 
 
-class GenericMigrator:
+class GenericMigrator(NoPackageFacts):
     format = "generic"
     single_asset = False
 

@@ -20,8 +20,8 @@ from urllib.parse import quote
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import PublishContext, Spooled, source_item
-from ferry.model import SourceItem
-from ferry.sources.base import SourceFile
+from ferry.model import ItemKey, SourceItem
+from ferry.sources.base import Source, SourceFile
 
 MAX_PACKAGE_JSON = 5 * 1024 * 1024
 _TARBALL = re.compile(r"^(?:@(?P<scope>[^/]+)/)?(?P<name>[^/@]+)/-/(?:@[^/]+/)?(?P<file>[^/]+\.tgz)$")
@@ -130,14 +130,19 @@ class NpmMigrator:
         endpoint = ctx.endpoint("npm")
         escaped = pid.replace("/", "%2f")
         tarball_url = f"{endpoint}{pid}/-/{key.package}-{key.version}.tgz"
-        tags = {tag: ver for tag, ver in ctx.source_tags.items() if ver == key.version}
+        tags = {tag: ver for tag, ver in ctx.package_facts.get("dist_tags", {}).items() if ver == key.version}
         body = publish_document(pid, key.version, manifest, tags, spooled, tarball_url)
         ctx.send("PUT", f"{endpoint}{escaped}", f"npm publish {pid}@{key.version}", data=body,
                  headers={"Content-Type": "application/json", "npm-command": "publish"})
 
+    def package_facts(self, source: Source, repository: str, key: ItemKey) -> dict[str, Any]:
+        """The package's dist-tags in the source."""
+        return {"dist_tags": dict(source.dist_tags(repository, package_id(key.namespace, key.package)))}
+
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
         """Make the target's dist-tags that point at these versions follow the source."""
-        if not items or not ctx.source_tags:
+        source_tags = ctx.package_facts.get("dist_tags", {})
+        if not items or not source_tags:
             return
         key = items[0].key
         versions = {i.key.version for i in items}
@@ -145,7 +150,7 @@ class NpmMigrator:
         endpoint = ctx.endpoint("npm")
         url = f"{endpoint}-/package/{quote(pid, safe='@')}/dist-tags"
         current = ctx.send("GET", url, f"dist-tags of {pid}").json()
-        for tag, version in ctx.source_tags.items():
+        for tag, version in source_tags.items():
             if version in versions and current.get(tag) != version:
                 ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {pid}", data=json.dumps(version),
                          headers={"Content-Type": "application/json"})

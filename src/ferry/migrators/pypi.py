@@ -17,7 +17,7 @@ from twine.repository import Repository
 
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
-from ferry.migrators.base import PublishContext, Spooled, safe_asset_name, source_item
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
 from ferry.model import SourceItem
 from ferry.sources.base import SourceFile
 
@@ -38,7 +38,7 @@ def name_version_from_filename(filename: str) -> tuple[str, str] | None:
     return None
 
 
-class PypiMigrator:
+class PypiMigrator(NoPackageFacts):
     format = "pypi"
     single_asset = False
 
