@@ -1,4 +1,9 @@
-"""Control-plane operations on domains, repositories, external connections, tokens and endpoints."""
+"""Control-plane operations on domains, repositories, external connections, tokens and endpoints.
+
+Every handler takes a :class:`~ferry.sandbox.codeartifact.api.Call` and returns the operation's output
+members as botocore's model names them; it raises :class:`~ferry.sandbox.codeartifact.records.StoreError`
+subclasses (``NotFound``, ``Conflict``, ``ValidationError``, ...) for the modeled service errors.
+"""
 
 from __future__ import annotations
 

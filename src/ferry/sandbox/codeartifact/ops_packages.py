@@ -1,5 +1,10 @@
 """Control-plane operations on packages, their versions and assets (reads, origin configuration,
-generic publishing). Batch changes to versions live in :mod:`.ops_versions`."""
+generic publishing). Batch changes to versions live in :mod:`.ops_versions`.
+
+Every handler takes a :class:`~ferry.sandbox.codeartifact.api.Call` and returns the operation's output
+members as botocore's model names them; it raises :class:`~ferry.sandbox.codeartifact.records.StoreError`
+subclasses (``NotFound``, ``Conflict``, ``ValidationError``, ...) for the modeled service errors.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ All four follow the service's current all-or-nothing behaviour: every requested 
 first; if any fails, nothing changes and the others are reported as ``SKIPPED``. Results are
 ``successfulVersions {version: {revision, status}}`` and ``failedVersions {version: {errorCode,
 errorMessage}}``.
+
+Every handler takes a :class:`~ferry.sandbox.codeartifact.api.Call` and returns the operation's output
+members as botocore's model names them; it raises :class:`~ferry.sandbox.codeartifact.records.StoreError`
+subclasses (``NotFound``, ``Conflict``, ``ValidationError``, ...) for the modeled service errors.
 """
 
 from __future__ import annotations
