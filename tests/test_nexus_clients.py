@@ -216,3 +216,47 @@ def _crate(folder: Path, manifest_tail: str, cargo_config: str) -> Path:
     (folder / "Cargo.toml").write_text(f'[package]\nname = "{folder.name}"\nversion = "0.1.0"\nedition = "2021"\n'
                                        f'description = "probe"\nlicense = "MIT"\n{manifest_tail}')
     return folder
+
+
+_MAVEN_REPO = Path("/usr/share/maven-repo")
+_PLUGINS = _MAVEN_REPO / "org/apache/maven/plugins"
+_JAR = _MAVEN_REPO / "commons-io/commons-io/2.11.0/commons-io-2.11.0.jar"
+
+
+@pytest.mark.skipif(shutil.which("mvn") is None or not (_PLUGINS / "maven-deploy-plugin/3.0.0").is_dir()
+                    or not (_PLUGINS / "maven-dependency-plugin/3.5.0").is_dir() or not _JAR.is_file(),
+                    reason="needs mvn and Debian's maven-deploy/dependency plugins (see maven-offline notes)")
+def test_mvn_deploy_file_and_dependency_get(nexus, tmp_path):
+    repo_url = f"{nexus}/repository/maven-releases/"
+
+    def settings(local: str) -> Path:
+        path = tmp_path / f"settings-{local}.xml"
+        path.write_text(f"""<settings><localRepository>{tmp_path / local}</localRepository>
+  <servers><server><id>standin</id><username>{AUTH[0]}</username><password>{AUTH[1]}</password></server></servers>
+  <profiles><profile><id>p</id>
+    <repositories><repository><id>standin</id><url>{repo_url}</url></repository></repositories>
+    <pluginRepositories><pluginRepository><id>debian</id><url>file://{_MAVEN_REPO}</url></pluginRepository>
+    </pluginRepositories></profile></profiles>
+  <activeProfiles><activeProfile>p</activeProfile></activeProfiles>
+  <mirrors><mirror><id>nocentral</id><mirrorOf>central</mirrorOf><url>file://{_MAVEN_REPO}</url></mirror></mirrors>
+</settings>""")
+        return path
+
+    deploy = ["mvn", "-B", "-q", "-s", str(settings("m2-deploy")),
+              "org.apache.maven.plugins:maven-deploy-plugin:3.0.0:deploy-file", f"-Durl={repo_url}",
+              "-DrepositoryId=standin", f"-Dfile={_JAR}", "-DgroupId=org.probe", "-DartifactId=probe-io",
+              "-Dversion=2.11.0", "-Dpackaging=jar", "-DgeneratePom=true"]
+    done = subprocess.run(deploy, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    get = ["mvn", "-B", "-q", "-s", str(settings("m2-get")),
+           "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:get", "-Dartifact=org.probe:probe-io:2.11.0",
+           "-Dtransitive=false"]
+    done = subprocess.run(get, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    fetched = tmp_path / "m2-get/org/probe/probe-io/2.11.0/probe-io-2.11.0.jar"
+    assert fetched.read_bytes() == _JAR.read_bytes()
+    [comp] = requests.get(f"{nexus}/service/rest/v1/search", auth=AUTH,
+                          params={"repository": "maven-releases", "name": "probe-io"}).json()["items"]
+    paths = {a["path"] for a in comp["assets"]}
+    assert "/org/probe/probe-io/2.11.0/probe-io-2.11.0.pom" in paths
+    assert "/org/probe/probe-io/2.11.0/probe-io-2.11.0.jar.sha1" in paths
