@@ -121,7 +121,7 @@ class Ingest:
         self._put(repo, ident, blob, who, may_replace)
         indexes.refresh(self.store, repo, ident, who)
 
-    def _numbered_assets(self, prefix: str, form: MultiDict, files: MultiDict) -> list[tuple[str, FileStorage]]:
+    def _numbered_assets(self, prefix: str, files: MultiDict) -> list[tuple[str, FileStorage]]:
         found = []
         for key in files:
             m = re.fullmatch(re.escape(prefix) + r"\.asset(\d+)", key)
@@ -131,7 +131,7 @@ class Ingest:
 
     def _upload_raw(self, repo: RepoRecord, form: MultiDict, files: MultiDict, who: Who, may_replace: bool):
         directory = (form.get("raw.directory") or "").strip()
-        parts = self._numbered_assets("raw", form, files)
+        parts = self._numbered_assets("raw", files)
         if not parts:
             raise ValidationFailed("No assets found in upload")
         targets = []
@@ -147,7 +147,7 @@ class Ingest:
     def _upload_maven(self, repo: RepoRecord, form: MultiDict, files: MultiDict, who: Who, may_replace: bool):
         if (repo.config.get("maven") or {}).get("versionPolicy") == "SNAPSHOT":
             raise ValidationFailed("Upload to snapshot repositories not supported, use the maven client.")
-        parts = self._numbered_assets("maven2", form, files)
+        parts = self._numbered_assets("maven2", files)
         if not parts:
             raise ValidationFailed("No assets found in upload")
         specs = []
