@@ -177,3 +177,38 @@ def _report(state: str) -> str:
     result = CliRunner().invoke(app, ["report", "--state", state])
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def test_origin_controls_blocking_publish_are_reported_or_lifted_on_request(world, capsys):
+    ca, state = world["ca"], str(world["state"])
+    ca.put_package_origin_configuration(domain="acme", repository="npm-store", format="npm",
+                                        package="left-pad-acme",
+                                        restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    out = capsys.readouterr().out
+    assert "origin controls block publishing" in out and "--origin-policy allow-publish" in out
+    versions = ca.list_package_versions(domain="acme", repository="npm-store", format="npm",
+                                        package="left-pad-acme")["versions"]
+    assert versions == []
+
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress",
+                 "--origin-policy", "allow-publish") == 0
+    captured = capsys.readouterr()
+    assert "publish=ALLOW, upstream=BLOCK" in captured.err
+    restrictions = ca.describe_package(domain="acme", repository="npm-store", format="npm",
+                                       package="left-pad-acme")["package"]["originConfiguration"]["restrictions"]
+    assert restrictions == {"publish": "ALLOW", "upstream": "BLOCK"}
+    assert set(_assets(ca, "npm-store", "npm", "left-pad-acme", "1.1.0")) == {"package.tgz"}
+
+
+def test_a_token_that_expires_mid_run_is_refreshed(world, capsys):
+    store = world["sandbox"].apps["codeartifact"].store
+    # Tokens live 0.3 s whatever ferry asks for, and every request takes 40 ms: the run outlives many tokens.
+    world["sandbox"].set_faults("token_ttl=300ms,latency=40ms", seed=1)
+    issued_before = store.query("SELECT COUNT(*) AS n FROM tokens")[0]["n"]
+    assert ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress",
+                 "--workers", "2") == 0
+    issued = store.query("SELECT COUNT(*) AS n FROM tokens")[0]["n"] - issued_before
+    assert issued >= 2
+    world["sandbox"].set_faults(None)
+    assert ferry("verify", str(world["job"]), "--state", str(world["state"])) == 0

@@ -22,7 +22,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 
-# Refresh the token when less than this is left, so a publish never starts with a token about to lapse.
+# Refresh the token when less than this is left (or a tenth of its life, for short-lived tokens), so a
+# publish never starts with a token about to lapse.
 TOKEN_REFRESH_MARGIN = 300.0
 TOKEN_DURATION = 43200
 
@@ -95,6 +96,8 @@ class Domain:
                                                 endpoint_url=endpoint_url, config=config)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None
+        self._margin = TOKEN_REFRESH_MARGIN
+        self.tokens_fetched = 0
         self._endpoints: dict[tuple[str, str], str] = {}
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -138,11 +141,14 @@ class Domain:
     def token(self) -> str:
         """A valid authorization token, fetched or refreshed when less than the margin is left."""
         with self._lock:
-            if self._token is None or self._token[1] - time.time() < TOKEN_REFRESH_MARGIN:
+            if self._token is None or self._token[1] - time.time() < self._margin:
+                fetched = time.time()
                 out = self.read("get_authorization_token", durationSeconds=TOKEN_DURATION)
                 expiration = out["expiration"]
                 expires = expiration.timestamp() if hasattr(expiration, "timestamp") else float(expiration)
                 self._token = (out["authorizationToken"], expires)
+                self._margin = min(TOKEN_REFRESH_MARGIN, max(0.0, expires - fetched) / 10)
+                self.tokens_fetched += 1
             return self._token[0]
 
     def drop_token(self, token: str) -> None:

@@ -182,11 +182,34 @@ class Engine:
             self._facts_cache[cache_key] = facts
         return facts
 
+    def _origin_blocks(self, ctx: MappingContext, key: ItemKey) -> str | None:
+        """Why the target package's origin controls stop a publish, or None. With ``--origin-policy
+        allow-publish`` it sets publish=ALLOW, upstream=BLOCK first (and says so in the run's notes)."""
+        target = ctx.mapping.target
+        restrictions = self.domain.origin(target, ctx.format, key.namespace, key.package)
+        if not restrictions or restrictions.get("publish") != "BLOCK":
+            return None
+        label = f"{key.display_name} in {target}"
+        if self.job.options.origin_policy == "allow-publish":
+            self._request_retry(lambda: self.domain.allow_publish(target, ctx.format, key.namespace, key.package))
+            self.settings.notes.append(f"origin controls of {label} set to publish=ALLOW, upstream=BLOCK "
+                                       f"(were publish=BLOCK, upstream={restrictions.get('upstream')})")
+            return None
+        return (f"{label}: origin controls block publishing (publish=BLOCK); rerun with "
+                "--origin-policy allow-publish to set publish=ALLOW, upstream=BLOCK")
+
     def _move_version(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool_parent: Path,
                       stop: threading.Event) -> None:
         m = ctx.mapping
         items = [_item_of(row) for row in rows]
         publish = PublishContext(self.domain, m.target, self.session, self._package_facts(ctx, items[0].key))
+        blocked = self._origin_blocks(ctx, items[0].key)
+        if blocked:
+            for item in items:
+                writer.transition(m.target, item.key, "failed", reason=blocked)
+                if self.settings.progress:
+                    self.settings.progress(1)
+            return
         done: list[SourceItem] = []
         failed = False
         for index, item in enumerate(items):

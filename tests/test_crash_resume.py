@@ -1,0 +1,124 @@
+"""kill -9 at seeded random moments, then the same command again: the job finishes, exactly once.
+
+The stand-ins run in this test's process, so every publish the CodeArtifact stand-in accepts is counted
+here, per item, across all the killed and resumed runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from e2e_helpers import AWS_ENV, aws_env, codeartifact, write_job
+from ferry.sandbox.seed import NexusSeeder, wheel
+
+REPOS = [
+    {"source": "npm-internal", "target": "npm-store"},
+    {"source": "pypi-internal", "target": "pypi-store"},
+    {"source": "raw-files", "target": "generic-store", "namespace": "tools"},
+]
+KILLS = 10
+
+
+def _seed(url: str) -> dict[tuple, str]:
+    """Seed Nexus; returns expected target content {(format, namespace, package, version, asset): sha256}."""
+    s = NexusSeeder(url)
+    for fmt, name in (("npm", "npm-internal"), ("pypi", "pypi-internal"), ("raw", "raw-files")):
+        s.create_repository(fmt, name)
+    expected = {}
+    for i in range(12):
+        tgz = s.npm("npm-internal", f"@acme/pkg{i % 4}", f"1.{i}.0")
+        expected[("npm", "acme", f"pkg{i % 4}", f"1.{i}.0", "package.tgz")] = hashlib.sha256(tgz).hexdigest()
+    for i in range(8):
+        fname, data = wheel(f"acme-lib{i % 3}", f"0.{i}.0")
+        s.pypi("pypi-internal", fname, data)
+        expected[("pypi", "", f"acme-lib{i % 3}", f"0.{i}.0", fname)] = hashlib.sha256(data).hexdigest()
+    for i in range(5):
+        files = {f"part{j}.bin": f"tool {i} part {j}".encode() * 50 for j in range(3)}
+        s.raw("raw-files", f"tool/{i}.0", files)
+        for fname, data in files.items():
+            expected[("generic", "tools", "tool", f"{i}.0", fname)] = hashlib.sha256(data).hexdigest()
+    return expected
+
+
+def _target(store) -> dict[tuple, str]:
+    rows = store.query(
+        "SELECT p.format, p.namespace, p.name, v.version, a.name AS asset, a.sha256, v.status FROM assets a "
+        "JOIN versions v ON v.id = a.version_id JOIN packages p ON p.id = v.package_id")
+    return {(r["format"], r["namespace"], r["name"], r["version"], r["asset"]): (r["sha256"], r["status"])
+            for r in rows}
+
+
+def _confirmed(ledger) -> dict[tuple, str]:
+    if not ledger.exists():
+        return {}
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute("SELECT format, namespace, package, version, asset, target_sha256 FROM items "
+                          "WHERE state = 'confirmed'").fetchall()
+    return {tuple(r[:5]): r[5] for r in rows}
+
+
+@pytest.mark.timeout(600)
+def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    expected = _seed(urls["nexus"])
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    for repo in REPOS:
+        ca.create_repository(domain="acme", repository=repo["target"])
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    ledger = tmp_path / "ferry.db"
+
+    store = sandbox.apps["codeartifact"].store
+    publishes: Counter = Counter()
+    real_publish = store.publish_asset
+
+    def counting_publish(repo, fmt, namespace, package, version, asset_name, blob, **kw):
+        publishes[(fmt, namespace or "", package, version, asset_name)] += 1
+        return real_publish(repo, fmt, namespace, package, version, asset_name, blob, **kw)
+
+    monkeypatch.setattr(store, "publish_asset", counting_publish)
+    sandbox.set_faults("latency=15ms", seed=7)
+
+    env = {**os.environ, **AWS_ENV}
+    cmd = [sys.executable, "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress",
+           "--workers", "4"]
+    rng = random.Random(20261125)
+    confirmed_publishes: dict[tuple, int] = {}
+    kills = 0
+    for _ in range(KILLS * 3):
+        if kills == KILLS:
+            break
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.3, 3.0))
+        if proc.poll() is not None:
+            continue  # finished before the kill point: this draw is not a kill
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        target = _target(store)
+        for key, sha in _confirmed(ledger).items():
+            # The ledger never claims what the target lacks.
+            assert target.get(key, (None,))[0] == sha, key
+            confirmed_publishes.setdefault(key, publishes[key])
+    assert kills == KILLS
+
+    final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    target = _target(store)
+    assert {k: v[0] for k, v in target.items()} == expected
+    assert {status for _sha, status in target.values()} == {"Published"}
+    # Nothing confirmed was published again by a later run.
+    for key, count in confirmed_publishes.items():
+        assert publishes[key] == count, key
+    assert confirmed_publishes, "no kill landed after a confirmation"
