@@ -31,8 +31,10 @@ def world(sandbox, tmp_path, monkeypatch):
     seeder.create_repository("pypi", "pypi-internal")
     seeder.create_repository("raw", "raw-files")
     files = {}
-    for name, version in [("left-pad-acme", "1.0.0"), ("left-pad-acme", "1.1.0"), ("@acme/ui-kit", "2.0.0")]:
+    for name, version in [("left-pad-acme", "1.0.0"), ("left-pad-acme", "1.1.0"), ("@acme/ui-kit", "2.1.0-beta.1"),
+                          ("@acme/ui-kit", "2.0.0")]:
         files[(name, version)] = seeder.npm("npm-internal", name, version)
+    seeder.npm_dist_tag("npm-internal", "@acme/ui-kit", "beta", "2.1.0-beta.1")
     for fname, data in [wheel("acme.billing_client", "0.9.0"), wheel("acme-utils", "1.2.3"),
                         sdist("acme-utils", "1.2.3")]:
         seeder.pypi("pypi-internal", fname, data)
@@ -82,7 +84,7 @@ def test_migrate_moves_everything_and_a_rerun_uploads_nothing(world, capsys):
     assert (before["n"], before["last"]) == (after["n"], after["last"])
     assert ferry("verify", str(world["job"]), "--state", state) == 0
     report = json.loads(_report(state))
-    assert report["states"].get("same", 0) == 8 and "planned" not in report["states"]
+    assert report["states"].get("same", 0) == 9 and "planned" not in report["states"]
 
 
 @pytest.mark.clients
@@ -99,6 +101,8 @@ def test_real_npm_and_pip_install_what_was_migrated(world):
     project.mkdir()
     (project / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0", "private": True}))
     clients.npm(home, registry, "install", "@acme/ui-kit@2.0.0", "left-pad-acme@1.0.0", cwd=project)
+    tags = json.loads(clients.npm(home, registry, "view", "@acme/ui-kit", "dist-tags", "--json", cwd=project).stdout)
+    assert tags == {"latest": "2.0.0", "beta": "2.1.0-beta.1"}
     lock = json.loads((project / "package-lock.json").read_text())
     for name, version in [("@acme/ui-kit", "2.0.0"), ("left-pad-acme", "1.0.0")]:
         entry = lock["packages"][f"node_modules/{name}"]

@@ -44,6 +44,8 @@ class ContentApi:
         try:
             if repo.format == "cargo":
                 return self._cargo(request, repo, path, base, who)
+            if repo.format == "npm" and path.lstrip("/").startswith("-/package/"):
+                return self._dist_tags(request, repo, path.lstrip("/")[len("-/package/"):], who)
             if request.method in READ_METHODS:
                 return self._read(request, repo, path, base)
             if request.method == "PUT":
@@ -91,6 +93,25 @@ class ContentApi:
             with self.store.blobs.open(asset.sha256) as fh:
                 return self.stream(request, asset, indexes.render_packument(fh.read(), repo_url(base, repo.name)))
         return self.stream(request, asset)
+
+    def _dist_tags(self, request: Request, repo: RepoRecord, rest: str, who: Who) -> Response:
+        """``-/package/{name}/dist-tags[/{tag}]``: what ``npm dist-tag ls/add/rm`` call."""
+        name, sep, tail = rest.replace("%2f", "/").replace("%2F", "/").rpartition("/dist-tags")
+        if not sep or not name:
+            raise NotFound(f"Not found: {rest}")
+        tag = tail.strip("/")
+        if request.method == "GET" and not tag:
+            return Response(json.dumps(indexes.dist_tags(self.store, repo, name)), mimetype="application/json")
+        if request.method == "PUT" and tag:
+            version = json.loads(request.get_data(as_text=True) or "null")
+            if not isinstance(version, str):
+                return text_error(400, "Body must be a JSON string naming the version")
+            indexes.set_dist_tag(self.store, repo, name, tag, version, who)
+            return Response(json.dumps({"ok": True}), status=201, mimetype="application/json")
+        if request.method == "DELETE" and tag:
+            indexes.set_dist_tag(self.store, repo, name, tag, None, who)
+            return Response(json.dumps({"ok": True}), mimetype="application/json")
+        return text_error(405, f"Method {request.method} not allowed")
 
     def _delete(self, repo: RepoRecord, path: str, who: Who) -> Response:
         if repo.type != "hosted":

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ferry.sandbox.blobs import Blob
 from ferry.sandbox.nexus import formats, maven
 from ferry.sandbox.nexus.render import iso
-from ferry.sandbox.nexus.store import AssetRow, RepoRecord, Store
+from ferry.sandbox.nexus.store import AssetRow, BadRequest, NotFound, RepoRecord, Store
 
 if TYPE_CHECKING:
     from ferry.sandbox.nexus.ingest import Who
@@ -127,8 +127,10 @@ def refresh_packument(store: Store, repo: RepoRecord, full_name: str, who: "Who"
     latest = (added[0] if added and added[0] in doc_versions else
               current.get("dist-tags", {}).get("latest") if current.get("dist-tags", {}).get("latest") in doc_versions
               else list(doc_versions)[-1])
-    doc = {"_id": full_name, "name": full_name, "dist-tags": {"latest": latest}, "versions": doc_versions,
-           "time": times}
+    # Tags set with `npm dist-tag add` survive while their version does; latest follows uploads.
+    tags = {tag: ver for tag, ver in current.get("dist-tags", {}).items() if ver in doc_versions}
+    tags["latest"] = latest
+    doc = {"_id": full_name, "name": full_name, "dist-tags": tags, "versions": doc_versions, "time": times}
     blob = store.blobs.put_bytes(json.dumps(doc, indent=2).encode())
     store.put_asset(repo.name, full_name, blob, "application/json", uploader=who.user, uploader_ip=who.ip)
 
@@ -206,3 +208,33 @@ def cargo_index(store: Store, repo: RepoRecord, index_path: str) -> bytes | None
         if entry and entry["name"].lower() == crate and formats.cargo_index_path(entry["name"]) == index_path:
             lines.append(json.dumps(entry, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode() if lines else None
+
+
+def dist_tags(store: Store, repo: RepoRecord, full_name: str) -> dict[str, str]:
+    """The package's dist-tags. Raises :class:`NotFound` if the package has no packument."""
+    asset = store.asset_at(repo.name, full_name)
+    if asset is None:
+        raise NotFound(f"Not found: {full_name}")
+    return dict(_read_json(store, asset).get("dist-tags", {}))
+
+
+def set_dist_tag(store: Store, repo: RepoRecord, full_name: str, tag: str, version: str | None, who: "Who") -> None:
+    """Point ``tag`` at ``version`` (``None`` removes it), as ``npm dist-tag add/rm`` does on a hosted repo.
+
+    Raises :class:`NotFound` for an unknown package or version, :class:`BadRequest` for removing ``latest``.
+    """
+    asset = store.asset_at(repo.name, full_name)
+    if asset is None:
+        raise NotFound(f"Not found: {full_name}")
+    doc = _read_json(store, asset)
+    tags = doc.setdefault("dist-tags", {})
+    if version is None:
+        if tag == "latest":
+            raise BadRequest("Cannot delete the latest tag")
+        tags.pop(tag, None)
+    else:
+        if version not in doc.get("versions", {}):
+            raise NotFound(f"Version {version} of {full_name} not found")
+        tags[tag] = version
+    blob = store.blobs.put_bytes(json.dumps(doc, indent=2).encode())
+    store.put_asset(repo.name, full_name, blob, "application/json", uploader=who.user, uploader_ip=who.ip)
