@@ -45,7 +45,7 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     and KeyboardInterrupt after recording the run as interrupted.
     """
     engine = Engine(job, settings)
-    engine.prepare(create_missing=create_missing and command == "migrate")
+    engine.prepare(create_missing=create_missing, dry_run=command != "migrate")
     with LedgerWriter(settings.ledger) as writer:
         run_id = writer.start_run(command, job.path)
         status = "fatal"

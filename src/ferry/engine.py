@@ -84,16 +84,18 @@ class Engine:
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url,
                              max_pool=workers * 2, retry=self._request_retry)
         self.mappings: list[MappingContext] = []
+        self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
         self._facts_cache: dict[tuple[str, str, str, str], dict] = {}
         self._facts_lock = threading.Lock()
 
     # -- preparing ----------------------------------------------------------------------------------
 
-    def prepare(self, create_missing: bool) -> None:
+    def prepare(self, create_missing: bool, dry_run: bool = False) -> None:
         """Check (or create) the target domain and repositories and resolve each mapping's format.
 
         Raises :class:`UsageError` for a missing domain/repository without ``create_missing``, an
         unknown source repository, or a format no migrator handles; nothing has moved by then.
+        With ``dry_run`` nothing is created: missing targets are planned as empty and noted.
         """
         for m in self.job.repositories:
             repo = self.source.repository(m.source)
@@ -105,17 +107,27 @@ class Engine:
                 supported = ", ".join(sorted(MIGRATORS))
                 raise UsageError(f"source repository {m.source!r} is {fmt}; this ferry migrates {supported}")
             self.mappings.append(MappingContext(m, fmt, MIGRATORS[fmt]))
-        if not self.domain.exists():
+        targets = sorted({m.mapping.target for m in self.mappings})
+        domain_exists = self.domain.exists()
+        if not domain_exists:
             if not create_missing:
                 raise UsageError(f"target domain {self.domain.name!r} does not exist in {self.domain.region}; "
                                  "create it or pass --create-missing")
-            self.domain.create()
-            self.settings.notes.append(f"created domain {self.domain.name}")
-        for target in sorted({m.mapping.target for m in self.mappings}):
-            if not self.domain.repository_exists(target):
-                if not create_missing:
-                    raise UsageError(f"target repository {target!r} does not exist in domain "
-                                     f"{self.domain.name!r}; create it or pass --create-missing")
+            if dry_run:
+                self.settings.notes.append(f"domain {self.domain.name} does not exist yet; migrate creates it")
+            else:
+                self.domain.create()
+                self.settings.notes.append(f"created domain {self.domain.name}")
+        for target in targets:
+            if domain_exists and self.domain.repository_exists(target):
+                continue
+            if not create_missing:
+                raise UsageError(f"target repository {target!r} does not exist in domain "
+                                 f"{self.domain.name!r}; create it or pass --create-missing")
+            if dry_run:
+                self.missing_targets.add(target)
+                self.settings.notes.append(f"repository {target} does not exist yet; migrate creates it")
+            else:
                 self.domain.create_repository(target)
                 self.settings.notes.append(f"created repository {target}")
 
@@ -126,7 +138,7 @@ class Engine:
         for ctx in self.mappings:
             m = ctx.mapping
             want = inventory.want(self.source, m, ctx.migrator, self.job.options)
-            have = inventory.have(self.domain, m.target, ctx.format)
+            have = [] if m.target in self.missing_targets else inventory.have(self.domain, m.target, ctx.format)
             try:
                 for entry in plan(want, have):
                     writer.planned(entry, m.source, m.target)

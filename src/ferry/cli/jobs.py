@@ -90,6 +90,8 @@ SINCE = typer.Option(None, "--since", help="Only files published on or after thi
 def register(app: typer.Typer) -> None:
     """Add the job commands to ``app``."""
 
+    register_demo(app)
+
     @app.command()
     def audit(job: Path = JOB, state: Path = STATE, report: Optional[Path] = REPORT,
               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
@@ -155,6 +157,21 @@ def register(app: typer.Typer) -> None:
         else:
             write_report(rep, output)
             typer.echo(f"report written to {output}")
+
+
+def register_demo(app: typer.Typer) -> None:
+    @app.command()
+    def demo(data: Optional[Path] = typer.Option(None, "--data", help="Keep the demo's stand-ins and ledger here."),
+             serve: bool = typer.Option(False, "--serve", help="Keep the stand-ins running afterwards (Ctrl-C).")
+             ) -> None:
+        """A whole migration on local stand-ins: seed Nexus, audit, migrate, verify, then show install commands."""
+        from ferry.demo import run_demo
+
+        try:
+            code = run_demo(typer.echo, data=data, serve=serve)
+        except KeyboardInterrupt:
+            code = 0 if serve else EXIT_INTERRUPTED
+        raise typer.Exit(code)
 
 
 def _require_ledger(state: Path) -> None:

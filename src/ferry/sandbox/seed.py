@@ -147,10 +147,12 @@ def seed_demo(nexus_url: str) -> dict[str, list[str]]:
     s.create_repository("npm", "npm-internal")
     s.create_repository("pypi", "pypi-internal")
     s.create_repository("raw", "raw-files")
-    for name, version in [("left-pad-acme", "1.0.0"), ("left-pad-acme", "1.1.0"), ("@acme/ui-kit", "2.0.0"),
-                          ("@acme/ui-kit", "2.1.0-beta.1")]:
+    for name, version in [("left-pad-acme", "1.0.0"), ("left-pad-acme", "1.1.0"), ("@acme/ui-kit", "2.1.0-beta.1"),
+                          ("@acme/ui-kit", "2.0.0")]:
         s.npm("npm-internal", name, version)
         seeded["npm-internal"].append(f"{name}@{version}")
+    s.npm_dist_tag("npm-internal", "@acme/ui-kit", "beta", "2.1.0-beta.1")
+    seeded["npm-internal"].append("dist-tag beta -> @acme/ui-kit@2.1.0-beta.1")
     for name, version in [("acme.billing_client", "0.9.0"), ("acme-utils", "1.2.3")]:
         s.pypi("pypi-internal", *wheel(name, version))
         seeded["pypi-internal"].append(f"{name}=={version} (wheel)")
