@@ -216,3 +216,29 @@ def test_a_token_that_expires_mid_run_is_refreshed(world, capsys):
     assert issued >= 2
     world["sandbox"].set_faults(None)
     assert ferry("verify", str(world["job"]), "--state", str(world["state"])) == 0
+
+
+def test_verify_reports_missing_differing_and_extra_items(world, capsys):
+    ca, state, store = world["ca"], str(world["state"]), world["sandbox"].apps["codeartifact"].store
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    domain = store.domain("us-east-1", None, "acme")
+    npm_repo, pypi_repo = store.repository(domain, "npm-store"), store.repository(domain, "pypi-store")
+    # missing: delete a version; extra: a version only the target has
+    ca.delete_package_versions(domain="acme", repository="npm-store", format="npm", package="left-pad-acme",
+                               versions=["1.0.0"])
+    store.publish_asset(npm_repo, "npm", None, "left-pad-acme", "9.9.9", "package.tgz",
+                        store.blobs.put_bytes(npm_tarball("left-pad-acme", "9.9.9")), single_asset=True)
+    # differing: replace a wheel's bytes in the stand-in's storage behind its back (a corrupted target)
+    row = store.query("SELECT a.sha256 FROM assets a JOIN versions v ON v.id = a.version_id JOIN packages p ON "
+                      "p.id = v.package_id WHERE p.repo_id = ? AND a.name = 'acme_utils-1.2.3.tar.gz'",
+                      (pypi_repo.id,))[0]
+    store.query("UPDATE assets SET sha256 = ? WHERE sha256 = ?", ("0" * 64, row["sha256"]))
+    capsys.readouterr()
+    assert ferry("verify", str(world["job"]), "--state", state) == 1
+    out = capsys.readouterr().out
+    missing = out.split("missing in the target (1):")[1].splitlines()[1]
+    assert "npm:left-pad-acme@1.0.0/package.tgz" in missing
+    assert "npm:left-pad-acme@9.9.9/package.tgz" in out.split("extra in the target (1):")[1]
+    assert "pypi:acme-utils@1.2.3/acme_utils-1.2.3.tar.gz" in out.split("differing in the target (1):")[1]
+    report = json.loads(_report(state))
+    assert {k: len(v) for k, v in report["differences"].items()} == {"missing": 1, "differing": 1, "extra": 1}

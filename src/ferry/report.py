@@ -37,6 +37,8 @@ class RunReport:
     failures_total: int
     rate: float = PUBLISH_RATE
     totals: dict[str, int] = field(default_factory=dict)
+    # For verify runs: the items missing from, differing in, or only found in the target (capped lists).
+    differences: dict[str, list[ItemRow]] = field(default_factory=dict)
 
     @property
     def estimated_seconds(self) -> float:
@@ -49,11 +51,12 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
     """Read a :class:`RunReport` for run *run_id* (``None``: the whole ledger). Failures are capped at *failure_limit*."""
     groups = reader.summary(run_id)
     counts = reader.counts(run_id)
+    run = reader.run(run_id) if run_id is not None else None
     totals = {name: sum(getattr(g, name) for g in groups)
               for name in ("versions", "files", "bytes", "pending_files", "pending_bytes")}
     return RunReport(
         ledger=reader.path,
-        run=reader.run(run_id) if run_id is not None else None,
+        run=run,
         counts=counts,
         actions=reader.action_counts(run_id),
         groups=groups,
@@ -61,7 +64,23 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
         failures_total=sum(counts.get(state, 0) for state in ("failed", "conflict")),
         rate=rate,
         totals=totals,
+        differences=_differences(reader, run_id, failure_limit) if run and run.command == "verify" else {},
     )
+
+
+VERIFY_STATES = {"missing": ("planned",), "differing": ("conflict",), "extra": ("only_in_target",)}
+
+
+def _differences(reader: LedgerReader, run_id: int | None, limit: int) -> dict[str, list[ItemRow]]:
+    found: dict[str, list[ItemRow]] = {}
+    for label, states in VERIFY_STATES.items():
+        rows = []
+        for row in reader.items(run_id, states):
+            if len(rows) >= limit:
+                break
+            rows.append(row)
+        found[label] = rows
+    return found
 
 
 def format_bytes(n: int) -> str:
@@ -110,6 +129,8 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "repositories": [asdict(g) for g in report.groups],
         "failures": [_item(row) for row in report.failures],
         "failures_total": report.failures_total,
+        **({"differences": {label: [_item(r) for r in rows] for label, rows in report.differences.items()}}
+           if report.differences else {}),
     }
 
 
@@ -198,7 +219,11 @@ def render_table(report: RunReport) -> str:
     out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))
     out.append(f"estimate: {t.get('pending_files', 0)} files ({format_bytes(t.get('pending_bytes', 0))}) to "
                f"publish, about {format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s")
-    if report.failures:
+    for label, rows in report.differences.items():
+        if rows:
+            out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]
+            out += [f"  {row.key} -> {row.target_repo}" for row in rows[:TERMINAL_FAILURES]]
+    if report.failures and not report.differences:
         out += ["", f"{report.failures_total} item(s) failed or conflicted:"]
         shown = report.failures[:TERMINAL_FAILURES]
         out += [f"  {'*' if row.state == 'conflict' else '!'} {row.key} -> {row.target_repo}  [{row.state}] "
