@@ -24,7 +24,7 @@ def serve(
     nexus_port: int = typer.Option(0, "--nexus-port", min=0, max=65535, help="Port for Nexus (0: a free one)."),
     faults: Optional[str] = typer.Option(None, "--faults", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s,retry_after=1s"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible faults (each stand-in draws from its own sequence)."),
-    server: str = typer.Option("werkzeug", "--server", help="HTTP server engine: werkzeug or waitress (keep-alive, faster)."),
+    server: Optional[str] = typer.Option(None, "--server", help="HTTP server engine: werkzeug or waitress (keep-alive, faster). Default: $FERRY_SANDBOX_SERVER or werkzeug."),
 ) -> None:
     """Start the stand-ins, print one JSON line of their URLs, and serve until SIGINT/SIGTERM.
 
@@ -32,12 +32,13 @@ def serve(
     """
     from ferry.sandbox.faults import FaultSpec, FaultSpecError
     from ferry.sandbox.server import Sandbox, SandboxError, SandboxOptions
-    from ferry.sandbox.web import ENGINES
+    from ferry.sandbox.web import ENGINES, default_engine
 
     try:
         spec = FaultSpec.parse(faults)
     except FaultSpecError as err:
         raise UsageError(f"--faults: {err}") from None
+    server = server or default_engine()
     if server not in ENGINES:
         raise UsageError(f"--server: unknown engine {server!r}; known: {', '.join(ENGINES)}")
     ports = {"codeartifact": codeartifact_port, "nexus": nexus_port}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferry.sandbox.faults import FaultController, FaultMiddleware, FaultSpec
-from ferry.sandbox.web import RunningServer, start_server
+from ferry.sandbox.web import RunningServer, default_engine, start_server
 
 SERVICES = ("codeartifact", "nexus")
 # Requests under these paths get AWS-shaped fault responses (the JSON control plane botocore talks to).
@@ -27,7 +27,7 @@ class SandboxOptions:
     ports: dict[str, int] = field(default_factory=dict)
     faults: FaultSpec = field(default_factory=FaultSpec)
     seed: int | None = None
-    engine: str = "werkzeug"
+    engine: str = field(default_factory=default_engine)  # werkzeug | waitress
 
 
 class Sandbox:

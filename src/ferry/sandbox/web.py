@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import struct
 import threading
@@ -28,6 +29,13 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
 ENGINES = ("werkzeug", "waitress")
+DEFAULT_ENGINE_ENV = "FERRY_SANDBOX_SERVER"
+MAX_BODY = 8 * 1024**3
+
+
+def default_engine() -> str:
+    """The engine named by ``$FERRY_SANDBOX_SERVER``, else ``werkzeug``."""
+    return os.environ.get(DEFAULT_ENGINE_ENV) or "werkzeug"
 
 # SO_LINGER on with a zero timeout: close() then discards unsent data and sends RST instead of FIN.
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -172,8 +180,11 @@ def _start_waitress(name: str, app, host: str, sock: socket.socket, threads: int
     # waitress warns "Task queue depth is N" whenever all workers are busy: noise under load tests.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     port = sock.getsockname()[1]
-    server = create_server(app, sockets=[sock], threads=threads, ident=f"ferry-{name}",
-                           clear_untrusted_proxy_headers=False, channel_timeout=120)
+    server = create_server(
+        app, sockets=[sock], threads=threads, ident=f"ferry-{name}", clear_untrusted_proxy_headers=False,
+        channel_timeout=120, asyncore_use_poll=True,  # poll(): no 1024-descriptor limit of select()
+        # waitress refuses bodies over 1 GB by default; npm publishes go to 2 GB, assets to 5 GB.
+        max_request_body_size=MAX_BODY)
     server.channel_class = Channel
     thread = threading.Thread(target=server.run, name=f"standin-{name}", daemon=True)
     thread.start()
