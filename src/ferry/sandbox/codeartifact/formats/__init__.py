@@ -6,10 +6,11 @@ under its CodeArtifact format name.
 
 from __future__ import annotations
 
-from ferry.sandbox.codeartifact.formats import generic, npm, pypi
+from ferry.sandbox.codeartifact.formats import generic, maven, npm, pypi
 
 FORMAT_HANDLERS: dict = {
     "npm": npm.handle,
     "pypi": pypi.handle,
     "generic": generic.handle,
+    "maven": maven.handle,
 }
