@@ -68,6 +68,7 @@ def test_plan_and_transitions_round_trip(path):
         assert (p3.key, p3.attempts, p3.source_sha256, p3.target_sha256, p3.action) == (
             key("p3"), 1, sha(3), sha(3), "copy")
         assert [(r.package, r.state, r.reason) for r in reader.failures()] == [
+            ("bad", "unmappable", "version is not SemVer"),
             ("p2", "conflict", next(e.reason for e in plan(want, have) if e.key == key("p2"))),
             ("p4", "failed", "source checksum mismatch"),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -242,3 +243,31 @@ def test_verify_reports_missing_differing_and_extra_items(world, capsys):
     assert "pypi:acme-utils@1.2.3/acme_utils-1.2.3.tar.gz" in out.split("differing in the target (1):")[1]
     report = json.loads(_report(state))
     assert {k: len(v) for k, v in report["differences"].items()} == {"missing": 1, "differing": 1, "extra": 1}
+
+
+def test_filters_select_packages_and_dates(world):
+    ca, state = world["ca"], str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--include", "@acme/*",
+                 "--include", "acme-utils") == 0
+    npm = {p["package"] for p in ca.list_packages(domain="acme", repository="npm-store")["packages"]}
+    pypi = {p["package"] for p in ca.list_packages(domain="acme", repository="pypi-store")["packages"]}
+    assert (npm, pypi) == ({"ui-kit"}, {"acme-utils"})
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--exclude", "left-pad-acme@1.1.*",
+                 "--since", "2000-01-01") == 0
+    versions = ca.list_package_versions(domain="acme", repository="npm-store", format="npm",
+                                        package="left-pad-acme")["versions"]
+    assert [v["version"] for v in versions] == ["1.0.0"]
+    before = world["sandbox"].apps["codeartifact"].store.query("SELECT COUNT(*) AS n FROM assets")[0]["n"]
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--since", "2999-01-01") == 0
+    assert world["sandbox"].apps["codeartifact"].store.query("SELECT COUNT(*) AS n FROM assets")[0]["n"] == before
+
+
+def test_raw_paths_that_do_not_fit_the_layout_are_listed_as_unmappable(world, capsys):
+    world["seeder"].raw("raw-files", "loose", {"README.txt": b"not a package"})
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    report = json.loads(_report(state))
+    assert report["states"]["unmappable"] == 1 and report["states"]["confirmed"] == 9
+    with sqlite3.connect(state) as db:
+        (reason,) = db.execute("SELECT reason FROM items WHERE state = 'unmappable'").fetchone()
+    assert "loose/README.txt" in reason and "layout" in reason

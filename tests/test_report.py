@@ -109,7 +109,7 @@ def test_terminal_table_is_aligned_and_totals_add_up(ledger):
     rows = [line for line in lines if "->" in line and not line.startswith("  ")]
     assert len(rows) == 2 and len({len(r) for r in rows + [total]}) == 1  # right-aligned numbers line up
     listed = [line for line in lines if line.startswith(("  * ", "  ! "))]
-    assert len(listed) == 2 and "2 item(s) failed or conflicted:" in text
+    assert len(listed) == 2 and "2 item(s) failed, conflicted or could not be mapped:" in text
     assert any("[failed] HTTP 400 | bad metadata" in line for line in listed)
     assert "actions: conflict 1, copy 7, only-in-target 1, same 1" in text
     assert "estimate: 4 files (12.0 KiB) to publish, about 0s at 10 publishes/s" in text

@@ -16,10 +16,11 @@ from typing import Any
 
 from ferry.errors import UsageError
 from ferry.state.ledger import STATES
-from ferry.state.reader import GroupSummary, ItemRow, LedgerReader, RunRow
+from ferry.state.reader import FAILED, GroupSummary, ItemRow, LedgerReader, RunRow
 
 PUBLISH_RATE = 10.0
 TERMINAL_FAILURES = 50
+_SIGIL = {"conflict": "*", "unmappable": "?", "failed": "!"}
 ACTIONS = ("copy", "same", "conflict", "only-in-target", "unmappable")
 FORMATS_BY_EXTENSION = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
@@ -61,7 +62,7 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
         actions=reader.action_counts(run_id),
         groups=groups,
         failures=reader.failures(run_id, limit=failure_limit),
-        failures_total=sum(counts.get(state, 0) for state in ("failed", "conflict")),
+        failures_total=sum(counts.get(state, 0) for state in FAILED),
         rate=rate,
         totals=totals,
         differences=_differences(reader, run_id, failure_limit) if run and run.command == "verify" else {},
@@ -224,9 +225,9 @@ def render_table(report: RunReport) -> str:
             out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]
             out += [f"  {row.key} -> {row.target_repo}" for row in rows[:TERMINAL_FAILURES]]
     if report.failures and not report.differences:
-        out += ["", f"{report.failures_total} item(s) failed or conflicted:"]
+        out += ["", f"{report.failures_total} item(s) failed, conflicted or could not be mapped:"]
         shown = report.failures[:TERMINAL_FAILURES]
-        out += [f"  {'*' if row.state == 'conflict' else '!'} {row.key} -> {row.target_repo}  [{row.state}] "
+        out += [f"  {_SIGIL.get(row.state, '!')} {row.key} -> {row.target_repo}  [{row.state}] "
                 f"{row.reason or ''}".rstrip() for row in shown]
         if report.failures_total > len(shown):
             out.append(f"  ... and {report.failures_total - len(shown)} more (ferry report lists them all)")

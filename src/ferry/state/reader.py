@@ -19,7 +19,7 @@ from ferry.state.ledger import TRANSIENT, connect
 from ferry.state.migrations import stored_version
 
 PENDING = ("planned", "downloading", "published")
-FAILED = ("failed", "conflict")
+FAILED = ("failed", "conflict", "unmappable")
 
 
 @dataclass(frozen=True)
