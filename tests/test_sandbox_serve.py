@@ -63,7 +63,7 @@ def _free_port() -> int:
 def test_serve_prints_urls_first_and_stops_on_sigterm(tmp_path, engine):
     proc, urls, elapsed = _serve("--data", str(tmp_path / "data"), "--server", engine)
     try:
-        assert set(urls) == {"codeartifact", "nexus"}
+        assert set(urls) == {"codeartifact", "nexus", "artifactory"}
         assert elapsed < 5
         for name, url in urls.items():
             assert url.startswith("http://127.0.0.1:")
@@ -83,10 +83,12 @@ def test_serve_stops_on_sigint_with_exit_0(tmp_path):
 
 
 def test_serve_listens_on_the_ports_asked_for(tmp_path):
-    ca, nx = _free_port(), _free_port()
-    proc, urls, _ = _serve("--data", str(tmp_path), "--codeartifact-port", str(ca), "--nexus-port", str(nx))
+    ca, nx, ar = _free_port(), _free_port(), _free_port()
+    proc, urls, _ = _serve("--data", str(tmp_path), "--codeartifact-port", str(ca), "--nexus-port", str(nx),
+                           "--artifactory-port", str(ar))
     try:
-        assert urls == {"codeartifact": f"http://127.0.0.1:{ca}", "nexus": f"http://127.0.0.1:{nx}"}
+        assert urls == {"codeartifact": f"http://127.0.0.1:{ca}", "nexus": f"http://127.0.0.1:{nx}",
+                        "artifactory": f"http://127.0.0.1:{ar}/artifactory"}
     finally:
         assert _stop(proc)[0] == 0
 

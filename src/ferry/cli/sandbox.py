@@ -13,7 +13,7 @@ import typer
 
 from ferry.errors import UsageError
 
-app = typer.Typer(help="Local stand-ins for CodeArtifact and Nexus, for rehearsals and tests.", no_args_is_help=True)
+app = typer.Typer(help="Local stand-ins for CodeArtifact, Nexus and Artifactory, for rehearsals and tests.", no_args_is_help=True)
 
 
 @app.command()
@@ -22,6 +22,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     codeartifact_port: int = typer.Option(0, "--codeartifact-port", min=0, max=65535, help="Port for CodeArtifact (0: a free one)."),
     nexus_port: int = typer.Option(0, "--nexus-port", min=0, max=65535, help="Port for Nexus (0: a free one)."),
+    artifactory_port: int = typer.Option(0, "--artifactory-port", min=0, max=65535, help="Port for Artifactory (0: a free one)."),
     faults: Optional[str] = typer.Option(None, "--faults", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s,retry_after=1s"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible faults (each stand-in draws from its own sequence)."),
     server: Optional[str] = typer.Option(None, "--server", help="HTTP server engine: werkzeug or waitress (keep-alive, faster). Default: $FERRY_SANDBOX_SERVER or werkzeug."),
@@ -41,10 +42,10 @@ def serve(
     server = server or default_engine()
     if server not in ENGINES:
         raise UsageError(f"--server: unknown engine {server!r}; known: {', '.join(ENGINES)}")
-    ports = {"codeartifact": codeartifact_port, "nexus": nexus_port}
+    ports = {"codeartifact": codeartifact_port, "nexus": nexus_port, "artifactory": artifactory_port}
     used = [p for p in ports.values() if p]
     if len(used) != len(set(used)):
-        raise UsageError("--codeartifact-port and --nexus-port must differ")
+        raise UsageError("--codeartifact-port, --nexus-port and --artifactory-port must differ")
     sandbox = Sandbox(SandboxOptions(data=data, host=host, ports=ports, faults=spec, seed=seed, engine=server))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

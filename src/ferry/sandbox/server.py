@@ -11,9 +11,11 @@ from pathlib import Path
 from ferry.sandbox.faults import FaultController, FaultMiddleware, FaultSpec
 from ferry.sandbox.web import RunningServer, default_engine, start_server
 
-SERVICES = ("codeartifact", "nexus")
+SERVICES = ("codeartifact", "nexus", "artifactory")
 # Requests under these paths get AWS-shaped fault responses (the JSON control plane botocore talks to).
 _AWS_PREFIX = {"codeartifact": "/v1/"}
+# Where a stand-in's API lives below its server's root (the base URL a job file's ``url`` takes).
+_URL_PATH = {"artifactory": "/artifactory"}
 
 
 class SandboxError(Exception):
@@ -49,10 +51,11 @@ class Sandbox:
 
     def start(self) -> "Sandbox":
         """Start every stand-in. Raises :class:`SandboxError` (after stopping what did start)."""
+        from ferry.sandbox.artifactory import ArtifactoryApp
         from ferry.sandbox.codeartifact import CodeArtifactApp
         from ferry.sandbox.nexus import NexusApp
 
-        makers = {"codeartifact": CodeArtifactApp, "nexus": NexusApp}
+        makers = {"codeartifact": CodeArtifactApp, "nexus": NexusApp, "artifactory": ArtifactoryApp}
         try:
             _check_writable(self.data)
             for name in SERVICES:
@@ -61,6 +64,10 @@ class Sandbox:
                 app = makers[name](self.data / name, faults=controller)
                 self.apps[name] = app
                 wrapped = FaultMiddleware(app, controller, aws_prefix=_AWS_PREFIX.get(name))
+                if name in _URL_PATH:
+                    from ferry.sandbox.artifactory.app import AdminAlias
+
+                    wrapped = AdminAlias(wrapped, _URL_PATH[name])
                 self.servers[name] = start_server(name, wrapped, self.options.host, self.options.ports.get(name, 0),
                                                   engine=self.options.engine)
         except OSError as err:
@@ -70,7 +77,7 @@ class Sandbox:
 
     def urls(self) -> dict[str, str]:
         """The base URL of each stand-in, as printed by ``ferry sandbox serve``."""
-        return {name: srv.url for name, srv in self.servers.items()}
+        return {name: srv.url + _URL_PATH.get(name, "") for name, srv in self.servers.items()}
 
     def set_faults(self, spec: FaultSpec | str | None, seed: int | None = None) -> None:
         """Change every stand-in's faults at run time (restarting each random sequence from ``seed``)."""
