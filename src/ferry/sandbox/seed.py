@@ -91,6 +91,71 @@ def sdist(name: str, version: str) -> tuple[str, bytes]:
     return f"{stem}.tar.gz", _gzip_tar({f"{stem}/PKG-INFO": pkg_info, f"{stem}/setup.py": setup})
 
 
+def _zip(files: dict[str, bytes]) -> bytes:
+    """A deflated zip of ``files`` with fixed timestamps, so the same input gives the same bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files.items():
+            zi = zipfile.ZipInfo(path, date_time=(2023, 11, 14, 22, 13, 20))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, data)
+    return buf.getvalue()
+
+
+def nupkg(package_id: str, version: str, description: str = "", dependencies: dict[str, str] | None = None,
+          symbols: bool = False, license_expression: str = "MIT", body: bytes = b"") -> bytes:
+    """A ``.nupkg`` as ``dotnet pack`` lays it out: ``{id}.nuspec`` at the root (2013/05 schema),
+    ``[Content_Types].xml``, ``_rels/.rels`` and a library. ``symbols`` makes a ``.snupkg`` (package
+    type ``SymbolsPackage``, a ``.pdb`` instead of the library)."""
+    from xml.sax.saxutils import escape
+
+    deps = "".join(f'<dependency id="{escape(d)}" version="{escape(r)}" exclude="Build,Analyzers" />'
+                   for d, r in (dependencies or {}).items())
+    groups = f'<dependencies><group targetFramework=".NETStandard2.0">{deps}</group></dependencies>' if deps else ""
+    kind = "<packageTypes><packageType name=\"SymbolsPackage\" /></packageTypes>" if symbols else ""
+    nuspec = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">\n  <metadata>\n'
+        f"    <id>{escape(package_id)}</id>\n    <version>{escape(version)}</version>\n"
+        "    <authors>Acme</authors>\n"
+        f'    <license type="expression">{escape(license_expression)}</license>\n'
+        "    <projectUrl>https://example.com/acme</projectUrl>\n"
+        f"    <description>{escape(description or package_id + ' for the ferry demo')}</description>\n"
+        '    <repository type="git" url="https://example.com/acme/repo.git" />\n'
+        f"    {kind}{groups}\n  </metadata>\n</package>\n"
+    ).encode()
+    content_types = (b'<?xml version="1.0" encoding="utf-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+                     b'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.'
+                     b'openxmlformats-package.relationships+xml" /><Default Extension="nuspec" ContentType='
+                     b'"application/octet" /><Default Extension="dll" ContentType="application/octet" />'
+                     b'<Default Extension="pdb" ContentType="application/octet" /></Types>')
+    rels = (b'<?xml version="1.0" encoding="utf-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+            b'package/2006/relationships"><Relationship Type="http://schemas.microsoft.com/packaging/2010/07/'
+            b'manifest" Target="/' + package_id.encode() + b'.nuspec" Id="R1" /></Relationships>')
+    payload = (f"lib/netstandard2.0/{package_id}.pdb" if symbols else f"lib/netstandard2.0/{package_id}.dll",
+               b"MZ\x90\x00" + f"{package_id} {version}".encode() + body)
+    return _zip({"_rels/.rels": rels, f"{package_id}.nuspec": nuspec, payload[0]: payload[1],
+                 "[Content_Types].xml": content_types})
+
+
+def swift_source_archive(name: str, version: str, tools_version: str = "5.9",
+                         extra_manifests: dict[str, str] | None = None) -> bytes:
+    """A source archive as ``swift package archive-source`` makes it: the package folder at the top,
+    ``Package.swift`` (and any ``Package@swift-X.swift`` in ``extra_manifests``: file name -> tools
+    version) and one library target."""
+    def manifest(tools: str) -> bytes:
+        return (f"// swift-tools-version:{tools}\nimport PackageDescription\n\nlet package = Package(\n"
+                f'    name: "{name}",\n    products: [.library(name: "{name}", targets: ["{name}"])],\n'
+                f'    targets: [.target(name: "{name}")]\n)\n').encode()
+
+    files = {f"{name}/Package.swift": manifest(tools_version)}
+    for filename, tools in (extra_manifests or {}).items():
+        files[f"{name}/{filename}"] = manifest(tools)
+    files[f"{name}/Sources/{name}/{name}.swift"] = f'public let version = "{version}"\n'.encode()
+    files[f"{name}/README.md"] = f"# {name}\n\nVersion {version}.\n".encode()
+    return _zip(files)
+
+
 @dataclass
 class NexusSeeder:
     """Creates hosted repositories and uploads components through Nexus' REST API."""
@@ -131,6 +196,12 @@ class NexusSeeder:
         fields = {"raw.directory": directory}
         fields.update({f"raw.asset{i}.filename": fname for i, fname in enumerate(files, 1)})
         self.upload(repository, parts, fields)
+
+    def nuget(self, repository: str, package_id: str, version: str, **kw) -> bytes:
+        """Upload a ``.nupkg`` built by :func:`nupkg` (Nexus reads id and version from its .nuspec)."""
+        data = nupkg(package_id, version, **kw)
+        self.upload(repository, {"nuget.asset": (f"{package_id}.{version}.nupkg", data)})
+        return data
 
     def npm_dist_tag(self, repository: str, name: str, tag: str, version: str) -> None:
         """Point a dist-tag at a version, as ``npm dist-tag add`` does."""

@@ -6,11 +6,13 @@ under its CodeArtifact format name.
 
 from __future__ import annotations
 
-from ferry.sandbox.codeartifact.formats import generic, maven, npm, pypi
+from ferry.sandbox.codeartifact.formats import generic, maven, npm, nuget, pypi, swift
 
 FORMAT_HANDLERS: dict = {
     "npm": npm.handle,
     "pypi": pypi.handle,
     "generic": generic.handle,
+    "nuget": nuget.handle,
+    "swift": swift.handle,
     "maven": maven.handle,
 }

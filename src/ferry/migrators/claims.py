@@ -1,0 +1,40 @@
+"""Who took each CodeArtifact identity during one listing: how normalizing formats (NuGet, Swift) find
+two source files that would land on the same package version.
+
+CodeArtifact lowercases NuGet ids and normalizes their versions, and lowercases Swift scopes and names,
+so ``Acme.Tools 1.0.0`` and ``acme.tools 1.0.0.0`` are one package version there. Merging them
+silently would publish one and report the other as "same" or "conflict" against it. Instead the
+first file listed keeps the identity and every later file claiming it is reported as unmappable,
+naming the file that holds it. A rerun lists in the same order, so the verdicts are stable.
+
+The engine lists one mapping at a time (``inventory.want`` runs to the end before the next), so the
+claims kept are those of the mapping being listed; a listing for another mapping object starts afresh.
+Memory: one small entry per package version of the repository being listed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ferry.sources.base import SourceFile
+
+
+class Claims:
+    """Identity → the source file that claimed it first, for the listing under way. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._mapping: Any = None
+        self._owners: dict[tuple, tuple[str, str, str | None]] = {}
+
+    def claim(self, mapping: Any, identity: tuple, file: SourceFile) -> str | None:
+        """Claim ``identity`` for ``file``. Returns None if it is ``file``'s (first claim, the same file
+        listed again, or a copy with the same SHA-256, which the plan folds into one item), else the
+        path of the source file that already holds it."""
+        sha = file.checksums.sha256
+        with self._lock:
+            if mapping is not self._mapping:
+                self._mapping, self._owners = mapping, {}
+            url, path, owner_sha = self._owners.setdefault(identity, (file.url, file.path, sha))
+            return None if url == file.url or (sha is not None and sha == owner_sha) else path

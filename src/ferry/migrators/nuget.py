@@ -1,0 +1,182 @@
+"""NuGet: one ``.nupkg`` per version, pushed through the PackagePublish resource of the target's V3 service index.
+
+Identity follows CodeArtifact's NuGet normalization (nuget-name-normalization): the package name is
+the id lowercased, the version is NuGet-normalized (leading zeros dropped, a zero fourth part dropped,
+build metadata dropped, at least three parts), and the one asset is ``{id}.{version}.nupkg``, lowercased.
+Two source files that normalize to one identity are not merged (see :mod:`ferry.migrators.claims`).
+Symbol packages (``.snupkg``) are listed as unmappable: CodeArtifact has no place for them.
+
+The push is what ``dotnet nuget push`` sends: ``PUT {PackagePublish/2.0.0 @id}`` with a
+``multipart/form-data`` body whose first part is the ``.nupkg``, streamed from the spool file. The
+``@id`` is read from the target endpoint's ``v3/index.json`` once per endpoint; the token (Basic
+``aws:TOKEN``) authenticates, the ``X-NuGet-ApiKey`` header the protocol requires carries no secret.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import threading
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+from requests_toolbelt import MultipartEncoder
+
+from ferry.config import RepositoryMapping
+from ferry.errors import FatalError, ItemError, RetryableError
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item
+from ferry.migrators.claims import Claims
+from ferry.model import SourceItem
+from ferry.sources.base import SourceFile
+
+SYMBOLS = "symbol packages (.snupkg) are not supported by CodeArtifact"
+PUBLISH_TYPE = "PackagePublish/2.0.0"
+API_KEY = "codeartifact"  # required by the protocol, ignored by CodeArtifact: the token authenticates
+MAX_NUSPEC = 4 * 1024 ** 2
+_VERSION = re.compile(
+    r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.(\d+))?"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+_ID = re.compile(r"^\w+(?:[_.-]\w+)*$")
+# Files that sit in NuGet repositories but are not packages.
+_NOT_PACKAGES = (".nuspec", ".json", ".xml", ".md5", ".sha1", ".sha256", ".sha512", ".asc", ".p7s", ".txt")
+
+
+def normalize_version(text: str) -> str | None:
+    """NuGet's normalized form of ``text`` (``1.01.0.0+meta`` → ``1.1.0``), or None if it is not a NuGet version."""
+    m = _VERSION.match((text or "").strip())
+    if not m:
+        return None
+    major, minor, patch, revision = (int(g) if g else 0 for g in m.groups()[:4])
+    return f"{major}.{minor}.{patch}" + (f".{revision}" if revision else "") + (f"-{m[5]}" if m[5] else "")
+
+
+def valid_id(package_id: str) -> bool:
+    """True for a NuGet package id (word characters joined by single ``.``, ``-`` or ``_``; at most 100)."""
+    return 0 < len(package_id) <= 100 and bool(_ID.match(package_id))
+
+
+def asset_name(package: str, version: str) -> str:
+    """CodeArtifact's asset name for a NuGet version: ``{id}.{version}.nupkg``, lowercased."""
+    return f"{package}.{version}.nupkg".lower()
+
+
+def split_filename(filename: str) -> tuple[str, str] | None:
+    """(id, version) from ``{id}.{version}.nupkg`` (or ``.snupkg``): the shortest id whose rest is a version."""
+    stem = re.sub(r"\.s?nupkg$", "", filename, flags=re.I)
+    parts = stem.split(".")
+    for cut in range(1, len(parts)):
+        if parts[cut].isdigit() and normalize_version(".".join(parts[cut:])) and valid_id(".".join(parts[:cut])):
+            return ".".join(parts[:cut]), ".".join(parts[cut:])
+    return None
+
+
+def read_nuspec(path: Path) -> tuple[str, str, tuple[str, ...]]:
+    """(id, version, package types) from the ``.nuspec`` at the root of a package. Raises ItemError."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            specs = [i for i in archive.infolist() if "/" not in i.filename and i.filename.lower().endswith(".nuspec")]
+            if len(specs) != 1:
+                raise ItemError("not a NuGet package: it needs exactly one .nuspec at its root")
+            if specs[0].file_size > MAX_NUSPEC:
+                raise ItemError(f"the .nuspec is {specs[0].file_size} bytes; refusing to read it")
+            root = ElementTree.fromstring(archive.read(specs[0]))
+    except (zipfile.BadZipFile, OSError, EOFError, ElementTree.ParseError) as err:
+        raise ItemError(f"corrupt NuGet package: {type(err).__name__}: {err}") from None
+    metadata = next((e for e in root if e.tag.rsplit("}", 1)[-1] == "metadata"), None)
+    if metadata is None:
+        raise ItemError("the .nuspec has no <metadata>")
+    found: dict[str, str] = {}
+    types: list[str] = []
+    for elem in metadata:
+        tag = elem.tag.rsplit("}", 1)[-1]
+        if tag in ("id", "version"):
+            found[tag] = (elem.text or "").strip()
+        elif tag == "packageTypes":
+            types = [t.get("name", "") for t in elem]
+    return found.get("id", ""), found.get("version", ""), tuple(types)
+
+
+class NugetMigrator(NoPackageFacts):
+    format = "nuget"
+    single_asset = True
+
+    def __init__(self) -> None:
+        self._claims = Claims()
+        self._lock = threading.Lock()
+        self._publish_urls: dict[str, str] = {}
+
+    def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
+        filename = posixpath.basename(file.path)
+        lower = filename.lower()
+        hinted_id = file.hints.get("nuget.id") or file.hints.get("name") or ""
+        hinted_version = file.hints.get("nuget.version") or file.hints.get("version") or ""
+        symbols = lower.endswith(".snupkg")
+        if lower.endswith(_NOT_PACKAGES) or not (symbols or lower.endswith(".nupkg") or (hinted_id and hinted_version)):
+            return None
+        parsed = split_filename(filename) if symbols or lower.endswith(".nupkg") else None
+        package_id = hinted_id or (parsed[0] if parsed else "")
+        raw_version = hinted_version or (parsed[1] if parsed else "")
+        version = normalize_version(raw_version)
+        if symbols:
+            return source_item(file, ("nuget", "", (package_id or filename).lower(), version or raw_version or "?",
+                                      filename), unmappable=SYMBOLS)
+        if not valid_id(package_id):
+            what = f"id {package_id!r} is not a valid NuGet id" if package_id else "cannot tell the NuGet id"
+            return source_item(file, ("nuget", "", package_id.lower() or filename, raw_version or "?", filename),
+                               unmappable=f"{what} of {file.path!r}")
+        if version is None:
+            return source_item(file, ("nuget", "", package_id.lower(), raw_version or "?", filename),
+                               unmappable=f"{raw_version!r} is not a valid NuGet version ({file.path!r})")
+        name = package_id.lower()
+        holder = self._claims.claim(mapping, (name, version.lower()), file)
+        if holder is not None:
+            return source_item(file, ("nuget", "", package_id, raw_version, f"(collision) {file.path}"),
+                               unmappable=f"{package_id} {raw_version} is NuGet package {name} {version} in "
+                                          f"CodeArtifact, which {holder!r} in this source already is "
+                                          "(ids are lowercased, versions normalized); not migrated")
+        return source_item(file, ("nuget", "", name, version, asset_name(name, version)))
+
+    def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        key = item.key
+        package_id, raw_version, types = read_nuspec(spooled.path)
+        if any(t.lower() == "symbolspackage" for t in types):
+            raise ItemError(f"the file is a symbol package: {SYMBOLS}")
+        version = normalize_version(raw_version)
+        if package_id.lower() != key.package or version != key.version:
+            raise ItemError(f"the package's .nuspec says {package_id} {raw_version}, but the source lists it as "
+                            f"{key.package} {key.version}; not publishing")
+        url = self.publish_url(ctx)
+        with open(spooled.path, "rb") as handle:
+            encoder = MultipartEncoder([("package", (key.asset, handle, "application/octet-stream"))])
+            ctx.send("PUT", url, f"nuget push {package_id} {version}", data=encoder,
+                     headers={"Content-Type": encoder.content_type, "X-NuGet-ApiKey": API_KEY})
+
+    def publish_url(self, ctx: PublishContext) -> str:
+        """The ``@id`` of the target's ``PackagePublish/2.0.0`` resource, with a trailing ``/`` as the
+        NuGet client adds it (read once per endpoint). Raises FatalError if the index has none, or
+        names another host (the token is not sent there), RetryableError if the index is unreadable."""
+        endpoint = ctx.endpoint("nuget")
+        with self._lock:
+            if endpoint in self._publish_urls:
+                return self._publish_urls[endpoint]
+        resp = ctx.send("GET", f"{endpoint}v3/index.json", "NuGet service index", headers={"Accept": "application/json"})
+        try:
+            resources = resp.json().get("resources") or []
+        except (ValueError, AttributeError):
+            raise RetryableError("NuGet service index: the response is not a JSON object (cut short?)") from None
+        found = next((r.get("@id") for r in resources if isinstance(r, dict) and r.get("@type") == PUBLISH_TYPE), None)
+        if not isinstance(found, str) or not found:
+            raise FatalError(f"the target's NuGet service index ({endpoint}v3/index.json) has no {PUBLISH_TYPE} resource")
+        if urlsplit(found).netloc.lower() != urlsplit(endpoint).netloc.lower():
+            raise FatalError(f"the target's {PUBLISH_TYPE} resource is on another host ({urlsplit(found).netloc}); "
+                             "not sending the CodeArtifact token there")
+        url = found if found.endswith("/") else found + "/"
+        with self._lock:
+            self._publish_urls[endpoint] = url
+        return url
+
+    def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
+        return None

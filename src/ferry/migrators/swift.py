@@ -1,0 +1,110 @@
+"""Swift: one source archive per release, published with the Swift Package Registry's ``PUT {scope}/{name}/{version}``.
+
+Identity follows CodeArtifact's swift-name-normalization: namespace = scope and package = name, both
+lowercased; versions are not normalized but must be SemVer 2.0.0. The one asset is
+``{name}-{version}.zip`` (lowercased name) [U: CodeArtifact's asset name is not documented; the
+registry spec names the download ``{name}-{version}.zip``]. Sources give scope/name/version as hints
+(``swift.scope``/``group``, ``swift.name``/``name``, ``swift.version``/``version``) or by the path:
+``{scope}/{name}/{version}.zip`` (the registry's own URL shape) or ``{scope}/{name}/{version}/{name}-{version}.zip``.
+
+The body is ``multipart/form-data`` with the ``source-archive`` part streamed from the spool file.
+No ``metadata`` part is sent: the spec makes it optional and the engine carries nothing but the bytes
+from the source [limitation: release metadata of the source is not copied yet].
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from pathlib import Path
+from urllib.parse import quote
+
+from requests_toolbelt import MultipartEncoder
+
+from ferry.config import RepositoryMapping
+from ferry.errors import ItemError
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item
+from ferry.migrators.claims import Claims
+from ferry.model import SourceItem
+from ferry.sources.base import SourceFile
+
+ACCEPT = "application/vnd.swift.registry.v1+json"
+_SCOPE = re.compile(r"\A[a-zA-Z0-9](?:[a-zA-Z0-9]|-(?=[a-zA-Z0-9])){0,38}\Z")
+_NAME = re.compile(r"\A[a-zA-Z0-9](?:[a-zA-Z0-9]|[-_](?=[a-zA-Z0-9])){0,99}\Z")
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_PATHS = (
+    re.compile(r"^(?P<scope>[^/]+)/(?P<name>[^/]+)/(?P<version>[^/]+)\.zip$"),
+    re.compile(r"^(?P<scope>[^/]+)/(?P<name>[^/]+)/(?P<version>[^/]+)/(?P=name)-(?P=version)\.zip$", re.I),
+)
+
+
+def asset_name(name: str, version: str) -> str:
+    """The asset of a Swift release in CodeArtifact: ``{name}-{version}.zip`` with the lowercased name."""
+    return f"{name.lower()}-{version}.zip"
+
+
+def has_manifest(path: Path) -> bool:
+    """True if the zip at ``path`` holds ``Package.swift`` at its root or in its single top folder."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+    tops = {n.split("/", 1)[0] for n in names}
+    return "Package.swift" in names or (len(tops) == 1 and f"{tops.pop()}/Package.swift" in names)
+
+
+class SwiftMigrator(NoPackageFacts):
+    format = "swift"
+    single_asset = True
+
+    def __init__(self) -> None:
+        self._claims = Claims()
+
+    def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
+        if not file.path.lower().endswith(".zip"):
+            return None  # manifests, metadata documents, signatures
+        h = file.hints
+        m = next((p.match(file.path) for p in _PATHS if p.match(file.path)), None)
+        scope = h.get("swift.scope") or h.get("group") or h.get("namespace") or (m["scope"] if m else "")
+        name = h.get("swift.name") or h.get("name") or (m["name"] if m else "")
+        version = h.get("swift.version") or h.get("version") or (m["version"] if m else "")
+        filename = posixpath.basename(file.path)
+        problem = None
+        if not scope or not name or not version:
+            problem = f"cannot tell the Swift scope, name and version of {file.path!r}"
+        elif not _SCOPE.match(scope):
+            problem = f"{scope!r} is not a valid Swift package scope"
+        elif not _NAME.match(name):
+            problem = f"{name!r} is not a valid Swift package name"
+        elif not _SEMVER.match(version):
+            problem = f"{version!r} is not a SemVer 2.0.0 version, which CodeArtifact requires for Swift"
+        if problem:
+            return source_item(file, ("swift", scope.lower() or "?", name.lower() or filename, version or "?",
+                                      filename), unmappable=problem)
+        ns, pkg = scope.lower(), name.lower()
+        holder = self._claims.claim(mapping, (ns, pkg, version), file)
+        if holder is not None:
+            return source_item(file, ("swift", scope, name, version, f"(collision) {file.path}"),
+                               unmappable=f"{scope}.{name} {version} is {ns}.{pkg} {version} in CodeArtifact, which "
+                                          f"{holder!r} in this source already is (scopes and names are lowercased); "
+                                          "not migrated")
+        return source_item(file, ("swift", ns, pkg, version, asset_name(pkg, version)))
+
+    def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        key = item.key
+        if not has_manifest(spooled.path):
+            raise ItemError("the source archive has no Package.swift at its root; the registry would refuse it")
+        url = f"{ctx.endpoint('swift')}{quote(key.namespace)}/{quote(key.package)}/{quote(key.version, safe='')}"
+        with open(spooled.path, "rb") as handle:
+            encoder = MultipartEncoder([("source-archive", (key.asset, handle, "application/zip"))])
+            ctx.send("PUT", url, f"swift publish {key.namespace}.{key.package} {key.version}", data=encoder,
+                     headers={"Content-Type": encoder.content_type, "Accept": ACCEPT})
+
+    def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
+        return None
