@@ -2,7 +2,8 @@
 
 Used by ``ferry demo`` and by the end-to-end tests. Every file is a genuine package that npm, pip
 and twine accept (an npm tarball with ``package/package.json``, a wheel with METADATA/WHEEL/RECORD,
-an sdist with PKG-INFO), made deterministic so reruns give identical bytes.
+an sdist with PKG-INFO), made deterministic so reruns give identical bytes. Maven artifacts are
+either built (POM + jar + sources jar) or copied from Debian's ``/usr/share/maven-repo``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import json
 import tarfile
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
 NEXUS_AUTH = ("admin", "admin123")
 _EPOCH = 1_700_000_000
+# Debian's packaged Maven repository (maven-repo-helper layout): real jars and POMs to migrate.
+DEBIAN_MAVEN_REPO = Path("/usr/share/maven-repo")
 
 
 def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -156,6 +160,62 @@ def swift_source_archive(name: str, version: str, tools_version: str = "5.9",
     return _zip(files)
 
 
+# -- Maven ----------------------------------------------------------------------------------------------
+
+MavenFiles = dict  # {(classifier or None, extension): bytes}
+
+
+def maven_jar(entries: dict[str, bytes]) -> bytes:
+    """A jar (zip with ``META-INF/MANIFEST.MF`` first) holding ``entries``; same input, same bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in {"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\nCreated-By: ferry-seed\r\n\r\n",
+                           **entries}.items():
+            zi = zipfile.ZipInfo(path, date_time=(2023, 11, 14, 22, 13, 20))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, data)
+    return buf.getvalue()
+
+
+def maven_pom(group: str, artifact: str, version: str, packaging: str = "jar", description: str = "") -> bytes:
+    """A minimal, valid POM for ``group:artifact:version`` (no parent, no dependencies)."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+        "  <modelVersion>4.0.0</modelVersion>\n"
+        f"  <groupId>{group}</groupId>\n  <artifactId>{artifact}</artifactId>\n  <version>{version}</version>\n"
+        f"  <packaging>{packaging}</packaging>\n"
+        f"  <description>{description or artifact + ' for the ferry demo'}</description>\n"
+        "</project>\n"
+    ).encode()
+
+
+def maven_artifact(group: str, artifact: str, version: str, sources: bool = True) -> MavenFiles:
+    """A built artifact: POM, a jar with one class-like file and, if ``sources``, a ``sources`` jar."""
+    folder = group.replace(".", "/")
+    files: MavenFiles = {
+        (None, "pom"): maven_pom(group, artifact, version),
+        (None, "jar"): maven_jar({f"{folder}/{artifact}.properties": f"version={version}\n".encode()}),
+    }
+    if sources:
+        files[("sources", "jar")] = maven_jar({f"{folder}/Main.java": f"// {artifact} {version}\n".encode()})
+    return files
+
+
+def debian_maven_artifact(group: str, artifact: str, version: str,
+                          root: Path = DEBIAN_MAVEN_REPO) -> MavenFiles | None:
+    """The POM and jar Debian ships for ``group:artifact:version`` (read through its symlinks), or None."""
+    folder = root / group.replace(".", "/") / artifact / version
+    pom, jar = folder / f"{artifact}-{version}.pom", folder / f"{artifact}-{version}.jar"
+    if not (pom.is_file() and jar.is_file()):
+        return None
+    return {(None, "pom"): pom.read_bytes(), (None, "jar"): jar.read_bytes()}
+
+
+def maven_filename(artifact: str, version: str, classifier: str | None, extension: str) -> str:
+    return f"{artifact}-{version}" + (f"-{classifier}" if classifier else "") + f".{extension}"
+
+
 @dataclass
 class NexusSeeder:
     """Creates hosted repositories and uploads components through Nexus' REST API."""
@@ -202,6 +262,27 @@ class NexusSeeder:
         data = nupkg(package_id, version, **kw)
         self.upload(repository, {"nuget.asset": (f"{package_id}.{version}.nupkg", data)})
         return data
+
+    def maven(self, repository: str, group: str, artifact: str, version: str, files: MavenFiles) -> None:
+        """Upload one component's files with the ``maven2.*`` fields of the components API.
+
+        Nexus takes the coordinates from the POM when one is uploaded, so the GAV fields are sent only
+        without one.
+        """
+        parts, fields = {}, {}
+        for n, ((classifier, extension), data) in enumerate(files.items(), 1):
+            parts[f"maven2.asset{n}"] = (maven_filename(artifact, version, classifier, extension), data)
+            fields[f"maven2.asset{n}.extension"] = extension
+            if classifier:
+                fields[f"maven2.asset{n}.classifier"] = classifier
+        if (None, "pom") not in files:
+            fields.update({"maven2.groupId": group, "maven2.artifactId": artifact, "maven2.version": version})
+        self.upload(repository, parts, fields)
+
+    def maven_put(self, repository: str, path: str, data: bytes) -> None:
+        """PUT one file into a maven2 repository, as ``mvn deploy`` does (the only way into snapshots)."""
+        resp = self.http.put(f"{self.url}/repository/{repository}/{path}", data=data, timeout=60)
+        resp.raise_for_status()
 
     def npm_dist_tag(self, repository: str, name: str, tag: str, version: str) -> None:
         """Point a dist-tag at a version, as ``npm dist-tag add`` does."""
