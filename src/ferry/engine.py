@@ -257,7 +257,7 @@ class Engine:
         """One attempt at one asset. Returns the final ledger state it wrote."""
         key, target = item.key, ctx.mapping.target
         before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version, key.asset)
-        if before is not None and before.status not in ("Unfinished", "Deleted") and item.sha256:
+        if before is not None and before.status != "Deleted" and item.sha256:
             state = "same" if before.sha256 == item.sha256 else "conflict"
             reason = "" if state == "same" else \
                 f"target holds sha256 {before.sha256}, source has {item.sha256}; left untouched"
@@ -270,7 +270,7 @@ class Engine:
                                                                                              str(key))),
                                         item, folder)
             sha = spooled.checksums.sha256
-            if before is not None and before.status not in ("Unfinished", "Deleted"):
+            if before is not None and before.status != "Deleted":
                 state = "same" if before.sha256 == sha else "conflict"
                 reason = None if state == "same" else \
                     f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
