@@ -4,8 +4,9 @@ Two engines serve the same WSGI apps behind one interface (:func:`start_server`)
 
 - ``werkzeug``: werkzeug's threaded development server. One thread per connection and no keep-alive
   (werkzeug answers every request with ``Connection: close``).
-- ``waitress``: waitress's thread pool with HTTP/1.1 keep-alive; measurably faster for many small
-  requests (see docs/benchmarks.md).
+- ``waitress``: waitress's thread pool with HTTP/1.1 keep-alive; less server CPU per small request
+  (see docs/benchmarks.md). At most ``threads`` requests run at once (injected latency occupies a
+  worker while it sleeps).
 
 Both put a callable ``environ["ferry.abort"]`` in each request's environ, which the fault middleware
 uses to break connections on purpose: ``abort(reset=True)`` arranges for the connection to be
@@ -120,7 +121,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def start_server(name: str, app, host: str = "127.0.0.1", port: int = 0, engine: str = "werkzeug",
-                 threads: int = 16) -> RunningServer:
+                 threads: int = 32) -> RunningServer:
     """Serve the WSGI ``app`` on ``host:port`` (0 = a free port) from a daemon thread.
 
     ``engine`` is ``werkzeug`` or ``waitress``; ``threads`` sizes waitress's worker pool.
