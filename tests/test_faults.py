@@ -14,11 +14,9 @@ import botocore.exceptions
 import pytest
 import requests
 from botocore.config import Config
-from werkzeug.wrappers import Response
 
-from ferry.sandbox.faults import FaultController, FaultMiddleware, FaultSpec, FaultSpecError
+from ferry.sandbox.faults import FaultSpec
 from ferry.sandbox.server import Sandbox, SandboxOptions
-from ferry.sandbox.web import start_server
 
 NEXUS_PATH = "/service/rest/v1/repositories"
 NEXUS_AUTH = ("admin", "admin123")
@@ -89,26 +87,6 @@ def _injected(sbx, service: str) -> dict[str, int]:
 def test_targets_answer_normally_without_faults(sbx):
     assert _get(sbx, "nexus").json()
     assert _get(sbx, "package-endpoint").content == ASSET
-
-
-# -- spec parsing --------------------------------------------------------------------------------
-
-
-def test_spec_parses_rates_and_durations_and_prints_back():
-    spec = FaultSpec.parse("throttle=0.25, latency=20ms,token_ttl=2m,retry_after=3s")
-    assert (spec.throttle, spec.latency, spec.token_ttl, spec.retry_after) == (0.25, 0.02, 120.0, 3.0)
-    assert FaultSpec.parse(spec.text()) == spec
-
-
-@pytest.mark.parametrize("text, words", [
-    ("throttle=2", "between 0 and 1"),
-    ("latency=fast", "not a duration"),
-    ("reset", "unknown fault"),
-    ("throttle=0.6,error5xx=0.6", "add up to 1.2"),
-])
-def test_bad_specs_name_the_problem(text, words):
-    with pytest.raises(FaultSpecError, match=words):
-        FaultSpec.parse(text)
 
 
 # -- throttle ------------------------------------------------------------------------------------
@@ -377,49 +355,6 @@ def test_admin_api_rejects_a_bad_spec(sbx):
     resp = requests.put(sbx.urls()["nexus"] + "/__sandbox/faults", json={"faults": "thrtle=1"}, timeout=10)
     assert resp.status_code == 400 and "thrtle" in resp.json()["message"]
     assert requests.get(sbx.urls()["nexus"] + "/__sandbox/faults", timeout=10).json()["faults"] == ""
-
-
-# -- the middleware on bodies the stand-ins stream ----------------------------------------------
-
-
-def _streaming_app(environ, start_response):
-    # No Content-Length: the server sends it chunked.
-    return Response((b"x" * 1000 for _ in range(50)), mimetype="application/octet-stream")(environ, start_response)
-
-
-@pytest.mark.parametrize("engine", ["werkzeug", "waitress"])
-def test_truncate_cuts_chunked_and_file_bodies(engine, tmp_path, capfd):
-    from werkzeug.wsgi import wrap_file
-
-    blob = tmp_path / "blob"
-    blob.write_bytes(bytes(range(256)) * 4096)
-
-    def app(environ, start_response):
-        if environ["PATH_INFO"] == "/file":
-            resp = Response(wrap_file(environ, open(blob, "rb")), mimetype="application/octet-stream",
-                            direct_passthrough=True)
-            resp.headers["Content-Length"] = str(blob.stat().st_size)
-            return resp(environ, start_response)
-        return _streaming_app(environ, start_response)
-
-    controller = FaultController("test", FaultSpec(truncate=1.0), seed=2)
-    server = start_server("test", FaultMiddleware(app, controller), engine=engine)
-    try:
-        with pytest.raises(requests.exceptions.ChunkedEncodingError):
-            requests.get(server.url + "/chunked", timeout=10)
-        got = bytearray()
-        with pytest.raises(requests.exceptions.ChunkedEncodingError):
-            with requests.get(server.url + "/file", stream=True, timeout=10) as resp:
-                for chunk in resp.iter_content(65536):
-                    got += chunk
-        assert 0 < len(got) < blob.stat().st_size
-        assert bytes(got) == blob.read_bytes()[: len(got)]
-        controller.configure(FaultSpec())
-        assert requests.get(server.url + "/file", timeout=10).content == blob.read_bytes()
-        assert controller.status()["injected"]["truncate"] == 0
-    finally:
-        server.stop()
-    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_no_tracebacks_from_the_servers_when_faults_break_connections(sbx, capfd):
