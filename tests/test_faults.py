@@ -1,5 +1,5 @@
-"""Injected faults as real clients see them: requests for Nexus and package endpoints, boto3 for the
-CodeArtifact control plane. Every socket-level fault runs on both server engines."""
+"""Injected faults as real clients see them: requests for Nexus, Artifactory and package endpoints, boto3
+for the CodeArtifact control plane. Every socket-level fault runs on both server engines."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ferry.sandbox.server import Sandbox, SandboxOptions
 
 NEXUS_PATH = "/service/rest/v1/repositories"
 NEXUS_AUTH = ("admin", "admin123")
+ARTIFACTORY_AUTH = ("admin", "password")
 
 
 ASSET = bytes(range(256)) * 1024  # big enough that a cut body is visibly partial
@@ -71,13 +72,15 @@ def _boto(sbx):
 
 
 def _get(sbx: Env, name: str, **kw) -> requests.Response:
-    """GET one of the two plain-HTTP targets: the Nexus REST API or a CodeArtifact package download."""
+    """GET a plain-HTTP target: the Nexus or Artifactory REST API, or a CodeArtifact package download."""
     if name == "nexus":
         return requests.get(sbx.urls()["nexus"] + NEXUS_PATH, auth=NEXUS_AUTH, timeout=10, **kw)
+    if name == "artifactory":
+        return requests.get(sbx.urls()["artifactory"] + "/api/repositories", auth=ARTIFACTORY_AUTH, timeout=10, **kw)
     return requests.get(sbx.package_url, auth=sbx.auth, timeout=10, **kw)
 
 
-TARGETS = ("nexus", "package-endpoint")
+TARGETS = ("nexus", "artifactory", "package-endpoint")
 
 
 def _injected(sbx, service: str) -> dict[str, int]:
@@ -86,6 +89,7 @@ def _injected(sbx, service: str) -> dict[str, int]:
 
 def test_targets_answer_normally_without_faults(sbx):
     assert _get(sbx, "nexus").json()
+    assert _get(sbx, "artifactory").status_code == 200
     assert _get(sbx, "package-endpoint").content == ASSET
 
 
@@ -346,6 +350,9 @@ def test_admin_api_is_never_faulted_and_changes_faults_at_run_time(sbx):
     assert _get(sbx, "nexus").headers["Retry-After"] == "2"
     status = requests.get(admin, timeout=10).json()
     assert status["requests"] == 1 and status["injected"]["throttle"] == 1
+    # Without "seed" the seed stays; counters restart.
+    again = requests.put(admin, json={"faults": "throttle=1,retry_after=2s"}, timeout=10).json()
+    assert again["seed"] == 5 and again["requests"] == 0
     # Only that stand-in changed.
     with pytest.raises(requests.ConnectionError):
         _get(sbx, "package-endpoint")

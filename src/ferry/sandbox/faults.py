@@ -206,7 +206,8 @@ class FaultMiddleware:
     botocore parses them: ThrottlingException with ``retryAfterSeconds``, InternalServerException);
     all others get plain 429/5xx answers. Also serves the admin API under :data:`ADMIN_PREFIX`:
     ``GET /__sandbox/faults`` (status and counters) and ``PUT /__sandbox/faults`` with JSON
-    ``{"faults": "throttle=1", "seed": 7}`` (new spec; restarts the sequence, zeroes the counters).
+    ``{"faults": "throttle=1", "seed": 7}`` (new spec; restarts the sequence from ``seed``, or from the
+    current seed if the key is absent, ``null`` for an unseeded one; zeroes the counters).
     """
 
     def __init__(self, app, controller: FaultController, aws_prefix: str | None = None):
@@ -241,7 +242,7 @@ class FaultMiddleware:
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, capture)
-        return _cut(body, environ, seen, keep, self.controller)
+        return _CutBody(body, _cut(body, environ, seen, keep, self.controller))
 
     def _admin(self, environ, start_response, path: str):
         method = environ.get("REQUEST_METHOD", "GET")
@@ -255,7 +256,7 @@ class FaultMiddleware:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
             spec = FaultSpec.parse(payload.get("faults") or "")
-            seed = payload.get("seed")
+            seed = payload.get("seed", self.controller.seed)
             if seed is not None and not isinstance(seed, int):
                 raise FaultSpecError(f"seed must be an integer, not {seed!r}")
         except (ValueError, AttributeError) as err:
@@ -314,38 +315,49 @@ def _abort(environ, reset: bool) -> BaseException:
     return ConnectionResetError("connection dropped (injected fault)")
 
 
-def _cut(body, environ, seen: dict, keep: float, controller: FaultController) -> Iterator[bytes]:
-    """Yield only part of ``body``, then break the connection; pass bodiless responses through whole."""
-    try:
-        chunks = iter(body)
-        first = next(chunks, None)
-        status = int(seen["status"].split()[0])
-        headers = {k.lower(): v for k, v in seen["headers"]}
-        length = headers.get("content-length")
-        if environ.get("REQUEST_METHOD") == "HEAD" or status in (204, 304) or length == "0" or first is None:
-            if first is not None:
-                yield first
-            yield from chunks
-            return
-        if length is not None:
-            total = int(length)
-            budget = 1 + int((total - 1) * keep) if total > 1 else 0
-        else:
-            while first == b"":
-                first = next(chunks, None)
-            if first is None:
-                return
-            budget = int(len(first) * keep)
-        controller.count("truncate")
-        chunk: bytes | None = first
-        while chunk is not None and budget > 0:
-            part = chunk[:budget]
-            budget -= len(part)
-            if part:
-                yield part
-            chunk = next(chunks, None) if budget > 0 else None
-        raise _abort(environ, reset=False)
-    finally:
-        close = getattr(body, "close", None)
+class _CutBody:
+    """The WSGI body of a truncated response: closes the app's body even if the server never iterates."""
+
+    def __init__(self, body, chunks: Iterator[bytes]):
+        self._body, self._chunks = body, chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()
+        close = getattr(self._body, "close", None)
         if close:
             close()
+
+
+def _cut(body, environ, seen: dict, keep: float, controller: FaultController) -> Iterator[bytes]:
+    """Yield only part of ``body``, then break the connection; pass bodiless responses through whole."""
+    chunks = iter(body)
+    first = next(chunks, None)
+    status = int(seen["status"].split()[0])
+    headers = {k.lower(): v for k, v in seen["headers"]}
+    length = headers.get("content-length")
+    if environ.get("REQUEST_METHOD") == "HEAD" or status in (204, 304) or length == "0" or first is None:
+        if first is not None:
+            yield first
+        yield from chunks
+        return
+    if length is not None:
+        total = int(length)
+        budget = 1 + int((total - 1) * keep) if total > 1 else 0
+    else:
+        while first == b"":
+            first = next(chunks, None)
+        if first is None:
+            return
+        budget = int(len(first) * keep)
+    controller.count("truncate")
+    chunk: bytes | None = first
+    while chunk is not None and budget > 0:
+        part = chunk[:budget]
+        budget -= len(part)
+        if part:
+            yield part
+        chunk = next(chunks, None) if budget > 0 else None
+    raise _abort(environ, reset=False)

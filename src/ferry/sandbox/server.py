@@ -12,6 +12,7 @@ from ferry.sandbox.faults import FaultController, FaultMiddleware, FaultSpec
 from ferry.sandbox.web import RunningServer, default_engine, start_server
 
 SERVICES = ("codeartifact", "nexus", "artifactory")
+KEEP_SEED = object()  # set_faults(): keep the sandbox's seed
 # Requests under these paths get AWS-shaped fault responses (the JSON control plane botocore talks to).
 _AWS_PREFIX = {"codeartifact": "/v1/"}
 # Where a stand-in's API lives below its server's root (the base URL a job file's ``url`` takes).
@@ -79,10 +80,16 @@ class Sandbox:
         """The base URL of each stand-in, as printed by ``ferry sandbox serve``."""
         return {name: srv.url + _URL_PATH.get(name, "") for name, srv in self.servers.items()}
 
-    def set_faults(self, spec: FaultSpec | str | None, seed: int | None = None) -> None:
-        """Change every stand-in's faults at run time (restarting each random sequence from ``seed``)."""
+    def set_faults(self, spec: FaultSpec | str | None, seed: int | None | object = KEEP_SEED) -> None:
+        """Change every stand-in's faults at run time and zero their counters.
+
+        Each random sequence restarts from ``seed`` (by default the sandbox's seed; None: unseeded).
+        Raises :class:`~ferry.sandbox.faults.FaultSpecError` for a bad spec text.
+        """
         if not isinstance(spec, FaultSpec):
             spec = FaultSpec.parse(spec)
+        if seed is KEEP_SEED:
+            seed = self.options.seed
         for controller in self.faults.values():
             controller.configure(spec, seed)
 
