@@ -1,0 +1,260 @@
+"""NuGet migrator: identity from source listings, the push against the stand-in, and Nexus → CodeArtifact end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import boto3
+import pytest
+
+from e2e_helpers import aws_env, codeartifact, ferry, write_job
+from ferry.codeartifact import Domain
+from ferry.config import RepositoryMapping
+from ferry.errors import ItemError
+from ferry.migrators import MIGRATORS
+from ferry.migrators.base import PublishContext, Spooled
+from ferry.migrators.nuget import SYMBOLS, NugetMigrator
+from ferry.model import Checksums, ItemKey, SourceItem
+from ferry.sandbox.seed import NexusSeeder, nupkg
+from ferry.sources.base import SourceFile
+
+MAPPING = RepositoryMapping(source="nuget-internal", target="nuget-store", namespace="")
+
+
+def nexus_file(package_id: str, version: str, data: bytes = b"", path: str | None = None) -> SourceFile:
+    """A file as NexusSource lists a NuGet component: path ``{id}/{version}``, hints name/version."""
+    data = data or nupkg(package_id, version)
+    path = path or f"{package_id}/{version}"
+    return SourceFile("nuget-internal", path, f"http://nexus/repository/nuget-internal/{path}", size=len(data),
+                      checksums=Checksums(sha256=hashlib.sha256(data).hexdigest()),
+                      hints={"name": package_id, "version": version})
+
+
+def plain_file(path: str, **hints) -> SourceFile:
+    return SourceFile("nuget-local", path, f"http://af/nuget-local/{path}", size=10, hints=hints)
+
+
+def test_migrator_is_registered():
+    assert isinstance(MIGRATORS["nuget"], NugetMigrator) and MIGRATORS["nuget"].single_asset
+
+
+def test_identity_from_nexus_hints_is_normalized():
+    item = NugetMigrator().identify(nexus_file("Acme.Tools", "3.01.0.0+build"), MAPPING)
+    assert item.unmappable is None
+    assert item.key == ItemKey("nuget", "", "acme.tools", "3.1.0", "acme.tools.3.1.0.nupkg")
+    assert item.locator == "http://nexus/repository/nuget-internal/Acme.Tools/3.01.0.0+build"
+
+
+@pytest.mark.parametrize("path, hints, key", [
+    ("Newtonsoft.Json.13.0.1.nupkg", {}, ("newtonsoft.json", "13.0.1", "newtonsoft.json.13.0.1.nupkg")),
+    ("feeds/acme/Acme.Lib.2.0.0-RC.1.nupkg", {}, ("acme.lib", "2.0.0-RC.1", "acme.lib.2.0.0-rc.1.nupkg")),
+    ("x/weird-name.nupkg", {"nuget.id": "Real.Id", "nuget.version": "1.0"}, ("real.id", "1.0.0", "real.id.1.0.0.nupkg")),
+])
+def test_identity_from_file_names_and_artifactory_properties(path, hints, key):
+    item = NugetMigrator().identify(plain_file(path, **hints), MAPPING)
+    assert item.unmappable is None and (item.key.package, item.key.version, item.key.asset) == key
+
+
+@pytest.mark.parametrize("path", ["Acme.Tools.nuspec", "index.json", ".nuget/v3/index.json", "Acme.Tools.1.0.0.nupkg.sha512",
+                                  "notes.txt", "some/other/file"])
+def test_files_that_are_not_packages_are_not_items(path):
+    assert NugetMigrator().identify(plain_file(path), MAPPING) is None
+
+
+def test_symbol_packages_are_reported_not_dropped():
+    item = NugetMigrator().identify(plain_file("Acme.Tools.3.1.0.snupkg"), MAPPING)
+    assert item is not None and item.unmappable == SYMBOLS
+    assert item.key.asset == "Acme.Tools.3.1.0.snupkg" and item.key.version == "3.1.0"
+
+
+@pytest.mark.parametrize("path, hints, why", [
+    ("Acme.Tools/one", {"name": "Acme.Tools", "version": "one"}, "not a valid NuGet version"),
+    ("bad id/1.0.0", {"name": "bad id", "version": "1.0.0"}, "not a valid NuGet id"),
+    ("mystery.nupkg", {}, "cannot tell the NuGet id"),
+])
+def test_unusable_identities_are_unmappable_with_a_reason(path, hints, why):
+    item = NugetMigrator().identify(plain_file(path, **hints), MAPPING)
+    assert item.unmappable and why in item.unmappable
+
+
+def test_two_files_that_normalize_to_one_identity_are_not_merged():
+    migrator = NugetMigrator()
+    first = migrator.identify(nexus_file("Acme.Tools", "1.1.0"), MAPPING)
+    second = migrator.identify(nexus_file("acme.tools", "1.1.0.0", data=nupkg("acme.tools", "1.1.0.0")), MAPPING)
+    assert first.unmappable is None and first.key.version == "1.1.0"
+    assert second.unmappable and "'Acme.Tools/1.1.0'" in second.unmappable and "acme.tools 1.1.0" in second.unmappable
+    assert second.key != first.key
+    # the same file listed again, or an exact copy elsewhere, is the same item, not a collision
+    assert migrator.identify(nexus_file("Acme.Tools", "1.1.0"), MAPPING) == first
+    copy = migrator.identify(nexus_file("Acme.Tools", "1.1.0", path="mirror/Acme.Tools.1.1.0.nupkg"), MAPPING)
+    assert copy.unmappable is None and copy.key == first.key
+    # a new listing (another mapping) starts afresh: whichever comes first there keeps the identity
+    other = RepositoryMapping(source="nuget-internal", target="nuget-store", namespace="")
+    again = migrator.identify(nexus_file("acme.tools", "1.1.0.0", data=nupkg("acme.tools", "1.1.0.0")), other)
+    assert again.unmappable is None
+
+
+# -- publishing against the stand-in ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def target(sandbox, tmp_path):
+    url = sandbox.urls()["codeartifact"]
+    ca = codeartifact(url)
+    ca.create_domain(domain="acme")
+    ca.create_repository(domain="acme", repository="nuget-store")
+    session = boto3.session.Session(aws_access_key_id="AKIAFERRYTEST", aws_secret_access_key="secret",
+                                    region_name="us-east-1")
+    domain = Domain("acme", region="us-east-1", endpoint_url=url, session=session)
+    import requests
+
+    ctx = PublishContext(domain, "nuget-store", requests.Session(), {})
+    return ca, domain, ctx, tmp_path
+
+
+def spooled(tmp_path, data: bytes, name: str) -> Spooled:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return Spooled(path, len(data), Checksums(sha256=hashlib.sha256(data).hexdigest()))
+
+
+def item_for(package: str, version: str, data: bytes) -> SourceItem:
+    return SourceItem(ItemKey("nuget", "", package, version, f"{package}.{version}.nupkg".lower()), size=len(data),
+                      checksums={"sha256": hashlib.sha256(data).hexdigest()})
+
+
+def test_publish_discovers_the_push_resource_and_streams_the_package(target, monkeypatch):
+    ca, domain, ctx, tmp = target
+    monkeypatch.setenv("FERRY_CA_NUGET_PUBLISH_PATH", "api/v2/package")  # the @id is read, never assumed
+    migrator = NugetMigrator()
+    data = nupkg("Acme.Tools", "1.0.0")
+    migrator.publish(ctx, item_for("acme.tools", "1.0.0", data), spooled(tmp, data, "a.nupkg"), True)
+    assert migrator.publish_url(ctx).endswith("/nuget/nuget-store/api/v2/package/")
+    state = domain.asset_state("nuget-store", "nuget", None, "acme.tools", "1.0.0", "acme.tools.1.0.0.nupkg")
+    assert state.sha256 == hashlib.sha256(data).hexdigest() and state.status == "Published"
+    desc = ca.describe_package_version(domain="acme", repository="nuget-store", format="nuget", package="acme.tools",
+                                       packageVersion="1.0.0")["packageVersion"]
+    assert desc["displayName"] == "Acme.Tools"
+
+
+def test_publish_refuses_a_package_that_is_not_what_the_source_says(target):
+    _ca, domain, ctx, tmp = target
+    data = nupkg("Acme.Other", "1.0.0")
+    with pytest.raises(ItemError, match="nuspec says Acme.Other 1.0.0"):
+        NugetMigrator().publish(ctx, item_for("acme.tools", "1.0.0", data), spooled(tmp, data, "a.nupkg"), True)
+    symbols = nupkg("Acme.Tools", "1.0.0", symbols=True)
+    with pytest.raises(ItemError, match="symbol package"):
+        NugetMigrator().publish(ctx, item_for("acme.tools", "1.0.0", symbols), spooled(tmp, symbols, "s.nupkg"), True)
+    with pytest.raises(ItemError, match="corrupt NuGet package"):
+        NugetMigrator().publish(ctx, item_for("acme.tools", "1.0.0", b"junk"), spooled(tmp, b"junk", "j.nupkg"), True)
+    assert domain.asset_state("nuget-store", "nuget", None, "acme.tools", "1.0.0", "acme.tools.1.0.0.nupkg") is None
+
+
+def test_publish_over_different_content_is_an_item_error(target):
+    _ca, domain, ctx, tmp = target
+    first, second = nupkg("Clash", "1.0.0"), nupkg("Clash", "1.0.0", body=b"other")
+    NugetMigrator().publish(ctx, item_for("clash", "1.0.0", first), spooled(tmp, first, "1.nupkg"), True)
+    NugetMigrator().publish(ctx, item_for("clash", "1.0.0", first), spooled(tmp, first, "2.nupkg"), True)
+    with pytest.raises(ItemError, match="409"):
+        NugetMigrator().publish(ctx, item_for("clash", "1.0.0", second), spooled(tmp, second, "3.nupkg"), True)
+    state = domain.asset_state("nuget-store", "nuget", None, "clash", "1.0.0", "clash.1.0.0.nupkg")
+    assert state.sha256 == hashlib.sha256(first).hexdigest()
+
+
+# -- Nexus -> CodeArtifact end to end ----------------------------------------------------------------------
+
+SEEDED = [("Acme.Tools", "1.0.0"), ("Acme.Tools", "1.1.0"), ("Acme.Tools", "2.0.0-beta.1"), ("Contoso.Lib", "3.2.0.0")]
+REPOS = [{"source": "nuget-internal", "target": "nuget-store"}]
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("nuget", "nuget-internal")
+    files = {(pid, ver): seeder.nuget("nuget-internal", pid, ver, dependencies={"Newtonsoft.Json": "13.0.1"})
+             for pid, ver in SEEDED}
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    ca.create_repository(domain="acme", repository="nuget-store")
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    return {"ca": ca, "job": str(job), "state": str(tmp_path / "ferry.db"), "files": files, "seeder": seeder,
+            "store": sandbox.apps["codeartifact"].store}
+
+
+def _ledger(state: str) -> list[tuple]:
+    with sqlite3.connect(state) as db:
+        return db.execute("SELECT package, version, asset, state, source_sha256, target_sha256, reason FROM items "
+                          "ORDER BY package, version").fetchall()
+
+
+def _target_assets(ca) -> dict[tuple[str, str], dict[str, str]]:
+    found = {}
+    for pkg in ca.list_packages(domain="acme", repository="nuget-store")["packages"]:
+        for ver in ca.list_package_versions(domain="acme", repository="nuget-store", format="nuget",
+                                            package=pkg["package"])["versions"]:
+            assets = ca.list_package_version_assets(domain="acme", repository="nuget-store", format="nuget",
+                                                    package=pkg["package"], packageVersion=ver["version"])["assets"]
+            found[(pkg["package"], ver["version"])] = {a["name"]: a["hashes"]["SHA-256"] for a in assets}
+    return found
+
+
+def test_nexus_nuget_repository_migrates_verified_and_a_rerun_uploads_nothing(world):
+    ca, state = world["ca"], world["state"]
+    assert ferry("migrate", world["job"], "--state", state, "--no-progress") == 0
+    expected = {("acme.tools", "1.0.0"), ("acme.tools", "1.1.0"), ("acme.tools", "2.0.0-beta.1"),
+                ("contoso.lib", "3.2.0")}
+    assets = _target_assets(ca)
+    assert set(assets) == expected
+    for (pid, ver), data in world["files"].items():
+        package, version = pid.lower(), ver.removesuffix(".0") if ver.count(".") == 3 else ver
+        name = f"{package}.{version}.nupkg".lower()
+        assert assets[(package, version)] == {name: hashlib.sha256(data).hexdigest()}
+    for package, version, asset, row_state, source_sha, target_sha, _reason in _ledger(state):
+        assert row_state == "confirmed" and source_sha == target_sha == assets[(package, version)][asset]
+    display = ca.describe_package_version(domain="acme", repository="nuget-store", format="nuget",
+                                          package="contoso.lib", packageVersion="3.2.0")["packageVersion"]
+    assert display["displayName"] == "Contoso.Lib"
+
+    before = world["store"].query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert ferry("migrate", world["job"], "--state", state, "--no-progress") == 0
+    after = world["store"].query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert (before["n"], before["last"]) == (after["n"], after["last"])
+    assert {row[3] for row in _ledger(state)} == {"same"}
+    assert ferry("verify", world["job"], "--state", state) == 0
+
+
+def test_a_different_package_already_in_the_target_is_a_conflict_left_untouched(world, capsys):
+    store = world["store"]
+    repo = store.repository(store.domain("us-east-1", None, "acme"), "nuget-store")
+    planted = nupkg("Acme.Tools", "1.1.0", body=b"planted")
+    store.publish_asset(repo, "nuget", None, "acme.tools", "1.1.0", "acme.tools.1.1.0.nupkg",
+                        store.blobs.put_bytes(planted), single_asset=True, display_name="Acme.Tools")
+    state = world["state"]
+    assert ferry("migrate", world["job"], "--state", state, "--no-progress") == 1
+    assert "acme.tools@1.1.0" in capsys.readouterr().out
+    assets = _target_assets(world["ca"])
+    assert assets[("acme.tools", "1.1.0")] == {"acme.tools.1.1.0.nupkg": hashlib.sha256(planted).hexdigest()}
+    assert ("acme.tools", "1.0.0") in assets and ("contoso.lib", "3.2.0") in assets
+    rows = {(r[0], r[1]): r for r in _ledger(state)}
+    conflict = rows[("acme.tools", "1.1.0")]
+    assert conflict[3] == "conflict" and conflict[5] == hashlib.sha256(planted).hexdigest()
+    assert conflict[4] == hashlib.sha256(world["files"][("Acme.Tools", "1.1.0")]).hexdigest()
+
+
+def test_source_versions_that_collide_after_normalization_are_reported(world, capsys):
+    clash = world["seeder"].nuget("nuget-internal", "acme.tools", "1.1.0.0", description="another build")
+    state = world["state"]
+    assert ferry("migrate", world["job"], "--state", state, "--no-progress") == 1
+    rows = _ledger(state)
+    (collision,) = [r for r in rows if r[3] == "unmappable"]
+    assert collision[0] == "acme.tools" and collision[1] == "1.1.0.0"
+    assert "'Acme.Tools/1.1.0'" in collision[6] and "lowercased" in collision[6]
+    # the first one listed keeps the identity and arrived intact; the other was not merged into it
+    assets = _target_assets(world["ca"])
+    assert assets[("acme.tools", "1.1.0")] == {
+        "acme.tools.1.1.0.nupkg": hashlib.sha256(world["files"][("Acme.Tools", "1.1.0")]).hexdigest()}
+    assert hashlib.sha256(clash).hexdigest() not in str(assets)
+    assert sum(1 for r in rows if r[3] == "confirmed") == 4
