@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -82,12 +83,18 @@ class Domain:
         session: boto3.session.Session | None = None,
         max_pool: int = 16,
         retry: Callable[[Callable[[], Any]], Any] | None = None,
+        role_arn: str | None = None,
     ):
         self.name = name
         self.owner = owner
         # Runs idempotent reads under the request layer's retry policy; writes are retried by callers.
         self.retry = retry or (lambda fn: fn())
+        self.role_arn = role_arn
         self._boto_session = session or boto3.session.Session(profile_name=profile, region_name=region)
+        if role_arn:
+            from ferry.aws_roles import assumed_session
+
+            self._boto_session = assumed_session(self._boto_session, role_arn, region)
         self.region = self._boto_session.region_name or region
         if not self.region:
             raise UsageError("target region unknown: set [target] region in the job file or AWS_REGION")
@@ -99,6 +106,8 @@ class Domain:
         self._margin = TOKEN_REFRESH_MARGIN
         self.tokens_fetched = 0
         self._endpoints: dict[tuple[str, str], str] = {}
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()  # not _lock: token() holds that while it calls
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -108,8 +117,20 @@ class Domain:
             ids["domainOwner"] = self.owner
         return ids
 
+    def count(self, operation: str) -> None:
+        """Count one control-plane request of ``operation`` (snake_case), for the end-of-run cost line."""
+        with self._counts_lock:
+            self._counts[operation] += 1
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests sent so far by API operation name (``ListPackages``: 3), every attempt counted."""
+        names = self.client.meta.method_to_api_mapping
+        with self._counts_lock:
+            return {names.get(op, op): n for op, n in sorted(self._counts.items())}
+
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Call a control-plane operation (snake_case name) for this domain; errors translated, not retried."""
+        self.count(operation)
         try:
             return getattr(self.client, operation)(**self._ids(), **params)
         except Exception as err:  # noqa: BLE001 - translated, or re-raised as it was
@@ -188,6 +209,7 @@ class Domain:
 
     def create(self) -> None:
         """Create the domain (CreateDomain takes no domainOwner)."""
+        self.count("create_domain")
         try:
             self.client.create_domain(domain=self.name)
         except Exception as err:  # noqa: BLE001
@@ -244,6 +266,18 @@ class Domain:
             package=package, packageVersion=version, assetContent=body, assetName=asset,
             assetSHA256=sha256, unfinished=unfinished,
         )
+
+    def asset_stream(self, repository: str, fmt: str, namespace: str | None, package: str, version: str,
+                     asset: str, revision: str | None = None) -> tuple[Any, str | None]:
+        """GetPackageVersionAsset, streamed: ``(botocore StreamingBody, revision the service served)``.
+
+        With ``revision`` the service refuses (ResourceNotFoundException, raised as the ClientError)
+        a version whose revision has changed since it was listed.
+        """
+        extra = {"packageVersionRevision": revision} if revision else {}
+        out = self.call("get_package_version_asset", packageVersion=version, asset=asset, **extra,
+                        **_pkg(repository, fmt, namespace, package))
+        return out["asset"], out.get("packageVersionRevision")
 
     def origin(self, repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, str] | None:
         """The package's origin restrictions ({'publish':..,'upstream':..}) or None if it doesn't exist."""

@@ -8,13 +8,14 @@ The schema is a contract (extend it, never rename a key)::
     username = "migrator"
     password_env = "NEXUS_PASSWORD"   # the NAME of an environment variable; secrets never go in the file
     # token_env = "ARTIFACTORY_TOKEN"
-    # kind = "codeartifact" takes domain, domain_owner, region, profile (and url as an endpoint override)
+    # kind = "codeartifact" takes domain, domain_owner, region, profile, role_arn (and url as an endpoint override)
 
     [target]                      # the CodeArtifact domain packages go to
     domain = "acme"
     domain_owner = "111122223333" # optional
     region = "us-east-1"          # optional
     profile = "migration"         # optional
+    # role_arn = "arn:aws:iam::444455556666:role/ferry-target"   # optional: assume this role (cross-account)
     # endpoint_url = "http://127.0.0.1:9000"   # optional (stand-ins, VPC endpoints)
 
     [[repositories]]              # one source repository -> one target repository
@@ -31,6 +32,7 @@ The schema is a contract (extend it, never rename a key)::
     origin_policy = "report"      # "report" | "allow-publish"
     include = []  exclude = []
     since = 2024-01-01            # TOML date/datetime or ISO 8601 string
+    full_every = 7                # replicate: a full reconcile every N runs (1 = always)
 
 Every problem raises :class:`ferry.errors.UsageError` with one line: the file, the key path
 (``repositories[1].target``, 0-based) and what to do. Values of ``*_env`` keys are never echoed.
@@ -76,6 +78,7 @@ __all__ = [
 
 DEFAULT_LAYOUT = "{package}/{version}/{asset}"
 DEFAULT_WORKERS = 4
+DEFAULT_FULL_EVERY = 7
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class SourceConfig:
     domain_owner: str | None = None
     region: str | None = None
     profile: str | None = None
+    role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class TargetConfig:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    role_arn: str | None = None
 
 
 def _glob_match(key: ItemKey, patterns: tuple[str, ...]) -> bool:
@@ -189,6 +194,7 @@ class Options:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     since: datetime | None = None
+    full_every: int = DEFAULT_FULL_EVERY
 
 
 @dataclass(frozen=True)
@@ -205,7 +211,7 @@ class Job:
 # ---------------------------------------------------------------- reading
 
 _SECRET_LITERALS = {"password": "password_env", "token": "token_env", "api_key": "token_env", "secret": "token_env"}
-_CA_SOURCE_KEYS = ("domain", "domain_owner", "region", "profile")
+_CA_SOURCE_KEYS = ("domain", "domain_owner", "region", "profile", "role_arn")
 
 
 def _forbid_literal_secrets(r: Reader, table: dict[str, Any], prefix: str) -> None:
@@ -240,6 +246,7 @@ def _read_source(r: Reader, table: dict[str, Any]) -> SourceConfig:
             "domain_owner": r.account(table, "source", "domain_owner"),
             "region": r.region(table, "source", "region", required=True),
             "profile": r.string(table, "source", "profile"),
+            "role_arn": r.role_arn(table, "source", "role_arn"),
         }
     else:
         for name in _CA_SOURCE_KEYS:
@@ -250,13 +257,14 @@ def _read_source(r: Reader, table: dict[str, Any]) -> SourceConfig:
 
 def _read_target(r: Reader, table: dict[str, Any]) -> TargetConfig:
     _forbid_literal_secrets(r, table, "target")
-    r.known_keys(table, "target", ("domain", "domain_owner", "region", "profile", "endpoint_url"))
+    r.known_keys(table, "target", ("domain", "domain_owner", "region", "profile", "endpoint_url", "role_arn"))
     return TargetConfig(
         domain=r.domain(table, "target", "domain", required=True),
         domain_owner=r.account(table, "target", "domain_owner"),
         region=r.region(table, "target", "region"),
         profile=r.string(table, "target", "profile"),
         endpoint_url=r.url(table, "target", "endpoint_url"),
+        role_arn=r.role_arn(table, "target", "role_arn"),
     )
 
 
@@ -278,7 +286,8 @@ def _read_repository(r: Reader, table: dict[str, Any], where: str) -> Repository
 
 
 def _read_options(r: Reader, table: dict[str, Any]) -> Options:
-    r.known_keys(table, "options", ("workers", "create_missing", "origin_policy", "include", "exclude", "since"))
+    r.known_keys(table, "options", ("workers", "create_missing", "origin_policy", "include", "exclude", "since",
+                                    "full_every"))
     workers = r.integer(table, "options", "workers", low=1, high=64)
     create_missing = r.boolean(table, "options", "create_missing")
     return Options(
@@ -288,6 +297,7 @@ def _read_options(r: Reader, table: dict[str, Any]) -> Options:
         include=r.globs(table, "options", "include"),
         exclude=r.globs(table, "options", "exclude"),
         since=check_date(r, "options.since", table.get("since")),
+        full_every=r.integer(table, "options", "full_every", low=1, high=1000) or DEFAULT_FULL_EVERY,
     )
 
 
@@ -361,6 +371,8 @@ def apply_overrides(job: Job, **flags: Any) -> Job:
             changes[name] = r.boolean(table, "", name, label=flag)
         elif name == "origin_policy":
             changes[name] = r.choice(table, "", name, ORIGIN_POLICIES, label=flag)
+        elif name == "full_every":
+            changes[name] = r.integer(table, "", name, low=1, high=1000, label=flag)
         elif name in ("include", "exclude"):
             changes[name] = r.globs(table, "", name, label=flag)
         else:

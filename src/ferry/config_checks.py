@@ -27,6 +27,7 @@ _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{1,99}")
 _NAMESPACE = re.compile(r"[^#/\s]{1,255}")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
 # Names other tools use for CodeArtifact's formats (Nexus "raw", Artifactory "gems", ...).
 _FORMAT_ALIASES = {"raw": "generic", "maven2": "maven", "rubygems": "ruby", "gems": "ruby", "pip": "pypi",
                    "python": "pypi", "crates": "cargo", "swiftpm": "swift"}
@@ -123,6 +124,10 @@ class Reader:
 
     def region(self, table, prefix, key, required=False) -> str | None:
         return self._pattern(table, prefix, key, _REGION, "AWS region (like us-east-1)", required)
+
+    def role_arn(self, table, prefix, key) -> str | None:
+        return self._pattern(table, prefix, key, _ROLE_ARN, "IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
+                             False)
 
     def url(self, table, prefix, key, required=False) -> str | None:
         where, value = self._get(table, prefix, key, required, None)

@@ -65,6 +65,14 @@ def open_source(job: Job, settings: Settings, session: requests.Session, retry) 
         url = check_url(cfg.url or "", "[source] url", settings.allow_http)
         password = cfg.password.reveal() if cfg.password else None
         return NexusSource(url, session, cfg.username, password, retry=retry)
+    if cfg.kind == "artifactory":
+        from ferry.sources.artifactory import open_artifactory_source
+
+        return open_artifactory_source(cfg, settings, session, retry)
+    if cfg.kind == "codeartifact":
+        from ferry.sources.codeartifact import open_codeartifact_source
+
+        return open_codeartifact_source(cfg, session, retry)
     raise UsageError(f"[source] kind {cfg.kind!r} is not supported by this ferry yet; use \"nexus\"")
 
 
@@ -82,7 +90,7 @@ class Engine:
         self.source = open_source(job, settings, self.session, self._request_retry)
         t = job.target
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url,
-                             max_pool=workers * 2, retry=self._request_retry)
+                             max_pool=workers * 2, retry=self._request_retry, role_arn=t.role_arn)
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
         self._facts_cache: dict[tuple[str, str, str, str], dict] = {}

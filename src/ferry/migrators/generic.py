@@ -19,7 +19,7 @@ class GenericMigrator(NoPackageFacts):
     single_asset = False
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
-        parts = mapping.match_path(file.path)
+        parts = _from_hints(file.hints) or mapping.match_path(file.path)
         if parts is None:
             return source_item(file, ("generic", mapping.namespace, file.path.replace("/", "_")[:255], "?", "?"),
                                unmappable=f"path {file.path!r} does not fit layout {mapping.layout!r}")
@@ -51,3 +51,11 @@ class GenericMigrator(NoPackageFacts):
             domain.read("update_package_versions_status", repository=ctx.repository, format="generic",
                         namespace=key.namespace, package=key.package, versions=[key.version],
                         targetStatus="Published")
+
+
+def _from_hints(hints) -> dict[str, str] | None:
+    """A source that knows the generic identity (CodeArtifact) says it in hints; the layout is then moot."""
+    if all(hints.get(k) for k in ("namespace", "name", "version", "asset")):
+        return {"namespace": hints["namespace"], "package": hints["name"], "version": hints["version"],
+                "asset": hints["asset"]}
+    return None

@@ -1,0 +1,216 @@
+"""A CodeArtifact domain (another region or account) as a source, read through the control plane.
+
+Listing: ListPackages → ListPackageVersions → ListPackageVersionAssets, page by page. Each asset becomes a
+:class:`SourceFile` whose hints carry the CodeArtifact identity generically (``format``, ``namespace``,
+``name``, ``version``, ``asset``, plus ``group`` = namespace for the migrators that read Nexus-style hints)
+and whose path is laid out the way the format's own repositories lay it out, so every migrator's
+``identify`` maps it unchanged. Checksums come from the asset hashes (all four).
+
+Downloading: GetPackageVersionAsset with the revision the listing saw, so a version re-published since
+is refused instead of mixing two revisions' assets. The locator is a ``codeartifact:`` URI naming the
+asset and that revision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from ferry.codeartifact import Domain
+from ferry.errors import ItemError, RetryableError, UsageError
+from ferry.model import Checksums
+from ferry.sources.base import SourceFile, SourceRepository
+
+SCHEME = "codeartifact"
+# Versions in these states have no assets to read (Unfinished: not complete yet; Disposed: assets gone).
+SKIPPED_STATUSES = ("Unfinished", "Disposed", "Deleted")
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where one asset is in the source: repository, coordinates, asset name and the revision listed."""
+
+    repository: str
+    format: str
+    namespace: str
+    package: str
+    version: str
+    asset: str
+    revision: str | None = None
+
+    def uri(self) -> str:
+        parts = [self.repository, self.format, self.namespace, self.package, self.version, self.asset]
+        tail = f"?revision={quote(self.revision, safe='')}" if self.revision else ""
+        return f"{SCHEME}:///" + "/".join(quote(p, safe="") for p in parts) + tail
+
+    @classmethod
+    def parse(cls, uri: str) -> "Locator":
+        """The locator in ``uri``. Raises :class:`ItemError` if it is not one this source wrote."""
+        split = urlsplit(uri)
+        parts = split.path.lstrip("/").split("/")
+        if split.scheme != SCHEME or len(parts) != 6:
+            raise ItemError(f"{uri!r} is not a CodeArtifact asset locator")
+        revision = parse_qs(split.query).get("revision", [None])[0]
+        return cls(*(unquote(p) for p in parts), revision=revision)
+
+
+def native_path(fmt: str, namespace: str, package: str, version: str, asset: str) -> str:
+    """The path the asset would have in the format's own repository layout (what migrators parse)."""
+    if fmt == "npm":
+        scope = f"@{namespace}/" if namespace else ""
+        return f"{scope}{package}/-/{package}-{version}.tgz"
+    if fmt == "maven":
+        return f"{namespace.replace('.', '/')}/{package}/{version}/{asset}"
+    head = f"{namespace}/" if namespace else ""
+    return f"{head}{package}/{version}/{asset}"
+
+
+class StreamingAsset:
+    """A botocore StreamingBody dressed as the part of a ``requests.Response`` the transfer uses.
+
+    A stream that breaks off raises :class:`RetryableError`, so the item layer tries again.
+    """
+
+    def __init__(self, body: Any, label: str):
+        self._body = body
+        self._label = label
+
+    def iter_content(self, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        try:
+            while True:
+                chunk = self._body.read(chunk_size)
+                if not chunk:
+                    return
+                yield chunk
+        except (BotoCoreError, Urllib3Error, OSError) as err:
+            raise RetryableError(f"download {self._label} broke off: {type(err).__name__}") from None
+
+    def close(self) -> None:
+        self._body.close()
+
+
+class CodeArtifactSource:
+    """One CodeArtifact domain read as a source. ``domain`` is a :class:`ferry.codeartifact.Domain`."""
+
+    kind = "codeartifact"
+
+    def __init__(self, domain: Domain, session: requests.Session | None = None):
+        self.domain = domain
+        self.session = session or requests.Session()
+        self._formats: dict[str, set[str]] = {}
+
+    # -- repositories
+
+    def formats(self, repository: str) -> set[str]:
+        """The formats of the packages ``repository`` holds (one ListPackages walk, cached)."""
+        if repository not in self._formats:
+            self._formats[repository] = {p["format"] for p in self.domain.packages(repository)}
+        return self._formats[repository]
+
+    def repository(self, name: str) -> SourceRepository:
+        """The named repository; its ``format`` is set when it holds packages of one format only.
+
+        Raises :class:`UsageError` if the source domain has no such repository.
+        """
+        if not self.domain.repository_exists(name):
+            raise UsageError(f"source domain {self.domain.name!r} in {self.domain.region} has no repository "
+                             f"{name!r}; fix [[repositories]] source")
+        found = self.formats(name)
+        fmt = next(iter(found)) if len(found) == 1 else None
+        native = fmt or ("+".join(sorted(found)) + " (set format = ... in [[repositories]])" if found else "empty")
+        return SourceRepository(name, fmt, "hosted", native)
+
+    # -- listing
+
+    def files(self, repository: str, fmt: str | None = None) -> Iterator[SourceFile]:
+        """Every asset of every readable version in ``repository`` (of ``fmt``, when given)."""
+        for pkg in self.domain.packages(repository, fmt):
+            namespace = pkg.get("namespace") or ""
+            for ver in self.domain.versions(repository, pkg["format"], namespace, pkg["package"]):
+                if ver.get("status") in SKIPPED_STATUSES:
+                    continue
+                yield from self.version_files(repository, pkg["format"], namespace, pkg["package"], ver["version"],
+                                              ver.get("revision"), ver.get("status", "Published"))
+
+    def version_files(self, repository: str, fmt: str, namespace: str, package: str, version: str,
+                      revision: str | None, status: str = "Published") -> Iterator[SourceFile]:
+        """The assets of one version as source files (one ListPackageVersionAssets walk)."""
+        for asset in self.domain.assets(repository, fmt, namespace, package, version):
+            yield self.file(repository, fmt, namespace, package, version, asset, revision, status)
+
+    def file(self, repository: str, fmt: str, namespace: str, package: str, version: str, asset: Mapping[str, Any],
+             revision: str | None, status: str) -> SourceFile:
+        name = asset["name"]
+        hints = {"format": fmt, "namespace": namespace, "name": package, "version": version, "asset": name,
+                 "status": status}
+        if namespace:
+            hints["group"] = namespace
+        if revision:
+            hints["revision"] = revision
+        try:
+            checksums = Checksums.from_mapping(asset.get("hashes"))
+        except ValueError:
+            checksums = Checksums()
+        locator = Locator(repository, fmt, namespace, package, version, name, revision)
+        return SourceFile(repository=repository, path=native_path(fmt, namespace, package, version, name),
+                          url=locator.uri(), size=asset.get("size"), checksums=checksums, hints=hints)
+
+    # -- reading
+
+    def open_locator(self, locator: str, label: str) -> StreamingAsset:
+        """A stream of the asset at ``locator``, from the revision it was listed at.
+
+        Raises :class:`ItemError` when the version or asset is gone or its revision changed,
+        :class:`RetryableError` / :class:`FatalError` as the control plane's errors map.
+        """
+        where = Locator.parse(locator)
+        try:
+            body, served = self.domain.asset_stream(where.repository, where.format, where.namespace or None,
+                                                    where.package, where.version, where.asset, where.revision)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException":
+                raise ItemError(f"download {label}: the source no longer has it at revision {where.revision} "
+                                "(re-published or removed since it was listed); the next run picks it up") from None
+            raise ItemError(f"download {label}: {code}") from None
+        if where.revision and served and served != where.revision:
+            body.close()
+            raise ItemError(f"download {label}: the source served revision {served}, listed {where.revision}")
+        return StreamingAsset(body, label)
+
+    def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
+        """npm dist-tags of a package, from the repository's npm endpoint (``{}`` when it has none)."""
+        url = f"{self.domain.endpoint(repository, 'npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
+
+        def get() -> Mapping[str, str]:
+            token = self.domain.token()
+            try:
+                resp = self.session.get(url, auth=("aws", token), timeout=60)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                raise RetryableError(f"dist-tags of {package_id}: {type(err).__name__}") from None
+            if resp.status_code == 401:
+                self.domain.drop_token(token)
+                raise RetryableError(f"dist-tags of {package_id}: token refused (HTTP 401)")
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise RetryableError(f"dist-tags of {package_id}: HTTP {resp.status_code}")
+            if resp.status_code == 404:
+                return {}
+            if resp.status_code >= 400:
+                raise ItemError(f"dist-tags of {package_id}: HTTP {resp.status_code}")
+            return {str(k): str(v) for k, v in (resp.json() or {}).items()}
+
+        return self.domain.retry(get)
+
+
+def open_codeartifact_source(cfg: Any, session: requests.Session,
+                             retry: Callable[[Callable[[], Any]], Any] | None = None) -> CodeArtifactSource:
+    """The source a job's ``[source] kind = "codeartifact"`` names (``url`` is an endpoint override)."""
+    domain = Domain(cfg.domain, cfg.domain_owner, cfg.region, cfg.profile, endpoint_url=cfg.url, retry=retry,
+                    role_arn=getattr(cfg, "role_arn", None))
+    return CodeArtifactSource(domain, session)
