@@ -136,13 +136,14 @@ def test_republish_conflict_setting_makes_any_existing_version_409(feed, monkeyp
 
 def test_the_first_part_is_the_package_whatever_its_name(feed):
     data = nupkg("First.Part", "3.0.0")
-    body = [("anything", ("ignored.bin", data)), ("package", ("second.nupkg", b"not a package"))]
+    # later parts are ignored, even one larger than any part the endpoint would hold in memory
+    body = [("anything", ("ignored.bin", data)), ("package", ("second.nupkg", b"not a package" * 700_000))]
     resp = requests.put(feed.resource("PackagePublish/2.0.0"), files=body, auth=feed.auth, timeout=30)
     assert resp.status_code == 201
     assert set(feed.assets("first.part", "3.0.0")) == {"first.part.3.0.0.nupkg"}
     # no filename at all (a plain form field) is still the package
-    resp = requests.put(feed.resource("PackagePublish/2.0.0"), files=[("package", (None, nupkg("First.Part", "3.1.0")))],
-                        auth=feed.auth, timeout=30)
+    resp = requests.put(feed.resource("PackagePublish/2.0.0"), auth=feed.auth, timeout=30,
+                        files=[("package", (None, nupkg("First.Part", "3.1.0")))])
     assert resp.status_code == 201
 
 
@@ -291,3 +292,20 @@ def test_registration_pages_are_fetched_by_id_from_128_versions_on(feed):
     page = feed.get(index["items"][2]["@id"]).json()
     assert page["@id"] == index["items"][2]["@id"] and page["parent"] == index["@id"]
     assert [leaf["catalogEntry"]["version"] for leaf in page["items"]] == ["1.128.0", "1.129.0"]
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(__import__("shutil").which("curl") is None, reason="curl is not installed")
+def test_curl_push_to_the_discovered_publish_resource(feed, tmp_path):
+    """A push with curl's own multipart encoder (file part with filename, Expect: 100-continue) to the
+    PackagePublish @id, Basic aws:TOKEN as ``nuget sources add -username aws -password TOKEN`` sends it."""
+    import subprocess
+
+    package = tmp_path / "Curl.Pushed.1.0.0.nupkg"
+    package.write_bytes(nupkg("Curl.Pushed", "1.0.0"))
+    cmd = ["curl", "-sS", "-X", "PUT", "--user", f"aws:{feed.token}", "-H", "X-NuGet-ApiKey: az",
+           "-H", "Expect: 100-continue", "-F", f"package=@{package}", "-o", "/dev/null", "-w", "%{http_code}",
+           feed.resource("PackagePublish/2.0.0")]
+    assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout == "201"
+    got = feed.get(f"{feed.resource('PackageBaseAddress/3.0.0')}curl.pushed/1.0.0/curl.pushed.1.0.0.nupkg")
+    assert got.content == package.read_bytes()

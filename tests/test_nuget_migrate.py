@@ -1,4 +1,4 @@
-"""NuGet migrator: identity from source listings, the push against the stand-in, and Nexus → CodeArtifact end to end."""
+"""NuGet migrator: identity from source listings, the push against the stand-in, Nexus → CodeArtifact end to end."""
 
 from __future__ import annotations
 
@@ -49,14 +49,16 @@ def test_identity_from_nexus_hints_is_normalized():
 @pytest.mark.parametrize("path, hints, key", [
     ("Newtonsoft.Json.13.0.1.nupkg", {}, ("newtonsoft.json", "13.0.1", "newtonsoft.json.13.0.1.nupkg")),
     ("feeds/acme/Acme.Lib.2.0.0-RC.1.nupkg", {}, ("acme.lib", "2.0.0-RC.1", "acme.lib.2.0.0-rc.1.nupkg")),
-    ("x/weird-name.nupkg", {"nuget.id": "Real.Id", "nuget.version": "1.0"}, ("real.id", "1.0.0", "real.id.1.0.0.nupkg")),
+    ("x/weird-name.nupkg", {"nuget.id": "Real.Id", "nuget.version": "1.0"},
+     ("real.id", "1.0.0", "real.id.1.0.0.nupkg")),
 ])
 def test_identity_from_file_names_and_artifactory_properties(path, hints, key):
     item = NugetMigrator().identify(plain_file(path, **hints), MAPPING)
     assert item.unmappable is None and (item.key.package, item.key.version, item.key.asset) == key
 
 
-@pytest.mark.parametrize("path", ["Acme.Tools.nuspec", "index.json", ".nuget/v3/index.json", "Acme.Tools.1.0.0.nupkg.sha512",
+@pytest.mark.parametrize("path", ["Acme.Tools.nuspec", "index.json", ".nuget/v3/index.json",
+                                  "Acme.Tools.1.0.0.nupkg.sha512",
                                   "notes.txt", "some/other/file"])
 def test_files_that_are_not_packages_are_not_items(path):
     assert NugetMigrator().identify(plain_file(path), MAPPING) is None
@@ -258,3 +260,49 @@ def test_source_versions_that_collide_after_normalization_are_reported(world, ca
         "acme.tools.1.1.0.nupkg": hashlib.sha256(world["files"][("Acme.Tools", "1.1.0")]).hexdigest()}
     assert hashlib.sha256(clash).hexdigest() not in str(assets)
     assert sum(1 for r in rows if r[3] == "confirmed") == 4
+
+
+def big_nupkg(path, package_id: str, version: str, mib: int) -> str:
+    """Write a ``.nupkg`` with ``mib`` MiB of stored random library bytes to ``path``; returns its SHA-256."""
+    import os
+    import zipfile
+
+    small = nupkg(package_id, version)
+    with zipfile.ZipFile(path, "w") as out:
+        with zipfile.ZipFile(__import__("io").BytesIO(small)) as template:
+            for info in template.infolist():
+                out.writestr(info, template.read(info))
+        with out.open("lib/netstandard2.0/big.bin", "w") as member:
+            for _ in range(mib):
+                member.write(os.urandom(1024 * 1024))
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def test_a_large_package_streams_through_push_and_download(target):
+    """A 40 MiB package goes out (multipart encoder) and in (stand-in part reader) without being held in memory."""
+    import tracemalloc
+
+    _ca, domain, ctx, tmp = target
+    path = tmp / "big.nupkg"
+    sha = big_nupkg(path, "Big.Pkg", "1.0.0", 40)
+    size = path.stat().st_size
+    item = SourceItem(ItemKey("nuget", "", "big.pkg", "1.0.0", "big.pkg.1.0.0.nupkg"), size=size,
+                      checksums={"sha256": sha})
+    tracemalloc.start()
+    try:
+        NugetMigrator().publish(ctx, item, Spooled(path, size, Checksums(sha256=sha)), True)
+        url = f"{domain.endpoint('nuget-store', 'nuget')}v3/package/big.pkg/1.0.0/big.pkg.1.0.0.nupkg"
+        down = hashlib.sha256()
+        with ctx.session.get(url, auth=("aws", domain.token()), stream=True, timeout=60) as resp:
+            for chunk in resp.iter_content(1024 * 1024):
+                down.update(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert down.hexdigest() == sha
+    assert domain.asset_state("nuget-store", "nuget", None, "big.pkg", "1.0.0", "big.pkg.1.0.0.nupkg").size == size
+    assert peak < 20 * 1024 * 1024, peak  # half the body: a buffered body would exceed it

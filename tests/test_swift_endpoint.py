@@ -185,7 +185,8 @@ def test_invalid_archives_and_metadata_are_422(registry):
     assert registry.publish("acme", "nomanifest", "1.0.0", buf.getvalue()).json()["detail"].startswith(
         "package doesn't contain a valid manifest")
     bad_meta = requests.put(f"{registry.url}acme/badmeta/1.0.0", headers={**registry.headers, "Accept": V1},
-                            files={"source-archive": (None, swift_source_archive("badmeta", "1.0.0"), "application/zip"),
+                            files={"source-archive": (None, swift_source_archive("badmeta", "1.0.0"),
+                                                      "application/zip"),
                                    "metadata": (None, b"{not json", "application/json")}, timeout=30)
     assert bad_meta.status_code == 422
     missing = requests.put(f"{registry.url}acme/nopart/1.0.0", headers={**registry.headers, "Accept": V1},
@@ -225,3 +226,27 @@ def test_archived_releases_leave_the_list_and_downloads(registry):
                                                    targetStatus="Archived")
     assert list(registry.get("acme/gone").json()["releases"]) == ["1.0.0"]
     assert registry.get("acme/gone/1.1.0.zip").status_code == 404
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(__import__("shutil").which("curl") is None, reason="curl is not installed")
+def test_curl_publish_as_registry_docs_show_it(registry, tmp_path):
+    """The publish command registry docs give for curl (Gitea/Forgejo's Swift pages), with Basic auth
+    as ``swift package-registry login`` stores it in ~/.netrc (login ``token``), and curl's own
+    ``Expect: 100-continue``; then the archive downloaded by curl, byte for byte."""
+    import subprocess
+
+    archive = tmp_path / "package.zip"
+    archive.write_bytes(swift_source_archive("Curled", "0.1.0"))
+    meta = json.dumps({"description": "from curl", "repositoryURLs": ["https://example.com/acme/curled"]})
+    cmd = ["curl", "-sS", "-X", "PUT", "--user", f"token:{registry.token}", "-H", f"Accept: {V1}",
+           "-H", "Expect: 100-continue", "-F", f"source-archive=@{archive};type=application/zip",
+           "-F", f"metadata={meta};type=application/json", "-o", "/dev/null", "-w", "%{http_code}",
+           f"{registry.url}acme/Curled/0.1.0"]
+    assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout == "201"
+    out = tmp_path / "down.zip"
+    subprocess.run(["curl", "-sS", "-f", "--user", f"token:{registry.token}", "-H",
+                    "Accept: application/vnd.swift.registry.v1+zip", "-o", str(out),
+                    f"{registry.url}acme/curled/0.1.0.zip"], check=True)
+    assert out.read_bytes() == archive.read_bytes()
+    assert registry.get("acme/curled/0.1.0").json()["metadata"]["description"] == "from curl"

@@ -144,3 +144,57 @@ def test_an_archive_without_a_manifest_is_refused_before_sending(target):
     with pytest.raises(ItemError, match="Package.swift"):
         SwiftMigrator().publish(ctx, item, spool, True)
     assert domain.asset_state("swift-store", "swift", "acme", "empty", "1.0.0", "empty-1.0.0.zip") is None
+
+
+def test_a_large_archive_streams_in_binary_and_in_base64(target):
+    """32 MiB source archives, sent as SwiftPM does (binary part) and as the spec's example does (base64
+    part), are stored and served without the process holding them in memory."""
+    import base64
+    import os
+    import tracemalloc
+    import zipfile
+
+    _ca, domain, ctx, tmp = target
+    shas = {}
+    for version in ("1.0.0", "2.0.0"):
+        path = tmp / f"big-{version}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("Big/Package.swift", "// swift-tools-version:5.9\n")
+            with zf.open("Big/Resources/blob.bin", "w") as member:
+                for _ in range(32):
+                    member.write(os.urandom(1024 * 1024))
+        shas[version] = hashlib.sha256(path.read_bytes()).hexdigest()
+    endpoint = domain.endpoint("swift-store", "swift")
+    token = domain.token()
+
+    def base64_body(path):
+        yield (b"--b\r\nContent-Disposition: form-data; name=\"source-archive\"\r\nContent-Type: application/zip\r\n"
+               b"Content-Transfer-Encoding: base64\r\n\r\n")
+        with open(path, "rb") as f:
+            while chunk := f.read(57 * 16384):
+                yield base64.encodebytes(chunk)
+        yield b"\r\n--b--\r\n"
+
+    tracemalloc.start()
+    try:
+        path = tmp / "big-1.0.0.zip"
+        item = SourceItem(ItemKey("swift", "acme", "big", "1.0.0", "big-1.0.0.zip"),
+                          checksums={"sha256": shas["1.0.0"]})
+        SwiftMigrator().publish(ctx, item, Spooled(path, path.stat().st_size, Checksums(sha256=shas["1.0.0"])), True)
+        resp = requests.put(f"{endpoint}acme/big/2.0.0", data=base64_body(tmp / "big-2.0.0.zip"), timeout=60,
+                            headers={"Authorization": f"Bearer {token}",
+                                     "Content-Type": "multipart/form-data; boundary=b"})
+        assert resp.status_code == 201, resp.text
+        downloads = {}
+        for version in shas:
+            digest = hashlib.sha256()
+            with requests.get(f"{endpoint}acme/big/{version}.zip", headers={"Authorization": f"Bearer {token}"},
+                              stream=True, timeout=60) as got:
+                for chunk in got.iter_content(1024 * 1024):
+                    digest.update(chunk)
+            downloads[version] = digest.hexdigest()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert downloads == shas
+    assert peak < 16 * 1024 * 1024, peak  # half of one body: a buffered body would exceed it

@@ -162,14 +162,16 @@ class NugetMigrator(NoPackageFacts):
         with self._lock:
             if endpoint in self._publish_urls:
                 return self._publish_urls[endpoint]
-        resp = ctx.send("GET", f"{endpoint}v3/index.json", "NuGet service index", headers={"Accept": "application/json"})
+        resp = ctx.send("GET", f"{endpoint}v3/index.json", "NuGet service index",
+                        headers={"Accept": "application/json"})
         try:
             resources = resp.json().get("resources") or []
         except (ValueError, AttributeError):
             raise RetryableError("NuGet service index: the response is not a JSON object (cut short?)") from None
         found = next((r.get("@id") for r in resources if isinstance(r, dict) and r.get("@type") == PUBLISH_TYPE), None)
         if not isinstance(found, str) or not found:
-            raise FatalError(f"the target's NuGet service index ({endpoint}v3/index.json) has no {PUBLISH_TYPE} resource")
+            raise FatalError(f"the target's NuGet service index ({endpoint}v3/index.json) has no "
+                             f"{PUBLISH_TYPE} resource")
         if urlsplit(found).netloc.lower() != urlsplit(endpoint).netloc.lower():
             raise FatalError(f"the target's {PUBLISH_TYPE} resource is on another host ({urlsplit(found).netloc}); "
                              "not sending the CodeArtifact token there")

@@ -183,7 +183,9 @@ def _registration(ctx: EndpointContext, request: Request, hive: str, parts: list
 def _push(ctx: EndpointContext, request: Request) -> Response:
     store = ctx.store
     try:
-        form = read_parts(request.stream, request.headers.get("Content-Type", ""), store.blobs, lambda i, _n: i == 0)
+        # only the first part counts; the others are read past, never held (the protocol ignores them)
+        form = read_parts(request.stream, request.headers.get("Content-Type", ""), store.blobs,
+                          lambda i, _n: i == 0, keep_it=lambda _i, _n: False)
     except BadForm as err:
         return text_error(str(err), 400)
     if not form.stored:

@@ -1,5 +1,6 @@
-"""NuGet registration ("package metadata") documents, shaped as learn.microsoft.com/nuget/api/registration-base-url-resource
-describes them: an index of pages, pages of leaves, and one leaf document per version.
+"""NuGet registration ("package metadata") documents, shaped as
+learn.microsoft.com/nuget/api/registration-base-url-resource describes them: an index of pages, pages of
+leaves, and one leaf document per version.
 
 Paging follows nuget.org's documented heuristic: fewer than 128 versions → pages of 64 inlined in the
 index; 128 or more → pages of 64 that the client fetches by their ``@id``. Which versions appear:
@@ -110,6 +111,7 @@ class Registrations:
         """The registration leaf document of ``version`` (normalized, any case)."""
         for ver, n in self.versions:
             if n.lower == version.lower():
-                return {"@id": self.leaf_url(n), "listed": ver.status == "Published", "packageContent": self.content_url(n),
+                return {"@id": self.leaf_url(n), "listed": ver.status == "Published",
+                        "packageContent": self.content_url(n),
                         "published": iso(ver.published), "registration": self.index_url}
         return None

@@ -41,8 +41,9 @@ class Parts:
 
 
 def read_parts(stream: BinaryIO, content_type: str, blobs: BlobStore,
-               store_it: Callable[[int, str], bool]) -> Parts:
-    """Read a multipart body; parts for which ``store_it(index, name)`` is true go to ``blobs``.
+               store_it: Callable[[int, str], bool], keep_it: Callable[[int, str], bool] | None = None) -> Parts:
+    """Read a multipart body; parts for which ``store_it(index, name)`` is true go to ``blobs``, the
+    others are kept in memory when ``keep_it(index, name)`` is true (default: all) and read past otherwise.
 
     Returns :class:`Parts`. Raises :class:`~.multipart.BadForm` if the body is not
     multipart/form-data, is malformed, has too many parts, or a kept-in-memory part is too big.
@@ -65,6 +66,10 @@ def read_parts(stream: BinaryIO, content_type: str, blobs: BlobStore,
                 if encoding == "base64":
                     chunks = _b64_decoded(chunks)
                 parts.stored.append((event.name, blobs.put_chunks(chunks)))
+                continue
+            if keep_it is not None and not keep_it(index, event.name):
+                for _chunk in _part_data(events):
+                    pass
                 continue
             value = bytearray()
             for chunk in _part_data(events):

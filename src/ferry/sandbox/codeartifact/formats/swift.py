@@ -262,7 +262,9 @@ def _publish(ctx: EndpointContext, request: Request, scope: str, name: str, vers
     store = ctx.store
     try:
         form = read_parts(request.stream, request.headers.get("Content-Type", ""), store.blobs,
-                          lambda _i, part: part == "source-archive")
+                          lambda _i, part: part == "source-archive",
+                          keep_it=lambda _i, part: part in ("metadata", "source-archive-signature",
+                                                           "metadata-signature"))
     except BadForm as err:
         return problem(str(err), 400)
     blob = form.blob("source-archive")
