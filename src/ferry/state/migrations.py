@@ -80,6 +80,28 @@ def _source_details(db: Database) -> None:
     db["items"].add_column("source_checksums", str)
 
 
+@_step("0004_replication")
+def _replication(db: Database) -> None:
+    # replicate's memory of the source, per target repository: what each version looked like (revision,
+    # status) when it was last fully in step, each npm package's dist-tags, and each repository's
+    # high-water mark and run counter (for the periodic full reconcile). Advanced only after success.
+    db["replica_versions"].create(
+        {"target_repo": str, "format": str, "namespace": str, "package": str, "version": str, "source_repo": str,
+         "revision": str, "status": str, "run_id": int, "updated": str},
+        pk=("target_repo", "format", "namespace", "package", "version"),
+        not_null={"target_repo", "format", "namespace", "package", "version", "source_repo", "status"},
+    )
+    db["replica_packages"].create(
+        {"target_repo": str, "format": str, "namespace": str, "package": str, "dist_tags": str, "updated": str},
+        pk=("target_repo", "format", "namespace", "package"),
+    )
+    db["replica_repos"].create(
+        {"target_repo": str, "source_repo": str, "source": str, "high_water": str, "runs_since_full": int,
+         "last_full": str, "last_run_id": int},
+        pk="target_repo",
+    )
+
+
 SCHEMA_VERSION = len(NAMES)
 
 
