@@ -260,6 +260,11 @@ def test_source_versions_that_collide_after_normalization_are_reported(world, ca
         "acme.tools.1.1.0.nupkg": hashlib.sha256(world["files"][("Acme.Tools", "1.1.0")]).hexdigest()}
     assert hashlib.sha256(clash).hexdigest() not in str(assets)
     assert sum(1 for r in rows if r[3] == "confirmed") == 4
+    # a rerun lists in the same order and reaches the same verdicts, publishing nothing
+    assert ferry("migrate", world["job"], "--state", state, "--no-progress") == 1
+    again = _ledger(state)
+    assert [r for r in again if r[3] == "unmappable"] == [collision]
+    assert sum(1 for r in again if r[3] == "same") == 4 and _target_assets(world["ca"]) == assets
 
 
 def big_nupkg(path, package_id: str, version: str, mib: int) -> str:
