@@ -91,7 +91,7 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
     sandbox.set_faults("latency=15ms", seed=7)
 
     env = {**os.environ, **AWS_ENV}
-    cmd = [sys.executable, "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress",
+    cmd = [sys.executable, "-X", "faulthandler", "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress",
            "--workers", "4"]
     rng = random.Random(20261125)
     confirmed_publishes: dict[tuple, int] = {}
@@ -113,8 +113,14 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
             confirmed_publishes.setdefault(key, publishes[key])
     assert kills == KILLS
 
-    final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr
+    final = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _out, err = final.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        final.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        _out, err = final.communicate()
+        pytest.fail(f"the resumed run hung; its threads:\n{err[-8000:]}")
+    assert final.returncode == 0, err
     target = _target(store)
     assert {k: v[0] for k, v in target.items()} == expected
     assert {status for _sha, status in target.values()} == {"Published"}
