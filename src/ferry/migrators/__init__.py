@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from ferry.migrators.base import Migrator
 from ferry.migrators.generic import GenericMigrator
+from ferry.migrators.maven import MavenMigrator
 from ferry.migrators.npm import NpmMigrator
 from ferry.migrators.nuget import NugetMigrator
 from ferry.migrators.pypi import PypiMigrator
 from ferry.migrators.swift import SwiftMigrator
 
-MIGRATORS: dict[str, Migrator] = {m.format: m for m in (NpmMigrator(), PypiMigrator(), GenericMigrator(),
-                                                      NugetMigrator(), SwiftMigrator())}
+MIGRATORS: dict[str, Migrator] = {m.format: m for m in (
+    NpmMigrator(), PypiMigrator(), GenericMigrator(),
+    MavenMigrator(),
+    NugetMigrator(), SwiftMigrator(),
+)}
 
 __all__ = ["MIGRATORS", "Migrator"]

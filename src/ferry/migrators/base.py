@@ -45,11 +45,13 @@ class PublishContext:
     def endpoint(self, fmt: str) -> str:
         return self.domain.endpoint(self.repository, fmt)
 
-    def send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+    def send(self, method: str, url: str, what: str, accept: tuple[int, ...] = (),
+             **kwargs: Any) -> requests.Response:
         """An authenticated request to a package endpoint, with errors mapped to ferry's kinds.
 
         401 drops the token (the next try fetches a new one) and is retryable; 429/5xx are retryable;
         409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming origin controls.
+        Statuses in ``accept`` (e.g. 404 for a file that may be absent) are returned like successes.
         """
         token = self.domain.token()
         headers = dict(kwargs.pop("headers", {}) or {})
@@ -59,7 +61,7 @@ class PublishContext:
         except (requests.ConnectionError, requests.Timeout) as err:
             raise RetryableError(f"{what}: {type(err).__name__}") from None
         status = resp.status_code
-        if status < 400:
+        if status < 400 or status in accept:
             return resp
         detail = _detail(resp)
         if status == 401:

@@ -1,0 +1,203 @@
+"""Maven: every file of a version folder ``g/r/o/u/p/{artifactId}/{version}/`` is one asset of package
+``artifactId`` in namespace ``groupId`` (CodeArtifact does not normalize either); published the way
+``mvn deploy`` does it.
+
+Per asset: ``PUT`` the file, then its ``.sha1``, ``.md5`` and ``.sha256`` computed from the spool file,
+which CodeArtifact checks against what it stored (a mismatch is refused with 400). A new version stays
+``Unfinished`` until ``maven-metadata.xml`` lists it, so :meth:`MavenMigrator.finish_version` uploads
+the artifact's metadata last (the versions the target already serves plus this one) and then asks
+DescribePackageVersion whether the version really became ``Published``; one still ``Unfinished`` is
+reported as a failed item, never left so silently.
+
+Checksum files and ``maven-metadata.xml`` in the source are not items (CodeArtifact derives both);
+the source's checksums are still checked, by the transfer, against the downloaded bytes.
+SNAPSHOT versions are reported as unmappable for now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import time
+from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import quote
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from ferry.config import RepositoryMapping
+from ferry.errors import ItemError
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
+from ferry.model import ItemKey, SourceItem
+from ferry.sources.base import SourceFile
+
+FORMAT = "maven"
+METADATA = "maven-metadata.xml"
+CHECKSUM_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
+# What mvn deploy uploads after each file (Maven 3.9 adds sha256/sha512 on request; CodeArtifact checks any).
+UPLOADED_CHECKSUMS = ("sha1", "md5", "sha256")
+SNAPSHOT_REASON = "SNAPSHOT (use --snapshots timestamped)"
+_TIMESTAMPED = re.compile(r"-\d{8}\.\d{6}-\d+$")
+_SEGMENT = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.+~-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """Where a file sits in a Maven repository: ``group``, ``artifact``, ``version`` (the folder's,
+    so ``1.0-SNAPSHOT`` for a timestamped snapshot file) and ``filename``."""
+
+    group: str
+    artifact: str
+    version: str
+    filename: str
+
+
+def is_snapshot(version: str) -> bool:
+    """True for ``1.0-SNAPSHOT`` and for a timestamped snapshot build ``1.0-20240102.030405-1``."""
+    return version.endswith("-SNAPSHOT") or bool(_TIMESTAMPED.search(version))
+
+
+def base_version(version: str) -> str:
+    """``1.0-SNAPSHOT`` for a timestamped ``1.0-20240102.030405-1``; any other version unchanged."""
+    return _TIMESTAMPED.sub("-SNAPSHOT", version)
+
+
+def parse_m2_path(path: str) -> Coordinates | None:
+    """The coordinates of an artifact file in the standard layout, or None if ``path`` is not one.
+
+    ``com/ex/app/1.0/app-1.0-sources.jar`` → (``com.ex``, ``app``, ``1.0``, ``app-1.0-sources.jar``).
+    The file name must be ``{artifact}-{version}`` (for snapshots, the timestamped version) followed
+    by ``.`` or ``-``.
+    """
+    parts = path.strip("/").split("/")
+    if len(parts) < 4 or not all(_SEGMENT.match(p) for p in parts[:-1]):
+        return None
+    *group, artifact, version, filename = parts
+    if not filename.startswith(f"{artifact}-"):
+        return None
+    rest = filename[len(artifact) + 1:]
+    stems = [version]
+    if version.endswith("-SNAPSHOT"):
+        m = re.match(re.escape(version[: -len("SNAPSHOT")]) + r"\d{8}\.\d{6}-\d+", rest)
+        if m:
+            stems.insert(0, m.group(0))
+    for stem in stems:
+        if rest.startswith(stem) and rest[len(stem):len(stem) + 1] in (".", "-") and len(rest) > len(stem) + 1:
+            return Coordinates(".".join(group), artifact, version, filename)
+    return None
+
+
+def file_url(endpoint: str, key: ItemKey, name: str | None = None) -> str:
+    """``{endpoint}{group/path}/{artifactId}/{version}/{name or asset}``."""
+    return f"{endpoint}{_artifact_folder(key)}/{quote(key.version)}/{quote(name or key.asset)}"
+
+
+def metadata_url(endpoint: str, key: ItemKey) -> str:
+    """The artifact-level ``maven-metadata.xml`` of ``key``'s package."""
+    return f"{endpoint}{_artifact_folder(key)}/{METADATA}"
+
+
+def _artifact_folder(key: ItemKey) -> str:
+    return "/".join(quote(p) for p in key.namespace.split(".")) + "/" + quote(key.package)
+
+
+def listed_versions(document: bytes) -> list[str]:
+    """The ``versioning/versions/version`` entries of an artifact's metadata, in document order
+    (``[]`` if it is not readable XML: CodeArtifact publishes what a metadata upload lists, and
+    unpublishes nothing it leaves out, so starting afresh loses nothing)."""
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError:
+        return []
+    local = lambda tag: tag.rsplit("}", 1)[-1]  # noqa: E731 - namespaced or not
+    return [v.text.strip() for versions in root.iter() if local(versions.tag) == "versions"
+            for v in versions if local(v.tag) == "version" and v.text and v.text.strip()]
+
+
+def render_metadata(group: str, artifact: str, versions: Iterable[str], newest: str) -> bytes:
+    """An artifact-level ``maven-metadata.xml`` as ``mvn deploy`` writes it after deploying ``newest``:
+    the versions in the given order with ``newest`` appended if absent, and ``latest``/``release``
+    naming ``newest``."""
+    ordered = list(dict.fromkeys([*versions, newest]))
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<metadata>",
+             f"  <groupId>{escape(group)}</groupId>", f"  <artifactId>{escape(artifact)}</artifactId>",
+             "  <versioning>", f"    <latest>{escape(newest)}</latest>"]
+    if not is_snapshot(newest):
+        lines.append(f"    <release>{escape(newest)}</release>")
+    lines += ["    <versions>", *(f"      <version>{escape(v)}</version>" for v in ordered), "    </versions>",
+              f"    <lastUpdated>{time.strftime('%Y%m%d%H%M%S', time.gmtime())}</lastUpdated>",
+              "  </versioning>", "</metadata>", ""]
+    return "\n".join(lines).encode()
+
+
+class MavenMigrator(NoPackageFacts):
+    format = FORMAT
+    single_asset = False
+
+    def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
+        """The item ``file`` is; None for checksum and metadata files; unmappable for files whose
+        coordinates can't be told, disagree between hints and path, or are SNAPSHOTs."""
+        filename = posixpath.basename(file.path)
+        if filename.endswith(CHECKSUM_SUFFIXES) or filename.startswith(METADATA):
+            return None
+        hints = file.hints
+        parsed = parse_m2_path(file.path)
+        group = hints.get("groupId") or hints.get("group") or (parsed.group if parsed else "")
+        artifact = hints.get("artifactId") or hints.get("name") or (parsed.artifact if parsed else "")
+        version = hints.get("baseVersion") or hints.get("version") or (parsed.version if parsed else "")
+        version = base_version(version)
+
+        def unmappable(reason: str) -> SourceItem:
+            return source_item(file, (FORMAT, group or "?", artifact or "?", version or "?", filename or "?"),
+                               unmappable=reason)
+
+        if not group or not artifact or not version:
+            return unmappable(f"{file.path!r} is not in the Maven repository layout "
+                              "(group/artifact/version/artifact-version.ext) and the source gives no coordinates")
+        if parsed is not None and (parsed.group, parsed.artifact, parsed.version) != (group, artifact, version):
+            return unmappable(f"the source lists {file.path!r} as {group}:{artifact}:{version}, "
+                              f"but its path says {parsed.group}:{parsed.artifact}:{parsed.version}")
+        if is_snapshot(version):
+            return unmappable(SNAPSHOT_REASON)
+        bad = [p for p in (*group.split("."), artifact, version) if not _SEGMENT.match(p)]
+        if bad or safe_asset_name(filename) is None:
+            return unmappable(f"{file.path!r} has a coordinate CodeArtifact can't take: {(bad or [filename])[0]!r}")
+        return source_item(file, (FORMAT, group, artifact, version, filename))
+
+    def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        """PUT the file, then its checksums (which the target checks against what it stored)."""
+        key = item.key
+        url = file_url(ctx.endpoint(FORMAT), key)
+        with open(spooled.path, "rb") as body:
+            ctx.send("PUT", url, f"upload {key.asset}", data=body,
+                     headers={"Content-Type": "application/octet-stream"})
+        for algorithm in UPLOADED_CHECKSUMS:
+            ctx.send("PUT", f"{url}.{algorithm}", f"upload {key.asset}.{algorithm}",
+                     data=spooled.checksums[algorithm].encode(), headers={"Content-Type": "text/plain"})
+
+    def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
+        """Upload the artifact's ``maven-metadata.xml`` listing this version, then make sure it is Published.
+
+        Raises :class:`ItemError` if the target still shows the version ``Unfinished``.
+        """
+        if not items:
+            return
+        key = items[0].key
+        url = metadata_url(ctx.endpoint(FORMAT), key)
+        label = f"{key.namespace}:{key.package}:{key.version}"
+        current = ctx.send("GET", url, f"maven-metadata.xml of {key.namespace}:{key.package}", accept=(404,))
+        known = listed_versions(current.content) if current.status_code == 200 else []
+        document = render_metadata(key.namespace, key.package, known, key.version)
+        ctx.send("PUT", url, f"maven-metadata.xml for {label}", data=document,
+                 headers={"Content-Type": "application/xml"})
+        for algorithm in ("sha1", "md5"):
+            ctx.send("PUT", f"{url}.{algorithm}", f"maven-metadata.xml.{algorithm} for {label}",
+                     data=hashlib.new(algorithm, document).hexdigest().encode(), headers={"Content-Type": "text/plain"})
+        out = ctx.domain.read("describe_package_version", repository=ctx.repository, format=FORMAT,
+                              namespace=key.namespace, package=key.package, packageVersion=key.version)
+        status = out["packageVersion"]["status"]
+        if status == "Unfinished":
+            raise ItemError(f"{label} is still Unfinished in {ctx.repository} after maven-metadata.xml listed it; "
+                            "its assets are there but Maven clients can't use them: check the version with "
+                            "describe-package-version, then publish it with update-package-versions-status")

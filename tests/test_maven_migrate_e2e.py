@@ -1,0 +1,198 @@
+"""Nexus → CodeArtifact for Maven, end to end on the stand-ins, proven with real ``mvn``.
+
+The source holds a real artifact (commons-io 2.11.0's POM and jar as Debian ships them, plus a
+sources jar) and a built one in two versions, uploaded through Nexus' components API with the
+``maven2.*`` fields, so Nexus lists checksum subordinates next to every file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import requests
+
+import maven_helpers as mh
+from e2e_helpers import aws_env, codeartifact, ferry, write_job
+from ferry.sandbox.seed import NexusSeeder, debian_maven_artifact, maven_artifact, maven_filename, maven_jar
+
+REPOS = [{"source": "maven-internal", "target": "maven-store"}]
+
+
+def _artifacts() -> dict[tuple[str, str, str], dict]:
+    real = debian_maven_artifact("commons-io", "commons-io", "2.11.0") or \
+        maven_artifact("commons-io", "commons-io", "2.11.0", sources=False)
+    real[("sources", "jar")] = maven_jar({"org/apache/commons/io/IOUtils.java": b"package org.apache.commons.io;\n"})
+    return {
+        ("commons-io", "commons-io", "2.11.0"): real,
+        ("com.acme.ferry", "greeter", "1.0.0"): maven_artifact("com.acme.ferry", "greeter", "1.0.0", sources=False),
+        ("com.acme.ferry", "greeter", "1.1.0"): maven_artifact("com.acme.ferry", "greeter", "1.1.0"),
+    }
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("maven", "maven-internal")
+    artifacts = _artifacts()
+    for (group, artifact, version), files in artifacts.items():
+        seeder.maven("maven-internal", group, artifact, version, files)
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    ca.create_repository(domain="acme", repository="maven-store")
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    return {"urls": urls, "ca": ca, "job": job, "artifacts": artifacts, "state": str(tmp_path / "ferry.db"),
+            "tmp": tmp_path, "seeder": seeder, "store": sandbox.apps["codeartifact"].store}
+
+
+def expected_assets(artifact: str, version: str, files: dict) -> dict[str, str]:
+    return {maven_filename(artifact, version, classifier, ext): hashlib.sha256(data).hexdigest()
+            for (classifier, ext), data in files.items()}
+
+
+def target_assets(ca, group, artifact, version) -> dict[str, str]:
+    out = ca.list_package_version_assets(domain="acme", repository="maven-store", format="maven", namespace=group,
+                                         package=artifact, packageVersion=version)
+    return {a["name"]: a["hashes"]["SHA-256"] for a in out["assets"]}
+
+
+def target_status(ca, group, artifact, version) -> str:
+    return ca.describe_package_version(domain="acme", repository="maven-store", format="maven", namespace=group,
+                                       package=artifact, packageVersion=version)["packageVersion"]["status"]
+
+
+def report(state: str) -> dict:
+    from typer.testing import CliRunner
+
+    from ferry.cli import app
+
+    result = CliRunner().invoke(app, ["report", "--state", state])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_migrate_publishes_every_version_and_a_rerun_uploads_nothing(world):
+    ca, state, artifacts = world["ca"], world["state"], world["artifacts"]
+    # the source lists checksum subordinates beside every file: they are not items
+    assert ferry("audit", str(world["job"]), "--state", state) == 0
+    assert report(state)["states"] == {"planned": 8}
+
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    for (group, artifact, version), files in artifacts.items():
+        # every asset arrived with the SHA-256 of the bytes seeded into Nexus, and nothing else did
+        assert target_assets(ca, group, artifact, version) == expected_assets(artifact, version, files)
+        assert target_status(ca, group, artifact, version) == "Published"
+    listed = ca.list_package_versions(domain="acme", repository="maven-store", format="maven",
+                                      namespace="com.acme.ferry", package="greeter")["versions"]
+    assert sorted(v["version"] for v in listed) == ["1.0.0", "1.1.0"]
+    first = report(state)
+    assert first["states"] == {"confirmed": 8}
+
+    # second run: everything is "same", nothing is published, no version changes
+    store = world["store"]
+    before = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last, GROUP_CONCAT(revision) AS revs FROM versions")[0]
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    after = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last, GROUP_CONCAT(revision) AS revs FROM versions")[0]
+    assert tuple(before) == tuple(after)
+    assert report(state)["states"] == {"same": 8}
+    assert ferry("verify", str(world["job"]), "--state", state) == 0
+
+
+def test_a_different_version_already_in_the_target_is_a_conflict_left_untouched(world, capsys):
+    ca, store, state = world["ca"], world["store"], world["state"]
+    domain = store.domain("us-east-1", None, "acme")
+    repo = store.repository(domain, "maven-store")
+    planted = maven_jar({"planted.txt": b"not the source's jar\n"})
+    store.publish_asset(repo, "maven", "com.acme.ferry", "greeter", "1.1.0", "greeter-1.1.0.jar",
+                        store.blobs.put_bytes(planted))
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    assert "greeter@1.1.0/greeter-1.1.0.jar" in capsys.readouterr().out
+    assert target_assets(ca, "com.acme.ferry", "greeter", "1.1.0")["greeter-1.1.0.jar"] == \
+        hashlib.sha256(planted).hexdigest()
+    # the other versions arrived whole
+    files = world["artifacts"][("com.acme.ferry", "greeter", "1.0.0")]
+    assert target_assets(ca, "com.acme.ferry", "greeter", "1.0.0") == expected_assets("greeter", "1.0.0", files)
+    result = report(state)
+    assert result["states"]["conflict"] == 1
+    (failure,) = result["failures"]
+    source_jar = world["artifacts"][("com.acme.ferry", "greeter", "1.1.0")][(None, "jar")]
+    assert failure["state"] == "conflict" and failure["target_sha256"] == hashlib.sha256(planted).hexdigest()
+    assert failure["source_sha256"] == hashlib.sha256(source_jar).hexdigest()
+
+
+def test_an_unfinished_version_in_the_target_is_finished(world):
+    """A run stopped before maven-metadata.xml leaves the version Unfinished; the next run publishes it."""
+    ca, store, state = world["ca"], world["store"], world["state"]
+    repo = store.repository(store.domain("us-east-1", None, "acme"), "maven-store")
+    files = world["artifacts"][("com.acme.ferry", "greeter", "1.0.0")]
+    store.publish_asset(repo, "maven", "com.acme.ferry", "greeter", "1.0.0", "greeter-1.0.0.jar",
+                        store.blobs.put_bytes(files[(None, "jar")]), unfinished=True)
+    assert target_status(ca, "com.acme.ferry", "greeter", "1.0.0") == "Unfinished"
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    assert target_status(ca, "com.acme.ferry", "greeter", "1.0.0") == "Published"
+    assert target_assets(ca, "com.acme.ferry", "greeter", "1.0.0") == expected_assets("greeter", "1.0.0", files)
+
+
+def test_a_version_the_target_refuses_to_publish_is_a_failure_not_silence(world, capsys):
+    """An Unfinished target version with a mismatched checksum on record can't be published by metadata:
+    the run fails that version (exit 1) and says why, instead of leaving it Unfinished quietly."""
+    ca, store, state = world["ca"], world["store"], world["state"]
+    repo = store.repository(store.domain("us-east-1", None, "acme"), "maven-store")
+    store.publish_asset(repo, "maven", "com.acme.ferry", "greeter", "1.0.0", "greeter-1.0.0-javadoc.jar",
+                        store.blobs.put_bytes(b"javadoc"), unfinished=True)
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    endpoint = ca.get_repository_endpoint(domain="acme", repository="maven-store", format="maven")
+    bad = requests.put(f"{endpoint['repositoryEndpoint']}com/acme/ferry/greeter/1.0.0/greeter-1.0.0-javadoc.jar.sha1",
+                       data=b"0" * 40, auth=("aws", token))
+    assert bad.status_code == 400
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    out = capsys.readouterr().out
+    assert "finishing the version" in out and "checksum mismatch" in out.lower()
+    assert target_status(ca, "com.acme.ferry", "greeter", "1.0.0") == "Unfinished"
+    assert target_status(ca, "com.acme.ferry", "greeter", "1.1.0") == "Published"
+    result = report(state)
+    assert result["states"]["failed"] == 1
+
+
+def test_snapshots_are_reported_unmappable(world):
+    seeder, urls, tmp = world["seeder"], world["urls"], world["tmp"]
+    folder = "com/acme/ferry/nightly/2.0-SNAPSHOT"
+    jar = maven_jar({"n.txt": b"nightly\n"})
+    for name, data in (("nightly-2.0-20240102.030405-1.jar", jar),
+                       ("nightly-2.0-20240102.030405-1.jar.sha1", hashlib.sha1(jar).hexdigest().encode())):
+        seeder.maven_put("maven-snapshots", f"{folder}/{name}", data)
+    job = write_job(tmp / "snap.toml", urls["nexus"], urls["codeartifact"],
+                    [{"source": "maven-snapshots", "target": "maven-store"}])
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 1
+    result = report(world["state"])
+    assert result["states"] == {"unmappable": 1}
+    (entry,) = result["failures"]
+    assert entry["key"] == "maven:com.acme.ferry/nightly@2.0-SNAPSHOT/nightly-2.0-20240102.030405-1.jar"
+    assert entry["reason"] == "SNAPSHOT (use --snapshots timestamped)"
+    assert world["ca"].list_packages(domain="acme", repository="maven-store")["packages"] == []
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(not mh.mvn_available(), reason="mvn or Debian's maven plugins are not installed")
+def test_real_mvn_resolves_what_was_migrated_with_its_classifier_jar(world):
+    ca = world["ca"]
+    assert ferry("migrate", str(world["job"]), "--state", world["state"], "--no-progress") == 0
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    url = ca.get_repository_endpoint(domain="acme", repository="maven-store", format="maven")["repositoryEndpoint"]
+    settings = mh.write_settings(world["tmp"] / "mvn", url, token)
+    commons = world["artifacts"][("commons-io", "commons-io", "2.11.0")]
+    mh.get(settings, "commons-io:commons-io:2.11.0")
+    mh.get(settings, "commons-io:commons-io:2.11.0:jar:sources")
+    mh.get(settings, "com.acme.ferry:greeter:1.1.0:jar:sources")
+    for (group, artifact, version, classifier), data in (
+            (("commons-io", "commons-io", "2.11.0", None), commons[(None, "jar")]),
+            (("commons-io", "commons-io", "2.11.0", "sources"), commons[("sources", "jar")]),
+            (("com.acme.ferry", "greeter", "1.1.0", "sources"),
+             world["artifacts"][("com.acme.ferry", "greeter", "1.1.0")][("sources", "jar")])):
+        name = maven_filename(artifact, version, classifier, "jar")
+        assert mh.local_file(settings, group, artifact, version, name).read_bytes() == data
+        # resolved from the stand-in (not from Debian's repository, which mirrors Central here)
+        assert mh.came_from(settings, group, artifact, version, name) == "standin"
