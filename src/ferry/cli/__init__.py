@@ -11,6 +11,7 @@ import sys
 import typer
 
 from ferry.cli import jobs as jobs_cli
+from ferry.cli import replicate as replicate_cli
 from ferry.cli import sandbox as sandbox_cli
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
 jobs_cli.register(app)
+replicate_cli.register(app)
 
 
 @app.callback()

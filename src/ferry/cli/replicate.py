@@ -1,0 +1,84 @@
+"""``ferry replicate``: a thin command over :mod:`ferry.replicators`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ferry.errors import EXIT_INTERRUPTED, UsageError
+
+
+def _print_requests(requests: dict[str, dict[str, int]]) -> None:
+    typer.echo("requests:")
+    for side, counts in requests.items():
+        shown = ", ".join(f"{op} {n}" for op, n in counts.items()) or "none"
+        typer.echo(f"  {side}: {shown} (total {sum(counts.values())})")
+
+
+def _print_outcome(outcome, report_path: Optional[Path]) -> None:
+    from ferry.report import render_table, write_report
+
+    for note in outcome.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(render_table(outcome.report))
+    for target, tally in outcome.tallies.items():
+        done = ", ".join(f"{what} {n}" for what, n in sorted(tally.items())) or "nothing changed"
+        typer.echo(f"{target} ({outcome.modes[target]}): {done}")
+    for problem in outcome.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    _print_requests(outcome.requests)
+    if report_path is not None:
+        kind = write_report(outcome.report, report_path)
+        typer.echo(f"report written to {report_path} ({kind})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``replicate`` to ``app``."""
+
+    @app.command()
+    def replicate(
+        job: Path = typer.Argument(..., help="Job file (TOML) whose source is kind = \"codeartifact\"."),
+        state: Path = typer.Option(Path("ferry.db"), "--state", help="Ledger file (SQLite)."),
+        full: bool = typer.Option(False, "--full", help="Reconcile everything, not only what changed."),
+        full_every: Optional[int] = typer.Option(None, "--full-every",
+                                                 help="A full reconcile every N runs (default 7; job: full_every)."),
+        propagate_deletes: bool = typer.Option(False, "--propagate-deletes",
+                                               help="Also delete/dispose in the target what was in the source."),
+        config_only: bool = typer.Option(False, "--config-only",
+                                         help="Replicate the domain's configuration, not packages."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="With --config-only: show the changes, make none."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="Parallel transfers."),
+        create_missing: bool = typer.Option(False, "--create-missing",
+                                            help="Create the target domain and repositories if missing."),
+        origin_policy: Optional[str] = typer.Option(None, "--origin-policy", help="report (default) or allow-publish."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Also write the report to FILE (.json/.csv/.md)."),
+        spool: Optional[Path] = typer.Option(None, "--spool", help="Folder for downloads in flight."),
+    ) -> None:
+        """Bring a target CodeArtifact domain in step with a source domain (another region or account)."""
+        from ferry.config import apply_overrides, load_job
+        from ferry.engine import Settings
+
+        if dry_run and not config_only:
+            raise UsageError("--dry-run goes with --config-only (a package run's plan is in `ferry status`)")
+        loaded = apply_overrides(load_job(job), workers=workers, origin_policy=origin_policy, full_every=full_every)
+        if config_only:
+            from ferry.replicators.config_sync import sync_config
+
+            outcome = sync_config(loaded, dry_run=dry_run)
+            for line in outcome.lines():
+                typer.echo(line)
+            _print_requests(outcome.requests)
+            raise typer.Exit(outcome.exit_code)
+        from ferry.replicators.run import ReplicateOptions, replicate as run_replicate
+
+        settings = Settings(ledger=state, spool=spool)
+        try:
+            outcome = run_replicate(loaded, settings, ReplicateOptions(full=full, propagate_deletes=propagate_deletes,
+                                                                       create_missing=create_missing))
+        except KeyboardInterrupt:
+            typer.echo("ferry: interrupted; run the same command again to resume", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED)
+        _print_outcome(outcome, report)
+        raise typer.Exit(outcome.exit_code)

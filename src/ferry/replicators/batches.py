@@ -1,0 +1,119 @@
+"""Batch calls on the target that act on versions rather than bytes: status changes, deletes, disposals,
+same-domain copies (each at most 100 versions per call, as the service allows), and npm dist-tags."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+from urllib.parse import quote
+
+from ferry.codeartifact import Domain
+from ferry.errors import FerryError, ItemError
+from ferry.migrators.base import PublishContext
+
+BATCH = 100
+
+
+@dataclass
+class BatchResult:
+    """Versions that succeeded, and the failed ones with ``errorCode: message``."""
+
+    ok: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _coords(fmt: str, namespace: str, package: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"format": fmt, "package": package}
+    if namespace:
+        out["namespace"] = namespace
+    return out
+
+
+def _collect(result: BatchResult, out: dict[str, Any], asked: list[str]) -> None:
+    result.ok.extend(out.get("successfulVersions", {}))
+    for ver, why in out.get("failedVersions", {}).items():
+        result.failed[ver] = f"{why.get('errorCode', '?')}: {why.get('errorMessage', '')}".strip()
+    # The copy API leaves identical versions out of both maps: they are already there.
+    for ver in asked:
+        if ver not in result.ok and ver not in result.failed:
+            result.ok.append(ver)
+
+
+def _batched(domain: Domain, operation: str, versions: Iterable[str], **params: Any) -> BatchResult:
+    result = BatchResult()
+    for batch in chunks(sorted(set(versions))):
+        try:
+            out = domain.retry(lambda b=batch: domain.call(operation, versions=b, **params))
+        except FerryError as err:
+            result.failed.update({v: str(err) for v in batch})
+            continue
+        _collect(result, out, batch)
+    return result
+
+
+def set_status(domain: Domain, repository: str, fmt: str, namespace: str, package: str, versions: Iterable[str],
+               status: str) -> BatchResult:
+    """UpdatePackageVersionsStatus to ``status`` (Published, Unlisted or Archived)."""
+    return _batched(domain, "update_package_versions_status", versions, repository=repository,
+                    targetStatus=status, **_coords(fmt, namespace, package))
+
+
+def delete(domain: Domain, repository: str, fmt: str, namespace: str, package: str,
+           versions: Iterable[str]) -> BatchResult:
+    """DeletePackageVersions."""
+    return _batched(domain, "delete_package_versions", versions, repository=repository,
+                    **_coords(fmt, namespace, package))
+
+
+def dispose(domain: Domain, repository: str, fmt: str, namespace: str, package: str,
+            versions: Iterable[str]) -> BatchResult:
+    """DisposePackageVersions."""
+    return _batched(domain, "dispose_package_versions", versions, repository=repository,
+                    **_coords(fmt, namespace, package))
+
+
+def copy(domain: Domain, source_repo: str, target_repo: str, fmt: str, namespace: str, package: str,
+         revisions: dict[str, str | None]) -> BatchResult:
+    """CopyPackageVersions within one domain, pinned to the revisions listed (MISMATCHED_REVISION if changed)."""
+    result = BatchResult()
+    for batch in chunks(sorted(revisions)):
+        pinned = {v: revisions[v] for v in batch if revisions[v]}
+        ask: dict[str, Any] = {"versionRevisions": pinned} if len(pinned) == len(batch) else {"versions": batch}
+        try:
+            out = domain.call("copy_package_versions", sourceRepository=source_repo,
+                              destinationRepository=target_repo, allowOverwrite=False, includeFromUpstream=False,
+                              **ask, **_coords(fmt, namespace, package))
+        except FerryError as err:
+            result.failed.update({v: str(err) for v in batch})
+            continue
+        _collect(result, out, batch)
+    return result
+
+
+def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str]) -> tuple[int, int]:
+    """Make the target package's dist-tags equal ``want`` (``latest`` is never removed, only moved).
+
+    Returns ``(tags set, tags removed)``. Raises :class:`ItemError` (e.g. a tag names a version the
+    target does not have) or RetryableError.
+    """
+    url = f"{ctx.endpoint('npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
+    have = ctx.send("GET", url, f"dist-tags of {package_id}", accept=(404,))
+    if have.status_code == 404:
+        raise ItemError(f"dist-tags of {package_id}: the target has no such npm package")
+    current = have.json() or {}
+    put = removed = 0
+    for tag, version in sorted(want.items()):
+        if current.get(tag) != version:
+            ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {package_id}", data=json.dumps(version),
+                     headers={"Content-Type": "application/json"})
+            put += 1
+    for tag in sorted(set(current) - set(want) - {"latest"}):
+        ctx.send("DELETE", f"{url}/{quote(tag)}", f"remove dist-tag {tag} of {package_id}")
+        removed += 1
+    return put, removed

@@ -1,0 +1,240 @@
+"""One repository mapping's share of a ``replicate`` run: decide what changed, plan it, then settle it.
+
+Scanning costs one ListPackages walk of the source repository and one ListPackageVersions walk per
+package, whatever the number of versions. A version whose revision differs from the remembered one
+(or that is new, or every version on a full reconcile) has its assets listed on both sides and planned
+into the ledger like any migration; a version whose status alone changed needs no listing at all.
+After the bytes have moved, :meth:`RepoPass.settle` brings statuses, deletions and npm dist-tags in step
+and remembers exactly the versions that are.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ferry.codeartifact import Domain
+from ferry.config import Job, RepositoryMapping
+from ferry.engine import MappingContext
+from ferry.errors import FerryError, UsageError
+from ferry.migrators import MIGRATORS
+from ferry.migrators.base import PublishContext
+from ferry.migrators.npm import package_id
+from ferry.model import Checksums, ItemKey, TargetItem
+from ferry.plan import plan
+from ferry.replicators import batches
+from ferry.replicators.memory import Memory, VersionId
+from ferry.sources.codeartifact import CodeArtifactSource
+from ferry.state.ledger import DONE, LedgerWriter
+
+SETTABLE = ("Published", "Unlisted", "Archived")  # what UpdatePackageVersionsStatus can set
+
+
+@dataclass
+class Pending:
+    """A version planned this run: what the source listed and what the target had before."""
+
+    revision: str | None
+    status: str
+    target_status: str | None  # None: the target did not have it
+
+
+@dataclass
+class RepoPass:
+    """The work of one ``[[repositories]]`` mapping in one run."""
+
+    job: Job
+    mapping: RepositoryMapping
+    source: CodeArtifactSource
+    target: Domain
+    memory: Memory
+    full: bool
+    started: str
+    propagate_deletes: bool = False
+    contexts: dict[str, MappingContext] = field(default_factory=dict)
+    pending: dict[VersionId, Pending] = field(default_factory=dict)
+    status_only: dict[VersionId, tuple[str | None, str]] = field(default_factory=dict)
+    disposed: list[VersionId] = field(default_factory=list)
+    gone: list[VersionId] = field(default_factory=list)
+    npm_packages: dict[tuple[str, str], bool] = field(default_factory=dict)  # (ns, name) -> versions changed
+    tally: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    # -- scanning and planning
+
+    def context(self, fmt: str) -> MappingContext:
+        if fmt not in self.contexts:
+            self.contexts[fmt] = MappingContext(self.mapping, fmt, MIGRATORS[fmt])
+        return self.contexts[fmt]
+
+    def scan(self, writer: LedgerWriter, target_exists: bool) -> None:
+        """List the source, compare with memory, and plan every new or changed version into the ledger."""
+        m = self.mapping
+        remembered = self.memory.versions(m.target)
+        seen: set[VersionId] = set()
+        formats: set[str] = set()
+        for pkg in self.source.domain.packages(m.source, m.format):
+            fmt, ns, name = pkg["format"], pkg.get("namespace") or "", pkg["package"]
+            formats.add(fmt)
+            if fmt not in MIGRATORS:
+                self.tally["packages of formats this ferry cannot publish"] += 1
+                continue
+            content = []
+            for ver in self.source.domain.versions(m.source, fmt, ns, name):
+                vid = (fmt, ns, name, ver["version"])
+                seen.add(vid)
+                status, known = ver.get("status", "Published"), remembered.get(vid)
+                if status in ("Unfinished", "Deleted"):
+                    continue
+                if status == "Disposed":
+                    if known is not None and known.status != "Disposed":
+                        self.disposed.append(vid)
+                    continue
+                if self.full or known is None or known.revision != ver.get("revision"):
+                    content.append(ver)
+                elif known.status != status:
+                    self.status_only[vid] = (ver.get("revision"), status)
+            if fmt == "npm":
+                self.npm_packages[(ns, name)] = bool(content) or any(v[:3] == (fmt, ns, name) for v in self.status_only)
+            if content:
+                self._plan_package(writer, fmt, ns, name, content, target_exists)
+        scope = {m.format} if m.format else None
+        self.gone = [vid for vid, known in remembered.items()
+                     if vid not in seen and known.status != "Deleted" and (scope is None or vid[0] in scope)]
+
+    def _plan_package(self, writer: LedgerWriter, fmt: str, ns: str, name: str, versions: list[dict],
+                      target_exists: bool) -> None:
+        m, ctx = self.mapping, self.context(fmt)
+        target_versions = self._target_versions(fmt, ns, name) if target_exists else {}
+        want, have = [], []
+        for ver in versions:
+            for file in self.source.version_files(m.source, fmt, ns, name, ver["version"], ver.get("revision"),
+                                                  ver.get("status", "Published")):
+                item = ctx.migrator.identify(file, m)
+                if item is None or (item.unmappable is None and not m.selects(item.key, self.job.options)):
+                    continue
+                want.append(item)
+            if not any(i.key.version_id[1:] == (ns, name, ver["version"]) for i in want):
+                continue  # nothing of this version is in the job's scope
+            tstatus = target_versions.get(ver["version"])
+            self.pending[(fmt, ns, name, ver["version"])] = Pending(ver.get("revision"), ver.get("status",
+                                                                                               "Published"), tstatus)
+            if tstatus in (None, "Deleted", "Disposed"):
+                continue
+            for asset in self.target.assets(m.target, fmt, ns, name, ver["version"]):
+                have.append(TargetItem(key=ItemKey(fmt, ns, name, ver["version"], asset["name"]), size=asset.get("size"),
+                                       checksums=Checksums.from_mapping(asset.get("hashes")), status=tstatus,
+                                       repository=m.target))
+        self.tally["versions listed"] += len(versions)
+        try:
+            for entry in plan(want, have):
+                writer.planned(entry, m.source, m.target)
+        except ValueError as err:
+            raise UsageError(f"repository {m.source!r}: {err}") from None
+
+    def _target_versions(self, fmt: str, ns: str, name: str) -> dict[str, str]:
+        try:
+            return {v["version"]: v.get("status", "Published")
+                    for v in self.target.versions(self.mapping.target, fmt, ns, name)}
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return {}
+            raise
+
+    # -- settling
+
+    def version_states(self, reader_db, vid: VersionId) -> list[str]:
+        fmt, ns, name, version = vid
+        rows = reader_db.execute("SELECT state FROM items WHERE target_repo=? AND format=? AND namespace=? "
+                                 "AND package=? AND version=?", [self.mapping.target, fmt, ns, name, version])
+        return [r[0] for r in rows]
+
+    def settle(self, reader_db, session: Any) -> bool:
+        """Statuses, deletions and dist-tags; remember what is in step. Returns True if nothing failed."""
+        m, clean = self.mapping, True
+        keep: list[tuple[VersionId, str | None, str]] = []
+        to_status: dict[tuple[str, str, str, str], dict[str, tuple[VersionId, str | None, str]]] = defaultdict(dict)
+        for vid, p in self.pending.items():
+            states = self.version_states(reader_db, vid)
+            if not states or any(s not in DONE and s != "only_in_target" for s in states):
+                self.tally["versions not in step (see failures)"] += 1
+                clean = False
+                continue
+            now_status = p.target_status if p.target_status in SETTABLE else "Published"
+            if p.target_status is None or p.target_status in ("Deleted",):
+                self.tally["versions copied"] += 1
+            if p.status in SETTABLE and p.status != now_status:
+                to_status[(*vid[:3], p.status)][vid[3]] = (vid, p.revision, p.status)
+            else:
+                keep.append((vid, p.revision, p.status))
+        for vid, (revision, status) in self.status_only.items():
+            if status in SETTABLE:
+                to_status[(*vid[:3], status)][vid[3]] = (vid, revision, status)
+        for (fmt, ns, name, status), versions in sorted(to_status.items()):
+            result = batches.set_status(self.target, m.target, fmt, ns, name, list(versions), status)
+            for ver in result.ok:
+                keep.append(versions[ver])
+                self.tally[f"versions set {status}"] += 1
+            for ver, why in result.failed.items():
+                clean = False
+                self.problems.append(f"{m.target}: {fmt} {_label(ns, name)} {ver}: status {status} not set ({why})")
+        self.memory.remember(m.target, m.source, keep)
+        clean &= self._deletions()
+        clean &= self._dist_tags(session)
+        return clean
+
+    def _deletions(self) -> bool:
+        m, clean = self.mapping, True
+        for kind, vids in (("disposed", self.disposed), ("deleted", self.gone)):
+            if not vids:
+                continue
+            if not self.propagate_deletes:
+                self.tally[f"versions {kind} in the source, kept in the target (--propagate-deletes)"] += len(vids)
+                continue
+            by_pkg: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+            for vid in vids:
+                by_pkg[vid[:3]].append(vid[3])
+            for (fmt, ns, name), versions in sorted(by_pkg.items()):
+                act = batches.dispose if kind == "disposed" else batches.delete
+                result = act(self.target, m.target, fmt, ns, name, versions)
+                done = result.ok + [v for v, why in result.failed.items() if why.startswith("NOT_FOUND")]
+                for ver, why in result.failed.items():
+                    if not why.startswith("NOT_FOUND"):
+                        clean = False
+                        self.problems.append(f"{m.target}: {fmt} {_label(ns, name)} {ver}: not {kind} ({why})")
+                self.tally[f"versions {kind}"] += len(result.ok)
+                ids = [(fmt, ns, name, v) for v in done]
+                if kind == "disposed":
+                    self.memory.remember(m.target, m.source, [(vid, None, "Disposed") for vid in ids])
+                else:
+                    self.memory.forget(m.target, ids)
+        return clean
+
+    def _dist_tags(self, session: Any) -> bool:
+        m, clean = self.mapping, True
+        if not self.npm_packages:
+            return True
+        remembered = self.memory.dist_tags(m.target)
+        ctx = PublishContext(self.target, m.target, session, {})
+        for (ns, name), changed in sorted(self.npm_packages.items()):
+            pid = package_id(ns, name)
+            try:
+                want = dict(self.source.dist_tags(m.source, pid))
+                if not (self.full or changed or remembered.get(("npm", ns, name)) != want):
+                    continue
+                put, removed = batches.sync_dist_tags(ctx, pid, want)
+            except FerryError as err:
+                clean = False
+                self.problems.append(f"{m.target}: dist-tags of {pid}: {err}")
+                continue
+            self.tally["npm dist-tags set"] += put
+            self.tally["npm dist-tags removed"] += removed
+            self.memory.remember_tags(m.target, ("npm", ns, name), want)
+        return clean
+
+
+def _label(ns: str, name: str) -> str:
+    return f"{ns}/{name}" if ns else name

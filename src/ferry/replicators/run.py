@@ -1,0 +1,188 @@
+"""``ferry replicate``: keep a target CodeArtifact domain in step with a source one, moving only what changed.
+
+A run: for each mapping, decide incremental or full (``--full``, no high-water mark yet, or
+``[options] full_every`` runs since the last full one), scan and plan (:class:`RepoPass`), move the
+bytes (the engine's transfer, or CopyPackageVersions when both sides are one domain), then settle
+statuses, deletions and dist-tags and advance each clean repository's high-water mark.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ferry.commands import _exit_code
+from ferry.config import Job
+from ferry.engine import Engine, MappingContext, Settings
+from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, FerryError, UsageError
+from ferry.replicators import batches
+from ferry.replicators.memory import Memory
+from ferry.replicators.repo_pass import RepoPass
+from ferry.report import RunReport, build_report
+from ferry.sources.codeartifact import CodeArtifactSource
+from ferry.state.ledger import LedgerWriter, now
+from ferry.state.reader import ItemRow, LedgerReader
+
+
+@dataclass
+class ReplicateOptions:
+    full: bool = False
+    propagate_deletes: bool = False
+    create_missing: bool = False
+
+
+@dataclass
+class ReplicateOutcome:
+    """What a replicate run did: the ledger report, per-mapping tallies, request counts, exit code."""
+
+    run_id: int
+    report: RunReport
+    exit_code: int
+    notes: list[str]
+    tallies: dict[str, Counter]
+    modes: dict[str, str]
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class ReplicaEngine(Engine):
+    """The engine with one mapping context per (mapping, format): a CodeArtifact repository holds many."""
+
+    def _version_jobs(self, reader: LedgerReader, by_target) -> Iterator[tuple[MappingContext, list[ItemRow]]]:
+        contexts = {(c.mapping.source, c.mapping.target, c.format): c for c in self.mappings}
+        rows = (r for r in reader.items(None, ("planned", "downloading", "published"))
+                if (r.source_repo, r.target_repo, r.format) in contexts and r.locator)
+        for _vid, group in itertools.groupby(rows, key=lambda r: (r.target_repo, r.format, r.namespace, r.package,
+                                                                   r.version)):
+            batch = list(group)
+            yield contexts[(batch[0].source_repo, batch[0].target_repo, batch[0].format)], batch
+
+
+def same_domain(job: Job) -> bool:
+    """Whether source and target are one domain (same name, owner, region and endpoint)."""
+    s, t = job.source, job.target
+    return (s.domain, s.region, s.domain_owner or "", s.url or "") == \
+        (t.domain, t.region, t.domain_owner or "", t.endpoint_url or "")
+
+
+def _prepare_target(engine: Engine, passes: list[RepoPass], create: bool, notes: list[str]) -> set[str]:
+    """Make sure the target domain and repositories exist (or create them). Returns the existing ones."""
+    domain = engine.domain
+    if not domain.exists():
+        if not create:
+            raise UsageError(f"target domain {domain.name!r} does not exist in {domain.region}; create it, run "
+                             "ferry replicate --config-only, or pass --create-missing")
+        domain.create()
+        notes.append(f"created domain {domain.name} in {domain.region}")
+    existing = set()
+    for p in passes:
+        target = p.mapping.target
+        if domain.repository_exists(target):
+            existing.add(target)
+        elif create:
+            domain.create_repository(target)
+            notes.append(f"created repository {target}")
+        else:
+            raise UsageError(f"target repository {target!r} does not exist; run ferry replicate --config-only "
+                             "or pass --create-missing")
+    return existing
+
+
+def _copy_in_domain(engine: Engine, passes: list[RepoPass], writer: LedgerWriter, reader: LedgerReader) -> None:
+    """Same domain: CopyPackageVersions (≤100 per call, pinned to the listed revisions) for every planned
+    version, then confirm each asset's SHA-256 on the target."""
+    for p in passes:
+        m = p.mapping
+        planned: dict[tuple[str, str, str, str], list[ItemRow]] = {}
+        for row in reader.items(None, ("planned",), m.target):
+            if row.key.version_id in p.pending:
+                planned.setdefault(row.key.version_id, []).append(row)
+        by_pkg: dict[tuple[str, str, str], dict[str, str | None]] = {}
+        for vid in planned:
+            by_pkg.setdefault(vid[:3], {})[vid[3]] = p.pending[vid].revision
+        for (fmt, ns, name), revisions in sorted(by_pkg.items()):
+            result = batches.copy(engine.domain, m.source, m.target, fmt, ns, name, revisions)
+            p.tally["CopyPackageVersions versions"] += len(result.ok)
+            for version in revisions:
+                rows = planned[(fmt, ns, name, version)]
+                if version in result.failed:
+                    for r in rows:
+                        writer.transition(m.target, r.key, "failed", reason=f"copy: {result.failed[version]}",
+                                          attempt=True)
+                    continue
+                listed = {a["name"]: a["hashes"].get("SHA-256") for a in
+                          engine.domain.assets(m.target, fmt, ns, name, version)}
+                for r in rows:
+                    got, want = listed.get(r.asset), r.source_sha256
+                    state = "confirmed" if got and got == want else "failed"
+                    writer.transition(m.target, r.key, state, target_sha256=got, source_sha256=want,
+                                      reason=None if state == "confirmed" else
+                                      f"after the copy the target shows sha256 {got}, expected {want}")
+    writer.flush()
+
+
+def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> ReplicateOutcome:
+    """Run one replication of ``job``. Raises :class:`FerryError` for usage and fatal problems.
+
+    The run is recorded in the ledger as ``replicate``; the exit code is 1 if any item failed or a
+    status, deletion or dist-tag could not be brought in step.
+    """
+    engine = ReplicaEngine(job, settings)
+    if not isinstance(engine.source, CodeArtifactSource):
+        raise UsageError('ferry replicate reads from a CodeArtifact domain: set [source] kind = "codeartifact"')
+    source = engine.source
+    label = f"{source.domain.name}@{source.domain.region}"
+    status = "fatal"
+    with LedgerWriter(settings.ledger) as writer:
+        run_id = writer.start_run("replicate", job.path)
+        problems: list[str] = []
+        try:
+            with LedgerReader(settings.ledger) as reader:
+                memory = Memory(reader.db, writer)
+                passes = []
+                for m in job.repositories:
+                    mark = memory.mark(m.target)
+                    full = options.full or mark is None or mark.runs_since_full + 1 >= job.options.full_every
+                    passes.append(RepoPass(job, m, source, engine.domain, memory, full, now(),
+                                           options.propagate_deletes))
+                existing = _prepare_target(engine, passes, options.create_missing or job.options.create_missing,
+                                           settings.notes)
+                for p in passes:
+                    p.scan(writer, p.mapping.target in existing)
+                writer.flush()
+                engine.mappings = [c for p in passes for c in p.contexts.values()]
+                if same_domain(job):
+                    _copy_in_domain(engine, passes, writer, reader)
+                else:
+                    engine.transfer(writer, reader)
+                for p in passes:
+                    clean = p.settle(reader.db, engine.session)
+                    problems.extend(p.problems)
+                    memory.advance(p.mapping.target, p.mapping.source, label, p.started, p.full, clean)
+            writer.flush()
+            status = "ok"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except FerryError:
+            status = "fatal"
+            raise
+        finally:
+            counts = writer.end_run(status)
+            if status == "ok" and (_exit_code(counts, "replicate") != EXIT_OK or problems):
+                writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
+    with LedgerReader(settings.ledger) as reader:
+        report = build_report(reader, run_id)
+    code = _exit_code(report.counts, "replicate")
+    if problems and code == EXIT_OK:
+        code = EXIT_ITEMS_FAILED
+    return ReplicateOutcome(
+        run_id=run_id, report=report, exit_code=code, notes=settings.notes,
+        tallies={p.mapping.target: p.tally for p in passes},
+        modes={p.mapping.target: "full" if p.full else "incremental" for p in passes},
+        requests={f"source {label}": source.domain.request_counts(),
+                  f"target {engine.domain.name}@{engine.domain.region}": engine.domain.request_counts()},
+        problems=problems,
+    )

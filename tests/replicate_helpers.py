@@ -1,0 +1,119 @@
+"""Helpers for the replicate tests: two regions of one CodeArtifact stand-in, seeding, and a full
+comparison of two repositories (versions, statuses, asset hashes, npm dist-tags)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from e2e_helpers import codeartifact
+from ferry.sandbox.seed import npm_tarball, sdist, wheel
+
+SOURCE_REGION, TARGET_REGION = "eu-west-1", "us-east-1"
+
+
+def write_replica_job(path: Path, url: str, repositories: list[tuple[str, str]], *, source_region=SOURCE_REGION,
+                      target_region=TARGET_REGION, source_domain="acme", target_domain="acme", extra_source="",
+                      extra_target="", options="") -> Path:
+    lines = ["[source]", 'kind = "codeartifact"', f'domain = "{source_domain}"', f'region = "{source_region}"',
+             f'url = "{url}"', extra_source, "", "[target]", f'domain = "{target_domain}"',
+             f'region = "{target_region}"', f'endpoint_url = "{url}"', extra_target, ""]
+    for source, target in repositories:
+        lines += ["[[repositories]]", f'source = "{source}"', f'target = "{target}"', ""]
+    if options:
+        lines += ["[options]", options, ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+class Seeder:
+    """Publishes into one region's domain of the stand-in: generic through PublishPackageVersion (boto3),
+    npm and PyPI straight into the store the package endpoints write to."""
+
+    def __init__(self, sandbox, region: str, domain: str = "acme"):
+        self.sandbox, self.region, self.domain = sandbox, region, domain
+        self.client = codeartifact(sandbox.urls()["codeartifact"], region)
+        self.store = sandbox.apps["codeartifact"].store
+
+    def create(self, *repos: str) -> None:
+        self.client.create_domain(domain=self.domain)
+        for repo in repos:
+            self.client.create_repository(domain=self.domain, repository=repo)
+
+    def _repo(self, repo: str):
+        return self.store.repository(self.store.domain(self.region, None, self.domain), repo)
+
+    def generic(self, repo: str, namespace: str, package: str, version: str, assets: dict[str, bytes]) -> None:
+        names = list(assets)
+        for i, name in enumerate(names):
+            data = assets[name]
+            self.client.publish_package_version(
+                domain=self.domain, repository=repo, format="generic", namespace=namespace, package=package,
+                packageVersion=version, assetContent=data, assetName=name,
+                assetSHA256=hashlib.sha256(data).hexdigest(), unfinished=i < len(names) - 1)
+
+    def npm(self, repo: str, name: str, version: str, tags: dict[str, str] | None = None) -> bytes:
+        scope, _, bare = name[1:].partition("/") if name.startswith("@") else ("", "", name)
+        data = npm_tarball(name, version)
+        blob = self.store.blobs.put_bytes(data)
+        self.store.publish_asset(self._repo(repo), "npm", scope or None, bare, version, "package.tgz", blob,
+                                 single_asset=True, display_name=name)
+        pkg = self.store.require_package(self._repo(repo), "npm", scope or None, bare)
+        for tag, ver in (tags or {"latest": version}).items():
+            self.store.set_dist_tag(pkg, tag, ver)
+        return data
+
+    def pypi(self, repo: str, name: str, version: str, with_sdist: bool = True) -> None:
+        files = [wheel(name, version)] + ([sdist(name, version)] if with_sdist else [])
+        for filename, data in files:
+            blob = self.store.blobs.put_bytes(data)
+            normalized = name.lower().replace("_", "-").replace(".", "-")
+            self.store.publish_asset(self._repo(repo), "pypi", None, normalized, version, filename, blob)
+
+    def status(self, repo: str, fmt: str, namespace: str | None, package: str, version: str, status: str) -> None:
+        kw = {"namespace": namespace} if namespace else {}
+        self.client.update_package_versions_status(domain=self.domain, repository=repo, format=fmt, package=package,
+                                                   versions=[version], targetStatus=status, **kw)
+
+
+def snapshot(client, domain: str, repo: str) -> dict:
+    """Everything a consumer could tell apart: per version its status and asset hashes, per npm package its
+    dist-tags. Deleted versions are left out (the API does not list them)."""
+    out: dict = {}
+    for page in client.get_paginator("list_packages").paginate(domain=domain, repository=repo):
+        for pkg in page["packages"]:
+            fmt, ns, name = pkg["format"], pkg.get("namespace", ""), pkg["package"]
+            kw = {"namespace": ns} if ns else {}
+            for vpage in client.get_paginator("list_package_versions").paginate(
+                    domain=domain, repository=repo, format=fmt, package=name, **kw):
+                for ver in vpage["versions"]:
+                    assets = {}
+                    if ver["status"] not in ("Disposed",):
+                        listed = client.list_package_version_assets(domain=domain, repository=repo, format=fmt,
+                                                                    package=name, packageVersion=ver["version"], **kw)
+                        assets = {a["name"]: a["hashes"]["SHA-256"] for a in listed["assets"]}
+                    out[(fmt, ns, name, ver["version"])] = (ver["status"], assets)
+    return out
+
+
+def dist_tags(sandbox, region: str, domain: str, repo: str) -> dict:
+    store = sandbox.apps["codeartifact"].store
+    r = store.repository(store.domain(region, None, domain), repo)
+    out = {}
+    for row in store.query("SELECT id, namespace, name FROM packages WHERE repo_id=? AND format='npm'",
+                           (r.id,)):
+        pkg = store.require_package(r, "npm", row["namespace"] or None, row["name"])
+        out[(row["namespace"] or "", row["name"])] = store.dist_tags(pkg)
+    return out
+
+
+def differences(sandbox, source: tuple[str, str, str], target: tuple[str, str, str]) -> list[str]:
+    """Human-readable differences between two (region, domain, repo) repositories; [] when in step."""
+    url = sandbox.urls()["codeartifact"]
+    a = snapshot(codeartifact(url, source[0]), source[1], source[2])
+    b = snapshot(codeartifact(url, target[0]), target[1], target[2])
+    diffs = [f"{k}: source {a.get(k)} target {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    ta, tb = dist_tags(sandbox, *source), dist_tags(sandbox, *target)
+    diffs += [f"dist-tags {k}: source {ta.get(k)} target {tb.get(k)}" for k in sorted(set(ta) | set(tb))
+              if ta.get(k) != tb.get(k)]
+    return diffs

@@ -1,0 +1,155 @@
+"""ferry replicate between two regions of one CodeArtifact stand-in: full copy, incremental runs that
+move only what changed, status sync, deletes only when asked, and the request bill of an idle run."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e_helpers import aws_env, ferry
+from ferry.config import load_job
+from ferry.engine import Settings
+from ferry.replicators.run import ReplicateOptions, replicate
+from replicate_helpers import SOURCE_REGION, TARGET_REGION, Seeder, differences, write_replica_job
+
+SRC = (SOURCE_REGION, "acme", "packages")
+DST = (TARGET_REGION, "acme", "packages")
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    src.npm("packages", "@acme/ui", "1.0.0")
+    src.npm("packages", "@acme/ui", "1.1.0-beta.1", tags={"latest": "1.0.0", "beta": "1.1.0-beta.1"})
+    src.npm("packages", "left-pad-acme", "1.0.0")
+    src.pypi("packages", "acme-utils", "1.0")
+    src.generic("packages", "tools", "installer", "3.4.0", {"installer.bin": b"\x7fELF 3.4.0", "notes.txt": b"n"})
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            options="create_missing = true")
+    return {"sandbox": sandbox, "src": src, "job": job, "state": tmp_path / "ferry.db"}
+
+
+def run(world, **options):
+    settings = Settings(ledger=world["state"])
+    return replicate(load_job(world["job"]), settings, ReplicateOptions(**options))
+
+
+def target_changes(sandbox) -> tuple:
+    store = sandbox.apps["codeartifact"].store
+    row = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    return row["n"], row["last"]
+
+
+def test_first_run_copies_everything_with_zero_differences(world, capsys):
+    assert ferry("replicate", str(world["job"]), "--state", str(world["state"])) == 0
+    out = capsys.readouterr().out
+    assert differences(world["sandbox"], SRC, DST) == []
+    assert "packages (full)" in out  # the first run of a repository is a full reconcile
+    assert "requests:" in out and "ListPackages" in out
+
+
+def test_incremental_run_moves_only_new_and_changed_versions(world):
+    first = run(world)
+    assert first.exit_code == 0 and first.modes == {"packages": "full"}
+    assert first.report.counts == {"confirmed": 7}  # 3 npm tarballs, wheel + sdist, 2 generic assets
+    src = world["src"]
+    src.npm("packages", "@acme/ui", "1.2.0")  # also moves latest to 1.2.0
+    src.pypi("packages", "acme-utils", "1.1", with_sdist=False)
+    src.generic("packages", "tools", "installer", "3.5.0", {"installer.bin": b"\x7fELF 3.5.0"})
+    src.status("packages", "npm", None, "left-pad-acme", "1.0.0", "Unlisted")
+    src.status("packages", "pypi", None, "acme-utils", "1.0", "Archived")
+
+    second = run(world)
+    assert second.exit_code == 0, second.problems
+    assert second.modes == {"packages": "incremental"}
+    # Only the three new versions' assets moved; the two status changes were applied without any listing.
+    assert second.report.counts == {"confirmed": 3}
+    tally = second.tallies["packages"]
+    assert tally["versions copied"] == 3
+    assert tally["versions set Unlisted"] == 1 and tally["versions set Archived"] == 1
+    assert tally["versions listed"] == 3
+    assert differences(world["sandbox"], SRC, DST) == []
+    source_requests = next(v for k, v in second.requests.items() if k.startswith("source"))
+    assert source_requests["ListPackageVersionAssets"] == 3  # the new versions only
+    assert source_requests["GetPackageVersionAsset"] == 3
+
+    before = target_changes(world["sandbox"])
+    idle = run(world)
+    assert idle.exit_code == 0
+    assert idle.report.counts == {}
+    assert target_changes(world["sandbox"]) == before  # nothing uploaded, nothing touched
+    source_requests = next(v for k, v in idle.requests.items() if k.startswith("source"))
+    target_requests = next(v for k, v in idle.requests.items() if k.startswith("target"))
+    # One ListPackages walk for the repository, one ListPackageVersions walk per package, nothing per version.
+    assert source_requests["ListPackages"] == 1
+    assert source_requests["ListPackageVersions"] == 4
+    assert "ListPackageVersionAssets" not in source_requests and "GetPackageVersionAsset" not in source_requests
+    assert not any(op.startswith(("Publish", "Update", "Copy", "Delete", "Dispose")) for op in target_requests)
+    assert sum(target_requests.values()) <= 3  # describe the domain and repository
+
+
+def test_a_moved_dist_tag_follows_the_source_without_a_new_version(world, sandbox):
+    assert run(world).exit_code == 0
+    store = sandbox.apps["codeartifact"].store
+    repo = store.repository(store.domain(SOURCE_REGION, None, "acme"), "packages")
+    pkg = store.require_package(repo, "npm", "acme", "ui")
+    store.set_dist_tag(pkg, "latest", "1.1.0-beta.1")
+    store.delete_dist_tag(pkg, "beta")
+    again = run(world)
+    assert again.exit_code == 0 and again.report.counts == {}
+    assert again.tallies["packages"]["npm dist-tags set"] == 1
+    assert again.tallies["packages"]["npm dist-tags removed"] == 1
+    assert differences(sandbox, SRC, DST) == []
+
+
+def test_deletes_propagate_only_when_asked(world, sandbox):
+    assert run(world).exit_code == 0
+    src = world["src"]
+    src.client.delete_package_versions(domain="acme", repository="packages", format="npm", package="left-pad-acme",
+                                       versions=["1.0.0"])
+    src.client.dispose_package_versions(domain="acme", repository="packages", format="generic", namespace="tools",
+                                        package="installer", versions=["3.4.0"])
+    kept = run(world)
+    assert kept.exit_code == 0
+    assert kept.tallies["packages"]["versions deleted in the source, kept in the target (--propagate-deletes)"] == 1
+    assert kept.tallies["packages"]["versions disposed in the source, kept in the target (--propagate-deletes)"] == 1
+    diffs = differences(sandbox, SRC, DST)
+    assert len(diffs) == 2  # the target still has both
+
+    done = run(world, propagate_deletes=True)
+    assert done.exit_code == 0, done.problems
+    assert done.tallies["packages"]["versions deleted"] == 1 and done.tallies["packages"]["versions disposed"] == 1
+    assert differences(sandbox, SRC, DST) == []
+    assert run(world, propagate_deletes=True).tallies["packages"].get("versions deleted", 0) == 0
+
+
+def test_full_reconcile_every_n_runs_repairs_drift_in_the_target(world, sandbox, tmp_path):
+    world["job"] = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"],
+                                     [("packages", "packages")], options="create_missing = true\nfull_every = 2")
+    assert run(world).modes == {"packages": "full"}
+    # Someone removes a version from the target behind ferry's back: incremental runs trust the ledger...
+    target = Seeder(sandbox, TARGET_REGION)
+    target.client.delete_package_versions(domain="acme", repository="packages", format="pypi",
+                                          package="acme-utils", versions=["1.0"])
+    assert run(world).modes == {"packages": "incremental"}
+    assert differences(sandbox, SRC, DST) != []
+    # ...and with full_every = 2 every second run is a full reconcile, which puts it back.
+    third = run(world)
+    assert third.modes == {"packages": "full"} and third.report.counts.get("confirmed") == 2
+    assert differences(sandbox, SRC, DST) == []
+    assert run(world).modes == {"packages": "incremental"}
+
+
+def test_same_domain_promotion_uses_copy_package_versions(world, sandbox, tmp_path):
+    src = world["src"]
+    src.client.create_repository(domain="acme", repository="prod")
+    job = write_replica_job(tmp_path / "same.toml", sandbox.urls()["codeartifact"], [("packages", "prod")],
+                            target_region=SOURCE_REGION)
+    outcome = replicate(load_job(job), Settings(ledger=tmp_path / "same.db"), ReplicateOptions())
+    assert outcome.exit_code == 0, outcome.problems
+    target_requests = next(v for k, v in outcome.requests.items() if k.startswith("target"))
+    assert target_requests["CopyPackageVersions"] == 4  # one call per package (each well under 100 versions)
+    assert "PublishPackageVersion" not in target_requests
+    assert outcome.report.counts == {"confirmed": 7}
+    assert differences(sandbox, SRC, (SOURCE_REGION, "acme", "prod")) == []
