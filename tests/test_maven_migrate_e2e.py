@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 import requests
@@ -155,6 +156,24 @@ def test_a_version_the_target_refuses_to_publish_is_a_failure_not_silence(world,
     assert target_status(ca, "com.acme.ferry", "greeter", "1.1.0") == "Published"
     result = report(state)
     assert result["states"]["failed"] == 1
+
+
+def test_many_versions_of_one_artifact_finished_by_parallel_workers(world):
+    seeder, urls, ca = world["seeder"], world["urls"], world["ca"]
+    seeder.create_repository("maven", "maven-many")
+    versions = [f"3.{n}.0" for n in range(8)]
+    for version in versions:
+        seeder.maven("maven-many", "com.acme.many", "busy", version,
+                     maven_artifact("com.acme.many", "busy", version, sources=False))
+    job = write_job(world["tmp"] / "many.toml", urls["nexus"], urls["codeartifact"],
+                    [{"source": "maven-many", "target": "maven-store"}], extra="\n[options]\nworkers = 6\n")
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert {target_status(ca, "com.acme.many", "busy", v) for v in versions} == {"Published"}
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    url = ca.get_repository_endpoint(domain="acme", repository="maven-store", format="maven")["repositoryEndpoint"]
+    served = requests.get(f"{url}com/acme/many/busy/maven-metadata.xml", auth=("aws", token))
+    assert served.status_code == 200
+    assert [v.text for v in ET.fromstring(served.content).find("versioning/versions")] == versions
 
 
 def test_snapshots_are_reported_unmappable(world):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable
@@ -38,6 +39,10 @@ CHECKSUM_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
 # What mvn deploy uploads after each file (Maven 3.9 adds sha256/sha512 on request; CodeArtifact checks any).
 UPLOADED_CHECKSUMS = ("sha1", "md5", "sha256")
 SNAPSHOT_REASON = "SNAPSHOT (use --snapshots timestamped)"
+# DescribePackageVersion reads after the metadata upload before calling a version stuck (docs: retry reads).
+STATUS_CHECKS = 3
+STATUS_DELAY = 0.5
+_LOCKS = tuple(threading.Lock() for _ in range(64))
 _TIMESTAMPED = re.compile(r"-\d{8}\.\d{6}-\d+$")
 _SEGMENT = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.+~-]{1,255}$")
 
@@ -186,18 +191,25 @@ class MavenMigrator(NoPackageFacts):
         key = items[0].key
         url = metadata_url(ctx.endpoint(FORMAT), key)
         label = f"{key.namespace}:{key.package}:{key.version}"
-        current = ctx.send("GET", url, f"maven-metadata.xml of {key.namespace}:{key.package}", accept=(404,))
-        known = listed_versions(current.content) if current.status_code == 200 else []
-        document = render_metadata(key.namespace, key.package, known, key.version)
-        ctx.send("PUT", url, f"maven-metadata.xml for {label}", data=document,
-                 headers={"Content-Type": "application/xml"})
-        for algorithm in ("sha1", "md5"):
-            ctx.send("PUT", f"{url}.{algorithm}", f"maven-metadata.xml.{algorithm} for {label}",
-                     data=hashlib.new(algorithm, document).hexdigest().encode(), headers={"Content-Type": "text/plain"})
-        out = ctx.domain.read("describe_package_version", repository=ctx.repository, format=FORMAT,
-                              namespace=key.namespace, package=key.package, packageVersion=key.version)
-        status = out["packageVersion"]["status"]
-        if status == "Unfinished":
-            raise ItemError(f"{label} is still Unfinished in {ctx.repository} after maven-metadata.xml listed it; "
-                            "its assets are there but Maven clients can't use them: check the version with "
-                            "describe-package-version, then publish it with update-package-versions-status")
+        # Workers finishing two versions of one artifact at once would each merge into the same document
+        # and the later upload could drop the other's version: one artifact's metadata at a time.
+        with _LOCKS[hash((ctx.repository, key.namespace, key.package)) % len(_LOCKS)]:
+            current = ctx.send("GET", url, f"maven-metadata.xml of {key.namespace}:{key.package}", accept=(404,))
+            known = listed_versions(current.content) if current.status_code == 200 else []
+            document = render_metadata(key.namespace, key.package, known, key.version)
+            ctx.send("PUT", url, f"maven-metadata.xml for {label}", data=document,
+                     headers={"Content-Type": "application/xml"})
+            for algorithm in ("sha1", "md5"):
+                ctx.send("PUT", f"{url}.{algorithm}", f"maven-metadata.xml.{algorithm} for {label}",
+                         data=hashlib.new(algorithm, document).hexdigest().encode(),
+                         headers={"Content-Type": "text/plain"})
+        for attempt in range(STATUS_CHECKS):
+            out = ctx.domain.read("describe_package_version", repository=ctx.repository, format=FORMAT,
+                                  namespace=key.namespace, package=key.package, packageVersion=key.version)
+            if out["packageVersion"]["status"] != "Unfinished":
+                return
+            if attempt + 1 < STATUS_CHECKS:
+                time.sleep(STATUS_DELAY * (attempt + 1))  # the service documents that reads may lag a publish
+        raise ItemError(f"{label} is still Unfinished in {ctx.repository} after maven-metadata.xml listed it; "
+                        "its assets are there but Maven clients can't use them: check the version with "
+                        "describe-package-version, then publish it with update-package-versions-status")
