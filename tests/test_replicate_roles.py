@@ -1,0 +1,69 @@
+"""Cross-account replication through assume-role: STS from moto (in-process, STS only), CodeArtifact from
+the stand-in. Every CodeArtifact request must be signed with the keys STS issued for the right role."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+moto = pytest.importorskip("moto")
+
+from e2e_helpers import aws_env  # noqa: E402
+from ferry import aws_roles  # noqa: E402
+from ferry.config import load_job  # noqa: E402
+from ferry.engine import Settings  # noqa: E402
+from ferry.replicators.run import ReplicateOptions, replicate  # noqa: E402
+from replicate_helpers import SOURCE_REGION, Seeder, differences, write_replica_job  # noqa: E402
+
+SOURCE_ROLE = "arn:aws:iam::444455556666:role/ferry-source-reader"
+TARGET_ROLE = "arn:aws:iam::777788889999:role/ferry-target-writer"
+_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+
+
+@pytest.fixture
+def signed_keys(monkeypatch):
+    """Records (role ARN, access key on the wire) for every CodeArtifact request of an assumed session."""
+    seen: list[tuple[str, str]] = []
+    real = aws_roles.assumed_session
+
+    def recording(base, role_arn, region):
+        session = real(base, role_arn, region)
+
+        def on_request(request, **_kw):
+            header = request.headers.get("Authorization") or b""
+            found = _CREDENTIAL.search(header.decode() if isinstance(header, bytes) else header)
+            seen.append((role_arn, found.group(1) if found else ""))
+
+        session.events.register("before-send.codeartifact", on_request)
+        return session
+
+    monkeypatch.setattr(aws_roles, "assumed_session", recording)
+    return seen
+
+
+def test_replicate_across_accounts_with_assumed_roles(sandbox, tmp_path, monkeypatch, signed_keys):
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    src.npm("packages", "@acme/ui", "1.0.0")
+    src.generic("packages", "tools", "installer", "1.0", {"installer.bin": b"bits"})
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            extra_source=f'role_arn = "{SOURCE_ROLE}"', extra_target=f'role_arn = "{TARGET_ROLE}"',
+                            options="create_missing = true")
+    # CodeArtifact passes through to the stand-in; STS (and anything else AWS) is answered by moto.
+    with moto.mock_aws(config={"core": {"passthrough": {"services": ["codeartifact"]}}}):
+        from moto.sts.models import sts_backends
+
+        outcome = replicate(load_job(job), Settings(ledger=tmp_path / "ferry.db"), ReplicateOptions())
+        issued = {}
+        for account in ("444455556666", "777788889999"):
+            for role in sts_backends[account]["aws"].assumed_roles:
+                issued[role.access_key_id] = role.role_arn
+    assert outcome.exit_code == 0, outcome.problems
+    assert differences(sandbox, (SOURCE_REGION, "acme", "packages"), ("us-east-1", "acme", "packages")) == []
+    roles_used = {role for role, _key in signed_keys}
+    assert roles_used == {SOURCE_ROLE, TARGET_ROLE}
+    # Each request carried a key STS issued for that very role, never the caller's own key.
+    assert all(issued.get(key) == role for role, key in signed_keys), signed_keys
+    assert not any(key == "AKIAFERRYTEST" for _role, key in signed_keys)
