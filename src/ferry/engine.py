@@ -69,6 +69,10 @@ def open_source(job: Job, settings: Settings, session: requests.Session, retry) 
         from ferry.sources.artifactory import open_artifactory_source
 
         return open_artifactory_source(cfg, settings, session, retry)
+    if cfg.kind == "artifactory":
+        from ferry.sources.artifactory import open_artifactory_source
+
+        return open_artifactory_source(cfg, settings, session, retry)
     if cfg.kind == "codeartifact":
         from ferry.sources.codeartifact import open_codeartifact_source
 

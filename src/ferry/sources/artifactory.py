@@ -1,0 +1,389 @@
+"""JFrog Artifactory as a source: repositories from ``/api/repositories``, files from AQL, downloads
+from ``{url}/{repo}/{path}``.
+
+Listing (never one unbounded answer): AQL ``items.find`` sorted by path and name, page by page with
+``offset``/``limit``; then, per page, the items' properties in separate queries by repo + path + name
+(properties cannot share a query with sort/offset/limit). Where AQL is refused (403/404/405/501, or
+400 on the first query), the storage API's ``?list&deep=1`` is read as a stream instead, with each
+file's properties from ``?properties`` where the package type needs them.
+
+Identity hints come from the properties Artifactory's indexing sets (``npm.name``/``npm.version``,
+``pypi.*``, ``nuget.*``, ``crate.*``); Maven and generic files get none (their migrators read the
+path). Checksums (``sha256``, ``actual_sha1``, ``actual_md5``) go with each file and are verified
+while it streams. A file whose ``originalChecksums`` (what the deploying client claimed) differ from
+the actual ones is listed and copied as Artifactory serves it, with the original values in its hints
+(``artifactory.original_sha1``/``_md5``) and a note naming the files.
+
+Repositories: local (and federated) ones by default. A remote repository ``X`` is refused with a
+pointer to its cache ``X-cache``: naming ``X-cache`` explicitly migrates the cached copies of public
+packages (and says so in the run's notes). Virtual repositories are refused (they only aggregate).
+
+Credentials: ``token_env`` alone sends ``Authorization: Bearer`` (or ``X-JFrog-Art-Api`` for a
+legacy API key, recognizable by its ``AKC`` prefix); ``username`` with ``password_env`` (a password
+or an access token) or with ``token_env`` sends Basic. Downloads go only to the configured host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+from urllib.parse import quote
+
+import requests
+
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, parse_time, \
+    properties_queries, storage_entries
+from ferry.sources.base import SourceFile, SourceRepository
+
+T = TypeVar("T")
+
+# Artifactory package type -> CodeArtifact format.
+FORMATS = {"npm": "npm", "pypi": "pypi", "maven": "maven", "gradle": "maven", "nuget": "nuget",
+           "generic": "generic", "gems": "ruby", "cargo": "cargo", "swift": "swift"}
+# Package types whose identity comes from properties (others: path only, no property queries).
+PROPERTY_TYPES = ("npm", "pypi", "nuget", "cargo", "gems")
+AQL_REFUSED = (403, 404, 405, 501)
+NO_ORIGINAL = ("", "NO_ORIG", None)
+PAGE_SIZE = 500
+MAX_QUERY = 5000  # Artifactory refuses query texts over 6000 characters [3P]
+_EXAMPLES = 3
+
+
+class _Auth(requests.auth.AuthBase):
+    """Sets one header; its repr never shows the secret."""
+
+    def __init__(self, header: str, value: str, label: str):
+        self._header, self._value, self.label = header, value, label
+
+    def __call__(self, request):
+        request.headers[self._header] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return f"<{self.label}, redacted>"
+
+
+def make_auth(username: str | None, password: str | None, token: str | None) -> _Auth | None:
+    """The auth ferry sends: Basic (username + password or token), Bearer (token), X-JFrog-Art-Api (API key)."""
+    if username and (password or token):
+        return _Auth("Authorization", requests.auth._basic_auth_str(username, password or token or ""), "basic auth")
+    if token:
+        if token.startswith("AKC"):
+            return _Auth("X-JFrog-Art-Api", token, "API key")
+        return _Auth("Authorization", f"Bearer {token}", "bearer token")
+    return None
+
+
+def raise_for(response: requests.Response, what: str) -> None:
+    """Turn an HTTP error status into ferry's error kinds; return quietly on success."""
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 429 or status >= 500:
+        after = response.headers.get("Retry-After")
+        try:
+            retry_after = float(after) if after is not None else None
+        except ValueError:
+            retry_after = None
+        raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
+    if status == 401:
+        raise FatalError(f"{what}: Artifactory refused the credentials (HTTP 401); check token_env, or username "
+                         "and password_env")
+    if status == 403:
+        raise FatalError(f"{what}: the credentials may not read this (HTTP 403); the user or token needs read "
+                         "permission on the repository")
+    if status == 404:
+        raise ItemError(f"{what}: not found (HTTP 404)")
+    raise ItemError(f"{what}: HTTP {status}{_message(response)}")
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        errors = response.json().get("errors") or []
+        return f": {errors[0].get('message')}" if errors else ""
+    except (ValueError, AttributeError, IndexError):
+        return ""
+
+
+class _AqlRefused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ArtifactorySource:
+    """An Artifactory server at ``url`` (the base including ``/artifactory``).
+
+    ``retry`` runs a zero-argument call under the source layer's retry policy; ``notes`` collects what
+    the run should tell the user (remote caches, AQL fallback, original-checksum mismatches).
+    """
+
+    kind = "artifactory"
+
+    def __init__(self, url: str, session: requests.Session, auth: requests.auth.AuthBase | None = None,
+                 retry: Callable[[Callable[[], T]], T] | None = None, notes: list[str] | None = None,
+                 page_size: int = PAGE_SIZE, max_query: int = MAX_QUERY):
+        self.url = url.rstrip("/")
+        self.session = session
+        self.auth = auth
+        self._retry = retry or (lambda fn: fn())
+        self.notes = notes if notes is not None else []
+        self.page_size = page_size
+        self.max_query = max_query
+        self._repos: dict[str, SourceRepository] | None = None
+        self._package_types: dict[str, str] = {}
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, what: str, **kw) -> requests.Response:
+        try:
+            resp = self.session.request(method, f"{self.url}{path}", auth=self.auth, timeout=60, **kw)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise RetryableError(f"{what}: {type(err).__name__}") from None
+        return resp
+
+    def _json(self, resp: requests.Response, what: str) -> Any:
+        try:
+            return resp.json()
+        except ValueError:
+            raise RetryableError(f"{what}: response is not JSON (cut short?)") from None
+
+    def _get_json(self, path: str, what: str, params: Mapping[str, str] | None = None) -> Any:
+        def call() -> Any:
+            resp = self._request("GET", path, what, params=params)
+            raise_for(resp, what)
+            return self._json(resp, what)
+
+        return self._retry(call)
+
+    def _aql(self, query: str, first: bool) -> dict[str, Any]:
+        """Run one AQL query. Raises _AqlRefused when the server will not run AQL (first query only)."""
+
+        def call() -> dict[str, Any]:
+            resp = self._request("POST", "/api/search/aql", "AQL search", data=query.encode(),
+                                 headers={"Content-Type": "text/plain"})
+            if resp.status_code in AQL_REFUSED or (first and resp.status_code == 400):
+                raise _AqlRefused(resp.status_code, _message(resp))
+            raise_for(resp, "AQL search")
+            body = self._json(resp, "AQL search")
+            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+                raise FatalError("AQL search: the answer has no results list; is the url the Artifactory base "
+                                 "(ending in /artifactory)?")
+            return body
+
+        try:
+            return self._retry(call)
+        except _AqlRefused as refused:
+            if not first:
+                raise FatalError(f"AQL search: refused in the middle of a listing (HTTP {refused.status})"
+                                 f"{refused}") from None
+            raise
+
+    # -- repositories -------------------------------------------------------------------------------
+
+    def repositories(self) -> dict[str, SourceRepository]:
+        """All repositories by key (fetched once); kinds are ``local``, ``remote``, ``virtual``, ``federated``."""
+        if self._repos is None:
+            try:
+                listing = self._get_json("/api/repositories", "Artifactory /api/repositories")
+            except RetryableError as err:
+                raise FatalError(f"source unreachable: {err}; check [source] url") from None
+            except ItemError as err:
+                raise FatalError(f"{self.url} does not answer like Artifactory ({err}); [source] url must be the "
+                                 "base including /artifactory") from None
+            if not isinstance(listing, list):
+                raise FatalError(f"{self.url} does not answer like Artifactory; [source] url must be the base "
+                                 "including /artifactory")
+            self._repos = {}
+            for entry in listing:
+                native = str(entry.get("packageType", "")).lower()
+                kind = str(entry.get("type", "")).lower()
+                self._repos[entry["key"]] = SourceRepository(entry["key"], FORMATS.get(native), kind, native)
+                self._package_types[entry["key"]] = native
+        return self._repos
+
+    def repository(self, name: str) -> SourceRepository:
+        """The repository to list for ``name``. Raises UsageError for unknown, remote and virtual repositories."""
+        repos = self.repositories()
+        if name.endswith("-cache") and name not in repos and repos.get(name[: -len("-cache")], None) is not None \
+                and repos[name[: -len("-cache")]].kind == "remote":
+            remote = repos[name[: -len("-cache")]]
+            self._package_types[name] = remote.native_format
+            self.notes.append(f"{name} is the cache of remote repository {remote.name}: copies of public packages, "
+                              "migrated because the job names the cache explicitly")
+            return SourceRepository(name, remote.format, "remote-cache", remote.native_format)
+        if name not in repos:
+            known = ", ".join(sorted(k for k, r in repos.items() if r.kind in ("local", "federated"))) or "none"
+            raise UsageError(f"Artifactory has no repository {name!r} (local repositories: {known}); "
+                             "fix [[repositories]] source")
+        repo = repos[name]
+        if repo.kind == "remote":
+            raise UsageError(f"{name!r} is a remote repository (a cache of public packages); to migrate what it "
+                             f"has cached, name its cache {name + '-cache'!r} as the source")
+        if repo.kind == "virtual":
+            members = self._virtual_members(name)
+            raise UsageError(f"{name!r} is a virtual repository; map the repositories it aggregates instead"
+                             + (f" ({', '.join(members)})" if members else ""))
+        return repo
+
+    def _virtual_members(self, name: str) -> list[str]:
+        try:
+            config = self._get_json(f"/api/repositories/{quote(name)}", f"repository {name}")
+        except (ItemError, RetryableError, FatalError):
+            return []
+        members = config.get("repositories") if isinstance(config, dict) else None
+        return [str(m) for m in members or []]
+
+    # -- listing ------------------------------------------------------------------------------------
+
+    def files(self, repository: str) -> Iterator[SourceFile]:
+        """Every file of ``repository``: AQL pages (or the storage API where AQL is refused)."""
+        package_type = self._package_types.get(repository) or self.repository(repository).native_format
+        mismatches: list[str] = []
+        try:
+            yield from self._aql_files(repository, package_type, mismatches)
+        except _AqlRefused as refused:
+            self.notes.append(f"AQL is not available to these credentials (HTTP {refused.status}); listed "
+                              f"{repository} through the storage API instead (slower: one request per file for "
+                              "properties)")
+            yield from self._storage_files(repository, package_type, mismatches)
+        if mismatches:
+            shown = "; ".join(mismatches[:_EXAMPLES]) + (f"; and {len(mismatches) - _EXAMPLES} more"
+                                                         if len(mismatches) > _EXAMPLES else "")
+            self.notes.append(f"{repository}: {len(mismatches)} file(s) whose originalChecksums (what the "
+                              f"deploying client claimed) differ from the actual checksums; ferry copies the bytes "
+                              f"Artifactory serves and checks them against the actual checksums: {shown}")
+
+    def _aql_files(self, repository: str, package_type: str, mismatches: list[str]) -> Iterator[SourceFile]:
+        offset, page_size, first = 0, self.page_size, True
+        while True:
+            answer = self._aql(items_query(repository, offset, page_size), first)
+            first = False
+            results = [r for r in answer["results"] if isinstance(r, dict)]
+            trimmed = bool((answer.get("range") or {}).get("notification"))
+            if not results:
+                return
+            props: dict[tuple[str, str], dict[str, list[str]]] = {}
+            if package_type in PROPERTY_TYPES:
+                props = self._page_properties(repository, [(str(r["path"]), str(r["name"])) for r in results])
+            for row in results:
+                key = (str(row["path"]), str(row["name"]))
+                yield self._file(repository, row, props.get(key, {}), mismatches)
+            if trimmed:
+                # The server's hard limit is below our page size: continue in pages of what it gives.
+                page_size = len(results)
+                offset += len(results)
+            else:
+                # Advance by rows asked for: permission filtering may drop rows after the limit was applied.
+                offset += page_size
+
+    def _page_properties(self, repository: str, items: list[tuple[str, str]]) -> dict[tuple[str, str],
+                                                                                        dict[str, list[str]]]:
+        out: dict[tuple[str, str], dict[str, list[str]]] = {}
+        for query in properties_queries(repository, items, self.max_query):
+            answer = self._aql(query, first=False)
+            for row in answer["results"]:
+                found: dict[str, list[str]] = {}
+                for prop in row.get("properties") or []:
+                    found.setdefault(str(prop.get("key")), []).append(str(prop.get("value", "")))
+                out[(str(row.get("path")), str(row.get("name")))] = found
+        return out
+
+    def _storage_files(self, repository: str, package_type: str, mismatches: list[str]) -> Iterator[SourceFile]:
+        path = f"/api/storage/{quote(repository)}"
+        params = {"list": "", "deep": "1", "listFolders": "0", "mdTimestamps": "0"}
+        opener = lambda: self._retry(lambda: self._open_list(path, params, repository))  # noqa: E731
+        for entry in storage_entries(opener, f"file list of {repository}"):
+            rel = str(entry.get("uri", "")).lstrip("/")
+            parent, _, name = rel.rpartition("/")
+            props = self._file_properties(repository, rel) if package_type in PROPERTY_TYPES else {}
+            row = {"path": parent or ".", "name": name, "size": entry.get("size"),
+                   "modified": entry.get("lastModified"), "actual_sha1": entry.get("sha1"), "sha256": entry.get("sha2")}
+            yield self._file(repository, row, props, mismatches)
+
+    def _open_list(self, path: str, params: Mapping[str, str], repository: str) -> requests.Response:
+        what = f"file list of {repository}"
+        try:
+            resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, stream=True, timeout=60)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise RetryableError(f"{what}: {type(err).__name__}") from None
+        try:
+            raise_for(resp, what)
+        except Exception:
+            resp.close()
+            raise
+        return resp
+
+    def _file_properties(self, repository: str, rel: str) -> dict[str, list[str]]:
+        try:
+            body = self._get_json(f"/api/storage/{quote(repository)}/{quote(rel)}", f"properties of {rel}",
+                                  params={"properties": ""})
+        except ItemError:
+            return {}  # 404: the file has no properties
+        props = body.get("properties") if isinstance(body, dict) else None
+        return {str(k): [str(v) for v in (vals if isinstance(vals, list) else [vals])]
+                for k, vals in (props or {}).items()}
+
+    def _file(self, repository: str, row: Mapping[str, Any], props: Mapping[str, list[str]],
+              mismatches: list[str]) -> SourceFile:
+        folder, name = str(row.get("path") or "."), str(row["name"])
+        path = name if folder in (".", "") else f"{folder}/{name}"
+        checksums = checksums_of(row.get("sha256"), row.get("actual_sha1"), row.get("actual_md5"))
+        hints = hints_from(props)
+        for algo, actual in (("sha1", checksums.sha1), ("md5", checksums.md5)):
+            original = row.get(f"original_{algo}")
+            if original not in NO_ORIGINAL and actual and str(original).lower() != actual:
+                hints[f"artifactory.original_{algo}"] = str(original)
+        if any(k.startswith("artifactory.original_") for k in hints):
+            mismatches.append(path)
+        size = row.get("size")
+        return SourceFile(
+            repository=repository, path=path, url=f"{self.url}/{quote(repository)}/{quote(path)}",
+            size=int(size) if isinstance(size, (int, str)) and str(size).lstrip("-").isdigit() and int(size) >= 0
+            else None,
+            checksums=checksums, hints=hints, published=parse_time(row.get("created") or row.get("modified")),
+        )
+
+    # -- downloads ----------------------------------------------------------------------------------
+
+    def open_locator(self, locator: str, label: str) -> requests.Response:
+        """A streaming GET of the file at ``locator`` (a URL this source listed).
+
+        Raises RetryableError (transient), FatalError (credentials refused), ItemError (gone).
+        """
+        if not locator.startswith(self.url + "/"):
+            raise ItemError(f"download {label}: {locator!r} is not on the source host; not sending credentials there")
+        try:
+            resp = self.session.get(locator, auth=self.auth, stream=True, timeout=60)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise RetryableError(f"download {label}: {type(err).__name__}") from None
+        try:
+            raise_for(resp, f"download {label}")
+        except Exception:
+            resp.close()
+            raise
+        return resp
+
+    def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
+        """npm dist-tags from the packument Artifactory serves at ``/api/npm/{repo}/{name}``."""
+        escaped = quote(package_id, safe="@").replace("/", "%2f")
+        try:
+            doc = self._get_json(f"/api/npm/{quote(repository)}/{escaped}", f"packument of {package_id}")
+        except ItemError:
+            return {}
+        tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None
+        return {str(k): str(v) for k, v in (tags or {}).items()}
+
+
+def open_artifactory_source(cfg, settings, session: requests.Session, retry) -> ArtifactorySource:
+    """The source for a ``[source] kind = "artifactory"`` job section (``cfg``: :class:`ferry.config.SourceConfig`).
+
+    Raises UsageError for an unusable url or an unset credential variable.
+    """
+    from ferry.http import check_url
+
+    url = check_url(cfg.url or "", "[source] url", settings.allow_http)
+    password = cfg.password.reveal() if cfg.password else None
+    token = cfg.token.reveal() if cfg.token else None
+    return ArtifactorySource(url, session, make_auth(cfg.username, password, token), retry=retry,
+                             notes=settings.notes)

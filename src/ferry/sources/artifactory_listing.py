@@ -1,0 +1,196 @@
+"""Reading Artifactory listings a piece at a time: AQL query texts, the storage API's file list as a
+stream, and what a listed row means (hints from properties, checksums, times).
+
+The storage API answers ``?list&deep=1`` with one JSON document for the whole repository.
+:class:`FileListScanner` cuts the ``files`` array out of the byte stream entry by entry, so memory
+stays bounded by one entry whatever the repository's size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import requests
+
+from ferry.errors import FatalError, RetryableError
+from ferry.model import Checksums
+
+# Item fields ferry asks AQL for (no properties: including them breaks sort/offset/limit).
+ITEM_FIELDS = ("repo", "path", "name", "size", "created", "modified", "sha256", "actual_sha1", "actual_md5",
+               "original_sha1", "original_md5")
+
+
+# Property -> the generic hint names it also fills.
+_HINTS = {
+    "npm.version": ("version",), "pypi.name": ("name",), "pypi.version": ("version",),
+    "nuget.id": ("name",), "nuget.version": ("version",), "crate.name": ("name",), "crate.version": ("version",),
+    "gem.name": ("name",), "gem.version": ("version",),
+}
+MAX_RESUMES = 5
+
+
+def items_query(repo: str, offset: int, limit: int) -> str:
+    """One page of a repository's files, sorted by path and name."""
+    fields = ",".join(json.dumps(f) for f in ITEM_FIELDS)
+    criteria = json.dumps({"repo": repo, "type": "file"})
+    return (f'items.find({criteria}).include({fields}).sort({{"$asc":["path","name"]}})'
+            f".offset({offset}).limit({limit})")
+
+
+def properties_queries(repo: str, items: list[tuple[str, str]], max_length: int) -> Iterator[str]:
+    """Queries for the properties of ``items`` (``(path, name)`` pairs), each at most ``max_length``
+    characters (Artifactory refuses long query texts), by ``$or`` over exact path and name."""
+    head = 'items.find({"repo":' + json.dumps(repo) + ',"type":"file","$or":['
+    tail = ']}).include("repo","path","name","property")'
+    terms: list[str] = []
+    size = len(head) + len(tail)
+    for path, name in items:
+        term = json.dumps({"path": path, "name": name}, separators=(",", ":"))
+        if terms and size + len(term) + 1 > max_length:
+            yield head + ",".join(terms) + tail
+            terms, size = [], len(head) + len(tail)
+        terms.append(term)
+        size += len(term) + 1
+    if terms:
+        yield head + ",".join(terms) + tail
+
+
+class FileListScanner:
+    """Feed bytes of a ``{"uri":..,"files":[{..},{..}]}`` document; get each entry of ``files`` once complete.
+
+    Raises ``ValueError`` when the document is not shaped like that (a cut-short document simply
+    yields fewer entries; the caller checks :attr:`finished`).
+    """
+
+    def __init__(self, key: str = "files"):
+        self._key = key
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self._string: list[str] = []
+        self._last_key: str | None = None
+        self._in_array = False
+        self._entry: list[str] | None = None
+        self.finished = False
+
+    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
+        for ch in self._decoder.decode(data):
+            if self._entry is not None:
+                self._entry.append(ch)
+            if self._in_string:
+                if self._escape:
+                    self._escape = False
+                elif ch == "\\":
+                    self._escape = True
+                elif ch == '"':
+                    self._in_string = False
+                    if self._depth == 1 and self._entry is None:
+                        self._last_key = "".join(self._string)
+                elif self._depth == 1 and self._entry is None:
+                    self._string.append(ch)
+                continue
+            if ch == '"':
+                self._in_string = True
+                self._string = []
+            elif ch in "{[":
+                self._depth += 1
+                if ch == "[" and self._depth == 2 and self._last_key == self._key:
+                    self._in_array = True
+                elif ch == "{" and self._in_array and self._depth == 3 and self._entry is None:
+                    self._entry = ["{"]
+            elif ch in "}]":
+                self._depth -= 1
+                if ch == "}" and self._entry is not None and self._depth == 2:
+                    entry = json.loads("".join(self._entry))
+                    self._entry = None
+                    if not isinstance(entry, dict):
+                        raise ValueError("file list entries must be objects")
+                    yield entry
+                elif ch == "]" and self._in_array and self._depth == 1:
+                    self._in_array = False
+                elif self._depth == 0:
+                    self.finished = True
+            elif ch == ":" and self._depth == 1:
+                pass
+            elif ch == "," and self._depth == 1:
+                self._last_key = None
+
+    def scan(self, chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+        for chunk in chunks:
+            yield from self.feed(chunk)
+
+
+def storage_entries(open_list: Callable[[], requests.Response], what: str) -> Iterator[dict[str, Any]]:
+    """The file entries (not folders) of a storage-API list answer, streamed.
+
+    When the connection breaks or the document ends early, the list is requested again and the
+    entries already yielded are skipped (the order is stable), up to ``MAX_RESUMES`` times; then
+    :class:`FatalError`. A body that is not a file list is a FatalError too.
+    """
+    done, resumes = 0, 0
+    while True:
+        resp = open_list()
+        seen = 0
+        scanner = FileListScanner()
+        try:
+            for entry in scanner.scan(resp.iter_content(64 * 1024)):
+                seen += 1
+                if seen <= done:
+                    continue
+                done = seen
+                if not entry.get("folder"):
+                    yield entry
+            if not scanner.finished:
+                raise RetryableError(f"{what} ended early")
+            return
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, RetryableError) as err:
+            resumes += 1
+            if resumes > MAX_RESUMES:
+                raise FatalError(f"{what} broke off {resumes} times: {err}") from None
+        except ValueError as err:
+            raise FatalError(f"{what} is not the JSON Artifactory sends: {err}") from None
+        finally:
+            resp.close()
+
+
+def hints_from(props: Mapping[str, list[str]]) -> dict[str, str]:
+    """Identity hints from Artifactory properties (first value of each known key, plus generic names)."""
+    hints: dict[str, str] = {}
+    for key, values in props.items():
+        if not values or not (key.startswith(("npm.", "pypi.", "nuget.", "crate.", "gem."))):
+            continue
+        hints[key] = values[0]
+        for alias in _HINTS.get(key, ()):
+            hints.setdefault(alias, values[0])
+    npm_name = hints.get("npm.name")
+    if npm_name:
+        scope, sep, bare = npm_name.lstrip("@").partition("/")
+        if npm_name.startswith("@") and sep:
+            hints["group"], hints["name"] = scope, bare
+        else:
+            hints["name"] = npm_name
+    return hints
+
+
+def checksums_of(sha256: Any, sha1: Any, md5: Any) -> Checksums:
+    found = {}
+    for algo, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)):
+        if isinstance(value, str) and value:
+            try:
+                found[algo] = Checksums(**{algo: value})[algo]
+            except ValueError:
+                continue
+    return Checksums(**found)
+
+
+def parse_time(text: Any) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
