@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.ratelimit import RateLimiter, operation_class
 
 # Refresh the token when less than this is left (or a tenth of its life, for short-lived tokens), so a
 # publish never starts with a token about to lapse.
@@ -84,8 +85,11 @@ class Domain:
         max_pool: int = 16,
         retry: Callable[[Callable[[], Any]], Any] | None = None,
         role_arn: str | None = None,
+        limiter: RateLimiter | None = None,
     ):
         self.name = name
+        # Every control-plane call takes a slot of its operation class first (see ferry.ratelimit).
+        self.limiter = limiter
         self.owner = owner
         # Runs idempotent reads under the request layer's retry policy; writes are retried by callers.
         self.retry = retry or (lambda fn: fn())
@@ -129,12 +133,21 @@ class Domain:
             return {names.get(op, op): n for op, n in sorted(self._counts.items())}
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Call a control-plane operation (snake_case name) for this domain; errors translated, not retried."""
+        """Call a control-plane operation (snake_case name) for this domain. Returns boto3's response.
+
+        Waits first for a slot of the operation's rate class when the domain has a limiter (and tells
+        it of throttling). Errors are translated (see :func:`translate`), not retried.
+        """
+        cls = operation_class(operation)
+        if self.limiter is not None:
+            self.limiter.acquire(cls)
         self.count(operation)
         try:
             return getattr(self.client, operation)(**self._ids(), **params)
         except Exception as err:  # noqa: BLE001 - translated, or re-raised as it was
             mapped = translate(err, operation)
+            if self.limiter is not None and _is_throttle(err):
+                self.limiter.throttled(cls)
             if mapped is err:
                 raise
             raise mapped from err
@@ -293,6 +306,13 @@ class Domain:
         """Set publish=ALLOW, upstream=BLOCK: what a migration needs to publish directly."""
         self.call("put_package_origin_configuration", restrictions={"publish": "ALLOW", "upstream": "BLOCK"},
                   **_pkg(repository, fmt, namespace, package))
+
+
+def _is_throttle(err: Exception) -> bool:
+    if not isinstance(err, ClientError):
+        return False
+    code = err.response.get("Error", {}).get("Code", "")
+    return code == "ThrottlingException" or err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 429
 
 
 def _pkg(repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, Any]:

@@ -34,6 +34,10 @@ The schema is a contract (extend it, never rename a key)::
     since = 2024-01-01            # TOML date/datetime or ISO 8601 string
     full_every = 7                # replicate: a full reconcile every N runs (1 = always)
 
+    [options.rates]               # optional: requests/s per CodeArtifact operation class, per account
+    publish = 10                  # defaults: the documented quotas (see ferry.ratelimit); 0 = no limit
+    # copy = 5  asset_read = 50  list = 200  token = 40  write = 100  read = 800
+
 Every problem raises :class:`ferry.errors.UsageError` with one line: the file, the key path
 (``repositories[1].target``, 0-based) and what to do. Values of ``*_env`` keys are never echoed.
 Schema checks live in :mod:`ferry.config_checks`.
@@ -55,6 +59,7 @@ from ferry.config_checks import (
     Reader,
     check_date,
     check_layout,
+    check_rates,
     compile_layout,
 )
 from ferry.errors import UsageError
@@ -195,6 +200,8 @@ class Options:
     exclude: tuple[str, ...] = ()
     since: datetime | None = None
     full_every: int = DEFAULT_FULL_EVERY
+    # [options.rates]: (class, requests/s) pairs overriding ferry.ratelimit.DEFAULT_RATES (0 = no limit)
+    rates: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -287,7 +294,7 @@ def _read_repository(r: Reader, table: dict[str, Any], where: str) -> Repository
 
 def _read_options(r: Reader, table: dict[str, Any]) -> Options:
     r.known_keys(table, "options", ("workers", "create_missing", "origin_policy", "include", "exclude", "since",
-                                    "full_every"))
+                                    "full_every", "rates"))
     workers = r.integer(table, "options", "workers", low=1, high=64)
     create_missing = r.boolean(table, "options", "create_missing")
     return Options(
@@ -298,6 +305,7 @@ def _read_options(r: Reader, table: dict[str, Any]) -> Options:
         exclude=r.globs(table, "options", "exclude"),
         since=check_date(r, "options.since", table.get("since")),
         full_every=r.integer(table, "options", "full_every", low=1, high=1000) or DEFAULT_FULL_EVERY,
+        rates=check_rates(r, "options.rates", table.get("rates")),
     )
 
 

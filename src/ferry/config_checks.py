@@ -196,6 +196,30 @@ class Reader:
         return tuple(v.strip() for v in value)
 
 
+def check_rates(r: Reader, where: str, value: Any) -> tuple[tuple[str, float], ...]:
+    """Read ``[options.rates]``: requests per second per operation class (0 = no client-side limit).
+
+    Returns ``((class, rate), ...)`` sorted by class; raises for unknown classes and bad numbers.
+    """
+    from ferry.ratelimit import CLASSES
+
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise r.error(where, f"expected a table, not {_describe(value)}", "write it as [options.rates]")
+    r.known_keys(value, where, CLASSES)
+    rates = []
+    for name, rate in value.items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise r.error(f"{where}.{name}", f"expected a number, not {_describe(rate)}",
+                          f"write it unquoted, e.g. {name} = 10 (requests per second; 0 = no limit)")
+        if not 0 <= rate <= 100_000:
+            raise r.error(f"{where}.{name}", f"{rate:g} is out of range",
+                          "use requests per second from 0 (no limit) to 100000")
+        rates.append((name, float(rate)))
+    return tuple(sorted(rates))
+
+
 def check_date(r: Reader, where: str, value: Any) -> datetime | None:
     """Turn a TOML date/datetime or ISO 8601 string into an aware UTC datetime (naive = UTC)."""
     if value is None:

@@ -30,7 +30,9 @@ from ferry.migrators import MIGRATORS
 from ferry.migrators.base import Migrator, PublishContext
 from ferry.model import ItemKey, SourceItem
 from ferry.plan import plan
+from ferry.ratelimit import RateLimiter
 from ferry.retry import ITEM, REQUEST, retrying
+from ferry.shard import Shard
 from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
 from ferry.state.reader import ItemRow, LedgerReader
@@ -47,6 +49,7 @@ class Settings:
     progress: Callable[[int], None] | None = None  # called with the number of items finished
     sleep: Callable[[float], None] | None = None  # injectable for tests
     notes: list[str] = field(default_factory=list)  # things the run wants to tell the user
+    shard: Shard | None = None  # --shard i/N: only the packages this shard owns, at 1/N of the rate limits
 
 
 @dataclass
@@ -65,10 +68,6 @@ def open_source(job: Job, settings: Settings, session: requests.Session, retry) 
         url = check_url(cfg.url or "", "[source] url", settings.allow_http)
         password = cfg.password.reveal() if cfg.password else None
         return NexusSource(url, session, cfg.username, password, retry=retry)
-    if cfg.kind == "artifactory":
-        from ferry.sources.artifactory import open_artifactory_source
-
-        return open_artifactory_source(cfg, settings, session, retry)
     if cfg.kind == "artifactory":
         from ferry.sources.artifactory import open_artifactory_source
 
@@ -93,8 +92,10 @@ class Engine:
         self.session = make_session(pool_size=workers * 2, ca_bundle=settings.ca_bundle)
         self.source = open_source(job, settings, self.session, self._request_retry)
         t = job.target
+        self.limiter = RateLimiter(dict(job.options.rates), share=settings.shard.count if settings.shard else 1)
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url,
-                             max_pool=workers * 2, retry=self._request_retry, role_arn=t.role_arn)
+                             max_pool=workers * 2, retry=self._request_retry, role_arn=t.role_arn,
+                             limiter=self.limiter)
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
         self._facts_cache: dict[tuple[str, str, str, str], dict] = {}
@@ -149,8 +150,10 @@ class Engine:
         """List both sides of every mapping and write the verdict for each item into the ledger."""
         for ctx in self.mappings:
             m = ctx.mapping
-            want = inventory.want(self.source, m, ctx.migrator, self.job.options)
-            have = [] if m.target in self.missing_targets else inventory.have(self.domain, m.target, ctx.format)
+            shard = self.settings.shard
+            want = inventory.want(self.source, m, ctx.migrator, self.job.options, shard)
+            have = [] if m.target in self.missing_targets else inventory.have(self.domain, m.target, ctx.format,
+                                                                               shard)
             try:
                 for entry in plan(want, have):
                     writer.planned(entry, m.source, m.target)

@@ -8,17 +8,22 @@ from ferry.codeartifact import Domain
 from ferry.config import Options, RepositoryMapping
 from ferry.migrators.base import Migrator
 from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
+from ferry.shard import Shard
 from ferry.sources.base import Source
 
 # Versions in these states have no assets to list.
 _NO_ASSETS = ("Disposed", "Deleted")
 
 
-def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options) -> Iterator[SourceItem]:
-    """The source items of ``mapping`` that the job selects (filters: include/exclude, ``since``)."""
+def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
+         shard: Shard | None = None) -> Iterator[SourceItem]:
+    """The source items of ``mapping`` that the job selects (filters: include/exclude, ``since``,
+    and with ``shard`` only the packages that shard owns)."""
     for file in source.files(mapping.source):
         item = migrator.identify(file, mapping)
         if item is None:
+            continue
+        if shard is not None and not shard.owns_key(item.key):
             continue
         if item.unmappable is None and not mapping.selects(item.key, options):
             continue
@@ -27,14 +32,17 @@ def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options
         yield item
 
 
-def have(domain: Domain, repository: str, fmt: str) -> Iterator[TargetItem]:
-    """Every asset of format ``fmt`` in the target repository, walked package by package.
+def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None) -> Iterator[TargetItem]:
+    """Every asset of format ``fmt`` in the target repository, walked package by package
+    (with ``shard``: only the packages that shard owns; the others' versions are never listed).
 
     One ListPackages walk, one ListPackageVersions walk per package, one ListPackageVersionAssets per
     version (the only call that reports hashes). Each page is retried by the domain's policy.
     """
     for pkg in domain.packages(repository, fmt):
         namespace, package = pkg.get("namespace") or "", pkg["package"]
+        if shard is not None and not shard.owns(fmt, namespace, package):
+            continue
         for ver in domain.versions(repository, fmt, namespace, package):
             if ver.get("status") in _NO_ASSETS:
                 continue

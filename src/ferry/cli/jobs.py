@@ -13,10 +13,24 @@ from ferry.errors import EXIT_INTERRUPTED, UsageError
 STATE_HELP = "Ledger file (SQLite)."
 
 
-def _settings(state: Path, spool: Optional[Path], allow_http: bool, ca_bundle: Optional[str], progress):
+def _settings(state: Path, spool: Optional[Path], allow_http: bool, ca_bundle: Optional[str], progress,
+              shard=None):
     from ferry.engine import Settings
 
-    return Settings(ledger=state, spool=spool, allow_http=allow_http, ca_bundle=ca_bundle, progress=progress)
+    return Settings(ledger=state, spool=spool, allow_http=allow_http, ca_bundle=ca_bundle, progress=progress,
+                    shard=shard)
+
+
+def _ledger_and_shard(state: Optional[Path], shard_flag: Optional[str]):
+    """The ledger path and shard: ``--shard`` or the batch system's index; a shard's ledger defaults to
+    ``ferry.shard-I-of-N.db`` unless ``--state`` names one."""
+    from ferry.shard import resolve
+
+    shard = resolve(shard_flag)
+    if state is not None:
+        return state, shard
+    default = Path("ferry.db")
+    return (shard.ledger(default) if shard else default), shard
 
 
 def _load(job_path: Path, **overrides):
@@ -56,15 +70,19 @@ class _Progress:
             self.bar.close()
 
 
-def _run(command: str, job_path: Path, state: Path, report: Optional[Path], spool: Optional[Path],
-         allow_http: bool, ca_bundle: Optional[str], create_missing: bool, progress: bool, **overrides) -> None:
+def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[Path], spool: Optional[Path],
+         allow_http: bool, ca_bundle: Optional[str], create_missing: bool, progress: bool,
+         shard: Optional[str] = None, **overrides) -> None:
     from ferry import commands
 
     if report is not None and report.suffix.lower() not in (".json", ".csv", ".md", ".markdown"):
         raise UsageError(f"--report {report}: name the file .json, .csv or .md")
     job = _load(job_path, **overrides)
+    state, chosen = _ledger_and_shard(state, shard)
     bar = _Progress(command, progress)
-    settings = _settings(state, spool, allow_http, ca_bundle, bar)
+    settings = _settings(state, spool, allow_http, ca_bundle, bar, chosen)
+    if chosen is not None:
+        typer.echo(f"ferry: shard {chosen} (ledger {state})", err=True)
     try:
         outcome = commands.run(command, job, settings, create_missing=create_missing or job.options.create_missing)
     except KeyboardInterrupt:
@@ -85,6 +103,9 @@ CA_BUNDLE = typer.Option(None, "--ca-bundle", help="CA certificates file for a p
 INCLUDE = typer.Option(None, "--include", help="Only packages matching this glob (repeatable).")
 EXCLUDE = typer.Option(None, "--exclude", help="Skip packages matching this glob (repeatable).")
 SINCE = typer.Option(None, "--since", help="Only files published on or after this date (YYYY-MM-DD).")
+JOB_STATE = typer.Option(None, "--state", help=STATE_HELP + " Default ferry.db, or ferry.shard-I-of-N.db for a shard.")
+SHARD = typer.Option(None, "--shard", help="Only the packages of shard I of N (I/N, from 1; default from "
+                     "AWS_BATCH_JOB_ARRAY_INDEX/SIZE or JOB_COMPLETION_INDEX/FERRY_SHARD_COUNT).")
 
 
 def register(app: typer.Typer) -> None:
@@ -93,16 +114,16 @@ def register(app: typer.Typer) -> None:
     register_demo(app)
 
     @app.command()
-    def audit(job: Path = JOB, state: Path = STATE, report: Optional[Path] = REPORT,
+    def audit(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
               include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
-              since: Optional[str] = SINCE) -> None:
+              since: Optional[str] = SINCE, shard: Optional[str] = SHARD) -> None:
         """Dry run: plan every item as copy / same / conflict / only-in-target / unmappable. Publishes nothing."""
-        _run("audit", job, state, report, None, allow_http, ca_bundle, False, False,
+        _run("audit", job, state, report, None, allow_http, ca_bundle, False, False, shard,
              include=include or None, exclude=exclude or None, since=since)
 
     @app.command()
-    def migrate(job: Path = JOB, state: Path = STATE, report: Optional[Path] = REPORT,
+    def migrate(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
                 workers: Optional[int] = typer.Option(None, "--workers", help="Parallel transfers (default 8)."),
                 create_missing: bool = typer.Option(False, "--create-missing",
                                                     help="Create the target domain and repositories if missing."),
@@ -110,18 +131,19 @@ def register(app: typer.Typer) -> None:
                                                             help="report (default) or allow-publish."),
                 spool: Optional[Path] = SPOOL, allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
                 include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
-                since: Optional[str] = SINCE,
+                since: Optional[str] = SINCE, shard: Optional[str] = SHARD,
                 progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")) -> None:
         """Copy what the plan says to copy, confirm each item's SHA-256 on the target. Re-run to resume."""
-        _run("migrate", job, state, report, spool, allow_http, ca_bundle, create_missing, progress,
+        _run("migrate", job, state, report, spool, allow_http, ca_bundle, create_missing, progress, shard,
              workers=workers, origin_policy=origin_policy, include=include or None, exclude=exclude or None,
              since=since)
 
     @app.command()
-    def verify(job: Path = JOB, state: Path = STATE, report: Optional[Path] = REPORT,
-               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE) -> None:
+    def verify(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
+               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
+               shard: Optional[str] = SHARD) -> None:
         """Re-check every source item against the target by SHA-256: missing, differing and extra items."""
-        _run("verify", job, state, report, None, allow_http, ca_bundle, False, False)
+        _run("verify", job, state, report, None, allow_http, ca_bundle, False, False, shard)
 
     @app.command()
     def status(state: Path = STATE,
@@ -141,17 +163,23 @@ def register(app: typer.Typer) -> None:
     def report(state: Path = STATE,
                run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the last run)."),
                output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (.json/.csv/.md)."),
+               merge: bool = typer.Option(False, "--merge", help="Report the LEDGERS of a sharded run as one "
+                                          "(read-only): every item's latest state across them."),
+               ledgers: Optional[List[Path]] = typer.Argument(None, help="With --merge: the shards' ledger files."),
                ) -> None:
         """Write the report of the last (or a given) run: JSON on stdout, or to --output by extension."""
         from ferry.report import build_report, render_json, write_report
         from ferry.state.reader import LedgerReader
 
-        _require_ledger(state)
-        with LedgerReader(state) as reader:
-            chosen = reader.run(run) if run is not None else reader.last_run()
-            if chosen is None:
-                raise UsageError(f"{state}: no run recorded; run ferry migrate first")
-            rep = build_report(reader, chosen.id)
+        if merge or ledgers:
+            rep = _merged_report(merge, ledgers or [], run)
+        else:
+            _require_ledger(state)
+            with LedgerReader(state) as reader:
+                chosen = reader.run(run) if run is not None else reader.last_run()
+                if chosen is None:
+                    raise UsageError(f"{state}: no run recorded; run ferry migrate first")
+                rep = build_report(reader, chosen.id)
         if output is None:
             typer.echo(render_json(rep), nl=False)
         else:
@@ -172,6 +200,23 @@ def register_demo(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             code = 0 if serve else EXIT_INTERRUPTED
         raise typer.Exit(code)
+
+
+def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
+    """The report over several shard ledgers (``--merge``); each shard's last run is listed on stderr."""
+    from ferry.report import build_report
+    from ferry.state.merge import merged
+
+    if not merge:
+        raise UsageError("ledger files given without --merge; write ferry report --merge LEDGER...")
+    if run is not None:
+        raise UsageError("--run names one ledger's run; leave it out with --merge")
+    with merged(ledgers) as (reader, parts):
+        for part in parts:
+            last = part.last_run
+            state = f"last run {last.id} {last.command} {last.status}" if last else "no run recorded"
+            typer.echo(f"{part.path}: {part.items} items, {state}", err=True)
+        return build_report(reader, None)
 
 
 def _require_ledger(state: Path) -> None:

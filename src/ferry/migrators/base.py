@@ -13,6 +13,7 @@ from ferry.codeartifact import Domain
 from ferry.config import RepositoryMapping
 from ferry.errors import FatalError, ItemError, RetryableError
 from ferry.model import Checksums, ItemKey, SourceItem
+from ferry.ratelimit import endpoint_class
 from ferry.sources.base import Source, SourceFile
 
 # Asset names ferry will accept: no path separators, no "." or "..", no control characters.
@@ -49,6 +50,7 @@ class PublishContext:
              **kwargs: Any) -> requests.Response:
         """An authenticated request to a package endpoint, with errors mapped to ferry's kinds.
 
+        Writes (PUT/POST/DELETE) first wait for a slot of the domain limiter's publish class.
         401 drops the token (the next try fetches a new one) and is retryable; 429/5xx are retryable;
         409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming origin controls.
         Statuses in ``accept`` (e.g. 404 for a file that may be absent) are returned like successes.
@@ -56,6 +58,10 @@ class PublishContext:
         token = self.domain.token()
         headers = dict(kwargs.pop("headers", {}) or {})
         headers["Authorization"] = requests.auth._basic_auth_str("aws", token)
+        limited = endpoint_class(method)  # writes count against the publish quota
+        limiter = getattr(self.domain, "limiter", None)
+        if limiter is not None:
+            limiter.acquire(limited)
         try:
             resp = self.session.request(method, url, headers=headers, timeout=kwargs.pop("timeout", 300), **kwargs)
         except (requests.ConnectionError, requests.Timeout) as err:
@@ -63,6 +69,8 @@ class PublishContext:
         status = resp.status_code
         if status < 400 or status in accept:
             return resp
+        if status == 429 and limiter is not None:
+            limiter.throttled(limited)
         detail = _detail(resp)
         if status == 401:
             self.domain.drop_token(token)

@@ -1,0 +1,107 @@
+"""Splitting one job across N machines: ``--shard i/N``, deterministic by package.
+
+Every package (format, namespace, name) belongs to exactly one shard, chosen by a stable hash of
+its identity, so all versions and assets of a package travel together (npm dist-tags, Maven
+metadata and PyPI multi-file versions are finished by the shard that published them) and every
+run, on any machine, splits the same way. Each shard keeps its own ledger (``ferry.db`` becomes
+``ferry.shard-2-of-4.db``) and takes 1/N of the account's rate limits (:mod:`ferry.ratelimit`).
+
+When ``--shard`` is not given, the shard comes from the batch system: AWS Batch array jobs set
+``AWS_BATCH_JOB_ARRAY_INDEX`` (0-based) and ``AWS_BATCH_JOB_ARRAY_SIZE``; a Kubernetes Indexed Job
+sets ``JOB_COMPLETION_INDEX`` (0-based) and the manifest passes the completion count as
+``FERRY_SHARD_COUNT``. ``--shard`` itself counts from 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from ferry.errors import UsageError
+from ferry.model import ItemKey
+
+MAX_SHARDS = 10_000  # AWS Batch's largest array
+_SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (1-based) of ``count``."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_SHARDS:
+            raise ValueError(f"shard count {self.count} out of range 1..{MAX_SHARDS}")
+        if not 1 <= self.index <= self.count:
+            raise ValueError(f"shard index {self.index} out of range 1..{self.count}")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def owns(self, fmt: str, namespace: str | None, package: str) -> bool:
+        """Whether this shard moves the package ``(fmt, namespace, package)``."""
+        return shard_of(fmt, namespace, package, self.count) == self.index
+
+    def owns_key(self, key: ItemKey) -> bool:
+        """Whether this shard moves the package ``key`` belongs to."""
+        return self.owns(key.format.value, key.namespace, key.package)
+
+    def ledger(self, path: Path) -> Path:
+        """The shard's own ledger next to ``path``: ``ferry.db`` → ``ferry.shard-2-of-4.db``."""
+        return path.with_name(f"{path.stem}.shard-{self.index}-of-{self.count}{path.suffix}")
+
+
+def shard_of(fmt: str, namespace: str | None, package: str, count: int) -> int:
+    """The 1-based shard of a package among ``count``: a stable hash (SHA-256), the same on every machine."""
+    ident = "\0".join((str(fmt), namespace or "", package)).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(ident).digest()[:8], "big") % count + 1
+
+
+def parse(text: str, label: str = "--shard") -> Shard:
+    """``"2/4"`` → ``Shard(2, 4)``. Raises :class:`UsageError` naming ``label``."""
+    m = _SPEC.fullmatch(text or "")
+    if not m:
+        raise UsageError(f"{label} {text!r}: write it as INDEX/COUNT, e.g. --shard 1/4 (the first of four)")
+    try:
+        return Shard(int(m.group(1)), int(m.group(2)))
+    except ValueError as err:
+        raise UsageError(f"{label} {text!r}: {err}; the index counts from 1 to COUNT") from None
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name, "").strip()
+    if not raw.isdigit():
+        raise UsageError(f"environment variable {name}={raw!r} is not a whole number")
+    return int(raw)
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
+    """The shard the batch system asks for, or None outside an array job. Raises :class:`UsageError`."""
+    env = os.environ if env is None else env
+    if env.get("AWS_BATCH_JOB_ARRAY_INDEX", "").strip():
+        index, count_var = _env_int(env, "AWS_BATCH_JOB_ARRAY_INDEX"), "AWS_BATCH_JOB_ARRAY_SIZE"
+    elif env.get("JOB_COMPLETION_INDEX", "").strip():
+        index, count_var = _env_int(env, "JOB_COMPLETION_INDEX"), "FERRY_SHARD_COUNT"
+    else:
+        return None
+    if not env.get(count_var, "").strip():
+        raise UsageError(f"array index set but {count_var} is not; set it to the number of shards "
+                         "or pass --shard INDEX/COUNT")
+    count = _env_int(env, count_var)
+    try:
+        return Shard(index + 1, count)
+    except ValueError as err:
+        raise UsageError(f"shard from the environment: {err}") from None
+
+
+def resolve(flag: str | None, env: Mapping[str, str] | None = None) -> Shard | None:
+    """``--shard`` if given, else the batch system's shard, else None (one machine does it all)."""
+    if flag:
+        return parse(flag)
+    return from_env(env)

@@ -1,0 +1,115 @@
+"""``ferry report --merge``: one view over the ledgers of a sharded run, without touching them.
+
+Each shard of ``--shard i/N`` keeps its own ledger. :func:`merged` opens every one of them
+read-only (SQLite ``mode=ro``), copies their ``items`` rows into a private temporary ledger and
+hands back a :class:`~ferry.state.reader.LedgerReader` over it, so the report code reads a merged
+run exactly like a single ledger. Shards own disjoint packages, so rows normally never collide;
+when the same item does appear in two ledgers (a shard re-run under another count, or an earlier
+unsharded run), the most recently updated row wins.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferry.errors import UsageError
+from ferry.state.ledger import connect
+from ferry.state.migrations import META, SCHEMA_VERSION
+from ferry.state.reader import ItemRow, LedgerReader, RunRow
+
+_IDENTITY = ("target_repo", "format", "namespace", "package", "version", "asset")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One input ledger: its path, item count and last run (None if it never ran)."""
+
+    path: str
+    items: int
+    last_run: RunRow | None
+
+
+def _open_ro(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise UsageError(f"{path}: no ledger there; check the path (each shard writes ferry.shard-I-of-N.db)")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        row = db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise UsageError(f"{path}: not a ferry ledger ({err})") from None
+    if row is None or int(row[0]) > SCHEMA_VERSION:
+        db.close()
+        what = "not a ferry ledger" if row is None else f"written by a newer ferry (schema {row[0]}); upgrade ferry"
+        raise UsageError(f"{path}: {what}")
+    return db
+
+
+def _last_run(db: sqlite3.Connection) -> RunRow | None:
+    import json
+
+    row = db.execute("SELECT id, command, job, started, ended, status, counts FROM runs "
+                     "ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    return RunRow(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]) if row[6] else {})
+
+
+@contextmanager
+def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Part]]]:
+    """Yield a reader over the union of the ledgers' items, and what each input held.
+
+    Inputs are only read. Run ids are not comparable across ledgers, so merged rows carry none:
+    report the whole merged ledger (``build_report(reader, None)``). Raises :class:`UsageError`
+    for a missing path, a file that is not a ledger, or one written by a newer ferry.
+    """
+    if not paths:
+        raise UsageError("--merge needs at least one ledger file")
+    folder = Path(tempfile.mkdtemp(prefix="ferry-merge-"))
+    try:
+        target = folder / "merged.db"
+        out = connect(target)
+        columns = [name for name in ItemRow.__dataclass_fields__ if name != "run_id"]
+        parts = []
+        try:
+            for raw in paths:
+                path = Path(raw)
+                src = _open_ro(path)
+                try:
+                    have = {r[1] for r in src.execute("PRAGMA table_info(items)")}
+                    cols = [c for c in columns if c in have]
+                    parts.append(Part(str(path), src.execute("SELECT COUNT(*) FROM items").fetchone()[0],
+                                      _last_run(src)))
+                    _copy(src, out.conn, cols)
+                finally:
+                    src.close()
+            out.conn.commit()
+        finally:
+            out.close()
+        reader = LedgerReader(target)
+        reader.path = ", ".join(str(p) for p in paths)
+        try:
+            yield reader, parts
+        finally:
+            reader.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _copy(src: sqlite3.Connection, out: sqlite3.Connection, cols: list[str]) -> None:
+    names = ", ".join(cols)
+    marks = ", ".join("?" for _ in cols)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in _IDENTITY)
+    sql = (f"INSERT INTO items ({names}) VALUES ({marks}) ON CONFLICT ({', '.join(_IDENTITY)}) "
+           f"DO UPDATE SET {updates} WHERE excluded.updated > items.updated")
+    cursor = src.execute(f"SELECT {names} FROM items")
+    while True:
+        rows = cursor.fetchmany(5000)
+        if not rows:
+            return
+        out.executemany(sql, rows)
