@@ -70,6 +70,15 @@ class Seeder:
             normalized = name.lower().replace("_", "-").replace(".", "-")
             self.store.publish_asset(self._repo(repo), "pypi", None, normalized, version, filename, blob)
 
+    def assets(self, repo: str, fmt: str, namespace: str | None, package: str, version: str,
+               assets: dict[str, bytes]) -> None:
+        """Any format, straight into the store (the version is Published once its last asset is in)."""
+        names = list(assets)
+        for i, name in enumerate(names):
+            blob = self.store.blobs.put_bytes(assets[name])
+            self.store.publish_asset(self._repo(repo), fmt, namespace, package, version, name, blob,
+                                     unfinished=i < len(names) - 1)
+
     def status(self, repo: str, fmt: str, namespace: str | None, package: str, version: str, status: str) -> None:
         kw = {"namespace": namespace} if namespace else {}
         self.client.update_package_versions_status(domain=self.domain, repository=repo, format=fmt, package=package,

@@ -153,3 +153,30 @@ def test_same_domain_promotion_uses_copy_package_versions(world, sandbox, tmp_pa
     assert "PublishPackageVersion" not in target_requests
     assert outcome.report.counts == {"confirmed": 7}
     assert differences(sandbox, SRC, (SOURCE_REGION, "acme", "prod")) == []
+
+
+def test_maven_nuget_and_swift_replicate_through_their_migrators(sandbox, tmp_path, monkeypatch):
+    from ferry.migrators import MIGRATORS
+    from ferry.sandbox.seed import maven_artifact, maven_filename, nupkg, swift_source_archive
+
+    missing = {"maven", "nuget", "swift"} - set(MIGRATORS)
+    if missing:
+        pytest.skip(f"no migrator yet for {', '.join(sorted(missing))}")
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("libs")
+    for version in ("1.0.0", "1.1.0"):
+        files = maven_artifact("com.acme", "core", version)
+        src.assets("libs", "maven", "com.acme", "core", version,
+                   {maven_filename("core", version, c, e): data for (c, e), data in files.items()})
+        src.assets("libs", "nuget", None, "acme.tools", version,
+                   {f"acme.tools.{version}.nupkg": nupkg("Acme.Tools", version)})
+        src.assets("libs", "swift", "acme", "kit", version, {f"kit-{version}.zip": swift_source_archive("kit", version)})
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("libs", "libs")],
+                            options="create_missing = true")
+    first = replicate(load_job(job), Settings(ledger=tmp_path / "ferry.db"), ReplicateOptions())
+    assert first.exit_code == 0, (first.problems, first.report.counts)
+    assert first.report.counts == {"confirmed": 10}  # 3 maven files x 2, 1 nupkg x 2, 1 zip x 2
+    assert differences(sandbox, (SOURCE_REGION, "acme", "libs"), (TARGET_REGION, "acme", "libs")) == []
+    again = replicate(load_job(job), Settings(ledger=tmp_path / "ferry.db"), ReplicateOptions())
+    assert again.exit_code == 0 and again.report.counts == {}
