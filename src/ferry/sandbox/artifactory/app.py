@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -59,6 +60,12 @@ class ArtifactoryApp:
         if self.config.seed_defaults and not self.store.repos():
             for key, rclass, package_type, config in _DEFAULT_REPOS:
                 self.store.create_repo(key, rclass, package_type, config)
+
+    def configure(self, **changes) -> ArtifactoryConfig:
+        """Change settings at run time (e.g. ``aql_refused=403``). Returns the new config; ValueError if invalid."""
+        self.config = replace(self.config, **changes)
+        self.rest.config = self.config
+        return self.config
 
     def close(self) -> None:
         """Release the database (the sandbox calls this on stop)."""

@@ -80,7 +80,7 @@ def repo_entry(repo: Repo, base: str) -> dict[str, Any]:
 
 
 def item_uri(base: str, repo: str, full_path: str) -> str:
-    return f"{base}/api/storage/{repo}" + (f"/{quote(full_path)}" if full_path else "")
+    return f"{base}/api/storage/{repo}" + (f"/{quote(full_path, safe='/@')}" if full_path else "")
 
 
 def file_info(base: str, node: Node) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def file_info(base: str, node: Node) -> dict[str, Any]:
         "repo": node.repo, "path": "/" + node.full_path,
         "created": iso(node.created), "createdBy": node.created_by,
         "lastModified": iso(node.modified), "modifiedBy": node.modified_by, "lastUpdated": iso(node.updated),
-        "downloadUri": f"{base}/{node.repo}/{quote(node.full_path)}",
+        "downloadUri": f"{base}/{node.repo}/{quote(node.full_path, safe='/@')}",
         "mimeType": node.mime or "application/octet-stream", "size": str(node.size),
         "checksums": {"sha1": node.sha1, "md5": node.md5, "sha256": node.sha256},
         "originalChecksums": {k: v for k, v in originals.items() if v},
