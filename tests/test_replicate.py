@@ -180,3 +180,41 @@ def test_maven_nuget_and_swift_replicate_through_their_migrators(sandbox, tmp_pa
     assert differences(sandbox, (SOURCE_REGION, "acme", "libs"), (TARGET_REGION, "acme", "libs")) == []
     again = replicate(load_job(job), Settings(ledger=tmp_path / "ferry.db"), ReplicateOptions())
     assert again.exit_code == 0 and again.report.counts == {}
+
+
+def test_unmappable_versions_are_reported_once_and_not_listed_again(world, sandbox):
+    from ferry.migrators import MIGRATORS
+
+    if "maven" not in MIGRATORS:
+        pytest.skip("no maven migrator yet")
+    world["src"].assets("packages", "maven", "com.acme", "core", "1.0-SNAPSHOT",
+                        {"core-1.0-SNAPSHOT.jar": b"PK snapshot"})
+    first = run(world)
+    assert first.report.counts["unmappable"] == 1 and first.exit_code == 1  # reported as the migrate command does
+    assert first.tallies["packages"]["versions ferry cannot place (unmappable)"] == 1
+    second = run(world)
+    source_requests = next(v for k, v in second.requests.items() if k.startswith("source"))
+    assert "ListPackageVersionAssets" not in source_requests  # remembered: not listed again
+    assert second.exit_code == 0
+
+
+def test_plain_migrate_and_verify_read_a_codeartifact_source(sandbox, tmp_path, monkeypatch, capsys):
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("npm-only", "mixed")
+    src.npm("npm-only", "@acme/ui", "1.0.0")
+    src.npm("npm-only", "left-pad-acme", "2.0.0")
+    src.npm("mixed", "x-acme", "1.0.0")
+    src.pypi("mixed", "acme-utils", "1.0")
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("npm-only", "npm-store")],
+                            options="create_missing = true")
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    assert ferry("verify", str(job), "--state", state) == 0
+    assert differences(sandbox, (SOURCE_REGION, "acme", "npm-only"), (TARGET_REGION, "acme", "npm-store")) == []
+    # A repository holding several formats needs one: the message says which it holds.
+    mixed = write_replica_job(tmp_path / "mixed.toml", sandbox.urls()["codeartifact"], [("mixed", "mixed")],
+                              options="create_missing = true")
+    capsys.readouterr()
+    assert ferry("migrate", str(mixed), "--state", state, "--no-progress") == 2
+    assert "npm+pypi" in capsys.readouterr().err

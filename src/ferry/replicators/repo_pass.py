@@ -31,6 +31,7 @@ from ferry.sources.codeartifact import CodeArtifactSource
 from ferry.state.ledger import DONE, LedgerWriter
 
 SETTABLE = ("Published", "Unlisted", "Archived")  # what UpdatePackageVersionsStatus can set
+SETTLED = (*DONE, "only_in_target", "unmappable")  # ledger states that need nothing more from a run
 
 
 @dataclass
@@ -159,9 +160,15 @@ class RepoPass:
         to_status: dict[tuple[str, str, str, str], dict[str, tuple[VersionId, str | None, str]]] = defaultdict(dict)
         for vid, p in self.pending.items():
             states = self.version_states(reader_db, vid)
-            if not states or any(s not in DONE and s != "only_in_target" for s in states):
+            if not states or any(s not in SETTLED for s in states):
                 self.tally["versions not in step (see failures)"] += 1
                 clean = False
+                continue
+            if "unmappable" in states:
+                # Listed as unmappable in the report once; remembered so that nightly runs do not list
+                # it again until the source re-publishes it (a new revision).
+                self.tally["versions ferry cannot place (unmappable)"] += 1
+                keep.append((vid, p.revision, p.status))
                 continue
             now_status = p.target_status if p.target_status in SETTABLE else "Published"
             if p.target_status is None or p.target_status in ("Deleted",):
