@@ -25,12 +25,15 @@ def serve(
     artifactory_port: int = typer.Option(0, "--artifactory-port", min=0, max=65535, help="Port for Artifactory (0: a free one)."),
     faults: Optional[str] = typer.Option(None, "--faults", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s,retry_after=1s"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible faults (each stand-in draws from its own sequence)."),
+    quota: Optional[str] = typer.Option(None, "--quota", help="CodeArtifact request quotas, e.g. publish=10,burst=1s: requests over them get 429 ThrottlingException."),
     server: Optional[str] = typer.Option(None, "--server", help="HTTP server engine: werkzeug or waitress (keep-alive, faster). Default: $FERRY_SANDBOX_SERVER or werkzeug."),
 ) -> None:
     """Start the stand-ins, print one JSON line of their URLs, and serve until SIGINT/SIGTERM.
 
-    Each stand-in also answers GET/PUT /__sandbox/faults (fault counters; change faults at run time).
+    Each stand-in also answers GET/PUT /__sandbox/faults (fault counters; change faults at run time);
+    CodeArtifact also GET/PUT /__sandbox/quota (request counts by operation; change quotas at run time).
     """
+    from ferry.sandbox.codeartifact.quota import QuotaSpec, QuotaSpecError
     from ferry.sandbox.faults import FaultSpec, FaultSpecError
     from ferry.sandbox.server import Sandbox, SandboxError, SandboxOptions
     from ferry.sandbox.web import ENGINES, default_engine
@@ -39,6 +42,10 @@ def serve(
         spec = FaultSpec.parse(faults)
     except FaultSpecError as err:
         raise UsageError(f"--faults: {err}") from None
+    try:
+        quota_spec = QuotaSpec.parse(quota)
+    except QuotaSpecError as err:
+        raise UsageError(f"--quota: {err}") from None
     server = server or default_engine()
     if server not in ENGINES:
         raise UsageError(f"--server: unknown engine {server!r}; known: {', '.join(ENGINES)}")
@@ -46,7 +53,8 @@ def serve(
     used = [p for p in ports.values() if p]
     if len(used) != len(set(used)):
         raise UsageError("--codeartifact-port, --nexus-port and --artifactory-port must differ")
-    sandbox = Sandbox(SandboxOptions(data=data, host=host, ports=ports, faults=spec, seed=seed, engine=server))
+    sandbox = Sandbox(SandboxOptions(data=data, host=host, ports=ports, faults=spec, seed=seed, engine=server,
+                                     quota=quota_spec))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferry.sandbox.codeartifact.quota import QuotaController, QuotaMiddleware, QuotaSpec
 from ferry.sandbox.faults import FaultController, FaultMiddleware, FaultSpec
 from ferry.sandbox.web import RunningServer, default_engine, start_server
 
@@ -31,13 +32,15 @@ class SandboxOptions:
     faults: FaultSpec = field(default_factory=FaultSpec)
     seed: int | None = None
     engine: str = field(default_factory=default_engine)  # werkzeug | waitress
+    quota: QuotaSpec = field(default_factory=QuotaSpec)  # CodeArtifact request quotas (none: count only)
 
 
 class Sandbox:
     """The running stand-ins. Use as a context manager, or call :meth:`start` and :meth:`stop`.
 
     ``apps[name]`` is each stand-in's WSGI app (e.g. ``apps["codeartifact"].store``), ``faults[name]``
-    its :class:`FaultController`, ``servers[name]`` its :class:`RunningServer`.
+    its :class:`FaultController`, ``servers[name]`` its :class:`RunningServer`; ``quota`` the
+    CodeArtifact stand-in's :class:`QuotaController` (request counters, enforced quotas).
     """
 
     def __init__(self, options: SandboxOptions | None = None):
@@ -49,6 +52,7 @@ class Sandbox:
         self.faults: dict[str, FaultController] = {
             name: FaultController(name, self.options.faults, self.options.seed) for name in SERVICES
         }
+        self.quota = QuotaController(self.options.quota)
 
     def start(self) -> "Sandbox":
         """Start every stand-in. Raises :class:`SandboxError` (after stopping what did start)."""
@@ -65,6 +69,9 @@ class Sandbox:
                 app = makers[name](self.data / name, faults=controller)
                 self.apps[name] = app
                 wrapped = FaultMiddleware(app, controller, aws_prefix=_AWS_PREFIX.get(name))
+                if name == "codeartifact":
+                    # outermost: it counts every request a client sent, faulted or not
+                    wrapped = QuotaMiddleware(wrapped, self.quota)
                 if name in _URL_PATH:
                     from ferry.sandbox.artifactory.app import AdminAlias
 
