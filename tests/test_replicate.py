@@ -218,3 +218,27 @@ def test_plain_migrate_and_verify_read_a_codeartifact_source(sandbox, tmp_path, 
     capsys.readouterr()
     assert ferry("migrate", str(mixed), "--state", state, "--no-progress") == 2
     assert "npm+pypi" in capsys.readouterr().err
+
+
+def test_ruby_and_cargo_replicate_through_their_migrators(sandbox, tmp_path, monkeypatch):
+    from ferry.migrators import MIGRATORS
+    from ferry.sandbox import seed
+    from ferry.sandbox.codeartifact.formats import FORMAT_HANDLERS
+
+    ready = {"ruby", "cargo"} <= set(MIGRATORS) and {"ruby", "cargo"} <= set(FORMAT_HANDLERS)
+    if not ready or not hasattr(seed, "gem") or not hasattr(seed, "crate"):
+        pytest.skip("ruby/cargo migrators or stand-in endpoints have not landed yet")
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("libs")
+    for version in ("1.0.0", "1.1.0"):
+        gem_name, gem_data = seed.gem("acme-kit", version)
+        src.assets("libs", "ruby", None, "acme-kit", version, {gem_name: gem_data})
+        crate_data, _meta = seed.crate("acme-core", version)
+        src.assets("libs", "cargo", None, "acme-core", version, {f"acme-core-{version}.crate": crate_data})
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("libs", "libs")],
+                            options="create_missing = true")
+    outcome = replicate(load_job(job), Settings(ledger=tmp_path / "ferry.db"), ReplicateOptions())
+    assert outcome.exit_code == 0, (outcome.problems, outcome.report.counts)
+    assert outcome.report.counts == {"confirmed": 4}
+    assert differences(sandbox, (SOURCE_REGION, "acme", "libs"), (TARGET_REGION, "acme", "libs")) == []

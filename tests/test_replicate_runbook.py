@@ -108,7 +108,7 @@ def test_every_operation_a_run_sends_is_allowed(used_operations):
     found = policies()
     for side in ("source", "target"):
         ops = {f"codeartifact:{op}" for op in used_operations[side] if op[0].isupper()}
-        assert ops, side
+        assert ops, side  # (lower-case entries are package-endpoint requests, not IAM actions)
         missing = sorted(a for a in ops | ENDPOINT_ACTIONS[side] if not allows(found[side], a))
         assert missing == [], f"{side} policy lacks {missing}"
     # The runs did exercise the write paths the target policy exists for.

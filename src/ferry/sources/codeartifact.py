@@ -190,6 +190,7 @@ class CodeArtifactSource:
 
         def get() -> Mapping[str, str]:
             token = self.domain.token()
+            self.domain.count("npm dist-tags read")  # a package-endpoint request, shown with the API counts
             try:
                 resp = self.session.get(url, auth=("aws", token), timeout=60)
             except (requests.ConnectionError, requests.Timeout) as err:
