@@ -57,7 +57,11 @@ class PublishContext:
         """
         token = self.domain.token()
         headers = dict(kwargs.pop("headers", {}) or {})
-        headers["Authorization"] = requests.auth._basic_auth_str("aws", token)
+        # How the token travels, as the format's own client sends it: Basic aws:TOKEN (default),
+        # "bearer" (gem push) or "raw" (cargo's bare token).
+        scheme = kwargs.pop("scheme", "basic")
+        headers["Authorization"] = (f"Bearer {token}" if scheme == "bearer" else token if scheme == "raw"
+                                    else requests.auth._basic_auth_str("aws", token))
         limited = endpoint_class(method)  # writes count against the publish quota
         limiter = getattr(self.domain, "limiter", None)
         if limiter is not None:

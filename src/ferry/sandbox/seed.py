@@ -291,6 +291,96 @@ class NexusSeeder:
                              data=json.dumps(version), headers={"Content-Type": "application/json"}, timeout=30)
         resp.raise_for_status()
 
+    def rubygems(self, repository: str, filename: str, data: bytes) -> None:
+        """Upload a ``.gem`` (Nexus reads name, version and platform from its ``metadata.gz``)."""
+        self.upload(repository, {"rubygems.asset": (filename, data)})
+
+    def cargo(self, repository: str, data: bytes, metadata: dict) -> None:
+        """Publish a ``.crate`` as ``cargo publish`` does: ``PUT api/v1/crates/new`` with the framed body."""
+        meta = json.dumps(metadata).encode()
+        body = len(meta).to_bytes(4, "little") + meta + len(data).to_bytes(4, "little") + data
+        resp = self.http.put(f"{self.url}/repository/{repository}/api/v1/crates/new", data=body, timeout=60,
+                             headers={"Accept": "application/json"})
+        resp.raise_for_status()
+
+
+# -- RubyGems and Cargo --------------------------------------------------------------------------------
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
+def _yaml_requirement(pairs: list[tuple[str, str]], indent: str) -> str:
+    lines = [f"{indent}requirements:"]
+    for op, version in pairs:
+        lines += [f"{indent}- - {json.dumps(op)}", f"{indent}  - !ruby/object:Gem::Version",
+                  f"{indent}    version: {json.dumps(version)}"]
+    return "\n".join(lines)
+
+
+def gem(name: str, version: str, platform: str = "ruby", dependencies: dict[str, str] | None = None,
+        summary: str = "", body: str = "") -> tuple[str, bytes]:
+    """A ``.gem`` ``(filename, bytes)`` that ``gem install`` accepts: ``metadata.gz`` (the YAML gemspec as
+    RubyGems writes it), ``data.tar.gz`` with ``lib/{name}.rb`` and ``checksums.yaml.gz``.
+    ``dependencies`` maps runtime dependency names to one requirement (``"~> 1.0"``)."""
+    module = "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+    lib = f"lib/{name.replace('-', '_')}.rb"
+    code = body or f"module {module}\n  VERSION = {json.dumps(version)}\nend\n"
+    deps = []
+    for dep, requirement in (dependencies or {}).items():
+        op, _, ver = requirement.partition(" ")
+        req = _yaml_requirement([(op, ver)], "    ")
+        deps.append(f"- !ruby/object:Gem::Dependency\n  name: {dep}\n  requirement: !ruby/object:Gem::Requirement\n"
+                    f"{req}\n  type: :runtime\n  prerelease: false\n"
+                    f"  version_requirements: !ruby/object:Gem::Requirement\n{req}")
+    metadata = "\n".join([
+        "--- !ruby/object:Gem::Specification", f"name: {name}", "version: !ruby/object:Gem::Version",
+        f"  version: {version}", f"platform: {platform}", "authors:", "- Ferry Demo", "autorequire:", "bindir: bin",
+        "cert_chain: []", "date: 2023-11-14 00:00:00.000000000 Z",
+        "dependencies:" + ("\n" + "\n".join(deps) if deps else " []"),
+        f"description: {json.dumps(summary or name + ' for the ferry demo')}", "email:", "executables: []",
+        "extensions: []", "extra_rdoc_files: []", "files:", f"- {lib}", f"homepage: https://example.com/{name}",
+        "licenses:", "- MIT", "metadata: {}", "post_install_message:", "rdoc_options: []", "require_paths:", "- lib",
+        "required_ruby_version: !ruby/object:Gem::Requirement", _yaml_requirement([(">=", "0")], "  "),
+        "required_rubygems_version: !ruby/object:Gem::Requirement", _yaml_requirement([(">=", "0")], "  "),
+        "requirements: []", "rubygems_version: 3.3.15", "signing_key:", "specification_version: 4",
+        f"summary: {json.dumps(summary or name + ' for the ferry demo')}", "test_files: []", "",
+    ])
+    data_tar = _gzip_tar({lib: code.encode()})
+    meta_gz = _gzip(metadata.encode())
+    sums = "---\n" + "".join(
+        f"{algo.upper()}:\n  metadata.gz: {getattr(hashlib, algo)(meta_gz).hexdigest()}\n"
+        f"  data.tar.gz: {getattr(hashlib, algo)(data_tar).hexdigest()}\n" for algo in ("sha256", "sha512"))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for member, data in (("metadata.gz", meta_gz), ("data.tar.gz", data_tar),
+                             ("checksums.yaml.gz", _gzip(sums.encode()))):
+            _tar_add(tar, member, data)
+    stem = f"{name}-{version}" + ("" if platform == "ruby" else f"-{platform}")
+    return f"{stem}.gem", buf.getvalue()
+
+
+def crate(name: str, version: str, description: str = "", body: str = "") -> tuple[bytes, dict]:
+    """A ``.crate`` (what ``cargo package`` makes: ``{name}-{version}/`` with the normalized
+    ``Cargo.toml``, ``Cargo.toml.orig`` and ``src/lib.rs``) and the metadata ``cargo publish`` sends
+    for it. No dependencies, so ``cargo build`` needs nothing else from any registry."""
+    description = description or f"{name} for the ferry demo"
+    manifest = (f'[package]\nedition = "2021"\nname = "{name}"\nversion = "{version}"\nauthors = ["Ferry Demo"]\n'
+                f'description = {json.dumps(description)}\nlicense = "MIT"\n\n[lib]\nname = '
+                f'"{name.replace("-", "_")}"\npath = "src/lib.rs"\n')
+    code = body or f'pub const VERSION: &str = "{version}";\n\npub fn version() -> &\'static str {{\n    VERSION\n}}\n'
+    data = _gzip_tar({f"{name}-{version}/Cargo.toml": b"# generated by ferry seed\n" + manifest.encode(),
+                      f"{name}-{version}/Cargo.toml.orig": manifest.encode(),
+                      f"{name}-{version}/src/lib.rs": code.encode()})
+    metadata = {"name": name, "vers": version, "deps": [], "features": {}, "authors": ["Ferry Demo"],
+                "description": description, "documentation": None, "homepage": None, "readme": None,
+                "readme_file": None, "keywords": [], "categories": [], "license": "MIT", "license_file": None,
+                "repository": None, "badges": {}, "links": None, "rust_version": None}
+    return data, metadata
+
 
 def seed_demo(nexus_url: str) -> dict[str, list[str]]:
     """Fill a Nexus stand-in with the demo's npm, PyPI and raw packages. Returns what was seeded, by repo."""

@@ -1,0 +1,107 @@
+"""Cargo: one ``.crate`` per version, published with the registry web API as ``cargo publish`` does.
+
+Identity comes from the source's hints (Nexus lists a crate as component name/version), else from the
+file name ``{name}-{version}.crate``; the publish checks it against the ``Cargo.toml`` in the crate.
+The publish body is cargo's: little-endian u32 length + JSON metadata (rebuilt from the crate's
+``Cargo.toml`` by :mod:`.cargo_manifest`), u32 length + the ``.crate``, streamed from the spool file to
+``PUT {api}/api/v1/crates/new``, where ``api`` is read from the registry's ``config.json`` as cargo reads
+it. Dependencies that named the source registry (their ``registry-index`` is where the crate came
+from) are published as "this registry", so they resolve in the target along with the migrated crate.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import struct
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from ferry.config import RepositoryMapping
+from ferry.errors import ItemError
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item
+from ferry.migrators.cargo_manifest import publish_metadata, read_crate
+from ferry.model import SourceItem
+from ferry.sources.base import SourceFile
+
+_FILE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_-]*?)-(?P<version>\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)\.crate$")
+_CHUNK = 1024 * 1024
+
+
+def asset_name(name: str, version: str) -> str:
+    return f"{name}-{version}.crate"
+
+
+class _Body:
+    """``cargo publish``'s body, streamed: JSON framed by lengths, then the ``.crate`` from disk."""
+
+    def __init__(self, metadata: bytes, path: Path, size: int):
+        self.head = struct.pack("<I", len(metadata)) + metadata + struct.pack("<I", size)
+        self.path, self.size = path, size
+
+    def __len__(self) -> int:
+        return len(self.head) + self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+
+def _same_registry(locator: str, endpoint: str):
+    """A predicate: does a ``registry-index`` URL name the registry ``locator`` came from (or the target)?"""
+
+    def base(url: str) -> str:
+        url = url.removeprefix("sparse+").removeprefix("registry+")
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}".rstrip("/").lower()
+
+    here, target = locator.lower(), base(endpoint)
+
+    def check(index: str) -> bool:
+        b = base(index)
+        return bool(b) and (here.startswith(b + "/") or b == target)
+
+    return check
+
+
+class CargoMigrator(NoPackageFacts):
+    format = "cargo"
+    single_asset = True
+
+    def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
+        filename = posixpath.basename(file.path)
+        if not filename.endswith(".crate"):
+            return None
+        m = _FILE.match(filename)
+        name = file.hints.get("cargo.name") or file.hints.get("name") or (m["name"] if m else "")
+        version = file.hints.get("cargo.version") or file.hints.get("version") or (m["version"] if m else "")
+        if not name or not version or "/" in name or "/" in version:
+            return source_item(file, ("cargo", "", name or filename, version or "?", filename),
+                               unmappable=f"cannot tell the crate name and version of {file.path!r}")
+        return source_item(file, ("cargo", "", name, version, asset_name(name, version)))
+
+    def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        key = item.key
+        manifest, readmes = read_crate(spooled.path, key.package, key.version)
+        package = manifest.get("package") or {}
+        if package.get("name") != key.package or package.get("version") != key.version:
+            raise ItemError(f"the crate's Cargo.toml says {package.get('name')}@{package.get('version')}, "
+                            f"but the source lists it as {key.package}@{key.version}; not publishing")
+        endpoint = ctx.endpoint("cargo")
+        metadata = publish_metadata(manifest, readmes, _same_registry(item.locator or "", endpoint))
+        config = ctx.send("GET", f"{endpoint}config.json", "read the registry's config.json")
+        try:
+            api = str(config.json()["api"]).rstrip("/")
+        except (ValueError, KeyError, TypeError):
+            raise ItemError("the target's config.json has no \"api\" URL; cannot publish crates there") from None
+        body = _Body(json.dumps(metadata, separators=(",", ":")).encode(), spooled.path, spooled.size)
+        ctx.send("PUT", f"{api}/api/v1/crates/new", f"cargo publish {key.package}@{key.version}", data=body,
+                 headers={"Accept": "application/json", "Content-Type": "application/octet-stream"},
+                 scheme="raw")
+
+    def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
+        return None

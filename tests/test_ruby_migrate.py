@@ -1,0 +1,135 @@
+"""Nexus → CodeArtifact for RubyGems, end to end on the stand-ins, proven with the real ``gem install``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from e2e_helpers import aws_env, codeartifact, ferry, write_job
+from ferry.config import RepositoryMapping
+from ferry.migrators.ruby import RubyMigrator
+from ferry.sandbox.seed import NexusSeeder, gem
+from ferry.sources.base import SourceFile
+from gem_cargo_clients import gem_install, needs_gem, ruby
+
+MAPPING = RepositoryMapping(source="gems-internal", target="gem-store", namespace="")
+
+
+def _file(path: str, **hints: str) -> SourceFile:
+    return SourceFile(repository="gems-internal", path=path, url=f"http://nexus/repository/gems-internal/{path}",
+                      hints=hints)
+
+
+@pytest.mark.parametrize("path, hints, key", [
+    ("gems/rake-13.0.6.gem", {"name": "rake", "version": "13.0.6", "platform": "ruby"},
+     ("rake", "13.0.6", "rake-13.0.6.gem")),
+    ("gems/nokogiri-1.15.0-x86_64-linux.gem", {"name": "nokogiri", "version": "1.15.0", "platform": "x86_64-linux"},
+     ("nokogiri", "1.15.0", "nokogiri-1.15.0-x86_64-linux.gem")),
+    # Without hints the file name decides; a name may hold dashes and digits.
+    ("gems/foo-2fa-1.0.0.gem", {}, ("foo-2fa", "1.0.0", "foo-2fa-1.0.0.gem")),
+    ("gems/rails-7.1.0.beta1.gem", {}, ("rails", "7.1.0.beta1", "rails-7.1.0.beta1.gem")),
+    ("gems/ffi-1.16.3-x64-mingw-ucrt.gem", {}, ("ffi", "1.16.3", "ffi-1.16.3-x64-mingw-ucrt.gem")),
+    # The asset name is RubyGems' file name, with the canonical platform.
+    ("gems/old-1.0-i686-linux.gem", {"name": "old", "version": "1.0", "platform": "i686-linux"},
+     ("old", "1.0", "old-1.0-x86-linux.gem")),
+])
+def test_identify_from_hints_or_file_name(path, hints, key):
+    item = RubyMigrator().identify(_file(path, **hints), MAPPING)
+    assert item is not None and item.unmappable is None
+    assert (item.key.format, item.key.namespace) == ("ruby", "")
+    assert (item.key.package, item.key.version, item.key.asset) == key
+
+
+def test_identify_skips_index_files_and_flags_what_it_cannot_name():
+    migrator = RubyMigrator()
+    for path in ("quick/Marshal.4.8/rake-13.0.6.gemspec.rz", "specs.4.8.gz", "latest_specs.4.8"):
+        assert migrator.identify(_file(path), MAPPING) is None
+    item = migrator.identify(_file("gems/no_version.gem"), MAPPING)
+    assert item is not None and "cannot tell" in item.unmappable
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("rubygems", "gems-internal")
+    built = {}
+    for name, version, kw in [("acme-base", "1.0.0", {}), ("acme-base", "1.1.0", {}),
+                              ("acme-app", "0.5.0", {"dependencies": {"acme-base": "~> 1.0"}}),
+                              ("acme-native", "3.0.0", {}), ("acme-native", "3.0.0", {"platform": "x86_64-linux"}),
+                              ("acme-pre", "2.0.0.rc1", {})]:
+        filename, data = gem(name, version, **kw)
+        seeder.rubygems("gems-internal", filename, data)
+        built[filename] = data
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    ca.create_repository(domain="acme", repository="gem-store")
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
+                    [{"source": "gems-internal", "target": "gem-store"}])
+    return {"ca": ca, "job": str(job), "state": str(tmp_path / "ferry.db"), "built": built, "sandbox": sandbox,
+            "tmp": tmp_path}
+
+
+def _assets(ca, package, version):
+    out = ca.list_package_version_assets(domain="acme", repository="gem-store", format="ruby", package=package,
+                                         packageVersion=version)
+    return {a["name"]: a["hashes"]["SHA-256"] for a in out["assets"]}
+
+
+def _report(state: str) -> dict:
+    from typer.testing import CliRunner
+
+    from ferry.cli import app
+
+    result = CliRunner().invoke(app, ["report", "--state", state])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.mark.clients
+@needs_gem
+def test_migrate_gems_rerun_uploads_nothing_and_gem_install_works(world):
+    ca, built = world["ca"], world["built"]
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress") == 0
+    sha = {name: hashlib.sha256(data).hexdigest() for name, data in built.items()}
+    assert _assets(ca, "acme-native", "3.0.0") == {"acme-native-3.0.0.gem": sha["acme-native-3.0.0.gem"],
+                                                   "acme-native-3.0.0-x86_64-linux.gem":
+                                                       sha["acme-native-3.0.0-x86_64-linux.gem"]}
+    assert _assets(ca, "acme-app", "0.5.0") == {"acme-app-0.5.0.gem": sha["acme-app-0.5.0.gem"]}
+    described = ca.describe_package_version(domain="acme", repository="gem-store", format="ruby",
+                                            package="acme-app", packageVersion="0.5.0")["packageVersion"]
+    assert described["status"] == "Published" and described["summary"] == "acme-app for the ferry demo"
+
+    store = world["sandbox"].apps["codeartifact"].store
+    before = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress") == 0
+    after = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert (before["n"], before["last"]) == (after["n"], after["last"])
+    assert ferry("verify", world["job"], "--state", world["state"]) == 0
+    assert _report(world["state"])["states"].get("same") == len(built)
+
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    endpoint = ca.get_repository_endpoint(domain="acme", repository="gem-store", format="ruby")["repositoryEndpoint"]
+    scheme, rest = endpoint.split("://", 1)
+    home = world["tmp"] / "gem-home"
+    gem_install(home, f"{scheme}://aws:{token}@{rest}", "acme-app", "acme-native")
+    assert ruby(home, "require 'acme_app'; require 'acme_base'; print AcmeApp::VERSION, ' ', AcmeBase::VERSION") == \
+        "0.5.0 1.1.0"
+    assert (home / "gems" / "cache" / "acme-native-3.0.0-x86_64-linux.gem").read_bytes() == \
+        built["acme-native-3.0.0-x86_64-linux.gem"]
+
+
+def test_a_different_gem_already_in_the_target_is_a_conflict_left_untouched(world, capsys):
+    store = world["sandbox"].apps["codeartifact"].store
+    repo = store.repository(store.domain("us-east-1", None, "acme"), "gem-store")
+    _, planted = gem("acme-base", "1.1.0", summary="planted")
+    store.publish_asset(repo, "ruby", None, "acme-base", "1.1.0", "acme-base-1.1.0.gem", store.blobs.put_bytes(planted))
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress") == 1
+    assert "acme-base@1.1.0" in capsys.readouterr().out
+    assert _assets(world["ca"], "acme-base", "1.1.0") == {"acme-base-1.1.0.gem": hashlib.sha256(planted).hexdigest()}
+    assert _assets(world["ca"], "acme-base", "1.0.0")  # the rest arrived
+    report = _report(world["state"])
+    assert report["states"]["conflict"] == 1 and report["states"]["confirmed"] == len(world["built"]) - 1
