@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
-from pathlib import Path
 
 import pytest
+import requests
 
 import clients
+from artifactory_helpers import report, write_job
 from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
 from ferry.sandbox.seed import npm_tarball, sdist, wheel
@@ -21,22 +23,6 @@ REPOS = [
     {"source": "pypi-local", "target": "pypi-store"},
     {"source": "generic-local", "target": "generic-store", "namespace": "tools"},
 ]
-
-
-def write_job(path: Path, url: str, ca_url: str, repositories: list[dict], auth: str = "token",
-              domain: str = "acme") -> Path:
-    """A job file for the Artifactory stand-in; ``auth``: token (Bearer), basic (user + password), apikey."""
-    source = {"token": ['token_env = "ARTIFACTORY_TOKEN"'],
-              "basic": ['username = "admin"', 'password_env = "ARTIFACTORY_PASSWORD"'],
-              "apikey": ['token_env = "ARTIFACTORY_API_KEY"']}[auth]
-    lines = ["[source]", 'kind = "artifactory"', f'url = "{url}"', *source, "", "[target]", f'domain = "{domain}"',
-             'region = "us-east-1"', f'endpoint_url = "{ca_url}"', ""]
-    for repo in repositories:
-        lines.append("[[repositories]]")
-        lines += [f'{k} = "{v}"' for k, v in repo.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
-    return path
 
 
 @pytest.fixture
@@ -81,21 +67,11 @@ def _assets(ca, repo, fmt, package, version, namespace=None):
     return {a["name"]: a["hashes"]["SHA-256"] for a in out["assets"]}
 
 
-def _report(state: str) -> dict:
-    from typer.testing import CliRunner
-
-    from ferry.cli import app
-
-    result = CliRunner().invoke(app, ["report", "--state", state])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
-
-
 def test_audit_migrate_verify_and_a_rerun_publishes_nothing(world, capsys):
     ca, state, files = world["ca"], str(world["state"]), world["files"]
     assert ferry("audit", str(world["job"]), "--state", state) == 0
     assert ca.list_packages(domain="acme", repository="npm-store")["packages"] == []
-    assert _report(state)["states"] == {"planned": 9}
+    assert report(state)["states"] == {"planned": 9}
 
     assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
     sha = lambda data: hashlib.sha256(data).hexdigest()  # noqa: E731
@@ -119,8 +95,7 @@ def test_audit_migrate_verify_and_a_rerun_publishes_nothing(world, capsys):
     after = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
     assert (before["n"], before["last"]) == (after["n"], after["last"])
     assert ferry("verify", str(world["job"]), "--state", state) == 0
-    report = _report(state)
-    assert report["states"] == {"same": 9}
+    assert report(state)["states"] == {"same": 9}
 
 
 @pytest.mark.clients
@@ -152,3 +127,62 @@ def test_real_npm_and_pip_install_what_was_migrated(world):
     clients.pip(index, "download", "--dest", str(dest), "--only-binary=:all:", "acme.billing-client==0.9.0")
     fname = "acme_billing_client-0.9.0-py3-none-any.whl"
     assert (dest / fname).read_bytes() == files[fname]
+
+
+@pytest.mark.parametrize("auth", ["basic", "apikey"])
+def test_audit_with_basic_credentials_or_an_api_key(world, monkeypatch, auth):
+    seeder = world["seeder"]
+    key = seeder.http.post(f"{world['urls']['artifactory']}/api/security/apiKey").json()["apiKey"]
+    monkeypatch.setenv("ARTIFACTORY_API_KEY", key)
+    job = write_job(world["tmp"] / f"{auth}.toml", world["urls"]["artifactory"], world["urls"]["codeartifact"],
+                    REPOS, auth=auth)
+    state = str(world["tmp"] / f"{auth}.db")
+    assert ferry("audit", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"planned": 9}
+
+
+def test_where_aql_is_refused_migrate_lists_through_the_storage_api(world, capsys):
+    world["sandbox"].apps["artifactory"].configure(aql_refused=403)
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert "AQL is not available" in err and "storage API" in err
+    assert ferry("verify", str(world["job"]), "--state", state) == 0
+    assert report(state)["states"] == {"same": 9}
+
+
+def test_remote_caches_only_when_named_and_the_audit_says_what_they_are(world, capsys):
+    seeder, store = world["seeder"], world["sandbox"].apps["artifactory"].store
+    seeder.create_repository("npmjs", "npm", rclass="remote", url="https://registry.npmjs.org")
+    tgz = npm_tarball("is-odd-acme", "3.0.1")
+    store.deploy("npmjs-cache", "is-odd-acme/-/is-odd-acme-3.0.1.tgz", store.blobs.put_bytes(tgz), "anonymous",
+                 "application/x-tar", [("npm.name", "is-odd-acme"), ("npm.version", "3.0.1")])
+    urls, tmp = world["urls"], world["tmp"]
+    remote = write_job(tmp / "remote.toml", urls["artifactory"], urls["codeartifact"],
+                       [{"source": "npmjs", "target": "npm-store"}])
+    assert ferry("audit", str(remote), "--state", str(tmp / "r.db")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "npmjs-cache" in err[0] and "remote repository" in err[0]
+    cache = write_job(tmp / "cache.toml", urls["artifactory"], urls["codeartifact"],
+                      [{"source": "npmjs-cache", "target": "npm-store"}])
+    assert ferry("migrate", str(cache), "--state", str(tmp / "c.db"), "--no-progress") == 0
+    assert "copies of public packages" in capsys.readouterr().err
+    assert set(_assets(world["ca"], "npm-store", "npm", "is-odd-acme", "3.0.1")) == {"package.tgz"}
+
+
+def test_original_checksum_mismatches_are_reported_and_secrets_stay_out_of_output_and_ledger(world, capsys):
+    seeder, urls, tmp = world["seeder"], world["urls"], world["tmp"]
+    seeder.create_repository("trusting-local", checksumPolicyType="server-generated-checksums")
+    requests.put(f"{urls['artifactory']}/trusting-local/tools/1.0/tool.bin", data=b"tool", auth=("admin", "password"),
+                 headers={"X-Checksum-Sha1": "2" * 40}).raise_for_status()
+    job = write_job(tmp / "trusting.toml", urls["artifactory"], urls["codeartifact"],
+                    [{"source": "trusting-local", "target": "generic-store", "namespace": "tools"}])
+    state = tmp / "trusting.db"
+    assert ferry("migrate", str(job), "--state", str(state), "--no-progress") == 0
+    out = capsys.readouterr()
+    assert "originalChecksums" in out.err and "tools/1.0/tool.bin" in out.err
+    assert _assets(world["ca"], "generic-store", "generic", "tools", "1.0", "tools") == {
+        "tool.bin": hashlib.sha256(b"tool").hexdigest()}
+    token = os.environ["ARTIFACTORY_TOKEN"]
+    assert token not in out.out + out.err
+    assert token.encode() not in state.read_bytes()

@@ -72,6 +72,27 @@ class ArtifactorySeeder:
         self.deploy(repo, path, data, {"pypi.name": name, "pypi.version": version})
         return path
 
+    def maven(self, repo: str, group: str, artifact: str, version: str,
+              files: dict[tuple[str | None, str], bytes]) -> list[str]:
+        """Deploy a Maven artifact the way ``mvn deploy`` does: each file at its m2 path, then its ``.sha1`` and
+        ``.md5`` (which Artifactory records as the file's original checksums), then ``maven-metadata.xml``.
+        ``files`` maps ``(classifier, extension)`` to bytes. Returns the artifact paths."""
+        folder = f"{group.replace('.', '/')}/{artifact}"
+        paths = []
+        for (classifier, ext), data in files.items():
+            name = f"{artifact}-{version}" + (f"-{classifier}" if classifier else "") + f".{ext}"
+            path = f"{folder}/{version}/{name}"
+            self.deploy(repo, path, data, checksums=False)
+            for algo in ("sha1", "md5"):
+                digest = hashlib.new(algo, data).hexdigest().encode()
+                self.http.put(f"{self.url}/{repo}/{quote(path)}.{algo}", data=digest, timeout=30).raise_for_status()
+            paths.append(path)
+        metadata = (f"<metadata><groupId>{group}</groupId><artifactId>{artifact}</artifactId><versioning>"
+                    f"<release>{version}</release><versions><version>{version}</version></versions></versioning>"
+                    "</metadata>\n").encode()
+        self.deploy(repo, f"{folder}/maven-metadata.xml", metadata)
+        return paths
+
     def dist_tag(self, repo: str, name: str, tag: str, version: str) -> None:
         escaped = name.replace("/", "%2f")
         resp = self.http.put(f"{self.url}/api/npm/{repo}/-/package/{escaped}/dist-tags/{tag}",
@@ -79,7 +100,7 @@ class ArtifactorySeeder:
         resp.raise_for_status()
 
     def token(self, username: str = "admin", expires_in: int = 3600) -> str:
-        """A new access token (``POST /api/security/token``)."""
+        """A new access token (``POST /api/security/token``); an admin may make one for any user name."""
         resp = self.http.post(f"{self.url}/api/security/token",
                               data={"username": username, "expires_in": str(expires_in)}, timeout=30)
         resp.raise_for_status()

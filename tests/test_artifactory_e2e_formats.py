@@ -1,0 +1,113 @@
+"""Artifactory → CodeArtifact for Maven and NuGet, end to end on the stand-ins.
+
+Maven artifacts are deployed as ``mvn deploy`` does (files, then ``.sha1``/``.md5``, then
+``maven-metadata.xml``) and, where mvn is installed, by real ``mvn deploy:deploy-file``; NuGet packages
+are deployed where Artifactory keeps them (at the repository root or in folders) and identified by
+the ``nuget.id``/``nuget.version`` properties its indexing sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+import maven_helpers as mh
+from artifactory_helpers import report, write_job
+from e2e_helpers import aws_env, codeartifact, ferry
+from ferry.sandbox.artifactory.seed import ArtifactorySeeder
+from ferry.sandbox.seed import maven_artifact, maven_filename, nupkg
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = ArtifactorySeeder(urls["artifactory"])
+    seeder.create_repository("libs-release-local", "maven")
+    seeder.create_repository("nuget-local", "nuget")
+    monkeypatch.setenv("ARTIFACTORY_TOKEN", seeder.token())
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    return {"urls": urls, "ca": ca, "seeder": seeder, "tmp": tmp_path, "state": str(tmp_path / "ferry.db")}
+
+
+def _job(world, source: str, target: str):
+    world["ca"].create_repository(domain="acme", repository=target)
+    return write_job(world["tmp"] / f"{target}.toml", world["urls"]["artifactory"], world["urls"]["codeartifact"],
+                     [{"source": source, "target": target}])
+
+
+def _maven_assets(ca, group, artifact, version) -> dict[str, str]:
+    out = ca.list_package_version_assets(domain="acme", repository="maven-store", format="maven", namespace=group,
+                                         package=artifact, packageVersion=version)
+    return {a["name"]: a["hashes"]["SHA-256"] for a in out["assets"]}
+
+
+def test_maven_artifacts_deployed_like_mvn_migrate_and_verify(world):
+    ca, seeder, state = world["ca"], world["seeder"], world["state"]
+    artifacts = {("com.acme.ferry", "greeter", v): maven_artifact("com.acme.ferry", "greeter", v) for v in
+                 ("1.0.0", "1.1.0")}
+    for (group, artifact, version), files in artifacts.items():
+        seeder.maven("libs-release-local", group, artifact, version, files)
+    job = _job(world, "libs-release-local", "maven-store")
+    assert ferry("audit", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"planned": 6}  # pom, jar, sources jar x 2; no checksums, no metadata
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    for (group, artifact, version), files in artifacts.items():
+        assert _maven_assets(ca, group, artifact, version) == {
+            maven_filename(artifact, version, classifier, ext): hashlib.sha256(data).hexdigest()
+            for (classifier, ext), data in files.items()}
+        status = ca.describe_package_version(domain="acme", repository="maven-store", format="maven",
+                                             namespace=group, package=artifact, packageVersion=version)
+        assert status["packageVersion"]["status"] == "Published"
+    assert ferry("verify", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"same": 6}
+
+
+def test_nuget_packages_at_the_root_and_in_folders_migrate_by_their_properties(world):
+    ca, seeder, state = world["ca"], world["seeder"], world["state"]
+    packages = {("Acme.Logging", "1.0.0"): "Acme.Logging.1.0.0.nupkg",
+                ("Acme.Logging", "1.1.0-beta"): "Acme.Logging/Acme.Logging.1.1.0-beta.nupkg",
+                ("Acme.Http", "2.0.0"): "feeds/http/acme-http-build-77.nupkg"}  # a name that says nothing
+    data = {}
+    for (package_id, version), path in packages.items():
+        data[(package_id, version)] = nupkg(package_id, version)
+        seeder.deploy("nuget-local", path, data[(package_id, version)])
+    job = _job(world, "nuget-local", "nuget-store")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    for (package_id, version), body in data.items():
+        out = ca.list_package_version_assets(domain="acme", repository="nuget-store", format="nuget",
+                                             package=package_id.lower(), packageVersion=version.lower())
+        assert [(a["name"], a["hashes"]["SHA-256"]) for a in out["assets"]] == [
+            (f"{package_id.lower()}.{version.lower()}.nupkg", hashlib.sha256(body).hexdigest())]
+    assert ferry("verify", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"same": 3}
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(not mh.mvn_available(), reason="mvn or Debian's maven plugins are not installed")
+def test_real_mvn_deploys_to_artifactory_and_resolves_from_codeartifact(world):
+    ca, seeder, tmp = world["ca"], world["seeder"], world["tmp"]
+    files = maven_artifact("com.acme.ci", "widget", "3.1.0")
+    # mvn signs in as "aws" (what write_settings writes); an admin may make a token for any user name
+    url = f"{world['urls']['artifactory']}/libs-release-local"
+    publisher = mh.write_settings(tmp / "publisher", url, seeder.token(username="aws"))
+    paths = {}
+    for (classifier, ext), body in files.items():
+        paths[(classifier, ext)] = tmp / f"widget-{classifier or 'main'}.{ext}"
+        paths[(classifier, ext)].write_bytes(body)
+    mh.mvn(publisher, f"org.apache.maven.plugins:maven-deploy-plugin:{mh.plugin_version('maven-deploy-plugin', '3.0.0')}"
+           ":deploy-file", f"-Durl={url}", "-DrepositoryId=standin", f"-Dfile={paths[(None, 'jar')]}",
+           f"-DpomFile={paths[(None, 'pom')]}", f"-Dsources={paths[('sources', 'jar')]}")
+    job = _job(world, "libs-release-local", "maven-store")
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert ferry("verify", str(job), "--state", world["state"]) == 0
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    endpoint = ca.get_repository_endpoint(domain="acme", repository="maven-store", format="maven")["repositoryEndpoint"]
+    consumer = mh.write_settings(tmp / "consumer", endpoint, token)
+    mh.get(consumer, "com.acme.ci:widget:3.1.0")
+    mh.get(consumer, "com.acme.ci:widget:3.1.0:jar:sources")
+    for name, key in (("widget-3.1.0.jar", (None, "jar")), ("widget-3.1.0-sources.jar", ("sources", "jar"))):
+        assert mh.local_file(consumer, "com.acme.ci", "widget", "3.1.0", name).read_bytes() == files[key]
+        assert mh.came_from(consumer, "com.acme.ci", "widget", "3.1.0", name) == "standin"
