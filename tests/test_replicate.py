@@ -242,3 +242,40 @@ def test_ruby_and_cargo_replicate_through_their_migrators(sandbox, tmp_path, mon
     assert outcome.exit_code == 0, (outcome.problems, outcome.report.counts)
     assert outcome.report.counts == {"confirmed": 4}
     assert differences(sandbox, (SOURCE_REGION, "acme", "libs"), (TARGET_REGION, "acme", "libs")) == []
+
+
+def test_replication_converges_through_throttling_errors_and_cut_downloads(world, sandbox):
+    sandbox.set_faults("throttle=0.08,error5xx=0.08,truncate=0.1,retry_after=0s", seed=11)
+    settings = Settings(ledger=world["state"], sleep=lambda _s: None)
+    outcomes = []
+    for _ in range(3):  # a run may give up on an item after its retries; the next run picks it up
+        outcomes.append(replicate(load_job(world["job"]), settings, ReplicateOptions()))
+        if outcomes[-1].exit_code == 0:
+            break
+    injected = sandbox.faults["codeartifact"].status()["injected"]
+    sandbox.set_faults(None)
+    assert outcomes[-1].exit_code == 0, [o.problems for o in outcomes]
+    assert injected["throttle"] and injected["error5xx"] and injected["truncate"]
+    assert differences(sandbox, SRC, DST) == []
+
+
+def test_a_version_missing_from_a_listing_is_not_deleted_unless_the_source_confirms(world, sandbox, monkeypatch):
+    assert run(world).exit_code == 0
+    from ferry.sources.codeartifact import CodeArtifactSource
+
+    real = CodeArtifactSource.__init__
+
+    def hiding(self, domain, session=None):
+        real(self, domain, session)
+        versions = domain.versions
+
+        def without_left_pad(repository, fmt, namespace, package):
+            return [] if package == "left-pad-acme" else versions(repository, fmt, namespace, package)
+
+        domain.versions = without_left_pad  # a listing that lost a page, as a cut-short reply would
+
+    monkeypatch.setattr(CodeArtifactSource, "__init__", hiding)
+    outcome = run(world, propagate_deletes=True)
+    assert outcome.exit_code == 0
+    assert outcome.tallies["packages"].get("versions deleted", 0) == 0
+    assert differences(sandbox, SRC, DST) == []

@@ -86,9 +86,10 @@ def copy(domain: Domain, source_repo: str, target_repo: str, fmt: str, namespace
         pinned = {v: revisions[v] for v in batch if revisions[v]}
         ask: dict[str, Any] = {"versionRevisions": pinned} if len(pinned) == len(batch) else {"versions": batch}
         try:
-            out = domain.call("copy_package_versions", sourceRepository=source_repo,
-                              destinationRepository=target_repo, allowOverwrite=False, includeFromUpstream=False,
-                              **ask, **_coords(fmt, namespace, package))
+            # Retried like a read: copying a version the destination already holds identically succeeds.
+            out = domain.retry(lambda a=ask: domain.call(
+                "copy_package_versions", sourceRepository=source_repo, destinationRepository=target_repo,
+                allowOverwrite=False, includeFromUpstream=False, **a, **_coords(fmt, namespace, package)))
         except FerryError as err:
             result.failed.update({v: str(err) for v in batch})
             continue

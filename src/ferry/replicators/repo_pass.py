@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from botocore.exceptions import ClientError
 
 from ferry.codeartifact import Domain
@@ -201,6 +202,8 @@ class RepoPass:
             if not self.propagate_deletes:
                 self.tally[f"versions {kind} in the source, kept in the target (--propagate-deletes)"] += len(vids)
                 continue
+            if kind == "deleted":
+                vids = [vid for vid in vids if self._gone_from_source(vid)]
             by_pkg: dict[tuple[str, str, str], list[str]] = defaultdict(list)
             for vid in vids:
                 by_pkg[vid[:3]].append(vid[3])
@@ -220,6 +223,18 @@ class RepoPass:
                     self.memory.forget(m.target, ids)
         return clean
 
+    def _gone_from_source(self, vid: VersionId) -> bool:
+        """Ask the source once more before deleting: a listing cut short must never delete anything."""
+        fmt, ns, name, version = vid
+        try:
+            out = self.source.domain.read("describe_package_version", repository=self.mapping.source, format=fmt,
+                                          package=name, packageVersion=version, **({"namespace": ns} if ns else {}))
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return True
+            raise
+        return out.get("packageVersion", {}).get("status") == "Deleted"
+
     def _dist_tags(self, session: Any) -> bool:
         m, clean = self.mapping, True
         if not self.npm_packages:
@@ -232,8 +247,9 @@ class RepoPass:
                 want = dict(self.source.dist_tags(m.source, pid))
                 if not (self.full or changed or remembered.get(("npm", ns, name)) != want):
                     continue
-                put, removed = batches.sync_dist_tags(ctx, pid, want)
-            except FerryError as err:
+                # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
+                put, removed = self.target.retry(lambda p=pid, w=want: batches.sync_dist_tags(ctx, p, w))
+            except (FerryError, requests.RequestException) as err:
                 clean = False
                 self.problems.append(f"{m.target}: dist-tags of {pid}: {err}")
                 continue
