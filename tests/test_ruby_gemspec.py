@@ -73,6 +73,27 @@ def test_psych_reader_agrees_with_pyyaml_on_what_rubygems_writes(ruby_yaml, key)
 
 
 @needs_gem
+def test_psych_reader_agrees_with_pyyaml_on_every_gemspec_installed_here(tmp_path):
+    """Real-world metadata: the gemspecs of the gems that come with Ruby, written as YAML by RubyGems."""
+    yaml = pytest.importorskip("yaml")
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!ruby/object:", lambda loader, suffix, node: loader.construct_mapping(node, deep=True))
+    target = tmp_path / "all.json"
+    subprocess.run(["ruby", "-rjson", "-e", "out = {}; Gem::Specification.each { |s| out[s.full_name] = s.to_yaml }; "
+                    "File.write(ARGV[0], JSON.dump(out))", str(target)], check=True, timeout=60)
+    corpus = json.loads(target.read_text())
+    assert len(corpus) >= 10
+    for full, text in corpus.items():
+        theirs, ours = yaml.load(text, Loader=Loader), load(text)
+        theirs.pop("date"), ours.pop("date")
+        assert ours == theirs, full
+        assert parse_metadata(text).full_name == full
+
+
+@needs_gem
 def test_gemspec_fields_match_what_ruby_reads(ruby_yaml):
     spec = parse_metadata(ruby_yaml["deps"])
     assert (spec.name, spec.version, spec.platform) == ("probe-deps", "1.0.0", "ruby")

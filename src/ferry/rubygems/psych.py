@@ -20,20 +20,14 @@ import binascii
 import re
 from typing import Any
 
+from ferry.rubygems import psych_scalars as scalars
+from ferry.rubygems.psych_scalars import PsychError
+
 __all__ = ["PsychError", "load"]
-
-
-class PsychError(ValueError):
-    """The text is not YAML this reader understands."""
 
 
 _KEY = re.compile(r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"\[\]{},&*!|>%@`-][^#]*?|-[^\s#][^#]*?)"""
                   r"""\s*:(?:\s+|$)(?P<rest>.*)$""")
-_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$")
-_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v", "f": "\f",
-            "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\", "N": "\x85", "_": "\xa0",
-            "L": "\u2028", "P": "\u2029"}
-_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 _MAX_DEPTH = 64
 
 
@@ -141,10 +135,10 @@ class _Reader:
 
     def _key(self, raw: str) -> Any:
         if raw[0] == '"':
-            return _double(raw[1:-1])
+            return scalars.double(raw[1:-1])
         if raw[0] == "'":
             return raw[1:-1].replace("''", "'")
-        return _plain(raw.strip())
+        return scalars.plain(raw.strip())
 
     def _after(self, parent: int, in_mapping: bool) -> Any:
         """The node on the lines after the current one that belongs to a parent at column ``parent``."""
@@ -184,7 +178,7 @@ class _Reader:
             value = self._quoted(rest, parent)
         elif rest[0] in "[{":
             self.pos += 1
-            value = _flow(rest)
+            value = scalars.flow(rest)
         elif in_sequence and column is not None and (rest == "-" or rest.startswith("- ") or _KEY.match(rest)):
             # "- - x" or "- key: v": the rest of the line starts a node at its own column.
             line = self.lines[self.pos]
@@ -225,31 +219,31 @@ class _Reader:
 
     def _plain_lines(self, first: str, parent: int) -> Any:
         self.pos += 1
-        first = _strip_comment(first)
+        first = scalars.strip_comment(first)
         more = self._continuation(parent)
         if any(line.startswith("#") for line in more):
             more = more[: next(i for i, line in enumerate(more) if line.startswith("#"))]
-        lines = [first] + [_strip_comment(line) for line in more]
+        lines = [first] + [scalars.strip_comment(line) for line in more]
         if any(re.search(r":(?:\s|$)", line) for line in lines):
             raise self._fail("mapping values are not allowed in a plain scalar")
-        return _plain(first) if not more else _fold(lines)
+        return scalars.plain(first) if not more else scalars.fold(lines)
 
     def _quoted(self, first: str, parent: int) -> str:
         quote = first[0]
         pieces = [first[1:]]
         self.pos += 1
-        while not _closes(pieces[-1] if len(pieces) > 1 else pieces[0], quote):
+        while not scalars.closes(pieces[-1] if len(pieces) > 1 else pieces[0], quote):
             if self.pos >= len(self.lines):
                 raise self._fail("unterminated quoted scalar")
             pieces.append(self.lines[self.pos].text)
             self.pos += 1
         last = pieces[-1]
-        end = _closing_index(last, quote)
+        end = scalars.closing_index(last, quote)
         if last[end + 1:].strip() and not last[end + 1:].strip().startswith("#"):
             raise self._fail("text after a quoted scalar")
         pieces[-1] = last[:end]
         if quote == "'":
-            return _fold(pieces).replace("''", "'")
+            return scalars.fold(pieces).replace("''", "'")
         joined = ""
         for i, piece in enumerate(pieces):
             if i == 0:
@@ -263,7 +257,7 @@ class _Reader:
                 joined += piece
             else:
                 joined += " " + piece
-        return _double(joined)
+        return scalars.double(joined)
 
     def _block_scalar(self, header: str, parent: int) -> str:
         m = re.fullmatch(r"([|>])([1-9])?([+-])?([1-9])?(?:\s+#.*)?", header)
@@ -293,7 +287,7 @@ class _Reader:
         if style == "|":
             body = "\n".join(lines)
         else:
-            body = _fold_block(lines)
+            body = scalars.fold_block(lines)
         if not lines:
             return "" if chomp != "+" else "\n" * trailing
         if chomp == "-":
@@ -301,154 +295,3 @@ class _Reader:
         if chomp == "+":
             return body + "\n" + "\n" * trailing
         return body + "\n"
-
-
-def _strip_comment(text: str) -> str:
-    m = re.search(r"\s#", text)
-    return text[: m.start()].rstrip() if m else text
-
-
-def _fold(lines: list[str]) -> str:
-    """Join the lines of a multi-line flow scalar: a line break is a space, a blank line a newline."""
-    out = lines[0]
-    pending_blank = 0
-    for line in lines[1:]:
-        if line == "":
-            pending_blank += 1
-            continue
-        out += ("\n" * pending_blank) if pending_blank else " "
-        out += line
-        pending_blank = 0
-    return out
-
-
-def _fold_block(lines: list[str]) -> str:
-    """A folded (``>``) block: adjacent text lines join with a space; blank lines are newlines; breaks
-    next to more-indented lines are kept."""
-    out = ""
-    previous: str | None = None
-    blanks = 0
-    for line in lines:
-        if line == "":
-            blanks += 1
-            continue
-        if previous is None:
-            out = "\n" * blanks + line
-        elif line[0] in " \t" or previous[0] in " \t":
-            out += "\n" * (blanks + 1) + line
-        elif blanks:
-            out += "\n" * blanks + line
-        else:
-            out += " " + line
-        previous, blanks = line, 0
-    return out
-
-
-def _closing_index(text: str, quote: str) -> int:
-    """Index of the closing quote in ``text`` (a quoted scalar's last line), or -1."""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote == '"' and ch == "\\":
-            i += 2
-            continue
-        if ch == quote:
-            if quote == "'" and text[i + 1:i + 2] == "'":
-                i += 2
-                continue
-            return i
-        i += 1
-    return -1
-
-
-def _closes(text: str, quote: str) -> bool:
-    return _closing_index(text, quote) >= 0
-
-
-def _double(body: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        code = body[i + 1:i + 2]
-        if code in _ESCAPES:
-            out.append(_ESCAPES[code])
-            i += 2
-        elif code in _HEX_ESCAPES:
-            width = _HEX_ESCAPES[code]
-            digits = body[i + 2:i + 2 + width]
-            if len(digits) != width or not re.fullmatch(r"[0-9A-Fa-f]+", digits):
-                raise PsychError(f"bad escape \\{code}{digits}")
-            out.append(chr(int(digits, 16)))
-            i += 2 + width
-        else:
-            raise PsychError(f"unknown escape \\{code}")
-    return "".join(out)
-
-
-def _plain(text: str) -> Any:
-    if text in ("", "~", "null", "Null", "NULL"):
-        return None
-    if text in ("true", "True", "TRUE"):
-        return True
-    if text in ("false", "False", "FALSE"):
-        return False
-    if _INT.match(text):
-        return int(text.replace("_", ""))
-    return text
-
-
-def _flow(text: str) -> Any:
-    """A one-line flow collection of scalars: ``[]``, ``{}``, ``[a, 'b']``, ``{k: v}``."""
-    text = _strip_comment(text).strip()
-    opener, closer = text[0], "]" if text[0] == "[" else "}"
-    if not text.endswith(closer):
-        raise PsychError(f"unsupported flow collection {text!r}")
-    inner = text[1:-1].strip()
-    items = _split_flow(inner) if inner else []
-    if opener == "[":
-        return [_flow_scalar(i) for i in items]
-    result = {}
-    for item in items:
-        key, sep, value = item.partition(":")
-        if not sep:
-            raise PsychError(f"unsupported flow mapping entry {item!r}")
-        result[_flow_scalar(key)] = _flow_scalar(value)
-    return result
-
-
-def _split_flow(inner: str) -> list[str]:
-    items, current, quote = [], "", ""
-    for ch in inner:
-        if quote:
-            current += ch
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-            current += ch
-        elif ch in "[]{}":
-            raise PsychError("nested flow collections are not supported")
-        elif ch == ",":
-            items.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if quote:
-        raise PsychError("unterminated quote in a flow collection")
-    if current.strip():
-        items.append(current.strip())
-    return items
-
-
-def _flow_scalar(text: str) -> Any:
-    text = text.strip()
-    if text[:1] == '"' and text.endswith('"') and len(text) > 1:
-        return _double(text[1:-1])
-    if text[:1] == "'" and text.endswith("'") and len(text) > 1:
-        return text[1:-1].replace("''", "'")
-    return _plain(text)

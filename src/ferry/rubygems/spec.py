@@ -10,6 +10,7 @@ follows ``Gem::Platform#initialize`` for that.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import tarfile
 import zlib
@@ -167,24 +168,11 @@ def read_gem(source: Path | BinaryIO) -> GemSpec:
 
 
 def _gunzip(data: bytes) -> bytes:
-    with gzip.GzipFile(fileobj=_Bytes(data)) as gz:
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
         out = gz.read(MAX_METADATA + 1)
     if len(out) > MAX_METADATA:
         raise GemError("metadata.gz is too large")
     return out
-
-
-class _Bytes:
-    """A minimal readable for GzipFile (io.BytesIO works too; this avoids a copy of large members)."""
-
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.data) if size is None or size < 0 else self.pos + size
-        chunk = self.data[self.pos:end]
-        self.pos += len(chunk)
-        return chunk
 
 
 def parse_metadata(text: bytes | str) -> GemSpec:
