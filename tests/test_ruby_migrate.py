@@ -31,6 +31,8 @@ def _file(path: str, **hints: str) -> SourceFile:
     ("gems/foo-2fa-1.0.0.gem", {}, ("foo-2fa", "1.0.0", "foo-2fa-1.0.0.gem")),
     ("gems/rails-7.1.0.beta1.gem", {}, ("rails", "7.1.0.beta1", "rails-7.1.0.beta1.gem")),
     ("gems/ffi-1.16.3-x64-mingw-ucrt.gem", {}, ("ffi", "1.16.3", "ffi-1.16.3-x64-mingw-ucrt.gem")),
+    ("gems/jdbc-1.0.0-java.gem", {"name": "jdbc", "version": "1.0.0-java", "platform": "java"},
+     ("jdbc", "1.0.0", "jdbc-1.0.0-java.gem")),
     # The asset name is RubyGems' file name, with the canonical platform.
     ("gems/old-1.0-i686-linux.gem", {"name": "old", "version": "1.0", "platform": "i686-linux"},
      ("old", "1.0", "old-1.0-x86-linux.gem")),

@@ -38,6 +38,8 @@ class RubyMigrator(NoPackageFacts):
         version = hints.get("rubygems.version") or hints.get("version") or (m["version"] if m else "")
         platform = hints.get("rubygems.platform") or hints.get("platform") or \
             ((m["platform"] or "ruby") if m and m["name"] == name and m["version"] == version else "ruby")
+        if platform != "ruby" and version.endswith(f"-{platform}"):
+            version = version[: -len(platform) - 1]  # a source that lists "1.0-java" as the version
         asset = safe_asset_name(full_name(name, version, platform) + ".gem") if name and version else None
         if asset is None:
             return source_item(file, ("ruby", "", name or filename, version or "?", filename),
