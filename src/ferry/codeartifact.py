@@ -10,6 +10,7 @@ policy of :mod:`ferry.retry`, so throttling is retried in exactly one layer.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -19,7 +20,14 @@ from typing import Any, Callable, Iterator
 import boto3
 import requests
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSLError,
+)
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.ratelimit import RateLimiter, operation_class
@@ -64,11 +72,36 @@ def translate(err: Exception, what: str) -> Exception:
                     "ExpiredTokenException"):
             return FatalError(f"{what}: CodeArtifact refused the credentials ({code}); check the AWS profile/role")
         return err
+    if isinstance(err, (SSLError, requests.exceptions.SSLError)):
+        return FatalError(f"{what}: TLS certificate of the CodeArtifact endpoint not trusted; "
+                          "pass --ca-bundle with your CA's certificates")
     if isinstance(err, (EndpointConnectionError, requests.ConnectionError)):
         return RetryableError(f"{what}: CodeArtifact unreachable ({type(err).__name__})")
-    if isinstance(err, NoCredentialsError):
-        return FatalError(f"{what}: no AWS credentials found; set AWS_PROFILE or the job's [target] profile")
+    if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
+        return FatalError(f"{what}: no usable AWS credentials found; set AWS_PROFILE or the job's [target] profile")
     return err
+
+
+def _check_complete(response_dict: dict, operation_model, **_: Any) -> None:
+    """botocore hook (before-parse): refuse a JSON reply that was cut short.
+
+    botocore does not enforce Content-Length on JSON replies, and a body that does not parse gives
+    no error, only missing keys; a dropped connection would then look like an empty answer.
+    Raises :class:`RetryableError`.
+    """
+    if operation_model.has_streaming_output or response_dict.get("status_code", 0) >= 300:
+        return
+    body = response_dict.get("body") or b""
+    headers = response_dict.get("headers") or {}
+    length = str(headers.get("content-length", "")).strip()
+    encoded = str(headers.get("content-encoding", "identity")).lower() not in ("", "identity")
+    if length.isdigit() and not encoded and int(length) != len(body):
+        raise RetryableError(f"{operation_model.name}: reply cut short ({len(body)} of {length} bytes)")
+    if body.strip():
+        try:
+            json.loads(body)
+        except ValueError:
+            raise RetryableError(f"{operation_model.name}: reply cut short (not complete JSON)") from None
 
 
 class Domain:
@@ -86,6 +119,7 @@ class Domain:
         retry: Callable[[Callable[[], Any]], Any] | None = None,
         role_arn: str | None = None,
         limiter: RateLimiter | None = None,
+        ca_bundle: str | None = None,
     ):
         self.name = name
         # Every control-plane call takes a slot of its operation class first (see ferry.ratelimit).
@@ -94,7 +128,11 @@ class Domain:
         # Runs idempotent reads under the request layer's retry policy; writes are retried by callers.
         self.retry = retry or (lambda fn: fn())
         self.role_arn = role_arn
-        self._boto_session = session or boto3.session.Session(profile_name=profile, region_name=region)
+        try:
+            self._boto_session = session or boto3.session.Session(profile_name=profile, region_name=region)
+        except ProfileNotFound:
+            raise UsageError(f"AWS profile {profile!r} not found in the AWS config; fix [target] profile or "
+                             "AWS_PROFILE") from None
         if role_arn:
             from ferry.aws_roles import assumed_session
 
@@ -102,9 +140,12 @@ class Domain:
         self.region = self._boto_session.region_name or region
         if not self.region:
             raise UsageError("target region unknown: set [target] region in the job file or AWS_REGION")
-        config = Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=max_pool)
+        # total_max_attempts, not max_attempts (which counts retries): ferry.retry is the only layer that retries.
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=max_pool)
         self.client = self._boto_session.client("codeartifact", region_name=self.region,
-                                                endpoint_url=endpoint_url, config=config)
+                                                endpoint_url=endpoint_url, config=config,
+                                                verify=ca_bundle if ca_bundle else None)
+        self.client.meta.events.register("before-parse.codeartifact", _check_complete)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None
         self._margin = TOKEN_REFRESH_MARGIN
@@ -264,6 +305,22 @@ class Domain:
             if page_asset["name"] == asset:
                 return AssetState(page_asset["hashes"].get("SHA-256", ""), page_asset.get("size", 0), status)
         return None
+
+    def version_listing(self, repository: str, fmt: str, namespace: str | None, package: str,
+                        version: str) -> tuple[str | None, list[dict]] | None:
+        """One version's assets as the target lists them, with the version's revision:
+        ``(revision, [{"name", "size", "hashes"}...])``, or None if the version is absent.
+
+        One ListPackageVersionAssets call (more for over 1,000 assets), no DescribePackageVersion.
+        """
+        params = _pkg(repository, fmt, namespace, package)
+        try:
+            out = self.read("list_package_version_assets", packageVersion=version, maxResults=1000, **params)
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise
+        return out.get("versionRevision"), list(_all_assets(self, out, params, version))
 
     def _version_status(self, repository: str, fmt: str, namespace: str | None, package: str, version: str) -> str:
         out = self.read("describe_package_version", packageVersion=version, **_pkg(repository, fmt, namespace, package))

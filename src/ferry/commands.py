@@ -6,13 +6,18 @@ is told and what the ledger says can never disagree.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
 
 from ferry.config import Job
 from ferry.engine import Engine, Settings
-from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, FerryError
+from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, FerryError, UsageError
 from ferry.report import RunReport, build_report
 from ferry.state.ledger import BAD, LedgerWriter
+from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import PENDING, LedgerReader
 
 
@@ -44,6 +49,7 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     Raises :class:`ferry.errors.FerryError` for usage or fatal problems (the run is recorded as such)
     and KeyboardInterrupt after recording the run as interrupted.
     """
+    check_ledger(settings.ledger)  # before anything is created on the target
     engine = Engine(job, settings)
     engine.prepare(create_missing=create_missing, dry_run=command != "migrate")
     with LedgerWriter(settings.ledger) as writer:
@@ -63,6 +69,9 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
             status = "fatal"
             raise
         finally:
+            note = engine.retry_note()
+            if note:
+                settings.notes.append(note)
             counts = writer.end_run(status if status != "ok" else "ok")
             if status == "ok" and _exit_code(counts, command) != EXIT_OK:
                 writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
@@ -71,4 +80,27 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     return Outcome(command, run_id, report, _exit_code(report.counts, command), settings.notes)
 
 
-__all__ = ["Outcome", "Settings", "run", "EXIT_INTERRUPTED"]
+def check_ledger(path: Path) -> None:
+    """Refuse, without changing it, a ledger file this ferry cannot use (not a ledger, or from a newer ferry).
+
+    A missing file is fine (it is created). Raises :class:`UsageError`.
+    """
+    if not path.exists():
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if META not in tables:
+                if tables:
+                    raise UsageError(f"{path}: not a ferry ledger (it holds other tables); choose another ledger path")
+                return
+            row = db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise UsageError(f"{path}: not a ferry ledger ({err}); choose another ledger path") from None
+    version = int(row[0]) if row and str(row[0]).isdigit() else 0
+    if version > SCHEMA_VERSION:
+        raise UsageError(f"{path}: ledger written by a newer ferry (schema {version}, this ferry knows "
+                         f"{SCHEMA_VERSION}); upgrade ferry or use another --state")
+
+
+__all__ = ["Outcome", "Settings", "check_ledger", "run", "EXIT_INTERRUPTED"]

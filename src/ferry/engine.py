@@ -5,6 +5,12 @@ one ledger row per item. :meth:`Engine.transfer` streams the rows still to copy 
 groups them by package version, and hands each version to a worker, which re-checks the target,
 downloads to the spool while hashing, publishes through the format's migrator and confirms the
 target's SHA-256. Only the ledger thread writes the ledger; workers send it events.
+
+Retries: within one item attempt the download and the publish are each retried on their own (the
+spool file is reused, and CodeArtifact accepts an identical re-publish), so a throttled upload does not
+cost a new download; the item layer retries the whole attempt, re-checking the target first.
+Ctrl-C: the main thread stops handing out versions, drops the queued ones, and waits only for the
+workers' current items (downloads stop at the next chunk); rows left mid-way are re-planned on resume.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import json
 import shutil
 import tempfile
 import threading
+import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -29,7 +37,7 @@ from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import Migrator, PublishContext
 from ferry.model import ItemKey, SourceItem
-from ferry.plan import plan
+from ferry.plan import _fingerprint, plan
 from ferry.ratelimit import RateLimiter
 from ferry.retry import ITEM, REQUEST, retrying
 from ferry.shard import Shard
@@ -85,9 +93,13 @@ class Engine:
     def __init__(self, job: Job, settings: Settings):
         self.job = job
         self.settings = settings
-        kwargs = {"sleep": settings.sleep} if settings.sleep else {}
-        self._request_retry = retrying(REQUEST, **kwargs)
-        self._item_retry_kwargs = kwargs
+        # Set on Ctrl-C or a fatal error: workers leave their current item, retry waits end at once.
+        self._stopping = threading.Event()
+        kwargs = {"sleep": settings.sleep or self._sleep}
+        self.retries: Counter[str] = Counter()  # retries spent, by layer and by cause (for the run's notes)
+        self._retries_lock = threading.Lock()
+        self._request_retry = retrying(REQUEST, on_retry=self._counter("request"), **kwargs)
+        self._item_retry_kwargs = {**kwargs, "on_retry": self._counter("item")}
         workers = job.options.workers
         self.session = make_session(pool_size=workers * 2, ca_bundle=settings.ca_bundle)
         self.source = open_source(job, settings, self.session, self._request_retry)
@@ -95,11 +107,37 @@ class Engine:
         self.limiter = RateLimiter(dict(job.options.rates), share=settings.shard.count if settings.shard else 1)
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url,
                              max_pool=workers * 2, retry=self._request_retry, role_arn=t.role_arn,
-                             limiter=self.limiter)
+                             limiter=self.limiter, ca_bundle=settings.ca_bundle)
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
         self._facts_cache: dict[tuple[str, str, str, str], dict] = {}
         self._facts_lock = threading.Lock()
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stopping.wait(seconds):
+            raise transfer.Interrupted("the run is stopping")
+
+    def _counter(self, layer: str) -> Callable[[int, BaseException, float], None]:
+        def count(_attempt: int, err: BaseException, _delay: float) -> None:
+            with self._retries_lock:
+                self.retries[layer] += 1
+                self.retries[f"{layer}:{_cause(err)}"] += 1
+
+        return count
+
+    def retry_note(self) -> str | None:
+        """One line on the retries this run spent (None if none): what the faults cost."""
+        with self._retries_lock:
+            counts = dict(self.retries)
+        if not counts:
+            return None
+        parts = []
+        for layer, label in (("request", "requests"), ("item", "items")):
+            if counts.get(layer):
+                causes = sorted((k.split(":", 1)[1], n) for k, n in counts.items() if k.startswith(layer + ":"))
+                detail = ", ".join(f"{cause} {n}" for cause, n in causes)
+                parts.append(f"{counts[layer]} {label} ({detail})")
+        return "retried " + " and ".join(parts)
 
     # -- preparing ----------------------------------------------------------------------------------
 
@@ -155,7 +193,7 @@ class Engine:
             have = [] if m.target in self.missing_targets else inventory.have(self.domain, m.target, ctx.format,
                                                                                shard)
             try:
-                for entry in plan(want, have):
+                for entry in plan(_screened(want, writer, m.target), have):
                     writer.planned(entry, m.source, m.target)
             except ValueError as err:
                 raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude one") \
@@ -167,25 +205,32 @@ class Engine:
     def transfer(self, writer: LedgerWriter, reader: LedgerReader) -> None:
         """Copy every item the ledger holds as planned for this job's mappings, version by version.
 
-        Raises :class:`FatalError` (after stopping the workers) when the run cannot go on.
+        Raises :class:`FatalError` (after stopping the workers) when the run cannot go on, and
+        ``KeyboardInterrupt`` once the workers have left their current items.
         """
-        spool_parent = self.settings.spool or Path(tempfile.mkdtemp(prefix="ferry-spool-"))
+        spool_parent = self.settings.spool or _temporary_spool()
         by_target = {(m.mapping.source, m.mapping.target): m for m in self.mappings}
         workers = self.job.options.workers
-        stop = threading.Event()
+        stop = self._stopping
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ferry-worker")
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ferry-worker") as pool:
-                running: set[Future] = set()
-                for ctx, rows in self._version_jobs(reader, by_target):
-                    if stop.is_set():
-                        break
-                    running.add(pool.submit(self._move_version, ctx, rows, writer, spool_parent, stop))
-                    if len(running) >= workers * 2:
-                        done, running = wait(running, return_when=FIRST_COMPLETED)
-                        _raise_first(done, stop)
-                done, _ = wait(running)
-                _raise_first(done, stop)
+            running: set[Future] = set()
+            for ctx, rows in self._version_jobs(reader, by_target):
+                if stop.is_set():
+                    break
+                running.add(pool.submit(self._move_version, ctx, rows, writer, spool_parent, stop))
+                if len(running) >= workers * 2:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    _raise_first(done, stop)
+            done, _ = wait(running)
+            _raise_first(done, stop)
+        except BaseException:
+            # Ctrl-C or a fatal error: queued versions are dropped, running ones stop after their current item.
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         finally:
+            pool.shutdown(wait=True)
             if self.settings.spool is None:
                 shutil.rmtree(spool_parent, ignore_errors=True)
         writer.flush()
@@ -246,13 +291,15 @@ class Engine:
             try:
                 for attempt in retrying(ITEM, **self._item_retry_kwargs):
                     with attempt:
-                        outcome = self._move_item(ctx, publish, item, last, writer, spool_parent)
+                        outcome = self._move_item(ctx, publish, item, last, writer, spool_parent, stop)
                 done.append(item)
                 if outcome == "conflict":
                     failed = True
             except ItemError as err:
                 failed = True
                 writer.transition(m.target, item.key, "failed", reason=str(err), attempt=True)
+            except transfer.Interrupted:
+                return  # the row stays "downloading": re-planned on resume
             except FatalError:
                 raise
             except Exception as err:  # noqa: BLE001 - retries exhausted on a transient error
@@ -268,7 +315,7 @@ class Engine:
                 writer.transition(m.target, done[-1].key, "failed", reason=f"finishing the version: {err}")
 
     def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
-                   writer: LedgerWriter, spool_parent: Path) -> str:
+                   writer: LedgerWriter, spool_parent: Path, stop: threading.Event) -> str:
         """One attempt at one asset. Returns the final ledger state it wrote."""
         key, target = item.key, ctx.mapping.target
         before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version, key.asset)
@@ -281,9 +328,8 @@ class Engine:
         folder = transfer.spool_dir(spool_parent)
         try:
             writer.transition(target, key, "downloading", attempt=True)
-            spooled = transfer.download(lambda: self._request_retry(lambda: self.source.open_locator(item.locator,
-                                                                                             str(key))),
-                                        item, folder)
+            spooled = self._request_retry(lambda: transfer.download(
+                lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set))
             sha = spooled.checksums.sha256
             if before is not None and before.status != "Deleted":
                 state = "same" if before.sha256 == sha else "conflict"
@@ -291,17 +337,73 @@ class Engine:
                     f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
                 writer.transition(target, key, state, source_sha256=sha, target_sha256=before.sha256, reason=reason)
                 return state
-            ctx.migrator.publish(publish, item, spooled, last)
+            self._request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
             writer.transition(target, key, "published", source_sha256=sha)
             transfer.confirm(
                 lambda: _sha(self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
                                                      key.asset)),
-                sha, str(key), sleep=self.settings.sleep or __import__("time").sleep,
+                sha, str(key), sleep=self.settings.sleep or time.sleep,
             )
             writer.transition(target, key, "confirmed", source_sha256=sha, target_sha256=sha)
             return "confirmed"
         finally:
             transfer.remove(folder)
+
+
+def _temporary_spool() -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix="ferry-spool-"))
+    except OSError as err:
+        raise FatalError(f"cannot make a spool folder in {tempfile.gettempdir()} ({err.strerror}); "
+                         "give a writable --spool") from None
+
+
+def _cause(err: BaseException) -> str:
+    """A short name for why a retry happened: the HTTP status or error kind, never the message."""
+    text = str(err)
+    for marker, cause in (("HTTP 429", "429"), ("Throttling", "429"), ("HTTP 401", "401"), ("cut short", "truncated"),
+                          ("broke off", "truncated"), ("InternalServer", "5xx"), ("HTTP 5", "5xx")):
+        if marker in text:
+            return cause
+    name = type(err).__name__
+    if "ConnectionError" in name or "Connection" in text:
+        return "connection"
+    if "ChunkedEncoding" in name or "IncompleteRead" in name or "ResponseStreaming" in name:
+        return "truncated"
+    if "Timeout" in name:
+        return "timeout"
+    return name
+
+
+def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> Iterator[SourceItem]:
+    """``want`` with two source problems turned into unmappable items instead of stopping the run.
+
+    An asset over the asset size quota is unmappable. Two source files that map onto one item
+    with different content (names equal after CodeArtifact's normalization, such as PyPI ``Foo.Bar``
+    and ``foo-bar``) cannot both be migrated: the item is marked unmappable, naming both files, and
+    the second is not passed on (the plan would refuse it).
+    """
+    seen: dict[ItemKey, int] = {}
+    for item in want:
+        if item.unmappable is None:
+            reason = transfer.too_big(item.size)
+            if reason:
+                item = replace(item, unmappable=reason)
+        first = seen.get(item.key)
+        fingerprint = _fingerprint(item)
+        if first is None:
+            seen[item.key] = fingerprint
+            yield item
+        elif first != fingerprint:
+            # Rare, so the first file's locator is read back from its ledger row rather than kept for every item.
+            other = writer.call(lambda db, key=item.key: db.execute(
+                "SELECT locator FROM items WHERE target_repo=? AND format=? AND namespace=? AND package=? AND "
+                "version=? AND asset=?", [target, key.format.value, key.namespace, key.package, key.version,
+                                          key.asset]).fetchone())
+            writer.transition(target, item.key, "unmappable", source_repo=item.repository,
+                              reason=f"two source files map to {item.key} with different content "
+                                     f"({other[0] if other else '?'} and {item.locator}); CodeArtifact can hold "
+                                     "only one: remove or exclude the other in the source")
 
 
 def _sha(state) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -24,10 +25,34 @@ CHUNK = 1024 * 1024
 # Publishing is usually visible at once, but the service documents that reads may lag: look again.
 CONFIRM_ATTEMPTS = 4
 CONFIRM_DELAY = 0.5
+# CodeArtifact's "Asset file size" quota (5 GB by default, adjustable). Raise it with AWS, then set
+# FERRY_MAX_ASSET_BYTES to the new quota; bigger assets are reported unmappable, never half sent.
+MAX_ASSET_BYTES = 5 * 1024**3
+# Spool write errors that mean "this disk cannot take the file", not "this item is bad".
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+
+
+def max_asset_bytes() -> int:
+    """The largest asset ferry will move: ``$FERRY_MAX_ASSET_BYTES`` if set, else :data:`MAX_ASSET_BYTES`."""
+    raw = os.environ.get("FERRY_MAX_ASSET_BYTES", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_ASSET_BYTES
+
+
+def too_big(size: int | None) -> str | None:
+    """Why an asset of ``size`` bytes cannot be published (over the asset size quota), or None."""
+    limit = max_asset_bytes()
+    if size is None or size <= limit:
+        return None
+    return (f"{size} bytes is over CodeArtifact's asset size quota ({limit} bytes); ask AWS to raise the "
+            "quota, then set FERRY_MAX_ASSET_BYTES to it")
 
 
 class ChecksumMismatch(ItemError):
     """The downloaded bytes do not match what the source says they are."""
+
+
+class Interrupted(Exception):
+    """The run is stopping (Ctrl-C): the item was abandoned mid-download and stays to be done."""
 
 
 def spool_dir(parent: Path) -> Path:
@@ -39,12 +64,15 @@ def spool_dir(parent: Path) -> Path:
         raise FatalError(f"spool folder {parent} is not usable ({err.strerror}); give a writable --spool") from None
 
 
-def download(open_stream: Callable[[], requests.Response], item: SourceItem, folder: Path) -> Spooled:
+def download(open_stream: Callable[[], requests.Response], item: SourceItem, folder: Path,
+             should_stop: Callable[[], bool] = lambda: False) -> Spooled:
     """Stream the item into ``folder`` while computing MD5/SHA-1/SHA-256/SHA-512, then check them.
 
     Raises :class:`RetryableError` when the connection breaks or the body is cut short,
-    :class:`ChecksumMismatch` when a digest or the size the source reported disagrees,
-    :class:`FatalError` when the spool disk is full or unwritable.
+    :class:`ChecksumMismatch` when a digest or the size the source reported disagrees (or the body
+    grows past that size or the asset size quota: nothing more is written then),
+    :class:`FatalError` when the spool disk is full or unwritable, :class:`Interrupted` as soon as
+    ``should_stop()`` turns true between chunks.
     """
     name = safe_asset_name(item.key.asset)
     if name is None:
@@ -52,18 +80,23 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
     path = folder / name
     hashers = {"md5": hashlib.md5(), "sha1": hashlib.sha1(), "sha256": hashlib.sha256(), "sha512": hashlib.sha512()}
     size = 0
+    limit = min(item.size, max_asset_bytes()) if item.size is not None else max_asset_bytes()
     response = open_stream()
     try:
         with open(path, "wb") as out:
             for chunk in response.iter_content(CHUNK):
+                if should_stop():
+                    raise Interrupted(f"download of {item.key} stopped")
                 size += len(chunk)
+                if size > limit:
+                    raise ChecksumMismatch(too_big(size) or f"source lists {item.size} bytes but sends more")
                 for h in hashers.values():
                     h.update(chunk)
                 out.write(chunk)
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as err:
         raise RetryableError(f"download of {item.key} broke off: {type(err).__name__}") from None
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+        if err.errno in _DISK_ERRORS:
             raise FatalError(f"spool folder {folder.parent} cannot take more ({err.strerror}); "
                              "free space or give another --spool") from None
         raise
