@@ -162,6 +162,7 @@ def _marshal_names(data: bytes) -> str:
     return out.stdout.decode()
 
 
+@pytest.mark.clients
 @needs_gem
 def test_statuses_decide_what_is_listed_and_what_downloads(gems):
     for version in ("1.0.0", "1.1.0", "1.2.0"):

@@ -57,6 +57,7 @@ def ruby_yaml(tmp_path_factory) -> dict[str, str]:
     return _ruby_yaml(tmp_path_factory.mktemp("yaml"))
 
 
+@pytest.mark.clients
 @needs_gem
 @pytest.mark.parametrize("key", sorted(SPECS))
 def test_psych_reader_agrees_with_pyyaml_on_what_rubygems_writes(ruby_yaml, key):
@@ -72,6 +73,7 @@ def test_psych_reader_agrees_with_pyyaml_on_what_rubygems_writes(ruby_yaml, key)
     assert ours == theirs
 
 
+@pytest.mark.clients
 @needs_gem
 def test_psych_reader_agrees_with_pyyaml_on_every_gemspec_installed_here(tmp_path):
     """Real-world metadata: the gemspecs of the gems that come with Ruby, written as YAML by RubyGems."""
@@ -93,6 +95,7 @@ def test_psych_reader_agrees_with_pyyaml_on_every_gemspec_installed_here(tmp_pat
         assert parse_metadata(text).full_name == full
 
 
+@pytest.mark.clients
 @needs_gem
 def test_gemspec_fields_match_what_ruby_reads(ruby_yaml):
     spec = parse_metadata(ruby_yaml["deps"])
@@ -178,6 +181,7 @@ PLATFORMS = ["x86_64-linux", "x86_64-linux-gnu", "x86_64-linux-musl", "i686-linu
 VERSIONS = ["1.0", "1.0.0", "1.0.a", "1.0.b1", "1.0.a.2", "2", "1.10", "1.9", "1.0.0.pre", "1.0.rc1", "0.0.1", "10.0"]
 
 
+@pytest.mark.clients
 @needs_gem
 def test_platforms_and_version_order_follow_rubygems():
     script = ("require 'json'; puts JSON.dump([ARGV[0].split(',').map { |p| Gem::Platform.new(p).to_s }, "
@@ -202,6 +206,7 @@ def _build(folder: Path, name: str, version: str, extra: str) -> Path:
     return next(folder.glob(f"{name}-{version}*.gem"))
 
 
+@pytest.mark.clients
 @needs_gem
 def test_marshalled_gemspec_loads_in_ruby_as_the_one_gem_generate_index_writes(tmp_path):
     gems = [
@@ -236,6 +241,7 @@ def test_marshalled_gemspec_loads_in_ruby_as_the_one_gem_generate_index_writes(t
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout + out.stderr
 
 
+@pytest.mark.clients
 @needs_gem
 def test_marshal_scalars_round_trip_through_ruby():
     values = [None, True, False, 0, 1, 122, 123, 255, 256, -1, -123, -124, -256, 65535, -65536, 2**30 - 1, -(2**30),
