@@ -205,3 +205,20 @@ def test_version_order_follows_maven(lower, higher):
 
 def test_version_order_ignores_trailing_zeros():
     assert version_key("1.0") == version_key("1") == version_key("1.0.0") == version_key("1-ga")
+
+
+def test_an_upload_cut_short_stores_nothing(repo):
+    import base64
+    import socket
+    from urllib.parse import urlsplit
+
+    ca = repo
+    url = urlsplit(ca.url + f"{GROUP}/cut/1.0/cut-1.0.jar")
+    auth = base64.b64encode(f"aws:{ca.token}".encode()).decode()
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(f"PUT {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Basic {auth}\r\n"
+                     "Content-Length: 1000\r\n\r\n".encode() + b"only forty bytes of the promised thousand")
+        sock.shutdown(socket.SHUT_WR)
+        reply = sock.makefile("rb").readline()
+    assert reply.split()[1] == b"400"
+    assert status(ca, "cut", "1.0") is None

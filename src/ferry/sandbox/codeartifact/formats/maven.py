@@ -34,8 +34,10 @@ from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
+from ferry.sandbox.blobs import BlobTooShort
 from ferry.sandbox.codeartifact.app import EndpointContext
 from ferry.sandbox.codeartifact.formats._common import downloadable, listed, origin_block_status, send_asset, \
     text_error
@@ -53,6 +55,13 @@ _FILE = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,255}$")
 
 def handle(ctx: EndpointContext, request: Request) -> Response:
     """Serve one Maven request below the repository endpoint; returns the response (never raises StoreError)."""
+    try:
+        return _route(ctx, request)
+    except (BlobTooShort, ClientDisconnected) as err:
+        return text_error(f"The request body ended early: {err}", 400)
+
+
+def _route(ctx: EndpointContext, request: Request) -> Response:
     parts = ctx.path.split("/")
     method = request.method
     if len(parts) < 3 or not all(parts):
