@@ -279,3 +279,32 @@ def test_a_version_missing_from_a_listing_is_not_deleted_unless_the_source_confi
     assert outcome.exit_code == 0
     assert outcome.tallies["packages"].get("versions deleted", 0) == 0
     assert differences(sandbox, SRC, DST) == []
+
+
+def test_new_versions_arrive_with_their_source_status(world, sandbox):
+    src = world["src"]
+    src.npm("packages", "old-acme", "0.1.0")
+    src.status("packages", "npm", None, "old-acme", "0.1.0", "Archived")
+    src.generic("packages", "tools", "legacy", "0.9", {"legacy.bin": b"old"})
+    src.status("packages", "generic", "tools", "legacy", "0.9", "Unlisted")
+    outcome = run(world)
+    assert outcome.exit_code == 0, outcome.problems
+    tally = outcome.tallies["packages"]
+    assert tally["versions set Archived"] == 1 and tally["versions set Unlisted"] == 1
+    assert differences(sandbox, SRC, DST) == []
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("full_every = 0", "options.full_every"),
+    ('role_arn = "arn:aws:iam::12:role/x"', "role ARN"),
+])
+def test_job_file_checks_replication_settings(tmp_path, line, problem):
+    from ferry.errors import UsageError
+
+    where = "[options]" if line.startswith("full_every") else "[target]"
+    job = write_replica_job(tmp_path / "job.toml", "http://127.0.0.1:1", [("a1", "b1")])
+    text = job.read_text().replace(where, f"{where}\n{line}") if where in job.read_text() else \
+        job.read_text() + f"\n{where}\n{line}\n"
+    job.write_text(text)
+    with pytest.raises(UsageError, match=problem):
+        load_job(job)
