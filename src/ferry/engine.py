@@ -32,7 +32,7 @@ import requests
 from ferry import inventory, transfer
 from ferry.codeartifact import Domain
 from ferry.config import Job, RepositoryMapping
-from ferry.errors import FatalError, ItemError, UsageError
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import Migrator, PublishContext
@@ -167,7 +167,7 @@ class Engine:
             if dry_run:
                 self.settings.notes.append(f"domain {self.domain.name} does not exist yet; migrate creates it")
             else:
-                self.domain.create()
+                self._ensure(self.domain.create, self.domain.exists)
                 self.settings.notes.append(f"created domain {self.domain.name}")
         for target in targets:
             if domain_exists and self.domain.repository_exists(target):
@@ -179,8 +179,21 @@ class Engine:
                 self.missing_targets.add(target)
                 self.settings.notes.append(f"repository {target} does not exist yet; migrate creates it")
             else:
-                self.domain.create_repository(target)
+                self._ensure(lambda: self.domain.create_repository(target),
+                             lambda: self.domain.repository_exists(target))
                 self.settings.notes.append(f"created repository {target}")
+
+    def _ensure(self, create: Callable[[], object], exists: Callable[[], bool]) -> None:
+        """Create something under the retry policy; a create whose answer was lost shows up as existing."""
+
+        def attempt() -> None:
+            try:
+                create()
+            except (ItemError, RetryableError):
+                if not exists():
+                    raise
+
+        self._request_retry(attempt)
 
     # -- planning -----------------------------------------------------------------------------------
 
