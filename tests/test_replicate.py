@@ -308,3 +308,14 @@ def test_job_file_checks_replication_settings(tmp_path, line, problem):
     job.write_text(text)
     with pytest.raises(UsageError, match=problem):
         load_job(job)
+
+
+def test_excluded_packages_cost_no_asset_listing(world, sandbox, tmp_path):
+    world["job"] = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"],
+                                     [("packages", "packages")],
+                                     options='create_missing = true\nexclude = ["left-pad-acme", "installer"]')
+    first = run(world)
+    assert first.exit_code == 0 and first.report.counts == {"confirmed": 4}
+    idle = run(world)
+    source_requests = next(v for k, v in idle.requests.items() if k.startswith("source"))
+    assert "ListPackageVersionAssets" not in source_requests and idle.report.counts == {}

@@ -72,6 +72,10 @@ class RepoPass:
             self.contexts[fmt] = MappingContext(self.mapping, fmt, MIGRATORS[fmt])
         return self.contexts[fmt]
 
+    def selects(self, fmt: str, ns: str, name: str, version: str) -> bool:
+        """Whether the job's include/exclude take this version (decided from names, before any listing)."""
+        return self.mapping.selects(ItemKey(fmt, ns, name, version, ""), self.job.options)
+
     def scan(self, writer: LedgerWriter, target_exists: bool) -> None:
         """List the source, compare with memory, and plan every new or changed version into the ledger."""
         m = self.mapping
@@ -84,10 +88,13 @@ class RepoPass:
             if fmt not in MIGRATORS:
                 self.tally["packages of formats this ferry cannot publish"] += 1
                 continue
-            content = []
+            content, selected = [], False
             for ver in self.source.domain.versions(m.source, fmt, ns, name):
                 vid = (fmt, ns, name, ver["version"])
                 seen.add(vid)
+                if not self.selects(fmt, ns, name, ver["version"]):
+                    continue
+                selected = True
                 status, known = ver.get("status", "Published"), remembered.get(vid)
                 if status in ("Unfinished", "Deleted"):
                     continue
@@ -99,7 +106,7 @@ class RepoPass:
                     content.append(ver)
                 elif known.status != status:
                     self.status_only[vid] = (ver.get("revision"), status)
-            if fmt == "npm":
+            if fmt == "npm" and selected:
                 self.npm_packages[(ns, name)] = bool(content) or any(v[:3] == (fmt, ns, name) for v in self.status_only)
             if content:
                 self._plan_package(writer, fmt, ns, name, content, target_exists)
@@ -244,7 +251,8 @@ class RepoPass:
         for (ns, name), changed in sorted(self.npm_packages.items()):
             pid = package_id(ns, name)
             try:
-                want = dict(self.source.dist_tags(m.source, pid))
+                want = {tag: ver for tag, ver in self.source.dist_tags(m.source, pid).items()
+                        if self.selects("npm", ns, name, ver)}
                 if not (self.full or changed or remembered.get(("npm", ns, name)) != want):
                     continue
                 # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
