@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import requests
@@ -174,6 +175,29 @@ def test_many_versions_of_one_artifact_finished_by_parallel_workers(world):
     served = requests.get(f"{url}com/acme/many/busy/maven-metadata.xml", auth=("aws", token))
     assert served.status_code == 200
     assert [v.text for v in ET.fromstring(served.content).find("versioning/versions")] == versions
+
+
+def test_migration_converges_through_throttling_errors_resets_and_cut_replies(world, sandbox):
+    """Faults on every stand-in (seeded): retries and reruns end with every version whole and Published."""
+    from ferry.commands import run
+    from ferry.config import load_job
+    from ferry.engine import Settings
+
+    ca, state = world["ca"], world["state"]
+    sandbox.set_faults("throttle=0.06,error5xx=0.06,reset=0.04,truncate=0.06,retry_after=0s", seed=5)
+    settings = Settings(ledger=Path(state), sleep=lambda _s: None)
+    outcomes = []
+    for _ in range(4):  # a run may give up on an item after its retries; the next run picks it up
+        outcomes.append(run("migrate", load_job(world["job"]), settings))
+        if outcomes[-1].exit_code == 0:
+            break
+    injected = sandbox.faults["codeartifact"].status()["injected"]
+    sandbox.set_faults(None)
+    assert outcomes[-1].exit_code == 0
+    assert sum(injected.values()) > 0
+    for (group, artifact, version), files in world["artifacts"].items():
+        assert target_assets(ca, group, artifact, version) == expected_assets(artifact, version, files)
+        assert target_status(ca, group, artifact, version) == "Published"
 
 
 def test_snapshots_are_reported_unmappable(world):
