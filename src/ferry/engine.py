@@ -44,6 +44,7 @@ from ferry.shard import Shard
 from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
 from ferry.state.reader import ItemRow, LedgerReader
+from ferry.state.target_memory import TargetMemory
 
 
 @dataclass
@@ -58,6 +59,9 @@ class Settings:
     sleep: Callable[[float], None] | None = None  # injectable for tests
     notes: list[str] = field(default_factory=list)  # things the run wants to tell the user
     shard: Shard | None = None  # --shard i/N: only the packages this shard owns, at 1/N of the rate limits
+    # Plan from the ledger's record of target versions whose revision is unchanged (migrate); verify
+    # leaves it off and lists every version's assets from the live target.
+    recall_target: bool = False
 
 
 @dataclass
@@ -111,6 +115,8 @@ class Engine:
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
         self._facts_cache: dict[tuple[str, str, str, str], dict] = {}
+        self._origin_ok: set[tuple[str, str, str, str]] = set()  # packages whose origin controls allow publishing
+        self._memory: TargetMemory | None = None  # the ledger's record of target versions (revision, assets)
         self._facts_lock = threading.Lock()
 
     def _sleep(self, seconds: float) -> None:
@@ -199,18 +205,20 @@ class Engine:
 
     def plan(self, writer: LedgerWriter) -> None:
         """List both sides of every mapping and write the verdict for each item into the ledger."""
+        memory = self._target_memory(writer)
         for ctx in self.mappings:
             m = ctx.mapping
             shard = self.settings.shard
             want = inventory.want(self.source, m, ctx.migrator, self.job.options, shard)
-            have = [] if m.target in self.missing_targets else inventory.have(self.domain, m.target, ctx.format,
-                                                                               shard)
+            have = [] if m.target in self.missing_targets else inventory.have(
+                self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target)
             try:
                 for entry in plan(_screened(want, writer, m.target), have):
                     writer.planned(entry, m.source, m.target)
             except ValueError as err:
                 raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude one") \
                     from None
+        memory.close()  # its read connection; recording goes on through the writer
         writer.flush()
 
     # -- transferring -------------------------------------------------------------------------------
@@ -221,6 +229,7 @@ class Engine:
         Raises :class:`FatalError` (after stopping the workers) when the run cannot go on, and
         ``KeyboardInterrupt`` once the workers have left their current items.
         """
+        self._target_memory(writer)
         spool_parent = self.settings.spool or _temporary_spool()
         by_target = {(m.mapping.source, m.mapping.target): m for m in self.mappings}
         workers = self.job.options.workers
@@ -256,6 +265,11 @@ class Engine:
             batch = list(group)
             yield by_target[(batch[0].source_repo, batch[0].target_repo)], batch
 
+    def _target_memory(self, writer: LedgerWriter) -> TargetMemory:
+        if self._memory is None or self._memory.writer is not writer:
+            self._memory = TargetMemory(self.settings.ledger, writer)
+        return self._memory
+
     def _package_facts(self, ctx: MappingContext, key: ItemKey) -> dict:
         """What the migrator wants to know of the whole package from the source (cached per package)."""
         cache_key = (ctx.mapping.source, ctx.format, key.namespace, key.package)
@@ -271,8 +285,13 @@ class Engine:
         """Why the target package's origin controls stop a publish, or None. With ``--origin-policy
         allow-publish`` it sets publish=ALLOW, upstream=BLOCK first (and says so in the run's notes)."""
         target = ctx.mapping.target
+        # Once a package is known to take publishes, its other versions need not ask again this run.
+        package = (target, ctx.format, key.namespace, key.package)
+        if package in self._origin_ok:
+            return None
         restrictions = self.domain.origin(target, ctx.format, key.namespace, key.package)
         if not restrictions or restrictions.get("publish") != "BLOCK":
+            self._origin_ok.add(package)
             return None
         label = f"{key.display_name} in {target}"
         if self.job.options.origin_policy == "allow-publish":
@@ -287,6 +306,9 @@ class Engine:
                       stop: threading.Event) -> None:
         m = ctx.mapping
         items = [_item_of(row) for row in rows]
+        # The plan has just listed the target: only items it saw there need a fresh look before
+        # publishing (an absent one that appeared since is caught by the publish itself: 409 or identical).
+        seen = {row.key for row in rows if row.target_sha256 is not None}
         publish = PublishContext(self.domain, m.target, self.session, self._package_facts(ctx, items[0].key))
         blocked = self._origin_blocks(ctx, items[0].key)
         if blocked:
@@ -304,7 +326,8 @@ class Engine:
             try:
                 for attempt in retrying(ITEM, **self._item_retry_kwargs):
                     with attempt:
-                        outcome = self._move_item(ctx, publish, item, last, writer, spool_parent, stop)
+                        outcome = self._move_item(ctx, publish, item, last, writer, spool_parent, stop,
+                                                  check_target=item.key in seen)
                 done.append(item)
                 if outcome == "conflict":
                     failed = True
@@ -328,10 +351,11 @@ class Engine:
                 writer.transition(m.target, done[-1].key, "failed", reason=f"finishing the version: {err}")
 
     def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
-                   writer: LedgerWriter, spool_parent: Path, stop: threading.Event) -> str:
+                   writer: LedgerWriter, spool_parent: Path, stop: threading.Event, check_target: bool = True) -> str:
         """One attempt at one asset. Returns the final ledger state it wrote."""
         key, target = item.key, ctx.mapping.target
-        before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version, key.asset)
+        before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
+                                         key.asset) if check_target else None
         if before is not None and before.status != "Deleted" and item.sha256:
             state = "same" if before.sha256 == item.sha256 else "conflict"
             reason = "" if state == "same" else \
@@ -352,15 +376,25 @@ class Engine:
                 return state
             self._request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
             writer.transition(target, key, "published", source_sha256=sha)
-            transfer.confirm(
-                lambda: _sha(self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
-                                                     key.asset)),
-                sha, str(key), sleep=self.settings.sleep or time.sleep,
-            )
+            transfer.confirm(lambda: self._target_sha(target, key), sha, str(key),
+                             sleep=self.settings.sleep or time.sleep)
             writer.transition(target, key, "confirmed", source_sha256=sha, target_sha256=sha)
             return "confirmed"
         finally:
             transfer.remove(folder)
+
+
+    def _target_sha(self, target: str, key: ItemKey) -> str | None:
+        """The SHA-256 the target lists for ``key`` (None if absent), from one listing of its version,
+        which is also recorded (revision and assets) so the next run need not list the version again."""
+        listing = self.domain.version_listing(target, key.format, key.namespace, key.package, key.version)
+        if listing is None:
+            return None
+        revision, assets = listing
+        if self._memory is not None:
+            self._memory.remember(target, key.format.value, key.namespace, key.package, key.version, revision,
+                                  assets)
+        return next(((a.get("hashes") or {}).get("SHA-256") for a in assets if a["name"] == key.asset), None)
 
 
 def _temporary_spool() -> Path:
@@ -417,10 +451,6 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                               reason=f"two source files map to {item.key} with different content "
                                      f"({other[0] if other else '?'} and {item.locator}); CodeArtifact can hold "
                                      "only one: remove or exclude the other in the source")
-
-
-def _sha(state) -> str | None:
-    return state.sha256 if state is not None else None
 
 
 def _item_of(row: ItemRow) -> SourceItem:

@@ -10,6 +10,7 @@ from ferry.migrators.base import Migrator
 from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
 from ferry.shard import Shard
 from ferry.sources.base import Source
+from ferry.state.target_memory import TargetMemory
 
 # Versions in these states have no assets to list.
 _NO_ASSETS = ("Disposed", "Deleted")
@@ -32,23 +33,36 @@ def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options
         yield item
 
 
-def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None) -> Iterator[TargetItem]:
+def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
+         memory: TargetMemory | None = None, recall: bool = True) -> Iterator[TargetItem]:
     """Every asset of format ``fmt`` in the target repository, walked package by package
     (with ``shard``: only the packages that shard owns; the others' versions are never listed).
 
-    One ListPackages walk, one ListPackageVersions walk per package, one ListPackageVersionAssets per
-    version (the only call that reports hashes). Each page is retried by the domain's policy.
+    One ListPackages walk, one ListPackageVersions walk per package, and one ListPackageVersionAssets
+    per version (the only call that reports hashes), except, with ``memory`` and ``recall``, for
+    versions whose revision is the one recorded with their assets on an earlier run: those assets
+    come from the ledger. ``memory`` records every listing made. Each page is retried by the
+    domain's policy.
     """
     for pkg in domain.packages(repository, fmt):
         namespace, package = pkg.get("namespace") or "", pkg["package"]
         if shard is not None and not shard.owns(fmt, namespace, package):
             continue
+        known = memory.recall(repository, fmt, namespace, package) if memory is not None and recall else {}
         for ver in domain.versions(repository, fmt, namespace, package):
             if ver.get("status") in _NO_ASSETS:
                 continue
-            for asset in domain.assets(repository, fmt, namespace, package, ver["version"]):
+            version, revision = ver["version"], ver.get("revision")
+            recorded = known.get(version)
+            if recorded is not None and revision and recorded[0] == revision:
+                assets = recorded[1]
+            else:
+                assets = domain.assets(repository, fmt, namespace, package, version)
+                if memory is not None:
+                    memory.remember(repository, fmt, namespace, package, version, revision, assets)
+            for asset in assets:
                 yield TargetItem(
-                    key=ItemKey(fmt, namespace, package, ver["version"], asset["name"]),
+                    key=ItemKey(fmt, namespace, package, version, asset["name"]),
                     size=asset.get("size"),
                     checksums=Checksums.from_mapping(asset.get("hashes")),
                     status=ver.get("status", "Published"),

@@ -14,11 +14,11 @@ STATE_HELP = "Ledger file (SQLite)."
 
 
 def _settings(state: Path, spool: Optional[Path], allow_http: bool, ca_bundle: Optional[str], progress,
-              shard=None):
+              shard=None, recall_target: bool = False):
     from ferry.engine import Settings
 
     return Settings(ledger=state, spool=spool, allow_http=allow_http, ca_bundle=ca_bundle, progress=progress,
-                    shard=shard)
+                    shard=shard, recall_target=recall_target)
 
 
 def _ledger_and_shard(state: Optional[Path], shard_flag: Optional[str]):
@@ -80,7 +80,8 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
     job = _load(job_path, **overrides)
     state, chosen = _ledger_and_shard(state, shard)
     bar = _Progress(command, progress)
-    settings = _settings(state, spool, allow_http, ca_bundle, bar, chosen)
+    # migrate may skip relisting target versions whose revision is unchanged; verify always looks
+    settings = _settings(state, spool, allow_http, ca_bundle, bar, chosen, recall_target=command == "migrate")
     if chosen is not None:
         typer.echo(f"ferry: shard {chosen} (ledger {state})", err=True)
     try:

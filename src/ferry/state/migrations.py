@@ -102,6 +102,18 @@ def _replication(db: Database) -> None:
     )
 
 
+@_step("0005_target_versions")
+def _target_versions(db: Database) -> None:
+    # What each target version held when ferry last listed it (its revision and assets), so a rerun
+    # lists a package's versions once and lists assets only of versions whose revision has changed.
+    db["target_versions"].create(
+        {"target_repo": str, "format": str, "namespace": str, "package": str, "version": str, "revision": str,
+         "assets": str, "updated": str},
+        pk=("target_repo", "format", "namespace", "package", "version"),
+        not_null={"target_repo", "format", "namespace", "package", "version", "revision", "assets"},
+    )
+
+
 SCHEMA_VERSION = len(NAMES)
 
 

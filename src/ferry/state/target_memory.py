@@ -1,0 +1,76 @@
+"""The ledger's memory of target versions: revision and assets as last listed, to skip relisting.
+
+Listing a target repository costs one ListPackageVersionAssets per version (the only call that
+reports hashes); a package's ListPackageVersions already reports each version's ``revision``,
+which CodeArtifact changes whenever the version's assets change. So ferry records, per target
+version, the revision and the asset list it saw together (from a ListPackageVersionAssets answer,
+which carries both, or from the plan's own listing), and on the next run trusts the recorded assets
+of every version whose revision is unchanged. A version whose revision differs, or that ferry has
+never seen, is listed again, so a stale or missing record only ever costs a request, never a wrong
+verdict. Records are written by the ledger thread (as :class:`~ferry.state.ledger.Call` events)
+and read through a separate read-only connection, one package at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ferry.state.ledger import Call, LedgerWriter, now
+
+Listing = tuple[str, list[dict[str, Any]]]  # (revision, [{"name", "size", "hashes": {"SHA-256": ...}}])
+
+_UPSERT = """INSERT INTO target_versions (target_repo, format, namespace, package, version, revision, assets, updated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (target_repo, format, namespace, package, version) DO UPDATE SET
+    revision = excluded.revision, assets = excluded.assets, updated = excluded.updated"""
+
+
+def _compact(assets: list[dict[str, Any]]) -> str:
+    # only what the plan compares: name, size and SHA-256 (CodeArtifact always reports it)
+    return json.dumps([[a["name"], a.get("size"), (a.get("hashes") or {}).get("SHA-256")] for a in assets],
+                      separators=(",", ":"))
+
+
+def _expand(text: str) -> list[dict[str, Any]]:
+    return [{"name": name, "size": size, "hashes": {"SHA-256": sha} if sha else {}}
+            for name, size, sha in json.loads(text)]
+
+
+class TargetMemory:
+    """Recorded listings of one ledger; :meth:`recall` reads, :meth:`remember` queues a write."""
+
+    def __init__(self, ledger: str | Path, writer: LedgerWriter):
+        self.writer = writer
+        self._path = Path(ledger)
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            # check_same_thread off: the plan reads from the main thread, transfer workers never read
+            self._db = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True,
+                                       check_same_thread=False)
+        return self._db
+
+    def recall(self, target_repo: str, fmt: str, namespace: str, package: str) -> dict[str, Listing]:
+        """``{version: (revision, assets)}`` recorded for one target package (empty if none)."""
+        rows = self._conn().execute(
+            "SELECT version, revision, assets FROM target_versions "
+            "WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ?",
+            (target_repo, fmt, namespace or "", package)).fetchall()
+        return {version: (revision, _expand(assets)) for version, revision, assets in rows}
+
+    def remember(self, target_repo: str, fmt: str, namespace: str, package: str, version: str,
+                 revision: str | None, assets: list[dict[str, Any]]) -> None:
+        """Record that ``version`` had ``assets`` at ``revision`` (nothing is recorded without a revision)."""
+        if not revision:
+            return
+        row = (target_repo, fmt, namespace or "", package, version, revision, _compact(assets), now())
+        self.writer.put(Call(lambda db: db.execute(_UPSERT, row)))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,100 @@
+"""Reruns plan from the ledger's record of target versions whose revision is unchanged; changes are relisted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from e2e_helpers import aws_env, codeartifact, ferry, write_job
+from ferry.sandbox.codeartifact.quota import QuotaSpec
+from ferry.sandbox.seed import NexusSeeder, sdist, wheel
+
+REPOS = [{"source": "pypi-internal", "target": "pypi-store"},
+         {"source": "raw-files", "target": "generic-store", "namespace": "tools"}]
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("pypi", "pypi-internal")
+    seeder.create_repository("raw", "raw-files")
+    for version in ("1.0", "1.1", "2.0"):
+        for fname, data in (wheel("acme-lib", version), sdist("acme-lib", version)):
+            seeder.pypi("pypi-internal", fname, data)
+    for name in ("alpha", "beta"):
+        seeder.raw("raw-files", f"{name}/1.0", {"a.bin": name.encode(), "b.bin": name.encode() * 2})
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    for repo in REPOS:
+        ca.create_repository(domain="acme", repository=repo["target"])
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    return {"ca": ca, "job": str(job), "state": str(tmp_path / "ferry.db"), "sandbox": sandbox}
+
+
+def _ops(sandbox) -> dict[str, int]:
+    return sandbox.quota.status()["operations"]
+
+
+def _report(state, capsys) -> dict:
+    capsys.readouterr()
+    assert ferry("report", "--state", state) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_rerun_lists_each_package_once_and_no_version_assets(world, capsys):
+    sandbox, job, state = world["sandbox"], world["job"], world["state"]
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    sandbox.quota.configure(QuotaSpec())  # zero the counters
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    ops = _ops(sandbox)
+    assert ops.get("ListPackageVersionAssets", 0) == 0
+    assert ops["ListPackageVersions"] == 3  # acme-lib, alpha, beta
+    assert not any(op.startswith("endpoint P") or op == "PublishPackageVersion" for op in ops)
+    assert _report(state, capsys)["states"] == {"same": 10}
+
+
+def test_a_version_changed_behind_ferrys_back_is_listed_again(world, capsys):
+    sandbox, job, state, ca = world["sandbox"], world["job"], world["state"], world["ca"]
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    # someone adds an asset to tools/alpha 1.0 in the target: its revision changes
+    extra = b"added later"
+    ca.publish_package_version(domain="acme", repository="generic-store", format="generic", namespace="tools",
+                               package="alpha", packageVersion="1.0", assetName="c.bin", assetContent=extra,
+                               assetSHA256=hashlib.sha256(extra).hexdigest())
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    ops = _ops(sandbox)
+    assert ops["ListPackageVersionAssets"] == 1  # alpha 1.0 only
+    report = _report(state, capsys)
+    assert report["states"] == {"same": 10, "only_in_target": 1}
+    # the listing was recorded: the next run lists nothing again
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    assert _ops(sandbox).get("ListPackageVersionAssets", 0) == 0
+
+
+def test_a_version_deleted_and_republished_differently_is_a_conflict_not_a_stale_same(world, capsys):
+    sandbox, job, state, ca = world["sandbox"], world["job"], world["state"], world["ca"]
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    ca.delete_package_versions(domain="acme", repository="generic-store", format="generic", namespace="tools",
+                               package="beta", versions=["1.0"])
+    other = b"not what the source has"
+    ca.publish_package_version(domain="acme", repository="generic-store", format="generic", namespace="tools",
+                               package="beta", packageVersion="1.0", assetName="a.bin", assetContent=other,
+                               assetSHA256=hashlib.sha256(other).hexdigest())
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 1
+    report = _report(state, capsys)
+    assert report["states"]["conflict"] == 1
+    assert [f["key"] for f in report["failures"]] == ["generic:tools/beta@1.0/a.bin"]
+
+
+def test_verify_never_trusts_the_record(world, capsys):
+    sandbox, job, state = world["sandbox"], world["job"], world["state"]
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("verify", job, "--state", state) == 0
+    assert _ops(sandbox)["ListPackageVersionAssets"] == 5  # 3 + 2 versions, every one looked at
