@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     modified_by TEXT NOT NULL, updated REAL NOT NULL, downloads INTEGER NOT NULL DEFAULT 0,
     last_downloaded REAL, last_downloaded_by TEXT, UNIQUE (repo, path, name));
 CREATE INDEX IF NOT EXISTS nodes_sha1 ON nodes (sha1);
+CREATE INDEX IF NOT EXISTS nodes_path_name ON nodes (path, name);
 CREATE INDEX IF NOT EXISTS nodes_sha256 ON nodes (sha256);
 CREATE TABLE IF NOT EXISTS props (
     node INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, key TEXT NOT NULL, value TEXT NOT NULL,
