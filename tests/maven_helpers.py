@@ -35,9 +35,10 @@ def plugin_version(artifact: str, wanted: str) -> str:
     return versions[-1]
 
 
-def mvn_available() -> bool:
-    """True when ``mvn`` and Debian's dependency plugin are installed."""
-    return shutil.which("mvn") is not None and (PLUGINS / "maven-dependency-plugin").is_dir()
+def mvn_available(*plugins: str) -> bool:
+    """True when ``mvn`` and Debian's dependency plugin (and any other ``plugins`` named) are installed."""
+    return shutil.which("mvn") is not None and all((PLUGINS / p).is_dir()
+                                                   for p in ("maven-dependency-plugin", *plugins))
 
 
 USED_PLUGINS = (("maven-dependency-plugin", "3.5.0"), ("maven-deploy-plugin", "3.0.0"))

@@ -14,7 +14,8 @@ from ferry.sandbox.codeartifact.app import endpoint_url
 from ferry.sandbox.seed import maven_artifact, maven_jar, maven_pom
 
 pytestmark = [pytest.mark.clients,
-              pytest.mark.skipif(not mh.mvn_available(), reason="mvn or Debian's maven plugins are not installed")]
+              pytest.mark.skipif(not mh.mvn_available("maven-deploy-plugin"),
+                                 reason="mvn or Debian's maven plugins are not installed")]
 
 
 @pytest.fixture(scope="module")
