@@ -1,0 +1,377 @@
+"""The fault matrix: a few hundred mixed versions migrated under each stand-in fault, alone and together.
+
+Every scenario migrates the same Nexus content (npm, PyPI, raw) into a fresh CodeArtifact domain with
+faults switched on for *both* stand-ins, then switches them off and runs ``ferry verify``. It must end
+with every version on the target with the source's SHA-256, ``verify`` exit 0, and nothing ever sent
+twice with different content (every publish the CodeArtifact stand-in received is recorded here).
+Faults that cannot heal (a source serving bytes that do not match its checksum, a target that shows
+another hash than it was sent) end with exactly that item failed with a precise reason, the rest
+done, exit 1.
+
+Retry waits are shortened (policies with 10 ms caps, confirm delay 10 ms) so the matrix runs in
+about a minute; attempts and decisions are ferry's own.
+
+``python tests/test_fault_matrix.py`` runs the same scenarios and rewrites the figures table in
+docs/faults.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import re
+import sqlite3
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from e2e_helpers import AWS_ENV, ferry, write_job
+from ferry.retry import RetryPolicy
+from ferry.sandbox.seed import NexusSeeder, npm_tarball, sdist, wheel
+from ferry.sandbox.server import Sandbox, SandboxOptions
+
+REPOS = [
+    {"source": "npm-internal", "target": "npm-store"},
+    {"source": "pypi-internal", "target": "pypi-store"},
+    {"source": "raw-files", "target": "generic-store", "namespace": "tools"},
+]
+# The stand-ins are not the subject here: ferry's own client-side rate limits are off.
+NO_RATE_LIMITS = "\n[options.rates]\n" + "".join(
+    f"{c} = 0\n" for c in ("publish", "copy", "asset_read", "list", "token", "write", "read"))
+# (name, --faults spec); the same spec is set on the Nexus and the CodeArtifact stand-in.
+SCENARIOS = [
+    ("throttle", "throttle=0.2"),
+    ("error5xx", "error5xx=0.1"),
+    ("reset", "reset=0.05"),
+    ("truncate", "truncate=0.05"),
+    ("latency", "latency=5ms"),
+    ("token_ttl", "token_ttl=1s"),
+    ("all", "throttle=0.1,error5xx=0.05,reset=0.01,truncate=0.01,latency=2ms,token_ttl=1s"),
+]
+SEED = 20261125
+NPM_VERSIONS, PYPI_VERSIONS, RAW_VERSIONS = 80, 70, 50
+FAST_REQUEST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.01, max_retry_after=0.01)
+FAST_ITEM = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, max_retry_after=0.01)
+
+Key = tuple  # (format, namespace, package, version, asset)
+
+
+def fast_retries(patch) -> None:
+    """Shorten ferry's waits (not its attempts): ``patch(obj, name, value)``."""
+    import ferry.engine
+    import ferry.transfer
+
+    patch(ferry.engine, "REQUEST", FAST_REQUEST)
+    patch(ferry.engine, "ITEM", FAST_ITEM)
+    patch(ferry.transfer, "CONFIRM_DELAY", 0.01)
+
+
+def seed(url: str) -> dict[Key, str]:
+    """Fill Nexus; returns what the target must end up holding {key: sha256}."""
+    s = NexusSeeder(url)
+    for fmt, name in (("npm", "npm-internal"), ("pypi", "pypi-internal"), ("raw", "raw-files")):
+        s.create_repository(fmt, name)
+    expected: dict[Key, str] = {}
+    for i in range(NPM_VERSIONS):
+        scope, name = ("acme", f"ui{i % 10}") if i % 2 else ("", f"left-pad{i % 10}")
+        full = f"@{scope}/{name}" if scope else name
+        tgz = s.npm("npm-internal", full, f"1.{i}.0")
+        expected[("npm", scope, name, f"1.{i}.0", "package.tgz")] = hashlib.sha256(tgz).hexdigest()
+    for i in range(PYPI_VERSIONS):
+        dists = [wheel(f"acme-lib{i % 10}", f"0.{i}.0")]
+        if i % 5 == 0:
+            dists.append(sdist(f"acme-lib{i % 10}", f"0.{i}.0"))
+        for fname, data in dists:
+            s.pypi("pypi-internal", fname, data)
+            expected[("pypi", "", f"acme-lib{i % 10}", f"0.{i}.0", fname)] = hashlib.sha256(data).hexdigest()
+    for i in range(RAW_VERSIONS):
+        files = {f"tool-{i}.bin": bytes(range(256)) * (i + 1), "NOTES.txt": f"release {i}\n".encode()}
+        s.raw("raw-files", f"tool{i % 5}/{i}.0", files)
+        for fname, data in files.items():
+            expected[("generic", "tools", f"tool{i % 5}", f"{i}.0", fname)] = hashlib.sha256(data).hexdigest()
+    return expected
+
+
+def target_assets(store, domain: str) -> dict[Key, tuple[str, str]]:
+    """{key: (sha256, version status)} of every asset in ``domain`` on the CodeArtifact stand-in."""
+    rows = store.query(
+        "SELECT p.format, p.namespace, p.name, v.version, a.name AS asset, a.sha256, v.status FROM assets a "
+        "JOIN versions v ON v.id = a.version_id JOIN packages p ON p.id = v.package_id "
+        "JOIN repositories r ON r.id = p.repo_id JOIN domains d ON d.id = r.domain_id WHERE d.name = ?", (domain,))
+    return {(r["format"], r["namespace"], r["name"], r["version"], r["asset"]): (r["sha256"], r["status"])
+            for r in rows}
+
+
+def ledger_rows(path: Path) -> list[dict]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM items")]
+
+
+class PublishRecorder:
+    """Wraps the CodeArtifact stand-in's ``publish_asset``: every body it was sent, per (domain, key)."""
+
+    def __init__(self, store):
+        self.sent: dict[tuple, list[str]] = defaultdict(list)
+        self._real = store.publish_asset
+
+    def __call__(self, repo, fmt, namespace, package, version, asset_name, blob, **kw):
+        self.sent[(repo.domain.name, fmt, namespace or "", package, version, asset_name)].append(blob.sha256)
+        return self._real(repo, fmt, namespace, package, version, asset_name, blob, **kw)
+
+    def for_domain(self, domain: str) -> dict[Key, list[str]]:
+        return {k[1:]: v for k, v in self.sent.items() if k[0] == domain}
+
+
+@dataclass
+class Figures:
+    """What one scenario did (one row of the docs table)."""
+
+    name: str
+    spec: str
+    versions: int
+    items: int
+    migrate_exit: int
+    verify_exit: int
+    verified: int  # items the target holds with the source's SHA-256
+    failed: list[str]  # "key: reason" for every item ending in a bad state
+    request_retries: int
+    item_retries: int
+    retry_note: str
+    injected: dict[str, dict[str, int]]
+    tokens: int
+    publishes: int  # bodies the target stand-in received (re-sends of identical content included)
+    seconds: float
+    output: str = field(repr=False, default="")
+
+
+def run_scenario(world: dict, name: str, spec: str, tmp: Path) -> Figures:
+    """Migrate ``world``'s Nexus into a new domain with ``spec`` on both stand-ins, then verify without faults."""
+    sandbox, store = world["sandbox"], world["store"]
+    domain = "fm-" + name.replace("_", "-")
+    job = write_job(tmp / f"{name}.toml", world["urls"]["nexus"], world["urls"]["codeartifact"], REPOS,
+                    domain=domain, extra=NO_RATE_LIMITS)
+    ledger = tmp / f"{name}.db"
+    sandbox.set_faults(spec, seed=SEED)
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = ferry("migrate", str(job), "--state", str(ledger), "--no-progress", "--create-missing",
+                     "--workers", "8")
+    seconds = time.monotonic() - started
+    injected = {svc: {k: v for k, v in c.status()["injected"].items() if v}
+                for svc, c in sandbox.faults.items() if svc in ("nexus", "codeartifact")}
+    sandbox.set_faults(None)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        verify = ferry("verify", str(job), "--state", str(ledger))
+    rows = ledger_rows(ledger)
+    held = target_assets(store, domain)
+    expected = world["expected"]
+    note = next((line for line in err.getvalue().splitlines() if "retried" in line), "")
+    found = {layer: int(n) for n, layer in re.findall(r"(\d+) (requests|items)", note)}
+    tokens = store.query("SELECT COUNT(*) AS n FROM tokens t JOIN domains d ON d.id = t.domain_id WHERE d.name = ?",
+                         (domain,))[0]["n"]
+    return Figures(
+        name=name, spec=spec, versions=len({k[:4] for k in expected}), items=len(expected), migrate_exit=code,
+        verify_exit=verify, verified=sum(1 for k, sha in expected.items() if held.get(k, ("",))[0] == sha),
+        failed=[f"{r['format']}:{r['package']}@{r['version']}/{r['asset']}: {r['reason']}" for r in rows
+                if r["state"] in ("failed", "conflict", "unmappable")],
+        request_retries=found.get("requests", 0), item_retries=found.get("items", 0), retry_note=note,
+        injected=injected, tokens=tokens, publishes=sum(len(v) for v in world["recorder"].for_domain(domain).values()),
+        seconds=seconds, output=out.getvalue() + err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("matrix")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in AWS_ENV.items():
+            mp.setenv(key, value)
+        mp.setenv("AWS_CONFIG_FILE", str(tmp / "aws-config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp / "aws-credentials"))
+        mp.delenv("AWS_PROFILE", raising=False)
+        fast_retries(mp.setattr)
+        with Sandbox(SandboxOptions(data=tmp / "sandbox")) as sandbox:
+            store = sandbox.apps["codeartifact"].store
+            recorder = PublishRecorder(store)
+            mp.setattr(store, "publish_asset", recorder)
+            expected = seed(sandbox.urls()["nexus"])
+            yield {"sandbox": sandbox, "store": store, "urls": sandbox.urls(), "expected": expected,
+                   "recorder": recorder, "tmp": tmp}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name, spec", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_every_version_arrives_exactly_under_faults(world, name, spec):
+    fig = run_scenario(world, name, spec, world["tmp"])
+    assert fig.migrate_exit == 0, fig.output[-3000:]
+    assert fig.verify_exit == 0, fig.output[-3000:]
+    domain = "fm-" + name.replace("_", "-")
+    held = target_assets(world["store"], domain)
+    assert {k: v[0] for k, v in held.items()} == world["expected"]
+    assert {status for _sha, status in held.values()} == {"Published"}
+    # Nothing was ever sent with content other than the source's (re-sends of identical bytes are allowed:
+    # a publish whose answer was lost is sent again, and CodeArtifact accepts an identical re-publish).
+    sent = world["recorder"].for_domain(domain)
+    assert set(sent) == set(world["expected"])
+    assert {k: set(v) for k, v in sent.items()} == {k: {sha} for k, sha in world["expected"].items()}
+    # The ledger tells the truth: everything confirmed, with the target's digest.
+    rows = ledger_rows(world["tmp"] / f"{name}.db")
+    assert {r["state"] for r in rows} <= {"confirmed", "same"}
+    assert all(r["target_sha256"] == world["expected"][(r["format"], r["namespace"], r["package"], r["version"],
+                                                        r["asset"])] for r in rows)
+    # The fault really happened, on both stand-ins, and ferry paid for it with retries (not luck).
+    kind = {"error5xx": "error5xx", "throttle": "throttle", "reset": "reset", "truncate": "truncate",
+            "latency": "latency"}.get(name)
+    if kind:
+        assert fig.injected["nexus"].get(kind) and fig.injected["codeartifact"].get(kind), fig.injected
+    if name in ("throttle", "error5xx", "reset", "truncate", "all"):
+        assert fig.request_retries > 0, fig.retry_note
+    if name in ("token_ttl", "all"):
+        assert fig.tokens > 1  # tokens expired mid-run and were fetched again
+
+
+# -- faults that cannot heal ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def small(sandbox, tmp_path, monkeypatch):
+    """A small Nexus (npm, PyPI, raw) and an existing target domain, with fast retry waits."""
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fast_retries(monkeypatch.setattr)
+    urls = sandbox.urls()
+    s = NexusSeeder(urls["nexus"])
+    for fmt, name in (("npm", "npm-internal"), ("pypi", "pypi-internal"), ("raw", "raw-files")):
+        s.create_repository(fmt, name)
+    files = {}
+    for i in range(4):
+        files[f"npm{i}"] = s.npm("npm-internal", f"left-pad{i}", "1.0.0")
+        fname, data = wheel(f"acme-lib{i}", "1.0.0")
+        s.pypi("pypi-internal", fname, data)
+        files[f"pypi{i}"] = data
+        s.raw("raw-files", f"tool/{i}.0", {"tool.bin": f"tool {i}".encode() * 100})
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS, extra=NO_RATE_LIMITS)
+    return {"sandbox": sandbox, "job": job, "ledger": tmp_path / "ferry.db", "files": files,
+            "nexus": sandbox.apps["nexus"].store, "store": sandbox.apps["codeartifact"].store}
+
+
+def _migrate(small, *extra: str) -> int:
+    return ferry("migrate", str(small["job"]), "--state", str(small["ledger"]), "--no-progress",
+                 "--create-missing", *extra)
+
+
+def test_a_source_file_that_does_not_match_its_checksum_fails_alone_with_the_reason(small, capsys):
+    nexus = small["nexus"]
+    (asset,) = [a for a in nexus.assets_under("pypi-internal", "") if a.path.endswith("acme_lib2-1.0.0-py3-none-any.whl")]
+    blob = nexus.blobs.path(asset.sha256)
+    good = blob.read_bytes()
+    blob.write_bytes(good[:-8] + b"\x00" * 8)  # same size, other bytes: Nexus still reports the old digests
+    bad_sha = hashlib.sha256(blob.read_bytes()).hexdigest()
+
+    assert _migrate(small) == 1
+    out = capsys.readouterr().out
+    rows = {(r["package"], r["version"], r["asset"]): r for r in ledger_rows(small["ledger"])}
+    failed = {k: r for k, r in rows.items() if r["state"] != "confirmed"}
+    assert list(failed) == [("acme-lib2", "1.0.0", "acme_lib2-1.0.0-py3-none-any.whl")]
+    reason = failed[("acme-lib2", "1.0.0", "acme_lib2-1.0.0-py3-none-any.whl")]["reason"]
+    assert reason == f"source says sha256 {asset.sha256} but the bytes hash to {bad_sha}"
+    assert "acme-lib2" in out
+    held = target_assets(small["store"], "acme")
+    assert not [k for k in held if k[2] == "acme-lib2"]  # the bad bytes never reached the target
+    assert len(held) == len(rows) - 1
+    # Later runs keep saying so (nothing is ever published from bad bytes), and verify agrees.
+    assert _migrate(small) == 1
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 1
+
+
+def test_a_target_showing_another_hash_after_a_publish_is_never_reported_done(small, monkeypatch, capsys):
+    store = small["store"]
+    real = store.publish_asset
+    swapped = "0" * 64
+
+    def lying_publish(repo, fmt, namespace, package, version, asset_name, blob, **kw):
+        result = real(repo, fmt, namespace, package, version, asset_name, blob, **kw)
+        if package == "left-pad1":  # accepted, but what the target then shows is not what was sent
+            with store.tx() as db:
+                db.execute("UPDATE assets SET sha256 = ? WHERE sha256 = ?", (swapped, blob.sha256))
+        return result
+
+    monkeypatch.setattr(store, "publish_asset", lying_publish)
+    assert _migrate(small) == 1
+    out = capsys.readouterr().out
+    rows = {r["package"]: r for r in ledger_rows(small["ledger"])}
+    bad = rows.pop("left-pad1")
+    good_sha = hashlib.sha256(small["files"]["npm1"]).hexdigest()
+    assert bad["state"] == "failed"
+    assert bad["reason"] == (f"npm:left-pad1@1.0.0/package.tgz: after publishing, the target shows sha256 "
+                             f"{swapped}, expected {good_sha}")
+    assert "left-pad1" in out
+    assert {r["state"] for r in rows.values()} == {"confirmed"}
+    # A rerun does not take the target's word either: it is a conflict, left untouched.
+    assert _migrate(small) == 1
+    assert {r["package"]: r["state"] for r in ledger_rows(small["ledger"])}["left-pad1"] == "conflict"
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 1
+
+
+# -- figures for docs/faults.md ------------------------------------------------------------------
+
+FIGURES_START = "<!-- fault-matrix:start -->"
+FIGURES_END = "<!-- fault-matrix:end -->"
+
+
+def figures_table(rows: list[Figures]) -> str:
+    lines = ["| scenario | faults (both stand-ins) | versions | items | migrate | verify | verified | failed "
+             "| injected (Nexus / CodeArtifact) | retries: requests / items | tokens | publishes sent | time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for f in rows:
+        inj = " / ".join(", ".join(f"{k} {v}" for k, v in sorted(f.injected.get(svc, {}).items()) if k != "latency")
+                         or "-" for svc in ("nexus", "codeartifact"))
+        lines.append(f"| {f.name} | `{f.spec}` | {f.versions} | {f.items} | {f.migrate_exit} | {f.verify_exit} "
+                     f"| {f.verified} | {len(f.failed)} | {inj} | {f.request_retries} / {f.item_retries} "
+                     f"| {f.tokens} | {f.publishes} | {f.seconds:.1f} s |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run every scenario once and write the table into docs/faults.md (between the markers)."""
+    import os
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="ferry-fault-matrix-"))
+    os.environ.update(AWS_ENV)
+    os.environ["AWS_CONFIG_FILE"] = str(tmp / "aws-config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp / "aws-credentials")
+    os.environ.pop("AWS_PROFILE", None)
+    fast_retries(setattr)
+    with Sandbox(SandboxOptions(data=tmp / "sandbox")) as sandbox:
+        store = sandbox.apps["codeartifact"].store
+        recorder = PublishRecorder(store)
+        store.publish_asset = recorder
+        world = {"sandbox": sandbox, "store": store, "urls": sandbox.urls(), "recorder": recorder,
+                 "expected": seed(sandbox.urls()["nexus"])}
+        rows = []
+        for name, spec in SCENARIOS:
+            fig = run_scenario(world, name, spec, tmp)
+            print(f"{name}: migrate {fig.migrate_exit}, verify {fig.verify_exit}, {fig.verified}/{fig.items} verified,"
+                  f" {fig.retry_note or 'no retries'}", file=sys.stderr)
+            rows.append(fig)
+    doc = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
+    text = doc.read_text()
+    head, _, rest = text.partition(FIGURES_START)
+    _, _, tail = rest.partition(FIGURES_END)
+    doc.write_text(f"{head}{FIGURES_START}\n{figures_table(rows)}\n{FIGURES_END}{tail}")
+    print(json.dumps({f.name: f.retry_note for f in rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
