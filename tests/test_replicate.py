@@ -68,7 +68,7 @@ def test_incremental_run_moves_only_new_and_changed_versions(world):
     tally = second.tallies["packages"]
     assert tally["versions copied"] == 3
     assert tally["versions set Unlisted"] == 1 and tally["versions set Archived"] == 1
-    assert tally["versions listed"] == 3
+    assert tally["versions whose assets were listed"] == 3
     assert differences(world["sandbox"], SRC, DST) == []
     source_requests = next(v for k, v in second.requests.items() if k.startswith("source"))
     assert source_requests["ListPackageVersionAssets"] == 3  # the new versions only

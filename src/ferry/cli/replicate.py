@@ -24,7 +24,7 @@ def _print_outcome(outcome, report_path: Optional[Path]) -> None:
         typer.echo(f"note: {note}", err=True)
     typer.echo(render_table(outcome.report))
     for target, tally in outcome.tallies.items():
-        done = ", ".join(f"{what} {n}" for what, n in sorted(tally.items())) or "nothing changed"
+        done = ", ".join(f"{what} {n}" for what, n in sorted(tally.items()) if n) or "nothing changed"
         typer.echo(f"{target} ({outcome.modes[target]}): {done}")
     for problem in outcome.problems:
         typer.echo(f"problem: {problem}", err=True)

@@ -137,7 +137,7 @@ class RepoPass:
                 have.append(TargetItem(key=ItemKey(fmt, ns, name, ver["version"], asset["name"]), size=asset.get("size"),
                                        checksums=Checksums.from_mapping(asset.get("hashes")), status=tstatus,
                                        repository=m.target))
-        self.tally["versions listed"] += len(versions)
+        self.tally["versions whose assets were listed"] += len(versions)
         try:
             for entry in plan(want, have):
                 writer.planned(entry, m.source, m.target)
