@@ -58,12 +58,17 @@ def _target(store) -> dict[tuple, str]:
             for r in rows}
 
 
-def _confirmed(ledger) -> dict[tuple, str]:
+def _confirmed(ledger, states: tuple[str, ...] = ("confirmed",)) -> dict[tuple, str]:
     if not ledger.exists():
         return {}
-    with sqlite3.connect(ledger) as db:
+    db = sqlite3.connect(ledger, timeout=10)
+    try:
         rows = db.execute("SELECT format, namespace, package, version, asset, target_sha256 FROM items "
-                          "WHERE state = 'confirmed'").fetchall()
+                          f"WHERE state IN ({','.join('?' * len(states))})", states).fetchall()
+    except sqlite3.OperationalError:  # the run has not created its tables yet
+        return {}
+    finally:
+        db.close()
     return {tuple(r[:5]): r[5] for r in rows}
 
 
@@ -94,13 +99,18 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
     cmd = [sys.executable, "-X", "faulthandler", "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress",
            "--workers", "4"]
     rng = random.Random(20261125)
+    # Kill points are drawn as "after k items are confirmed" (k from 0 to all but one), not as wall-clock
+    # delays, so they spread over the run however fast or loaded the machine is.
+    points = sorted(rng.sample(range(0, len(expected) - 1), KILLS))
     confirmed_publishes: dict[tuple, int] = {}
     kills = 0
-    for _ in range(KILLS * 3):
-        if kills == KILLS:
-            break
+    for point in points:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.3, 3.0))
+        deadline = time.monotonic() + 120
+        # Done items, this run's or (as "same") earlier runs': the count grows across the killed runs.
+        while proc.poll() is None and len(_confirmed(ledger, ("confirmed", "same"))) < point \
+                and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.005, 0.03))
         if proc.poll() is not None:
             continue  # finished before the kill point: this draw is not a kill
         proc.send_signal(signal.SIGKILL)
@@ -111,7 +121,7 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
             # The ledger never claims what the target lacks.
             assert target.get(key, (None,))[0] == sha, key
             confirmed_publishes.setdefault(key, publishes[key])
-    assert kills == KILLS
+    assert kills >= KILLS - 2, f"only {kills} of {KILLS} kill points were reached before the run finished"
 
     final = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
