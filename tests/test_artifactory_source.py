@@ -233,3 +233,20 @@ def test_file_list_scanner_cuts_entries_across_any_chunking():
     cut = FileListScanner()
     assert [e["uri"] for e in cut.feed(raw[: len(raw) // 2])] == ['/a "quoted" {brace}.txt'] or not cut.finished
     assert not cut.finished
+
+
+@pytest.mark.parametrize("mode", ["bearer", "api-key"])
+def test_credentials_never_follow_a_redirect_to_another_host(art, mode):
+    """Downloads redirected to a CDN (here: the same server under the name localhost) get no credentials."""
+    seeder, app = art["seeder"], art["app"]
+    secret = seeder.token() if mode == "bearer" else seeder.http.post(
+        f"{art['url']}/api/security/apiKey").json()["apiKey"]
+    port = art["url"].split(":")[2].split("/")[0]
+    app.configure(download_redirect=f"http://localhost:{port}")
+    source = _source(art, auth=make_auth(None, None, secret))
+    file = next(f for f in source.files("npm-local") if f.path.endswith("zeta-3.0.0.tgz"))
+    with source.open_locator(file.url, "zeta") as resp:
+        assert resp.content == art["tarballs"][("zeta", "3.0.0")]
+    (seen,) = app.cdn_requests
+    assert not {k.lower() for k in seen} & {"authorization", "x-jfrog-art-api"}
+    assert secret not in json.dumps(seen)

@@ -20,17 +20,19 @@ packages (and says so in the run's notes). Virtual repositories are refused (the
 
 Credentials: ``token_env`` alone sends ``Authorization: Bearer`` (or ``X-JFrog-Art-Api`` for a
 legacy API key, recognizable by its ``AKC`` prefix); ``username`` with ``password_env`` (a password
-or an access token) or with ``token_env`` sends Basic. Downloads go only to the configured host.
+or an access token) or with ``token_env`` sends Basic. Credentials go only to the configured host:
+redirects are followed by hand, and a hop to another host (a CDN) is made without them.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Mapping, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import requests
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
 from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, parse_time, \
     properties_queries, storage_entries
 from ferry.sources.base import SourceFile, SourceRepository
@@ -47,62 +49,7 @@ NO_ORIGINAL = ("", "NO_ORIG", None)
 PAGE_SIZE = 500
 MAX_QUERY = 5000  # Artifactory refuses query texts over 6000 characters [3P]
 _EXAMPLES = 3
-
-
-class _Auth(requests.auth.AuthBase):
-    """Sets one header; its repr never shows the secret."""
-
-    def __init__(self, header: str, value: str, label: str):
-        self._header, self._value, self.label = header, value, label
-
-    def __call__(self, request):
-        request.headers[self._header] = self._value
-        return request
-
-    def __repr__(self) -> str:
-        return f"<{self.label}, redacted>"
-
-
-def make_auth(username: str | None, password: str | None, token: str | None) -> _Auth | None:
-    """The auth ferry sends: Basic (username + password or token), Bearer (token), X-JFrog-Art-Api (API key)."""
-    if username and (password or token):
-        return _Auth("Authorization", requests.auth._basic_auth_str(username, password or token or ""), "basic auth")
-    if token:
-        if token.startswith("AKC"):
-            return _Auth("X-JFrog-Art-Api", token, "API key")
-        return _Auth("Authorization", f"Bearer {token}", "bearer token")
-    return None
-
-
-def raise_for(response: requests.Response, what: str) -> None:
-    """Turn an HTTP error status into ferry's error kinds; return quietly on success."""
-    status = response.status_code
-    if status < 400:
-        return
-    if status == 429 or status >= 500:
-        after = response.headers.get("Retry-After")
-        try:
-            retry_after = float(after) if after is not None else None
-        except ValueError:
-            retry_after = None
-        raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
-    if status == 401:
-        raise FatalError(f"{what}: Artifactory refused the credentials (HTTP 401); check token_env, or username "
-                         "and password_env")
-    if status == 403:
-        raise FatalError(f"{what}: the credentials may not read this (HTTP 403); the user or token needs read "
-                         "permission on the repository")
-    if status == 404:
-        raise ItemError(f"{what}: not found (HTTP 404)")
-    raise ItemError(f"{what}: HTTP {status}{_message(response)}")
-
-
-def _message(response: requests.Response) -> str:
-    try:
-        errors = response.json().get("errors") or []
-        return f": {errors[0].get('message')}" if errors else ""
-    except (ValueError, AttributeError, IndexError):
-        return ""
+MAX_REDIRECTS = 5
 
 
 class _AqlRefused(Exception):
@@ -135,12 +82,27 @@ class ArtifactorySource:
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
+    def _send(self, method: str, url: str, what: str, **kw) -> requests.Response:
+        """One request, redirects followed by hand: credentials go only to the configured host, so a
+        redirect to a CDN or another host gets none (whatever header the credentials travel in)."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            auth = self.auth if same_origin(url, self.url) else None
+            try:
+                resp = self.session.request(method, url, auth=auth, timeout=60, allow_redirects=False, **kw)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                raise RetryableError(f"{what}: {type(err).__name__}") from None
+            if not resp.is_redirect:
+                return resp
+            url = urljoin(url, resp.headers["Location"])
+            resp.close()
+            if resp.status_code in (301, 302, 303) and method != "HEAD":
+                method = "GET"
+                kw.pop("data", None)
+            kw.pop("params", None)  # the Location carries its own query
+        raise ItemError(f"{what}: more than {MAX_REDIRECTS} redirects")
+
     def _request(self, method: str, path: str, what: str, **kw) -> requests.Response:
-        try:
-            resp = self.session.request(method, f"{self.url}{path}", auth=self.auth, timeout=60, **kw)
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise RetryableError(f"{what}: {type(err).__name__}") from None
-        return resp
+        return self._send(method, f"{self.url}{path}", what, **kw)
 
     def _json(self, resp: requests.Response, what: str) -> Any:
         try:
@@ -163,7 +125,7 @@ class ArtifactorySource:
             resp = self._request("POST", "/api/search/aql", "AQL search", data=query.encode(),
                                  headers={"Content-Type": "text/plain"})
             if resp.status_code in AQL_REFUSED or (first and resp.status_code == 400):
-                raise _AqlRefused(resp.status_code, _message(resp))
+                raise _AqlRefused(resp.status_code, message(resp))
             raise_for(resp, "AQL search")
             body = self._json(resp, "AQL search")
             if not isinstance(body, dict) or not isinstance(body.get("results"), list):
@@ -303,10 +265,7 @@ class ArtifactorySource:
 
     def _open_list(self, path: str, params: Mapping[str, str], repository: str) -> requests.Response:
         what = f"file list of {repository}"
-        try:
-            resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, stream=True, timeout=60)
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise RetryableError(f"{what}: {type(err).__name__}") from None
+        resp = self._request("GET", path, what, params=params, stream=True)
         try:
             raise_for(resp, what)
         except Exception:
@@ -353,10 +312,7 @@ class ArtifactorySource:
         """
         if not locator.startswith(self.url + "/"):
             raise ItemError(f"download {label}: {locator!r} is not on the source host; not sending credentials there")
-        try:
-            resp = self.session.get(locator, auth=self.auth, stream=True, timeout=60)
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise RetryableError(f"download {label}: {type(err).__name__}") from None
+        resp = self._send("GET", locator, f"download {label}", stream=True)
         try:
             raise_for(resp, f"download {label}")
         except Exception:

@@ -55,7 +55,8 @@ class ArtifactoryApp:
         self.store = Store(self.data_dir)
         self.rest = RestApi(self.store, self.config)
         self.storage = StorageApi(self.store)
-        self.content = Content(self.store)
+        self.content = Content(self.store, lambda: self.config.download_redirect)
+        self.cdn_requests: list[dict[str, str]] = []  # headers seen at the "CDN" (tests check no credentials)
         self.npm = NpmApi(self.store)
         if self.config.seed_defaults and not self.store.repos():
             for key, rclass, package_type, config in _DEFAULT_REPOS:
@@ -111,6 +112,8 @@ class ArtifactoryApp:
         path = request.path
         if path.rstrip("/") == f"{PREFIX}/api/system/ping":
             return Response("OK", mimetype="text/plain")
+        if path.startswith(f"{PREFIX}/__cdn/") and request.method == "GET":
+            return self._cdn(request, path[len(f"{PREFIX}/__cdn/"):])
         user = self.user(request)
         if user is None:
             return render.error(401, "Bad credentials", {"WWW-Authenticate": REALM})
@@ -129,6 +132,13 @@ class ArtifactoryApp:
         if rest.startswith("api/"):
             return self._api(request, rest[len("api/"):], raw_rest[len("api/"):], base, user)
         return self.content.dispatch(request, raw_rest, base, user)
+
+    def _cdn(self, request: Request, sha256: str) -> Response:
+        """Where ``download_redirect`` sends downloads: content by SHA-256, no credentials needed."""
+        self.cdn_requests.append(dict(request.headers))
+        if not (len(sha256) == 64 and self.store.blobs.exists(sha256)):
+            return render.error(404, "Not Found")
+        return self.content.blob_response(request, sha256, self.store.blobs.path(sha256).stat().st_size)
 
     def _api(self, request: Request, api: str, raw_api: str, base: str, user: str) -> Response:
         head, _, tail = api.partition("/")

@@ -23,6 +23,11 @@ setting                variable                            meaning
                                                            unsorted with partial properties), ``ignore`` (they
                                                            are dropped), ``error`` (400) [U: docs say only
                                                            "will not work"]
+``download_redirect``  ``FERRY_ARTIFACTORY_DOWNLOAD_REDIRECT`` a base URL (e.g. the same server under another host
+                                                           name); file downloads then answer 302 to
+                                                           ``{base}/artifactory/__cdn/{sha256}``, served
+                                                           without credentials, like a CDN redirect
+                                                           (default: none)
 ``seed_defaults``      ``FERRY_ARTIFACTORY_SEED``          create the repositories a fresh Artifactory offers
                                                            (``example-repo-local``, generic) (default ``1``)
 =====================  ==================================  ================================================
@@ -50,6 +55,7 @@ class ArtifactoryConfig:
     aql_refused: int = 0
     aql_max_query: int = 6000
     property_paging: str = "rows"
+    download_redirect: str = ""
     seed_defaults: bool = True
 
     def __post_init__(self):
@@ -75,6 +81,8 @@ class ArtifactoryConfig:
                 kwargs[name] = int(env[prefix + name.upper()])
         if env.get(prefix + "PROPERTY_PAGING"):
             kwargs["property_paging"] = env[prefix + "PROPERTY_PAGING"].strip()
+        if env.get(prefix + "DOWNLOAD_REDIRECT"):
+            kwargs["download_redirect"] = env[prefix + "DOWNLOAD_REDIRECT"].rstrip("/")
         if env.get(prefix + "SEED"):
             kwargs["seed_defaults"] = _flag(env[prefix + "SEED"])
         return cls(**kwargs)

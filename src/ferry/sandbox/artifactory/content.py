@@ -11,7 +11,8 @@ records its original checksum instead of storing a file (Maven clients upload th
 
 Downloads stream from the blob store; ``X.sha1`` etc. of a stored file are answered from its
 checksums. A remote repository ``X`` serves what its cache ``X-cache`` holds (there is no upstream);
-a virtual repository serves the first of its member repositories that has the path.
+a virtual repository serves the first of its member repositories that has the path. With
+``download_redirect`` set, file downloads answer 302 to a credential-free "CDN" URL instead.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def _claimed(request: Request) -> dict[str, str]:
 class Content:
     """Serves and accepts repository content."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, redirect_base=lambda: ""):
         self.store = store
+        self._redirect_base = redirect_base  # the live config's download_redirect
 
     def dispatch(self, request: Request, raw_path: str, base: str, user: str) -> Response:
         """Handle ``/artifactory/{raw_path}`` (raw_path still %-encoded, matrix parameters included)."""
@@ -127,14 +129,23 @@ class Content:
             "X-Artifactory-Filename": node.name, "Accept-Ranges": "bytes",
         }
         mime = node.mime or "application/octet-stream"
+        redirect = self._redirect_base()
+        if redirect and request.method == "GET":
+            return Response(status=302, headers={"Location": f"{redirect}/artifactory/__cdn/{node.sha256}"})
         if request.method == "HEAD":
             resp = Response(status=200, mimetype=mime, headers=headers)
             resp.content_length = node.size
             return resp
-        handle = self.store.blobs.open(node.sha256 or "")
         self.store.record_download(node.id, user)
-        resp = Response(wrap_file(request.environ, handle), mimetype=mime, headers=headers, direct_passthrough=True)
-        resp.content_length = node.size
+        return self.blob_response(request, node.sha256 or "", node.size, mime, headers)
+
+    def blob_response(self, request: Request, sha256: str, size: int, mime: str = "application/octet-stream",
+                      headers: dict[str, str] | None = None) -> Response:
+        """A streamed body from the blob store."""
+        handle = self.store.blobs.open(sha256)
+        resp = Response(wrap_file(request.environ, handle), mimetype=mime, headers=headers or {},
+                        direct_passthrough=True)
+        resp.content_length = size
         return resp
 
     def _listing(self, storage: str, folder: str, base: str) -> Response:

@@ -1,0 +1,71 @@
+"""HTTP details of the Artifactory source: the credential forms, error statuses as ferry's error kinds."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import requests
+
+from ferry.errors import FatalError, ItemError, RetryableError
+
+
+class _Auth(requests.auth.AuthBase):
+    """Sets one header; its repr never shows the secret."""
+
+    def __init__(self, header: str, value: str, label: str):
+        self._header, self._value, self.label = header, value, label
+
+    def __call__(self, request):
+        request.headers[self._header] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return f"<{self.label}, redacted>"
+
+
+def make_auth(username: str | None, password: str | None, token: str | None) -> _Auth | None:
+    """The auth ferry sends: Basic (username + password or token), Bearer (token), X-JFrog-Art-Api (API key)."""
+    if username and (password or token):
+        return _Auth("Authorization", requests.auth._basic_auth_str(username, password or token or ""), "basic auth")
+    if token:
+        if token.startswith("AKC"):
+            return _Auth("X-JFrog-Art-Api", token, "API key")
+        return _Auth("Authorization", f"Bearer {token}", "bearer token")
+    return None
+
+
+def raise_for(response: requests.Response, what: str) -> None:
+    """Turn an HTTP error status into ferry's error kinds; return quietly on success."""
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 429 or status >= 500:
+        after = response.headers.get("Retry-After")
+        try:
+            retry_after = float(after) if after is not None else None
+        except ValueError:
+            retry_after = None
+        raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
+    if status == 401:
+        raise FatalError(f"{what}: Artifactory refused the credentials (HTTP 401); check token_env, or username "
+                         "and password_env")
+    if status == 403:
+        raise FatalError(f"{what}: the credentials may not read this (HTTP 403); the user or token needs read "
+                         "permission on the repository")
+    if status == 404:
+        raise ItemError(f"{what}: not found (HTTP 404)")
+    raise ItemError(f"{what}: HTTP {status}{message(response)}")
+
+
+def message(response: requests.Response) -> str:
+    try:
+        errors = response.json().get("errors") or []
+        return f": {errors[0].get('message')}" if errors else ""
+    except (ValueError, AttributeError, IndexError):
+        return ""
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Whether ``url`` is on the host (scheme, name and port) of ``base``."""
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
