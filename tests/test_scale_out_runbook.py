@@ -1,0 +1,135 @@
+"""runbooks/scale-out.md: the AWS Batch job definition and submission are valid API inputs (botocore's model),
+the Kubernetes Indexed Job parses and is consistent, and both run ferry commands that ferry's CLI accepts
+and that give every array index its own shard."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import botocore.session
+import pytest
+import typer.main
+import yaml
+from botocore.validate import ParamValidator
+
+from ferry.cli import app
+from ferry.shard import Shard, from_env
+
+RUNBOOK = Path(__file__).resolve().parents[1] / "runbooks" / "scale-out.md"
+
+
+def blocks(kind: str, lang: str) -> dict[str, str]:
+    pattern = re.compile(rf"<!-- {kind}: ([\w-]+) -->\s*```{lang}\n(.*?)```", re.S)
+    return dict(pattern.findall(RUNBOOK.read_text()))
+
+
+def batch() -> dict[str, dict]:
+    found = {name: json.loads(text) for name, text in blocks("batch", "json").items()}
+    assert set(found) == {"job-definition", "submit-job"}
+    return found
+
+
+def job() -> dict:
+    found = blocks("kubernetes", "yaml")
+    assert set(found) == {"indexed-job"}
+    return yaml.safe_load(found["indexed-job"])
+
+
+def _validate(operation: str, params: dict) -> None:
+    model = botocore.session.get_session().get_service_model("batch").operation_model(operation)
+    report = ParamValidator().validate(params, model.input_shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def ferry_args(command: list[str]) -> list[str]:
+    """The ferry command line inside a container command (``sh -c "cd ... && exec ferry ..."`` or direct)."""
+    if command[:2] == ["sh", "-c"]:
+        script = command[2]
+        command = shlex.split(script.split("exec ", 1)[1])
+    assert command[0] == "ferry"
+    return command[1:]
+
+
+def check_cli(args: list[str]) -> None:
+    """ferry's own CLI parses the arguments, and they leave the shard and the ledger to the environment."""
+    group = typer.main.get_command(app)
+    name, rest = args[0], args[1:]
+    assert name == "migrate"
+    ctx = group.commands[name].make_context(name, list(rest))
+    assert ctx.params["shard"] is None and ctx.params["state"] is None  # per-shard ledgers in the folder
+    assert ctx.params["progress"] is False
+
+
+def test_batch_job_definition_and_submission_are_valid_api_inputs():
+    found = batch()
+    _validate("RegisterJobDefinition", found["job-definition"])
+    _validate("SubmitJob", found["submit-job"])
+    assert found["submit-job"]["jobDefinition"] == found["job-definition"]["jobDefinitionName"]
+    assert found["submit-job"]["arrayProperties"]["size"] >= 2  # an array job
+
+
+def test_batch_runs_ferry_with_state_kept_on_efs():
+    definition = batch()["job-definition"]
+    container = definition["containerProperties"]
+    args = ferry_args(container["command"])
+    check_cli(args)
+    mounts = {m["containerPath"]: m["sourceVolume"] for m in container["mountPoints"]}
+    volumes = {v["name"]: v for v in container["volumes"]}
+    assert "efsVolumeConfiguration" in volumes[mounts["/state"]]  # ledgers survive retries
+    assert "cd /state" in container["command"][2]
+    assert {s["name"] for s in container["secrets"]} == {"NEXUS_PASSWORD"}
+    assert not any("PASSWORD" in e["name"] or "SECRET" in e["name"] for e in container["environment"])
+    assert definition["retryStrategy"]["attempts"] >= 2
+
+
+def test_batch_array_indexes_map_to_every_shard_once():
+    size = batch()["submit-job"]["arrayProperties"]["size"]
+    shards = [from_env({"AWS_BATCH_JOB_ARRAY_INDEX": str(k), "AWS_BATCH_JOB_ARRAY_SIZE": str(size)})
+              for k in range(size)]
+    assert shards == [Shard(i, size) for i in range(1, size + 1)]
+
+
+def test_kubernetes_indexed_job_is_consistent():
+    manifest = job()
+    assert manifest["apiVersion"] == "batch/v1" and manifest["kind"] == "Job"
+    spec = manifest["spec"]
+    assert spec["completionMode"] == "Indexed"
+    count = spec["completions"]
+    assert 1 <= spec["parallelism"] <= count
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] in ("Never", "OnFailure")
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["FERRY_SHARD_COUNT"]["value"] == str(count)  # what Kubernetes does not pass itself
+    assert "secretKeyRef" in env["NEXUS_PASSWORD"]["valueFrom"] and "value" not in env["NEXUS_PASSWORD"]
+    check_cli(ferry_args(container["command"]))
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert container["workingDir"] == mounts["state"]
+    assert "persistentVolumeClaim" in volumes["state"]  # ledgers survive pod restarts
+    job_file = next(a for a in container["command"] if a.endswith(".toml"))
+    assert job_file.startswith(mounts["config"] + "/") and "configMap" in volumes["config"]
+    shards = [from_env({"JOB_COMPLETION_INDEX": str(k), "FERRY_SHARD_COUNT": env["FERRY_SHARD_COUNT"]["value"]})
+              for k in range(count)]
+    assert shards == [Shard(i, count) for i in range(1, count + 1)]
+
+
+def test_rates_example_is_a_valid_options_table():
+    text = RUNBOOK.read_text()
+    (snippet,) = re.findall(r"```toml\n(.*?)```", text, re.S)
+    rates = tomllib.loads(snippet)["options"]["rates"]
+    from ferry.ratelimit import CLASSES
+
+    assert set(rates) <= set(CLASSES) and rates["publish"] > 0
+
+
+@pytest.mark.parametrize("index", [0, 3, 7])
+def test_a_child_without_the_count_is_refused(index):
+    from ferry.errors import UsageError
+
+    with pytest.raises(UsageError, match="AWS_BATCH_JOB_ARRAY_SIZE"):
+        from_env({"AWS_BATCH_JOB_ARRAY_INDEX": str(index)})
