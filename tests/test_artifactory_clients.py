@@ -1,11 +1,17 @@
-"""The Artifactory stand-in proven with real client libraries: pyartifactory and dohq-artifactory list,
-stat, download, deploy and read properties from it (and dohq runs AQL), without errors."""
+"""The Artifactory stand-in proven with real clients: pyartifactory and dohq-artifactory list, stat,
+download, deploy and read properties from it (and dohq runs AQL), without errors; npm publishes to and
+installs from its npm API."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 
 import pytest
+import requests
+
+import clients
 
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
 from ferry.sandbox.seed import npm_tarball, wheel
@@ -92,8 +98,6 @@ def test_dohq_artifactory_lists_stats_downloads_and_runs_aql(art, tmp_path):
 
 
 def test_dohq_artifactory_deploys_with_properties_and_the_api_key_header(art, tmp_path):
-    import requests
-
     key = requests.post(f"{art['url']}/api/security/apiKey", auth=("admin", "password")).json().get("apiKey") \
         or requests.get(f"{art['url']}/api/security/apiKey", auth=("admin", "password")).json()["apiKey"]
     local = tmp_path / "tool.bin"
@@ -103,3 +107,27 @@ def test_dohq_artifactory_deploys_with_properties_and_the_api_key_header(art, tm
     assert target.properties == {"arch": ["x64", "arm64"], "os": ["linux"]}
     assert target.stat().sha256 == hashlib.sha256(b"\x00tool").hexdigest()
     assert target.read_bytes() == b"\x00tool"
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_npm_publishes_to_and_installs_from_the_npm_api(art, tmp_path):
+    registry = f"{art['url']}/api/npm/npm-local/"
+    home = tmp_path / "home"
+    clients.npm_login(home, registry, art["token"])  # npm then sends Bearer <token>
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "package.json").write_text(json.dumps({"name": "@acme/published", "version": "0.3.0",
+                                                      "main": "index.js"}))
+    (package / "index.js").write_text("module.exports = 'published';\n")
+    clients.npm(home, registry, "publish", "--tag", "next", cwd=package)
+    again = clients.npm(home, registry, "publish", "--tag", "next", cwd=package, check=False)
+    assert again.returncode != 0  # no publishing over an existing version
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0", "private": True}))
+    clients.npm(home, registry, "install", "@acme/published@next", "@acme/ui-kit@2.0.0", cwd=project)
+    assert (project / "node_modules/@acme/published/index.js").read_text() == "module.exports = 'published';\n"
+    assert json.loads((project / "node_modules/@acme/ui-kit/package.json").read_text())["version"] == "2.0.0"
+    props = requests.get(f"{art['url']}/api/storage/npm-local/@acme/published/-/@acme/published-0.3.0.tgz"
+                         "?properties", auth=("admin", "password")).json()["properties"]
+    assert props == {"npm.name": ["@acme/published"], "npm.version": ["0.3.0"]}

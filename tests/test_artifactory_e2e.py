@@ -102,6 +102,16 @@ def test_audit_migrate_verify_and_a_rerun_publishes_nothing(world, capsys):
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_real_npm_and_pip_install_what_was_migrated(world):
     ca, tmp, files = world["ca"], world["tmp"], world["files"]
+    # CI publishing with npm itself, through Artifactory's npm API
+    art_registry = f"{world['urls']['artifactory']}/api/npm/npm-local/"
+    publisher, package = tmp / "publisher", tmp / "cli-tool"
+    clients.npm_login(publisher, art_registry, os.environ["ARTIFACTORY_TOKEN"])
+    package.mkdir()
+    (package / "package.json").write_text(json.dumps({"name": "@acme/cli-tool", "version": "0.1.0",
+                                                      "bin": {"acme-cli": "cli.js"}}))
+    (package / "cli.js").write_text("#!/usr/bin/env node\nconsole.log('acme');\n")
+    clients.npm(publisher, art_registry, "publish", cwd=package)
+
     assert ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress") == 0
     token = ca.get_authorization_token(domain="acme")["authorizationToken"]
     registry = ca.get_repository_endpoint(domain="acme", repository="npm-store", format="npm")["repositoryEndpoint"]
@@ -109,7 +119,8 @@ def test_real_npm_and_pip_install_what_was_migrated(world):
     clients.npm_login(home, registry, token)
     project.mkdir()
     (project / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0", "private": True}))
-    clients.npm(home, registry, "install", "@acme/ui-kit@beta", "left-pad-acme", cwd=project)
+    clients.npm(home, registry, "install", "@acme/ui-kit@beta", "left-pad-acme", "@acme/cli-tool", cwd=project)
+    assert (project / "node_modules/@acme/cli-tool/cli.js").read_text().endswith("console.log('acme');\n")
     lock = json.loads((project / "package-lock.json").read_text())
     # dist-tags followed the source: beta -> 2.1.0-beta.1, latest -> 1.1.0
     for name, version in [("@acme/ui-kit", "2.1.0-beta.1"), ("left-pad-acme", "1.1.0")]:

@@ -1,4 +1,6 @@
-"""The npm registry API of a repository, ``/artifactory/api/npm/{repo}/...``: packuments, tarballs, dist-tags.
+"""The npm registry API of a repository, ``/artifactory/api/npm/{repo}/...``: packuments, tarballs, dist-tags,
+and ``npm publish`` (the body is read as a stream; the tarball lands at ``{name}/-/{name}-{version}.tgz``,
+where Artifactory's npm publish puts it, and is indexed like any deploy).
 
 The packument is built from the tarballs Artifactory indexed (``npm.name``/``npm.version`` and the
 tarball's ``package.json``), wherever in the repository they were deployed. ``dist-tags`` are the
@@ -17,8 +19,10 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
+from ferry.sandbox.artifactory import indexing
 from ferry.sandbox.artifactory.aql import iso
 from ferry.sandbox.artifactory.store import Node, Repo, Store
+from ferry.sandbox.codeartifact.formats.npm_body import BadBody, attachment_blobs, read_publish_body
 
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+.*)?$")
 
@@ -52,6 +56,8 @@ class NpmApi:
             name, _, file = unquote(rest).partition("/-/")
             return self._tarball(request, storage, name, file, user)
         name = unquote(rest)
+        if request.method == "PUT":
+            return self._publish(request, repo, name, user)
         if request.method != "GET":
             return _error(405, f"{request.method} is not supported by this stand-in's npm API")
         doc = self.packument(storage, name, f"{base}/api/npm/{repo.key}")
@@ -109,6 +115,35 @@ class NpmApi:
                             direct_passthrough=True)
         resp.content_length = node.size
         return resp
+
+    def _publish(self, request: Request, repo: Repo, name: str, user: str) -> Response:
+        """``npm publish``: one version with its tarball attachment, and its dist-tags."""
+        if repo.rclass not in ("local", "federated"):
+            return _error(405, f"cannot publish to {repo.rclass} repository {repo.key}")
+        try:
+            doc = read_publish_body(request.stream, self.store.blobs)
+        except BadBody as err:
+            return _error(400, f"bad publish body: {err}")
+        versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
+        blobs = attachment_blobs(doc)
+        if doc.get("name") != name or len(versions) != 1 or len(blobs) != 1:
+            return _error(400, "a publish body names this package and holds one version and one attachment")
+        (version, _manifest), = versions.items()
+        (blob, _length), = blobs.values()
+        existing = [v for _n, v, _m in self.store.npm_versions(repo.key, name)]
+        if version in existing:
+            return _error(403, f"cannot modify pre-existing version: {version}")
+        node = self.store.deploy(repo.key, f"{name}/-/{name}-{version}.tgz", blob, user, "application/x-tar")
+        props, manifest = indexing.index("npm", node.name, self.store.blobs.path(blob.sha256))
+        if not manifest or manifest.get("name") != name or manifest.get("version") != version:
+            self.store.delete(repo.key, node.full_path)
+            return _error(400, "the tarball's package.json does not match the published name and version")
+        self.store.add_properties(node.id, props)
+        self.store.set_npm_version(node, name, version, manifest)
+        for tag, target in (doc.get("dist-tags") or {}).items():
+            if isinstance(target, str) and target in (*existing, version):
+                self.store.set_dist_tag(repo.key, name, str(tag), target)
+        return Response(json.dumps({"ok": True, "id": name}), status=201, mimetype="application/json")
 
     def _dist_tags(self, request: Request, storage: str, rest: str) -> Response:
         # rest: "{name}/dist-tags[/{tag}]" with name possibly "@scope%2fname" or "@scope/name"
