@@ -375,3 +375,74 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+
+
+def _count(ledger: Path, sql: str) -> int:
+    if not ledger.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+
+
+def _confirmed_count(ledger: Path) -> int:
+    return _count(ledger, "SELECT COUNT(*) FROM items WHERE state = 'confirmed'")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("moment", ["planning", "after-first-confirmation", "half-way"])
+def test_sigint_stops_with_130_and_the_same_command_finishes_the_job(small, moment):
+    import os
+    import signal
+    import subprocess
+
+    sandbox, ledger = small["sandbox"], small["ledger"]
+    s = NexusSeeder(sandbox.urls()["nexus"])
+    for i in range(4, 16):  # enough work to still be busy when the signal comes
+        s.npm("npm-internal", f"left-pad{i}", "1.0.0")
+        s.raw("raw-files", f"tool/{i}.0", {"tool.bin": f"tool {i}".encode() * 100, "b.txt": b"b"})
+    recorder = PublishRecorder(small["store"])
+    small["store"].publish_asset = recorder
+    sandbox.set_faults("latency=40ms", seed=SEED)
+    cmd = [sys.executable, "-m", "ferry", "migrate", str(small["job"]), "--state", str(ledger), "--no-progress",
+           "--create-missing", "--workers", "4"]
+    env = {**os.environ, **AWS_ENV}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    total = 12 + 24 + 12
+    deadline = time.monotonic() + 120
+    want = {"planning": None, "after-first-confirmation": 1, "half-way": total // 2}[moment]
+    if want is None:  # the run is recorded: ferry is listing both sides
+        while not _count(ledger, "SELECT COUNT(*) FROM runs") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:
+        while _confirmed_count(ledger) < want and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert proc.poll() is None, "finished before the signal: give it more work"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["ferry: interrupted; run the same command again to resume"]
+    with contextlib.closing(sqlite3.connect(ledger)) as db:
+        status = db.execute("SELECT status FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert status == "interrupted"
+    confirmed = {("acme", r["format"], r["namespace"], r["package"], r["version"], r["asset"])
+                 for r in ledger_rows(ledger) if r["state"] == "confirmed"}
+    assert len(confirmed) < total  # it stopped mid-way
+    sent_before = {k: len(v) for k, v in recorder.sent.items()}
+
+    sandbox.set_faults(None)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    verify = subprocess.run([sys.executable, "-m", "ferry", "verify", str(small["job"]), "--state", str(ledger)],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    held = target_assets(small["store"], "acme")
+    assert len(held) == total and {status for _sha, status in held.values()} == {"Published"}
+    # Each asset was only ever sent with one content, and what was confirmed before Ctrl-C was not sent again.
+    assert all(len(set(v)) == 1 for v in recorder.sent.values())
+    assert {k: len(recorder.sent[k]) for k in confirmed} == {k: sent_before[k] for k in confirmed}

@@ -2,35 +2,68 @@
 
 from __future__ import annotations
 
+import logging
 import sys
-import traceback
 
 import click
 import typer
 
-from ferry.errors import EXIT_INTERRUPTED, EXIT_USAGE, FerryError
+from ferry.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE, FerryError
 
 DEBUG = False
+INTERRUPTED = "ferry: interrupted; run the same command again to resume"
 
 
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
-    """Run the Typer app and return the exit code, printing one line for any FerryError."""
+    """Run the Typer app and return the exit code, printing one line for any error.
+
+    Every line is redacted (:mod:`ferry.redact`); ``--debug`` adds the (redacted) traceback and
+    debug logs of ferry and its libraries on stderr.
+    """
+    from ferry import redact
+
+    redact.install()
+    args = list(sys.argv[1:] if argv is None else argv)
+    handler = _debug_logging() if "--debug" in args[: args.index("--") if "--" in args else len(args)] else None
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
         code = app(args=argv, standalone_mode=False)
     except FerryError as err:
-        if DEBUG:
-            traceback.print_exc()
-        print(f"ferry: error: {err}", file=sys.stderr)
+        _traceback(err)
+        print(redact.redact(f"ferry: error: {err}"), file=sys.stderr)
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
     except click.ClickException as err:
         err.show()
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("ferry: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - a bug or an unforeseen failure: one line, traceback with --debug
+        _traceback(err)
+        message = str(err).splitlines()[0] if str(err) else ""
+        print(redact.redact(f"ferry: error: unexpected {type(err).__name__}: {message}; rerun with --debug for "
+                            "the details and report it"), file=sys.stderr)
+        return EXIT_FATAL
+    finally:
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
     return code if isinstance(code, int) else 0
+
+
+def _traceback(err: BaseException) -> None:
+    if DEBUG:
+        from ferry.redact import format_exception
+
+        print(format_exception(err), file=sys.stderr, end="")
+
+
+def _debug_logging() -> logging.Handler:
+    """Debug logs of every library on the current stderr (records are redacted by ferry.redact.install)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    return handler

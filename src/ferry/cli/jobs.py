@@ -73,25 +73,30 @@ class _Progress:
 def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[Path], spool: Optional[Path],
          allow_http: bool, ca_bundle: Optional[str], create_missing: bool, progress: bool,
          shard: Optional[str] = None, **overrides) -> None:
-    from ferry import commands
-
-    if report is not None and report.suffix.lower() not in (".json", ".csv", ".md", ".markdown"):
-        raise UsageError(f"--report {report}: name the file .json, .csv or .md")
-    job = _load(job_path, **overrides)
-    state, chosen = _ledger_and_shard(state, shard)
-    bar = _Progress(command, progress)
-    # migrate may skip relisting target versions whose revision is unchanged; verify always looks
-    settings = _settings(state, spool, allow_http, ca_bundle, bar, chosen, recall_target=command == "migrate")
-    if chosen is not None:
-        typer.echo(f"ferry: shard {chosen} (ledger {state})", err=True)
+    bar = None
     try:
+        from ferry import commands
+
+        if report is not None and report.suffix.lower() not in (".json", ".csv", ".md", ".markdown"):
+            raise UsageError(f"--report {report}: name the file .json, .csv or .md")
+        job = _load(job_path, **overrides)
+        state, chosen = _ledger_and_shard(state, shard)
+        bar = _Progress(command, progress)
+        # migrate may skip relisting target versions whose revision is unchanged; verify always looks
+        settings = _settings(state, spool, allow_http, ca_bundle, bar, chosen, recall_target=command == "migrate")
+        if chosen is not None:
+            typer.echo(f"ferry: shard {chosen} (ledger {state})", err=True)
         outcome = commands.run(command, job, settings, create_missing=create_missing or job.options.create_missing)
-    except KeyboardInterrupt:
         bar.close()
-        typer.echo("ferry: interrupted; run the same command again to resume", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
-    bar.close()
-    _print_outcome(outcome, report)
+        _print_outcome(outcome, report)
+    except KeyboardInterrupt:
+        # Caught here, not left to click (which turns it into a silent exit 130), wherever it lands.
+        if bar is not None:
+            bar.close()
+        from ferry.cli._state import INTERRUPTED
+
+        typer.echo(INTERRUPTED, err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(outcome.exit_code)
 
 
