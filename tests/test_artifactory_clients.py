@@ -1,12 +1,14 @@
 """The Artifactory stand-in proven with real clients: pyartifactory and dohq-artifactory list, stat,
 download, deploy and read properties from it (and dohq runs AQL), without errors; npm publishes to and
-installs from its npm API."""
+installs from its npm API; twine uploads to and pip downloads from its PyPI API."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -14,7 +16,7 @@ import requests
 import clients
 
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
-from ferry.sandbox.seed import npm_tarball, wheel
+from ferry.sandbox.seed import npm_tarball, sdist, wheel
 
 pytestmark = pytest.mark.clients
 pyartifactory = pytest.importorskip("pyartifactory")
@@ -131,3 +133,29 @@ def test_npm_publishes_to_and_installs_from_the_npm_api(art, tmp_path):
     props = requests.get(f"{art['url']}/api/storage/npm-local/@acme/published/-/@acme/published-0.3.0.tgz"
                          "?properties", auth=("admin", "password")).json()["properties"]
     assert props == {"npm.name": ["@acme/published"], "npm.version": ["0.3.0"]}
+
+
+def test_twine_uploads_to_and_pip_installs_from_the_pypi_api(art, tmp_path):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    files = [wheel("Twine.Probe", "0.4.2"), sdist("Twine.Probe", "0.4.2")]
+    for filename, data in files:
+        (dist / filename).write_bytes(data)
+    env = {**clients.clean_pip_env(), "TWINE_USERNAME": "admin", "TWINE_PASSWORD": art["token"],
+           "TWINE_NON_INTERACTIVE": "1"}
+    twine = [sys.executable, "-m", "twine", "upload", "--disable-progress-bar",
+             "--repository-url", f"{art['url']}/api/pypi/pypi-local"]
+    done = subprocess.run(twine + [str(dist / f) for f, _ in files], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = subprocess.run(twine + [str(dist / files[0][0])], env=env, capture_output=True, text=True)
+    assert again.returncode != 0 and "409" in again.stdout + again.stderr
+    # where Artifactory keeps PyPI uploads, indexed
+    props = requests.get(f"{art['url']}/api/storage/pypi-local/twine-probe/0.4.2/{files[0][0]}?properties",
+                         auth=("admin", "password")).json()["properties"]
+    assert props == {"pypi.name": ["Twine.Probe"], "pypi.version": ["0.4.2"],
+                     "pypi.normalized.name": ["twine-probe"]}
+    scheme, rest = art["url"].split("://", 1)
+    clients.pip(f"{scheme}://admin:password@{rest}/api/pypi/pypi-local/simple/", "download", "--dest", str(tmp_path / "dl"), "twine.probe==0.4.2",
+                "acme-utils==1.2.3", "--only-binary=:all:")
+    assert (tmp_path / "dl" / files[0][0]).read_bytes() == files[0][1]
+    assert (tmp_path / "dl" / art["whl_name"]).read_bytes() == art["whl"]

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -111,6 +113,17 @@ def test_real_npm_and_pip_install_what_was_migrated(world):
                                                       "bin": {"acme-cli": "cli.js"}}))
     (package / "cli.js").write_text("#!/usr/bin/env node\nconsole.log('acme');\n")
     clients.npm(publisher, art_registry, "publish", cwd=package)
+    # and with twine, through Artifactory's PyPI API
+    built = tmp / "dist"
+    built.mkdir()
+    twine_name, twine_data = wheel("acme-cli-py", "0.2.0")
+    (built / twine_name).write_bytes(twine_data)
+    env = {**clients.clean_pip_env(), "TWINE_USERNAME": "admin", "TWINE_PASSWORD": "password",
+           "TWINE_NON_INTERACTIVE": "1"}
+    uploaded = subprocess.run([sys.executable, "-m", "twine", "upload", "--disable-progress-bar", "--repository-url",
+                               f"{world['urls']['artifactory']}/api/pypi/pypi-local", str(built / twine_name)],
+                              env=env, capture_output=True, text=True)
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
 
     assert ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress") == 0
     token = ca.get_authorization_token(domain="acme")["authorizationToken"]
@@ -138,6 +151,8 @@ def test_real_npm_and_pip_install_what_was_migrated(world):
     clients.pip(index, "download", "--dest", str(dest), "--only-binary=:all:", "acme.billing-client==0.9.0")
     fname = "acme_billing_client-0.9.0-py3-none-any.whl"
     assert (dest / fname).read_bytes() == files[fname]
+    clients.pip(index, "download", "--dest", str(dest), "acme-cli-py==0.2.0")
+    assert (dest / twine_name).read_bytes() == twine_data
 
 
 @pytest.mark.parametrize("auth", ["basic", "apikey"])

@@ -4,6 +4,7 @@
   ``/api/system/{ping,version}`` → :mod:`~ferry.sandbox.artifactory.rest`;
 - ``/artifactory/api/storage/...`` and ``PATCH /api/metadata/...`` → :mod:`~ferry.sandbox.artifactory.storage`;
 - ``/artifactory/api/npm/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.npm`;
+- ``/artifactory/api/pypi/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.pypi` (twine upload, ``simple/``);
 - ``/artifactory/{repo}/{path}`` → :mod:`~ferry.sandbox.artifactory.content` (deploy, download, delete);
 - ``POST /access/api/v1/tokens`` (the platform's token endpoint) creates access tokens too.
 
@@ -29,6 +30,7 @@ from ferry.sandbox.artifactory import render
 from ferry.sandbox.artifactory.config import ArtifactoryConfig
 from ferry.sandbox.artifactory.content import Content
 from ferry.sandbox.artifactory.npm import NpmApi
+from ferry.sandbox.artifactory.pypi import PypiApi
 from ferry.sandbox.artifactory.rest import RestApi
 from ferry.sandbox.artifactory.storage import StorageApi
 from ferry.sandbox.artifactory.store import Store
@@ -58,6 +60,7 @@ class ArtifactoryApp:
         self.content = Content(self.store, lambda: self.config.download_redirect)
         self.cdn_requests: list[dict[str, str]] = []  # headers seen at the "CDN" (tests check no credentials)
         self.npm = NpmApi(self.store)
+        self.pypi = PypiApi(self.store)
         if self.config.seed_defaults and not self.store.repos():
             for key, rclass, package_type, config in _DEFAULT_REPOS:
                 self.store.create_repo(key, rclass, package_type, config)
@@ -150,6 +153,12 @@ class ArtifactoryApp:
             return self.storage.patch_metadata(request, tail)
         if api.rstrip("/") == "search/aql":
             return self.rest.aql(request)
+        if head == "pypi":
+            key, _, pypi_rest = tail.partition("/")
+            repo = self.store.storage_repo(key)
+            if repo is None:
+                return render.error(404, f"Repository {key} does not exist")
+            return self.pypi.dispatch(request, repo, pypi_rest, base, user)
         if head == "npm":
             key, _, npm_rest = raw_api.partition("/")[2].partition("/")
             repo = self.store.storage_repo(unquote(key))
