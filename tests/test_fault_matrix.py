@@ -446,3 +446,82 @@ def test_sigint_stops_with_130_and_the_same_command_finishes_the_job(small, mome
     # Each asset was only ever sent with one content, and what was confirmed before Ctrl-C was not sent again.
     assert all(len(set(v)) == 1 for v in recorder.sent.values())
     assert {k: len(recorder.sent[k]) for k in confirmed} == {k: sent_before[k] for k in confirmed}
+
+
+# -- the spool disk --------------------------------------------------------------------------------
+
+
+def _big_raw_file(small) -> bytes:
+    data = bytes(range(256)) * 16384  # 4 MiB
+    NexusSeeder(small["sandbox"].urls()["nexus"]).raw("raw-files", "big/1.0", {"big.bin": data})
+    return data
+
+
+@pytest.mark.timeout(300)
+def test_a_spool_file_over_the_size_limit_is_a_clear_fatal_error_and_the_rerun_completes(small, tmp_path):
+    """RLIMIT_FSIZE makes the spool write fail with EFBIG, as a full disk fails with ENOSPC."""
+    import os
+    import subprocess
+
+    _big_raw_file(small)
+    spool = tmp_path / "spool"
+    limited = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # a write past the limit fails instead of killing us
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2 * 1024 * 1024, 2 * 1024 * 1024))\n"
+        "sys.argv = ['ferry', *sys.argv[1:]]\n"
+        "from ferry.cli import main\n"
+        "main()\n"
+    )
+    args = ["migrate", str(small["job"]), "--state", str(small["ledger"]), "--no-progress", "--create-missing",
+            "--spool", str(spool)]
+    env = {**os.environ, **AWS_ENV}
+    run = subprocess.run([sys.executable, "-c", limited, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1] == (f"ferry: error: spool folder {spool} cannot take more (File too large); free space or give "
+                         "another --spool")
+    assert "Traceback" not in run.stderr
+    big = [r for r in ledger_rows(small["ledger"]) if r["package"] == "big"]
+    assert [r["state"] for r in big] == ["downloading"]  # still to do, not a failed or corrupt item
+    assert not [k for k in target_assets(small["store"], "acme") if k[2] == "big"]
+    assert list(spool.iterdir()) == []  # no partial file left behind
+
+    again = subprocess.run([sys.executable, "-m", "ferry", *args], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
+
+
+def test_a_full_spool_disk_is_a_clear_fatal_error(small, tmp_path, monkeypatch, capsys):
+    import ferry.transfer
+
+    _big_raw_file(small)
+    real_open = open
+
+    def dev_full(path, mode="r", *args, **kwargs):  # every spool file lands on a disk with no space left
+        return real_open("/dev/full", mode, *args, **kwargs) if "w" in mode else real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(ferry.transfer, "open", dev_full, raising=False)
+    spool = tmp_path / "spool"
+    assert _migrate(small, "--spool", str(spool)) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"ferry: error: spool folder {spool} cannot take more (No space left on device); free space "
+                       "or give another --spool")
+    assert {r["state"] for r in ledger_rows(small["ledger"])} <= {"planned", "downloading"}
+    assert target_assets(small["store"], "acme") == {}
+    monkeypatch.delattr(ferry.transfer, "open")  # space again
+    assert _migrate(small, "--spool", str(spool)) == 0
+
+
+@pytest.mark.parametrize("how", ["under-a-file", "is-a-file"])
+def test_an_unusable_spool_folder_is_a_clear_fatal_error(small, tmp_path, capsys, how):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    spool = blocker / "spool" if how == "under-a-file" else blocker
+    assert _migrate(small, "--spool", str(spool)) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"ferry: error: spool folder {spool} is not usable (")
+    assert err[0].endswith("); give a writable --spool")
+    assert target_assets(small["store"], "acme") == {}
