@@ -2,12 +2,19 @@
 ``artifactId`` in namespace ``groupId`` (CodeArtifact does not normalize either); published the way
 ``mvn deploy`` does it.
 
-Per asset: ``PUT`` the file, then its ``.sha1``, ``.md5`` and ``.sha256`` computed from the spool file,
-which CodeArtifact checks against what it stored (a mismatch is refused with 400). A new version stays
-``Unfinished`` until ``maven-metadata.xml`` lists it, so :meth:`MavenMigrator.finish_version` uploads
-the artifact's metadata last (the versions the target already serves plus this one) and then asks
-DescribePackageVersion whether the version really became ``Published``; one still ``Unfinished`` is
-reported as a failed item, never left so silently.
+Per asset: ``PUT`` the file, then its ``.sha256`` computed from the spool file, which CodeArtifact
+checks against what it stored (a mismatch is refused with 400, and a version with a mismatch on record
+can't be published). A new version stays ``Unfinished`` until ``maven-metadata.xml`` lists it, so
+:meth:`MavenMigrator.finish_version` uploads the artifact's metadata last (the versions the target
+already serves plus this one) and then asks DescribePackageVersion whether the version really became
+``Published``; one still ``Unfinished`` is reported as a failed item, never left so silently.
+
+Why only ``.sha256`` (``mvn deploy`` also sends ``.sha1`` and ``.md5``): every package-endpoint write
+takes a slot of the publish quota (10/s, :mod:`ferry.ratelimit`), and the other checksums would buy
+nothing: CodeArtifact serves every checksum file from the hashes it computes itself, and the transfer
+confirms each asset's SHA-256 through ListPackageVersionAssets before the metadata is uploaded, so a
+bad upload never gets its version published. Uploading the three checksums and the metadata's two
+took 4.7 publish slots per asset in bench/maven_migrate.py; this takes 2.3.
 
 Checksum files and ``maven-metadata.xml`` in the source are not items (CodeArtifact derives both);
 the source's checksums are still checked, by the transfer, against the downloaded bytes.
@@ -16,7 +23,6 @@ SNAPSHOT versions are reported as unmappable for now.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 import threading
@@ -36,8 +42,8 @@ from ferry.sources.base import SourceFile
 FORMAT = "maven"
 METADATA = "maven-metadata.xml"
 CHECKSUM_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
-# What mvn deploy uploads after each file (Maven 3.9 adds sha256/sha512 on request; CodeArtifact checks any).
-UPLOADED_CHECKSUMS = ("sha1", "md5", "sha256")
+# Checksum files uploaded after each file (mvn deploy sends sha1+md5; CodeArtifact checks any it gets).
+UPLOADED_CHECKSUMS = ("sha256",)
 SNAPSHOT_REASON = "SNAPSHOT (use --snapshots timestamped)"
 # DescribePackageVersion reads after the metadata upload before calling a version stuck (docs: retry reads).
 STATUS_CHECKS = 3
@@ -171,7 +177,7 @@ class MavenMigrator(NoPackageFacts):
         return source_item(file, (FORMAT, group, artifact, version, filename))
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
-        """PUT the file, then its checksums (which the target checks against what it stored)."""
+        """PUT the file, then its checksum file(s) (which the target checks against what it stored)."""
         key = item.key
         url = file_url(ctx.endpoint(FORMAT), key)
         with open(spooled.path, "rb") as body:
@@ -199,10 +205,6 @@ class MavenMigrator(NoPackageFacts):
             document = render_metadata(key.namespace, key.package, known, key.version)
             ctx.send("PUT", url, f"maven-metadata.xml for {label}", data=document,
                      headers={"Content-Type": "application/xml"})
-            for algorithm in ("sha1", "md5"):
-                ctx.send("PUT", f"{url}.{algorithm}", f"maven-metadata.xml.{algorithm} for {label}",
-                         data=hashlib.new(algorithm, document).hexdigest().encode(),
-                         headers={"Content-Type": "text/plain"})
         for attempt in range(STATUS_CHECKS):
             out = ctx.domain.read("describe_package_version", repository=ctx.repository, format=FORMAT,
                                   namespace=key.namespace, package=key.package, packageVersion=key.version)
