@@ -155,7 +155,8 @@ def test_twine_uploads_to_and_pip_installs_from_the_pypi_api(art, tmp_path):
     assert props == {"pypi.name": ["Twine.Probe"], "pypi.version": ["0.4.2"],
                      "pypi.normalized.name": ["twine-probe"]}
     scheme, rest = art["url"].split("://", 1)
-    clients.pip(f"{scheme}://admin:password@{rest}/api/pypi/pypi-local/simple/", "download", "--dest", str(tmp_path / "dl"), "twine.probe==0.4.2",
+    index = f"{scheme}://admin:password@{rest}/api/pypi/pypi-local/simple/"
+    clients.pip(index, "download", "--dest", str(tmp_path / "dl"), "twine.probe==0.4.2",
                 "acme-utils==1.2.3", "--only-binary=:all:")
     assert (tmp_path / "dl" / files[0][0]).read_bytes() == files[0][1]
     assert (tmp_path / "dl" / art["whl_name"]).read_bytes() == art["whl"]
