@@ -31,6 +31,7 @@ def test_demo_migrates_and_its_printed_install_commands_work(tmp_path):
                 break
         output = "\n".join(lines)
         assert "Run 3 (verify, ok)" in output, output
+        assert "maven-releases -> maven-store" in output
         assert "ferry-demo-placeholder" not in output and "admin123" not in output
         commands = [line.strip() for line in lines if line.startswith("  export ") or line.startswith("  npm ")
                     or line.startswith("  pip ")]

@@ -1,6 +1,6 @@
 """``ferry demo``: a whole migration on a fresh machine, against stand-ins started in this process.
 
-It seeds a Nexus stand-in with npm, PyPI and raw packages it builds itself, runs audit, migrate and
+It seeds a Nexus stand-in with npm, PyPI, Maven and raw packages it builds itself, runs audit, migrate and
 verify into a CodeArtifact stand-in, prints the report and the commands that install what moved.
 Nothing leaves the machine and no real credentials are used or printed.
 """
@@ -44,6 +44,10 @@ target = "npm-store"
 [[repositories]]
 source = "pypi-internal"
 target = "pypi-store"
+
+[[repositories]]
+source = "maven-releases"
+target = "maven-store"
 
 [[repositories]]
 source = "raw-files"

@@ -385,7 +385,7 @@ def crate(name: str, version: str, description: str = "", body: str = "") -> tup
 def seed_demo(nexus_url: str) -> dict[str, list[str]]:
     """Fill a Nexus stand-in with the demo's npm, PyPI and raw packages. Returns what was seeded, by repo."""
     s = NexusSeeder(nexus_url)
-    seeded: dict[str, list[str]] = {"npm-internal": [], "pypi-internal": [], "raw-files": []}
+    seeded: dict[str, list[str]] = {"npm-internal": [], "pypi-internal": [], "raw-files": [], "maven-releases": []}
     s.create_repository("npm", "npm-internal")
     s.create_repository("pypi", "pypi-internal")
     s.create_repository("raw", "raw-files")
@@ -404,4 +404,9 @@ def seed_demo(nexus_url: str) -> dict[str, list[str]]:
                                             "checksums.txt": b"demo\n"})
     s.raw("raw-files", "installer/3.5.0", {"installer-linux.tar.gz": _gzip_tar({"bin/install": b"#!/bin/sh\n#2\n"})})
     seeded["raw-files"] += ["installer/3.4.0 (2 files)", "installer/3.5.0 (1 file)"]
+    # maven-releases exists in a fresh Nexus (and in the stand-in).
+    for version in ("1.4.0", "1.5.0"):
+        s.maven("maven-releases", "com.acme", "billing-core", version,
+                maven_artifact("com.acme", "billing-core", version))
+        seeded["maven-releases"].append(f"com.acme:billing-core:{version} (pom, jar, sources jar)")
     return seeded
