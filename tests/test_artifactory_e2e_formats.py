@@ -1,9 +1,10 @@
-"""Artifactory → CodeArtifact for Maven and NuGet, end to end on the stand-ins.
+"""Artifactory → CodeArtifact for Maven, NuGet and Swift, end to end on the stand-ins.
 
 Maven artifacts are deployed as ``mvn deploy`` does (files, then ``.sha1``/``.md5``, then
 ``maven-metadata.xml``) and, where mvn is installed, by real ``mvn deploy:deploy-file``; NuGet packages
 are deployed where Artifactory keeps them (at the repository root or in folders) and identified by
-the ``nuget.id``/``nuget.version`` properties its indexing sets.
+the ``nuget.id``/``nuget.version`` properties its indexing sets; Swift source archives sit in
+Artifactory's ``<SCOPE>/<NAME>/<NAME>-<VERSION>.zip`` structure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import maven_helpers as mh
 from artifactory_helpers import report, write_job
 from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
-from ferry.sandbox.seed import maven_artifact, maven_filename, nupkg
+from ferry.sandbox.seed import maven_artifact, maven_filename, nupkg, swift_source_archive
 
 
 @pytest.fixture
@@ -83,6 +84,23 @@ def test_nuget_packages_at_the_root_and_in_folders_migrate_by_their_properties(w
             (f"{package_id.lower()}.{version.lower()}.nupkg", hashlib.sha256(body).hexdigest())]
     assert ferry("verify", str(job), "--state", state) == 0
     assert report(state)["states"] == {"same": 3}
+
+
+def test_swift_archives_in_artifactorys_layout_migrate(world):
+    ca, seeder, state = world["ca"], world["seeder"], world["state"]
+    seeder.create_repository("swift-local", "swift")
+    archives = {version: swift_source_archive("Greeter", version) for version in ("1.0.0", "1.1.0-beta.1")}
+    for version, data in archives.items():
+        seeder.deploy("swift-local", f"acme/Greeter/Greeter-{version}.zip", data)  # <SCOPE>/<NAME>/<NAME>-<VERSION>.zip
+    job = _job(world, "swift-local", "swift-store")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    for version, data in archives.items():
+        out = ca.list_package_version_assets(domain="acme", repository="swift-store", format="swift",
+                                             namespace="acme", package="greeter", packageVersion=version)
+        assert [(a["name"], a["hashes"]["SHA-256"]) for a in out["assets"]] == [
+            (f"greeter-{version}.zip", hashlib.sha256(data).hexdigest())]
+    assert ferry("verify", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"same": 2}
 
 
 @pytest.mark.clients

@@ -33,7 +33,7 @@ import requests
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
-from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, parse_time, \
+from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, parse_time, \
     properties_queries, storage_entries
 from ferry.sources.base import SourceFile, SourceRepository
 
@@ -230,7 +230,7 @@ class ArtifactorySource:
                 props = self._page_properties(repository, [(str(r["path"]), str(r["name"])) for r in results])
             for row in results:
                 key = (str(row["path"]), str(row["name"]))
-                yield self._file(repository, row, props.get(key, {}), mismatches)
+                yield self._file(repository, row, props.get(key, {}), mismatches, package_type)
             if trimmed:
                 # The server's hard limit is below our page size: continue in pages of what it gives.
                 page_size = len(results)
@@ -261,7 +261,7 @@ class ArtifactorySource:
             props = self._file_properties(repository, rel) if package_type in PROPERTY_TYPES else {}
             row = {"path": parent or ".", "name": name, "size": entry.get("size"),
                    "modified": entry.get("lastModified"), "actual_sha1": entry.get("sha1"), "sha256": entry.get("sha2")}
-            yield self._file(repository, row, props, mismatches)
+            yield self._file(repository, row, props, mismatches, package_type)
 
     def _open_list(self, path: str, params: Mapping[str, str], repository: str) -> requests.Response:
         what = f"file list of {repository}"
@@ -284,11 +284,11 @@ class ArtifactorySource:
                 for k, vals in (props or {}).items()}
 
     def _file(self, repository: str, row: Mapping[str, Any], props: Mapping[str, list[str]],
-              mismatches: list[str]) -> SourceFile:
+              mismatches: list[str], package_type: str) -> SourceFile:
         folder, name = str(row.get("path") or "."), str(row["name"])
         path = name if folder in (".", "") else f"{folder}/{name}"
         checksums = checksums_of(row.get("sha256"), row.get("actual_sha1"), row.get("actual_md5"))
-        hints = hints_from(props)
+        hints = {**layout_hints(package_type, path), **hints_from(props)}
         for algo, actual in (("sha1", checksums.sha1), ("md5", checksums.md5)):
             original = row.get(f"original_{algo}")
             if original not in NO_ORIGINAL and actual and str(original).lower() != actual:

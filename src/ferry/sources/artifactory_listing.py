@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -30,6 +31,8 @@ _HINTS = {
     "gem.name": ("name",), "gem.version": ("version",),
 }
 MAX_RESUMES = 5
+# Artifactory's Swift deployment structure <SCOPE>/<NAME>/<NAME>-<VERSION>.zip (no properties are set).
+_SWIFT = re.compile(r"^(?P<scope>[^/]+)/(?P<name>[^/]+)/(?P<file>[^/]+)\.zip$")
 
 
 def items_query(repo: str, offset: int, limit: int) -> str:
@@ -194,3 +197,14 @@ def parse_time(text: Any) -> datetime | None:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def layout_hints(package_type: str, path: str) -> dict[str, str]:
+    """Hints from where Artifactory's layout for ``package_type`` puts a file, where properties say nothing:
+    Swift ``{scope}/{name}/{name}-{version}.zip`` gives ``swift.scope``/``swift.name``/``swift.version``."""
+    if package_type == "swift":
+        m = _SWIFT.match(path)
+        if m and m["file"].lower().startswith(m["name"].lower() + "-"):
+            return {"swift.scope": m["scope"], "swift.name": m["name"],
+                    "swift.version": m["file"][len(m["name"]) + 1:]}
+    return {}
