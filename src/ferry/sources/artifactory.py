@@ -171,8 +171,10 @@ class ArtifactorySource:
                 and repos[name[: -len("-cache")]].kind == "remote":
             remote = repos[name[: -len("-cache")]]
             self._package_types[name] = remote.native_format
-            self.notes.append(f"{name} is the cache of remote repository {remote.name}: copies of public packages, "
-                              "migrated because the job names the cache explicitly")
+            note = (f"{name} is the cache of remote repository {remote.name}: copies of public packages, "
+                    "migrated because the job names the cache explicitly")
+            if note not in self.notes:
+                self.notes.append(note)
             return SourceRepository(name, remote.format, "remote-cache", remote.native_format)
         if name not in repos:
             known = ", ".join(sorted(k for k, r in repos.items() if r.kind in ("local", "federated"))) or "none"
