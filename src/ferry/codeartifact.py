@@ -31,6 +31,7 @@ from botocore.exceptions import (
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.ratelimit import RateLimiter, operation_class
+from ferry.redact import register
 
 # Refresh the token when less than this is left (or a tenth of its life, for short-lived tokens), so a
 # publish never starts with a token about to lapse.
@@ -80,6 +81,17 @@ def translate(err: Exception, what: str) -> Exception:
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
         return FatalError(f"{what}: no usable AWS credentials found; set AWS_PROFILE or the job's [target] profile")
     return err
+
+
+def _register_credentials(session: boto3.session.Session) -> None:
+    """Tell ferry.redact the AWS secret key and session token, so no message or log can show them."""
+    try:
+        creds = session.get_credentials()
+    except Exception:  # noqa: BLE001 - resolving credentials fails later with a proper message
+        return
+    if creds is not None:
+        register(getattr(creds, "secret_key", None))
+        register(getattr(creds, "token", None))
 
 
 def _check_complete(response_dict: dict, operation_model, **_: Any) -> None:
@@ -146,6 +158,7 @@ class Domain:
                                                 endpoint_url=endpoint_url, config=config,
                                                 verify=ca_bundle if ca_bundle else None)
         self.client.meta.events.register("before-parse.codeartifact", _check_complete)
+        _register_credentials(self._boto_session)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None
         self._margin = TOKEN_REFRESH_MARGIN
@@ -221,6 +234,7 @@ class Domain:
                 out = self.read("get_authorization_token", durationSeconds=TOKEN_DURATION)
                 expiration = out["expiration"]
                 expires = expiration.timestamp() if hasattr(expiration, "timestamp") else float(expiration)
+                register(out["authorizationToken"])  # never to be printed or logged (ferry.redact)
                 self._token = (out["authorizationToken"], expires)
                 self._margin = min(TOKEN_REFRESH_MARGIN, max(0.0, expires - fetched) / 10)
                 self.tokens_fetched += 1

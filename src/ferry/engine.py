@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -39,7 +40,8 @@ from ferry.migrators.base import Migrator, PublishContext
 from ferry.model import ItemKey, SourceItem
 from ferry.plan import _fingerprint, plan
 from ferry.ratelimit import RateLimiter
-from ferry.retry import ITEM, REQUEST, retrying
+from ferry.redact import redact, register
+from ferry.retry import ITEM, REQUEST, is_retryable, retrying
 from ferry.shard import Shard
 from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
@@ -74,6 +76,9 @@ class MappingContext:
 def open_source(job: Job, settings: Settings, session: requests.Session, retry) -> Source:
     """The source the job names. Raises UsageError for kinds this ferry cannot read yet."""
     cfg = job.source
+    for secret in (cfg.password, cfg.token):  # known before anything can print it (ferry.redact)
+        if secret is not None and os.environ.get(secret.env):
+            register(os.environ[secret.env], user=cfg.username)
     if cfg.kind == "nexus":
         from ferry.sources.nexus import NexusSource
 
@@ -333,15 +338,15 @@ class Engine:
                     failed = True
             except ItemError as err:
                 failed = True
-                writer.transition(m.target, item.key, "failed", reason=str(err), attempt=True)
+                writer.transition(m.target, item.key, "failed", reason=redact(err), attempt=True)
             except transfer.Interrupted:
                 return  # the row stays "downloading": re-planned on resume
             except FatalError:
                 raise
-            except Exception as err:  # noqa: BLE001 - retries exhausted on a transient error
+            except Exception as err:  # noqa: BLE001 - retries exhausted, or something unforeseen: this item only
                 failed = True
-                writer.transition(m.target, item.key, "failed", reason=f"gave up after retries: {err}",
-                                  attempt=True)
+                why = f"gave up after retries: {err}" if is_retryable(err) else f"{type(err).__name__}: {err}"
+                writer.transition(m.target, item.key, "failed", reason=redact(why), attempt=True)
             if self.settings.progress:
                 self.settings.progress(1)
         if done and not failed:
@@ -423,19 +428,38 @@ def _cause(err: BaseException) -> str:
 
 
 def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> Iterator[SourceItem]:
-    """``want`` with two source problems turned into unmappable items instead of stopping the run.
+    """``want`` with source problems turned into unmappable items instead of stopping the run.
 
-    An asset over the asset size quota is unmappable. Two source files that map onto one item
-    with different content (names equal after CodeArtifact's normalization, such as PyPI ``Foo.Bar``
-    and ``foo-bar``) cannot both be migrated: the item is marked unmappable, naming both files, and
-    the second is not passed on (the plan would refuse it).
+    - a name that is not valid text (undecodable bytes in the source) is unmappable: it could not be
+      reproduced, and its key is stored escaped;
+    - an asset over the asset size quota is unmappable;
+    - two source projects whose names CodeArtifact normalizes to one (PyPI ``Foo.Bar`` and ``foo-bar``,
+      told apart by the ``source_name`` a migrator puts in ``extras``) for one version make every item
+      of that version unmappable: which one the target should hold is the user's call;
+    - two source files that map onto one item with different content: the item is unmappable, naming
+      both files, and the second is not passed on (the plan would refuse it).
     """
     seen: dict[ItemKey, int] = {}
+    names: dict[tuple, str] = {}  # version -> the source's spelling of its package name
+    clashes: dict[tuple, str] = {}  # version -> why its items are unmappable
     for item in want:
-        if item.unmappable is None:
-            reason = transfer.too_big(item.size)
+        if item.unmappable is None and not getattr(item, "skipped", None):
+            reason = _undecodable(item) or transfer.too_big(item.size)
             if reason:
-                item = replace(item, unmappable=reason)
+                item = _escaped(replace(item, unmappable=reason))
+        spelled = item.extras.get("source_name") if item.extras else None
+        vid = (item.key.version_id, item.repository)
+        if spelled and vid not in clashes and names.setdefault(vid, spelled) != spelled:
+            key = item.key
+            clashes[vid] = (f"the source has both {names[vid]!r} and {spelled!r} {key.version}, which CodeArtifact "
+                            f"files under the one name {key.package!r}; keep one (exclude or remove the other in "
+                            "the source)")
+            writer.call(lambda db, key=key, why=clashes[vid]: db.execute(
+                "UPDATE items SET state = 'unmappable', reason = ? WHERE target_repo = ? AND format = ? AND "
+                "namespace = ? AND package = ? AND version = ? AND run_id = ?",
+                [why, target, key.format.value, key.namespace, key.package, key.version, writer.run_id]))
+        if vid in clashes and item.unmappable is None:
+            item = replace(item, unmappable=clashes[vid])
         first = seen.get(item.key)
         fingerprint = _fingerprint(item)
         if first is None:
@@ -451,6 +475,30 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                               reason=f"two source files map to {item.key} with different content "
                                      f"({other[0] if other else '?'} and {item.locator}); CodeArtifact can hold "
                                      "only one: remove or exclude the other in the source")
+
+
+def _bad_text(text: str) -> bool:
+    """True for text that was not valid UTF-8 where it came from (lone surrogates, or U+FFFD put in its place)."""
+    return "\ufffd" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _undecodable(item: SourceItem) -> str | None:
+    key = item.key
+    for part in (key.namespace, key.package, key.version, key.asset, item.locator):
+        if _bad_text(part):
+            shown = part.encode("utf-8", "backslashreplace").decode("utf-8")
+            return f"name {shown!r} is not valid UTF-8 in the source; rename it there to migrate it"
+    return None
+
+
+def _escaped(item: SourceItem) -> SourceItem:
+    """``item`` with undecodable characters in its key and locator escaped, so the ledger can store it."""
+    if not _undecodable(item):
+        return item
+    clean = lambda text: text.encode("utf-8", "backslashreplace").decode("utf-8")  # noqa: E731
+    key = item.key
+    return replace(item, key=ItemKey(key.format, clean(key.namespace), clean(key.package), clean(key.version),
+                                     clean(key.asset)), locator=clean(item.locator))
 
 
 def _item_of(row: ItemRow) -> SourceItem:

@@ -48,7 +48,9 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
         return EXIT_FATAL
     finally:
         if handler is not None:
-            logging.getLogger().removeHandler(handler)
+            root = logging.getLogger()
+            root.removeHandler(handler)
+            root.setLevel(handler.previous_level)
     return code if isinstance(code, int) else 0
 
 
@@ -64,6 +66,7 @@ def _debug_logging() -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    handler.previous_level = root.level  # restored when the command ends (in-process runs, tests)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     return handler

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
+from ferry.archives import members
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import PublishContext, Spooled, source_item
@@ -37,7 +38,7 @@ def read_package_json(path: Path) -> dict[str, Any]:
     """The ``package.json`` at the top folder of an npm tarball. Raises ItemError if absent or malformed."""
     try:
         with tarfile.open(path, "r:gz") as tar:
-            for member in tar:
+            for member in members(tar, path):  # bounded: a tarball of millions of entries is refused
                 parts = member.name.lstrip("./").split("/")
                 if len(parts) == 2 and parts[1] == "package.json" and member.isfile():
                     if member.size > MAX_PACKAGE_JSON:

@@ -7,14 +7,18 @@ multipart body streams from the spool file.
 from __future__ import annotations
 
 import posixpath
+import tarfile
+import zipfile
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, \
     parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 from requests_toolbelt import MultipartEncoder
 from twine.exceptions import TwineException
 from twine.package import PackageFile
 from twine.repository import Repository
 
+from ferry.archives import check_python_distribution
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
@@ -53,17 +57,21 @@ class PypiMigrator(NoPackageFacts):
         if not name or not version or asset is None:
             return source_item(file, ("pypi", "", canonicalize_name(name or filename), version or "?", filename),
                                unmappable=f"cannot tell the PyPI name and version of {file.path!r}")
-        return source_item(file, ("pypi", "", canonicalize_name(name), version, asset))
+        # source_name: the spelling the source uses, so the engine can tell two source projects that
+        # normalize to one CodeArtifact name (Foo.Bar and foo-bar) apart.
+        return source_item(file, ("pypi", "", canonicalize_name(name), version, asset), source_name=name)
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         key = item.key
+        check_python_distribution(spooled.path)  # twine reads METADATA/PKG-INFO whole: bound it first
         try:
             dist = PackageFile.from_filename(str(spooled.path), None)
-        except (TwineException, ValueError, OSError, EOFError) as err:
+        except (TwineException, ValueError, OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
             raise ItemError(f"cannot read the distribution's metadata: {err}") from None
         if canonicalize_name(dist.metadata["name"]) != key.package:
             raise ItemError(f"the file's metadata names {dist.metadata['name']!r}, "
                             f"but the source lists it under {key.package!r}; not publishing")
+        _check_version(key.asset, str(dist.metadata["version"]), key.version)
         metadata = dist.metadata_dictionary()
         fields = Repository._convert_metadata_to_list_of_tuples(metadata)
         fields += [(":action", "file_upload"), ("protocol_version", "1")]
@@ -75,3 +83,21 @@ class PypiMigrator(NoPackageFacts):
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
         return None
+
+
+def _check_version(filename: str, metadata_version: str, listed: str) -> None:
+    """Raise ItemError unless the metadata's version is the one the source lists and the file name's.
+
+    CodeArtifact files an upload under its metadata's version: a mismatch would put it elsewhere.
+    """
+    if metadata_version != listed:
+        raise ItemError(f"the file's metadata says version {metadata_version}, but the source lists it as "
+                        f"{listed}; not publishing")
+    parsed = name_version_from_filename(filename)
+    try:
+        same = parsed is None or Version(parsed[1]) == Version(metadata_version)
+    except InvalidVersion:
+        same = parsed[1] == metadata_version
+    if not same:
+        raise ItemError(f"the file name {filename!r} says version {parsed[1]}, but its metadata says "
+                        f"{metadata_version}; not publishing")

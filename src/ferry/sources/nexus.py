@@ -16,6 +16,7 @@ import requests
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.model import Checksums
+from ferry.redact import register
 from ferry.sources.base import SourceFile, SourceRepository
 
 T = TypeVar("T")
@@ -37,6 +38,8 @@ class _BasicAuth(requests.auth.AuthBase):
 
     def __init__(self, username: str, password: str):
         self._header = requests.auth._basic_auth_str(username, password)
+        register(password, user=username)
+        register(self._header.partition(" ")[2])
 
     def __call__(self, request):
         request.headers["Authorization"] = self._header
