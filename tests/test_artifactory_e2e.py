@@ -52,7 +52,9 @@ def world(sandbox, tmp_path, monkeypatch):
         seeder.deploy("generic-local", f"installer/3.4.0/{fname}", data, {"build.number": "42"})
         files[fname] = data
     monkeypatch.setenv("ARTIFACTORY_TOKEN", seeder.token())
-    monkeypatch.setenv("ARTIFACTORY_PASSWORD", "password")
+    # Basic auth with a token as the password (ferry registers the value for redaction process-wide, and
+    # the stand-in's default password is a common word)
+    monkeypatch.setenv("ARTIFACTORY_PASSWORD", seeder.token())
     ca = codeartifact(urls["codeartifact"])
     ca.create_domain(domain="acme")
     for repo in REPOS:
