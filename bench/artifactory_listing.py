@@ -50,7 +50,8 @@ class CountingSession:
 
 def measure(url: str, label: str, page_size: int) -> None:
     session = CountingSession()
-    source = ArtifactorySource(url, session, make_auth("admin", "password", None), page_size=page_size)  # type: ignore[arg-type]
+    auth = make_auth("admin", "password", None)
+    source = ArtifactorySource(url, session, auth, page_size=page_size)  # type: ignore[arg-type]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     count = sum(1 for _ in source.files("npm-local"))

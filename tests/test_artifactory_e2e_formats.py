@@ -116,8 +116,8 @@ def test_real_mvn_deploys_to_artifactory_and_resolves_from_codeartifact(world):
         paths[(classifier, ext)] = tmp / f"widget-{classifier or 'main'}.{ext}"
         paths[(classifier, ext)].write_bytes(body)
     plugin = f"org.apache.maven.plugins:maven-deploy-plugin:{mh.plugin_version('maven-deploy-plugin', '3.0.0')}"
-    mh.mvn(publisher, plugin + ":deploy-file", f"-Durl={url}", "-DrepositoryId=standin", f"-Dfile={paths[(None, 'jar')]}",
-           f"-DpomFile={paths[(None, 'pom')]}", f"-Dsources={paths[('sources', 'jar')]}")
+    mh.mvn(publisher, plugin + ":deploy-file", f"-Durl={url}", "-DrepositoryId=standin",
+           f"-Dfile={paths[(None, 'jar')]}", f"-DpomFile={paths[(None, 'pom')]}", f"-Dsources={paths[('sources', 'jar')]}")
     job = _job(world, "libs-release-local", "maven-store")
     assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
     assert ferry("verify", str(job), "--state", world["state"]) == 0
