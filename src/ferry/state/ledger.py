@@ -6,7 +6,8 @@ version, asset)``; ``run_id`` is the last run that touched it), ``ferry_meta`` (
 
 Writing. Only :class:`LedgerWriter`'s thread owns a write connection. Producers (planner, transfer
 workers) put events on its bounded queue and go on; the thread applies them in arrival order and
-commits in small batches (whatever is queued, up to ``batch_size`` events, one transaction).
+commits in batches (whatever is queued, up to ``batch_size`` events, one transaction; a small batch
+waits up to ``linger`` seconds for more), writing runs of item events as multi-row upserts.
 :meth:`LedgerWriter.put_many` groups events that must commit together. :meth:`LedgerWriter.flush`
 returns once everything put before it is committed.
 
@@ -26,6 +27,7 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -41,16 +43,17 @@ from ferry.model import Action, ItemKey, PlanEntry
 from ferry.state.migrations import migrate
 
 STATES = ("planned", "downloading", "published", "confirmed", "same", "conflict", "failed", "unmappable",
-          "only_in_target")
+          "only_in_target", "skipped")
 TRANSIENT = ("downloading", "published")
 DONE = ("confirmed", "same")
-BAD = ("conflict", "failed", "unmappable")
+BAD = ("conflict", "failed", "unmappable")  # "skipped" is not bad: the job chose to leave those items out
 STATE_OF_ACTION = {
     Action.COPY: "planned",
     Action.SAME: "same",
     Action.CONFLICT: "conflict",
     Action.ONLY_IN_TARGET: "only_in_target",
     Action.UNMAPPABLE: "unmappable",
+    Action.SKIPPED: "skipped",
 }
 RUN_STATUSES = ("running", "ok", "items-failed", "fatal", "interrupted")
 
@@ -129,19 +132,21 @@ class _Group:
 
 _STOP = object()
 
+_COLUMNS = ("target_repo", "format", "namespace", "package", "version", "asset", "source_repo", "action", "state",
+            "size", "source_sha256", "target_sha256", "reason", "attempts", "updated", "run_id", "locator",
+            "source_checksums")
+# One statement upserts up to this many rows (SQLite takes at most 32,766 parameters per statement).
+_ROWS_PER_STATEMENT = 100
 _UPSERT = """
-INSERT INTO items (target_repo, format, namespace, package, version, asset, source_repo, action, state,
-                   size, source_sha256, target_sha256, reason, attempts, updated, run_id, locator, source_checksums)
-VALUES (:target_repo, :format, :namespace, :package, :version, :asset, :source_repo, :action, :state,
-        :size, :source_sha256, :target_sha256, :reason, :attempts, :updated, :run_id, :locator, :source_checksums)
+INSERT INTO items ({columns}) VALUES {values}
 ON CONFLICT (target_repo, format, namespace, package, version, asset) DO UPDATE SET {updates}
 """
-_PLANNED_SQL = _UPSERT.format(updates="""
+_PLANNED_UPDATES = ("""
     source_repo = excluded.source_repo, action = excluded.action, state = excluded.state, size = excluded.size,
     source_sha256 = excluded.source_sha256, target_sha256 = excluded.target_sha256, reason = excluded.reason,
     updated = excluded.updated, run_id = excluded.run_id, locator = excluded.locator,
     source_checksums = excluded.source_checksums""")
-_TRANSITION_SQL = _UPSERT.format(updates="""
+_TRANSITION_UPDATES = ("""
     state = excluded.state, reason = excluded.reason,
     size = COALESCE(excluded.size, items.size),
     source_sha256 = COALESCE(excluded.source_sha256, items.source_sha256),
@@ -151,9 +156,17 @@ _TRANSITION_SQL = _UPSERT.format(updates="""
     run_id = COALESCE(excluded.run_id, items.run_id)""")
 
 
-def _key_columns(target_repo: str, key: ItemKey) -> dict[str, Any]:
-    return {"target_repo": target_repo, "format": key.format.value, "namespace": key.namespace,
-            "package": key.package, "version": key.version, "asset": key.asset}
+
+
+def _upsert_sql(updates: str, rows: int) -> str:
+    one = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
+    return _UPSERT.format(columns=", ".join(_COLUMNS), values=", ".join([one] * rows), updates=updates)
+
+
+# Three statement sizes only, so SQLite's prepared-statement cache keeps all of them.
+_SIZES = (_ROWS_PER_STATEMENT, 10, 1)
+_SQL = {kind: {n: _upsert_sql(updates, n) for n in _SIZES}
+        for kind, updates in (("planned", _PLANNED_UPDATES), ("transition", _TRANSITION_UPDATES))}
 
 
 # ---------------------------------------------------------------- writer
@@ -167,9 +180,12 @@ class LedgerWriter:
     construction for a ledger this ferry cannot use.
     """
 
-    def __init__(self, path: str | Path, *, batch_size: int = 200, queue_size: int = 10_000):
+    def __init__(self, path: str | Path, *, batch_size: int = 200, queue_size: int = 10_000, linger: float = 0.05):
         self.path = str(path)
         self.batch_size = batch_size
+        # Wait this long for more events before committing a small batch (never when someone waits
+        # on the commit): fewer, larger transactions, at the price of that much more to redo after a crash.
+        self.linger = linger
         self.run_id: int | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
@@ -283,6 +299,7 @@ class LedgerWriter:
 
     def _take(self) -> tuple[list[Any], bool]:
         batch, size, stop = [], 0, False
+        deadline: float | None = None
         item = self._queue.get()
         while True:
             if item is _STOP:
@@ -290,12 +307,20 @@ class LedgerWriter:
                 break
             batch.append(item)
             size += len(item.events) if isinstance(item, _Group) else 1
-            if size >= self.batch_size:
+            if size >= self.batch_size or isinstance(item, tuple):  # a full batch, or a caller waiting
                 break
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                if deadline is None:
+                    deadline = time.monotonic() + self.linger
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
         return batch, stop
 
     def _batch(self, db: Database) -> bool:
@@ -304,14 +329,17 @@ class LedgerWriter:
         if self._error is None and batch:
             try:
                 with db.atomic():
+                    rows = _Rows(db)
                     for item in batch:
                         if isinstance(item, tuple):  # (Call, Future) from call()
+                            rows.flush()
                             results.append((item[1], item[0].fn(db)))
                         elif isinstance(item, _Group):
                             for event in item.events:
-                                self._apply(db, event)
+                                self._apply(rows, event)
                         else:
-                            self._apply(db, item)
+                            self._apply(rows, item)
+                    rows.flush()
             except BaseException as err:
                 self._error = err
         for item in batch:
@@ -322,31 +350,52 @@ class LedgerWriter:
                 future.set_result(value)
         return not stop
 
-    def _apply(self, db: Database, event: Any) -> None:
+    def _apply(self, rows: "_Rows", event: Any) -> None:
         if isinstance(event, Planned):
             entry = event.entry
             source, target = entry.source, entry.target
-            row = _key_columns(event.target_repo, entry.key)
-            row.update(
-                source_repo=event.source_repo, action=entry.action.value, state=STATE_OF_ACTION[entry.action],
-                size=source.size if source is not None and source.size is not None else (target.size if target else None),
-                source_sha256=source.sha256 if source is not None else None,
-                target_sha256=target.sha256 if target is not None else None,
-                reason=entry.reason or None, attempts=0, updated=now(), run_id=self.run_id,
-                locator=source.locator if source is not None else None,
-                source_checksums=json.dumps(source.checksums.as_dict()) if source is not None else None,
-            )
-            db.execute(_PLANNED_SQL, row)
+            key = entry.key
+            rows.add("planned", (
+                event.target_repo, key.format.value, key.namespace, key.package, key.version, key.asset,
+                event.source_repo, entry.action.value, STATE_OF_ACTION[entry.action],
+                source.size if source is not None and source.size is not None else (target.size if target else None),
+                source.sha256 if source is not None else None, target.sha256 if target is not None else None,
+                entry.reason or None, 0, now(), self.run_id, source.locator if source is not None else None,
+                json.dumps(source.checksums.as_dict()) if source is not None else None))
         elif isinstance(event, Transition):
-            row = _key_columns(event.target_repo, event.key)
-            row.update(
-                source_repo=event.source_repo or "", action=None, state=event.state, size=event.size,
-                source_sha256=event.source_sha256, target_sha256=event.target_sha256, reason=event.reason,
-                attempts=1 if event.attempt else 0, updated=now(), run_id=self.run_id,
-                locator=None, source_checksums=None,
-            )
-            db.execute(_TRANSITION_SQL, row)
+            key = event.key
+            rows.add("transition", (
+                event.target_repo, key.format.value, key.namespace, key.package, key.version, key.asset,
+                event.source_repo or "", None, event.state, event.size, event.source_sha256, event.target_sha256,
+                event.reason, 1 if event.attempt else 0, now(), self.run_id, None, None))
         elif isinstance(event, Call):
-            event.fn(db)
+            rows.flush()
+            event.fn(rows.db)
         else:
             raise TypeError(f"not a ledger event: {type(event).__name__}")
+
+
+class _Rows:
+    """Consecutive item events of one kind, written as multi-row upserts (in order, inside the batch's
+    transaction): one statement per up to 100 rows instead of one per event, so the writer thread
+    calls into SQLite, and gives up the GIL, a hundredth as often."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.kind: str | None = None
+        self.pending: list[tuple[Any, ...]] = []
+
+    def add(self, kind: str, row: tuple[Any, ...]) -> None:
+        if kind != self.kind:
+            self.flush()
+            self.kind = kind
+        self.pending.append(row)
+
+    def flush(self) -> None:
+        rows, self.pending = self.pending, []
+        start = 0
+        for size in _SIZES:
+            while len(rows) - start >= size:
+                chunk = rows[start:start + size]
+                self.db.execute(_SQL[self.kind][size], [value for row in chunk for value in row])
+                start += size
