@@ -77,7 +77,15 @@ def make_session(pool_size: int = 16, ca_bundle: str | None = None) -> requests.
     """A requests session whose connection pool fits ``pool_size`` concurrent workers.
 
     Retries are not done here (one retry policy per layer lives in :mod:`ferry.retry`).
+    Raises :class:`UsageError` when ``ca_bundle`` is not a readable file.
     """
+    if ca_bundle is not None:
+        try:
+            with open(ca_bundle, "rb") as handle:
+                handle.read(1)
+        except OSError as err:
+            raise UsageError(f"--ca-bundle {ca_bundle}: cannot read it ({err.strerror}); give a PEM file of "
+                             "CA certificates") from None
     session = _Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
     session.mount("http://", adapter)

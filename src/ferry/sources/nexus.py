@@ -8,6 +8,7 @@ when Nexus sits behind a proxy that rewrites its base URL.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import quote
@@ -68,6 +69,17 @@ def raise_for(response: requests.Response, what: str) -> None:
     raise ItemError(f"{what}: HTTP {status}")
 
 
+def transport_error(err: requests.RequestException, what: str) -> Exception:
+    """A connection-level failure as ferry's error: TLS trust problems are fatal (waiting does not
+    fix a certificate), everything else (refused, reset, cut short, timed out) is retryable."""
+    if isinstance(err, requests.exceptions.SSLError):
+        found = re.search(r"certificate verify failed: ([^(]+?)\s*\(", str(err))
+        detail = found.group(1) if found else "TLS handshake failed"
+        return FatalError(f"{what}: TLS certificate not trusted ({detail}); pass --ca-bundle with your CA's "
+                          "certificates")
+    return RetryableError(f"{what}: {type(err).__name__}")
+
+
 class NexusSource:
     """A Nexus 3 server. ``retry`` runs a zero-argument call under the source layer's retry policy."""
 
@@ -91,8 +103,8 @@ class NexusSource:
         def call() -> Any:
             try:
                 resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                raise RetryableError(f"Nexus {path}: {type(err).__name__}") from None
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+                raise transport_error(err, f"Nexus {path}") from None
             raise_for(resp, f"Nexus {path}")
             try:
                 return resp.json()
@@ -173,7 +185,7 @@ class NexusSource:
         try:
             resp = self.session.get(locator, auth=self.auth, stream=True, timeout=60)
         except (requests.ConnectionError, requests.Timeout) as err:
-            raise RetryableError(f"download {label}: {type(err).__name__}") from None
+            raise transport_error(err, f"download {label}") from None
         try:
             raise_for(resp, f"download {label}")
         except Exception:

@@ -1,0 +1,278 @@
+"""Transport: TLS verified by default and ``--ca-bundle`` for a private CA, plain http only for loopback
+(or with ``--allow-http``), and credentials never sent along a redirect to another host.
+
+The stand-ins are served over TLS with a certificate from a CA made here (``cryptography``), and a
+non-loopback address of this machine stands for a remote host.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from e2e_helpers import AWS_ENV, codeartifact, ferry, write_job
+from ferry.http import make_session
+from ferry.sandbox.seed import NexusSeeder
+from ferry.sandbox.server import Sandbox, SandboxOptions
+from ferry.sources.nexus import NexusSource
+
+NPM = [{"source": "npm-internal", "target": "npm-store"}]
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch, tmp_path):
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    import ferry.engine
+    from ferry.retry import RetryPolicy
+
+    monkeypatch.setattr(ferry.engine, "REQUEST", RetryPolicy(5, 0.001, 0.005, 0.005))
+
+
+# -- a private CA and servers ----------------------------------------------------------------------
+
+
+def _private_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA certificate, and a server certificate and key for localhost/127.0.0.1 signed by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ferry test CA")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+               .not_valid_after(now + datetime.timedelta(days=30))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                            content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                            key_agreement=False, encipher_only=False, decipher_only=False),
+                              critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_pem, cert_pem, key_pem = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca_pem.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return ca_pem, cert_pem, key_pem
+
+
+@contextmanager
+def _serve(app, host: str = "127.0.0.1", ssl_context=None):
+    """Serve a WSGI app on a free port from a thread; yields the server."""
+    server = make_server(host, 0, app, threaded=True, ssl_context=ssl_context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture
+def tls_world(tmp_path):
+    """The stand-ins, each also served over TLS (certificate from a private CA) on localhost."""
+    ca_pem, cert_pem, key_pem = _private_ca(tmp_path)
+    with Sandbox(SandboxOptions(data=tmp_path / "sandbox")) as sandbox:
+        s = NexusSeeder(sandbox.urls()["nexus"])
+        s.create_repository("npm", "npm-internal")
+        s.npm("npm-internal", "left-pad", "1.0.0")
+        s.npm("npm-internal", "@acme/ui", "2.0.0")
+        with _serve(sandbox.apps["nexus"], ssl_context=(str(cert_pem), str(key_pem))) as nexus, \
+                _serve(sandbox.apps["codeartifact"], ssl_context=(str(cert_pem), str(key_pem))) as ca:
+            urls = {"nexus": f"https://localhost:{nexus.server_port}", "codeartifact": f"https://localhost:{ca.server_port}"}
+            job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], NPM)
+            yield {"sandbox": sandbox, "urls": urls, "job": job, "ca_pem": ca_pem, "tmp": tmp_path}
+
+
+def _lines(capsys) -> list[str]:
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err
+    return cap.err.strip().splitlines()
+
+
+# -- TLS -------------------------------------------------------------------------------------------
+
+
+def test_an_untrusted_source_certificate_is_a_one_line_fatal_error(tls_world, capsys):
+    state = str(tls_world["tmp"] / "ferry.db")
+    assert ferry("migrate", str(tls_world["job"]), "--state", state, "--no-progress", "--create-missing") == 3
+    (line,) = _lines(capsys)
+    assert line.startswith("ferry: error: Nexus /service/rest/v1/repositories: TLS certificate not trusted (")
+    assert line.endswith("); pass --ca-bundle with your CA's certificates")
+
+
+def test_an_untrusted_target_certificate_is_a_one_line_fatal_error(tls_world, capsys):
+    plain_nexus = tls_world["sandbox"].urls()["nexus"]  # the source over loopback http: only the target is TLS
+    job = write_job(tls_world["tmp"] / "job2.toml", plain_nexus, tls_world["urls"]["codeartifact"], NPM)
+    assert ferry("migrate", str(job), "--state", str(tls_world["tmp"] / "x.db"), "--no-progress",
+                 "--create-missing") == 3
+    (line,) = _lines(capsys)
+    assert "TLS certificate of the CodeArtifact endpoint not trusted; pass --ca-bundle" in line
+
+
+def test_ca_bundle_makes_the_private_ca_trusted_on_both_sides(tls_world, capsys):
+    state = str(tls_world["tmp"] / "ferry.db")
+    assert ferry("migrate", str(tls_world["job"]), "--state", state, "--no-progress", "--create-missing",
+                 "--ca-bundle", str(tls_world["ca_pem"])) == 0
+    assert ferry("verify", str(tls_world["job"]), "--state", state, "--ca-bundle", str(tls_world["ca_pem"])) == 0
+    capsys.readouterr()
+    store = tls_world["sandbox"].apps["codeartifact"].store
+    names = {r["name"] for r in store.query("SELECT name FROM packages")}
+    assert names == {"left-pad", "ui"}
+
+
+def test_a_ca_bundle_that_is_not_there(tls_world, capsys):
+    missing = tls_world["tmp"] / "no-such-ca.pem"
+    assert ferry("audit", str(tls_world["job"]), "--state", str(tls_world["tmp"] / "ferry.db"),
+                 "--ca-bundle", str(missing)) == 2
+    (line,) = _lines(capsys)
+    assert line == f"ferry: error: --ca-bundle {missing}: cannot read it (No such file or directory); give a PEM " \
+                   "file of CA certificates"
+
+
+def test_tls_verification_is_on_by_default():
+    session = make_session()
+    assert session.verify is True
+    assert make_session(ca_bundle=__file__).verify == __file__
+
+
+# -- plain http ------------------------------------------------------------------------------------
+
+
+def _non_loopback_address() -> str | None:
+    """An address of this machine that is not loopback (stands for a host across the network), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.123", 9))  # no packet is sent: this only picks the outgoing interface
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+def test_plain_http_to_another_host_needs_allow_http(tmp_path, capsys):
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    with Sandbox(SandboxOptions(data=tmp_path / "sandbox", host=address)) as sandbox:
+        urls = sandbox.urls()
+        assert urls["nexus"].startswith(f"http://{address}:")
+        s = NexusSeeder(urls["nexus"])
+        s.create_repository("npm", "npm-internal")
+        s.npm("npm-internal", "left-pad", "1.0.0")
+        job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], NPM)
+        state = str(tmp_path / "ferry.db")
+        assert ferry("migrate", str(job), "--state", state, "--no-progress", "--create-missing") == 2
+        (line,) = _lines(capsys)
+        assert line == (f"ferry: error: [source] url: {address} is reached over plain http; use https or pass "
+                        "--allow-http")
+        # The target endpoint is held to the same rule (tokens travel to it).
+        job2 = write_job(tmp_path / "job2.toml", "http://127.0.0.1:9", urls["codeartifact"], NPM)
+        assert ferry("audit", str(job2), "--state", state) == 2
+        (line,) = _lines(capsys)
+        assert line == (f"ferry: error: [target] endpoint_url: {address} is reached over plain http; use https or "
+                        "pass --allow-http")
+        assert not Path(state).exists()
+        assert ferry("migrate", str(job), "--state", state, "--no-progress", "--create-missing", "--allow-http") == 0
+        capsys.readouterr()
+
+
+# -- redirects -------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """A server that records the headers of every request it gets and answers with ``body``."""
+
+    def __init__(self, body: bytes = b"[]"):
+        self.seen: list[dict[str, str]] = []
+        self.body = body
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        self.seen.append(dict(request.headers))
+        return Response(self.body, content_type="application/json")(environ, start_response)
+
+
+def _redirector(target: str):
+    def app(environ, start_response):
+        request = Request(environ)
+        location = target + request.full_path.rstrip("?")
+        return Response(status=302, headers={"Location": location})(environ, start_response)
+
+    return app
+
+
+@pytest.mark.parametrize("other", ["127.0.0.2", "localhost"], ids=["other-address", "other-name"])
+def test_source_credentials_are_not_forwarded_on_a_redirect_to_another_host(tmp_path, capsys, other):
+    recorder = _Recorder()
+    with _serve(recorder, host="127.0.0.2" if other == "127.0.0.2" else "127.0.0.1") as elsewhere:
+        with _serve(_redirector(f"http://{other}:{elsewhere.server_port}")) as front:
+            job = write_job(tmp_path / "job.toml", f"http://127.0.0.1:{front.server_port}", "http://127.0.0.1:9", NPM)
+            assert ferry("audit", str(job), "--state", str(tmp_path / "ferry.db")) == 2  # the other host has no repos
+            capsys.readouterr()
+    assert recorder.seen, "the redirect was not followed"
+    assert all("Authorization" not in headers for headers in recorder.seen), recorder.seen
+
+
+def test_a_redirect_within_the_server_keeps_the_credentials_and_one_elsewhere_drops_them(tmp_path):
+    """Both ways ferry attaches credentials: an auth object (sources) and an explicit header (package endpoints)."""
+    same, elsewhere = _Recorder(), _Recorder()
+
+    def moved_here(environ, start_response):  # /old answers "see /new" on the same server
+        if environ["PATH_INFO"] == "/old":
+            return Response(status=301, headers={"Location": "/new"})(environ, start_response)
+        return same(environ, start_response)
+
+    with _serve(moved_here) as here, _serve(elsewhere, host="127.0.0.2") as other_server:
+        session = make_session()
+        source = NexusSource(f"http://127.0.0.1:{here.server_port}", session, "admin", "pw-123456")
+        session.get(f"http://127.0.0.1:{here.server_port}/old", auth=source.auth, timeout=10)
+        with _serve(_redirector(f"http://127.0.0.2:{other_server.server_port}")) as front:
+            session.get(f"http://127.0.0.1:{front.server_port}/x", auth=source.auth, timeout=10)
+            session.put(f"http://127.0.0.1:{front.server_port}/pkg", data=b"{}", timeout=10,
+                        headers={"Authorization": "Basic YXdzOnRva2Vu"})
+        # Another port on the same address is another server too.
+        with _serve(_redirector(f"http://127.0.0.1:{here.server_port}")) as front:
+            session.get(f"http://127.0.0.1:{front.server_port}/x", auth=source.auth, timeout=10)
+    assert [h.get("Authorization", "").split(" ")[0] for h in same.seen] == ["Basic", ""]
+    assert len(elsewhere.seen) == 2 and all("Authorization" not in h for h in elsewhere.seen)
+
+
+def test_a_download_locator_on_another_host_is_refused_before_sending_credentials(tmp_path):
+    recorder = _Recorder(b"data")
+    with _serve(recorder, host="127.0.0.2") as elsewhere:
+        source = NexusSource("http://127.0.0.1:9", make_session(), "admin", "pw-123456")
+        from ferry.errors import ItemError
+
+        with pytest.raises(ItemError, match="is not on the source host; not sending credentials there"):
+            source.open_locator(f"http://127.0.0.2:{elsewhere.server_port}/repository/x/a.tgz", "x")
+    assert recorder.seen == []
