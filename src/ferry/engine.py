@@ -114,7 +114,9 @@ class Engine:
         self.source = open_source(job, settings, self.session, self._request_retry)
         t = job.target
         self.limiter = RateLimiter(dict(job.options.rates), share=settings.shard.count if settings.shard else 1)
-        self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url,
+        # The endpoint gets the authorization tokens ferry then sends to package endpoints: same rule as the source.
+        endpoint = check_url(t.endpoint_url, "[target] endpoint_url", settings.allow_http) if t.endpoint_url else None
+        self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=endpoint,
                              max_pool=workers * 2, retry=self._request_retry, role_arn=t.role_arn,
                              limiter=self.limiter, ca_bundle=settings.ca_bundle)
         self.mappings: list[MappingContext] = []
