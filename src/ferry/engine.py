@@ -216,15 +216,19 @@ class Engine:
         for ctx in self.mappings:
             m = ctx.mapping
             shard = self.settings.shard
-            want = inventory.want(self.source, m, ctx.migrator, self.job.options, shard)
+            # The source listing runs ahead in a thread while the plan indexes the target (bounded).
+            want = inventory.prefetched(inventory.want(self.source, m, ctx.migrator, self.job.options, shard))
             have = [] if m.target in self.missing_targets else inventory.have(
-                self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target)
+                self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target,
+                concurrency=self.job.options.workers)
             try:
                 for entry in plan(_screened(want, writer, m.target), have):
                     writer.planned(entry, m.source, m.target)
             except ValueError as err:
                 raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude one") \
                     from None
+            finally:
+                want.close()  # stops the read-ahead if the plan ended early
         memory.close()  # its read connection; recording goes on through the writer
         writer.flush()
 

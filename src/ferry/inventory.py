@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterator, TypeVar
 
 from ferry.codeartifact import Domain
 from ferry.config import Options, RepositoryMapping
@@ -12,6 +17,7 @@ from ferry.shard import Shard
 from ferry.sources.base import Source
 from ferry.state.target_memory import TargetMemory
 
+T = TypeVar("T")
 # Versions in these states have no assets to list.
 _NO_ASSETS = ("Disposed", "Deleted")
 
@@ -19,7 +25,19 @@ _NO_ASSETS = ("Disposed", "Deleted")
 def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
          shard: Shard | None = None) -> Iterator[SourceItem]:
     """The source items of ``mapping`` that the job selects (filters: include/exclude, ``since``,
-    and with ``shard`` only the packages that shard owns)."""
+    and with ``shard`` only the packages that shard owns).
+
+    A migrator whose verdict on one file depends on the others of the listing (Maven: only a
+    SNAPSHOT's newest build is published) has a ``screen(items)`` method; the selected items pass
+    through it, in one stream.
+    """
+    items = _selected(source, mapping, migrator, options, shard)
+    screen = getattr(migrator, "screen", None)
+    return screen(items) if screen is not None else items
+
+
+def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
+              shard: Shard | None) -> Iterator[SourceItem]:
     for file in source.files(mapping.source):
         item = migrator.identify(file, mapping)
         if item is None:
@@ -34,21 +52,27 @@ def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options
 
 
 def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
-         memory: TargetMemory | None = None, recall: bool = True) -> Iterator[TargetItem]:
+         memory: TargetMemory | None = None, recall: bool = True, concurrency: int = 8) -> Iterator[TargetItem]:
     """Every asset of format ``fmt`` in the target repository, walked package by package
     (with ``shard``: only the packages that shard owns; the others' versions are never listed).
 
     One ListPackages walk, one ListPackageVersions walk per package, and one ListPackageVersionAssets
     per version (the only call that reports hashes), except, with ``memory`` and ``recall``, for
     versions whose revision is the one recorded with their assets on an earlier run: those assets
-    come from the ledger. ``memory`` records every listing made. Each page is retried by the
+    come from the ledger. ``memory`` records every listing made. Up to ``concurrency`` packages are
+    listed at a time (results still come in ListPackages order); each page is retried by the
     domain's policy.
     """
-    for pkg in domain.packages(repository, fmt):
-        namespace, package = pkg.get("namespace") or "", pkg["package"]
-        if shard is not None and not shard.owns(fmt, namespace, package):
-            continue
-        known = memory.recall(repository, fmt, namespace, package) if memory is not None and recall else {}
+    def packages() -> Iterator[tuple[str, str, dict]]:
+        for pkg in domain.packages(repository, fmt):
+            namespace, package = pkg.get("namespace") or "", pkg["package"]
+            if shard is not None and not shard.owns(fmt, namespace, package):
+                continue
+            known = memory.recall(repository, fmt, namespace, package) if memory is not None and recall else {}
+            yield namespace, package, known
+
+    def listing(namespace: str, package: str, known: dict) -> list[TargetItem]:
+        found = []
         for ver in domain.versions(repository, fmt, namespace, package):
             if ver.get("status") in _NO_ASSETS:
                 continue
@@ -60,14 +84,85 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
                 assets = domain.assets(repository, fmt, namespace, package, version)
                 if memory is not None:
                     memory.remember(repository, fmt, namespace, package, version, revision, assets)
-            for asset in assets:
-                yield TargetItem(
-                    key=ItemKey(fmt, namespace, package, version, asset["name"]),
-                    size=asset.get("size"),
-                    checksums=Checksums.from_mapping(asset.get("hashes")),
-                    status=ver.get("status", "Published"),
-                    repository=repository,
-                )
+            found += [TargetItem(key=ItemKey(fmt, namespace, package, version, asset["name"]), size=asset.get("size"),
+                                 checksums=Checksums.from_mapping(asset.get("hashes")),
+                                 status=ver.get("status", "Published"), repository=repository)
+                      for asset in assets]
+        return found
+
+    for items in _ordered(listing, packages(), concurrency):
+        yield from items
+
+
+def _ordered(fn: Callable[..., T], args: Iterable[tuple], concurrency: int) -> Iterator[T]:
+    """``fn(*a)`` for each ``a`` of ``args``, up to ``concurrency`` at a time, results in order.
+
+    At most ``concurrency`` calls are in flight or waiting to be taken, so memory stays bounded.
+    """
+    if concurrency <= 1:
+        yield from (fn(*a) for a in args)
+        return
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ferry-list")
+    pending: deque[Future[T]] = deque()
+    try:
+        for a in args:
+            pending.append(pool.submit(fn, *a))
+            if len(pending) >= concurrency:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True)
+
+
+def prefetched(items: Iterable[T], limit: int = 1000) -> Iterator[T]:
+    """``items`` read ahead by a thread that starts at once, up to ``limit`` items: a listing that
+    runs while the caller is still busy with something else (the plan indexes the target first).
+
+    Errors of the listing are raised to the consumer; closing the generator stops the thread.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=limit)
+    stop = threading.Event()
+    done = object()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put((item, None), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((done, None))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            buffer.put((done, err))
+
+    thread = threading.Thread(target=fill, name="ferry-prefetch", daemon=True)
+    thread.start()
+
+    def consume() -> Iterator[T]:
+        try:
+            while True:
+                item, err = buffer.get()
+                if item is done:
+                    if err is not None:
+                        raise err
+                    return
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():
+                try:
+                    buffer.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)
+
+    return consume()
 
 
 def _aware(when):
