@@ -418,19 +418,15 @@ def _temporary_spool() -> Path:
 
 def _cause(err: BaseException) -> str:
     """A short name for why a retry happened: the HTTP status or error kind, never the message."""
-    text = str(err)
+    text = f"{type(err).__name__}: {err}"
     for marker, cause in (("HTTP 429", "429"), ("Throttling", "429"), ("HTTP 401", "401"), ("cut short", "truncated"),
-                          ("broke off", "truncated"), ("InternalServer", "5xx"), ("HTTP 5", "5xx")):
+                          ("broke off", "truncated"), ("ChunkedEncoding", "truncated"), ("IncompleteRead", "truncated"),
+                          ("ResponseStreaming", "truncated"), ("InternalServer", "5xx"), ("HTTP 5", "5xx"),
+                          ("Timeout", "timeout"), ("Connection", "connection"),
+                          ("does not show it yet", "not visible yet")):
         if marker in text:
             return cause
-    name = type(err).__name__
-    if "ConnectionError" in name or "Connection" in text:
-        return "connection"
-    if "ChunkedEncoding" in name or "IncompleteRead" in name or "ResponseStreaming" in name:
-        return "truncated"
-    if "Timeout" in name:
-        return "timeout"
-    return name
+    return type(err).__name__
 
 
 def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> Iterator[SourceItem]:
