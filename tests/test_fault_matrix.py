@@ -323,6 +323,29 @@ def test_a_target_showing_another_hash_after_a_publish_is_never_reported_done(sm
     assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 1
 
 
+def test_tokens_refused_mid_run_are_fetched_again(small, capsys):
+    """The service refuses a token before its stated expiry (revoked): 401, token dropped, a new one fetched."""
+    store = small["store"]
+    real = store.publish_asset
+    count = {"n": 0}
+
+    def revoking_publish(*args, **kwargs):
+        result = real(*args, **kwargs)
+        count["n"] += 1
+        if count["n"] % 3 == 0:
+            with store.tx() as db:
+                db.execute("DELETE FROM tokens")  # every token issued so far stops working
+        return result
+
+    store.publish_asset = revoking_publish
+    assert _migrate(small) == 0
+    err = capsys.readouterr().err
+    note = next(line for line in err.splitlines() if "retried" in line)
+    assert re.search(r"401 \d+", note), note
+    assert {r["state"] for r in ledger_rows(small["ledger"])} == {"confirmed"}
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
+
+
 # -- figures for docs/faults.md ------------------------------------------------------------------
 
 FIGURES_START = "<!-- fault-matrix:start -->"
