@@ -47,6 +47,7 @@ from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.state.target_memory import TargetMemory
+from ferry.target_index import key_digest
 
 
 @dataclass
@@ -441,7 +442,7 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
     - two source files that map onto one item with different content: the item is unmappable, naming
       both files, and the second is not passed on (the plan would refuse it).
     """
-    seen: dict[ItemKey, int] = {}
+    seen: dict[int, int] = {}  # key digest -> content fingerprint: no key objects kept per item
     names: dict[tuple, str] = {}  # version -> the source's spelling of its package name
     clashes: dict[tuple, str] = {}  # version -> why its items are unmappable
     for item in want:
@@ -462,10 +463,11 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                 [why, target, key.format.value, key.namespace, key.package, key.version, writer.run_id]))
         if vid in clashes and item.unmappable is None:
             item = replace(item, unmappable=clashes[vid])
-        first = seen.get(item.key)
+        digest = key_digest(item.key)
+        first = seen.get(digest)
         fingerprint = _fingerprint(item)
         if first is None:
-            seen[item.key] = fingerprint
+            seen[digest] = fingerprint
             yield item
         elif first != fingerprint:
             # Rare, so the first file's locator is read back from its ledger row rather than kept for every item.

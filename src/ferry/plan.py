@@ -7,15 +7,18 @@
 - ``CONFLICT``: the target has the asset with different content (or a Disposed version);
 - ``COPY``: the target lacks it, or holds it in a state the transfer must finish or check itself;
 - ``ONLY_IN_TARGET``: listed by the target only;
-- ``UNMAPPABLE``: the source adapter could not map it into CodeArtifact (its reason passes through).
+- ``UNMAPPABLE``: the source adapter could not map it into CodeArtifact (its reason passes through);
+- ``SKIPPED``: the job chose to leave it out (e.g. Maven SNAPSHOTs by default; its reason passes
+  through). Not a failure, and the target is not consulted.
 
 Memory model: call ``plan`` once per ``[[repositories]]`` mapping (one source repository → one
-target repository). *have* is read completely into a dict ``{ItemKey: TargetItem}`` before the
-first entry is produced (a target repository's listing, some hundred bytes per asset); *want* is
-streamed: each source item is compared, yielded and dropped. To guarantee that every key appears
-exactly once, the planner also remembers each source key it has yielded with a small fingerprint
-(about 150–250 bytes per asset: ~200 MB for a million-asset repository). Entries for target-only
-keys come last, sorted by key. Nothing is downloaded or called: the planner never does I/O.
+target repository). *have* is read completely into a :class:`~ferry.target_index.TargetIndex`
+before the first entry is produced: a dict while small, a temporary SQLite file beyond 20,000
+assets, so a large target costs no Python objects per asset. *want* is streamed: each source item
+is compared, yielded and dropped. To guarantee that every key appears exactly once, the planner
+also remembers each source key it has yielded, as a 128-bit digest with a fingerprint of its
+content (about 120 bytes per asset: ~17 MB for 143,000 assets). Entries for target-only keys come
+last, sorted by key. Nothing is downloaded or called over the network.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from ferry.model import Action, ItemKey, PlanEntry, SourceItem, TargetItem, VersionStatus
+from ferry.target_index import TargetIndex, key_digest
 
 
 def _short(digest: str) -> str:
@@ -37,6 +41,8 @@ def compare(source: SourceItem, target: TargetItem | None) -> tuple[Action, str]
     """
     if source.unmappable:
         return Action.UNMAPPABLE, source.unmappable
+    if source.skipped:
+        return Action.SKIPPED, source.skipped
     if target is None:
         return Action.COPY, ""
     status = target.status
@@ -86,7 +92,7 @@ def index_target(have: Iterable[TargetItem]) -> dict[ItemKey, TargetItem]:
 
 
 def _fingerprint(item: SourceItem) -> int:
-    return hash((item.size, item.checksums, item.unmappable))
+    return hash((item.size, item.checksums, item.unmappable, item.skipped))
 
 
 def plan(want: Iterable[SourceItem], have: Iterable[TargetItem]) -> Iterator[PlanEntry]:
@@ -99,18 +105,23 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem]) -> Iterator[Pla
     unmappable) or when *have* does (see :func:`index_target`). Lazy: nothing is read before the
     first ``next()``.
     """
-    targets = index_target(have)
-    seen: dict[ItemKey, int] = {}
-    for item in want:
-        fingerprint = _fingerprint(item)
-        prior = seen.get(item.key)
-        if prior is not None:
-            if prior != fingerprint:
-                raise ValueError(f"source listed {item.key} twice with different content")
-            continue
-        seen[item.key] = fingerprint
-        target = targets.pop(item.key, None)
-        action, reason = compare(item, target)
-        yield PlanEntry(item.key, action, item, target, reason)
-    for key in sorted(targets):
-        yield PlanEntry(key, Action.ONLY_IN_TARGET, None, targets[key], "")
+    targets = TargetIndex(have)
+    try:
+        seen: dict[int, int] = {}
+        for item in want:
+            fingerprint = _fingerprint(item)
+            digest = key_digest(item.key)
+            prior = seen.get(digest)
+            if prior is not None:
+                if prior != fingerprint:
+                    raise ValueError(f"source listed {item.key} twice with different content")
+                continue
+            seen[digest] = fingerprint
+            target = targets.pop(item.key)
+            action, reason = compare(item, target)
+            yield PlanEntry(item.key, action, item, target, reason)
+        del seen
+        for target in targets.leftovers():
+            yield PlanEntry(target.key, Action.ONLY_IN_TARGET, None, target, "")
+    finally:
+        targets.close()

@@ -1,0 +1,144 @@
+"""The planner's memory of one mapping: the target listing by key, and which source keys it has seen.
+
+Both grow with the repository, so neither keeps Python objects per item once it is large:
+
+- :class:`TargetIndex` holds the target listing in a dict while it is small and moves it to a
+  temporary SQLite file (deleted on close) after ``spill_after`` items, so a 100,000-asset target
+  costs a few MB of page cache instead of some hundred bytes per asset of Python objects;
+- :func:`key_digest` turns an item's identity into a 128-bit integer, what the planner's "seen"
+  sets remember instead of the key itself (two different keys sharing a digest is a 1-in-10^29
+  event at a million keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+
+from ferry.model import Checksums, ItemKey, TargetItem
+
+SPILL_AFTER = 20_000
+
+
+def key_digest(key: ItemKey) -> int:
+    """128 bits of BLAKE2b over the key's five fields."""
+    text = "\0".join((key.format.value, key.namespace, key.package, key.version, key.asset))
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest(), "big")
+
+
+class TargetIndex:
+    """The target listing by key; :meth:`pop` takes an item out, :meth:`leftovers` yields the rest sorted.
+
+    A key listed twice with the same content is kept once; twice with different content raises
+    ``ValueError`` (a target cannot hold two assets under one key, so the listing is broken).
+    """
+
+    def __init__(self, have: Iterable[TargetItem], spill_after: int | None = None):
+        spill_after = SPILL_AFTER if spill_after is None else spill_after
+        self._items: dict[ItemKey, TargetItem] | None = {}
+        self._db: sqlite3.Connection | None = None
+        self._path: str | None = None
+        for item in have:
+            self._add(item)
+            if self._items is not None and len(self._items) > spill_after:
+                self._spill()
+        if self._db is not None:
+            self._db.commit()
+
+    # -- building
+
+    def _add(self, item: TargetItem) -> None:
+        if self._items is not None:
+            prior = self._items.get(item.key)
+            if prior is not None:
+                _same_or_raise(item, prior.checksums, prior.size)
+                return
+            self._items[item.key] = item
+            return
+        assert self._db is not None
+        digest = key_digest(item.key).to_bytes(16, "big")
+        row = self._db.execute("SELECT checksums, size FROM t WHERE digest = ?", (digest,)).fetchone()
+        if row is not None:
+            _same_or_raise(item, Checksums.from_mapping(json.loads(row[0])), row[1])
+            return
+        k = item.key
+        self._db.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (digest, k.format.value, k.namespace, k.package, k.version, k.asset, item.size,
+                          json.dumps(item.checksums.as_dict()), str(item.status), item.repository))
+
+    def _spill(self) -> None:
+        fd, self._path = tempfile.mkstemp(prefix="ferry-target-", suffix=".db")
+        os.close(fd)
+        self._db = sqlite3.connect(self._path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("CREATE TABLE t (digest BLOB PRIMARY KEY, format TEXT, namespace TEXT, package TEXT, "
+                         "version TEXT, asset TEXT, size INTEGER, checksums TEXT, status TEXT, repository TEXT)")
+        items, self._items = self._items or {}, None
+        for item in items.values():
+            self._add(item)
+
+    # -- reading
+
+    def pop(self, key: ItemKey) -> TargetItem | None:
+        """The target's item under ``key`` (None if none), taken out of the index."""
+        if self._items is not None:
+            return self._items.pop(key, None)
+        assert self._db is not None
+        digest = key_digest(key).to_bytes(16, "big")
+        row = self._db.execute("SELECT format, namespace, package, version, asset, size, checksums, status, "
+                               "repository FROM t WHERE digest = ?", (digest,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute("DELETE FROM t WHERE digest = ?", (digest,))
+        return _item(row)
+
+    def leftovers(self) -> Iterator[TargetItem]:
+        """The items never popped, sorted by key (the order of :class:`ItemKey`)."""
+        if self._items is not None:
+            for key in sorted(self._items):
+                yield self._items[key]
+            return
+        assert self._db is not None
+        # UTF-8 byte order (SQLite's BINARY collation) is code point order, which is how Python sorts str.
+        cursor = self._db.execute("SELECT format, namespace, package, version, asset, size, checksums, status, "
+                                  "repository FROM t ORDER BY format, namespace, package, version, asset")
+        for row in cursor:
+            yield _item(row)
+
+    def __len__(self) -> int:
+        if self._items is not None:
+            return len(self._items)
+        assert self._db is not None
+        return self._db.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+
+    def close(self) -> None:
+        """Drop the scratch file, if any."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+            self._path = None
+
+    def __del__(self) -> None:  # a plan abandoned half-way still leaves no scratch file behind
+        self.close()
+
+
+def _same_or_raise(item: TargetItem, checksums: Checksums, size: int | None) -> None:
+    if (checksums, size) != (item.checksums, item.size):
+        raise ValueError(f"target listed {item.key} twice with different content")
+
+
+def _item(row: tuple) -> TargetItem:
+    fmt, namespace, package, version, asset, size, checksums, status, repository = row
+    return TargetItem(key=ItemKey(fmt, namespace, package, version, asset), size=size,
+                      checksums=Checksums.from_mapping(json.loads(checksums)), status=status,
+                      repository=repository)

@@ -1,0 +1,74 @@
+"""The planner's target index: the same answers in memory and spilled to SQLite; the plan is unchanged by spilling."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+
+import ferry.target_index as target_index
+from ferry.model import ItemKey, SourceItem, TargetItem
+from ferry.plan import plan
+from ferry.target_index import TargetIndex, key_digest
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def targets(n: int) -> list[TargetItem]:
+    out = []
+    for i in range(n):
+        # non-ASCII names too: the spilled order must be Python's order
+        name = ["lib", "Lib", "lïb", "l-ib", "日本"][i % 5] + str(i // 5)
+        out.append(TargetItem(ItemKey("pypi" if i % 2 else "npm", "" if i % 3 else "acme", name, f"1.{i % 7}", "a.tgz"),
+                              size=i, checksums={"sha256": sha(str(i)), "md5": hashlib.md5(str(i).encode()).hexdigest()},
+                              status="Unfinished" if i % 11 == 0 else "Published", repository="store"))
+    return out
+
+
+@pytest.mark.parametrize("spill_after", [10_000, 3])
+def test_pop_and_sorted_leftovers_in_memory_and_spilled(spill_after):
+    items = targets(60)
+    shuffled = items[:]
+    random.Random(4).shuffle(shuffled)
+    index = TargetIndex(shuffled + shuffled[:10], spill_after=spill_after)  # repeats with the same content
+    assert len(index) == 60
+    taken = [index.pop(t.key) for t in items[::3]]
+    assert taken == items[::3]
+    assert index.pop(items[0].key) is None and index.pop(ItemKey("npm", "", "nope", "1", "x")) is None
+    rest = list(index.leftovers())
+    assert rest == sorted((t for i, t in enumerate(items) if i % 3), key=lambda t: t.key)
+    index.close()
+
+
+def test_spilled_index_refuses_a_key_listed_with_two_contents_and_cleans_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(target_index.tempfile, "tempdir", str(tmp_path))
+    items = targets(10)
+    clash = TargetItem(items[7].key, size=1, checksums={"sha256": sha("other")})
+    with pytest.raises(ValueError, match="twice with different content"):
+        TargetIndex(items + [clash], spill_after=2)
+    index = TargetIndex(items, spill_after=2)
+    assert list(tmp_path.iterdir())  # the scratch file
+    index.close()
+    assert not list(tmp_path.iterdir())
+
+
+def test_plan_is_the_same_whether_the_target_spills(monkeypatch):
+    items = targets(200)
+    want = [SourceItem(t.key, size=t.size, checksums={"sha256": t.sha256 if i % 4 else sha("changed")})
+            for i, t in enumerate(items[:150])]
+    want += [SourceItem(ItemKey("npm", "", f"new{i}", "1", "a.tgz"), size=1, checksums={"sha256": sha(f"n{i}")})
+             for i in range(20)]
+    in_memory = list(plan(want, items))
+    monkeypatch.setattr(target_index, "SPILL_AFTER", 5)
+    spilled = list(plan(want, items))
+    assert spilled == in_memory
+    assert {e.action.value for e in spilled} == {"same", "conflict", "copy", "only-in-target"}
+
+
+def test_key_digest_tells_keys_apart():
+    keys = {ItemKey("npm", "", f"p{i}", "1", "a") for i in range(5000)}
+    keys |= {ItemKey("npm", f"p{i}", "", "1", "a") for i in range(1, 5000)}  # fields do not run together
+    assert len({key_digest(k) for k in keys}) == len(keys)
