@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -122,10 +122,11 @@ class Engine:
                              limiter=self.limiter, ca_bundle=settings.ca_bundle)
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
-        self._facts_cache: dict[tuple[str, str, str, str], dict] = {}
-        self._origin_ok: set[tuple[str, str, str, str]] = set()  # packages whose origin controls allow publishing
+        # Per-package caches, bounded: versions come out of the ledger grouped by package, so only the
+        # packages in flight matter, and memory stays flat however many packages a run moves.
+        self._facts_cache: _Recent = _Recent(4096)
+        self._origin_ok: _Recent = _Recent(4096)  # packages whose origin controls allow publishing
         self._memory: TargetMemory | None = None  # the ledger's record of target versions (revision, assets)
-        self._facts_lock = threading.Lock()
 
     def _sleep(self, seconds: float) -> None:
         if self._stopping.wait(seconds):
@@ -285,12 +286,11 @@ class Engine:
     def _package_facts(self, ctx: MappingContext, key: ItemKey) -> dict:
         """What the migrator wants to know of the whole package from the source (cached per package)."""
         cache_key = (ctx.mapping.source, ctx.format, key.namespace, key.package)
-        with self._facts_lock:
-            if cache_key in self._facts_cache:
-                return self._facts_cache[cache_key]
+        cached = self._facts_cache.get(cache_key)
+        if cached is not None:
+            return cached
         facts = dict(self._request_retry(lambda: ctx.migrator.package_facts(self.source, ctx.mapping.source, key)))
-        with self._facts_lock:
-            self._facts_cache[cache_key] = facts
+        self._facts_cache.put(cache_key, facts)
         return facts
 
     def _origin_blocks(self, ctx: MappingContext, key: ItemKey) -> str | None:
@@ -299,11 +299,11 @@ class Engine:
         target = ctx.mapping.target
         # Once a package is known to take publishes, its other versions need not ask again this run.
         package = (target, ctx.format, key.namespace, key.package)
-        if package in self._origin_ok:
+        if self._origin_ok.get(package):
             return None
         restrictions = self.domain.origin(target, ctx.format, key.namespace, key.package)
         if not restrictions or restrictions.get("publish") != "BLOCK":
-            self._origin_ok.add(package)
+            self._origin_ok.put(package, True)
             return None
         label = f"{key.display_name} in {target}"
         if self.job.options.origin_policy == "allow-publish":
@@ -407,6 +407,29 @@ class Engine:
             self._memory.remember(target, key.format.value, key.namespace, key.package, key.version, revision,
                                   assets)
         return next(((a.get("hashes") or {}).get("SHA-256") for a in assets if a["name"] == key.asset), None)
+
+
+class _Recent:
+    """A thread-safe mapping that keeps only its ``size`` most recently used entries."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
 
 
 def _temporary_spool() -> Path:
