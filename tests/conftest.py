@@ -7,6 +7,17 @@ import pytest
 from ferry.sandbox.server import Sandbox, SandboxOptions
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secret_registry():
+    """Each test starts with no registered secrets: ferry commands run in-process register theirs, and a
+    word registered by one test (say a stand-in's default password) must not be redacted in the next."""
+    from ferry import redact
+
+    redact.forget_all()
+    yield
+    redact.forget_all()
+
+
 @pytest.fixture
 def sandbox(tmp_path):
     """All stand-ins, fresh, with their data under the test's tmp folder."""

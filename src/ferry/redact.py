@@ -70,6 +70,14 @@ def register(value: str | None, *, user: str | None = None) -> None:
         _pattern = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
 
 
+def forget_all() -> None:
+    """Forget every registered secret. For test isolation: one process runs many ferry commands."""
+    global _pattern
+    with _lock:
+        _secrets.clear()
+        _pattern = None
+
+
 def redact(text: object) -> str:
     """``text`` with every known secret and every secret-shaped value replaced by ``<redacted>``."""
     out = text if isinstance(text, str) else str(text)
