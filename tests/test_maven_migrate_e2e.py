@@ -203,24 +203,6 @@ def test_migration_converges_through_throttling_errors_resets_and_cut_replies(wo
         assert target_status(ca, group, artifact, version) == "Published"
 
 
-def test_snapshots_are_reported_unmappable(world):
-    seeder, urls, tmp = world["seeder"], world["urls"], world["tmp"]
-    folder = "com/acme/ferry/nightly/2.0-SNAPSHOT"
-    jar = maven_jar({"n.txt": b"nightly\n"})
-    for name, data in (("nightly-2.0-20240102.030405-1.jar", jar),
-                       ("nightly-2.0-20240102.030405-1.jar.sha1", hashlib.sha1(jar).hexdigest().encode())):
-        seeder.maven_put("maven-snapshots", f"{folder}/{name}", data)
-    job = write_job(tmp / "snap.toml", urls["nexus"], urls["codeartifact"],
-                    [{"source": "maven-snapshots", "target": "maven-store"}])
-    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 1
-    result = report(world["state"])
-    assert result["states"] == {"unmappable": 1}
-    (entry,) = result["failures"]
-    assert entry["key"] == "maven:com.acme.ferry/nightly@2.0-SNAPSHOT/nightly-2.0-20240102.030405-1.jar"
-    assert entry["reason"] == "SNAPSHOT (use --snapshots timestamped)"
-    assert world["ca"].list_packages(domain="acme", repository="maven-store")["packages"] == []
-
-
 @pytest.mark.clients
 @pytest.mark.skipif(not mh.mvn_available(), reason="mvn or Debian's maven plugins are not installed")
 def test_real_mvn_resolves_what_was_migrated_with_its_classifier_jar(world):

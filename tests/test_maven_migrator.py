@@ -77,17 +77,17 @@ def test_metadata_files_are_not_items(path):
     assert MIGRATOR.identify(plain_file(path), MAPPING) is None
 
 
-def test_snapshots_are_unmappable_under_their_base_version():
+def test_snapshots_are_skipped_under_their_base_version_by_default():
     path = "com/ex/tool/1.0-SNAPSHOT/tool-1.0-20240102.030405-1.jar"
     item = MIGRATOR.identify(nexus_file(path, "com.ex", "tool", "1.0-20240102.030405-1", "jar",
                                         baseVersion="1.0-SNAPSHOT"), MAPPING)
-    assert item.unmappable == SNAPSHOT_REASON
+    assert item.skipped == SNAPSHOT_REASON and item.unmappable is None
     assert key_of(item) == ("com.ex", "tool", "1.0-SNAPSHOT", "tool-1.0-20240102.030405-1.jar")
     plain = MIGRATOR.identify(plain_file(path), MAPPING)
-    assert plain.unmappable == SNAPSHOT_REASON and plain.key.version == "1.0-SNAPSHOT"
+    assert plain.skipped == SNAPSHOT_REASON and plain.key.version == "1.0-SNAPSHOT"
     # no baseVersion attribute: the timestamped component version still maps to the snapshot
     bare = MIGRATOR.identify(nexus_file(path, "com.ex", "tool", "1.0-20240102.030405-1", "jar"), MAPPING)
-    assert bare.unmappable == SNAPSHOT_REASON and bare.key.version == "1.0-SNAPSHOT"
+    assert bare.skipped == SNAPSHOT_REASON and bare.key.version == "1.0-SNAPSHOT"
 
 
 @pytest.mark.parametrize("path", ["archetype-catalog.xml", "com/ex/app/1.0/other-1.0.jar", "app/1.0/app-1.0.jar",

@@ -187,6 +187,9 @@ def test_unmappable_versions_are_reported_once_and_not_listed_again(world, sandb
 
     if "maven" not in MIGRATORS:
         pytest.skip("no maven migrator yet")
+    # a non-unique SNAPSHOT file: CodeArtifact takes only timestamped ones, so it is unmappable when asked for
+    world["job"].write_text(world["job"].read_text().replace("create_missing = true",
+                                                             'create_missing = true\nsnapshots = "timestamped"'))
     world["src"].assets("packages", "maven", "com.acme", "core", "1.0-SNAPSHOT",
                         {"core-1.0-SNAPSHOT.jar": b"PK snapshot"})
     first = run(world)
@@ -195,6 +198,18 @@ def test_unmappable_versions_are_reported_once_and_not_listed_again(world, sandb
     second = run(world)
     source_requests = next(v for k, v in second.requests.items() if k.startswith("source"))
     assert "ListPackageVersionAssets" not in source_requests  # remembered: not listed again
+    assert second.exit_code == 0
+
+
+def test_skipped_snapshot_versions_are_counted_not_failed_and_not_listed_again(world, sandbox):
+    world["src"].assets("packages", "maven", "com.acme", "core", "1.0-SNAPSHOT",
+                        {"core-1.0-20240102.030405-1.jar": b"PK snapshot"})
+    first = run(world)  # snapshots = "skip" by default
+    assert first.report.counts["skipped"] == 1 and first.exit_code == 0
+    assert first.tallies["packages"]["versions skipped by the job's settings"] == 1
+    second = run(world)
+    source_requests = next(v for k, v in second.requests.items() if k.startswith("source"))
+    assert "ListPackageVersionAssets" not in source_requests
     assert second.exit_code == 0
 
 

@@ -90,7 +90,7 @@ def test_markdown_escapes_cells_and_lists_failures(ledger):
     path, run_id = ledger
     with LedgerReader(path) as reader:
         text = render_markdown(build_report(reader, run_id))
-    assert "| npm-hosted → npm-store | npm | 5 | 5 | 14.6 KiB | 3 | 1 | 0 | 1 | 0 |" in text
+    assert "| npm-hosted → npm-store | npm | 5 | 5 | 14.6 KiB | 3 | 1 | 0 | 1 | 0 | 0 |" in text
     assert "HTTP 400 \\| bad metadata line two" in text
     assert "## Failures (2)" in text
     assert "**Estimate:** 4 files to publish, about 0s at 10 publishes/s" in text
@@ -103,9 +103,9 @@ def test_terminal_table_is_aligned_and_totals_add_up(ledger):
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("repository"))
     assert header.split() == ["repository", "format", "versions", "files", "bytes", "to", "copy", "same", "done",
-                              "conflict", "failed"]
+                              "conflict", "failed", "skipped"]
     total = next(line for line in lines if line.startswith("total"))
-    assert total.split() == ["total", "7", "9", "15.8", "KiB", "4", "1", "2", "1", "1"]
+    assert total.split() == ["total", "7", "9", "15.8", "KiB", "4", "1", "2", "1", "1", "0"]
     rows = [line for line in lines if "->" in line and not line.startswith("  ")]
     assert len(rows) == 2 and len({len(r) for r in rows + [total]}) == 1  # right-aligned numbers line up
     listed = [line for line in lines if line.startswith(("  * ", "  ! "))]

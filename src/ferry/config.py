@@ -25,6 +25,7 @@ The schema is a contract (extend it, never rename a key)::
     # namespace = "tools"                     # generic only; default: the source repository name
     # layout = "{package}/{version}/{asset}"  # how generic (raw) paths map to package/version/asset
     # include = ["@acme/*"]  exclude = ["*-SNAPSHOT"]   # globs, see selects()
+    # snapshots = "timestamped"               # Maven SNAPSHOTs for this mapping (default: [options] snapshots)
 
     [options]                     # all optional; command-line flags override them (apply_overrides)
     workers = 4
@@ -33,6 +34,7 @@ The schema is a contract (extend it, never rename a key)::
     include = []  exclude = []
     since = 2024-01-01            # TOML date/datetime or ISO 8601 string
     full_every = 7                # replicate: a full reconcile every N runs (1 = always)
+    snapshots = "skip"            # Maven SNAPSHOTs: "skip" (counted as skipped) | "timestamped" (newest build)
 
     [options.rates]               # optional: requests/s per CodeArtifact operation class, per account
     publish = 10                  # defaults: the documented quotas (see ferry.ratelimit); 0 = no limit
@@ -54,7 +56,9 @@ from pathlib import Path
 from typing import Any
 
 from ferry.config_checks import (
+    DEFAULT_SNAPSHOTS,
     ORIGIN_POLICIES,
+    SNAPSHOT_MODES,
     SOURCE_KINDS,
     Reader,
     check_date,
@@ -71,6 +75,7 @@ __all__ = [
     "Options",
     "ORIGIN_POLICIES",
     "RepositoryMapping",
+    "SNAPSHOT_MODES",
     "SOURCE_KINDS",
     "Secret",
     "SourceConfig",
@@ -151,7 +156,12 @@ def _glob_match(key: ItemKey, patterns: tuple[str, ...]) -> bool:
 
 @dataclass(frozen=True)
 class RepositoryMapping:
-    """One ``[[repositories]]`` entry: source repository → target repository."""
+    """One ``[[repositories]]`` entry: source repository → target repository.
+
+    ``snapshots`` is the mapping's own Maven SNAPSHOT setting (``None``: not set there);
+    ``default_snapshots`` is the job-wide one (``[options] snapshots`` or ``--snapshots``), filled in
+    by :func:`parse_job` and :func:`apply_overrides`. Migrators read :attr:`effective_snapshots`.
+    """
 
     source: str
     target: str
@@ -160,6 +170,13 @@ class RepositoryMapping:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     format: str | None = None
+    snapshots: str | None = None
+    default_snapshots: str = DEFAULT_SNAPSHOTS
+
+    @property
+    def effective_snapshots(self) -> str:
+        """``"skip"`` or ``"timestamped"``: the mapping's own setting, else the job-wide one."""
+        return self.snapshots or self.default_snapshots
 
     def match_path(self, path: str) -> dict[str, str] | None:
         """Split a generic (raw) path by ``layout``. Returns the placeholders' values, or ``None``."""
@@ -202,6 +219,7 @@ class Options:
     full_every: int = DEFAULT_FULL_EVERY
     # [options.rates]: (class, requests/s) pairs overriding ferry.ratelimit.DEFAULT_RATES (0 = no limit)
     rates: tuple[tuple[str, float], ...] = ()
+    snapshots: str = DEFAULT_SNAPSHOTS  # Maven SNAPSHOTs where a mapping does not say (SNAPSHOT_MODES)
 
 
 @dataclass(frozen=True)
@@ -276,7 +294,8 @@ def _read_target(r: Reader, table: dict[str, Any]) -> TargetConfig:
 
 
 def _read_repository(r: Reader, table: dict[str, Any], where: str) -> RepositoryMapping:
-    r.known_keys(table, where, ("source", "target", "format", "namespace", "layout", "include", "exclude"))
+    r.known_keys(table, where, ("source", "target", "format", "namespace", "layout", "include", "exclude",
+                                "snapshots"))
     source = r.string(table, where, "source", required=True)
     namespace = r.namespace(table, where, "namespace")
     layout = r.string(table, where, "layout") or DEFAULT_LAYOUT
@@ -289,12 +308,13 @@ def _read_repository(r: Reader, table: dict[str, Any], where: str) -> Repository
         include=r.globs(table, where, "include"),
         exclude=r.globs(table, where, "exclude"),
         format=r.format(table, where, "format"),
+        snapshots=r.choice(table, where, "snapshots", SNAPSHOT_MODES),
     )
 
 
 def _read_options(r: Reader, table: dict[str, Any]) -> Options:
     r.known_keys(table, "options", ("workers", "create_missing", "origin_policy", "include", "exclude", "since",
-                                    "full_every", "rates"))
+                                    "full_every", "rates", "snapshots"))
     workers = r.integer(table, "options", "workers", low=1, high=64)
     create_missing = r.boolean(table, "options", "create_missing")
     return Options(
@@ -306,6 +326,7 @@ def _read_options(r: Reader, table: dict[str, Any]) -> Options:
         since=check_date(r, "options.since", table.get("since")),
         full_every=r.integer(table, "options", "full_every", low=1, high=1000) or DEFAULT_FULL_EVERY,
         rates=check_rates(r, "options.rates", table.get("rates")),
+        snapshots=r.choice(table, "options", "snapshots", SNAPSHOT_MODES) or DEFAULT_SNAPSHOTS,
     )
 
 
@@ -341,7 +362,15 @@ def parse_job(text: str, path: str | os.PathLike[str] = "<job>") -> Job:
             )
         mappings.append(mapping)
     options = _read_options(r, r.table(data, "options") or {})
-    return Job(path=label, source=source, target=target, repositories=tuple(mappings), options=options)
+    return _resolved(Job(path=label, source=source, target=target, repositories=tuple(mappings), options=options))
+
+
+def _resolved(job: Job) -> Job:
+    """``job`` with the job-wide SNAPSHOT setting handed to every mapping (identify() sees only the mapping)."""
+    mode = job.options.snapshots
+    if all(m.default_snapshots == mode for m in job.repositories):
+        return job
+    return replace(job, repositories=tuple(replace(m, default_snapshots=mode) for m in job.repositories))
 
 
 def load_job(path: str | os.PathLike[str]) -> Job:
@@ -359,7 +388,9 @@ def apply_overrides(job: Job, **flags: Any) -> Job:
     """Return *job* with command-line values replacing ``[options]``; ``None`` means "not given".
 
     Accepts ``workers``, ``create_missing``, ``origin_policy``, ``include``, ``exclude``
-    (replace the job's lists) and ``since`` (date, datetime or ISO string). Messages name the
+    (replace the job's lists), ``since`` (date, datetime or ISO string) and ``snapshots`` (the
+    job-wide Maven SNAPSHOT setting: it replaces ``[options] snapshots``, while a mapping's own
+    ``snapshots`` still wins). Messages name the
     flag (``--workers``). Raises :class:`UsageError`; ``TypeError`` for an unknown name.
     """
     unknown = set(flags) - set(Options.__dataclass_fields__)
@@ -383,6 +414,8 @@ def apply_overrides(job: Job, **flags: Any) -> Job:
             changes[name] = r.integer(table, "", name, low=1, high=1000, label=flag)
         elif name in ("include", "exclude"):
             changes[name] = r.globs(table, "", name, label=flag)
+        elif name == "snapshots":
+            changes[name] = r.choice(table, "", name, SNAPSHOT_MODES, label=flag)
         else:
             changes[name] = check_date(r, flag, value)
-    return replace(job, options=replace(job.options, **changes))
+    return _resolved(replace(job, options=replace(job.options, **changes)))

@@ -19,6 +19,9 @@ from ferry.model import FORMATS
 
 SOURCE_KINDS = ("nexus", "artifactory", "codeartifact")
 ORIGIN_POLICIES = ("report", "allow-publish")
+# Maven SNAPSHOT versions: leave them out (counted as skipped) or publish their newest timestamped build.
+SNAPSHOT_MODES = ("skip", "timestamped")
+DEFAULT_SNAPSHOTS = "skip"
 LAYOUT_FIELDS = ("namespace", "package", "version", "asset")
 
 # CodeArtifact's own constraints (botocore model), see shared/reference/service-apis.md.

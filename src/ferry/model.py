@@ -180,9 +180,10 @@ class SourceItem:
 
     ``locator`` is whatever the source adapter needs to download it again (a URL or an opaque id).
     ``unmappable`` holds the reason when the item cannot be placed in CodeArtifact (the plan passes
-    it through as UNMAPPABLE). ``checksums`` may be given as a dict; it is normalized to
-    :class:`Checksums`. ``extras`` carries format-specific data the publisher needs (e.g. npm
-    package.json fields) and takes no part in hashing.
+    it through as UNMAPPABLE); ``skipped`` the reason when the job chose to leave it out (a Maven
+    SNAPSHOT under ``snapshots = "skip"``: passed through as SKIPPED, not a failure). ``checksums``
+    may be given as a dict; it is normalized to :class:`Checksums`. ``extras`` carries format-specific
+    data the publisher needs (e.g. npm package.json fields) and takes no part in hashing.
     """
 
     key: ItemKey
@@ -193,6 +194,7 @@ class SourceItem:
     published: datetime | None = None
     dist_tags: tuple[str, ...] = ()
     unmappable: str | None = None
+    skipped: str | None = None
     extras: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -239,10 +241,12 @@ class Action(StrEnum):
     CONFLICT = "conflict"
     ONLY_IN_TARGET = "only-in-target"
     UNMAPPABLE = "unmappable"
+    SKIPPED = "skipped"
 
     @property
     def sigil(self) -> str:
-        """One character for dry-run listings: ``+`` copy, ``=`` same, ``*`` conflict, ``-`` only in target, ``?`` unmappable."""
+        """One character for dry-run listings: ``+`` copy, ``=`` same, ``*`` conflict, ``-`` only in target,
+        ``?`` unmappable, ``~`` skipped."""
         return _SIGILS[self]
 
 
@@ -252,6 +256,7 @@ _SIGILS = {
     Action.CONFLICT: "*",
     Action.ONLY_IN_TARGET: "-",
     Action.UNMAPPABLE: "?",
+    Action.SKIPPED: "~",
 }
 
 

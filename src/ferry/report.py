@@ -21,7 +21,8 @@ from ferry.state.reader import FAILED, GroupSummary, ItemRow, LedgerReader, RunR
 PUBLISH_RATE = 10.0
 TERMINAL_FAILURES = 50
 _SIGIL = {"conflict": "*", "unmappable": "?", "failed": "!"}
-ACTIONS = ("copy", "same", "conflict", "only-in-target", "unmappable")
+ACTIONS = ("copy", "same", "conflict", "only-in-target", "unmappable", "skipped")
+TERMINAL_SKIP_REASONS = 5
 FORMATS_BY_EXTENSION = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
 
 
@@ -40,6 +41,8 @@ class RunReport:
     totals: dict[str, int] = field(default_factory=dict)
     # For verify runs: the items missing from, differing in, or only found in the target (capped lists).
     differences: dict[str, list[ItemRow]] = field(default_factory=dict)
+    # Items the job chose to leave out (Maven SNAPSHOTs...), counted by reason; not failures.
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def estimated_seconds(self) -> float:
@@ -66,6 +69,7 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
         rate=rate,
         totals=totals,
         differences=_differences(reader, run_id, failure_limit) if run and run.command == "verify" else {},
+        skipped=reader.skipped_reasons(run_id),
     )
 
 
@@ -130,6 +134,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "repositories": [asdict(g) for g in report.groups],
         "failures": [_item(row) for row in report.failures],
         "failures_total": report.failures_total,
+        "skipped": [{"reason": reason, "files": n} for reason, n in report.skipped.items()],
         **({"differences": {label: [_item(r) for r in rows] for label, rows in report.differences.items()}}
            if report.differences else {}),
     }
@@ -180,13 +185,18 @@ def render_markdown(report: RunReport) -> str:
     lines = ["# ferry report", "", _run_line(report), ""]
     rows = [[f"{g.source_repo} → {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
              g.pending_files, g.states.get("same", 0), g.states.get("confirmed", 0),
-             g.states.get("conflict", 0), g.states.get("failed", 0)] for g in report.groups]
+             g.states.get("conflict", 0), g.states.get("failed", 0), g.states.get("skipped", 0)]
+            for g in report.groups]
     lines += _md_table(["repository", "format", "versions", "files", "bytes", "to copy", "same", "done",
-                        "conflict", "failed"], rows)
+                        "conflict", "failed", "skipped"], rows)
     lines += ["", "**States:** " + (", ".join(f"{k} {v}" for k, v in report.counts.items()) or "none"),
               "", "**Actions:** " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"),
               "", f"**Estimate:** {report.totals.get('pending_files', 0)} files to publish, about "
               f"{format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s", ""]
+    if report.skipped:
+        lines += [f"## Skipped ({sum(report.skipped.values())})", ""]
+        lines += _md_table(["files", "reason"], [[n, reason] for reason, n in report.skipped.items()])
+        lines.append("")
     if report.failures:
         lines += [f"## Failures ({report.failures_total})", ""]
         lines += _md_table(["item", "target", "state", "attempts", "reason"],
@@ -200,14 +210,14 @@ def render_markdown(report: RunReport) -> str:
 def render_table(report: RunReport) -> str:
     """A plain-text table for the terminal (versions, files, bytes per repository and format; action counts)."""
     header = ["repository", "format", "versions", "files", "bytes", "to copy", "same", "done", "conflict",
-              "failed"]
+              "failed", "skipped"]
     body = [[f"{g.source_repo} -> {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
              g.pending_files, g.states.get("same", 0), g.states.get("confirmed", 0), g.states.get("conflict", 0),
-             g.states.get("failed", 0)] for g in report.groups]
+             g.states.get("failed", 0), g.states.get("skipped", 0)] for g in report.groups]
     t = report.totals
     body.append(["total", "", t.get("versions", 0), t.get("files", 0), format_bytes(t.get("bytes", 0)),
                  t.get("pending_files", 0), report.counts.get("same", 0), report.counts.get("confirmed", 0),
-                 report.counts.get("conflict", 0), report.counts.get("failed", 0)])
+                 report.counts.get("conflict", 0), report.counts.get("failed", 0), report.counts.get("skipped", 0)])
     cells = [[str(c) for c in row] for row in [header, *body]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
@@ -220,6 +230,12 @@ def render_table(report: RunReport) -> str:
     out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))
     out.append(f"estimate: {t.get('pending_files', 0)} files ({format_bytes(t.get('pending_bytes', 0))}) to "
                f"publish, about {format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s")
+    if report.skipped:
+        out += ["", f"{sum(report.skipped.values())} file(s) skipped by the job's settings (not failures):"]
+        shown = list(report.skipped.items())[:TERMINAL_SKIP_REASONS]
+        out += [f"  ~ {n} {reason or '(no reason recorded)'}" for reason, n in shown]
+        if len(report.skipped) > len(shown):
+            out.append(f"  ... and {len(report.skipped) - len(shown)} more reasons (ferry report lists them all)")
     for label, rows in report.differences.items():
         if rows:
             out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]

@@ -109,6 +109,9 @@ CA_BUNDLE = typer.Option(None, "--ca-bundle", help="CA certificates file for a p
 INCLUDE = typer.Option(None, "--include", help="Only packages matching this glob (repeatable).")
 EXCLUDE = typer.Option(None, "--exclude", help="Skip packages matching this glob (repeatable).")
 SINCE = typer.Option(None, "--since", help="Only files published on or after this date (YYYY-MM-DD).")
+SNAPSHOTS = typer.Option(None, "--snapshots", help="Maven SNAPSHOT versions: skip (default; counted as skipped) "
+                         "or timestamped (publish the newest build). Overrides [options] snapshots; a "
+                         "mapping's own snapshots setting still wins.")
 JOB_STATE = typer.Option(None, "--state", help=STATE_HELP + " Default ferry.db, or ferry.shard-I-of-N.db for a shard.")
 SHARD = typer.Option(None, "--shard", help="Only the packages of shard I of N (I/N, from 1; default from "
                      "AWS_BATCH_JOB_ARRAY_INDEX/SIZE or JOB_COMPLETION_INDEX/FERRY_SHARD_COUNT).")
@@ -123,10 +126,12 @@ def register(app: typer.Typer) -> None:
     def audit(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
               include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
-              since: Optional[str] = SINCE, shard: Optional[str] = SHARD) -> None:
-        """Dry run: plan every item as copy / same / conflict / only-in-target / unmappable. Publishes nothing."""
+              since: Optional[str] = SINCE, shard: Optional[str] = SHARD,
+              snapshots: Optional[str] = SNAPSHOTS) -> None:
+        """Dry run: plan every item as copy / same / conflict / only-in-target / unmappable / skipped.
+        Publishes nothing."""
         _run("audit", job, state, report, None, allow_http, ca_bundle, False, False, shard,
-             include=include or None, exclude=exclude or None, since=since)
+             include=include or None, exclude=exclude or None, since=since, snapshots=snapshots)
 
     @app.command()
     def migrate(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
@@ -138,18 +143,19 @@ def register(app: typer.Typer) -> None:
                 spool: Optional[Path] = SPOOL, allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
                 include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
                 since: Optional[str] = SINCE, shard: Optional[str] = SHARD,
-                progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")) -> None:
+                progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+                snapshots: Optional[str] = SNAPSHOTS) -> None:
         """Copy what the plan says to copy, confirm each item's SHA-256 on the target. Re-run to resume."""
         _run("migrate", job, state, report, spool, allow_http, ca_bundle, create_missing, progress, shard,
              workers=workers, origin_policy=origin_policy, include=include or None, exclude=exclude or None,
-             since=since)
+             since=since, snapshots=snapshots)
 
     @app.command()
     def verify(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
                allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
-               shard: Optional[str] = SHARD) -> None:
+               shard: Optional[str] = SHARD, snapshots: Optional[str] = SNAPSHOTS) -> None:
         """Re-check every source item against the target by SHA-256: missing, differing and extra items."""
-        _run("verify", job, state, report, None, allow_http, ca_bundle, False, False, shard)
+        _run("verify", job, state, report, None, allow_http, ca_bundle, False, False, shard, snapshots=snapshots)
 
     @app.command()
     def status(state: Path = STATE,

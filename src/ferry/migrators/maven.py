@@ -18,7 +18,23 @@ took 4.7 publish slots per asset in bench/maven_migrate.py; this takes 2.3.
 
 Checksum files and ``maven-metadata.xml`` in the source are not items (CodeArtifact derives both);
 the source's checksums are still checked, by the transfer, against the downloaded bytes.
-SNAPSHOT versions are reported as unmappable for now.
+
+SNAPSHOT versions follow the mapping's ``snapshots`` setting (``[[repositories]] snapshots``, else
+``[options] snapshots`` / ``--snapshots``). ``skip`` (the default) reports every SNAPSHOT file as
+*skipped*: counted per repository in audit and migrate reports, never a failure. ``timestamped``
+publishes them as ``mvn deploy`` does: the timestamped files (``app-1.0-20240101.120000-3.jar``) go
+into version ``1.0-SNAPSHOT``, then the version-level ``1.0-SNAPSHOT/maven-metadata.xml`` (snapshot
+timestamp and build number, one ``snapshotVersion`` per classifier and extension), then the
+artifact's metadata. Only the newest build of each SNAPSHOT is published; older builds the source
+still holds are reported as skipped. Why: CodeArtifact serves a SNAPSHOT as its newest build, and
+every publish of a new build turns the previous one into a separate ``Unlisted`` version (user guide,
+"Use Maven snapshots"); replaying a source's history build by build would need the builds published in
+order, one version at a time, and each rerun would look different from what the target then lists,
+so it could never come out "same". What a Maven client resolves for ``1.0-SNAPSHOT`` is what moves.
+Choosing the newest build needs the whole listing: :meth:`MavenMigrator.screen` holds back the files of
+the newest build seen so far of each SNAPSHOT (older ones pass on as skipped at once) and releases
+them when the listing ends. Non-unique snapshot files (``app-1.0-SNAPSHOT.jar``, Maven 2 style) are
+unmappable under ``timestamped``: CodeArtifact only takes timestamped snapshots.
 """
 
 from __future__ import annotations
@@ -27,8 +43,8 @@ import posixpath
 import re
 import threading
 import time
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator
 from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -44,12 +60,17 @@ METADATA = "maven-metadata.xml"
 CHECKSUM_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
 # Checksum files uploaded after each file (mvn deploy sends sha1+md5; CodeArtifact checks any it gets).
 UPLOADED_CHECKSUMS = ("sha256",)
-SNAPSHOT_REASON = "SNAPSHOT (use --snapshots timestamped)"
+SNAPSHOT_REASON = "SNAPSHOT version (snapshots = \"skip\"; --snapshots timestamped publishes its newest build)"
+OLDER_BUILD_REASON = ("older build of a SNAPSHOT (CodeArtifact serves a SNAPSHOT as its newest build, "
+                      "which is the one migrated)")
+NON_UNIQUE_REASON = ("non-unique SNAPSHOT file (no timestamp-buildNumber in its name); CodeArtifact takes only "
+                     "timestamped snapshots: redeploy it with Maven 3 or leave it out with --snapshots skip")
 # DescribePackageVersion reads after the metadata upload before calling a version stuck (docs: retry reads).
 STATUS_CHECKS = 3
 STATUS_DELAY = 0.5
 _LOCKS = tuple(threading.Lock() for _ in range(64))
 _TIMESTAMPED = re.compile(r"-\d{8}\.\d{6}-\d+$")
+_BUILD = re.compile(r"(\d{8}\.\d{6})-(\d+)(?=[.-])")
 _SEGMENT = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.+~-]{1,255}$")
 
 
@@ -97,6 +118,75 @@ def parse_m2_path(path: str) -> Coordinates | None:
         if rest.startswith(stem) and rest[len(stem):len(stem) + 1] in (".", "-") and len(rest) > len(stem) + 1:
             return Coordinates(".".join(group), artifact, version, filename)
     return None
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """What a timestamped snapshot file name says: ``app-1.0-20240101.120000-3-sources.jar`` is build
+    ``(20240101.120000, 3)`` of ``1.0-SNAPSHOT``, classifier ``sources``, extension ``jar``."""
+
+    timestamp: str
+    build_number: int
+    classifier: str
+    extension: str
+
+    @property
+    def build(self) -> tuple[str, int]:
+        """Sorts builds oldest first."""
+        return (self.timestamp, self.build_number)
+
+    def value(self, version: str) -> str:
+        """The timestamped version: ``1.0-20240101.120000-3`` for ``1.0-SNAPSHOT``."""
+        return f"{version[: -len('SNAPSHOT')]}{self.timestamp}-{self.build_number}"
+
+
+def snapshot_file(artifact: str, version: str, filename: str) -> SnapshotFile | None:
+    """Parse a file name of SNAPSHOT ``version`` (``1.0-SNAPSHOT``); None if it carries no timestamped build."""
+    stem = f"{artifact}-{version[: -len('SNAPSHOT')]}"
+    if not version.endswith("-SNAPSHOT") or not filename.startswith(stem):
+        return None
+    found = _BUILD.match(filename, len(stem))
+    if found is None:
+        return None
+    tail = filename[found.end():]
+    classifier, extension = "", tail[1:]
+    if tail.startswith("-"):
+        classifier, _, extension = tail[1:].partition(".")
+    if not extension or (tail.startswith("-") and not classifier):
+        return None
+    return SnapshotFile(found.group(1), int(found.group(2)), classifier, extension)
+
+
+def render_snapshot_metadata(group: str, artifact: str, version: str, filenames: Iterable[str]) -> bytes | None:
+    """The version-level ``maven-metadata.xml`` ``mvn deploy`` writes for SNAPSHOT ``version``: the newest
+    build's timestamp and build number, and per classifier and extension the newest file's timestamped
+    version. None when no name is a timestamped file of ``version``."""
+    newest: dict[tuple[str, str], SnapshotFile] = {}
+    for name in filenames:
+        parsed = snapshot_file(artifact, version, name)
+        if parsed is None:
+            continue
+        slot = (parsed.classifier, parsed.extension)
+        if slot not in newest or parsed.build > newest[slot].build:
+            newest[slot] = parsed
+    if not newest:
+        return None
+    last = max(newest.values(), key=lambda f: f.build)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<metadata modelVersion="1.1.0">',
+             f"  <groupId>{escape(group)}</groupId>", f"  <artifactId>{escape(artifact)}</artifactId>",
+             f"  <version>{escape(version)}</version>", "  <versioning>", "    <snapshot>",
+             f"      <timestamp>{last.timestamp}</timestamp>", f"      <buildNumber>{last.build_number}</buildNumber>",
+             "    </snapshot>", f"    <lastUpdated>{last.timestamp.replace('.', '')}</lastUpdated>",
+             "    <snapshotVersions>"]
+    for (classifier, extension), parsed in sorted(newest.items()):
+        lines.append("      <snapshotVersion>")
+        if classifier:
+            lines.append(f"        <classifier>{escape(classifier)}</classifier>")
+        lines += [f"        <extension>{escape(extension)}</extension>",
+                  f"        <value>{escape(parsed.value(version))}</value>",
+                  f"        <updated>{parsed.timestamp.replace('.', '')}</updated>", "      </snapshotVersion>"]
+    lines += ["    </snapshotVersions>", "  </versioning>", "</metadata>", ""]
+    return "\n".join(lines).encode()
 
 
 def file_url(endpoint: str, key: ItemKey, name: str | None = None) -> str:
@@ -148,7 +238,10 @@ class MavenMigrator(NoPackageFacts):
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item ``file`` is; None for checksum and metadata files; unmappable for files whose
-        coordinates can't be told, disagree between hints and path, or are SNAPSHOTs."""
+        coordinates can't be told or disagree between hints and path. A SNAPSHOT file (keyed under
+        its ``X-SNAPSHOT`` version) is skipped unless the mapping's snapshots setting is
+        ``timestamped``; then it is an item carrying its build in ``extras["snapshot_build"]``
+        (unmappable if its name has no timestamped build)."""
         filename = posixpath.basename(file.path)
         if filename.endswith(CHECKSUM_SUFFIXES) or filename.startswith(METADATA):
             return None
@@ -169,12 +262,46 @@ class MavenMigrator(NoPackageFacts):
         if parsed is not None and (parsed.group, parsed.artifact, parsed.version) != (group, artifact, version):
             return unmappable(f"the source lists {file.path!r} as {group}:{artifact}:{version}, "
                               f"but its path says {parsed.group}:{parsed.artifact}:{parsed.version}")
+        snapshot = None
         if is_snapshot(version):
-            return unmappable(SNAPSHOT_REASON)
+            if mapping.effective_snapshots != "timestamped":
+                return replace(source_item(file, (FORMAT, group, artifact, version, filename)),
+                               skipped=SNAPSHOT_REASON)
+            snapshot = snapshot_file(artifact, version, filename)
+            if snapshot is None:
+                return unmappable(NON_UNIQUE_REASON)
         bad = [p for p in (*group.split("."), artifact, version) if not _SEGMENT.match(p)]
         if bad or safe_asset_name(filename) is None:
             return unmappable(f"{file.path!r} has a coordinate CodeArtifact can't take: {(bad or [filename])[0]!r}")
+        if snapshot is not None:
+            return source_item(file, (FORMAT, group, artifact, version, filename), snapshot_build=snapshot.build)
         return source_item(file, (FORMAT, group, artifact, version, filename))
+
+    def screen(self, items: Iterable[SourceItem]) -> Iterator[SourceItem]:
+        """``items`` with every SNAPSHOT build but the newest of its version turned into skipped items.
+
+        Files of the newest build seen so far are held back and yielded when ``items`` ends (a newer
+        build releases them as skipped at once); every other item passes straight through. Memory: the
+        newest build's files of each SNAPSHOT version in the listing.
+        """
+        newest: dict[tuple[str, tuple[str, str, str, str]], tuple[tuple[str, int], list[SourceItem]]] = {}
+        for item in items:
+            build = item.extras.get("snapshot_build") if item.extras else None
+            if build is None or item.unmappable or item.skipped:
+                yield item
+                continue
+            version = (item.repository, item.key.version_id)
+            held = newest.get(version)
+            if held is None or build > held[0]:
+                if held is not None:
+                    yield from (replace(old, skipped=OLDER_BUILD_REASON) for old in held[1])
+                newest[version] = (build, [item])
+            elif build == held[0]:
+                held[1].append(item)
+            else:
+                yield replace(item, skipped=OLDER_BUILD_REASON)
+        for _build, kept in newest.values():
+            yield from kept
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         """PUT the file, then its checksum file(s) (which the target checks against what it stored)."""
@@ -195,8 +322,10 @@ class MavenMigrator(NoPackageFacts):
         if not items:
             return
         key = items[0].key
-        url = metadata_url(ctx.endpoint(FORMAT), key)
         label = f"{key.namespace}:{key.package}:{key.version}"
+        if is_snapshot(key.version):
+            self._snapshot_metadata(ctx, items, label)
+        url = metadata_url(ctx.endpoint(FORMAT), key)
         # Workers finishing two versions of one artifact at once would each merge into the same document
         # and the later upload could drop the other's version: one artifact's metadata at a time.
         with _LOCKS[hash((ctx.repository, key.namespace, key.package)) % len(_LOCKS)]:
@@ -215,3 +344,17 @@ class MavenMigrator(NoPackageFacts):
         raise ItemError(f"{label} is still Unfinished in {ctx.repository} after maven-metadata.xml listed it; "
                         "its assets are there but Maven clients can't use them: check the version with "
                         "describe-package-version, then publish it with update-package-versions-status")
+
+    def _snapshot_metadata(self, ctx: PublishContext, items: list[SourceItem], label: str) -> None:
+        """Upload a SNAPSHOT's version-level ``maven-metadata.xml``, as ``mvn deploy`` does before the
+        artifact's, naming the newest file per classifier and extension among those just published and
+        those the target version already holds."""
+        key = items[0].key
+        held = ctx.domain.assets(ctx.repository, FORMAT, key.namespace, key.package, key.version)
+        names = [item.key.asset for item in items] + [asset["name"] for asset in held]
+        document = render_snapshot_metadata(key.namespace, key.package, key.version, names)
+        if document is None:
+            raise ItemError(f"{label}: none of its files has a timestamped build name, so no snapshot metadata "
+                            "can name them")
+        ctx.send("PUT", file_url(ctx.endpoint(FORMAT), key, METADATA), f"{label}/maven-metadata.xml",
+                 data=document, headers={"Content-Type": "application/xml"})

@@ -32,7 +32,7 @@ from ferry.sources.codeartifact import CodeArtifactSource
 from ferry.state.ledger import DONE, LedgerWriter
 
 SETTABLE = ("Published", "Unlisted", "Archived")  # what UpdatePackageVersionsStatus can set
-SETTLED = (*DONE, "only_in_target", "unmappable")  # ledger states that need nothing more from a run
+SETTLED = (*DONE, "only_in_target", "unmappable", "skipped")  # ledger states that need nothing more from a run
 
 
 @dataclass
@@ -176,6 +176,11 @@ class RepoPass:
                 # Listed as unmappable in the report once; remembered so that nightly runs do not list
                 # it again until the source re-publishes it (a new revision).
                 self.tally["versions ferry cannot place (unmappable)"] += 1
+                keep.append((vid, p.revision, p.status))
+                continue
+            if "skipped" in states:
+                # Left out by the job (Maven SNAPSHOTs under snapshots = "skip"): remembered like unmappable ones.
+                self.tally["versions skipped by the job's settings"] += 1
                 keep.append((vid, p.revision, p.status))
                 continue
             now_status = p.target_status if p.target_status in SETTABLE else "Published"

@@ -20,6 +20,7 @@ from ferry.state.migrations import stored_version
 
 PENDING = ("planned", "downloading", "published")
 FAILED = ("failed", "conflict", "unmappable")
+SKIPPED = "skipped"  # left out by the job's choice (e.g. Maven SNAPSHOTs): counted, never a failure
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,14 @@ class LedgerReader:
                 break
             found.append(row)
         return found
+
+    def skipped_reasons(self, run_id: int | None = None) -> dict[str, int]:
+        """Skipped items counted by reason, most frequent first."""
+        where, params = _where(run_id, "state = ?", [SKIPPED])
+        rows = self.db.execute(
+            f"SELECT COALESCE(reason, ''), COUNT(*) FROM items {where} GROUP BY 1 ORDER BY 2 DESC, 1", params
+        ).fetchall()
+        return dict(rows)
 
     def transient(self, target_repo: str | None = None) -> Iterator[ItemRow]:
         """Rows a crash may have left mid-transfer; the engine re-checks them against the target on resume."""
