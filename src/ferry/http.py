@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ferry.errors import UsageError
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 
 USER_AGENT = "ferry/0.1"
 
@@ -93,3 +93,33 @@ def make_session(pool_size: int = 16, ca_bundle: str | None = None) -> requests.
     session.headers["User-Agent"] = USER_AGENT
     session.verify = ca_bundle or True
     return session
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """The ``Retry-After`` a response asked for, in seconds (None when absent or not a number)."""
+    after = response.headers.get("Retry-After")
+    try:
+        return float(after) if after else None
+    except ValueError:
+        return None
+
+
+def raise_for_status(response: requests.Response, what: str, *, refused: tuple[str, str],
+                     forbidden: tuple[str, str] | None = None, detail: str = "") -> None:
+    """Turn an HTTP error status into ferry's error kinds; return quietly on success.
+
+    Raises :class:`RetryableError` for 429/5xx (with the server's ``Retry-After``), :class:`FatalError`
+    for 401 and 403 (``refused`` / ``forbidden`` are (what happened, what to do)), and
+    :class:`ItemError` for anything else (404 names "not found"; ``detail`` is appended to others).
+    """
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 429 or status >= 500:
+        raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after_seconds(response))
+    if status in (401, 403):
+        happened, advice = forbidden if status == 403 and forbidden else refused
+        raise FatalError(f"{what}: {happened} (HTTP {status}); {advice}")
+    if status == 404:
+        raise ItemError(f"{what}: not found (HTTP 404)")
+    raise ItemError(f"{what}: HTTP {status}{detail}")

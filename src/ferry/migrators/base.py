@@ -12,6 +12,7 @@ import requests
 from ferry.codeartifact import Domain
 from ferry.config import RepositoryMapping
 from ferry.errors import FatalError, ItemError, RetryableError
+from ferry.http import retry_after_seconds
 from ferry.model import Checksums, ItemKey, SourceItem
 from ferry.ratelimit import endpoint_class
 from ferry.sources.base import Source, SourceFile
@@ -80,12 +81,7 @@ class PublishContext:
             self.domain.drop_token(token)
             raise RetryableError(f"{what}: token refused (HTTP 401); fetching a new one")
         if status == 429 or status >= 500:
-            after = resp.headers.get("Retry-After")
-            try:
-                retry_after = float(after) if after else None
-            except ValueError:
-                retry_after = None
-            raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
+            raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after_seconds(resp))
         if status == 409:
             raise ItemError(f"{what}: the target already holds different content (HTTP 409){detail}")
         if status == 403:

@@ -33,9 +33,9 @@ import requests
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
-from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, parse_time, \
+from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, \
     properties_queries, storage_entries
-from ferry.sources.base import SourceFile, SourceRepository
+from ferry.sources.base import SourceFile, SourceRepository, parse_time
 
 T = TypeVar("T")
 

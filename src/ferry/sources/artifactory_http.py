@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ferry.errors import FatalError, ItemError, RetryableError
+from ferry.http import raise_for_status
 
 
 class _Auth(requests.auth.AuthBase):
@@ -36,25 +36,11 @@ def make_auth(username: str | None, password: str | None, token: str | None) -> 
 
 def raise_for(response: requests.Response, what: str) -> None:
     """Turn an HTTP error status into ferry's error kinds; return quietly on success."""
-    status = response.status_code
-    if status < 400:
-        return
-    if status == 429 or status >= 500:
-        after = response.headers.get("Retry-After")
-        try:
-            retry_after = float(after) if after is not None else None
-        except ValueError:
-            retry_after = None
-        raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
-    if status == 401:
-        raise FatalError(f"{what}: Artifactory refused the credentials (HTTP 401); check token_env, or username "
-                         "and password_env")
-    if status == 403:
-        raise FatalError(f"{what}: the credentials may not read this (HTTP 403); the user or token needs read "
-                         "permission on the repository")
-    if status == 404:
-        raise ItemError(f"{what}: not found (HTTP 404)")
-    raise ItemError(f"{what}: HTTP {status}{message(response)}")
+    raise_for_status(
+        response, what, detail=message(response),
+        refused=("Artifactory refused the credentials", "check token_env, or username and password_env"),
+        forbidden=("the credentials may not read this", "the user or token needs read permission on the repository"),
+    )
 
 
 def message(response: requests.Response) -> str:

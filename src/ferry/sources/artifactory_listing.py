@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import requests
@@ -188,15 +187,6 @@ def checksums_of(sha256: Any, sha1: Any, md5: Any) -> Checksums:
             except ValueError:
                 continue
     return Checksums(**found)
-
-
-def parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def layout_hints(package_type: str, path: str) -> dict[str, str]:

@@ -58,3 +58,13 @@ class Source(Protocol):
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags of a package (``{"latest": "1.2.0"}``), or ``{}`` when the source has none."""
+
+
+def parse_time(text: object) -> datetime | None:
+    """An ISO 8601 timestamp as sources report them (``Z`` or ``+00:00``), or None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -9,7 +9,6 @@ when Nexus sits behind a proxy that rewrites its base URL.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import quote
 
@@ -18,7 +17,8 @@ import requests
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.model import Checksums
 from ferry.redact import register
-from ferry.sources.base import SourceFile, SourceRepository
+from ferry.http import raise_for_status
+from ferry.sources.base import SourceFile, SourceRepository, parse_time
 
 T = TypeVar("T")
 
@@ -52,21 +52,7 @@ class _BasicAuth(requests.auth.AuthBase):
 
 def raise_for(response: requests.Response, what: str) -> None:
     """Turn an HTTP error status into ferry's error kinds; return quietly on success."""
-    status = response.status_code
-    if status < 400:
-        return
-    if status == 429 or status >= 500:
-        after = response.headers.get("Retry-After")
-        try:
-            retry_after = float(after) if after is not None else None
-        except ValueError:
-            retry_after = None
-        raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after)
-    if status in (401, 403):
-        raise FatalError(f"{what}: Nexus refused the credentials (HTTP {status}); check username and password_env")
-    if status == 404:
-        raise ItemError(f"{what}: not found (HTTP 404)")
-    raise ItemError(f"{what}: HTTP {status}")
+    raise_for_status(response, what, refused=("Nexus refused the credentials", "check username and password_env"))
 
 
 def transport_error(err: requests.RequestException, what: str) -> Exception:
@@ -172,7 +158,7 @@ class NexusSource:
             size=asset.get("fileSize"),
             checksums=checksums,
             hints=hints,
-            published=_parse_time(asset.get("blobCreated") or asset.get("lastModified")),
+            published=parse_time(asset.get("blobCreated") or asset.get("lastModified")),
         )
 
     def open_locator(self, locator: str, label: str) -> requests.Response:
@@ -202,12 +188,3 @@ class NexusSource:
             return {}
         tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None
         return {str(k): str(v) for k, v in (tags or {}).items()}
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
