@@ -47,6 +47,7 @@ def env(monkeypatch, tmp_path):
 
 def _private_ca(folder: Path) -> tuple[Path, Path, Path]:
     """A CA certificate, and a server certificate and key for localhost/127.0.0.1 signed by it."""
+    pytest.importorskip("cryptography")  # installed with the test extras (moto needs it)
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
