@@ -70,3 +70,29 @@ def test_small_batches_wait_for_more_but_not_when_someone_waits(tmp_path):
     writer.close()  # the stop marker ends a lingering batch too
     with LedgerReader(tmp_path / "l.db") as reader:
         assert len(list(reader.items())) == 2
+
+
+def test_rows_of_another_table_wait_beside_item_rows_and_a_call_sees_them_all(tmp_path):
+    from ferry.state import Upsert, UpsertStatement
+
+    path = tmp_path / "l.db"
+    writer = LedgerWriter(path, linger=0)
+    writer.call(lambda db: db.execute("CREATE TABLE notes (k TEXT PRIMARY KEY, n INTEGER)"))
+    notes = UpsertStatement("notes", ("k", "n"), ("k",), "n = notes.n + excluded.n")
+    writer.start_run("migrate")
+    seen = []
+    group = []
+    for n in range(30):
+        group += [Transition("dst", key(n), "downloading"), Upsert(notes, ("total", 1)),
+                  Upsert(notes, (f"k{n}", n)), Transition("dst", key(n), "published")]
+    group.append(Call(lambda db: seen.append((
+        db.execute("SELECT n FROM notes WHERE k = 'total'").fetchone()[0],
+        db.execute("SELECT COUNT(*) FROM items WHERE state = 'published'").fetchone()[0]))))
+    group.append(Upsert(notes, ("total", 100)))
+    writer.put_many(group)
+    writer.close()
+    assert seen == [(30, 30)]
+    with LedgerReader(path) as reader:
+        assert reader.db.execute("SELECT n FROM notes WHERE k = 'total'").fetchone()[0] == 130
+        assert reader.db.execute("SELECT n FROM notes WHERE k = 'k29'").fetchone()[0] == 29
+        assert {r.state for r in reader.items()} == {"published"}

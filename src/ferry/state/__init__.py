@@ -14,6 +14,7 @@ from ferry.state.ledger import (
 )
 from ferry.state.migrations import SCHEMA_VERSION
 from ferry.state.reader import GroupSummary, ItemRow, LedgerReader, RunRow
+from ferry.state.upsert import Upsert, UpsertStatement
 
 __all__ = [
     "BAD",
@@ -30,5 +31,7 @@ __all__ = [
     "Planned",
     "RunRow",
     "Transition",
+    "Upsert",
+    "UpsertStatement",
     "connect",
 ]

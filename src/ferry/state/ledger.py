@@ -41,6 +41,7 @@ from ferry import __version__
 from ferry.errors import FatalError, UsageError
 from ferry.model import Action, ItemKey, PlanEntry
 from ferry.state.migrations import migrate
+from ferry.state.upsert import Rows, Upsert, UpsertStatement
 
 STATES = ("planned", "downloading", "published", "confirmed", "same", "conflict", "failed", "unmappable",
           "only_in_target", "skipped")
@@ -135,18 +136,13 @@ _STOP = object()
 _COLUMNS = ("target_repo", "format", "namespace", "package", "version", "asset", "source_repo", "action", "state",
             "size", "source_sha256", "target_sha256", "reason", "attempts", "updated", "run_id", "locator",
             "source_checksums")
-# One statement upserts up to this many rows (SQLite takes at most 32,766 parameters per statement).
-_ROWS_PER_STATEMENT = 100
-_UPSERT = """
-INSERT INTO items ({columns}) VALUES {values}
-ON CONFLICT (target_repo, format, namespace, package, version, asset) DO UPDATE SET {updates}
-"""
-_PLANNED_UPDATES = ("""
+_IDENTITY = ("target_repo", "format", "namespace", "package", "version", "asset")
+_PLANNED = UpsertStatement("items", _COLUMNS, _IDENTITY, """
     source_repo = excluded.source_repo, action = excluded.action, state = excluded.state, size = excluded.size,
     source_sha256 = excluded.source_sha256, target_sha256 = excluded.target_sha256, reason = excluded.reason,
     updated = excluded.updated, run_id = excluded.run_id, locator = excluded.locator,
     source_checksums = excluded.source_checksums""")
-_TRANSITION_UPDATES = ("""
+_TRANSITION = UpsertStatement("items", _COLUMNS, _IDENTITY, """
     state = excluded.state, reason = excluded.reason,
     size = COALESCE(excluded.size, items.size),
     source_sha256 = COALESCE(excluded.source_sha256, items.source_sha256),
@@ -154,19 +150,6 @@ _TRANSITION_UPDATES = ("""
     source_repo = CASE WHEN excluded.source_repo = '' THEN items.source_repo ELSE excluded.source_repo END,
     attempts = items.attempts + excluded.attempts, updated = excluded.updated,
     run_id = COALESCE(excluded.run_id, items.run_id)""")
-
-
-
-
-def _upsert_sql(updates: str, rows: int) -> str:
-    one = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
-    return _UPSERT.format(columns=", ".join(_COLUMNS), values=", ".join([one] * rows), updates=updates)
-
-
-# Three statement sizes only, so SQLite's prepared-statement cache keeps all of them.
-_SIZES = (_ROWS_PER_STATEMENT, 10, 1)
-_SQL = {kind: {n: _upsert_sql(updates, n) for n in _SIZES}
-        for kind, updates in (("planned", _PLANNED_UPDATES), ("transition", _TRANSITION_UPDATES))}
 
 
 # ---------------------------------------------------------------- writer
@@ -197,12 +180,12 @@ class LedgerWriter:
 
     # -- producer side
 
-    def put(self, event: Planned | Transition | Call) -> None:
+    def put(self, event: Planned | Transition | Upsert | Call) -> None:
         """Queue one event."""
         self._check()
         self._queue.put(event)
 
-    def put_many(self, events: Iterable[Planned | Transition | Call]) -> None:
+    def put_many(self, events: Iterable[Planned | Transition | Upsert | Call]) -> None:
         """Queue events that must be committed together (all or none after a crash)."""
         self._check()
         self._queue.put(_Group(tuple(events)))
@@ -329,7 +312,7 @@ class LedgerWriter:
         if self._error is None and batch:
             try:
                 with db.atomic():
-                    rows = _Rows(db)
+                    rows = Rows(db)
                     for item in batch:
                         if isinstance(item, tuple):  # (Call, Future) from call()
                             rows.flush()
@@ -350,12 +333,12 @@ class LedgerWriter:
                 future.set_result(value)
         return not stop
 
-    def _apply(self, rows: "_Rows", event: Any) -> None:
+    def _apply(self, rows: Rows, event: Any) -> None:
         if isinstance(event, Planned):
             entry = event.entry
             source, target = entry.source, entry.target
             key = entry.key
-            rows.add("planned", (
+            rows.add(_PLANNED, (
                 event.target_repo, key.format.value, key.namespace, key.package, key.version, key.asset,
                 event.source_repo, entry.action.value, STATE_OF_ACTION[entry.action],
                 source.size if source is not None and source.size is not None else (target.size if target else None),
@@ -364,38 +347,14 @@ class LedgerWriter:
                 json.dumps(source.checksums.as_dict()) if source is not None else None))
         elif isinstance(event, Transition):
             key = event.key
-            rows.add("transition", (
+            rows.add(_TRANSITION, (
                 event.target_repo, key.format.value, key.namespace, key.package, key.version, key.asset,
                 event.source_repo or "", None, event.state, event.size, event.source_sha256, event.target_sha256,
                 event.reason, 1 if event.attempt else 0, now(), self.run_id, None, None))
+        elif isinstance(event, Upsert):
+            rows.add(event.statement, event.values)
         elif isinstance(event, Call):
             rows.flush()
             event.fn(rows.db)
         else:
             raise TypeError(f"not a ledger event: {type(event).__name__}")
-
-
-class _Rows:
-    """Consecutive item events of one kind, written as multi-row upserts (in order, inside the batch's
-    transaction): one statement per up to 100 rows instead of one per event, so the writer thread
-    calls into SQLite, and gives up the GIL, a hundredth as often."""
-
-    def __init__(self, db: Database):
-        self.db = db
-        self.kind: str | None = None
-        self.pending: list[tuple[Any, ...]] = []
-
-    def add(self, kind: str, row: tuple[Any, ...]) -> None:
-        if kind != self.kind:
-            self.flush()
-            self.kind = kind
-        self.pending.append(row)
-
-    def flush(self) -> None:
-        rows, self.pending = self.pending, []
-        start = 0
-        for size in _SIZES:
-            while len(rows) - start >= size:
-                chunk = rows[start:start + size]
-                self.db.execute(_SQL[self.kind][size], [value for row in chunk for value in row])
-                start += size

@@ -7,8 +7,8 @@ version, the revision and the asset list it saw together (from a ListPackageVers
 which carries both, or from the plan's own listing), and on the next run trusts the recorded assets
 of every version whose revision is unchanged. A version whose revision differs, or that ferry has
 never seen, is listed again, so a stale or missing record only ever costs a request, never a wrong
-verdict. Records are written by the ledger thread (as :class:`~ferry.state.ledger.Call` events)
-and read through a separate read-only connection, one package at a time.
+verdict. Records are written by the ledger thread (as :class:`~ferry.state.upsert.Upsert` events,
+batched with the rest) and read through a separate read-only connection, one package at a time.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ferry.state.ledger import Call, LedgerWriter, now
+from ferry.state.ledger import LedgerWriter, now
+from ferry.state.upsert import Upsert, UpsertStatement
 
 Listing = tuple[str, list[dict[str, Any]]]  # (revision, [{"name", "size", "hashes": {"SHA-256": ...}}])
 
-_UPSERT = """INSERT INTO target_versions (target_repo, format, namespace, package, version, revision, assets, updated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (target_repo, format, namespace, package, version) DO UPDATE SET
-    revision = excluded.revision, assets = excluded.assets, updated = excluded.updated"""
+_RECORD = UpsertStatement(
+    "target_versions", ("target_repo", "format", "namespace", "package", "version", "revision", "assets", "updated"),
+    ("target_repo", "format", "namespace", "package", "version"),
+    "revision = excluded.revision, assets = excluded.assets, updated = excluded.updated")
 
 
 def _compact(assets: list[dict[str, Any]]) -> str:
@@ -68,7 +69,7 @@ class TargetMemory:
         if not revision:
             return
         row = (target_repo, fmt, namespace or "", package, version, revision, _compact(assets), now())
-        self.writer.put(Call(lambda db: db.execute(_UPSERT, row)))
+        self.writer.put(Upsert(_RECORD, row))
 
     def close(self) -> None:
         if self._db is not None:
