@@ -16,7 +16,7 @@ import requests
 
 from e2e_helpers import codeartifact
 from ferry.codeartifact import Domain
-from ferry.commands import _exit_code
+from ferry.commands import exit_code
 from ferry.config import RepositoryMapping, apply_overrides, parse_job
 from ferry.errors import UsageError
 from ferry.migrators import MIGRATORS
@@ -294,8 +294,8 @@ def test_skipped_is_a_ledger_state_that_fails_no_command(ledger):
     path, run_id, counts = ledger
     assert counts == {"confirmed": 1, "skipped": 3}
     for command in ("audit", "migrate", "verify"):
-        assert _exit_code(counts, command) == 0
-        assert _exit_code({**counts, "unmappable": 1}, command) == 1
+        assert exit_code(counts, command) == 0
+        assert exit_code({**counts, "unmappable": 1}, command) == 1
 
 
 def test_reports_count_skipped_files_per_repository(ledger):

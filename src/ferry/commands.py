@@ -7,14 +7,15 @@ is told and what the ledger says can never disagree.
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from typing import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 from ferry.config import Job
 from ferry.engine import Engine, Settings
-from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, FerryError, UsageError
+from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import RunReport, build_report
 from ferry.state.ledger import BAD, LedgerWriter
 from ferry.state.migrations import META, SCHEMA_VERSION
@@ -32,7 +33,8 @@ class Outcome:
     notes: list[str]
 
 
-def _exit_code(counts: dict[str, int], command: str) -> int:
+def exit_code(counts: dict[str, int], command: str) -> int:
+    """The exit code a run with these counts by state ends with (0 all done, 1 items failed or pending)."""
     bad = sum(counts.get(state, 0) for state in BAD)
     if command == "audit":
         return EXIT_ITEMS_FAILED if counts.get("conflict", 0) or counts.get("unmappable", 0) else EXIT_OK
@@ -53,31 +55,43 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     engine = Engine(job, settings)
     engine.prepare(create_missing=create_missing, dry_run=command != "migrate")
     with LedgerWriter(settings.ledger) as writer:
-        run_id = writer.start_run(command, job.path)
-        status = "fatal"
         try:
-            engine.plan(writer)
-            if command == "migrate":
-                with LedgerReader(settings.ledger) as reader:
-                    engine.transfer(writer, reader)
-            writer.flush()
-            status = "ok"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        except FerryError:
-            status = "fatal"
-            raise
+            with recorded_run(writer, command, job.path, lambda counts: exit_code(counts, command) != EXIT_OK) \
+                    as run_id:
+                engine.plan(writer)
+                if command == "migrate":
+                    with LedgerReader(settings.ledger) as reader:
+                        engine.transfer(writer, reader)
+                writer.flush()
         finally:
             note = engine.retry_note()
             if note:
                 settings.notes.append(note)
-            counts = writer.end_run(status if status != "ok" else "ok")
-            if status == "ok" and _exit_code(counts, command) != EXIT_OK:
-                writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
     with LedgerReader(settings.ledger) as reader:
         report = build_report(reader, run_id)
-    return Outcome(command, run_id, report, _exit_code(report.counts, command), settings.notes)
+    return Outcome(command, run_id, report, exit_code(report.counts, command), settings.notes)
+
+
+@contextmanager
+def recorded_run(writer: LedgerWriter, command: str, job_path: str | None,
+                 failed: Callable[[dict[str, int]], bool]) -> Iterator[int]:
+    """Record one run in the ledger around the block; yields the run id.
+
+    The run ends as ``ok`` (or ``items-failed`` when ``failed(counts by state)`` says so), ``interrupted``
+    on KeyboardInterrupt, ``fatal`` on any other exception, which propagates.
+    """
+    run_id = writer.start_run(command, job_path)
+    status = "fatal"
+    try:
+        yield run_id
+        status = "ok"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        counts = writer.end_run(status)
+        if status == "ok" and failed(counts):
+            writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
 
 
 def check_ledger(path: Path) -> None:

@@ -13,10 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ferry.commands import _exit_code
+from ferry.commands import exit_code, recorded_run
 from ferry.config import Job
 from ferry.engine import Engine, MappingContext, Settings
-from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, FerryError, UsageError
+from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.replicators import batches
 from ferry.replicators.memory import Memory
 from ferry.replicators.repo_pass import RepoPass
@@ -134,11 +134,10 @@ def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Replic
         raise UsageError('ferry replicate reads from a CodeArtifact domain: set [source] kind = "codeartifact"')
     source = engine.source
     label = f"{source.domain.name}@{source.domain.region}"
-    status = "fatal"
+    problems: list[str] = []
     with LedgerWriter(settings.ledger) as writer:
-        run_id = writer.start_run("replicate", job.path)
-        problems: list[str] = []
-        try:
+        failed = lambda counts: exit_code(counts, "replicate") != EXIT_OK or bool(problems)  # noqa: E731
+        with recorded_run(writer, "replicate", job.path, failed) as run_id:
             with LedgerReader(settings.ledger) as reader:
                 memory = Memory(reader.db, writer)
                 passes = []
@@ -162,20 +161,9 @@ def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Replic
                     problems.extend(p.problems)
                     memory.advance(p.mapping.target, p.mapping.source, label, p.started, p.full, clean)
             writer.flush()
-            status = "ok"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        except FerryError:
-            status = "fatal"
-            raise
-        finally:
-            counts = writer.end_run(status)
-            if status == "ok" and (_exit_code(counts, "replicate") != EXIT_OK or problems):
-                writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
     with LedgerReader(settings.ledger) as reader:
         report = build_report(reader, run_id)
-    code = _exit_code(report.counts, "replicate")
+    code = exit_code(report.counts, "replicate")
     if problems and code == EXIT_OK:
         code = EXIT_ITEMS_FAILED
     return ReplicateOutcome(
