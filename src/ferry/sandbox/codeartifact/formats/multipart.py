@@ -64,7 +64,7 @@ def read_form(stream: BinaryIO, content_type: str, blobs: BlobStore, file_field:
         raise BadForm("expected a multipart/form-data body with a boundary")
     decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=MAX_FIELDS_BYTES,
                                max_parts=MAX_PARTS)
-    events = _events(decoder, stream)
+    events = decoder_events(decoder, stream)
     form = Form()
     budget = MAX_FIELDS_BYTES
     try:
@@ -90,7 +90,8 @@ def read_form(stream: BinaryIO, content_type: str, blobs: BlobStore, file_field:
     return form
 
 
-def _events(decoder: MultipartDecoder, stream: BinaryIO) -> Iterator:
+def decoder_events(decoder: MultipartDecoder, stream: BinaryIO) -> Iterator:
+    """The decoder's events for ``stream``, fed in chunks, up to (not including) the epilogue."""
     while True:
         event = decoder.next_event()
         if isinstance(event, NeedData):

@@ -18,10 +18,10 @@ from typing import BinaryIO, Callable, Iterator
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.sansio.multipart import Data, Field, File, MultipartDecoder
 
-from ferry.sandbox.blobs import CHUNK, Blob, BlobStore
-from ferry.sandbox.codeartifact.formats.multipart import BadForm
+from ferry.sandbox.blobs import Blob, BlobStore
+from ferry.sandbox.codeartifact.formats.multipart import BadForm, decoder_events
 
 MAX_SMALL_PART = 4 * 1024 ** 2  # a metadata document or a signature, never a package
 MAX_PARTS = 64
@@ -53,7 +53,7 @@ def read_parts(stream: BinaryIO, content_type: str, blobs: BlobStore,
     if mimetype != "multipart/form-data" or not boundary:
         raise BadForm("expected a multipart/form-data body with a boundary")
     decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=None, max_parts=MAX_PARTS)
-    events = _events(decoder, stream)
+    events = decoder_events(decoder, stream)
     parts = Parts()
     try:
         for event in events:
@@ -89,17 +89,6 @@ def read_parts(stream: BinaryIO, content_type: str, blobs: BlobStore,
     except ValueError as err:  # the decoder's own complaints
         raise BadForm(f"malformed multipart body: {err}") from None
     return parts
-
-
-def _events(decoder: MultipartDecoder, stream: BinaryIO) -> Iterator:
-    while True:
-        event = decoder.next_event()
-        if isinstance(event, NeedData):
-            decoder.receive_data(stream.read(CHUNK) or None)
-            continue
-        if isinstance(event, Epilogue):
-            return
-        yield event
 
 
 def _part_data(events: Iterator) -> Iterator[bytes]:
