@@ -1,0 +1,31 @@
+"""The entry points: a Ctrl-C while ferry is still starting is exit 130 with one line, no traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def test_ctrl_c_during_start_up_is_exit_130_without_traceback():
+    # Delay the CLI import so the signal surely lands while modules are loading.
+    code = ("import builtins, time\n"
+            "real = builtins.__import__\n"
+            "def slow(name, *a, **k):\n"
+            "    if name == 'ferry.cli':\n"
+            "        time.sleep(5)\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = slow\n"
+            "from ferry.__main__ import main\n"
+            "print('ready', flush=True)\n"
+            "main()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ})
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip() == "ferry: interrupted"
