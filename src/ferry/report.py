@@ -23,7 +23,8 @@ TERMINAL_FAILURES = 50
 _SIGIL = {"conflict": "*", "unmappable": "?", "failed": "!"}
 ACTIONS = ("copy", "same", "conflict", "only-in-target", "unmappable", "skipped")
 TERMINAL_SKIP_REASONS = 5
-FORMATS_BY_EXTENSION = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
+FORMATS_BY_EXTENSION = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown",
+                        ".html": "html"}
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,13 @@ def render_table(report: RunReport) -> str:
     return "\n".join(out) + "\n"
 
 
-RENDERERS = {"json": render_json, "csv": render_csv, "markdown": render_markdown}
+def _render_html(report: RunReport) -> str:
+    from ferry.report_html import render_html_from_file  # it imports this module
+
+    return render_html_from_file(report)
+
+
+RENDERERS = {"json": render_json, "csv": render_csv, "markdown": render_markdown, "html": _render_html}
 
 
 def write_report(report: RunReport, path: str | Path) -> str:

@@ -174,7 +174,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(state: Path = STATE,
                run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the last run)."),
-               output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (.json/.csv/.md)."),
+               output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                     help="Write to FILE (.json/.csv/.md/.html)."),
+               html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML page."),
                merge: bool = typer.Option(False, "--merge", help="Report the LEDGERS of a sharded run as one "
                                           "(read-only): every item's latest state across them."),
                ledgers: Optional[List[Path]] = typer.Argument(None, help="With --merge: the shards' ledger files."),
@@ -192,9 +194,14 @@ def register(app: typer.Typer) -> None:
                 if chosen is None:
                     raise UsageError(f"{state}: no run recorded; run ferry migrate first")
                 rep = build_report(reader, chosen.id)
-        if output is None:
+        if html is not None:
+            from ferry.report_html import write_html
+
+            write_html(rep, html)
+            typer.echo(f"HTML report written to {html}")
+        if output is None and html is None:
             typer.echo(render_json(rep), nl=False)
-        else:
+        elif output is not None:
             write_report(rep, output)
             typer.echo(f"report written to {output}")
 

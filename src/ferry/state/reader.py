@@ -226,3 +226,22 @@ class LedgerReader:
             out.append(GroupSummary(src, dst, fmt, files or 0, versions, size, pending_files or 0, pending_bytes,
                                     groups["state"], groups["action"]))
         return out
+
+    def finished_per_minute(self, run_id: int | None = None) -> list[tuple[str, int]]:
+        """Items that reached a final state, counted by the UTC minute of their ``updated`` time
+        (``'YYYY-MM-DDTHH:MM'``), oldest first; minutes with none are not listed."""
+        unfinished = (*PENDING, "only_in_target")
+        where, params = _where(run_id, f"state NOT IN ({', '.join('?' for _ in unfinished)})", list(unfinished))
+        rows = self.db.execute(
+            f"SELECT substr(updated, 1, 16), COUNT(*) FROM items {where} GROUP BY 1 ORDER BY 1", params
+        ).fetchall()
+        return [(minute, n) for minute, n in rows if minute]
+
+    def largest(self, run_id: int | None = None, limit: int = 10) -> list[ItemRow]:
+        """The *limit* largest items (by source size, known sizes only), largest first."""
+        where, params = _where(run_id, "size IS NOT NULL")
+        rows = self.db.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items {where} ORDER BY size DESC, target_repo, package LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [ItemRow(*row) for row in rows]
