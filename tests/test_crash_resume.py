@@ -1,5 +1,7 @@
 """kill -9 at seeded random moments, then the same command again: the job finishes, exactly once.
 
+``kill_and_resume`` is the scenario itself; bench/reliability.py runs it for the figures in docs/reliability.md.
+
 The stand-ins run in this test's process, so every publish the CodeArtifact stand-in accepts is counted
 here, per item, across all the killed and resumed runs.
 """
@@ -72,9 +74,17 @@ def _confirmed(ledger, states: tuple[str, ...] = ("confirmed",)) -> dict[tuple, 
     return {tuple(r[:5]): r[5] for r in rows}
 
 
-@pytest.mark.timeout(600)
-def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, tmp_path, monkeypatch):
-    aws_env(monkeypatch, tmp_path)
+def kill_and_resume(sandbox, tmp_path) -> dict:
+    """kill -9 a migration at KILLS seeded moments, then run it to the end and verify it.
+
+    Asserts, as it goes, that the ledger never claims what the target lacks, that the final target equals
+    the source, every version ``Published``, that nothing confirmed was published again and that ``ferry
+    verify`` exits 0. AWS credentials must be in ``os.environ`` (fake ones, see ``aws_env``). Returns the
+    figures: ``kills``, ``kill_points`` (distinct confirmed counts the kills landed at), ``items``,
+    ``final_exit``, ``verify_exit``, ``republished_confirmed`` (always 0 once the assertions pass),
+    ``confirmed_before_final`` and ``seconds``. Raises AssertionError when a promise is broken.
+    """
+    started = time.monotonic()
     urls = sandbox.urls()
     expected = _seed(urls["nexus"])
     ca = codeartifact(urls["codeartifact"])
@@ -92,7 +102,16 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
         publishes[(fmt, namespace or "", package, version, asset_name)] += 1
         return real_publish(repo, fmt, namespace, package, version, asset_name, blob, **kw)
 
-    monkeypatch.setattr(store, "publish_asset", counting_publish)
+    store.publish_asset = counting_publish
+    try:
+        figures = _kill_and_resume(sandbox, store, publishes, expected, job, ledger)
+    finally:
+        store.publish_asset = real_publish
+    figures["seconds"] = time.monotonic() - started
+    return figures
+
+
+def _kill_and_resume(sandbox, store, publishes, expected, job, ledger) -> dict:
     sandbox.set_faults("latency=15ms", seed=7)
 
     env = {**os.environ, **AWS_ENV}
@@ -104,6 +123,7 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
     points = sorted(rng.sample(range(0, len(expected) - 1), KILLS))
     confirmed_publishes: dict[tuple, int] = {}
     kills = 0
+    landed: set[int] = set()
     for point in points:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
@@ -117,7 +137,9 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
         proc.wait()
         kills += 1
         target = _target(store)
-        for key, sha in _confirmed(ledger).items():
+        confirmed_now = _confirmed(ledger)
+        landed.add(len(_confirmed(ledger, ("confirmed", "same"))))
+        for key, sha in confirmed_now.items():
             # The ledger never claims what the target lacks.
             assert target.get(key, (None,))[0] == sha, key
             confirmed_publishes.setdefault(key, publishes[key])
@@ -129,12 +151,27 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
     except subprocess.TimeoutExpired:
         final.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
         _out, err = final.communicate()
-        pytest.fail(f"the resumed run hung; its threads:\n{err[-8000:]}")
+        raise AssertionError(f"the resumed run hung; its threads:\n{err[-8000:]}") from None
     assert final.returncode == 0, err
     target = _target(store)
     assert {k: v[0] for k, v in target.items()} == expected
     assert {status for _sha, status in target.values()} == {"Published"}
     # Nothing confirmed was published again by a later run.
-    for key, count in confirmed_publishes.items():
-        assert publishes[key] == count, key
+    republished = [key for key, count in confirmed_publishes.items() if publishes[key] != count]
+    assert not republished, republished
     assert confirmed_publishes, "no kill landed after a confirmation"
+    sandbox.set_faults(None)
+    verify = subprocess.run([sys.executable, "-m", "ferry", "verify", str(job), "--state", str(ledger)],
+                            env=env, capture_output=True, text=True, timeout=180)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    return {"kills": kills, "kill_points": len(landed), "items": len(expected), "final_exit": final.returncode,
+            "verify_exit": verify.returncode, "republished_confirmed": len(republished),
+            "confirmed_before_final": len(confirmed_publishes)}
+
+
+@pytest.mark.timeout(600)
+def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    figures = kill_and_resume(sandbox, tmp_path)
+    assert figures["final_exit"] == 0 and figures["verify_exit"] == 0
+    assert figures["republished_confirmed"] == 0

@@ -12,7 +12,7 @@ Retry waits are shortened (policies with 10 ms caps, confirm delay 10 ms) so the
 about a minute; attempts and decisions are ferry's own.
 
 ``python tests/test_fault_matrix.py`` runs the same scenarios and rewrites the figures table in
-docs/faults.md.
+docs/reliability.md (``bench/reliability.py`` regenerates it together with the crash figures and the bad-input list).
 """
 
 from __future__ import annotations
@@ -346,10 +346,10 @@ def test_tokens_refused_mid_run_are_fetched_again(small, capsys):
     assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
 
 
-# -- figures for docs/faults.md ------------------------------------------------------------------
+# -- figures for docs/reliability.md --------------------------------------------------------------
 
-FIGURES_START = "<!-- fault-matrix:start -->"
-FIGURES_END = "<!-- fault-matrix:end -->"
+FIGURES_START = "<!-- generated:matrix -->"
+FIGURES_END = "<!-- /generated:matrix -->"
 
 
 def figures_table(rows: list[Figures]) -> str:
@@ -365,8 +365,8 @@ def figures_table(rows: list[Figures]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Run every scenario once and write the table into docs/faults.md (between the markers)."""
+def matrix_figures() -> list[Figures]:
+    """Run every scenario once in a fresh sandbox; returns their figures, in SCENARIOS order."""
     import os
     import tempfile
 
@@ -388,7 +388,13 @@ def main() -> None:
             print(f"{name}: migrate {fig.migrate_exit}, verify {fig.verify_exit}, {fig.verified}/{fig.items} verified,"
                   f" {fig.retry_note or 'no retries'}", file=sys.stderr)
             rows.append(fig)
-    doc = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
+    return rows
+
+
+def main() -> None:
+    """Run every scenario once and write the table into docs/reliability.md (between the markers)."""
+    rows = matrix_figures()
+    doc = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
     text = doc.read_text()
     head, _, rest = text.partition(FIGURES_START)
     _, _, tail = rest.partition(FIGURES_END)
