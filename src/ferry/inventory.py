@@ -63,15 +63,15 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
     listed at a time (results still come in ListPackages order); each page is retried by the
     domain's policy.
     """
-    def packages() -> Iterator[tuple[str, str, dict]]:
+    def packages() -> Iterator[tuple[str, str]]:
         for pkg in domain.packages(repository, fmt):
             namespace, package = pkg.get("namespace") or "", pkg["package"]
             if shard is not None and not shard.owns(fmt, namespace, package):
                 continue
-            known = memory.recall(repository, fmt, namespace, package) if memory is not None and recall else {}
-            yield namespace, package, known
+            yield namespace, package
 
-    def listing(namespace: str, package: str, known: dict) -> list[TargetItem]:
+    def listing(namespace: str, package: str) -> list[TargetItem]:
+        known = memory.recall(repository, fmt, namespace, package) if memory is not None and recall else {}
         found = []
         for ver in domain.versions(repository, fmt, namespace, package):
             if ver.get("status") in _NO_ASSETS:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from ferry.model import Checksums, ItemKey, TargetItem
 
 SPILL_AFTER = 20_000
+_CHUNK = 2_000  # rows per insert call once spilled
 
 
 def key_digest(key: ItemKey) -> int:
@@ -42,33 +43,42 @@ class TargetIndex:
         self._items: dict[ItemKey, TargetItem] | None = {}
         self._db: sqlite3.Connection | None = None
         self._path: str | None = None
+        self._pending: list[tuple] = []
         for item in have:
-            self._add(item)
-            if self._items is not None and len(self._items) > spill_after:
-                self._spill()
+            if self._items is not None:
+                self._remember(item)
+                if len(self._items) > spill_after:
+                    self._spill()
+            else:
+                self._pending.append(_row(item))
+                if len(self._pending) >= _CHUNK:
+                    self._insert()
         if self._db is not None:
+            self._insert()
             self._db.commit()
 
     # -- building
 
-    def _add(self, item: TargetItem) -> None:
-        if self._items is not None:
-            prior = self._items.get(item.key)
-            if prior is not None:
-                _same_or_raise(item, prior.checksums, prior.size)
-                return
-            self._items[item.key] = item
+    def _remember(self, item: TargetItem) -> None:
+        assert self._items is not None
+        prior = self._items.get(item.key)
+        if prior is not None:
+            _same_or_raise(item, prior.checksums, prior.size)
             return
+        self._items[item.key] = item
+
+    def _insert(self) -> None:
+        """Write the pending rows in one call; a key already there is checked for the same content."""
         assert self._db is not None
-        digest = key_digest(item.key).to_bytes(16, "big")
-        row = self._db.execute("SELECT checksums, size FROM t WHERE digest = ?", (digest,)).fetchone()
-        if row is not None:
-            _same_or_raise(item, Checksums.from_mapping(json.loads(row[0])), row[1])
+        rows, self._pending = self._pending, []
+        before = self._db.total_changes
+        self._db.executemany("INSERT OR IGNORE INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if self._db.total_changes - before == len(rows):
             return
-        k = item.key
-        self._db.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (digest, k.format.value, k.namespace, k.package, k.version, k.asset, item.size,
-                          json.dumps(item.checksums.as_dict()), str(item.status), item.repository))
+        # Some keys were listed before (rare: pages overlapping, or a listing bug): same content or refuse.
+        for row in rows:
+            checksums, size = self._db.execute("SELECT checksums, size FROM t WHERE digest = ?", (row[0],)).fetchone()
+            _same_or_raise(_item(row[1:]), Checksums.from_mapping(json.loads(checksums)), size)
 
     def _spill(self) -> None:
         fd, self._path = tempfile.mkstemp(prefix="ferry-target-", suffix=".db")
@@ -79,8 +89,8 @@ class TargetIndex:
         self._db.execute("CREATE TABLE t (digest BLOB PRIMARY KEY, format TEXT, namespace TEXT, package TEXT, "
                          "version TEXT, asset TEXT, size INTEGER, checksums TEXT, status TEXT, repository TEXT)")
         items, self._items = self._items or {}, None
-        for item in items.values():
-            self._add(item)
+        self._pending = [_row(item) for item in items.values()]
+        self._insert()
 
     # -- reading
 
@@ -89,13 +99,10 @@ class TargetIndex:
         if self._items is not None:
             return self._items.pop(key, None)
         assert self._db is not None
-        digest = key_digest(key).to_bytes(16, "big")
-        row = self._db.execute("SELECT format, namespace, package, version, asset, size, checksums, status, "
-                               "repository FROM t WHERE digest = ?", (digest,)).fetchone()
-        if row is None:
-            return None
-        self._db.execute("DELETE FROM t WHERE digest = ?", (digest,))
-        return _item(row)
+        row = self._db.execute("DELETE FROM t WHERE digest = ? RETURNING format, namespace, package, version, asset, "
+                               "size, checksums, status, repository",
+                               (key_digest(key).to_bytes(16, "big"),)).fetchone()
+        return _item(row) if row is not None else None
 
     def leftovers(self) -> Iterator[TargetItem]:
         """The items never popped, sorted by key (the order of :class:`ItemKey`)."""
@@ -135,6 +142,12 @@ class TargetIndex:
 def _same_or_raise(item: TargetItem, checksums: Checksums, size: int | None) -> None:
     if (checksums, size) != (item.checksums, item.size):
         raise ValueError(f"target listed {item.key} twice with different content")
+
+
+def _row(item: TargetItem) -> tuple:
+    k = item.key
+    return (key_digest(k).to_bytes(16, "big"), k.format.value, k.namespace, k.package, k.version, k.asset, item.size,
+            json.dumps(item.checksums.as_dict()), str(item.status), item.repository)
 
 
 def _item(row: tuple) -> TargetItem:

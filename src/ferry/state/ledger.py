@@ -163,7 +163,7 @@ class LedgerWriter:
     construction for a ledger this ferry cannot use.
     """
 
-    def __init__(self, path: str | Path, *, batch_size: int = 200, queue_size: int = 2_000, linger: float = 0.05):
+    def __init__(self, path: str | Path, *, batch_size: int = 200, queue_size: int = 2_000, linger: float = 0.2):
         self.path = str(path)
         self.batch_size = batch_size
         # Wait this long for more events before committing a small batch (never when someone waits

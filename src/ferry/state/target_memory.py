@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,19 @@ class TargetMemory:
     def __init__(self, ledger: str | Path, writer: LedgerWriter):
         self.writer = writer
         self._path = Path(ledger)
-        self._db: sqlite3.Connection | None = None
+        # one read-only connection per thread: the target listing recalls from several threads at once
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            # check_same_thread off: the plan reads from the main thread, transfer workers never read
-            self._db = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True,
-                                       check_same_thread=False)
-        return self._db
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            self._local.db = db
+            with self._lock:
+                self._conns.append(db)
+        return db
 
     def recall(self, target_repo: str, fmt: str, namespace: str, package: str) -> dict[str, Listing]:
         """``{version: (revision, assets)}`` recorded for one target package (empty if none)."""
@@ -72,6 +78,9 @@ class TargetMemory:
         self.writer.put(Upsert(_RECORD, row))
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close the read connections (recording goes on through the writer)."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for db in conns:
+            db.close()
+        self._local = threading.local()

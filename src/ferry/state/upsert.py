@@ -1,7 +1,7 @@
 """Multi-row upserts for the ledger writer: rows of one statement written together, in order per table.
 
 The ledger thread turns each event into a row of an :class:`UpsertStatement`; :class:`Rows` holds
-them until they must be written and then sends up to 100 per SQLite call instead of one per event,
+them until they must be written and then sends up to 128 per SQLite call instead of one per event,
 so the writer thread calls into SQLite, and gives up the GIL, far less often. Rows of one table keep
 their order (a switch to another statement on the same table writes what is pending first); rows of
 different tables do not depend on each other and wait side by side until the caller flushes (before
@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-# One statement upserts up to this many rows (SQLite takes at most 32,766 parameters per statement);
-# three statement sizes only, so SQLite's prepared-statement cache keeps all of them.
-_SIZES = (100, 10, 1)
+# Statement sizes in rows: any run of rows goes out in a few statements (27 rows: 16 + 8 + 2 + 1), and
+# eight prepared statements per kind stay in SQLite's statement cache. 128 rows of the widest row
+# (18 columns) are 2,304 parameters, far below SQLite's limit of 32,766.
+_SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
 
 
 @dataclass(frozen=True, eq=False)
