@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from werkzeug.wrappers import Request, Response
 
+from ferry.sandbox.codeartifact import names
 from ferry.sandbox.codeartifact.records import (
     NAMESPACED_FORMATS, NAMESPACELESS_FORMATS, Domain, NotFound, Package, Repository, ValidationError, Version,
 )
@@ -54,7 +55,7 @@ class Call:
         return self.store.repository(domain or self.domain(), self.params[member])
 
     def coordinates(self, *, require_namespace: bool = True) -> tuple[str, str | None, str]:
-        """(format, namespace or None, package), checking the namespace rules of the format.
+        """(format, namespace or None, package) as stored: NuGet and Swift names normalized (:mod:`.names`).
 
         Raises :class:`ValidationError` when a namespaced format (maven, swift, generic) has no namespace
         and ``require_namespace``, or a namespace-less format (pypi, nuget, ruby, cargo) was given one.
@@ -64,17 +65,28 @@ class Call:
             raise ValidationError(f"Packages of format {fmt} do not have a namespace")
         if not ns and require_namespace and fmt in NAMESPACED_FORMATS:
             raise ValidationError(f"A namespace is required for packages of format {fmt}")
-        return fmt, ns or None, name
+        ns, name = names.coordinates(fmt, ns or None, name)
+        return fmt, ns, name
 
     def package(self, repo: Repository | None = None, *, require_namespace: bool = True) -> Package:
         """The package named by the call's coordinates. Raises :class:`NotFound`."""
         fmt, ns, name = self.coordinates(require_namespace=require_namespace)
         return self.store.require_package(repo or self.repo(), fmt, ns, name)
 
+    def find_version(self, pkg: Package, text: str) -> Version | None:
+        """The stored version ``text`` names, any status, or None. NuGet inputs are normalized first and,
+        failing an exact match, compared case-insensitively as NuGet does (release labels keep their
+        case in the store; whether the service matches them case-insensitively is [U])."""
+        wanted = names.version(pkg.format, text)
+        ver = self.store.version(pkg, wanted)
+        if ver is None and pkg.format == "nuget":
+            ver = next((v for v in self.store.versions(pkg) if v.version.lower() == wanted.lower()), None)
+        return ver
+
     def version(self, pkg: Package, member: str = "packageVersion") -> Version:
         """A version that has not been deleted. Raises :class:`NotFound`."""
         wanted = self.params[member]
-        ver = self.store.version(pkg, wanted)
+        ver = self.find_version(pkg, wanted)
         if ver is None or ver.status == "Deleted":
             raise NotFound(f"Package version {wanted} of {pkg.name} not found", "package-version", wanted)
         return ver

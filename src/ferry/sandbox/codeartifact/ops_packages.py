@@ -20,6 +20,7 @@ from ferry.sandbox.codeartifact.api import (
     Call, coordinates_body, decode_token, encode_token, origin_configuration, package_summary, page,
     version_origin, with_token,
 )
+from ferry.sandbox.codeartifact import names
 from ferry.sandbox.codeartifact.api import operation as op
 from ferry.sandbox.codeartifact.records import NotFound, Package, ValidationError, Version
 
@@ -40,7 +41,8 @@ def list_packages(call: Call) -> dict:
     if after is not None and not (isinstance(after, list) and len(after) == 3):
         raise ValidationError("Invalid pagination token")
     rows = call.store.list_packages(
-        repo, fmt=call.get("format"), namespace_prefix=call.get("namespace"), name_prefix=call.get("packagePrefix"),
+        repo, fmt=call.get("format"), namespace_prefix=names.prefix(call.get("format"), call.get("namespace")),
+        name_prefix=names.prefix(call.get("format"), call.get("packagePrefix")),
         publish=call.get("publish"), upstream=call.get("upstream"),
         after=tuple(after) if after else None, limit=size + 1,
     )

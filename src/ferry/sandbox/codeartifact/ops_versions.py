@@ -47,7 +47,7 @@ def _check_versions(
     ok: list[Version] = []
     failed: dict[str, Failure] = {}
     for name in names:
-        ver = call.store.version(pkg, name)
+        ver = call.find_version(pkg, name)
         if ver is None or ver.status == "Deleted":
             failed[name] = _fail("NOT_FOUND", f"Package version {name} not found")
         elif name in revisions and revisions[name] != ver.revision:
@@ -121,7 +121,7 @@ def _find_source(call: Call, repos: list[Repository], fmt: str, ns: str | None, 
     """The first repository in ``repos`` holding a live ``version`` of the package."""
     for repo in repos:
         pkg = call.store.package(repo, fmt, ns, name)
-        ver = call.store.version(pkg, version) if pkg else None
+        ver = call.find_version(pkg, version) if pkg else None
         if ver is not None and ver.status != "Deleted":
             return pkg, ver
     return None
@@ -160,7 +160,7 @@ def copy_package_versions(call: Call) -> dict:
                 failed[v] = _fail("NOT_FOUND", f"Package version {v} not found in {src.name}")
                 continue
             src_pkg, ver = found
-            existing = call.store.version(dst_pkg, v) if dst_pkg else None
+            existing = call.find_version(dst_pkg, v) if dst_pkg else None
             if v in revisions and revisions[v] != ver.revision:
                 failed[v] = _fail("MISMATCHED_REVISION", f"Revision of {v} is {ver.revision}, not {revisions[v]}")
             elif ver.status == "Disposed":
