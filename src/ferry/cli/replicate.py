@@ -55,6 +55,10 @@ def register(app: typer.Typer) -> None:
         origin_policy: Optional[str] = typer.Option(None, "--origin-policy", help="report (default) or allow-publish."),
         report: Optional[Path] = typer.Option(None, "--report", help="Also write the report to FILE (.json/.csv/.md)."),
         spool: Optional[Path] = typer.Option(None, "--spool", help="Folder for downloads in flight."),
+        snapshots: Optional[str] = typer.Option(None, "--snapshots",
+                                                help="Maven SNAPSHOTs: skip (default) or timestamped (copy the "
+                                                     "newest build, as migrate does). Overrides [options] snapshots; "
+                                                     "a mapping's own snapshots setting still wins."),
     ) -> None:
         """Bring a target CodeArtifact domain in step with a source domain (another region or account)."""
         from ferry.config import apply_overrides, load_job
@@ -62,7 +66,8 @@ def register(app: typer.Typer) -> None:
 
         if dry_run and not config_only:
             raise UsageError("--dry-run goes with --config-only (a package run's plan is in `ferry status`)")
-        loaded = apply_overrides(load_job(job), workers=workers, origin_policy=origin_policy, full_every=full_every)
+        loaded = apply_overrides(load_job(job), workers=workers, origin_policy=origin_policy, full_every=full_every,
+                                 snapshots=snapshots)
         if config_only:
             from ferry.replicators.config_sync import sync_config
 

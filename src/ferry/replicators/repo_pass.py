@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import requests
 from botocore.exceptions import ClientError
@@ -24,7 +24,7 @@ from ferry.errors import FerryError, UsageError
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext
 from ferry.migrators.npm import package_id
-from ferry.model import Checksums, ItemKey, TargetItem
+from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
 from ferry.plan import plan
 from ferry.replicators import batches
 from ferry.replicators.memory import Memory, VersionId
@@ -139,7 +139,7 @@ class RepoPass:
                                        repository=m.target))
         self.tally["versions whose assets were listed"] += len(versions)
         try:
-            for entry in plan(want, have):
+            for entry in plan(screened(ctx.migrator, want), have):
                 writer.planned(entry, m.source, m.target)
         except ValueError as err:
             raise UsageError(f"repository {m.source!r}: {err}") from None
@@ -178,8 +178,9 @@ class RepoPass:
                 self.tally["versions ferry cannot place (unmappable)"] += 1
                 keep.append((vid, p.revision, p.status))
                 continue
-            if "skipped" in states:
+            if all(s == "skipped" for s in states):
                 # Left out by the job (Maven SNAPSHOTs under snapshots = "skip"): remembered like unmappable ones.
+                # A version with only some files skipped (a SNAPSHOT's older builds under "timestamped") was copied.
                 self.tally["versions skipped by the job's settings"] += 1
                 keep.append((vid, p.revision, p.status))
                 continue
@@ -270,6 +271,15 @@ class RepoPass:
             self.tally["npm dist-tags removed"] += removed
             self.memory.remember_tags(m.target, ("npm", ns, name), want)
         return clean
+
+
+def screened(migrator: Any, items: list[SourceItem]) -> Iterable[SourceItem]:
+    """``items`` through the migrator's ``screen`` hook when it has one (Maven: only a SNAPSHOT's newest
+    build is published, older builds become skipped items), as :func:`ferry.inventory.want` does for a
+    migrate; unchanged otherwise. ``items`` must hold every listed file of a package's versions, since
+    the screen compares builds across them."""
+    screen = getattr(migrator, "screen", None)
+    return screen(items) if screen is not None else items
 
 
 def _label(ns: str, name: str) -> str:
