@@ -21,7 +21,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections import Counter, OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -126,6 +125,11 @@ class Engine:
         # packages in flight matter, and memory stays flat however many packages a run moves.
         self._facts_cache: _Recent = _Recent(4096)
         self._origin_ok: _Recent = _Recent(4096)  # packages whose origin controls allow publishing
+        # The plan's ListPackages walk reports each target package's origin controls: kept for the
+        # few that block publishing, so the transfer asks DescribePackage only where no walk answered.
+        self._origin_listed: set[tuple[str, str]] = set()  # (target, format) walked to the end
+        self._origin_blocking: dict[tuple[str, str, str, str], dict] = {}
+        self._origin_lock = threading.Lock()
         self._memory: TargetMemory | None = None  # the ledger's record of target versions (revision, assets)
 
     def _sleep(self, seconds: float) -> None:
@@ -222,10 +226,12 @@ class Engine:
             want = inventory.prefetched(inventory.want(self.source, m, ctx.migrator, self.job.options, shard))
             have = [] if m.target in self.missing_targets else inventory.have(
                 self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target,
-                concurrency=self.job.options.workers)
+                concurrency=self.job.options.workers, on_package=lambda pkg, t=m.target: self._note_origin(t, pkg))
             try:
                 for entry in plan(_screened(want, writer, m.target), have):
                     writer.planned(entry, m.source, m.target)
+                if m.target not in self.missing_targets and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
+                    self._origin_listed.add((m.target, ctx.format))
             except ValueError as err:
                 raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude one") \
                     from None
@@ -293,6 +299,13 @@ class Engine:
         self._facts_cache.put(cache_key, facts)
         return facts
 
+    def _note_origin(self, target: str, pkg: dict) -> None:
+        """Keep a listed package's origin restrictions if they block publishing (a bounded number)."""
+        restrictions = (pkg.get("originConfiguration") or {}).get("restrictions") or {}
+        if restrictions.get("publish") == "BLOCK" and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
+            fmt = pkg.get("format") or ""
+            self._origin_blocking[(target, fmt, pkg.get("namespace") or "", pkg["package"])] = restrictions
+
     def _origin_blocks(self, ctx: MappingContext, key: ItemKey) -> str | None:
         """Why the target package's origin controls stop a publish, or None. With ``--origin-policy
         allow-publish`` it sets publish=ALLOW, upstream=BLOCK first (and says so in the run's notes)."""
@@ -301,13 +314,23 @@ class Engine:
         package = (target, ctx.format, key.namespace, key.package)
         if self._origin_ok.get(package):
             return None
-        restrictions = self.domain.origin(target, ctx.format, key.namespace, key.package)
+        if (target, ctx.format) in self._origin_listed:
+            # Absent from the plan's walk: created since, if at all; a block then shows as a refused publish.
+            restrictions = self._origin_blocking.get(package)
+        else:
+            restrictions = self.domain.origin(target, ctx.format, key.namespace, key.package)
         if not restrictions or restrictions.get("publish") != "BLOCK":
             self._origin_ok.put(package, True)
             return None
         label = f"{key.display_name} in {target}"
         if self.job.options.origin_policy == "allow-publish":
-            self._request_retry(lambda: self.domain.allow_publish(target, ctx.format, key.namespace, key.package))
+            with self._origin_lock:  # one worker lifts it; the package's other versions then find it lifted
+                if self._origin_ok.get(package):
+                    return None
+                self._request_retry(lambda: self.domain.allow_publish(target, ctx.format, key.namespace,
+                                                                      key.package))
+                self._origin_blocking.pop(package, None)
+                self._origin_ok.put(package, True)
             self.settings.notes.append(f"origin controls of {label} set to publish=ALLOW, upstream=BLOCK "
                                        f"(were publish=BLOCK, upstream={restrictions.get('upstream')})")
             return None
@@ -329,7 +352,8 @@ class Engine:
                 if self.settings.progress:
                     self.settings.progress(1)
             return
-        done: list[SourceItem] = []
+        done: set[ItemKey] = set()  # same, conflict or confirmed: handled, whatever the verdict
+        awaiting: dict[str, tuple[SourceItem, str]] = {}  # asset -> (item, sha256): published, not yet confirmed
         failed = False
         for index, item in enumerate(items):
             if stop.is_set():
@@ -338,11 +362,13 @@ class Engine:
             try:
                 for attempt in retrying(ITEM, **self._item_retry_kwargs):
                     with attempt:
-                        outcome = self._move_item(ctx, publish, item, last, writer, spool_parent, stop,
-                                                  check_target=item.key in seen)
-                done.append(item)
-                if outcome == "conflict":
-                    failed = True
+                        outcome, sha = self._move_item(ctx, publish, item, last, writer, spool_parent, stop,
+                                                       check_target=item.key in seen)
+                if outcome == "published":
+                    awaiting[item.key.asset] = (item, sha)
+                else:
+                    done.add(item.key)
+                    failed = failed or outcome == "conflict"
             except ItemError as err:
                 failed = True
                 writer.transition(m.target, item.key, "failed", reason=redact(err), attempt=True)
@@ -354,17 +380,58 @@ class Engine:
                 failed = True
                 why = f"gave up after retries: {err}" if is_retryable(err) else f"{type(err).__name__}: {err}"
                 writer.transition(m.target, item.key, "failed", reason=redact(why), attempt=True)
-            if self.settings.progress:
+            if self.settings.progress and item.key.asset not in awaiting:
                 self.settings.progress(1)
+        if awaiting:
+            confirmed = self._confirm_version(ctx, items[0].key, awaiting, writer)
+            done |= confirmed
+            failed = failed or len(confirmed) < len(awaiting)
+            if self.settings.progress:
+                self.settings.progress(len(awaiting))
         if done and not failed:
+            finished = [item for item in items if item.key in done]
             try:
-                self._request_retry(lambda: ctx.migrator.finish_version(publish, done))
+                self._request_retry(lambda: ctx.migrator.finish_version(publish, finished))
             except ItemError as err:
-                writer.transition(m.target, done[-1].key, "failed", reason=f"finishing the version: {err}")
+                writer.transition(m.target, finished[-1].key, "failed", reason=f"finishing the version: {err}")
+
+    def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
+                         writer: LedgerWriter) -> set[ItemKey]:
+        """Confirm every asset published in this version with one listing of it (a few if the target lags).
+
+        Writes ``confirmed`` or ``failed`` (with why) for each; returns the keys confirmed. A listing
+        that keeps failing after the request retries fails the items it would have confirmed.
+        """
+        target = ctx.mapping.target
+        expected = {asset: sha for asset, (_item, sha) in awaiting.items()}
+        try:
+            # The item layer's retries, as when each item confirmed itself: a throttled listing is
+            # tried again with fresh request retries before anything is called failed.
+            for attempt in retrying(ITEM, **self._item_retry_kwargs):
+                with attempt:
+                    problems = transfer.confirm_all(lambda: self._target_hashes(target, key), expected,
+                                                    sleep=self.settings.sleep or self._sleep)
+        except transfer.Interrupted:
+            return set()  # rows stay "published": the next run's plan checks them against the target
+        except (FatalError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - the listing gave up: these items are not known to be there
+            problems = {asset: f"confirming it: {type(err).__name__}: {err}" for asset in awaiting}
+        confirmed: set[ItemKey] = set()
+        for asset, (item, sha) in awaiting.items():
+            if asset in problems:
+                writer.transition(target, item.key, "failed", source_sha256=sha,
+                                  reason=redact(f"{item.key}: {problems[asset]}"))
+            else:
+                writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha)
+                confirmed.add(item.key)
+        return confirmed
 
     def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
-                   writer: LedgerWriter, spool_parent: Path, stop: threading.Event, check_target: bool = True) -> str:
-        """One attempt at one asset. Returns the final ledger state it wrote."""
+                   writer: LedgerWriter, spool_parent: Path, stop: threading.Event,
+                   check_target: bool = True) -> tuple[str, str | None]:
+        """One attempt at one asset. Returns the ledger state it wrote (``same``, ``conflict`` or
+        ``published``: confirming is the version's job) and the source's SHA-256 if it was downloaded."""
         key, target = item.key, ctx.mapping.target
         before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
                                          key.asset) if check_target else None
@@ -373,7 +440,7 @@ class Engine:
             reason = "" if state == "same" else \
                 f"target holds sha256 {before.sha256}, source has {item.sha256}; left untouched"
             writer.transition(target, key, state, target_sha256=before.sha256, reason=reason or None)
-            return state
+            return state, None
         folder = transfer.spool_dir(spool_parent)
         try:
             writer.transition(target, key, "downloading", attempt=True)
@@ -385,28 +452,31 @@ class Engine:
                 reason = None if state == "same" else \
                     f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
                 writer.transition(target, key, state, source_sha256=sha, target_sha256=before.sha256, reason=reason)
-                return state
+                return state, sha
             self._request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
             writer.transition(target, key, "published", source_sha256=sha)
-            transfer.confirm(lambda: self._target_sha(target, key), sha, str(key),
-                             sleep=self.settings.sleep or time.sleep)
-            writer.transition(target, key, "confirmed", source_sha256=sha, target_sha256=sha)
-            return "confirmed"
+            return "published", sha  # confirmed with the version's other assets, in one listing
         finally:
             transfer.remove(folder)
 
 
-    def _target_sha(self, target: str, key: ItemKey) -> str | None:
-        """The SHA-256 the target lists for ``key`` (None if absent), from one listing of its version,
-        which is also recorded (revision and assets) so the next run need not list the version again."""
+    def _target_hashes(self, target: str, key: ItemKey) -> dict[str, str | None]:
+        """The SHA-256 the target lists for each asset of ``key``'s version (empty if it is absent),
+        from one listing of the version, which is also recorded (revision and assets) so the next run
+        need not list the version again."""
         listing = self.domain.version_listing(target, key.format, key.namespace, key.package, key.version)
         if listing is None:
-            return None
+            return {}
         revision, assets = listing
         if self._memory is not None:
             self._memory.remember(target, key.format.value, key.namespace, key.package, key.version, revision,
                                   assets)
-        return next(((a.get("hashes") or {}).get("SHA-256") for a in assets if a["name"] == key.asset), None)
+        return {a["name"]: (a.get("hashes") or {}).get("SHA-256") for a in assets}
+
+
+# Past this many publish-blocked packages noted from listings, transfers ask DescribePackage again
+# (memory stays bounded on a target that mirrors a large upstream).
+_MAX_BLOCKING_NOTED = 100_000
 
 
 class _Recent:

@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterator, TypeVar
+from typing import Any, Iterator, TypeVar
 
 from ferry.codeartifact import Domain
 from ferry.config import Options, RepositoryMapping
@@ -52,7 +52,8 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
 
 
 def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
-         memory: TargetMemory | None = None, recall: bool = True, concurrency: int = 8) -> Iterator[TargetItem]:
+         memory: TargetMemory | None = None, recall: bool = True, concurrency: int = 8,
+         on_package: Callable[[dict[str, Any]], None] | None = None) -> Iterator[TargetItem]:
     """Every asset of format ``fmt`` in the target repository, walked package by package
     (with ``shard``: only the packages that shard owns; the others' versions are never listed).
 
@@ -61,13 +62,16 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
     versions whose revision is the one recorded with their assets on an earlier run: those assets
     come from the ledger. ``memory`` records every listing made. Up to ``concurrency`` packages are
     listed at a time (results still come in ListPackages order); each page is retried by the
-    domain's policy.
+    domain's policy. ``on_package`` sees each ListPackages entry (with its origin configuration) that
+    the walk keeps.
     """
     def packages() -> Iterator[tuple[str, str]]:
         for pkg in domain.packages(repository, fmt):
             namespace, package = pkg.get("namespace") or "", pkg["package"]
             if shard is not None and not shard.owns(fmt, namespace, package):
                 continue
+            if on_package is not None:
+                on_package(pkg)
             yield namespace, package
 
     def listing(namespace: str, package: str) -> list[TargetItem]:

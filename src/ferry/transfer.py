@@ -115,18 +115,30 @@ def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def confirm(read_sha256: Callable[[], str | None], expected: str, what: str,
-            sleep: Callable[[float], None] = time.sleep) -> None:
-    """Wait until the target shows ``expected`` for the asset.
+def confirm_all(list_hashes: Callable[[], dict[str, str | None]], expected: dict[str, str],
+                sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
+    """Wait until the target shows each asset of ``expected`` (asset name -> SHA-256) with that hash.
 
-    Raises :class:`ItemError` if it shows a different hash, :class:`RetryableError` if it never shows it.
+    ``list_hashes`` lists the version once (asset name -> SHA-256 shown); it is asked again, after a
+    growing pause, only while some asset is not shown yet (the service says reads may lag a publish).
+    Returns why each asset that did not confirm did not: another hash shown, or not shown at all;
+    an empty dict means every asset is confirmed. Errors of ``list_hashes`` propagate.
     """
-    seen = None
+    waiting = dict(expected)
+    problems: dict[str, str] = {}
     for attempt in range(CONFIRM_ATTEMPTS):
-        seen = read_sha256()
-        if seen == expected:
-            return
-        if seen is not None:
-            raise ItemError(f"{what}: after publishing, the target shows sha256 {seen}, expected {expected}")
-        sleep(CONFIRM_DELAY * (attempt + 1))
-    raise RetryableError(f"{what}: published, but the target does not show it yet")
+        shown = list_hashes()
+        for name, sha in list(waiting.items()):
+            seen = shown.get(name)
+            if seen == sha:
+                del waiting[name]
+            elif seen is not None:
+                problems[name] = f"after publishing, the target shows sha256 {seen}, expected {sha}"
+                del waiting[name]
+        if not waiting:
+            break
+        if attempt + 1 < CONFIRM_ATTEMPTS:
+            sleep(CONFIRM_DELAY * (attempt + 1))
+    for name in waiting:
+        problems[name] = "published, but the target does not show it yet; a rerun checks it again"
+    return problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
@@ -43,6 +43,8 @@ class PublishContext:
     repository: str
     session: requests.Session
     package_facts: Mapping[str, Any]  # what the migrator's package_facts() read from the source
+    # What a migrator's publish learnt that its finish_version can use (one context per version).
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def endpoint(self, fmt: str) -> str:
         return self.domain.endpoint(self.repository, fmt)

@@ -36,12 +36,17 @@ class GenericMigrator(NoPackageFacts):
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         key = item.key
         with open(spooled.path, "rb") as body:
-            ctx.domain.publish_generic(ctx.repository, key.namespace, key.package, key.version, key.asset, body,
-                                       spooled.checksums.sha256, unfinished=not last_in_version)
+            out = ctx.domain.publish_generic(ctx.repository, key.namespace, key.package, key.version, key.asset,
+                                             body, spooled.checksums.sha256, unfinished=not last_in_version)
+        if last_in_version:
+            ctx.notes["status"] = out.get("status")
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
-        """A version left Unfinished (a run stopped between assets) is marked Published once all are there."""
-        if not items:
+        """A version left Unfinished (a run stopped between assets) is marked Published once all are there.
+
+        When this run's last publish of the version was answered ``Published``, there is nothing to ask.
+        """
+        if not items or ctx.notes.get("status") == "Published":
             return
         key = items[0].key
         domain: Domain = ctx.domain

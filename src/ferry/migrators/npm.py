@@ -142,16 +142,18 @@ class NpmMigrator:
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
         """Make the target's dist-tags that point at these versions follow the source."""
-        source_tags = ctx.package_facts.get("dist_tags", {})
-        if not items or not source_tags:
+        versions = {i.key.version for i in items}
+        # Only tags pointing at these versions are this call's business: most versions have none,
+        # and then the target is not asked at all.
+        ours = {tag: ver for tag, ver in ctx.package_facts.get("dist_tags", {}).items() if ver in versions}
+        if not ours:
             return
         key = items[0].key
-        versions = {i.key.version for i in items}
         pid = package_id(key.namespace, key.package)
         endpoint = ctx.endpoint("npm")
         url = f"{endpoint}-/package/{quote(pid, safe='@')}/dist-tags"
         current = ctx.send("GET", url, f"dist-tags of {pid}").json()
-        for tag, version in source_tags.items():
-            if version in versions and current.get(tag) != version:
+        for tag, version in ours.items():
+            if current.get(tag) != version:
                 ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {pid}", data=json.dumps(version),
                          headers={"Content-Type": "application/json"})
