@@ -92,8 +92,8 @@ def test_migrate_publishes_every_version_and_a_rerun_uploads_nothing(world, sand
     assert sorted(v["version"] for v in listed) == ["1.0.0", "1.1.0"]
     first = report(state)
     assert first["states"] == {"confirmed": 8}
-    # writes to the publish quota: each file and its .sha256, then one maven-metadata.xml per version
-    assert sandbox.quota.status()["requests"].get("publish") == 8 * 2 + 3
+    # writes to the publish quota: each file once (no checksum files), then one maven-metadata.xml per version
+    assert sandbox.quota.status()["requests"].get("publish") == 8 + 3
 
     # second run: everything is "same", nothing is published, no version changes
     store = world["store"]
@@ -101,7 +101,7 @@ def test_migrate_publishes_every_version_and_a_rerun_uploads_nothing(world, sand
     assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
     after = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last, GROUP_CONCAT(revision) AS revs FROM versions")[0]
     assert tuple(before) == tuple(after)
-    assert sandbox.quota.status()["requests"].get("publish") == 8 * 2 + 3
+    assert sandbox.quota.status()["requests"].get("publish") == 8 + 3
     assert report(state)["states"] == {"same": 8}
     assert ferry("verify", str(world["job"]), "--state", state) == 0
 

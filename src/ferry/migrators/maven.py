@@ -58,8 +58,6 @@ from ferry.sources.base import SourceFile
 FORMAT = "maven"
 METADATA = "maven-metadata.xml"
 CHECKSUM_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
-# Checksum files uploaded after each file (mvn deploy sends sha1+md5; CodeArtifact checks any it gets).
-UPLOADED_CHECKSUMS = ("sha256",)
 SNAPSHOT_REASON = "SNAPSHOT version (snapshots = \"skip\"; --snapshots timestamped publishes its newest build)"
 OLDER_BUILD_REASON = ("older build of a SNAPSHOT (CodeArtifact serves a SNAPSHOT as its newest build, "
                       "which is the one migrated)")
@@ -304,15 +302,17 @@ class MavenMigrator(NoPackageFacts):
             yield from kept
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
-        """PUT the file, then its checksum file(s) (which the target checks against what it stored)."""
+        """PUT the file.
+
+        No checksum files follow it, unlike ``mvn deploy``: the target would only check them (they are
+        not stored), each would cost a request of the publish quota, and the engine confirms every
+        asset's SHA-256 from the target's own listing anyway.
+        """
         key = item.key
         url = file_url(ctx.endpoint(FORMAT), key)
         with open(spooled.path, "rb") as body:
             ctx.send("PUT", url, f"upload {key.asset}", data=body,
                      headers={"Content-Type": "application/octet-stream"})
-        for algorithm in UPLOADED_CHECKSUMS:
-            ctx.send("PUT", f"{url}.{algorithm}", f"upload {key.asset}.{algorithm}",
-                     data=spooled.checksums[algorithm].encode(), headers={"Content-Type": "text/plain"})
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
         """Upload the artifact's ``maven-metadata.xml`` listing this version, then make sure it is Published.
