@@ -87,7 +87,9 @@ def main_run(args, work: Path) -> dict:
                           sandbox.urls["nexus"], sandbox.ca, "bare", str(args.workers), *sources],
                          child_env(work), work / "bare.log")
         bare = json.loads((work / "bare.json").read_text())
-        bare.update(code=m.code, peak_rss_mb=m.peak_rss_mb, cpu_s=m.cpu_s, standin_cpu_s=sandbox.cpu_s() - cpu0,
+        # Its own "wall_s" is the copy loop alone; the ratio compares launch-to-exit times, as ferry's is.
+        bare.update(code=m.code, process_wall_s=m.wall_s, peak_rss_mb=m.peak_rss_mb, cpu_s=m.cpu_s,
+                    standin_cpu_s=sandbox.cpu_s() - cpu0,
                     counters=sandbox.counters())
         results["bare"] = bare
         log(f"bare copier: {bare['wall_s']:.1f}s, {bare['files']} files, {bare['errors']} errors")
