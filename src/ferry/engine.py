@@ -444,8 +444,9 @@ class Engine:
         folder = transfer.spool_dir(spool_parent)
         try:
             writer.transition(target, key, "downloading", attempt=True)
+            digests = transfer.digests_for(item, getattr(ctx.migrator, "digests", ()))
             spooled = self._request_retry(lambda: transfer.download(
-                lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set))
+                lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set, digests))
             sha = spooled.checksums.sha256
             if before is not None and before.status != "Deleted":
                 state = "same" if before.sha256 == sha else "conflict"

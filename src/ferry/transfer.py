@@ -13,13 +13,13 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import requests
 
 from ferry.errors import FatalError, ItemError, RetryableError
 from ferry.migrators.base import Spooled, safe_asset_name
-from ferry.model import Checksums, SourceItem
+from ferry.model import ALGORITHMS, Checksums, SourceItem
 
 CHUNK = 1024 * 1024
 # Publishing is usually visible at once, but the service documents that reads may lag: look again.
@@ -64,9 +64,20 @@ def spool_dir(parent: Path) -> Path:
         raise FatalError(f"spool folder {parent} is not usable ({err.strerror}); give a writable --spool") from None
 
 
+def digests_for(item: SourceItem, wanted: Iterable[str] = ()) -> tuple[str, ...]:
+    """The digests a download of ``item`` computes: SHA-256 (what the target is checked by), the
+    strongest one the source lists (what the bytes are checked by: a weaker one it also lists adds
+    nothing once that matches), and ``wanted`` (what the format's publish sends, e.g. npm's SHA-1
+    and SHA-512). Each costs a pass of CPU over the bytes, which tells on multi-GB assets."""
+    strongest = next((algo for algo in ALGORITHMS if item.checksums.get(algo)), None)
+    chosen = {"sha256", *wanted, *([strongest] if strongest else [])}
+    return tuple(algo for algo in ALGORITHMS if algo in chosen)
+
+
 def download(open_stream: Callable[[], requests.Response], item: SourceItem, folder: Path,
-             should_stop: Callable[[], bool] = lambda: False) -> Spooled:
-    """Stream the item into ``folder`` while computing MD5/SHA-1/SHA-256/SHA-512, then check them.
+             should_stop: Callable[[], bool] = lambda: False, digests: Iterable[str] | None = None) -> Spooled:
+    """Stream the item into ``folder`` while computing ``digests`` (by default all of MD5, SHA-1,
+    SHA-256 and SHA-512; see :func:`digests_for`), then check those the source lists.
 
     Raises :class:`RetryableError` when the connection breaks or the body is cut short,
     :class:`ChecksumMismatch` when a digest or the size the source reported disagrees (or the body
@@ -78,7 +89,7 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
     if name is None:
         raise ItemError(f"asset name {item.key.asset!r} is not a plain file name; not writing it")
     path = folder / name
-    hashers = {"md5": hashlib.md5(), "sha1": hashlib.sha1(), "sha256": hashlib.sha256(), "sha512": hashlib.sha512()}
+    hashers = {algo: hashlib.new(algo) for algo in (ALGORITHMS if digests is None else digests)}
     size = 0
     limit = min(item.size, max_asset_bytes()) if item.size is not None else max_asset_bytes()
     response = open_stream()
@@ -106,7 +117,7 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
     if item.size is not None and item.size != size:
         raise ChecksumMismatch(f"source lists {item.size} bytes but sent {size}")
     for algo in item.checksums:
-        if item.checksums[algo] != got[algo]:
+        if algo in hashers and item.checksums[algo] != got[algo]:
             raise ChecksumMismatch(f"source says {algo} {item.checksums[algo]} but the bytes hash to {got[algo]}")
     return Spooled(path, size, got)
 

@@ -111,6 +111,8 @@ class Migrator(Protocol):
 
     format: str
     single_asset: bool  # a version holds exactly one asset (npm)
+    # Optional: digests its publish needs besides SHA-256 (e.g. npm's SHA-1 and SHA-512), read by the
+    # engine as ``getattr(migrator, "digests", ())`` so the download computes them while streaming.
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item a source file is, None if it is not an item at all (checksum files, index pages),

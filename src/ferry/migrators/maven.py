@@ -2,19 +2,19 @@
 ``artifactId`` in namespace ``groupId`` (CodeArtifact does not normalize either); published the way
 ``mvn deploy`` does it.
 
-Per asset: ``PUT`` the file, then its ``.sha256`` computed from the spool file, which CodeArtifact
-checks against what it stored (a mismatch is refused with 400, and a version with a mismatch on record
-can't be published). A new version stays ``Unfinished`` until ``maven-metadata.xml`` lists it, so
-:meth:`MavenMigrator.finish_version` uploads the artifact's metadata last (the versions the target
-already serves plus this one) and then asks DescribePackageVersion whether the version really became
-``Published``; one still ``Unfinished`` is reported as a failed item, never left so silently.
+Per asset: one ``PUT`` of the file. A new version stays ``Unfinished`` until ``maven-metadata.xml``
+lists it, so :meth:`MavenMigrator.finish_version` uploads the artifact's metadata last (the versions
+the target already serves plus this one) and then asks DescribePackageVersion whether the version
+really became ``Published``; one still ``Unfinished`` is reported as a failed item, never left so
+silently.
 
-Why only ``.sha256`` (``mvn deploy`` also sends ``.sha1`` and ``.md5``): every package-endpoint write
-takes a slot of the publish quota (10/s, :mod:`ferry.ratelimit`), and the other checksums would buy
-nothing: CodeArtifact serves every checksum file from the hashes it computes itself, and the transfer
-confirms each asset's SHA-256 through ListPackageVersionAssets before the metadata is uploaded, so a
-bad upload never gets its version published. Uploading the three checksums and the metadata's two
-took 4.7 publish slots per asset in bench/maven_migrate.py; this takes 2.3.
+Why no checksum files (``mvn deploy`` sends ``.sha1`` and ``.md5`` after each file): every
+package-endpoint write takes a slot of the publish quota (10/s, :mod:`ferry.ratelimit`), and they
+would buy nothing: CodeArtifact only checks them (it serves every checksum file from the hashes it
+computes itself), and the engine confirms each asset's SHA-256 through ListPackageVersionAssets
+before the metadata is uploaded, so a bad upload never gets its version published. Uploading three
+checksums and the metadata's two took 4.7 publish slots per asset in bench/maven_migrate.py; one
+``.sha256`` took 2.3; none takes 1 plus the metadata.
 
 Checksum files and ``maven-metadata.xml`` in the source are not items (CodeArtifact derives both);
 the source's checksums are still checked, by the transfer, against the downloaded bytes.

@@ -99,6 +99,7 @@ def publish_document(name: str, version: str, manifest: dict[str, Any], tags: di
 class NpmMigrator:
     format = "npm"
     single_asset = True
+    digests = ("sha1", "sha512")  # the publish document's dist.shasum and dist.integrity
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         if not file.path.endswith(".tgz"):
