@@ -16,6 +16,7 @@ workers' current items (downloads stop at the next chunk); rows left mid-way are
 from __future__ import annotations
 
 import itertools
+import re
 import json
 import os
 import shutil
@@ -575,9 +576,14 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                                      "only one: remove or exclude the other in the source")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _bad_text(text: str) -> bool:
     """True for text that was not valid UTF-8 where it came from (lone surrogates, or U+FFFD put in its place)."""
-    return "\ufffd" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+    if text.isascii():  # nearly every name: no per-character walk
+        return False
+    return "\ufffd" in text or _SURROGATE.search(text) is not None
 
 
 def _undecodable(item: SourceItem) -> str | None:
