@@ -44,7 +44,20 @@ def machine() -> dict[str, str]:
     except (OSError, IndexError, ValueError):
         pass
     return {"nproc": str(os.cpu_count()), "cpu": model, "ram": ram, "python": platform.python_version(),
-            "os": f"{platform.system()} {platform.release()}", "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+            "os": f"{platform.system()} {platform.release()}", "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+            "commit": commit()}
+
+
+def commit() -> str:
+    """The ferry commit measured (``-dirty`` when the tree has uncommitted changes), or "unknown"."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
 
 
 @dataclass
