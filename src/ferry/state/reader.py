@@ -87,7 +87,8 @@ class GroupSummary:
 
 
 _ITEM_COLUMNS = ", ".join(ItemRow.__dataclass_fields__)
-_ORDER = "ORDER BY target_repo, format, namespace, package, version, asset"
+_IDENTITY = "target_repo, format, namespace, package, version, asset"
+_ORDER = f"ORDER BY {_IDENTITY}"
 
 
 def _where(run_id: int | None, extra: str = "", params: list[Any] | None = None) -> tuple[str, list[Any]]:
@@ -162,8 +163,14 @@ class LedgerReader:
         return self._count_by("action", run_id)
 
     def items(self, run_id: int | None = None, states: tuple[str, ...] | None = None,
-              target_repo: str | None = None) -> Iterator[ItemRow]:
-        """Stream rows (sorted by identity), optionally only those in *states* / one target repository."""
+              target_repo: str | None = None, page: int = 2000) -> Iterator[ItemRow]:
+        """Stream rows (sorted by identity), optionally only those in *states* / one target repository.
+
+        Read ``page`` rows at a time, each page its own short read that resumes after the last identity
+        seen: a walk that takes hours (the transfer's) never holds one read open, which would stop the
+        writer's checkpoints and let the WAL file grow with every row written meanwhile. Rows are seen
+        as they are when their page is read.
+        """
         extra, params = [], []
         if states:
             extra.append(f"state IN ({', '.join('?' for _ in states)})")
@@ -171,9 +178,18 @@ class LedgerReader:
         if target_repo is not None:
             extra.append("target_repo = ?")
             params.append(target_repo)
-        where, params = _where(run_id, " AND ".join(extra), params)
-        for row in self.db.execute(f"SELECT {_ITEM_COLUMNS} FROM items {where} {_ORDER}", params):
-            yield ItemRow(*row)
+        after: list[Any] = []
+        while True:
+            clauses = [*extra, *([f"({_IDENTITY}) > ({', '.join('?' for _ in after)})"] if after else [])]
+            where, values = _where(run_id, " AND ".join(clauses), [*params, *after])
+            rows = self.db.execute(f"SELECT {_ITEM_COLUMNS} FROM items INDEXED BY items_identity {where} {_ORDER} "
+                                   "LIMIT ?", [*values, page]).fetchall()
+            for row in rows:
+                yield ItemRow(*row)
+            if len(rows) < page:
+                return
+            last = ItemRow(*rows[-1])
+            after = [getattr(last, column) for column in _IDENTITY.split(", ")]
 
     def failures(self, run_id: int | None = None, limit: int | None = None) -> list[ItemRow]:
         """Failed and conflicting items (at most *limit*)."""
