@@ -82,3 +82,23 @@ def test_prefetched_passes_errors_and_stops_when_closed():
     it.close()
     endless_thread[0].join(5)
     assert not endless_thread[0].is_alive()
+
+
+def test_prefetched_closed_before_its_first_item_stops_its_thread():
+    """The plan starts the next mapping's listing early; if the plan stops first, that listing stops too."""
+    started = []
+
+    def endless():
+        started.append(threading.current_thread())
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    it = prefetched(endless(), limit=5)
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    it.close()  # never iterated
+    started[0].join(5)
+    assert not started[0].is_alive()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 
 import pytest
@@ -72,3 +73,22 @@ def test_key_digest_tells_keys_apart():
     keys = {ItemKey("npm", "", f"p{i}", "1", "a") for i in range(5000)}
     keys |= {ItemKey("npm", f"p{i}", "", "1", "a") for i in range(1, 5000)}  # fields do not run together
     assert len({key_digest(k) for k in keys}) == len(keys)
+
+
+@pytest.mark.parametrize("spill_after", [None, 3])
+def test_seen_keys_tell_new_same_and_different_before_and_after_spilling(spill_after):
+    from ferry.target_index import SeenKeys
+
+    seen = SeenKeys(spill_after=spill_after)
+    keys = [ItemKey("npm", "", f"p{i}", "1.0", "package.tgz") for i in range(10)]
+    assert [seen.add(k, i) for i, k in enumerate(keys)] == ["new"] * 10
+    assert [seen.add(k, i) for i, k in enumerate(keys)] == ["same"] * 10
+    assert seen.add(keys[4], 99) == "different"
+    assert seen.add(keys[4], 4) == "same"  # the first fingerprint is the one kept
+    # Python hashes are signed 64-bit and may be negative; both fit the scratch table
+    assert seen.add(ItemKey("npm", "", "neg", "1", "a"), -(2**63)) == "new"
+    assert seen.add(ItemKey("npm", "", "neg", "1", "a"), -(2**63)) == "same"
+    path = seen._path
+    assert (path is not None) == (spill_after is not None)
+    seen.close()
+    assert path is None or not os.path.exists(path)

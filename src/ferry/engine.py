@@ -47,7 +47,7 @@ from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.state.target_memory import TargetMemory
-from ferry.target_index import key_digest
+from ferry.target_index import SeenKeys
 
 
 @dataclass
@@ -220,24 +220,39 @@ class Engine:
     def plan(self, writer: LedgerWriter) -> None:
         """List both sides of every mapping and write the verdict for each item into the ledger."""
         memory = self._target_memory(writer)
-        for ctx in self.mappings:
-            m = ctx.mapping
-            shard = self.settings.shard
+        shard = self.settings.shard
+
+        def listing(ctx: MappingContext) -> Iterator[SourceItem]:
             # The source listing runs ahead in a thread while the plan indexes the target (bounded).
-            want = inventory.prefetched(inventory.want(self.source, m, ctx.migrator, self.job.options, shard))
-            have = [] if m.target in self.missing_targets else inventory.have(
-                self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target,
-                concurrency=self.job.options.workers, on_package=lambda pkg, t=m.target: self._note_origin(t, pkg))
-            try:
-                for entry in plan(_screened(want, writer, m.target), have):
-                    writer.planned(entry, m.source, m.target)
-                if m.target not in self.missing_targets and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
-                    self._origin_listed.add((m.target, ctx.format))
-            except ValueError as err:
-                raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude one") \
-                    from None
-            finally:
-                want.close()  # stops the read-ahead if the plan ended early
+            return inventory.prefetched(inventory.want(self.source, ctx.mapping, ctx.migrator, self.job.options,
+                                                       shard))
+
+        upcoming = listing(self.mappings[0]) if self.mappings else None
+        try:
+            for index, ctx in enumerate(self.mappings):
+                m = ctx.mapping
+                want, upcoming = upcoming, None
+                # The next mapping's source listing starts now too, so it is under way while this one plans.
+                if index + 1 < len(self.mappings):
+                    upcoming = listing(self.mappings[index + 1])
+                have = [] if m.target in self.missing_targets else inventory.have(
+                    self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target,
+                    concurrency=self.job.options.workers,
+                    on_package=lambda pkg, t=m.target: self._note_origin(t, pkg))
+                try:
+                    # _screened passes each key once, so the plan need not check (nor remember) keys again.
+                    for entry in plan(_screened(want, writer, m.target), have, check_unique=False):
+                        writer.planned(entry, m.source, m.target)
+                    if m.target not in self.missing_targets and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
+                        self._origin_listed.add((m.target, ctx.format))
+                except ValueError as err:
+                    raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude "
+                                     "one") from None
+                finally:
+                    want.close()  # stops the read-ahead if the plan ended early
+        finally:
+            if upcoming is not None:  # the plan stopped early: the next listing stops too
+                upcoming.close()
         memory.close()  # its read connection; recording goes on through the writer
         writer.flush()
 
@@ -537,7 +552,7 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
     - two source files that map onto one item with different content: the item is unmappable, naming
       both files, and the second is not passed on (the plan would refuse it).
     """
-    seen: dict[int, int] = {}  # key digest -> content fingerprint: no key objects kept per item
+    seen = SeenKeys()  # key digest -> content fingerprint, spilled to a scratch file when large
     names: dict[tuple, str] = {}  # version -> the source's spelling of its package name
     clashes: dict[tuple, str] = {}  # version -> why its items are unmappable
     for item in want:
@@ -558,13 +573,10 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                 [why, target, key.format.value, key.namespace, key.package, key.version, writer.run_id]))
         if vid in clashes and item.unmappable is None:
             item = replace(item, unmappable=clashes[vid])
-        digest = key_digest(item.key)
-        first = seen.get(digest)
-        fingerprint = _fingerprint(item)
-        if first is None:
-            seen[digest] = fingerprint
+        verdict = seen.add(item.key, _fingerprint(item))
+        if verdict == "new":
             yield item
-        elif first != fingerprint:
+        elif verdict == "different":
             # Rare, so the first file's locator is read back from its ledger row rather than kept for every item.
             other = writer.call(lambda db, key=item.key: db.execute(
                 "SELECT locator FROM items WHERE target_repo=? AND format=? AND namespace=? AND package=? AND "
@@ -574,6 +586,7 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                               reason=f"two source files map to {item.key} with different content "
                                      f"({other[0] if other else '?'} and {item.locator}); CodeArtifact can hold "
                                      "only one: remove or exclude the other in the source")
+    seen.close()  # (a plan abandoned half-way drops it with the generator: SeenKeys cleans up when collected)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

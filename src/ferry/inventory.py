@@ -121,7 +121,7 @@ def _ordered(fn: Callable[..., T], args: Iterable[tuple], concurrency: int) -> I
         pool.shutdown(wait=True)
 
 
-def prefetched(items: Iterable[T], limit: int = 1000) -> Iterator[T]:
+def prefetched(items: Iterable[T], limit: int = 1000) -> "_Prefetched[T]":
     """``items`` read ahead by a thread that starts at once, up to ``limit`` items: a listing that
     runs while the caller is still busy with something else (the plan indexes the target first).
 
@@ -149,6 +149,14 @@ def prefetched(items: Iterable[T], limit: int = 1000) -> Iterator[T]:
     thread = threading.Thread(target=fill, name="ferry-prefetch", daemon=True)
     thread.start()
 
+    def halt() -> None:
+        stop.set()
+        while thread.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
     def consume() -> Iterator[T]:
         try:
             while True:
@@ -159,14 +167,27 @@ def prefetched(items: Iterable[T], limit: int = 1000) -> Iterator[T]:
                     return
                 yield item
         finally:
-            stop.set()
-            while thread.is_alive():
-                try:
-                    buffer.get_nowait()
-                except queue.Empty:
-                    thread.join(0.05)
+            halt()
 
-    return consume()
+    return _Prefetched(consume(), halt)
+
+
+class _Prefetched(Iterator[T]):
+    """The consumer's side of :func:`prefetched`: ``close()`` stops the read-ahead thread even if no
+    item was ever taken (closing a generator that never started would not run its ``finally``)."""
+
+    def __init__(self, items: Iterator[T], halt: Callable[[], None]):
+        self._items, self._halt = items, halt
+
+    def __iter__(self) -> "_Prefetched[T]":
+        return self
+
+    def __next__(self) -> T:
+        return next(self._items)
+
+    def close(self) -> None:
+        self._items.close()
+        self._halt()
 
 
 def _aware(when):

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from ferry.model import Action, ItemKey, PlanEntry, SourceItem, TargetItem, VersionStatus
-from ferry.target_index import TargetIndex, key_digest
+from ferry.target_index import SeenKeys, TargetIndex
 
 
 def _short(digest: str) -> str:
@@ -95,33 +95,35 @@ def _fingerprint(item: SourceItem) -> int:
     return hash((item.size, item.checksums, item.unmappable, item.skipped))
 
 
-def plan(want: Iterable[SourceItem], have: Iterable[TargetItem]) -> Iterator[PlanEntry]:
+def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: bool = True) -> Iterator[PlanEntry]:
     """Yield one :class:`PlanEntry` per key found in *want* or *have*, each key exactly once.
 
     Source entries come in *want* order, then target-only entries sorted by key. A source key
     repeated with identical size/checksums is yielded once. Raises ``ValueError`` when *want*
     repeats a key with different content (two source assets map onto one CodeArtifact identity,
     e.g. names equal after normalization: the source adapter must report such collisions as
-    unmappable) or when *have* does (see :func:`index_target`). Lazy: nothing is read before the
-    first ``next()``.
+    unmappable) or when *have* does (see :func:`index_target`). ``check_unique=False`` leaves the
+    repeat check (and its memory) to a caller whose *want* is already free of repeats. Lazy: nothing
+    is read before the first ``next()``.
     """
     targets = TargetIndex(have)
+    seen = SeenKeys() if check_unique else None
     try:
-        seen: dict[int, int] = {}
         for item in want:
-            fingerprint = _fingerprint(item)
-            digest = key_digest(item.key)
-            prior = seen.get(digest)
-            if prior is not None:
-                if prior != fingerprint:
+            if seen is not None:
+                verdict = seen.add(item.key, _fingerprint(item))
+                if verdict == "different":
                     raise ValueError(f"source listed {item.key} twice with different content")
-                continue
-            seen[digest] = fingerprint
+                if verdict == "same":
+                    continue
             target = targets.pop(item.key)
             action, reason = compare(item, target)
             yield PlanEntry(item.key, action, item, target, reason)
-        del seen
+        if seen is not None:
+            seen.close()
         for target in targets.leftovers():
             yield PlanEntry(target.key, Action.ONLY_IN_TARGET, None, target, "")
     finally:
         targets.close()
+        if seen is not None:
+            seen.close()

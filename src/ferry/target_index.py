@@ -5,9 +5,9 @@ Both grow with the repository, so neither keeps Python objects per item once it 
 - :class:`TargetIndex` holds the target listing in a dict while it is small and moves it to a
   temporary SQLite file (deleted on close) after ``spill_after`` items, so a 100,000-asset target
   costs a few MB of page cache instead of some hundred bytes per asset of Python objects;
-- :func:`key_digest` turns an item's identity into a 128-bit integer, what the planner's "seen"
-  sets remember instead of the key itself (two different keys sharing a digest is a 1-in-10^29
-  event at a million keys).
+- :func:`key_digest` turns an item's identity into a 128-bit integer, what :class:`SeenKeys`
+  remembers instead of the key itself (two different keys sharing a digest is a 1-in-10^29 event at
+  a million keys); :class:`SeenKeys` moves to a scratch SQLite file the same way past ``spill_after``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 
 from ferry.model import Checksums, ItemKey, TargetItem
 
-SPILL_AFTER = 20_000
+SPILL_AFTER = 10_000
 _CHUNK = 2_000  # rows per insert call once spilled
 
 
@@ -155,3 +155,73 @@ def _item(row: tuple) -> TargetItem:
     return TargetItem(key=ItemKey(fmt, namespace, package, version, asset), size=size,
                       checksums=Checksums.from_mapping(json.loads(checksums)), status=status,
                       repository=repository)
+
+
+class SeenKeys:
+    """The keys a listing has produced so far, each with a fingerprint of its content.
+
+    A dict of 128-bit digests while small; past ``spill_after`` keys, a table in a scratch SQLite file
+    (deleted on close), so a listing of millions of items costs page cache, not a Python object per item.
+    """
+
+    def __init__(self, spill_after: int | None = None):
+        self._spill_after = SPILL_AFTER if spill_after is None else spill_after
+        self._dict: dict[int, int] | None = {}
+        self._db: sqlite3.Connection | None = None
+        self._path: str | None = None
+
+    def add(self, key: ItemKey, fingerprint: int) -> str:
+        """Remember ``key`` with ``fingerprint``. Returns ``"new"``, ``"same"`` (seen before with this
+        fingerprint) or ``"different"`` (seen before with another; the first one is kept)."""
+        digest = key_digest(key)
+        fingerprint = _int64(fingerprint)
+        if self._dict is not None:
+            prior = self._dict.get(digest)
+            if prior is not None:
+                return "same" if prior == fingerprint else "different"
+            self._dict[digest] = fingerprint
+            if len(self._dict) > self._spill_after:
+                self._spill()
+            return "new"
+        assert self._db is not None
+        blob = digest.to_bytes(16, "big")
+        before = self._db.total_changes
+        self._db.execute("INSERT OR IGNORE INTO s VALUES (?, ?)", (blob, fingerprint))
+        if self._db.total_changes != before:
+            return "new"
+        stored = self._db.execute("SELECT fingerprint FROM s WHERE digest = ?", (blob,)).fetchone()[0]
+        return "same" if stored == fingerprint else "different"
+
+    def _spill(self) -> None:
+        fd, self._path = tempfile.mkstemp(prefix="ferry-seen-", suffix=".db")
+        os.close(fd)
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("CREATE TABLE s (digest BLOB PRIMARY KEY, fingerprint INTEGER) WITHOUT ROWID")
+        entries, self._dict = self._dict or {}, None
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT INTO s VALUES (?, ?)",
+                             ((d.to_bytes(16, "big"), f) for d, f in entries.items()))
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Drop the scratch file, if any."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+            self._path = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _int64(value: int) -> int:
+    """``value`` folded into SQLite's signed 64-bit INTEGER range (fingerprints are Python hashes)."""
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >= 1 << 63 else value
