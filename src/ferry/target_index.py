@@ -21,7 +21,9 @@ from collections.abc import Iterable, Iterator
 
 from ferry.model import Checksums, ItemKey, TargetItem
 
-SPILL_AFTER = 10_000
+SPILL_AFTER = 20_000
+# A seen key costs about a tenth of a listed target item (two ints), so many more fit before spilling.
+SEEN_SPILL_AFTER = 50_000
 _CHUNK = 2_000  # rows per insert call once spilled
 
 
@@ -160,12 +162,13 @@ def _item(row: tuple) -> TargetItem:
 class SeenKeys:
     """The keys a listing has produced so far, each with a fingerprint of its content.
 
-    A dict of 128-bit digests while small; past ``spill_after`` keys, a table in a scratch SQLite file
-    (deleted on close), so a listing of millions of items costs page cache, not a Python object per item.
+    A dict of 128-bit digests while small; past ``spill_after`` keys (default 50,000), a table in a
+    scratch SQLite file (deleted on close), so a listing of millions of items costs page cache, not a
+    Python object per item.
     """
 
     def __init__(self, spill_after: int | None = None):
-        self._spill_after = SPILL_AFTER if spill_after is None else spill_after
+        self._spill_after = SEEN_SPILL_AFTER if spill_after is None else spill_after
         self._dict: dict[int, int] | None = {}
         self._db: sqlite3.Connection | None = None
         self._path: str | None = None
