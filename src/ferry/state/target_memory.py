@@ -41,6 +41,9 @@ def _expand(text: str) -> list[dict[str, Any]]:
             for name, size, sha in json.loads(text)]
 
 
+READ_CACHE_KIB = 256  # page cache of each read connection
+
+
 class TargetMemory:
     """Recorded listings of one ledger; :meth:`recall` reads, :meth:`remember` queues a write."""
 
@@ -56,6 +59,9 @@ class TargetMemory:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            # Each listing thread of each mapping gets one; at SQLite's default 2 MiB page cache, 32 of
+            # them held about 65 MB on a 100k-version rerun. Lookups are by index: the OS cache serves.
+            db.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             self._local.db = db
             with self._lock:
                 self._conns.append(db)
