@@ -149,6 +149,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="markdown file to write the figures into (its own section)")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON here")
     args = parser.parse_args()
+    from harness import commit
+
+    measured = commit()  # now: the tree may change while a long run goes on
     work = args.work or Path(tempfile.mkdtemp(prefix="ferry-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -158,6 +161,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     from figures import render_main, render_scaling, replace_section
 
+    results["machine"]["commit"] = measured
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     text = render_scaling(results) if args.scaling else render_main(results)
