@@ -137,12 +137,12 @@ def render_scaling(res: dict) -> str:
     lines += ["Each size is its own corpus (same mix as above, no big file), its own stand-ins and a fresh target; "
               "ferry with client-side limits off.", "",
               "| versions | files | MiB | wall s | ms/version | versions/s | peak RSS MB | CA requests/version | "
-              "rerun s | rerun fraction |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "rerun s | rerun fraction | rerun peak RSS MB |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in res["rows"]:
         f, c, r = row["first"], row["corpus"], row["rerun"]
         n = row["versions"]
-        rr = f"{r['wall_s']:.1f} | {r['wall_s'] / f['wall_s']:.3f}" if r else "– | –"
+        rr = f"{r['wall_s']:.1f} | {r['wall_s'] / f['wall_s']:.3f} | {r['peak_rss_mb']:.0f}" if r else "– | – | –"
         lines.append(f"| {n:,} | {c['files']:,} | {_mb(c['bytes'])} | {f['wall_s']:.1f} | "
                      f"{f['wall_s'] * 1000 / n:.1f} | {n / f['wall_s']:.1f} | {f['peak_rss_mb']:.0f} | "
                      f"{_requests(f['counters']) / n:.2f} | {rr} |")
