@@ -33,7 +33,37 @@ def key_digest(key: ItemKey) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest(), "big")
 
 
-class TargetIndex:
+class _Spilling:
+    """Owner of a scratch SQLite file (deleted on close) that a structure moves into once it is large."""
+
+    _db: sqlite3.Connection | None = None
+    _path: str | None = None
+
+    def _open_scratch(self, prefix: str, **connect) -> sqlite3.Connection:
+        fd, self._path = tempfile.mkstemp(prefix=prefix, suffix=".db")
+        os.close(fd)
+        self._db = sqlite3.connect(self._path, check_same_thread=False, **connect)
+        self._db.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
+        self._db.execute("PRAGMA synchronous = OFF")
+        return self._db
+
+    def close(self) -> None:
+        """Drop the scratch file, if any."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+            self._path = None
+
+    def __del__(self) -> None:  # a plan abandoned half-way still leaves no scratch file behind
+        self.close()
+
+
+class TargetIndex(_Spilling):
     """The target listing by key; :meth:`pop` takes an item out, :meth:`leftovers` yields the rest sorted.
 
     A key listed twice with the same content is kept once; twice with different content raises
@@ -43,8 +73,6 @@ class TargetIndex:
     def __init__(self, have: Iterable[TargetItem], spill_after: int | None = None):
         spill_after = SPILL_AFTER if spill_after is None else spill_after
         self._items: dict[ItemKey, TargetItem] | None = {}
-        self._db: sqlite3.Connection | None = None
-        self._path: str | None = None
         self._pending: list[tuple] = []
         for item in have:
             if self._items is not None:
@@ -83,12 +111,7 @@ class TargetIndex:
             _same_or_raise(_item(row[1:]), Checksums.from_mapping(json.loads(checksums)), size)
 
     def _spill(self) -> None:
-        fd, self._path = tempfile.mkstemp(prefix="ferry-target-", suffix=".db")
-        os.close(fd)
-        self._db = sqlite3.connect(self._path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE t (digest BLOB PRIMARY KEY, format TEXT, namespace TEXT, package TEXT, "
+        self._open_scratch("ferry-target-").execute("CREATE TABLE t (digest BLOB PRIMARY KEY, format TEXT, namespace TEXT, package TEXT, "
                          "version TEXT, asset TEXT, size INTEGER, checksums TEXT, status TEXT, repository TEXT)")
         items, self._items = self._items or {}, None
         self._pending = [_row(item) for item in items.values()]
@@ -125,20 +148,6 @@ class TargetIndex:
         assert self._db is not None
         return self._db.execute("SELECT COUNT(*) FROM t").fetchone()[0]
 
-    def close(self) -> None:
-        """Drop the scratch file, if any."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if self._path is not None:
-            try:
-                os.unlink(self._path)
-            except OSError:
-                pass
-            self._path = None
-
-    def __del__(self) -> None:  # a plan abandoned half-way still leaves no scratch file behind
-        self.close()
 
 
 def _same_or_raise(item: TargetItem, checksums: Checksums, size: int | None) -> None:
@@ -159,7 +168,7 @@ def _item(row: tuple) -> TargetItem:
                       repository=repository)
 
 
-class SeenKeys:
+class SeenKeys(_Spilling):
     """The keys a listing has produced so far, each with a fingerprint of its content.
 
     A dict of 128-bit digests while small; past ``spill_after`` keys (default 50,000), a table in a
@@ -170,8 +179,6 @@ class SeenKeys:
     def __init__(self, spill_after: int | None = None):
         self._spill_after = SEEN_SPILL_AFTER if spill_after is None else spill_after
         self._dict: dict[int, int] | None = {}
-        self._db: sqlite3.Connection | None = None
-        self._path: str | None = None
 
     def add(self, key: ItemKey, fingerprint: int) -> str:
         """Remember ``key`` with ``fingerprint``. Returns ``"new"``, ``"same"`` (seen before with this
@@ -196,32 +203,13 @@ class SeenKeys:
         return "same" if stored == fingerprint else "different"
 
     def _spill(self) -> None:
-        fd, self._path = tempfile.mkstemp(prefix="ferry-seen-", suffix=".db")
-        os.close(fd)
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE s (digest BLOB PRIMARY KEY, fingerprint INTEGER) WITHOUT ROWID")
+        self._open_scratch("ferry-seen-", isolation_level=None).execute("CREATE TABLE s (digest BLOB PRIMARY KEY, fingerprint INTEGER) WITHOUT ROWID")
         entries, self._dict = self._dict or {}, None
         self._db.execute("BEGIN")
         self._db.executemany("INSERT INTO s VALUES (?, ?)",
                              ((d.to_bytes(16, "big"), f) for d, f in entries.items()))
         self._db.execute("COMMIT")
 
-    def close(self) -> None:
-        """Drop the scratch file, if any."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if self._path is not None:
-            try:
-                os.unlink(self._path)
-            except OSError:
-                pass
-            self._path = None
-
-    def __del__(self) -> None:
-        self.close()
 
 
 def _int64(value: int) -> int:
