@@ -58,6 +58,15 @@ def test_prefetched_reads_ahead_before_the_first_next():
     assert list(it) == list(range(50))
 
 
+def _endless(threads: list):
+    """Counts for ever, noting the thread that runs it in ``threads``."""
+    threads.append(threading.current_thread())
+    n = 0
+    while True:
+        n += 1
+        yield n
+
+
 def test_prefetched_passes_errors_and_stops_when_closed():
     def failing():
         yield 1
@@ -69,15 +78,7 @@ def test_prefetched_passes_errors_and_stops_when_closed():
         next(it)
 
     endless_thread = []
-
-    def endless():
-        endless_thread.append(threading.current_thread())
-        n = 0
-        while True:
-            n += 1
-            yield n
-
-    it = prefetched(endless(), limit=5)
+    it = prefetched(_endless(endless_thread), limit=5)
     assert next(it) == 1
     it.close()
     endless_thread[0].join(5)
@@ -87,15 +88,7 @@ def test_prefetched_passes_errors_and_stops_when_closed():
 def test_prefetched_closed_before_its_first_item_stops_its_thread():
     """The plan starts the next mapping's listing early; if the plan stops first, that listing stops too."""
     started = []
-
-    def endless():
-        started.append(threading.current_thread())
-        n = 0
-        while True:
-            n += 1
-            yield n
-
-    it = prefetched(endless(), limit=5)
+    it = prefetched(_endless(started), limit=5)
     deadline = time.monotonic() + 5
     while not started and time.monotonic() < deadline:
         time.sleep(0.01)
