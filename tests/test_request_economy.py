@@ -1,7 +1,8 @@
 """How many CodeArtifact requests a migration spends: counted by the stand-in, per operation.
 
 The quota is what bounds a real migration, so requests that answer nothing new are a cost: a
-version's assets are confirmed with one listing of the version, origin controls come from the
+version's assets are confirmed with one listing of the version (a generic version's from the
+answers to its publishes, which carry each stored asset's SHA-256), origin controls come from the
 plan's ListPackages walk, a generic version answered ``Published`` is not described again, and
 npm dist-tags are read only for versions a source tag points at.
 """
@@ -9,10 +10,13 @@ npm dist-tags are read only for versions a source tag points at.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 
+import pytest
 import requests
 
 from e2e_helpers import aws_env, codeartifact, ferry, write_job
+from ferry.sandbox.codeartifact import api
 from ferry.sandbox.codeartifact.quota import QuotaSpec
 from ferry.sandbox.seed import NexusSeeder
 
@@ -55,9 +59,11 @@ def test_a_migration_asks_the_target_only_what_it_needs(sandbox, tmp_path, monke
     assert ferry("migrate", str(job), "--state", state, "--no-progress") == 1  # "locked" is refused
 
     ops = sandbox.quota.status()["operations"]
-    # one listing per version published (tool 1.0 with three assets, tool 2.0, three widget versions),
-    # plus the plan's one listing of the version already in the target (locked 1.0)
-    assert ops.get("ListPackageVersionAssets") == 5 + 1
+    # one listing per npm version published (three widget versions); the generic versions (tool 1.0
+    # with three assets, tool 2.0) are confirmed from the publish answers; plus the plan's one listing
+    # of the version already in the target (locked 1.0)
+    assert ops.get("ListPackageVersionAssets") == 3 + 1
+    assert ops.get("PublishPackageVersion") == 4
     assert ops.get("DescribePackage", 0) == 0  # origin controls came from the ListPackages walk
     assert ops.get("DescribePackageVersion", 0) == 0  # each generic publish was answered Published
     assert ops.get("PutPackageOriginConfiguration", 0) == 0
@@ -96,3 +102,63 @@ def test_a_listed_block_is_lifted_once_per_package(sandbox, tmp_path, monkeypatc
                                       namespace="tools", package="locked")["versions"]
     assert sorted(v["version"] for v in locked) == ["1.0", "2.0"]
     assert ferry("verify", str(job), "--state", state) == 0
+
+
+def _states(state: str) -> dict[tuple[str, str, str], str]:
+    with sqlite3.connect(state) as db:
+        return {(p, v, a): s for p, v, a, s in db.execute("SELECT package, version, asset, state FROM items")}
+
+
+def test_a_rerun_lists_no_version_the_publish_answers_described(sandbox, tmp_path, monkeypatch):
+    """The answers to a generic version's publishes are recorded as its listing: the next run lists none."""
+    _ca, job, _tags = _world(sandbox, tmp_path, monkeypatch)
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress", "--origin-policy", "allow-publish") == 0
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", state, "--no-progress", "--origin-policy", "allow-publish") == 0
+    ops = sandbox.quota.status()["operations"]
+    assert ops.get("ListPackageVersionAssets", 0) == 0
+    assert ops.get("PublishPackageVersion", 0) == 0
+    states = _states(state)
+    assert states[("tool", "1.0", "b.bin")] == "same" and states[("locked", "2.0", "l.bin")] == "same"
+    assert set(states.values()) == {"same", "only_in_target"}  # locked 1.0 is the target's own
+
+
+def test_a_version_published_beside_assets_of_the_target_is_listed_again_next_run(sandbox, tmp_path, monkeypatch):
+    """A version the target already held (with an asset the source lacks) is not described by the
+    answers alone: it is confirmed from them, but the next run lists it and still sees that asset."""
+    ca, job, _tags = _world(sandbox, tmp_path, monkeypatch)
+    ca.publish_package_version(domain="acme", repository="generic-store", format="generic", namespace="tools",
+                               package="tool", packageVersion="1.0", assetName="extra.bin", assetContent=b"x",
+                               assetSHA256=hashlib.sha256(b"x").hexdigest(), unfinished=True)
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress", "--origin-policy", "allow-publish") == 0
+    assert _states(state)[("tool", "1.0", "a.bin")] == "confirmed"
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", state, "--no-progress", "--origin-policy", "allow-publish") == 0
+    assert sandbox.quota.status()["operations"].get("ListPackageVersionAssets") == 1  # tool 1.0 only
+    states = _states(state)
+    assert states[("tool", "1.0", "extra.bin")] == "only_in_target"
+    assert states[("tool", "1.0", "c.bin")] == "same"
+
+
+@pytest.mark.parametrize("answer", ["other-hash", "no-hashes"])
+def test_a_publish_answer_that_does_not_show_the_hash_sent_leaves_it_to_the_listing(sandbox, tmp_path, monkeypatch,
+                                                                                   answer):
+    _ca, job, _tags = _world(sandbox, tmp_path, monkeypatch)
+    real = api.HANDLERS["PublishPackageVersion"]
+
+    def answering(call):
+        body = real(call)
+        body["asset"]["hashes"] = {"SHA-256": "0" * 64} if answer == "other-hash" else {}
+        return body
+
+    monkeypatch.setitem(api.HANDLERS, "PublishPackageVersion", answering)
+    sandbox.quota.configure(QuotaSpec())
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress", "--origin-policy", "allow-publish") == 0
+    # every generic version published was listed (tool 1.0, tool 2.0, locked 2.0), and the listing,
+    # which shows what was stored, confirmed them
+    assert sandbox.quota.status()["operations"].get("ListPackageVersionAssets") == 3 + 3 + 1
+    states = _states(state)
+    assert states[("tool", "1.0", "c.bin")] == states[("locked", "2.0", "l.bin")] == "confirmed"

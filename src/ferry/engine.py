@@ -399,7 +399,10 @@ class Engine:
             if self.settings.progress and item.key.asset not in awaiting:
                 self.settings.progress(1)
         if awaiting:
-            confirmed = self._confirm_version(ctx, items[0].key, awaiting, writer)
+            # Remembering the target's answers as the version's listing is safe only for a version that
+            # holds nothing else: every asset published just now, none listed by the plan.
+            whole = len(awaiting) == len(items) and not seen
+            confirmed = self._confirm_version(ctx, items[0].key, awaiting, writer, publish, whole)
             done |= confirmed
             failed = failed or len(confirmed) < len(awaiting)
             if self.settings.progress:
@@ -412,13 +415,31 @@ class Engine:
                 writer.transition(m.target, finished[-1].key, "failed", reason=f"finishing the version: {err}")
 
     def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
-                         writer: LedgerWriter) -> set[ItemKey]:
-        """Confirm every asset published in this version with one listing of it (a few if the target lags).
+                         writer: LedgerWriter, publish: PublishContext | None = None,
+                         whole: bool = False) -> set[ItemKey]:
+        """Confirm every asset published in this version: from the target's answers to the publishes
+        where the format's publish answers with the stored asset's SHA-256 (generic), else with one
+        listing of the version (a few if the target lags).
 
         Writes ``confirmed`` or ``failed`` (with why) for each; returns the keys confirmed. A listing
         that keeps failing after the request retries fails the items it would have confirmed.
+        ``whole``: the published assets are all the version holds (so the answers can stand for a listing).
         """
         target = ctx.mapping.target
+        confirmed: set[ItemKey] = set()
+        shown = publish.shown if publish is not None else {}
+        answered = [asset for asset, (_item, sha) in awaiting.items()
+                    if ((shown.get(asset) or {}).get("hashes") or {}).get("SHA-256") == sha]
+        for asset in answered:
+            item, sha = awaiting[asset]
+            writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha)
+            confirmed.add(item.key)
+        if len(answered) == len(awaiting):
+            if whole:
+                self._remember_answers(target, key, publish)
+            return confirmed
+        # Not answered, or answered with another hash: the listing decides (and says why).
+        awaiting = {asset: pair for asset, pair in awaiting.items() if asset not in answered}
         expected = {asset: sha for asset, (_item, sha) in awaiting.items()}
         try:
             # The item layer's retries, as when each item confirmed itself: a throttled listing is
@@ -433,7 +454,6 @@ class Engine:
             raise
         except Exception as err:  # noqa: BLE001 - the listing gave up: these items are not known to be there
             problems = {asset: f"confirming it: {type(err).__name__}: {err}" for asset in awaiting}
-        confirmed: set[ItemKey] = set()
         for asset, (item, sha) in awaiting.items():
             if asset in problems:
                 writer.transition(target, item.key, "failed", source_sha256=sha,
@@ -476,6 +496,18 @@ class Engine:
         finally:
             transfer.remove(folder)
 
+
+    def _remember_answers(self, target: str, key: ItemKey, publish: PublishContext) -> None:
+        """Record the publish answers as the version's listing, so the next run need not list it, if
+        the plan found the version absent (no listing of it recorded): otherwise the target may hold
+        assets the answers do not name, and the next run lists the version instead."""
+        memory = self._memory
+        if memory is None or not publish.shown_revision:
+            return
+        if memory.recorded(target, key.format.value, key.namespace, key.package, key.version):
+            return
+        memory.remember(target, key.format.value, key.namespace, key.package, key.version,
+                        publish.shown_revision, list(publish.shown.values()))
 
     def _target_hashes(self, target: str, key: ItemKey) -> dict[str, str | None]:
         """The SHA-256 the target lists for each asset of ``key``'s version (empty if it is absent),

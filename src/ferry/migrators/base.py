@@ -45,6 +45,11 @@ class PublishContext:
     package_facts: Mapping[str, Any]  # what the migrator's package_facts() read from the source
     # What a migrator's publish learnt that its finish_version can use (one context per version).
     notes: dict[str, Any] = field(default_factory=dict)
+    # Assets as the target described them in its answer to the publish ({"name", "size", "hashes"}),
+    # by name, with the version's revision after the last of them: for formats whose publish answers
+    # with what was stored (generic), the engine confirms from this without listing the version.
+    shown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shown_revision: str | None = None
 
     def endpoint(self, fmt: str) -> str:
         return self.domain.endpoint(self.repository, fmt)

@@ -38,6 +38,10 @@ class GenericMigrator(NoPackageFacts):
         with open(spooled.path, "rb") as body:
             out = ctx.domain.publish_generic(ctx.repository, key.namespace, key.package, key.version, key.asset,
                                              body, spooled.checksums.sha256, unfinished=not last_in_version)
+        asset = out.get("asset") or {}
+        if asset.get("name") == key.asset:
+            ctx.shown[key.asset] = asset
+            ctx.shown_revision = out.get("versionRevision")
         if last_in_version:
             ctx.notes["status"] = out.get("status")
 

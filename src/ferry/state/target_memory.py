@@ -75,6 +75,13 @@ class TargetMemory:
             (target_repo, fmt, namespace or "", package)).fetchall()
         return {version: (revision, _expand(assets)) for version, revision, assets in rows}
 
+    def recorded(self, target_repo: str, fmt: str, namespace: str, package: str, version: str) -> bool:
+        """Whether a listing of ``version`` is recorded (committed) for this target repository."""
+        row = self._conn().execute(
+            "SELECT 1 FROM target_versions WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ? "
+            "AND version = ?", (target_repo, fmt, namespace or "", package, version)).fetchone()
+        return row is not None
+
     def remember(self, target_repo: str, fmt: str, namespace: str, package: str, version: str,
                  revision: str | None, assets: list[dict[str, Any]]) -> None:
         """Record that ``version`` had ``assets`` at ``revision`` (nothing is recorded without a revision)."""
