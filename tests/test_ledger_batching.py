@@ -72,6 +72,23 @@ def test_small_batches_wait_for_more_but_not_when_someone_waits(tmp_path):
         assert len(list(reader.items())) == 2
 
 
+def test_a_full_batch_goes_without_lingering(tmp_path):
+    """The writer lingers on an event, not on the queue; a producer filling a batch hurries it."""
+    writer = LedgerWriter(tmp_path / "l.db", linger=30.0, batch_size=5)
+    writer.start_run("migrate")
+    for n in range(5):
+        writer.transition("dst", key(n), "planned")
+    seen = []
+    for _ in range(100):
+        with LedgerReader(tmp_path / "l.db") as reader:
+            seen = list(reader.items())
+        if len(seen) == 5:
+            break
+        threading.Event().wait(0.1)
+    assert len(seen) == 5  # committed while the writer would otherwise still be lingering
+    writer.close()
+
+
 def test_rows_of_another_table_wait_beside_item_rows_and_a_call_sees_them_all(tmp_path):
     from ferry.state import Upsert, UpsertStatement
 

@@ -27,7 +27,6 @@ import json
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -171,6 +170,9 @@ class LedgerWriter:
         self.linger = linger
         self.run_id: int | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        # Set when the writer should stop lingering: someone waits on a commit, or a batch is full.
+        # While it lingers the writer waits on this, not on the queue, so a put does not wake it.
+        self._hurry = threading.Event()
         self._error: BaseException | None = None
         self._closed = False
         opened: Future[None] = Future()
@@ -184,11 +186,17 @@ class LedgerWriter:
         """Queue one event."""
         self._check()
         self._queue.put(event)
+        self._hurry_if_full()
+
+    def _hurry_if_full(self) -> None:
+        if self._queue.qsize() >= self.batch_size:
+            self._hurry.set()
 
     def put_many(self, events: Iterable[Planned | Transition | Upsert | Call]) -> None:
         """Queue events that must be committed together (all or none after a crash)."""
         self._check()
         self._queue.put(_Group(tuple(events)))
+        self._hurry_if_full()
 
     def planned(self, entry: PlanEntry, source_repo: str, target_repo: str) -> None:
         """Queue the plan's verdict for one item."""
@@ -203,6 +211,7 @@ class LedgerWriter:
         self._check()
         done: Future[Any] = Future()
         self._queue.put((Call(fn), done))
+        self._hurry.set()
         return done.result()
 
     def flush(self) -> None:
@@ -249,6 +258,7 @@ class LedgerWriter:
             return
         self._closed = True
         self._queue.put(_STOP)
+        self._hurry.set()
         self._thread.join()
         if self._error is not None:
             raise FatalError(f"{self.path}: ledger write failed: {self._error}") from self._error
@@ -282,8 +292,12 @@ class LedgerWriter:
 
     def _take(self) -> tuple[list[Any], bool]:
         batch, size, stop = [], 0, False
-        deadline: float | None = None
         item = self._queue.get()
+        if item is not _STOP and not isinstance(item, tuple) and self._queue.qsize() < self.batch_size:
+            # Linger for more unless hurried. Waiting on the event rather than on the queue: a wake-up
+            # per event (and the GIL hand-over it costs the workers) would be paid on every put.
+            self._hurry.wait(self.linger)
+        self._hurry.clear()
         while True:
             if item is _STOP:
                 stop = True
@@ -295,15 +309,7 @@ class LedgerWriter:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                if deadline is None:
-                    deadline = time.monotonic() + self.linger
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
+                break
         return batch, stop
 
     def _batch(self, db: Database) -> bool:
