@@ -266,6 +266,7 @@ class Engine:
         """
         self._target_memory(writer)
         spool_parent = self.settings.spool or _temporary_spool()
+        spool = transfer.Spool(spool_parent)
         by_target = {(m.mapping.source, m.mapping.target): m for m in self.mappings}
         workers = self.job.options.workers
         stop = self._stopping
@@ -275,7 +276,7 @@ class Engine:
             for ctx, rows in self._version_jobs(reader, by_target):
                 if stop.is_set():
                     break
-                running.add(pool.submit(self._move_version, ctx, rows, writer, spool_parent, stop))
+                running.add(pool.submit(self._move_version, ctx, rows, writer, spool, stop))
                 if len(running) >= workers * 2:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     _raise_first(done, stop)
@@ -288,6 +289,7 @@ class Engine:
             raise
         finally:
             pool.shutdown(wait=True)
+            spool.close()
             if self.settings.spool is None:
                 shutil.rmtree(spool_parent, ignore_errors=True)
         writer.flush()
@@ -353,7 +355,7 @@ class Engine:
         return (f"{label}: origin controls block publishing (publish=BLOCK); rerun with "
                 "--origin-policy allow-publish to set publish=ALLOW, upstream=BLOCK")
 
-    def _move_version(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool_parent: Path,
+    def _move_version(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool: transfer.Spool,
                       stop: threading.Event) -> None:
         m = ctx.mapping
         items = [_item_of(row) for row in rows]
@@ -378,7 +380,7 @@ class Engine:
             try:
                 for attempt in retrying(ITEM, **self._item_retry_kwargs):
                     with attempt:
-                        outcome, sha = self._move_item(ctx, publish, item, last, writer, spool_parent, stop,
+                        outcome, sha = self._move_item(ctx, publish, item, last, writer, spool, stop,
                                                        check_target=item.key in seen)
                 if outcome == "published":
                     awaiting[item.key.asset] = (item, sha)
@@ -464,7 +466,7 @@ class Engine:
         return confirmed
 
     def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
-                   writer: LedgerWriter, spool_parent: Path, stop: threading.Event,
+                   writer: LedgerWriter, spool: transfer.Spool, stop: threading.Event,
                    check_target: bool = True) -> tuple[str, str | None]:
         """One attempt at one asset. Returns the ledger state it wrote (``same``, ``conflict`` or
         ``published``: confirming is the version's job) and the source's SHA-256 if it was downloaded."""
@@ -477,7 +479,7 @@ class Engine:
                 f"target holds sha256 {before.sha256}, source has {item.sha256}; left untouched"
             writer.transition(target, key, state, target_sha256=before.sha256, reason=reason or None)
             return state, None
-        folder = transfer.spool_dir(spool_parent)
+        folder = spool.folder()
         try:
             writer.transition(target, key, "downloading", attempt=True)
             digests = transfer.digests_for(item, getattr(ctx.migrator, "digests", ()))
@@ -494,7 +496,7 @@ class Engine:
             writer.transition(target, key, "published", source_sha256=sha)
             return "published", sha  # confirmed with the version's other assets, in one listing
         finally:
-            transfer.remove(folder)
+            spool.discard(folder, key.asset)
 
 
     def _remember_answers(self, target: str, key: ItemKey, publish: PublishContext) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -122,8 +123,42 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
     return Spooled(path, size, got)
 
 
-def remove(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+class Spool:
+    """Where downloads land: one private folder per worker thread under ``parent``, made with its
+    first item and reused for the next (each item's file is removed when the item is done), so an
+    item costs a file, not a folder made and removed. :meth:`close` removes the folders."""
+
+    def __init__(self, parent: Path):
+        self.parent = parent
+        self._local = threading.local()
+        self._folders: list[Path] = []
+        self._lock = threading.Lock()
+
+    def folder(self) -> Path:
+        """The calling thread's folder. Raises :class:`FatalError` if it cannot be made."""
+        folder = getattr(self._local, "folder", None)
+        if folder is None:
+            folder = spool_dir(self.parent)
+            self._local.folder = folder
+            with self._lock:
+                self._folders.append(folder)
+        return folder
+
+    def discard(self, folder: Path, asset: str) -> None:
+        """Remove what a download of ``asset`` left in ``folder`` (nothing, if it never started)."""
+        name = safe_asset_name(asset)
+        if name is not None:
+            try:
+                os.unlink(folder / name)
+            except FileNotFoundError:
+                pass
+
+    def close(self) -> None:
+        """Remove every thread's folder (with anything still in it)."""
+        with self._lock:
+            folders, self._folders = self._folders, []
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def confirm_all(list_hashes: Callable[[], dict[str, str | None]], expected: dict[str, str],
