@@ -13,10 +13,6 @@ import zipfile
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, \
     parse_wheel_filename
 from packaging.version import InvalidVersion, Version
-from requests_toolbelt import MultipartEncoder
-from twine.exceptions import TwineException
-from twine.package import PackageFile
-from twine.repository import Repository
 
 from ferry.archives import check_python_distribution
 from ferry.config import RepositoryMapping
@@ -62,6 +58,13 @@ class PypiMigrator(NoPackageFacts):
         return source_item(file, ("pypi", "", canonicalize_name(name), version, asset), source_name=name)
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
+        # Imported here: twine (with the rich and rfc3986 it pulls in) takes about 0.13 s to import,
+        # which every run would pay at start, publishing PyPI files or not (a rerun publishes none).
+        from requests_toolbelt import MultipartEncoder
+        from twine.exceptions import TwineException
+        from twine.package import PackageFile
+        from twine.repository import Repository
+
         key = item.key
         check_python_distribution(spooled.path)  # twine reads METADATA/PKG-INFO whole: bound it first
         try:
