@@ -1,0 +1,198 @@
+"""Artifactory → CodeArtifact for RubyGems and Cargo, end to end on the stand-ins.
+
+Gems sit where an Artifactory ``gems`` local repository keeps them, ``gems/{name}-{version}[-{platform}].gem``,
+next to the index files Artifactory generates at the repository root (``specs.4.8.gz``,
+``latest_specs.4.8.gz``, ``prerelease_specs.4.8.gz``, ``quick/Marshal.4.8/*.gemspec.rz``; and, [U], the
+compact index ``versions``/``names``/``info/{name}``). Crates sit in Artifactory's Cargo path format
+``crates/{name}/{name}-{version}.crate`` next to the repository's index tree (``index/config.json`` and
+one line file per crate). Only the packages may arrive in CodeArtifact, each byte for byte; a rerun
+publishes nothing. Where ``gem``/``cargo`` are installed they install and build from the target.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+
+import pytest
+
+from artifactory_helpers import report, write_job
+from e2e_helpers import aws_env, codeartifact, ferry
+from ferry.sandbox.artifactory.seed import ArtifactorySeeder
+from ferry.sandbox.seed import crate, gem
+from gem_cargo_clients import cargo, cargo_project, gem_install, needs_cargo, needs_gem, ruby
+
+# (name, version, platform, Artifactory properties?) — acme-base carries the gem.* properties Artifactory's
+# indexing sets [3P]; the others are known by their file names only.
+GEMS = [("acme-base", "1.0.0", "ruby", True), ("acme-base", "1.1.0", "ruby", True),
+        ("acme-app", "0.5.0", "ruby", False), ("acme-native", "3.0.0", "ruby", False),
+        ("acme-native", "3.0.0", "x86_64-linux", False), ("acme-pre", "2.0.0.rc1", "ruby", False)]
+CRATES = [("acme_core", "0.4.0"), ("acme_core", "0.4.1"), ("acme-util", "1.0.0"), ("acme-util", "1.1.0-rc.1")]
+
+
+@pytest.fixture(params=["aql", "storage-api"])
+def world(request, sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    if request.param == "storage-api":
+        sandbox.apps["artifactory"].configure(aql_refused=403)
+    seeder = ArtifactorySeeder(urls["artifactory"])
+    monkeypatch.setenv("ARTIFACTORY_TOKEN", seeder.token())
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    return {"urls": urls, "ca": ca, "seeder": seeder, "tmp": tmp_path, "state": str(tmp_path / "ferry.db"),
+            "sandbox": sandbox, "listing": request.param}
+
+
+def _job(world, source: str, target: str) -> str:
+    world["ca"].create_repository(domain="acme", repository=target)
+    return str(write_job(world["tmp"] / f"{target}.toml", world["urls"]["artifactory"],
+                         world["urls"]["codeartifact"], [{"source": source, "target": target}]))
+
+
+def _seed_gems(seeder: ArtifactorySeeder) -> dict[str, bytes]:
+    """A gems local repository as Artifactory lays it out; returns the gems by file name."""
+    seeder.create_repository("gems-local", "gems")
+    built = {}
+    for name, version, platform, props in GEMS:
+        deps = {"acme-base": "~> 1.0"} if name == "acme-app" else None
+        filename, data = gem(name, version, platform=platform, dependencies=deps)
+        seeder.deploy("gems-local", f"gems/{filename}", data,
+                      {"gem.name": name, "gem.version": version} if props else None)
+        built[filename] = data
+    specs = gzip.compress(b"\x04\x08[\x00")  # an empty Marshal array: what ferry must leave alone
+    for path in ("specs.4.8.gz", "latest_specs.4.8.gz", "prerelease_specs.4.8.gz", "specs.4.8"):
+        seeder.deploy("gems-local", path, specs)
+    for filename in built:
+        seeder.deploy("gems-local", f"quick/Marshal.4.8/{filename[:-4]}.gemspec.rz", b"x\x9c\x03\x00\x00\x00\x00\x01")
+    seeder.deploy("gems-local", "versions", b"created_at: 2026-01-01T00:00:00Z\n---\nacme-base 1.0.0,1.1.0 x\n")
+    seeder.deploy("gems-local", "names", b"---\nacme-app\nacme-base\nacme-native\nacme-pre\n")
+    seeder.deploy("gems-local", "info/acme-base", b"---\n1.0.0 |checksum:x\n1.1.0 |checksum:y\n")
+    return built
+
+
+def _seed_crates(seeder: ArtifactorySeeder, url: str) -> dict[tuple[str, str], bytes]:
+    """A cargo local repository in Artifactory's Cargo path format, with its index tree."""
+    seeder.create_repository("cargo-local", "cargo", cargoInternalIndex=True)
+    seeded = {}
+    lines: dict[str, list[str]] = {}
+    for name, version in CRATES:
+        data, meta = crate(name, version)
+        seeder.deploy("cargo-local", f"crates/{name}/{name}-{version}.crate", data)
+        seeded[(name, version)] = data
+        lines.setdefault(name, []).append(json.dumps({"name": name, "vers": version, "deps": [],
+                                                      "cksum": hashlib.sha256(data).hexdigest(), "features": {},
+                                                      "yanked": False}))
+    seeder.deploy("cargo-local", "index/config.json",
+                  json.dumps({"dl": f"{url}/api/cargo/cargo-local/v1/crates",
+                              "api": f"{url}/api/cargo/cargo-local"}).encode())
+    for name, entries in lines.items():
+        seeder.deploy("cargo-local", f"index/{name[:2]}/{name[2:4]}/{name}", ("\n".join(entries) + "\n").encode())
+    return seeded
+
+
+def _assets(ca, repo: str, fmt: str, package: str, version: str) -> dict[str, str]:
+    out = ca.list_package_version_assets(domain="acme", repository=repo, format=fmt, package=package,
+                                         packageVersion=version)
+    return {a["name"]: a["hashes"]["SHA-256"] for a in out["assets"]}
+
+
+def _versions(ca, repo: str, fmt: str) -> set[tuple[str, str]]:
+    """Every (package, version) the target repository holds."""
+    found = set()
+    for pkg in ca.list_packages(domain="acme", repository=repo, format=fmt)["packages"]:
+        out = ca.list_package_versions(domain="acme", repository=repo, format=fmt, package=pkg["package"])
+        found |= {(pkg["package"], v["version"]) for v in out["versions"] if v["status"] == "Published"}
+    return found
+
+
+def _unchanged_rerun(world, job: str, count: int) -> None:
+    """A second migrate publishes nothing: every file is "same", no version row changes."""
+    store = world["sandbox"].apps["codeartifact"].store
+    before = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    after = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert (before["n"], before["last"]) == (after["n"], after["last"])
+    assert report(world["state"])["states"] == {"same": count}
+    assert ferry("verify", job, "--state", world["state"]) == 0
+    assert report(world["state"])["states"] == {"same": count}
+
+
+def test_gems_in_artifactorys_layout_migrate_and_index_files_stay_behind(world):
+    ca = world["ca"]
+    built = _seed_gems(world["seeder"])
+    job = _job(world, "gems-local", "gem-store")
+    assert ferry("audit", job, "--state", world["state"]) == 0
+    assert report(world["state"])["states"] == {"planned": len(built)}  # index files are not items
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    assert report(world["state"])["states"] == {"confirmed": len(built)}
+
+    assert _versions(ca, "gem-store", "ruby") == {(n, v) for n, v, _, _ in GEMS}
+    sha = {filename: hashlib.sha256(data).hexdigest() for filename, data in built.items()}
+    for name, version in {(n, v) for n, v, _, _ in GEMS}:
+        assert _assets(ca, "gem-store", "ruby", name, version) == {
+            f: h for f, h in sha.items() if f.startswith(f"{name}-{version}")}
+    assert _assets(ca, "gem-store", "ruby", "acme-native", "3.0.0") == {  # the platform gem beside the plain one
+        "acme-native-3.0.0.gem": sha["acme-native-3.0.0.gem"],
+        "acme-native-3.0.0-x86_64-linux.gem": sha["acme-native-3.0.0-x86_64-linux.gem"]}
+    _unchanged_rerun(world, job, len(built))
+
+
+def test_crates_in_artifactorys_layout_migrate_and_the_index_tree_stays_behind(world):
+    ca = world["ca"]
+    seeded = _seed_crates(world["seeder"], world["urls"]["artifactory"])
+    job = _job(world, "cargo-local", "crate-store")
+    assert ferry("audit", job, "--state", world["state"]) == 0
+    assert report(world["state"])["states"] == {"planned": len(seeded)}  # config.json and index lines are not items
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    assert report(world["state"])["states"] == {"confirmed": len(seeded)}
+
+    assert _versions(ca, "crate-store", "cargo") == set(seeded)
+    for (name, version), data in seeded.items():
+        assert _assets(ca, "crate-store", "cargo", name, version) == {
+            f"{name}-{version}.crate": hashlib.sha256(data).hexdigest()}
+    _unchanged_rerun(world, job, len(seeded))
+
+
+def _endpoint(ca, repo: str, fmt: str) -> tuple[str, str]:
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    return ca.get_repository_endpoint(domain="acme", repository=repo, format=fmt)["repositoryEndpoint"], token
+
+
+@pytest.mark.clients
+@needs_gem
+@pytest.mark.parametrize("world", ["aql"], indirect=True)
+def test_gem_install_from_codeartifact_after_migrating_from_artifactory(world):
+    built = _seed_gems(world["seeder"])
+    job = _job(world, "gems-local", "gem-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    endpoint, token = _endpoint(world["ca"], "gem-store", "ruby")
+    scheme, rest = endpoint.split("://", 1)
+    home = world["tmp"] / "gem-home"
+    gem_install(home, f"{scheme}://aws:{token}@{rest}", "acme-app", "acme-native")
+    assert ruby(home, "require 'acme_app'; require 'acme_base'; print AcmeApp::VERSION, ' ', AcmeBase::VERSION") == \
+        "0.5.0 1.1.0"
+    for filename in ("acme-app-0.5.0.gem", "acme-base-1.1.0.gem", "acme-native-3.0.0-x86_64-linux.gem"):
+        assert (home / "gems" / "cache" / filename).read_bytes() == built[filename]
+
+
+@pytest.mark.clients
+@needs_cargo
+@pytest.mark.parametrize("world", ["aql"], indirect=True)
+def test_cargo_builds_from_codeartifact_after_migrating_from_artifactory(world):
+    seeded = _seed_crates(world["seeder"], world["urls"]["artifactory"])
+    job = _job(world, "cargo-local", "crate-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    endpoint, token = _endpoint(world["ca"], "crate-store", "cargo")
+    user = cargo_project(world["tmp"] / "user", "user", endpoint,
+                         '[dependencies]\nacme_core = { version = "0.4", registry = "standin" }\n'
+                         'acme-util = { version = "=1.1.0-rc.1", registry = "standin" }\n',
+                         'fn main() { println!("{} {}", acme_core::version(), acme_util::version()); }\n')
+    cargo(world["tmp"] / "cargo-home", user, token, "build")
+    out = subprocess.run([str(user / "target" / "debug" / "user")], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "0.4.1 1.1.0-rc.1"
+    cache = world["tmp"] / "cargo-home" / "registry" / "cache"
+    for name, version in (("acme_core", "0.4.1"), ("acme-util", "1.1.0-rc.1")):
+        assert next(cache.glob(f"*/{name}-{version}.crate")).read_bytes() == seeded[(name, version)]
