@@ -355,6 +355,22 @@ class Engine:
         return (f"{label}: origin controls block publishing (publish=BLOCK); rerun with "
                 "--origin-policy allow-publish to set publish=ALLOW, upstream=BLOCK")
 
+    def _version_facts(self, ctx: MappingContext, publish: PublishContext, item: SourceItem) -> str | None:
+        """Put what the migrator's optional ``version_facts`` hook reads from the source on ``publish``.
+        Returns why the version cannot be moved when the read failed after the request retries, else None."""
+        hook = getattr(ctx.migrator, "version_facts", None)
+        if hook is None:
+            return None
+        try:
+            publish.version_facts = dict(self._request_retry(lambda: hook(self.source, ctx.mapping.source, item)))
+        except transfer.Interrupted:
+            return None  # the run is stopping: the version's loop leaves every item as it is
+        except FatalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
+            return redact(f"{item.key.display_name} {item.key.version}: reading it from the source: {err}")
+        return None
+
     def _move_version(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool: transfer.Spool,
                       stop: threading.Event) -> None:
         m = ctx.mapping
@@ -363,7 +379,7 @@ class Engine:
         # publishing (an absent one that appeared since is caught by the publish itself: 409 or identical).
         seen = {row.key for row in rows if row.target_sha256 is not None}
         publish = PublishContext(self.domain, m.target, self.session, self._package_facts(ctx, items[0].key))
-        blocked = self._origin_blocks(ctx, items[0].key)
+        blocked = self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
         if blocked:
             for item in items:
                 writer.transition(m.target, item.key, "failed", reason=blocked)

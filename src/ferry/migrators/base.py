@@ -43,6 +43,8 @@ class PublishContext:
     repository: str
     session: requests.Session
     package_facts: Mapping[str, Any]  # what the migrator's package_facts() read from the source
+    # What the migrator's optional version_facts() read from the source for this version ({} without one).
+    version_facts: Mapping[str, Any] = field(default_factory=dict)
     # What a migrator's publish learnt that its finish_version can use (one context per version).
     notes: dict[str, Any] = field(default_factory=dict)
     # Assets as the target described them in its answer to the publish ({"name", "size", "hashes"}),
@@ -118,6 +120,11 @@ class Migrator(Protocol):
     single_asset: bool  # a version holds exactly one asset (npm)
     # Optional: digests its publish needs besides SHA-256 (e.g. npm's SHA-1 and SHA-512), read by the
     # engine as ``getattr(migrator, "digests", ())`` so the download computes them while streaming.
+    # Optional: ``version_facts(source, repository, item) -> Mapping[str, Any]``, read by the engine as
+    # ``getattr(migrator, "version_facts", None)``: what the publish needs from the source about one
+    # version besides its files (Swift: the release metadata). Called once per version, under the request
+    # retry, with the version's first item; the result is ``PublishContext.version_facts``. If it raises
+    # (after the retries), the version's items fail with the reason and nothing of it is published.
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item a source file is, None if it is not an item at all (checksum files, index pages),
