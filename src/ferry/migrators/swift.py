@@ -7,17 +7,24 @@ registry spec names the download ``{name}-{version}.zip``]. Sources give scope/n
 (``swift.scope``/``group``, ``swift.name``/``name``, ``swift.version``/``version``) or by the path:
 ``{scope}/{name}/{version}.zip`` (the registry's own URL shape) or ``{scope}/{name}/{version}/{name}-{version}.zip``.
 
-The body is ``multipart/form-data`` with the ``source-archive`` part streamed from the spool file.
-No ``metadata`` part is sent: the spec makes it optional and the engine carries nothing but the bytes
-from the source [limitation: release metadata of the source is not copied yet].
+The body is ``multipart/form-data`` with the ``source-archive`` part streamed from the spool file and,
+when the source has any, a ``metadata`` part (``application/json``): the release metadata (author,
+description, licenseURL, readmeURL, repositoryURLs, originalPublicationTime...) read once per version by
+:meth:`SwiftMigrator.version_facts` from the ``metadata`` of the source's release document
+(``GET {scope}/{name}/{version}``, ``Source.swift_release_metadata``). A source that cannot tell (no such
+method), answers 404, or serves no metadata or something that is not a JSON object gets the release
+published without the part, as SwiftPM's own publish does without ``--metadata-path``. Signatures
+(``source-archive-signature``, ``metadata-signature``) are not copied.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import zipfile
 from pathlib import Path
+from typing import Any, Mapping
 from urllib.parse import quote
 
 from requests_toolbelt import MultipartEncoder
@@ -27,7 +34,7 @@ from ferry.errors import ItemError
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item
 from ferry.migrators.claims import Claims
 from ferry.model import SourceItem
-from ferry.sources.base import SourceFile
+from ferry.sources.base import Source, SourceFile
 
 ACCEPT = "application/vnd.swift.registry.v1+json"
 _SCOPE = re.compile(r"\A[a-zA-Z0-9](?:[a-zA-Z0-9]|-(?=[a-zA-Z0-9])){0,38}\Z")
@@ -96,13 +103,27 @@ class SwiftMigrator(NoPackageFacts):
                                           "not migrated")
         return source_item(file, ("swift", ns, pkg, version, asset_name(pkg, version)))
 
+    def version_facts(self, source: Source, repository: str, item: SourceItem) -> Mapping[str, Any]:
+        """``{"metadata": {...}}``: the source's release metadata for the item's version, or ``{}`` when the
+        source cannot tell or has none. Raises what the source's read raises (RetryableError, ItemError)."""
+        read = getattr(source, "swift_release_metadata", None)
+        if read is None:
+            return {}
+        key = item.key
+        metadata = read(repository, key.namespace, key.package, key.version)
+        return {"metadata": metadata} if isinstance(metadata, dict) and metadata else {}
+
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         key = item.key
         if not has_manifest(spooled.path):
             raise ItemError("the source archive has no Package.swift at its root; the registry would refuse it")
         url = f"{ctx.endpoint('swift')}{quote(key.namespace)}/{quote(key.package)}/{quote(key.version, safe='')}"
+        metadata = ctx.version_facts.get("metadata")
         with open(spooled.path, "rb") as handle:
-            encoder = MultipartEncoder([("source-archive", (key.asset, handle, "application/zip"))])
+            parts: list[tuple[str, tuple[Any, ...]]] = [("source-archive", (key.asset, handle, "application/zip"))]
+            if isinstance(metadata, dict) and metadata:
+                parts.append(("metadata", (None, json.dumps(metadata).encode(), "application/json")))
+            encoder = MultipartEncoder(parts)
             ctx.send("PUT", url, f"swift publish {key.namespace}.{key.package} {key.version}", data=encoder,
                      headers={"Content-Type": encoder.content_type, "Accept": ACCEPT})
 

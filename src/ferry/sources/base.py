@@ -59,6 +59,17 @@ class Source(Protocol):
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags of a package (``{"latest": "1.2.0"}``), or ``{}`` when the source has none."""
 
+    def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
+        """The ``metadata`` object of a Swift release as the source's registry API serves it
+        (``GET {scope}/{name}/{version}``: author, description, licenseURL, repositoryURLs...), or None when
+        the source has no such release, no metadata, or serves something that is not a JSON object.
+
+        Optional: sources that cannot tell (Nexus has no Swift) leave it out, and callers read it as
+        ``getattr(source, "swift_release_metadata", None)``. Scope and name may be given lowercased (the
+        registry spec makes them case-insensitive). Not retried inside: callers run it under the request
+        retry. Raises RetryableError (transient, 401 after dropping a token) or ItemError (refused).
+        """
+
 
 def parse_time(text: object) -> datetime | None:
     """An ISO 8601 timestamp as sources report them (``Z`` or ``+00:00``), or None if absent or unreadable."""

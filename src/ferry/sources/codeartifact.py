@@ -9,6 +9,9 @@ and whose path is laid out the way the format's own repositories lay it out, so 
 Downloading: GetPackageVersionAsset with the revision the listing saw, so a version re-published since
 is refused instead of mixing two revisions' assets. The locator is a ``codeartifact:`` URI naming the
 asset and that revision.
+
+What the control plane does not carry is read from the repository's package endpoints with a token
+(Basic ``aws:TOKEN``): npm dist-tags, and the ``metadata`` of a Swift release document.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ SCHEME = "codeartifact"
 # Versions in these states have no assets to read (Unfinished: not complete yet; Disposed: assets gone).
 SKIPPED_STATUSES = ("Unfinished", "Disposed", "Deleted")
 CHUNK = 1024 * 1024
+SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"
 
 
 @dataclass(frozen=True)
@@ -184,29 +188,62 @@ class CodeArtifactSource:
             raise ItemError(f"download {label}: the source served revision {served}, listed {where.revision}")
         return StreamingAsset(body, label)
 
+    def _endpoint_get(self, url: str, what: str, counted: str, **kw: Any) -> requests.Response | None:
+        """One authenticated GET of a package endpoint of the source: the response, or None for 404.
+
+        Raises RetryableError (connection, 401 after dropping the token, 429, 5xx) and ItemError (other 4xx).
+        """
+        token = self.domain.token()
+        self.domain.count(counted)  # a package-endpoint request, shown with the API counts
+        try:
+            resp = self.session.get(url, auth=("aws", token), timeout=60, **kw)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise RetryableError(f"{what}: {type(err).__name__}") from None
+        if resp.status_code == 401:
+            self.domain.drop_token(token)
+            raise RetryableError(f"{what}: token refused (HTTP 401)")
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise RetryableError(f"{what}: HTTP {resp.status_code}")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code >= 400:
+            raise ItemError(f"{what}: HTTP {resp.status_code}")
+        return resp
+
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags of a package, from the repository's npm endpoint (``{}`` when it has none)."""
         url = f"{self.domain.endpoint(repository, 'npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
 
         def get() -> Mapping[str, str]:
-            token = self.domain.token()
-            self.domain.count("npm dist-tags read")  # a package-endpoint request, shown with the API counts
-            try:
-                resp = self.session.get(url, auth=("aws", token), timeout=60)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                raise RetryableError(f"dist-tags of {package_id}: {type(err).__name__}") from None
-            if resp.status_code == 401:
-                self.domain.drop_token(token)
-                raise RetryableError(f"dist-tags of {package_id}: token refused (HTTP 401)")
-            if resp.status_code == 429 or resp.status_code >= 500:
-                raise RetryableError(f"dist-tags of {package_id}: HTTP {resp.status_code}")
-            if resp.status_code == 404:
+            resp = self._endpoint_get(url, f"dist-tags of {package_id}", "npm dist-tags read")
+            if resp is None:
                 return {}
-            if resp.status_code >= 400:
-                raise ItemError(f"dist-tags of {package_id}: HTTP {resp.status_code}")
             return {str(k): str(v) for k, v in (resp.json() or {}).items()}
 
         return self.domain.retry(get)
+
+    def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
+        """The ``metadata`` of a Swift release, from the release document the repository's swift endpoint
+        serves (``GET {scope}/{name}/{version}``); None when the release or its metadata is absent, or the
+        answer is not a JSON object. Not retried here (the caller runs it under the request retry).
+
+        Raises RetryableError (connection, 401, 429, 5xx) and ItemError (a 4xx other than 404).
+        """
+        url = (f"{self.domain.endpoint(repository, 'swift')}{quote(scope, safe='')}/{quote(name, safe='')}/"
+               f"{quote(version, safe='')}")
+        resp = self._endpoint_get(url, f"release metadata of {scope}.{name} {version}", "swift release read",
+                                  headers={"Accept": SWIFT_ACCEPT})
+        return None if resp is None else release_metadata(resp)
+
+
+def release_metadata(resp: requests.Response) -> dict | None:
+    """The non-empty ``metadata`` object of a Swift release document, else None (not JSON, not an object)."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        return None
+    metadata = doc.get("metadata") if isinstance(doc, dict) else None
+    return metadata if isinstance(metadata, dict) and metadata else None
 
 
 def open_codeartifact_source(cfg: Any, session: requests.Session,
