@@ -22,6 +22,7 @@ from artifactory_helpers import report, write_job
 from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
 from ferry.sandbox.seed import crate, gem
+from ferry.state.reader import LedgerReader
 from gem_cargo_clients import cargo, cargo_project, gem_install, needs_cargo, needs_gem, ruby
 
 # (name, version, platform, Artifactory properties?) — acme-base carries the gem.* properties Artifactory's
@@ -52,8 +53,8 @@ def _job(world, source: str, target: str) -> str:
                          world["urls"]["codeartifact"], [{"source": source, "target": target}]))
 
 
-def _seed_gems(seeder: ArtifactorySeeder) -> dict[str, bytes]:
-    """A gems local repository as Artifactory lays it out; returns the gems by file name."""
+def _seed_gems(seeder: ArtifactorySeeder) -> dict[str, tuple[str, str, bytes]]:
+    """A gems local repository as Artifactory lays it out; returns file name -> (name, version, gem)."""
     seeder.create_repository("gems-local", "gems")
     built = {}
     for name, version, platform, props in GEMS:
@@ -61,7 +62,7 @@ def _seed_gems(seeder: ArtifactorySeeder) -> dict[str, bytes]:
         filename, data = gem(name, version, platform=platform, dependencies=deps)
         seeder.deploy("gems-local", f"gems/{filename}", data,
                       {"gem.name": name, "gem.version": version} if props else None)
-        built[filename] = data
+        built[filename] = (name, version, data)
     specs = gzip.compress(b"\x04\x08[\x00")  # an empty Marshal array: what ferry must leave alone
     for path in ("specs.4.8.gz", "latest_specs.4.8.gz", "prerelease_specs.4.8.gz", "specs.4.8"):
         seeder.deploy("gems-local", path, specs)
@@ -108,6 +109,12 @@ def _versions(ca, repo: str, fmt: str) -> set[tuple[str, str]]:
     return found
 
 
+def _ledger(state: str) -> dict[tuple[str, str, str], tuple[str, str | None, str | None]]:
+    """The latest run's items: (package, version, asset) -> (state, source SHA-256, target SHA-256)."""
+    with LedgerReader(state) as reader:
+        return {(r.package, r.version, r.asset): (r.state, r.source_sha256, r.target_sha256) for r in reader.items()}
+
+
 def _unchanged_rerun(world, job: str, count: int) -> None:
     """A second migrate publishes nothing: every file is "same", no version row changes."""
     store = world["sandbox"].apps["codeartifact"].store
@@ -128,12 +135,13 @@ def test_gems_in_artifactorys_layout_migrate_and_index_files_stay_behind(world):
     assert report(world["state"])["states"] == {"planned": len(built)}  # index files are not items
     assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
     assert report(world["state"])["states"] == {"confirmed": len(built)}
+    sha = {filename: hashlib.sha256(data).hexdigest() for filename, (_, _, data) in built.items()}
+    assert _ledger(world["state"]) == {(n, v, f): ("confirmed", sha[f], sha[f]) for f, (n, v, _) in built.items()}
 
-    assert _versions(ca, "gem-store", "ruby") == {(n, v) for n, v, _, _ in GEMS}
-    sha = {filename: hashlib.sha256(data).hexdigest() for filename, data in built.items()}
-    for name, version in {(n, v) for n, v, _, _ in GEMS}:
+    assert _versions(ca, "gem-store", "ruby") == {(n, v) for n, v, _ in built.values()}
+    for name, version, _ in built.values():
         assert _assets(ca, "gem-store", "ruby", name, version) == {
-            f: h for f, h in sha.items() if f.startswith(f"{name}-{version}")}
+            f: sha[f] for f, (n, v, _) in built.items() if (n, v) == (name, version)}
     assert _assets(ca, "gem-store", "ruby", "acme-native", "3.0.0") == {  # the platform gem beside the plain one
         "acme-native-3.0.0.gem": sha["acme-native-3.0.0.gem"],
         "acme-native-3.0.0-x86_64-linux.gem": sha["acme-native-3.0.0-x86_64-linux.gem"]}
@@ -148,11 +156,13 @@ def test_crates_in_artifactorys_layout_migrate_and_the_index_tree_stays_behind(w
     assert report(world["state"])["states"] == {"planned": len(seeded)}  # config.json and index lines are not items
     assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
     assert report(world["state"])["states"] == {"confirmed": len(seeded)}
+    sha = {key: hashlib.sha256(data).hexdigest() for key, data in seeded.items()}
+    assert _ledger(world["state"]) == {(n, v, f"{n}-{v}.crate"): ("confirmed", sha[(n, v)], sha[(n, v)])
+                                       for n, v in seeded}
 
     assert _versions(ca, "crate-store", "cargo") == set(seeded)
-    for (name, version), data in seeded.items():
-        assert _assets(ca, "crate-store", "cargo", name, version) == {
-            f"{name}-{version}.crate": hashlib.sha256(data).hexdigest()}
+    for name, version in seeded:
+        assert _assets(ca, "crate-store", "cargo", name, version) == {f"{name}-{version}.crate": sha[(name, version)]}
     _unchanged_rerun(world, job, len(seeded))
 
 
@@ -175,7 +185,7 @@ def test_gem_install_from_codeartifact_after_migrating_from_artifactory(world):
     assert ruby(home, "require 'acme_app'; require 'acme_base'; print AcmeApp::VERSION, ' ', AcmeBase::VERSION") == \
         "0.5.0 1.1.0"
     for filename in ("acme-app-0.5.0.gem", "acme-base-1.1.0.gem", "acme-native-3.0.0-x86_64-linux.gem"):
-        assert (home / "gems" / "cache" / filename).read_bytes() == built[filename]
+        assert (home / "gems" / "cache" / filename).read_bytes() == built[filename][2]
 
 
 @pytest.mark.clients
