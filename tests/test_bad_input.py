@@ -455,9 +455,10 @@ def test_a_zip_bomb_metadata_is_refused_without_reading_it(world, tmp_path, caps
     def no_twine(*args, **kwargs):
         raise AssertionError("twine was asked to read a bomb")
 
-    import ferry.migrators.pypi
-    real = ferry.migrators.pypi.PackageFile.from_filename
-    monkeypatch.setattr(ferry.migrators.pypi.PackageFile, "from_filename",
+    from twine.package import PackageFile  # what the PyPI migrator reads metadata with
+
+    real = PackageFile.from_filename
+    monkeypatch.setattr(PackageFile, "from_filename",
                         classmethod(lambda cls, f, c: no_twine() if "bomb" in f else real(f, c)))
     assert _migrate(_pypi_job(world, tmp_path, "pypi-bomb"), tmp_path / "ferry.db") == 1
     capsys.readouterr()
