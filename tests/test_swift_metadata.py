@@ -1,10 +1,13 @@
-"""Swift release metadata travels with the source archive: CodeArtifact (another region) → CodeArtifact.
+"""Swift release metadata travels with the source archive: CodeArtifact (another region) or Artifactory
+→ CodeArtifact.
 
 The source releases are published the way a client publishes them, through the source region's Swift
 registry endpoint with a ``metadata`` part; after ``ferry migrate`` (and ``ferry replicate``) the
 target's release documents, read through the registry API as SwiftPM reads them, carry the same
 metadata. Releases without metadata, with a ``metadata`` that is not a JSON object, or whose release
-document the source answers 404 for, still migrate their archives, without the part.
+document the source answers 404 for, still migrate their archives, without the part. From Artifactory,
+releases are published through its Swift registry API (``/api/swift/{repo}``) or deployed as plain files
+in its Swift structure (no metadata).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import re
 import pytest
 import requests
 
+from artifactory_helpers import write_job
 from e2e_helpers import aws_env, codeartifact, ferry
+from ferry.sandbox.artifactory.seed import ArtifactorySeeder
 from ferry.sandbox.seed import swift_source_archive
 from replicate_helpers import SOURCE_REGION, TARGET_REGION, Seeder, write_replica_job
 
@@ -32,13 +37,14 @@ METADATA = {
 
 
 class Registry:
-    """One region's ``libs`` repository, spoken to through its Swift registry endpoint (token as Bearer)."""
+    """One region's repository (``libs``), spoken to through its Swift registry endpoint (token as Bearer)."""
 
-    def __init__(self, sandbox, region: str):
+    def __init__(self, sandbox, region: str, repo: str = "libs"):
         self.client = codeartifact(sandbox.urls()["codeartifact"], region)
+        self.repo = repo
 
     def _base(self) -> tuple[str, dict[str, str]]:
-        url = self.client.get_repository_endpoint(domain="acme", repository="libs", format="swift")["repositoryEndpoint"]
+        url = self.client.get_repository_endpoint(domain="acme", repository=self.repo, format="swift")["repositoryEndpoint"]
         token = self.client.get_authorization_token(domain="acme")["authorizationToken"]
         return url.rstrip("/") + "/", {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
 
@@ -124,3 +130,42 @@ def test_replicate_copies_release_metadata_reading_it_once_per_version(world, ca
     # a rerun finds every version in place: nothing published, no release document read
     assert ferry("replicate", str(world["job"]), "--state", str(world["state"])) == 0
     assert "swift release read" not in capsys.readouterr().out
+
+
+def test_artifactory_release_metadata_migrates_from_its_swift_api(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = ArtifactorySeeder(urls["artifactory"])
+    seeder.create_repository("swift-local", "swift")
+    monkeypatch.setenv("ARTIFACTORY_TOKEN", seeder.token())
+    archives = {v: swift_source_archive("Greeter", v) for v in ("1.0.0", "1.1.0", "1.2.0", "2.0.0")}
+    api = f"{urls['artifactory']}/api/swift/swift-local"
+    published = seeder.http.put(f"{api}/acme/Greeter/1.0.0", headers={"Accept": ACCEPT}, timeout=30, files={
+        "source-archive": ("Greeter-1.0.0.zip", archives["1.0.0"], "application/zip"),
+        "metadata": (None, json.dumps(METADATA).encode(), "application/json")})
+    assert published.status_code == 201, published.text
+    seeder.deploy("swift-local", "acme/Greeter/Greeter-1.1.0.zip", archives["1.1.0"])  # a plain deploy: no metadata
+    seeder.deploy("swift-local", "acme/Greeter/Greeter-1.2.0.zip", archives["1.2.0"])
+    # outside Artifactory's Swift structure: migrated by its registry-shaped path, but its API answers 404
+    seeder.deploy("swift-local", "acme/Greeter/2.0.0.zip", archives["2.0.0"])
+    store = sandbox.apps["artifactory"].store
+    odd = store.node("swift-local", "acme/Greeter/Greeter-1.2.0.zip")
+    store.set_properties([odd.id], {"swift.metadata": ['"just a string"']})
+    # the source serves them as the registry spec says, whatever the case of scope and name
+    assert seeder.http.get(f"{api}/acme/greeter/1.0.0", headers={"Accept": ACCEPT}, timeout=30).json()[
+        "metadata"] == METADATA
+    assert seeder.http.get(f"{api}/acme/greeter/1.2.0", timeout=30).json()["metadata"] == "just a string"
+    assert seeder.http.get(f"{api}/acme/greeter/2.0.0", timeout=30).status_code == 404
+    codeartifact(urls["codeartifact"]).create_domain(domain="acme")
+    job = write_job(tmp_path / "job.toml", urls["artifactory"], urls["codeartifact"],
+                    [{"source": "swift-local", "target": "swift-store"}])
+    assert ferry("migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress",
+                 "--create-missing") == 0
+    target = Registry(sandbox, "us-east-1", "swift-store")
+    assert target.release("acme", "Greeter", "1.0.0").json()["metadata"] == METADATA
+    for version, archive in archives.items():
+        release = target.release("acme", "greeter", version)
+        assert release.json()["resources"][0]["checksum"] == hashlib.sha256(archive).hexdigest()
+        assert target.archive("acme", "greeter", version) == archive
+        if version != "1.0.0":
+            assert release.json()["metadata"] == {}

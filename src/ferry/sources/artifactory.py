@@ -14,6 +14,9 @@ while it streams. A file whose ``originalChecksums`` (what the deploying client 
 the actual ones is listed and copied as Artifactory serves it, with the original values in its hints
 (``artifactory.original_sha1``/``_md5``) and a note naming the files.
 
+Swift release metadata (author, description, license and repository URLs...) is read, per version, from
+the release document of the Swift registry API Artifactory serves at ``/api/swift/{repo}``.
+
 Repositories: local (and federated) ones by default. A remote repository ``X`` is refused with a
 pointer to its cache ``X-cache``: naming ``X-cache`` explicitly migrates the cached copies of public
 packages (and says so in the run's notes). Virtual repositories are refused (they only aggregate).
@@ -35,7 +38,7 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
 from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, \
     properties_queries, storage_entries
-from ferry.sources.base import SourceFile, SourceRepository, parse_time
+from ferry.sources.base import SWIFT_ACCEPT, SourceFile, SourceRepository, parse_time, swift_metadata_of
 
 T = TypeVar("T")
 
@@ -331,6 +334,20 @@ class ArtifactorySource:
             return {}
         tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None
         return {str(k): str(v) for k, v in (tags or {}).items()}
+
+    def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
+        """The ``metadata`` of a Swift release, from the release document of the Swift registry API Artifactory
+        serves at ``/api/swift/{repo}/{scope}/{name}/{version}``; None when the release or its metadata is
+        absent (404), or the answer is not a JSON object. Not retried here (the caller runs it under the
+        request retry). Raises RetryableError (429, 5xx, connection), FatalError (401/403), ItemError (other 4xx).
+        """
+        what = f"release metadata of {scope}.{name} {version}"
+        path = "/".join(quote(p, safe="") for p in (repository, scope, name, version))
+        resp = self._request("GET", f"/api/swift/{path}", what, headers={"Accept": SWIFT_ACCEPT})
+        if resp.status_code == 404:
+            return None
+        raise_for(resp, what)
+        return swift_metadata_of(resp)
 
 
 def open_artifactory_source(cfg, settings, session: requests.Session, retry) -> ArtifactorySource:

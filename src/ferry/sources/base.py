@@ -67,8 +67,21 @@ class Source(Protocol):
         Optional: sources that cannot tell (Nexus has no Swift) leave it out, and callers read it as
         ``getattr(source, "swift_release_metadata", None)``. Scope and name may be given lowercased (the
         registry spec makes them case-insensitive). Not retried inside: callers run it under the request
-        retry. Raises RetryableError (transient, 401 after dropping a token) or ItemError (refused).
+        retry. Raises as the source's other reads do: RetryableError (transient), ItemError, FatalError.
         """
+
+
+SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"  # the Swift registry API's release document
+
+
+def swift_metadata_of(resp: requests.Response) -> dict | None:
+    """The non-empty ``metadata`` object of a Swift release document, else None (not JSON, not an object)."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        return None
+    metadata = doc.get("metadata") if isinstance(doc, dict) else None
+    return metadata if isinstance(metadata, dict) and metadata else None
 
 
 def parse_time(text: object) -> datetime | None:

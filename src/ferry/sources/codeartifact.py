@@ -27,13 +27,12 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from ferry.codeartifact import Domain
 from ferry.errors import ItemError, RetryableError, UsageError
 from ferry.model import Checksums
-from ferry.sources.base import SourceFile, SourceRepository
+from ferry.sources.base import SWIFT_ACCEPT, SourceFile, SourceRepository, swift_metadata_of
 
 SCHEME = "codeartifact"
 # Versions in these states have no assets to read (Unfinished: not complete yet; Disposed: assets gone).
 SKIPPED_STATUSES = ("Unfinished", "Disposed", "Deleted")
 CHUNK = 1024 * 1024
-SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"
 
 
 @dataclass(frozen=True)
@@ -233,17 +232,8 @@ class CodeArtifactSource:
                f"{quote(version, safe='')}")
         resp = self._endpoint_get(url, f"release metadata of {scope}.{name} {version}", "swift release read",
                                   headers={"Accept": SWIFT_ACCEPT})
-        return None if resp is None else release_metadata(resp)
+        return None if resp is None else swift_metadata_of(resp)
 
-
-def release_metadata(resp: requests.Response) -> dict | None:
-    """The non-empty ``metadata`` object of a Swift release document, else None (not JSON, not an object)."""
-    try:
-        doc = resp.json()
-    except ValueError:
-        return None
-    metadata = doc.get("metadata") if isinstance(doc, dict) else None
-    return metadata if isinstance(metadata, dict) and metadata else None
 
 
 def open_codeartifact_source(cfg: Any, session: requests.Session,

@@ -5,6 +5,7 @@
 - ``/artifactory/api/storage/...`` and ``PATCH /api/metadata/...`` → :mod:`~ferry.sandbox.artifactory.storage`;
 - ``/artifactory/api/npm/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.npm`;
 - ``/artifactory/api/pypi/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.pypi` (twine upload, ``simple/``);
+- ``/artifactory/api/swift/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.swift` (publish, release documents);
 - ``/artifactory/{repo}/{path}`` → :mod:`~ferry.sandbox.artifactory.content` (deploy, download, delete);
 - ``POST /access/api/v1/tokens`` (the platform's token endpoint) creates access tokens too.
 
@@ -33,6 +34,7 @@ from ferry.sandbox.artifactory.npm import NpmApi
 from ferry.sandbox.artifactory.pypi import PypiApi
 from ferry.sandbox.artifactory.rest import RestApi
 from ferry.sandbox.artifactory.storage import StorageApi
+from ferry.sandbox.artifactory.swift import SwiftApi
 from ferry.sandbox.artifactory.store import Store
 from ferry.sandbox.faults import FaultSpec
 
@@ -61,6 +63,7 @@ class ArtifactoryApp:
         self.cdn_requests: list[dict[str, str]] = []  # headers seen at the "CDN" (tests check no credentials)
         self.npm = NpmApi(self.store)
         self.pypi = PypiApi(self.store)
+        self.swift = SwiftApi(self.store)
         if self.config.seed_defaults and not self.store.repos():
             for key, rclass, package_type, config in _DEFAULT_REPOS:
                 self.store.create_repo(key, rclass, package_type, config)
@@ -159,6 +162,12 @@ class ArtifactoryApp:
             if repo is None:
                 return render.error(404, f"Repository {key} does not exist")
             return self.pypi.dispatch(request, repo, pypi_rest, base, user)
+        if head == "swift":
+            key, _, swift_rest = tail.partition("/")
+            repo = self.store.storage_repo(key)
+            if repo is None:
+                return render.error(404, f"Repository {key} does not exist")
+            return self.swift.dispatch(request, repo, swift_rest, base, user)
         if head == "npm":
             key, _, npm_rest = raw_api.partition("/")[2].partition("/")
             repo = self.store.storage_repo(unquote(key))
