@@ -13,8 +13,10 @@ description, licenseURL, readmeURL, repositoryURLs, originalPublicationTime...) 
 :meth:`SwiftMigrator.version_facts` from the ``metadata`` of the source's release document
 (``GET {scope}/{name}/{version}``, ``Source.swift_release_metadata``). A source that cannot tell (no such
 method), answers 404, or serves no metadata or something that is not a JSON object gets the release
-published without the part, as SwiftPM's own publish does without ``--metadata-path``. Signatures
-(``source-archive-signature``, ``metadata-signature``) are not copied.
+published without the part (the spec makes it optional). A read that fails otherwise (after the request
+retries) fails the version, so a release is never published without metadata the source has: a release
+cannot be changed once published. Signatures (``source-archive-signature``, ``metadata-signature``) are
+not copied.
 """
 
 from __future__ import annotations
