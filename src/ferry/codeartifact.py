@@ -164,6 +164,7 @@ class Domain:
         self._margin = TOKEN_REFRESH_MARGIN
         self.tokens_fetched = 0
         self._endpoints: dict[tuple[str, str], str] = {}
+        self._endpoints_lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()  # not _lock: token() holds that while it calls
 
@@ -249,11 +250,17 @@ class Domain:
     def endpoint(self, repository: str, fmt: str) -> str:
         """The repository's endpoint URL for ``fmt``, ending in ``/`` (cached)."""
         key = (repository, fmt)
-        if key not in self._endpoints:
-            out = self.read("get_repository_endpoint", repository=repository, format=fmt)
-            url = out["repositoryEndpoint"]
-            self._endpoints[key] = url if url.endswith("/") else url + "/"
-        return self._endpoints[key]
+        url = self._endpoints.get(key)
+        if url is None:
+            # Workers starting together would each ask for the same endpoint: the first asks, the rest wait.
+            with self._endpoints_lock:
+                url = self._endpoints.get(key)
+                if url is None:
+                    out = self.read("get_repository_endpoint", repository=repository, format=fmt)
+                    url = out["repositoryEndpoint"]
+                    url = url if url.endswith("/") else url + "/"
+                    self._endpoints[key] = url
+        return url
 
     # -- domain and repositories ------------------------------------------------------------------
 
