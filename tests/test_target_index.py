@@ -92,3 +92,19 @@ def test_seen_keys_tell_new_same_and_different_before_and_after_spilling(spill_a
     assert (path is not None) == (spill_after is not None)
     seen.close()
     assert path is None or not os.path.exists(path)
+
+
+@pytest.mark.parametrize("spill_after", [None, 3])
+def test_first_names_keep_the_first_spelling_per_version_before_and_after_spilling(spill_after):
+    from ferry.target_index import FirstNames
+
+    names = FirstNames(spill_after=spill_after)
+    versions = [("pypi", "", f"p{i}", "1.0", "pypi-local") for i in range(10)]
+    assert [names.first(v, f"P{i}") for i, v in enumerate(versions)] == [f"P{i}" for i in range(10)]
+    assert names.first(versions[7], "p-7") == "P7"  # another spelling: the first one is answered
+    assert names.first(("pypi", "", "p7", "1.0", "other-repo"), "p-7") == "p-7"  # another source repository
+    assert names.first(("pypi", "", "p7", "2.0", "pypi-local"), "p-7") == "p-7"  # another version
+    path = names._path
+    assert (path is not None) == (spill_after is not None)
+    names.close()
+    assert path is None or not os.path.exists(path)

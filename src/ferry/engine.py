@@ -47,7 +47,7 @@ from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.state.target_memory import TargetMemory
-from ferry.target_index import SeenKeys
+from ferry.target_index import FirstNames, SeenKeys
 
 
 @dataclass
@@ -603,8 +603,8 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
       both files, and the second is not passed on (the plan would refuse it).
     """
     seen = SeenKeys()  # key digest -> content fingerprint, spilled to a scratch file when large
-    names: dict[tuple, str] = {}  # version -> the source's spelling of its package name
-    clashes: dict[tuple, str] = {}  # version -> why its items are unmappable
+    names = FirstNames()  # version -> the source's first spelling of its package name, spilled when large
+    clashes: dict[tuple, str] = {}  # version -> why its items are unmappable (rare: kept whole)
     for item in want:
         if item.unmappable is None and not getattr(item, "skipped", None):
             reason = _undecodable(item) or transfer.too_big(item.size)
@@ -612,9 +612,10 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                 item = _escaped(replace(item, unmappable=reason))
         spelled = item.extras.get("source_name") if item.extras else None
         vid = (item.key.version_id, item.repository)
-        if spelled and vid not in clashes and names.setdefault(vid, spelled) != spelled:
+        first = names.first((*vid[0], vid[1]), spelled) if spelled and vid not in clashes else spelled
+        if first != spelled:
             key = item.key
-            clashes[vid] = (f"the source has both {names[vid]!r} and {spelled!r} {key.version}, which CodeArtifact "
+            clashes[vid] = (f"the source has both {first!r} and {spelled!r} {key.version}, which CodeArtifact "
                             f"files under the one name {key.package!r}; keep one (exclude or remove the other in "
                             "the source)")
             writer.call(lambda db, key=key, why=clashes[vid]: db.execute(
@@ -636,7 +637,8 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
                               reason=f"two source files map to {item.key} with different content "
                                      f"({other[0] if other else '?'} and {item.locator}); CodeArtifact can hold "
                                      "only one: remove or exclude the other in the source")
-    seen.close()  # (a plan abandoned half-way drops it with the generator: SeenKeys cleans up when collected)
+    seen.close()  # (a plan abandoned half-way drops them with the generator: both clean up when collected)
+    names.close()
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -7,7 +7,8 @@ Both grow with the repository, so neither keeps Python objects per item once it 
   costs a few MB of page cache instead of some hundred bytes per asset of Python objects;
 - :func:`key_digest` turns an item's identity into a 128-bit integer, what :class:`SeenKeys`
   remembers instead of the key itself (two different keys sharing a digest is a 1-in-10^29 event at
-  a million keys); :class:`SeenKeys` moves to a scratch SQLite file the same way past ``spill_after``.
+  a million keys); :class:`SeenKeys` moves to a scratch SQLite file the same way past ``spill_after``,
+  and so does :class:`FirstNames` (the source's spelling of each version's package name).
 """
 
 from __future__ import annotations
@@ -210,6 +211,39 @@ class SeenKeys(_Spilling):
                              ((d.to_bytes(16, "big"), f) for d, f in entries.items()))
         self._db.execute("COMMIT")
 
+
+class FirstNames(_Spilling):
+    """The first spelling seen of each package version's source name (PyPI ``Foo.Bar`` vs ``foo-bar``).
+
+    A dict of 128-bit digests while small; past ``spill_after`` versions (default 50,000), a table in a
+    scratch SQLite file (deleted on close), so memory does not grow with the number of versions listed.
+    """
+
+    def __init__(self, spill_after: int | None = None):
+        self._spill_after = SEEN_SPILL_AFTER if spill_after is None else spill_after
+        self._dict: dict[int, str] | None = {}
+
+    def first(self, version: tuple[str, ...], name: str) -> str:
+        """The name first given for ``version`` (a tuple of strings); ``name`` if this is the first."""
+        text = "\0".join(version)
+        digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
+        if self._dict is not None:
+            prior = self._dict.setdefault(digest, name)
+            if len(self._dict) > self._spill_after:
+                self._spill()
+            return prior
+        assert self._db is not None
+        blob = digest.to_bytes(16, "big")
+        self._db.execute("INSERT OR IGNORE INTO n VALUES (?, ?)", (blob, name))
+        return self._db.execute("SELECT name FROM n WHERE digest = ?", (blob,)).fetchone()[0]
+
+    def _spill(self) -> None:
+        db = self._open_scratch("ferry-names-", isolation_level=None)
+        db.execute("CREATE TABLE n (digest BLOB PRIMARY KEY, name TEXT) WITHOUT ROWID")
+        entries, self._dict = self._dict or {}, None
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO n VALUES (?, ?)", ((d.to_bytes(16, "big"), n) for d, n in entries.items()))
+        db.execute("COMMIT")
 
 
 def _int64(value: int) -> int:
