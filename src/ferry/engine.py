@@ -467,7 +467,7 @@ class Engine:
                     problems = transfer.confirm_all(lambda: self._target_hashes(target, key), expected,
                                                     sleep=self.settings.sleep or self._sleep)
         except transfer.Interrupted:
-            return set()  # rows stay "published": the next run's plan checks them against the target
+            return confirmed  # the rest stay "published": the next run's plan checks them against the target
         except (FatalError, KeyboardInterrupt):
             raise
         except Exception as err:  # noqa: BLE001 - the listing gave up: these items are not known to be there
