@@ -156,18 +156,13 @@ class ArtifactoryApp:
             return self.storage.patch_metadata(request, tail)
         if api.rstrip("/") == "search/aql":
             return self.rest.aql(request)
-        if head == "pypi":
-            key, _, pypi_rest = tail.partition("/")
+        if head in ("pypi", "swift"):  # /api/{pypi|swift}/{repo}/...: the format's own API over a repository
+            key, _, format_rest = tail.partition("/")
             repo = self.store.storage_repo(key)
             if repo is None:
                 return render.error(404, f"Repository {key} does not exist")
-            return self.pypi.dispatch(request, repo, pypi_rest, base, user)
-        if head == "swift":
-            key, _, swift_rest = tail.partition("/")
-            repo = self.store.storage_repo(key)
-            if repo is None:
-                return render.error(404, f"Repository {key} does not exist")
-            return self.swift.dispatch(request, repo, swift_rest, base, user)
+            api_of_format = self.pypi if head == "pypi" else self.swift
+            return api_of_format.dispatch(request, repo, format_rest, base, user)
         if head == "npm":
             key, _, npm_rest = raw_api.partition("/")[2].partition("/")
             repo = self.store.storage_repo(unquote(key))
