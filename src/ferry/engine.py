@@ -433,8 +433,7 @@ class Engine:
                 writer.transition(m.target, finished[-1].key, "failed", reason=f"finishing the version: {err}")
 
     def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
-                         writer: LedgerWriter, publish: PublishContext | None = None,
-                         whole: bool = False) -> set[ItemKey]:
+                         writer: LedgerWriter, publish: PublishContext, whole: bool) -> set[ItemKey]:
         """Confirm every asset published in this version: from the target's answers to the publishes
         where the format's publish answers with the stored asset's SHA-256 (generic), else with one
         listing of the version (a few if the target lags).
@@ -445,9 +444,8 @@ class Engine:
         """
         target = ctx.mapping.target
         confirmed: set[ItemKey] = set()
-        shown = publish.shown if publish is not None else {}
         answered = [asset for asset, (_item, sha) in awaiting.items()
-                    if ((shown.get(asset) or {}).get("hashes") or {}).get("SHA-256") == sha]
+                    if ((publish.shown.get(asset) or {}).get("hashes") or {}).get("SHA-256") == sha]
         for asset in answered:
             item, sha = awaiting[asset]
             writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha)
