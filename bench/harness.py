@@ -102,6 +102,12 @@ class StandIns:
             spec = requests.get(self.ca + "/__sandbox/quota", timeout=30).json()["quota"]
         return requests.put(self.ca + "/__sandbox/quota", json={"quota": spec}, timeout=30).json()
 
+    def faults(self, spec: str) -> None:
+        """Set the injected faults of the CodeArtifact and Nexus stand-ins (e.g. ``latency=50ms``; "" for none)."""
+        for name in ("codeartifact", "nexus"):
+            resp = requests.put(self.urls[name] + "/__sandbox/faults", json={"faults": spec}, timeout=30)
+            resp.raise_for_status()
+
     def counters(self) -> dict:
         return requests.get(self.ca + "/__sandbox/quota", timeout=30).json()
 

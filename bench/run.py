@@ -15,7 +15,9 @@ their own process (waitress engine) and runs:
 4. ``ferry migrate`` with its default limits against a stand-in enforcing 10 publishes/s (a separate
    corpus of npm and raw versions): publish rate sustained, as a share of the quota, and the share
    of publishes throttled;
-   then that migrate again: its time as a share of a first run the quota paced;
+   then that migrate again: its time as a share of a first run the quota paced; then the same
+   corpus into a fresh domain with ``--latency-ms`` (default 50) added to every request of both
+   stand-ins, as round trips to real services add it;
 5. ledger overhead: the ledger writer thread's CPU (and producers' blocked time) as a share of run 2's
    wall time.
 
@@ -108,6 +110,20 @@ def main_run(args, work: Path) -> dict:
         results["quota"] = ferry(work, "quota", qjob, work / "quota.db", sandbox, quota="publish=10,burst=1s")
         # The rerun again, now against a first run the quota paced (as a real migration's is).
         results["quota_rerun"] = ferry(work, "quota-rerun", qjob, work / "quota.db", sandbox)
+
+        if args.latency_ms:
+            # The quota again, with every stand-in request slowed as a real service's is: ferry must
+            # keep the pipe full through round trips, not only over loopback.
+            sandbox.domain("latency", [TARGETS["npm"], TARGETS["raw"]])
+            ljob = job_file(work / "latency.toml", sandbox.urls["nexus"], sandbox.ca, "latency",
+                            mappings("quota", [f for f, _ in quota_shares]), args.workers, None)
+            sandbox.faults(f"latency={args.latency_ms}ms")
+            try:
+                results["quota_latency"] = ferry(work, "quota-latency", ljob, work / "latency.db", sandbox,
+                                                 quota="publish=10,burst=1s")
+            finally:
+                sandbox.faults("")
+            results["latency_ms"] = args.latency_ms
     finally:
         sandbox.stop()
     return results
@@ -140,6 +156,8 @@ def main() -> int:
     parser.add_argument("--versions", type=int, default=1000, help="corpus size for benchmarks 1-3 and 5")
     parser.add_argument("--big-asset-gb", type=float, default=0.0, help="add one raw file of this many GiB")
     parser.add_argument("--quota-versions", type=int, default=600, help="corpus size for benchmark 4")
+    parser.add_argument("--latency-ms", type=float, default=50.0,
+                        help="benchmark 4 again with this much added to every stand-in request (0: skip)")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--server", default="waitress", help="stand-in HTTP engine (waitress or werkzeug)")
     parser.add_argument("--scaling", help="comma-separated corpus sizes: run the scaling table instead")
