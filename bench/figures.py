@@ -12,6 +12,14 @@ def _mb(n: float) -> str:
     return f"{n / 1024 / 1024:,.1f}"
 
 
+def _copier_row(label: str, run: dict) -> str:
+    """One row of benchmark 1: a copier's files, times and CPU (its own and the stand-ins')."""
+    wall = run.get("process_wall_s", run["wall_s"])
+    return (f"| {label} | {run['files']:,} | {run['errors']} | {wall:.1f} | {run['wall_s']:.1f} | "
+            f"{run['files'] / wall:.1f} | {run['bytes'] / 1e6 / wall:.1f} | {run['peak_rss_mb']:.0f} | "
+            f"{run['cpu_s']:.1f} | {run['standin_cpu_s']:.1f} |")
+
+
 def _quota_row(label: str, run: dict) -> str:
     """One row of benchmark 4: the publish rate the stand-in accepted, as a share of its 10/s quota."""
     q = run["counters"]
@@ -61,17 +69,20 @@ def render_main(res: dict) -> str:
               "upload code (`Ingest.upload`/`put_raw`, no HTTP; see bench/corpus.py).", ""]
 
     bare_wall = bare.get("process_wall_s", bare["wall_s"])
-    bare_mbs = bare["bytes"] / 1e6 / bare_wall
+    native = res.get("native")
+    rows = [_copier_row("bare (the loopback limit)", bare)]
+    if native:
+        rows.append(_copier_row("native", native))
     lines += ["### 1. Bare copier (the loopback limit)", "",
               "List components, download each file to a temporary file, one PublishPackageVersion (generic) "
               "per file; no ledger, no hashing, no checks. `wall s` is launch to exit (as for ferry below); "
-              "`copy loop s` leaves out starting Python and importing boto3.", "",
-              "| files | errors | wall s | copy loop s | files/s | MB/s | peak RSS MB | CPU s (copier) | "
+              "`copy loop s` leaves out starting Python and importing boto3. The native copier "
+              "(bench/native_copier.py) runs the same loop but publishes each version the way its format's "
+              "clients do, as ferry does (npm PUT, PyPI upload, Maven PUTs then `maven-metadata.xml`, raw as "
+              "generic); the goal is judged against the bare copier, as the issue defines it.", "",
+              "| copier | files | errors | wall s | copy loop s | files/s | MB/s | peak RSS MB | CPU s (copier) | "
               "CPU s (stand-ins) |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-              f"| {bare['files']:,} | {bare['errors']} | {bare_wall:.1f} | {bare['wall_s']:.1f} | "
-              f"{bare['files'] / bare_wall:.1f} | {bare_mbs:.1f} | "
-              f"{bare['peak_rss_mb']:.0f} | {bare['cpu_s']:.1f} | {bare['standin_cpu_s']:.1f} |", ""]
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, ""]
 
     ratio = bare_wall / first["wall_s"]
     reqs = _requests(first["counters"])
@@ -85,6 +96,11 @@ def render_main(res: dict) -> str:
               f"{reqs / versions:.2f} | {first.get('plan_s', 0):.1f} | {first.get('transfer_s', 0):.1f} | "
               f"{first['cpu_s']:.1f} | {first['standin_cpu_s']:.1f} |", "",
               f"CodeArtifact requests per version, by operation: {_ops(first['counters'], versions)}.", ""]
+    if native:
+        native_wall = native.get("process_wall_s", native["wall_s"])
+        lines += [f"Ratio to the native copier: {native_wall / first['wall_s']:.3f} ({native_wall:.1f} s against "
+                  f"{first['wall_s']:.1f} s; the native copier made {_requests(native['counters']) / versions:.2f} "
+                  "CodeArtifact requests per version).", ""]
 
     counters = rerun["counters"]
     lists = sum(counters.get("operations", {}).get(op, 0) for op in LISTS)

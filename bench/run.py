@@ -6,7 +6,9 @@
 The first form seeds a corpus (bench/corpus.py) into the Nexus stand-in, starts the stand-ins in
 their own process (waitress engine) and runs:
 
-1. the bare copier (bench/bare_copier.py) with ferry's worker count: the loopback limit;
+1. the bare copier (bench/bare_copier.py) with ferry's worker count: the loopback limit; then the
+   native copier (bench/native_copier.py), the same loop publishing each format natively, as ferry
+   does, which splits the gap to ferry into the protocols' share and ferry's checks;
 2. ``ferry migrate`` with client-side rate limits off (the stand-in has no quota here): versions/s,
    MB/s, ratio to the bare copier, peak RSS of the ferry process, CodeArtifact requests per version
    (counted by the stand-in);
@@ -84,19 +86,19 @@ def main_run(args, work: Path) -> dict:
     sandbox = StandIns(data, args.server, work / "standins.log")
     try:
         sources = [corpus.repo_name("bench", f) for f in fmts]
-        sandbox.domain("bare", sources)
-        sandbox.quota("")
-        cpu0 = sandbox.cpu_s()
-        m = run_measured([PYTHON, str(ROOT / "bench" / "bare_copier.py"), str(work / "bare.json"),
-                          sandbox.urls["nexus"], sandbox.ca, "bare", str(args.workers), *sources],
-                         child_env(work), work / "bare.log")
-        bare = json.loads((work / "bare.json").read_text())
-        # Its own "wall_s" is the copy loop alone; the ratio compares launch-to-exit times, as ferry's is.
-        bare.update(code=m.code, process_wall_s=m.wall_s, peak_rss_mb=m.peak_rss_mb, cpu_s=m.cpu_s,
-                    standin_cpu_s=sandbox.cpu_s() - cpu0,
-                    counters=sandbox.counters())
-        results["bare"] = bare
-        log(f"bare copier: {bare['wall_s']:.1f}s, {bare['files']} files, {bare['errors']} errors")
+        for name, script in (("bare", "bare_copier.py"), ("native", "native_copier.py")):
+            sandbox.domain(name, sources)
+            sandbox.quota("")
+            cpu0 = sandbox.cpu_s()
+            m = run_measured([PYTHON, str(ROOT / "bench" / script), str(work / f"{name}.json"),
+                              sandbox.urls["nexus"], sandbox.ca, name, str(args.workers), *sources],
+                             child_env(work), work / f"{name}.log")
+            copier = json.loads((work / f"{name}.json").read_text())
+            # Its own "wall_s" is the copy loop alone; the ratio compares launch-to-exit times, as ferry's is.
+            copier.update(code=m.code, process_wall_s=m.wall_s, peak_rss_mb=m.peak_rss_mb, cpu_s=m.cpu_s,
+                          standin_cpu_s=sandbox.cpu_s() - cpu0, counters=sandbox.counters())
+            results[name] = copier
+            log(f"{name} copier: {copier['wall_s']:.1f}s, {copier['files']} files, {copier['errors']} errors")
 
         sandbox.domain("ferry", list(TARGETS.values()))
         job = job_file(work / "job.toml", sandbox.urls["nexus"], sandbox.ca, "ferry", mappings("bench", fmts),
