@@ -254,8 +254,12 @@ def test_checksums_accept_codeartifact_and_nexus_spellings():
     nexus = Checksums.from_mapping({"sha256": sums["sha256"].upper(), "sha1": sums["sha1"], "md5": sums["md5"]})
     assert ca == nexus
     assert ca.get("sha-256") == sums["sha256"]
+    assert ca.as_dict() == {"sha256": sums["sha256"], "sha1": sums["sha1"], "md5": sums["md5"]}
+    assert Checksums(sha1=f" {sums['sha1'].upper()}\n").sha1 == sums["sha1"]
     with pytest.raises(ValueError):
         Checksums(sha256="abc")
+    with pytest.raises(ValueError):
+        Checksums(sha1="g" * 40)
 
 
 def test_item_key_normalizes_missing_namespace_and_prints_like_people_do():

@@ -11,6 +11,7 @@ Everything here is an immutable value; nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ _HEX_LENGTHS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 ALGORITHMS: tuple[str, ...] = ("sha256", "sha512", "sha1", "md5")
 
 
+@functools.lru_cache(maxsize=256)  # a listing spells the same few keys for every asset
 def _algorithm_name(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
@@ -121,6 +123,8 @@ class Checksums(Mapping[str, str]):
                 continue
             if not isinstance(value, str):
                 raise ValueError(f"{name} checksum must be a hex string, not {type(value).__name__}")
+            if len(value) == _HEX_LENGTHS[name] and _HEX.fullmatch(value):
+                continue  # already lower-case hex, as listings give it: nothing to normalize
             norm = value.strip().lower()
             if len(norm) != _HEX_LENGTHS[name] or not _HEX.fullmatch(norm):
                 raise ValueError(f"{name} checksum {value!r} is not {_HEX_LENGTHS[name]} hex digits")
@@ -167,7 +171,7 @@ class Checksums(Mapping[str, str]):
 
     def as_dict(self) -> dict[str, str]:
         """The present digests as a plain dict."""
-        return dict(self.items())
+        return {name: value for name in ALGORITHMS if (value := getattr(self, name)) is not None}
 
 
 def _checksums(value: Any) -> Checksums:
