@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ferry.sandbox.artifactory.store_meta import MetaMixin
-from ferry.sandbox.blobs import Blob, BlobStore
+from ferry.sandbox.blobs import Blob
+from ferry.sandbox.locked_db import LockedStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS repos (
@@ -138,38 +137,11 @@ def _node(row: sqlite3.Row) -> Node:
     return Node(**{k: row[k] for k in row.keys()})
 
 
-class Store(MetaMixin):
+class Store(MetaMixin, LockedStore):
     """SQLite + blobs under ``data_dir``; npm metadata and credentials come from :class:`MetaMixin`."""
 
     def __init__(self, data_dir: Path):
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.blobs = BlobStore(data_dir / "blobs")
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(data_dir / "artifactory.db", check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query (the AQL evaluator builds its SQL from parsed criteria)."""
-        with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
+        super().__init__(data_dir, "artifactory.db", _SCHEMA)
 
     # -- repositories -------------------------------------------------------------------------------
 

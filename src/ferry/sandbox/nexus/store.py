@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ferry.sandbox.blobs import Blob, BlobStore
+from ferry.sandbox.blobs import Blob
+from ferry.sandbox.locked_db import LockedStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (
@@ -147,38 +146,11 @@ def _asset(row: sqlite3.Row) -> AssetRow:
                     row["last_downloaded"])
 
 
-class Store:
+class Store(LockedStore):
     """Metadata in ``data_dir/nexus.sqlite``, bodies under ``data_dir/blobs``."""
 
     def __init__(self, data_dir: Path):
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.blobs = BlobStore(self.data_dir / "blobs")
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.data_dir / "nexus.sqlite", check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        super().__init__(data_dir, "nexus.sqlite", _SCHEMA)
 
     # -- repositories -------------------------------------------------------------------------------
 
@@ -199,12 +171,12 @@ class Store:
 
     def repositories(self) -> list[RepoRecord]:
         """All repositories, ordered by name."""
-        rows = self._query("SELECT * FROM repositories ORDER BY name COLLATE NOCASE")
+        rows = self.query("SELECT * FROM repositories ORDER BY name COLLATE NOCASE")
         return [RepoRecord(r["name"], r["format"], r["type"], json.loads(r["config"]), r["created"]) for r in rows]
 
     def repository(self, name: str) -> RepoRecord:
         """The repository called ``name`` (exact case). Raises :class:`NotFound`."""
-        rows = self._query("SELECT * FROM repositories WHERE name = ? COLLATE BINARY", (name,))
+        rows = self.query("SELECT * FROM repositories WHERE name = ? COLLATE BINARY", (name,))
         if not rows:
             raise NotFound(f"Repository not found: {name}")
         r = rows[0]
@@ -309,41 +281,41 @@ class Store:
     # -- reading content ----------------------------------------------------------------------------
 
     def asset_at(self, repo: str, path: str) -> AssetRow | None:
-        rows = self._query("SELECT * FROM assets WHERE repo = ? AND path = ?", (repo, path))
+        rows = self.query("SELECT * FROM assets WHERE repo = ? AND path = ?", (repo, path))
         return _asset(rows[0]) if rows else None
 
     def assets_under(self, repo: str, prefix: str) -> list[AssetRow]:
         """Assets whose path starts with ``prefix``, in creation order."""
         like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return [_asset(r) for r in self._query(
+        return [_asset(r) for r in self.query(
             "SELECT * FROM assets WHERE repo = ? AND path LIKE ? ESCAPE '\\' ORDER BY seq", (repo, like))]
 
     def component(self, repo: str, group: str | None, name: str, version: str | None) -> ComponentRow | None:
-        rows = self._query("SELECT * FROM components WHERE repo = ? AND grp = ? AND name = ? AND version = ?",
+        rows = self.query("SELECT * FROM components WHERE repo = ? AND grp = ? AND name = ? AND version = ?",
                            (repo, _opt(group), name, _opt(version)))
         return _component(rows[0]) if rows else None
 
     def component_by_ext(self, repo: str, ext: str) -> ComponentRow | None:
-        rows = self._query("SELECT * FROM components WHERE repo = ? AND ext = ?", (repo, ext))
+        rows = self.query("SELECT * FROM components WHERE repo = ? AND ext = ?", (repo, ext))
         return _component(rows[0]) if rows else None
 
     def component_by_seq(self, seq: int) -> ComponentRow | None:
-        rows = self._query("SELECT * FROM components WHERE seq = ?", (seq,))
+        rows = self.query("SELECT * FROM components WHERE seq = ?", (seq,))
         return _component(rows[0]) if rows else None
 
     def asset_by_ext(self, repo: str, ext: str) -> AssetRow | None:
-        rows = self._query("SELECT * FROM assets WHERE repo = ? AND ext = ?", (repo, ext))
+        rows = self.query("SELECT * FROM assets WHERE repo = ? AND ext = ?", (repo, ext))
         return _asset(rows[0]) if rows else None
 
     def components_named(self, repo: str, group: str | None, name: str) -> list[ComponentRow]:
         """Every version of one package, in creation order."""
-        return [_component(r) for r in self._query(
+        return [_component(r) for r in self.query(
             "SELECT * FROM components WHERE repo = ? AND grp = ? AND name = ? ORDER BY seq", (repo, _opt(group), name))]
 
     def _after(self, table: str, repo: str, token: str | None) -> int:
         if token is None:
             return 0
-        rows = self._query(f"SELECT seq FROM {table} WHERE repo = ? AND ext = ?", (repo, token))
+        rows = self.query(f"SELECT seq FROM {table} WHERE repo = ? AND ext = ?", (repo, token))
         if not rows:
             raise NotAcceptable(f"Unable to parse continuation token {token}")
         return rows[0]["seq"]
@@ -354,13 +326,13 @@ class Store:
         Raises :class:`NotAcceptable` for a token that names no component of ``repo``.
         """
         after = self._after("components", repo, token)
-        return [_component(r) for r in self._query(
+        return [_component(r) for r in self.query(
             "SELECT * FROM components WHERE repo = ? AND seq > ? ORDER BY seq LIMIT ?", (repo, after, limit))]
 
     def assets_page(self, repo: str, token: str | None, limit: int) -> list[AssetRow]:
         """Up to ``limit`` assets (component-less ones included) after the asset ``token`` names."""
         after = self._after("assets", repo, token)
-        return [_asset(r) for r in self._query(
+        return [_asset(r) for r in self.query(
             "SELECT * FROM assets WHERE repo = ? AND seq > ? ORDER BY seq LIMIT ?", (repo, after, limit))]
 
     def assets_of(self, comp_seqs: list[int]) -> dict[int, list[AssetRow]]:
@@ -369,7 +341,7 @@ class Store:
         for i in range(0, len(comp_seqs), 500):
             chunk = comp_seqs[i:i + 500]
             marks = ",".join("?" * len(chunk))
-            for r in self._query(f"SELECT * FROM assets WHERE component IN ({marks}) ORDER BY path", tuple(chunk)):
+            for r in self.query(f"SELECT * FROM assets WHERE component IN ({marks}) ORDER BY path", tuple(chunk)):
                 out[r["component"]].append(_asset(r))
         return out
 
@@ -378,5 +350,5 @@ class Store:
         if not repos:
             return []
         marks = ",".join("?" * len(repos))
-        return [_component(r) for r in self._query(
+        return [_component(r) for r in self.query(
             f"SELECT * FROM components WHERE repo IN ({marks}) ORDER BY seq", tuple(repos))]
