@@ -29,20 +29,26 @@ from requests.adapters import HTTPAdapter
 SKIP = (".md5", ".sha1", ".sha256", ".sha512")
 
 
-def files(session: requests.Session, nexus: str, repo: str):
+def components(session: requests.Session, nexus: str, repo: str):
+    """(component, [(asset path, SHA-256 Nexus reports)...]) for every component of ``repo``, without
+    Maven checksum and metadata files (ferry's migrator leaves them out too)."""
     token = None
     while True:
         params = {"repository": repo, **({"continuationToken": token} if token else {})}
         page = session.get(f"{nexus}/service/rest/v1/components", params=params, timeout=60).json()
         for component in page["items"]:
-            for asset in component["assets"]:
-                name = asset["path"].rsplit("/", 1)[-1]
-                if name.endswith(SKIP) or name.startswith("maven-metadata.xml"):
-                    continue
-                yield repo, asset["path"], asset["checksum"]["sha256"]
+            yield component, [(a["path"], a["checksum"]["sha256"]) for a in component["assets"]
+                              if not a["path"].rsplit("/", 1)[-1].endswith(SKIP)
+                              and not a["path"].rsplit("/", 1)[-1].startswith("maven-metadata.xml")]
         token = page.get("continuationToken")
         if not token:
             return
+
+
+def files(session: requests.Session, nexus: str, repo: str):
+    for _component, assets in components(session, nexus, repo):
+        for path, sha256 in assets:
+            yield repo, path, sha256
 
 
 def main() -> int:

@@ -43,7 +43,7 @@ def _machine(res: dict) -> list[str]:
     measured = f" ferry at commit `{m['commit']}`." if m.get("commit") else ""
     return [f"Machine: nproc={m['nproc']}, CPU `{m['cpu']}`, RAM {m['ram']}, Python {m['python']}, {m['os']}; "
             f"load average at the end {m['load']}. Workers: {res['workers']}. Stand-ins in their own process "
-            f"(waitress engine), ferry and the bare copier each in their own process.{measured}", "",
+            f"(waitress engine), ferry and each copier in a process of its own.{measured}", "",
             "Command:", "", f"    {res['command']}", ""]
 
 

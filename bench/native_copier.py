@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import sys
 import tempfile
@@ -32,31 +33,17 @@ import requests
 from botocore.config import Config
 from requests.adapters import HTTPAdapter
 
-from bare_copier import SKIP
+from bare_copier import components
 
 FORMATS = {"-npm": "npm", "-pypi": "pypi", "-maven": "maven", "-raw": "generic"}
-
-
-def components(session: requests.Session, nexus: str, repo: str, auth: tuple[str, str]):
-    """(repo, component, [(asset path, SHA-256 Nexus reports)...]) for every component, without Maven
-    checksum and metadata files."""
-    token = None
-    while True:
-        params = {"repository": repo, **({"continuationToken": token} if token else {})}
-        page = session.get(f"{nexus}/service/rest/v1/components", params=params, auth=auth, timeout=60).json()
-        for component in page["items"]:
-            paths = [(a["path"], a["checksum"]["sha256"]) for a in component["assets"]
-                     if not a["path"].endswith(SKIP) and "maven-metadata.xml" not in a["path"]]
-            yield repo, component, paths
-        token = page.get("continuationToken")
-        if not token:
-            return
 
 
 def main() -> int:
     stats_path, nexus, ca_url, domain, workers, *repos = sys.argv[1:]
     workers = int(workers)
+    nexus_auth = ("admin", "admin123")
     session = requests.Session()
+    session.auth = nexus_auth  # the listing's; CodeArtifact requests pass their own
     adapter = HTTPAdapter(pool_connections=workers * 2, pool_maxsize=workers * 2, max_retries=0)
     session.mount("http://", adapter)
     client = boto3.client("codeartifact", endpoint_url=ca_url, region_name="us-east-1",
@@ -70,7 +57,7 @@ def main() -> int:
                                                                   format=fmt)["repositoryEndpoint"]
         else:
             endpoints[repo] = fmt, ""
-    nexus_auth, ca_auth = ("admin", "admin123"), ("aws", token)
+    ca_auth = ("aws", token)
     spool = Path(tempfile.mkdtemp(prefix="native-"))
     totals = {"files": 0, "versions": 0, "bytes": 0, "errors": 0}
 
@@ -110,8 +97,8 @@ def main() -> int:
                     package="p" + hashlib.sha1(path.encode()).hexdigest()[:20], packageVersion="1",
                     assetName=filename, assetSHA256=sha256, assetContent=body)
 
-    def copy(job):
-        repo, component, paths = job
+    def copy(repo: str, job):
+        component, paths = job
         fmt, endpoint = endpoints[repo]
         copied = size = 0
         try:
@@ -137,7 +124,7 @@ def main() -> int:
     began = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         for repo in repos:
-            for copied, size, err in pool.map(copy, components(session, nexus, repo, nexus_auth)):
+            for copied, size, err in pool.map(copy, itertools.repeat(repo), components(session, nexus, repo)):
                 totals["versions"] += 1
                 totals["files"] += copied
                 totals["bytes"] += size
