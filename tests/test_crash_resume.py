@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -114,7 +115,10 @@ def kill_and_resume(sandbox, tmp_path) -> dict:
 def _kill_and_resume(sandbox, store, publishes, expected, job, ledger) -> dict:
     sandbox.set_faults("latency=15ms", seed=7)
 
-    env = {**os.environ, **AWS_ENV}
+    # A temporary folder of the scenario's own: the spools the killed runs leave land there.
+    tmp = Path(ledger).parent / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = {**os.environ, **AWS_ENV, "TMPDIR": str(tmp)}
     cmd = [sys.executable, "-X", "faulthandler", "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress",
            "--workers", "4"]
     rng = random.Random(20261125)
@@ -153,6 +157,10 @@ def _kill_and_resume(sandbox, store, publishes, expected, job, ledger) -> dict:
         _out, err = final.communicate()
         raise AssertionError(f"the resumed run hung; its threads:\n{err[-8000:]}") from None
     assert final.returncode == 0, err
+    # The last kill came after items were confirmed, so it left a spool behind; the final run removed it
+    # (and said so), and its own on the way out.
+    assert "left by earlier runs that stopped without cleaning up" in err, err
+    assert not list(tmp.glob("ferry-spool-*")), sorted(p.name for p in tmp.rglob("*"))
     target = _target(store)
     assert {k: v[0] for k, v in target.items()} == expected
     assert {status for _sha, status in target.values()} == {"Published"}

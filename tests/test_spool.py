@@ -1,13 +1,17 @@
-"""The spool: one folder per worker thread, reused for its items; nothing left once closed."""
+"""The spool: one folder per worker thread, reused for its items; nothing left once closed, and what
+a run that died left is removed by the next one."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from ferry.errors import FatalError
-from ferry.transfer import Spool
+from ferry.transfer import Spool, sweep_spool, sweep_temporary_spools
 
 
 def test_each_thread_reuses_its_own_folder_and_close_removes_them_all(tmp_path):
@@ -44,3 +48,50 @@ def test_an_unusable_spool_parent_is_fatal(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(FatalError, match="give a writable --spool"):
         Spool(blocker / "spool").folder()
+
+
+def _die_holding_a_folder(parent: Path) -> Path:
+    """A child process takes a spool folder, writes 1000 bytes in it and dies without closing the spool."""
+    code = ("import os, sys; from pathlib import Path; from ferry.transfer import Spool; "
+            "f = Spool(Path(sys.argv[1])).folder(); (f / 'big.bin').write_bytes(b'x' * 1000); "
+            "print(f, flush=True); os._exit(9)")
+    out = subprocess.run([sys.executable, "-c", code, str(parent)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 9, out.stderr
+    folder = Path(out.stdout.strip())
+    assert (folder / "big.bin").stat().st_size == 1000
+    return folder
+
+
+def test_a_sweep_removes_what_a_dead_run_left_and_nothing_a_live_run_holds(tmp_path):
+    parent = tmp_path / "spool"
+    stale = _die_holding_a_folder(parent)
+    live = Spool(parent)
+    mine = live.folder()
+    (mine / "a.bin").write_bytes(b"y")
+    old = parent / "item-olderferry"  # made before folders had lock files: left alone
+    old.mkdir()
+    (old / "x.bin").write_bytes(b"z")
+
+    assert sweep_spool(parent) == (1, 1000)
+    assert not stale.exists() and not (parent / f"{stale.name}.lock").exists()
+    assert (mine / "a.bin").read_bytes() == b"y" and (old / "x.bin").exists()
+    assert sweep_spool(parent) == (0, 0)
+
+    live.close()
+    assert sorted(p.name for p in parent.iterdir()) == ["item-olderferry"]
+
+
+def test_default_spools_of_dead_runs_go_whole_and_live_ones_stay(tmp_path):
+    tmp = tmp_path / "tmp"
+    dead = tmp / "ferry-spool-dead"
+    _die_holding_a_folder(dead)
+    _die_holding_a_folder(dead)
+    live_parent = tmp / "ferry-spool-live"
+    live = Spool(live_parent)
+    live.folder()
+    unrelated = tmp / "someone-else"
+    unrelated.mkdir()
+
+    assert sweep_temporary_spools(str(tmp)) == (2, 2000)
+    assert not dead.exists() and unrelated.exists() and len(list(live_parent.iterdir())) == 2  # folder + lock
+    live.close()

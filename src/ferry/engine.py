@@ -265,6 +265,7 @@ class Engine:
         ``KeyboardInterrupt`` once the workers have left their current items.
         """
         self._target_memory(writer)
+        self._sweep_spools()
         spool_parent = self.settings.spool or _temporary_spool()
         spool = transfer.Spool(spool_parent)
         by_target = {(m.mapping.source, m.mapping.target): m for m in self.mappings}
@@ -293,6 +294,17 @@ class Engine:
             if self.settings.spool is None:
                 shutil.rmtree(spool_parent, ignore_errors=True)
         writer.flush()
+
+    def _sweep_spools(self) -> None:
+        """Remove what runs that died (killed, out of memory, node preempted) left in the spool, so
+        repeated crashes do not fill the disk; the run's notes say how much was freed."""
+        removed, freed = transfer.sweep_temporary_spools()
+        if self.settings.spool is not None:
+            more, size = transfer.sweep_spool(self.settings.spool)
+            removed, freed = removed + more, freed + size
+        if removed:
+            self.settings.notes.append(f"removed {removed} spool folder(s) ({freed / 1e6:.1f} MB) left by earlier "
+                                       "runs that stopped without cleaning up")
 
     def _version_jobs(self, reader: LedgerReader, by_target) -> Iterator[tuple[MappingContext, list[ItemRow]]]:
         rows = (r for r in reader.items(None, ("planned", "downloading", "published"))
@@ -569,7 +581,7 @@ class _Recent:
 
 def _temporary_spool() -> Path:
     try:
-        return Path(tempfile.mkdtemp(prefix="ferry-spool-"))
+        return Path(tempfile.mkdtemp(prefix=transfer.TEMP_SPOOL_PREFIX))
     except OSError as err:
         raise FatalError(f"cannot make a spool folder in {tempfile.gettempdir()} ({err.strerror}); "
                          "give a writable --spool") from None

@@ -18,11 +18,18 @@ from typing import Callable, Iterable
 
 import requests
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, so no sweeping either
+    fcntl = None  # type: ignore[assignment]
+
 from ferry.errors import FatalError, ItemError, RetryableError
 from ferry.migrators.base import Spooled, safe_asset_name
 from ferry.model import ALGORITHMS, Checksums, SourceItem
 
 CHUNK = 1024 * 1024
+TEMP_SPOOL_PREFIX = "ferry-spool-"  # the default spool's folder in the temporary folder
+_LOCK_SUFFIX = ".lock"
 # Publishing is usually visible at once, but the service documents that reads may lag: look again.
 CONFIRM_ATTEMPTS = 4
 CONFIRM_DELAY = 0.5
@@ -56,13 +63,107 @@ class Interrupted(Exception):
     """The run is stopping (Ctrl-C): the item was abandoned mid-download and stays to be done."""
 
 
-def spool_dir(parent: Path) -> Path:
-    """A fresh private folder under ``parent`` for one item's files. Raises FatalError if unusable."""
+def spool_dir(parent: Path) -> tuple[Path, int | None]:
+    """A fresh private folder under ``parent`` for a worker's files, and the descriptor of the lock
+    held on it while this process lives (None where file locks are not available).
+
+    The lock is a file beside the folder (``item-XXXX.lock``, not inside it, where an asset of that name
+    could land), taken before the folder is made: :func:`sweep_spool` removes only folders whose lock
+    it can take, i.e. whose process has gone. Raises FatalError if ``parent`` is unusable.
+    """
+    for attempt in range(3):
+        fd = lock_path = None
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            fd, lock_path = tempfile.mkstemp(prefix="item-", suffix=_LOCK_SUFFIX, dir=parent)
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            folder = Path(lock_path[: -len(_LOCK_SUFFIX)])
+            folder.mkdir(mode=0o700)
+        except OSError as err:
+            if fd is not None:
+                os.close(fd)
+                _unlink(lock_path)
+            if isinstance(err, FileNotFoundError) and attempt < 2:
+                continue  # another run's sweep removed the empty parent just then: make it again
+            raise FatalError(f"spool folder {parent} is not usable ({err.strerror}); give a writable --spool") from None
+        if fcntl is None:
+            os.close(fd)
+            fd = None
+        return folder, fd
+    raise AssertionError("unreachable")
+
+
+def _unlink(path: str | Path | None) -> None:
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def sweep_spool(parent: Path) -> tuple[int, int]:
+    """Remove the worker folders under ``parent`` that a ferry process which has gone left behind
+    (killed, out of memory, its node preempted): those whose lock file no process holds.
+
+    Folders without a lock file (made by older versions) are left alone. Returns (folders removed,
+    bytes freed); never raises for a folder it cannot read or remove.
+    """
+    if fcntl is None:
+        return 0, 0
+    removed = freed = 0
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="item-", dir=parent))
-    except OSError as err:
-        raise FatalError(f"spool folder {parent} is not usable ({err.strerror}); give a writable --spool") from None
+        locks = [p for p in parent.iterdir() if p.name.startswith("item-") and p.name.endswith(_LOCK_SUFFIX)]
+    except OSError:
+        return 0, 0
+    for lock in locks:
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: its run is still going
+            folder = lock.with_name(lock.name[: -len(_LOCK_SUFFIX)])
+            freed += _size(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            _unlink(lock)
+            removed += 1
+        finally:
+            os.close(fd)
+    return removed, freed
+
+
+def sweep_temporary_spools(tmp: str | None = None) -> tuple[int, int]:
+    """:func:`sweep_spool` over every default spool (``ferry-spool-*`` in the temporary folder), and
+    remove those left empty. Returns (folders removed, bytes freed)."""
+    removed = freed = 0
+    root = Path(tmp or tempfile.gettempdir())
+    try:
+        parents = [p for p in root.iterdir() if p.name.startswith(TEMP_SPOOL_PREFIX) and p.is_dir()]
+    except OSError:
+        return 0, 0
+    for parent in parents:
+        n, size = sweep_spool(parent)
+        removed, freed = removed + n, freed + size
+        try:
+            parent.rmdir()  # only if empty; a run that just made it makes it again (spool_dir)
+        except OSError:
+            pass
+    return removed, freed
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def digests_for(item: SourceItem, wanted: Iterable[str] = ()) -> tuple[str, ...]:
@@ -126,22 +227,23 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
 class Spool:
     """Where downloads land: one private folder per worker thread under ``parent``, made with its
     first item and reused for the next (each item's file is removed when the item is done), so an
-    item costs a file, not a folder made and removed. :meth:`close` removes the folders."""
+    item costs a file, not a folder made and removed. :meth:`close` removes the folders; a process
+    that dies first leaves them locked by nobody, for the next run's :func:`sweep_spool`."""
 
     def __init__(self, parent: Path):
         self.parent = parent
         self._local = threading.local()
-        self._folders: list[Path] = []
+        self._folders: list[tuple[Path, int | None]] = []
         self._lock = threading.Lock()
 
     def folder(self) -> Path:
         """The calling thread's folder. Raises :class:`FatalError` if it cannot be made."""
         folder = getattr(self._local, "folder", None)
         if folder is None:
-            folder = spool_dir(self.parent)
+            folder, fd = spool_dir(self.parent)
             self._local.folder = folder
             with self._lock:
-                self._folders.append(folder)
+                self._folders.append((folder, fd))
         return folder
 
     def discard(self, folder: Path, asset: str) -> None:
@@ -154,11 +256,14 @@ class Spool:
                 pass
 
     def close(self) -> None:
-        """Remove every thread's folder (with anything still in it)."""
+        """Remove every thread's folder (with anything still in it) and its lock file."""
         with self._lock:
             folders, self._folders = self._folders, []
-        for folder in folders:
+        for folder, fd in folders:
             shutil.rmtree(folder, ignore_errors=True)
+            _unlink(folder.with_name(folder.name + _LOCK_SUFFIX))
+            if fd is not None:
+                os.close(fd)
 
 
 def confirm_all(list_hashes: Callable[[], dict[str, str | None]], expected: dict[str, str],
