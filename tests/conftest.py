@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from ferry.sandbox.server import Sandbox, SandboxOptions
+
+
+def pytest_configure(config):
+    """Tests send Ctrl-C (SIGINT) to ferry child processes. A shell that starts the suite in the
+    background without job control (``cmd &``, ``nohup``) makes it ignore SIGINT, and an ignored signal
+    stays ignored in every child, so those children would never see the signal: undo that here."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
