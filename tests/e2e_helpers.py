@@ -30,6 +30,19 @@ def codeartifact(url: str, region: str = "us-east-1"):
                         config=Config(retries={"max_attempts": 1}))
 
 
+def target_domain(url: str, repository: str, domain: str = "acme"):
+    """A fresh domain with one repository in the CodeArtifact stand-in at ``url``; returns the boto3
+    client and ferry's :class:`~ferry.codeartifact.Domain` for it."""
+    from ferry.codeartifact import Domain
+
+    ca = codeartifact(url)
+    ca.create_domain(domain=domain)
+    ca.create_repository(domain=domain, repository=repository)
+    session = boto3.session.Session(aws_access_key_id="AKIAFERRYTEST", aws_secret_access_key="secret",
+                                    region_name="us-east-1")
+    return ca, Domain(domain, region="us-east-1", endpoint_url=url, session=session)
+
+
 def write_job(path: Path, nexus_url: str, ca_url: str, repositories: list[dict], domain: str = "acme",
               extra: str = "") -> Path:
     lines = ["[source]", 'kind = "nexus"', f'url = "{nexus_url}"', 'username = "admin"',

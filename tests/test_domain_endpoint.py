@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import threading
 
-import boto3
 
-from e2e_helpers import codeartifact
-from ferry.codeartifact import Domain
+from e2e_helpers import target_domain
 
 
 def test_workers_starting_together_ask_for_an_endpoint_once(sandbox):
     url = sandbox.urls()["codeartifact"]
-    ca = codeartifact(url)
-    ca.create_domain(domain="acme")
-    ca.create_repository(domain="acme", repository="npm-store")
-    session = boto3.session.Session(aws_access_key_id="AKIAFERRYTEST", aws_secret_access_key="secret",
-                                    region_name="us-east-1")
-    domain = Domain("acme", region="us-east-1", endpoint_url=url, session=session)
+    ca, domain = target_domain(url, "npm-store")
     start = threading.Barrier(8)
     got: list[str] = []
 

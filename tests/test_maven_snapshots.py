@@ -10,12 +10,10 @@ import io
 import json
 import xml.etree.ElementTree as ET
 
-import boto3
 import pytest
 import requests
 
-from e2e_helpers import codeartifact
-from ferry.codeartifact import Domain
+from e2e_helpers import target_domain
 from ferry.commands import exit_code
 from ferry.config import RepositoryMapping, apply_overrides, parse_job
 from ferry.errors import UsageError
@@ -221,12 +219,7 @@ def test_version_level_metadata_names_the_newest_file_per_classifier_and_extensi
 @pytest.fixture
 def target(sandbox, tmp_path):
     url = sandbox.urls()["codeartifact"]
-    ca = codeartifact(url)
-    ca.create_domain(domain="acme")
-    ca.create_repository(domain="acme", repository="maven-store")
-    session = boto3.session.Session(aws_access_key_id="AKIAFERRYTEST", aws_secret_access_key="secret",
-                                    region_name="us-east-1")
-    domain = Domain("acme", region="us-east-1", endpoint_url=url, session=session)
+    ca, domain = target_domain(url, "maven-store")
     http = requests.Session()
     sent: list[tuple[str, str]] = []
     http.hooks["response"].append(lambda resp, *a, **k: sent.append((resp.request.method, resp.request.url)))

@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-import boto3
 import pytest
 
-from e2e_helpers import aws_env, codeartifact, ferry, write_job
-from ferry.codeartifact import Domain
+from e2e_helpers import aws_env, codeartifact, ferry, target_domain, write_job
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators import MIGRATORS
@@ -103,12 +101,7 @@ def test_two_files_that_normalize_to_one_identity_are_not_merged():
 @pytest.fixture
 def target(sandbox, tmp_path):
     url = sandbox.urls()["codeartifact"]
-    ca = codeartifact(url)
-    ca.create_domain(domain="acme")
-    ca.create_repository(domain="acme", repository="nuget-store")
-    session = boto3.session.Session(aws_access_key_id="AKIAFERRYTEST", aws_secret_access_key="secret",
-                                    region_name="us-east-1")
-    domain = Domain("acme", region="us-east-1", endpoint_url=url, session=session)
+    ca, domain = target_domain(url, "nuget-store")
     import requests
 
     ctx = PublishContext(domain, "nuget-store", requests.Session(), {})

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 
-import boto3
 import pytest
 import requests
 
-from e2e_helpers import codeartifact
-from ferry.codeartifact import Domain
+from e2e_helpers import target_domain
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators import MIGRATORS
@@ -84,12 +82,7 @@ def test_scope_and_name_that_differ_only_in_case_are_not_merged():
 @pytest.fixture
 def target(sandbox, tmp_path):
     url = sandbox.urls()["codeartifact"]
-    ca = codeartifact(url)
-    ca.create_domain(domain="acme")
-    ca.create_repository(domain="acme", repository="swift-store")
-    session = boto3.session.Session(aws_access_key_id="AKIAFERRYTEST", aws_secret_access_key="secret",
-                                    region_name="us-east-1")
-    domain = Domain("acme", region="us-east-1", endpoint_url=url, session=session)
+    ca, domain = target_domain(url, "swift-store")
     return ca, domain, PublishContext(domain, "swift-store", requests.Session(), {}), tmp_path
 
 
