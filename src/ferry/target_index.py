@@ -30,8 +30,13 @@ _CHUNK = 2_000  # rows per insert call once spilled
 
 def key_digest(key: ItemKey) -> int:
     """128 bits of BLAKE2b over the key's five fields."""
-    text = "\0".join((key.format.value, key.namespace, key.package, key.version, key.asset))
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest(), "big")
+    return fields_digest((key.format.value, key.namespace, key.package, key.version, key.asset))
+
+
+def fields_digest(fields: tuple[str, ...]) -> int:
+    """128 bits of BLAKE2b over ``fields`` joined by NULs (surrogates from undecodable names pass through)."""
+    text = "\0".join(fields)
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
 
 
 class _Spilling:
@@ -225,8 +230,7 @@ class FirstNames(_Spilling):
 
     def first(self, version: tuple[str, ...], name: str) -> str:
         """The name first given for ``version`` (a tuple of strings); ``name`` if this is the first."""
-        text = "\0".join(version)
-        digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
+        digest = fields_digest(version)
         if self._dict is not None:
             prior = self._dict.setdefault(digest, name)
             if len(self._dict) > self._spill_after:
