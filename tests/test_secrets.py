@@ -170,3 +170,105 @@ def test_redaction_covers_messages_logs_and_tracebacks():
                "'X-Amz-Security-Token': b'FQo'}")
     assert redact.redact(headers) == "{'Authorization': b'<redacted>', 'X-Amz-Security-Token': b'<redacted>'}"
     assert redact.redact("nextToken=abc basic auth, bearer of news") == "nextToken=abc basic auth, bearer of news"
+
+
+def test_redaction_shapes_servers_and_sts_use():
+    from ferry import redact
+
+    echoed = "HTTP 400: bad metadata; you sent Authorization: Basic YXdzOnNob3J0LXRva2Vu, host nexus"
+    assert redact.redact(echoed) == "HTTP 400: bad metadata; you sent Authorization: Basic <redacted>, host nexus"
+    sts = ("Response body: b'<Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>wJalrXUtnFEMI/K7MDENG"
+           "</SecretAccessKey><SessionToken>IQoJb3JpZ2luX2VjE</SessionToken></Credentials>'")
+    assert "wJalr" not in redact.redact(sts) and "IQoJb3" not in redact.redact(sts)
+    assert "<AccessKeyId>ASIAX</AccessKeyId>" in redact.redact(sts)  # an access key id is not a secret
+    web = "{'RoleArn': 'arn:aws:iam::1:role/x', 'WebIdentityToken': 'eyJhbGciOiJSUzI1NiJ9.e30.sig'}"
+    assert "eyJhbGci" not in redact.redact(web) and "arn:aws:iam::1:role/x" in redact.redact(web)
+    # A short password is no secret on its own (it would wreck messages), but its Basic form is.
+    redact.register("pw1", user="ab")
+    assert redact.redact(f"Basic {_b64('ab:pw1')}") == "Basic <redacted>"
+    assert redact.redact("pw1 is in this sentence") == "pw1 is in this sentence"
+
+
+def test_everything_written_to_stdout_and_stderr_while_a_command_runs_is_redacted(capsys):
+    import click
+
+    from ferry import redact
+
+    redact.register("printed-secret-42")
+    with redact.redacted_output():
+        print("problem: the target said printed-secret-42")
+        click.echo("note: printed-secret-42 again", err=True)
+        with pytest.raises(TypeError):
+            sys.stdout.write(b"bytes are refused, so click never writes around the redaction")
+    out, err = capsys.readouterr()
+    assert out == "problem: the target said <redacted>\n" and err == "note: <redacted> again\n"
+    print("printed-secret-42")  # outside a command nothing is changed
+    assert capsys.readouterr().out == "printed-secret-42\n"
+
+
+def test_a_failure_to_finish_a_version_is_redacted_in_ledger_output_and_reports(sandbox, tmp_path, monkeypatch,
+                                                                                  capsys):
+    """The Maven metadata PUT (finishing the version) is answered with the request's Authorization header:
+    the CodeArtifact token must not reach the ledger, the printed failure list or any report."""
+    from e2e_helpers import aws_env, codeartifact, ferry
+    from ferry.sandbox.codeartifact.formats import FORMAT_HANDLERS
+    from ferry.sandbox.seed import maven_artifact
+
+    aws_env(monkeypatch, tmp_path)
+    real = FORMAT_HANDLERS["maven"]
+
+    def echo(ctx, request):
+        if request.method == "PUT" and request.path.endswith("maven-metadata.xml"):
+            return Response(f"bad metadata; you sent Authorization: {request.headers.get('Authorization')}",
+                            status=400)
+        return real(ctx, request)
+
+    monkeypatch.setitem(FORMAT_HANDLERS, "maven", echo)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("maven", "maven-releases")
+    seeder.maven("maven-releases", "org.acme", "lib", "1.0", maven_artifact("org.acme", "lib", "1.0", sources=False))
+    codeartifact(urls["codeartifact"]).create_domain(domain="acme")
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
+                    [{"source": "maven-releases", "target": "maven-store"}])
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--create-missing", "--no-progress") == 1
+    assert ferry("report", "--state", state, "--output", str(tmp_path / "run.md")) == 0
+    assert ferry("report", "--state", state, "--html", str(tmp_path / "run.html")) == 0
+    out, err = capsys.readouterr()
+    with closing(sqlite3.connect(state)) as db:
+        reasons = [r for (r,) in db.execute("SELECT reason FROM items WHERE reason IS NOT NULL")]
+    assert any("finishing the version" in r and "Authorization: Basic <redacted>" in r for r in reasons), reasons
+    tokens = [row["token"] for row in sandbox.apps["codeartifact"].store.query("SELECT token FROM tokens")]
+    assert tokens
+    texts = {"stdout": out, "stderr": err, "ledger": "\n".join(reasons),
+             "run.md": (tmp_path / "run.md").read_text(), "run.html": (tmp_path / "run.html").read_text()}
+    assert "finishing the version" in texts["stdout"] and "finishing the version" in texts["run.md"]
+    leaks = [(where, n) for where, text in texts.items() for n, token in enumerate(tokens)
+             if token in text or _b64(f"aws:{token}") in text]
+    assert leaks == []
+
+
+def test_a_secret_read_with_its_trailing_line_break_is_used_without_it(monkeypatch):
+    from ferry.config import Secret
+    from ferry.errors import UsageError
+
+    monkeypatch.setenv("ART_TOKEN", "AKCp-secret-value-0123\n")
+    assert Secret("ART_TOKEN").reveal() == "AKCp-secret-value-0123"
+    monkeypatch.setenv("ART_TOKEN", "AKCp-secret\nvalue-0123")
+    with pytest.raises(UsageError) as err:
+        Secret("ART_TOKEN").reveal()
+    assert "line break" in str(err.value) and "AKCp" not in str(err.value)
+
+
+def test_a_password_in_the_url_is_refused_even_when_it_splits_the_url(tmp_path, capsys, monkeypatch):
+    from e2e_helpers import aws_env, ferry
+
+    aws_env(monkeypatch, tmp_path)
+    for url in ("https://migrator:Sl/ash-pw-77@nexus.example.com", "https://migrator:q?uery-pw-77@nexus.example.com",
+                "https://migrator:plain-pw-77@nexus.example.com"):
+        job = write_job(tmp_path / "job.toml", url, "http://127.0.0.1:9", REPOS)
+        assert ferry("audit", str(job), "--state", str(tmp_path / "x.db")) == 2
+        err = capsys.readouterr().err
+        assert "credentials in the URL" in err and "pw-77" not in err and "Sl" not in err
+        assert not (tmp_path / "x.db").exists()

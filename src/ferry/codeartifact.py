@@ -94,6 +94,22 @@ def _register_credentials(session: boto3.session.Session) -> None:
         register(getattr(creds, "token", None))
 
 
+def _register_signing_credentials(request_signer: Any = None, **_: Any) -> None:
+    """botocore hook (before-sign): register credentials refreshed during the run (assumed roles) too."""
+    creds = getattr(request_signer, "_credentials", None)
+    if creds is None:
+        return
+    frozen = creds.get_frozen_credentials() if hasattr(creds, "get_frozen_credentials") else creds
+    token = getattr(frozen, "token", None)
+    if (token, getattr(frozen, "secret_key", None)) != _last_signing[0]:
+        register(getattr(frozen, "secret_key", None))
+        register(token)
+        _last_signing[0] = (token, getattr(frozen, "secret_key", None))
+
+
+_last_signing: list[tuple[str | None, str | None] | None] = [None]
+
+
 def _check_complete(response_dict: dict, operation_model, **_: Any) -> None:
     """botocore hook (before-parse): refuse a JSON reply that was cut short.
 
@@ -158,6 +174,7 @@ class Domain:
                                                 endpoint_url=endpoint_url, config=config,
                                                 verify=ca_bundle if ca_bundle else None)
         self.client.meta.events.register("before-parse.codeartifact", _check_complete)
+        self.client.meta.events.register("before-sign.codeartifact", _register_signing_credentials)
         _register_credentials(self._boto_session)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None

@@ -102,12 +102,28 @@ class Secret:
     env: str
     origin: str = ""
 
-    def reveal(self) -> str:
-        """Return the secret's value from the environment.
+    def current(self) -> str | None:
+        """The value in the environment, without the line break a file read into it often ends with, or None.
 
-        Raises :class:`UsageError` when the variable is unset or empty.
+        Raises :class:`UsageError` when the value holds a line break or another control character inside
+        (never shown: it is a secret).
         """
         value = os.environ.get(self.env)
+        if value is None:
+            return None
+        value = value.strip("\r\n")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            where = f" ({self.origin})" if self.origin else ""
+            raise UsageError(f"environment variable {self.env}{where} holds a line break or control character; "
+                             "set it to the secret alone")
+        return value or None
+
+    def reveal(self) -> str:
+        """Return the secret's value from the environment (as :meth:`current` cleans it).
+
+        Raises :class:`UsageError` when the variable is unset, empty or holds control characters.
+        """
+        value = self.current()
         if not value:
             where = f" ({self.origin})" if self.origin else ""
             raise UsageError(f"environment variable {self.env}{where} is not set; export it before running ferry")

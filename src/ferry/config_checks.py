@@ -139,10 +139,18 @@ class Reader:
         if not isinstance(value, str):
             raise self.error(where, f"expected a URL string, not {_describe(value)}", f'write {key} = "https://..."')
         parts = urlsplit(value.strip())
+        # Before anything else: a password holding "/", "?" or "#" splits the URL early, so that the
+        # user-info shows up as the host (and a port) or in the path; none of it may be echoed.
+        if parts.username or parts.password or "@" in value.strip().partition("://")[2]:
+            raise self.error(where, "credentials in the URL (it holds an '@')", "remove them; use username and "
+                             "password_env")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.error(where, "not an http(s) URL", f'write {key} = "https://host[:port]/..."')
-        if parts.username or parts.password:
-            raise self.error(where, "credentials in the URL", "remove them; use username and password_env")
+        try:
+            parts.port
+        except ValueError:
+            raise self.error(where, "the port is not a number from 0 to 65535", f'write {key} = '
+                             '"https://host[:port]/..."') from None
         return value.strip().rstrip("/")
 
     def env_name(self, table, prefix, key):

@@ -12,15 +12,21 @@ Two nets, both applied by :func:`redact`:
 
 :func:`install` puts :func:`redact` in front of every log record of the process (a log record
 factory, so every handler, including ones added later, sees redacted text) and is idempotent.
+:func:`redacted_output` does the same for everything written to ``sys.stdout`` and ``sys.stderr``
+while a command runs, so a message that forgot to call :func:`redact` is still caught.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import re
+import sys
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 MASK = "<redacted>"
 # Shorter values are not treated as secrets: replacing "a" everywhere would wreck every message.
@@ -37,9 +43,17 @@ _SHAPES = [
                 r"""['"]?\s*[:=]\s*b?)(['"])(.*?)\2"""), lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}"),
     (re.compile(r"(?im)^((?:authorization|x-amz-security-token|proxy-authorization|cookie)\s*:\s*).+$"),
      lambda m: f"{m.group(1)}{MASK}"),
-    # JSON and Python-repr fields that carry tokens and keys.
-    (re.compile(r"""(?i)(['"](?:authorizationToken|secretAccessKey|sessionToken|aws_secret_access_key|"""
-                r"""aws_session_token|password|token)['"]\s*:\s*b?['"])([^'"]*)(['"])"""),
+    # The same headers quoted inside a line (a server echoing the request in an error body).
+    (re.compile(r"(?i)\b((?:proxy-)?authorization|x-amz-security-token|x-jfrog-art-api)(\s*:\s*)"
+                r"(?!(?:(?:basic|bearer|aws4-hmac-sha256)\s+)?<redacted>)"
+                r"((?:basic|bearer|aws4-hmac-sha256)\s+)?[^\s,;'\"<>]+"),
+     lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{MASK}"),
+    # JSON and Python-repr fields that carry tokens and keys (also WebIdentityToken, SessionToken...).
+    (re.compile(r"""(?i)(['"](?:authorizationToken|secretAccessKey|aws_secret_access_key|password|"""
+                r"""[a-z_]*token)['"]\s*:\s*b?['"])([^'"]*)(['"])"""),
+     lambda m: f"{m.group(1)}{MASK}{m.group(3)}"),
+    # XML elements of STS and IAM replies (AssumeRole*, GetSessionToken) as botocore's debug log shows them.
+    (re.compile(r"(?i)(<(SecretAccessKey|SessionToken|WebIdentityToken|Password)>)[^<]*(</\2>)"),
      lambda m: f"{m.group(1)}{MASK}{m.group(3)}"),
     (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), lambda m: f"{m.group(1)} {MASK}"),
     # user:password@ in URLs
@@ -57,11 +71,16 @@ def _forms(value: str) -> set[str]:
 def register(value: str | None, *, user: str | None = None) -> None:
     """Remember ``value`` as a secret (and its base64 forms; with ``user``, the ``user:value`` Basic form)."""
     global _pattern
-    if not value or len(value) < MIN_SECRET:
+    if not value:
         return
-    forms = _forms(value)
+    forms = _forms(value) if len(value) >= MIN_SECRET else set()
     if user is not None:
-        forms.add(base64.b64encode(f"{user}:{value}".encode()).decode())
+        # The Basic form is kept even for a short password: it is long and unique enough to replace.
+        basic = base64.b64encode(f"{user}:{value}".encode()).decode()
+        if len(basic) >= MIN_SECRET:
+            forms.add(basic)
+    if not forms:
+        return
     with _lock:
         if forms <= _secrets:
             return
@@ -123,3 +142,50 @@ def known() -> int:
     """How many secret forms are registered (for tests)."""
     with _lock:
         return len(_secrets)
+
+
+class RedactingWriter(io.TextIOBase):
+    """A text stream that passes everything written to it through :func:`redact` first.
+
+    It has no ``buffer``, so nothing (click's echo looks for one) can write around it.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # click probes with b"" to tell binary streams from text ones
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._stream.write(redact(text) if text else text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._stream, "errors", None)
+
+
+@contextmanager
+def redacted_output() -> Iterator[None]:
+    """While the block runs, ``sys.stdout`` and ``sys.stderr`` redact everything written to them."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingWriter(out), RedactingWriter(err)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err

@@ -17,12 +17,20 @@ INTERRUPTED = "ferry: interrupted; run the same command again to resume"
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run the Typer app and return the exit code, printing one line for any error.
 
-    Every line is redacted (:mod:`ferry.redact`); ``--debug`` adds the (redacted) traceback and
-    debug logs of ferry and its libraries on stderr.
+    Every line is redacted (:mod:`ferry.redact`): the error lines here, and, as a second net, all
+    that the command writes to stdout and stderr. ``--debug`` adds the (redacted) traceback and debug
+    logs of ferry and its libraries on stderr.
     """
     from ferry import redact
 
     redact.install()
+    with redact.redacted_output():
+        return _run(app, argv)
+
+
+def _run(app: typer.Typer, argv: list[str] | None) -> int:
+    from ferry import redact
+
     args = list(sys.argv[1:] if argv is None else argv)
     handler = _debug_logging() if "--debug" in args[: args.index("--") if "--" in args else len(args)] else None
     try:

@@ -18,7 +18,8 @@ the target and re-plans every mapping (the plan overwrites each row's action/sta
 in a transient state (``downloading``, ``published``: see :data:`TRANSIENT`, listed by
 :meth:`ferry.state.reader.LedgerReader.transient`) are re-checked against the target before being
 trusted: a ``published`` row whose asset the target holds with the expected SHA-256 becomes
-``confirmed``; anything else goes back to ``planned``. Nothing stored here is a secret.
+``confirmed``; anything else goes back to ``planned``. Nothing stored here is a secret: every reason
+is redacted (:func:`ferry.redact.redact`) as it is written, since reasons quote servers' answers.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sqlite_utils import Database
 from ferry import __version__
 from ferry.errors import FatalError, UsageError
 from ferry.model import Action, ItemKey, PlanEntry
+from ferry.redact import redact
 from ferry.state.migrations import migrate
 from ferry.state.upsert import Rows, Upsert, UpsertStatement
 
@@ -85,6 +87,11 @@ def connect(path: str | Path) -> Database:
         db.close()
         raise
     return db
+
+
+def _clean(reason: str | None) -> str | None:
+    """A reason as the ledger keeps it: redacted (it may quote a server's answer), None for none."""
+    return redact(reason) if reason else None
 
 
 # ---------------------------------------------------------------- events
@@ -349,14 +356,14 @@ class LedgerWriter:
                 event.source_repo, entry.action.value, STATE_OF_ACTION[entry.action],
                 source.size if source is not None and source.size is not None else (target.size if target else None),
                 source.sha256 if source is not None else None, target.sha256 if target is not None else None,
-                entry.reason or None, 0, now(), self.run_id, source.locator if source is not None else None,
+                _clean(entry.reason), 0, now(), self.run_id, source.locator if source is not None else None,
                 json.dumps(source.checksums.as_dict()) if source is not None else None))
         elif isinstance(event, Transition):
             key = event.key
             rows.add(_TRANSITION, (
                 event.target_repo, key.format.value, key.namespace, key.package, key.version, key.asset,
                 event.source_repo or "", None, event.state, event.size, event.source_sha256, event.target_sha256,
-                event.reason, 1 if event.attempt else 0, now(), self.run_id, None, None))
+                _clean(event.reason), 1 if event.attempt else 0, now(), self.run_id, None, None))
         elif isinstance(event, Upsert):
             rows.add(event.statement, event.values)
         elif isinstance(event, Call):
