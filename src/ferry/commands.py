@@ -58,7 +58,7 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
         try:
             with recorded_run(writer, command, job.path, lambda counts: exit_code(counts, command) != EXIT_OK) \
                     as run_id:
-                engine.plan(writer)
+                engine.plan(writer, verifying=command == "verify")
                 if command == "migrate":
                     with LedgerReader(settings.ledger) as reader:
                         engine.transfer(writer, reader)

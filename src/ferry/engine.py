@@ -37,7 +37,7 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import Migrator, PublishContext
-from ferry.model import ItemKey, SourceItem
+from ferry.model import Action, ItemKey, PlanEntry, SourceItem, VersionStatus
 from ferry.plan import _fingerprint, plan
 from ferry.ratelimit import RateLimiter
 from ferry.redact import redact, register
@@ -78,8 +78,9 @@ def open_source(job: Job, settings: Settings, session: requests.Session, retry) 
     """The source the job names. Raises UsageError for kinds this ferry cannot read yet."""
     cfg = job.source
     for secret in (cfg.password, cfg.token):  # known before anything can print it (ferry.redact)
-        if secret is not None and os.environ.get(secret.env):
-            register(os.environ[secret.env], user=cfg.username)
+        if secret is not None:
+            register(os.environ.get(secret.env, "").strip("\r\n"), user=cfg.username)
+            secret.current()  # refuses a value with a line break inside, which a header would echo
     if cfg.kind == "nexus":
         from ferry.sources.nexus import NexusSource
 
@@ -217,8 +218,14 @@ class Engine:
 
     # -- planning -----------------------------------------------------------------------------------
 
-    def plan(self, writer: LedgerWriter) -> None:
-        """List both sides of every mapping and write the verdict for each item into the ledger."""
+    def plan(self, writer: LedgerWriter, verifying: bool = False) -> None:
+        """List both sides of every mapping and write the verdict for each item into the ledger.
+
+        ``verifying`` (``ferry verify``): an asset the target holds unchanged in an Archived version
+        is a conflict, not ``same``: its bytes are there but can no longer be downloaded. ``migrate``
+        leaves such versions as they are and calls them ``same`` (with the status in the reason):
+        archiving old versions in the target is the target owner's choice.
+        """
         memory = self._target_memory(writer)
         shard = self.settings.shard
 
@@ -242,7 +249,7 @@ class Engine:
                 try:
                     # _screened passes each key once, so the plan need not check (nor remember) keys again.
                     for entry in plan(_screened(want, writer, m.target), have, check_unique=False):
-                        writer.planned(entry, m.source, m.target)
+                        writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
                     if m.target not in self.missing_targets and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
                         self._origin_listed.add((m.target, ctx.format))
                 except ValueError as err:
@@ -274,10 +281,10 @@ class Engine:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ferry-worker")
         try:
             running: set[Future] = set()
-            for ctx, rows in self._version_jobs(reader, by_target):
+            for ctx, rows, held in self._version_jobs(reader, by_target, writer.run_id):
                 if stop.is_set():
                     break
-                running.add(pool.submit(self._move_version, ctx, rows, writer, spool, stop))
+                running.add(pool.submit(self._move_version, ctx, rows, writer, spool, stop, held))
                 if len(running) >= workers * 2:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     _raise_first(done, stop)
@@ -306,13 +313,28 @@ class Engine:
             self.settings.notes.append(f"removed {removed} spool folder(s) ({freed / 1e6:.1f} MB) left by earlier "
                                        "runs that stopped without cleaning up")
 
-    def _version_jobs(self, reader: LedgerReader, by_target) -> Iterator[tuple[MappingContext, list[ItemRow]]]:
-        rows = (r for r in reader.items(None, ("planned", "downloading", "published"))
-                if (r.source_repo, r.target_repo) in by_target and r.locator)
+    def _version_jobs(self, reader: LedgerReader, by_target,
+                      run_id: int | None) -> Iterator[tuple[MappingContext, list[ItemRow], bool]]:
+        """This run's versions to copy: the rows its plan left to copy, grouped by version, each with
+        whether the plan found a conflicting asset in that version in the target.
+
+        Only rows this run planned: rows an earlier run left planned (an ``audit``, an interrupted
+        run, other ``--include``/``--exclude`` or shard filters) are not this run's to publish.
+        """
+
+        rows = (r for r in reader.items(run_id, ("planned", "downloading", "published", "conflict"))
+                if (r.source_repo, r.target_repo) in by_target)
+        # Rows come sorted by identity, so a version's rows (conflicts among them) arrive together.
         for _vid, group in itertools.groupby(rows, key=lambda r: (r.target_repo, r.format, r.namespace, r.package,
                                                                    r.version)):
-            batch = list(group)
-            yield by_target[(batch[0].source_repo, batch[0].target_repo)], batch
+            batch, held = [], False
+            for r in group:
+                if r.state == "conflict":
+                    held = True
+                elif r.locator:
+                    batch.append(r)
+            if batch:
+                yield by_target[(batch[0].source_repo, batch[0].target_repo)], batch, held
 
     def _target_memory(self, writer: LedgerWriter) -> TargetMemory:
         if self._memory is None or self._memory.writer is not writer:
@@ -384,7 +406,11 @@ class Engine:
         return None
 
     def _move_version(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool: transfer.Spool,
-                      stop: threading.Event) -> None:
+                      stop: threading.Event, held: bool = False) -> None:
+        """Copy one version's planned assets, confirm them, then finish the version (publish it, Maven
+        metadata, dist-tags) when every asset is there. ``held``: the target holds a conflicting asset
+        in this version; what is missing is still copied, but the version is never finished, so a
+        conflict left Unfinished does not become visible to clients."""
         m = ctx.mapping
         items = [_item_of(row) for row in rows]
         # The plan has just listed the target: only items it saw there need a fresh look before
@@ -400,7 +426,7 @@ class Engine:
             return
         done: set[ItemKey] = set()  # same, conflict or confirmed: handled, whatever the verdict
         awaiting: dict[str, tuple[SourceItem, str]] = {}  # asset -> (item, sha256): published, not yet confirmed
-        failed = False
+        failed = held
         for index, item in enumerate(items):
             if stop.is_set():
                 return
@@ -598,6 +624,14 @@ def _cause(err: BaseException) -> str:
         if marker in text:
             return cause
     return type(err).__name__
+
+
+def _unusable(entry: PlanEntry) -> PlanEntry:
+    """For ``verify``: an unchanged asset in an Archived target version is a conflict (it cannot be downloaded)."""
+    if entry.action is Action.SAME and entry.target is not None and entry.target.status == VersionStatus.ARCHIVED:
+        return replace(entry, action=Action.CONFLICT, reason="version is Archived in the target, so its assets "
+                       "cannot be downloaded; set it back to Published there if it should be usable")
+    return entry
 
 
 def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> Iterator[SourceItem]:

@@ -149,6 +149,24 @@ class Checksums(Mapping[str, str]):
                 found[algo] = value
         return cls(**found)
 
+    @classmethod
+    def from_listing(cls, values: Mapping[str, Any] | None) -> "Checksums":
+        """Like :meth:`from_mapping`, for a source's listing: a malformed digest is left out, the rest kept.
+
+        One bad value (``"sha256": "N/A"``) must not cost the others: they are what checks the download.
+        """
+        try:
+            return cls.from_mapping(values)
+        except ValueError:
+            pass
+        found: dict[str, str] = {}
+        for name, value in (values or {}).items():
+            try:
+                found.update(cls.from_mapping({name: value}).as_dict())
+            except ValueError:
+                continue
+        return cls(**found)
+
     def __getitem__(self, name: str) -> str:
         algo = _algorithm_name(name)
         value = getattr(self, algo, None) if algo in _HEX_LENGTHS else None

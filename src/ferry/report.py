@@ -240,7 +240,9 @@ def render_table(report: RunReport) -> str:
     for label, rows in report.differences.items():
         if rows:
             out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]
-            out += [f"  {row.key} -> {row.target_repo}" for row in rows[:TERMINAL_FAILURES]]
+            # A difference says how it differs (digests, or an Archived version); missing and extra need not.
+            out += [f"  {row.key} -> {row.target_repo}" + (f"  ({row.reason})" if label == "differing" and row.reason
+                                                           else "") for row in rows[:TERMINAL_FAILURES]]
     if report.failures and not report.differences:
         out += ["", f"{report.failures_total} item(s) failed, conflicted or could not be mapped:"]
         shown = report.failures[:TERMINAL_FAILURES]

@@ -179,14 +179,8 @@ def hints_from(props: Mapping[str, list[str]]) -> dict[str, str]:
 
 
 def checksums_of(sha256: Any, sha1: Any, md5: Any) -> Checksums:
-    found = {}
-    for algo, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)):
-        if isinstance(value, str) and value:
-            try:
-                found[algo] = Checksums(**{algo: value})[algo]
-            except ValueError:
-                continue
-    return Checksums(**found)
+    values = {"sha256": sha256, "sha1": sha1, "md5": md5}
+    return Checksums.from_listing({algo: value for algo, value in values.items() if isinstance(value, str)})
 
 
 def layout_hints(package_type: str, path: str) -> dict[str, str]:

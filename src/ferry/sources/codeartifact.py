@@ -156,10 +156,7 @@ class CodeArtifactSource:
             hints["group"] = namespace
         if revision:
             hints["revision"] = revision
-        try:
-            checksums = Checksums.from_mapping(asset.get("hashes"))
-        except ValueError:
-            checksums = Checksums()
+        checksums = Checksums.from_listing(asset.get("hashes"))
         locator = Locator(repository, fmt, namespace, package, version, name, revision)
         return SourceFile(repository=repository, path=native_path(fmt, namespace, package, version, name),
                           url=locator.uri(), size=asset.get("size"), checksums=checksums, hints=hints)

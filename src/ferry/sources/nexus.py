@@ -147,10 +147,7 @@ class NexusSource:
         attrs = asset.get(fmt) if fmt else None
         if isinstance(attrs, Mapping):
             hints.update({k: str(v) for k, v in attrs.items() if v is not None and not isinstance(v, (dict, list))})
-        try:
-            checksums = Checksums.from_mapping(asset.get("checksum"))
-        except ValueError:
-            checksums = Checksums()
+        checksums = Checksums.from_listing(asset.get("checksum"))
         return SourceFile(
             repository=repository,
             path=path,

@@ -1,0 +1,154 @@
+"""What ferry must never call fine: bytes it could not check, conflicts made visible, items the run did
+not select, and versions the target can no longer serve. Each case is end to end on the stand-ins."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+
+import ferry.sources.nexus as nexus_source
+from e2e_helpers import aws_env, codeartifact, ferry, write_job
+from ferry.model import Checksums
+from ferry.sandbox.seed import NexusSeeder, maven_artifact
+
+NO_RATES = "\n[options.rates]\n" + "".join(f"{c} = 0\n" for c in ("publish", "copy", "asset_read", "list", "token",
+                                                                    "write", "read"))
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+
+    def job(repos):
+        for repo in repos:
+            ca.create_repository(domain="acme", repository=repo["target"])
+        return write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], repos, extra=NO_RATES)
+
+    store = sandbox.apps["codeartifact"].store
+    return {"seeder": NexusSeeder(urls["nexus"]), "ca": ca, "job": job, "state": str(tmp_path / "ferry.db"),
+            "store": store, "repo": lambda name: store.repository(store.domain("us-east-1", None, "acme"), name),
+            "nexus": sandbox.apps["nexus"].store}
+
+
+def _ledger(state: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    with sqlite3.connect(state) as db:
+        return {(package, asset): (s, reason) for package, asset, s, reason in
+                db.execute("SELECT package, asset, state, reason FROM items")}
+
+
+def _status(ca, repo, fmt, namespace, package, version) -> str:
+    extra = {"namespace": namespace} if namespace else {}
+    out = ca.describe_package_version(domain="acme", repository=repo, format=fmt, package=package,
+                                      packageVersion=version, **extra)
+    return out["packageVersion"]["status"]
+
+
+def test_one_malformed_listed_digest_does_not_cost_the_others():
+    listed = {"sha256": "N/A", "sha1": "A" * 40, "md5": "b" * 32, "sha512": ""}
+    assert Checksums.from_listing(listed).as_dict() == {"sha1": "a" * 40, "md5": "b" * 32}
+    assert Checksums.from_listing({"sha256": "c" * 64}).as_dict() == {"sha256": "c" * 64}
+    assert Checksums.from_listing(None).as_dict() == {}
+    with pytest.raises(ValueError):
+        Checksums.from_mapping(listed)  # the strict form still refuses: targets' listings must be well formed
+
+
+def test_bytes_corrupted_at_rest_fail_even_when_the_listed_sha256_is_malformed(world, monkeypatch, capsys):
+    """Nexus lists sha256 "N/A" beside good md5/sha1/sha512 and serves bytes that went bad on disk: the
+    other digests still check the download, so the file fails instead of being published as confirmed."""
+    job = world["job"]([{"source": "raw-files", "target": "generic-store", "namespace": "tools"}])
+    world["seeder"].create_repository("raw", "raw-files")
+    good = b"b" * 100
+    world["seeder"].raw("raw-files", "tool/1.0", {"a.bin": b"a" * 100, "b.bin": good})
+    (asset,) = [a for a in world["nexus"].assets_under("raw-files", "") if a.path.endswith("b.bin")]
+    world["nexus"].blobs.path(asset.sha256).write_bytes(good[:-8] + b"\0" * 8)
+    real = nexus_source.NexusSource._get_json
+
+    def listing_with_a_bad_sha256(self, path, params=None):
+        doc = real(self, path, params)
+        for component in doc.get("items", []) if isinstance(doc, dict) else []:
+            for listed in component.get("assets", []):
+                if listed.get("path", "").endswith("b.bin"):
+                    listed["checksum"]["sha256"] = "N/A"
+        return doc
+
+    monkeypatch.setattr(nexus_source.NexusSource, "_get_json", listing_with_a_bad_sha256)
+    for _ in range(2):  # and the rerun must not turn it into "same" either
+        assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 1
+        state, reason = _ledger(world["state"])[("tool", "b.bin")]
+        assert state == "failed" and "source says sha" in reason
+    names = {a["name"] for a in world["ca"].list_package_version_assets(
+        domain="acme", repository="generic-store", format="generic", namespace="tools", package="tool",
+        packageVersion="1.0")["assets"]}
+    assert names == {"a.bin"}
+    assert _status(world["ca"], "generic-store", "generic", "tools", "tool", "1.0") == "Unfinished"
+
+
+def test_a_version_holding_a_conflict_is_never_finished(world):
+    """The target holds Unfinished versions with a different a.bin / jar. ferry adds the missing files
+    but must not publish the version (generic) nor list it in maven-metadata.xml (Maven): that would
+    hand clients the conflicting bytes."""
+    job = world["job"]([{"source": "raw-files", "target": "generic-store", "namespace": "tools"},
+                        {"source": "maven-releases", "target": "maven-store"}])
+    seeder, store = world["seeder"], world["store"]
+    seeder.create_repository("raw", "raw-files")
+    seeder.create_repository("maven", "maven-releases")
+    seeder.raw("raw-files", "tool/1.0", {"a.bin": b"a" * 100, "b.bin": b"b" * 100})
+    seeder.maven("maven-releases", "com.acme", "lib", "1.0", maven_artifact("com.acme", "lib", "1.0", sources=False))
+    store.publish_asset(world["repo"]("generic-store"), "generic", "tools", "tool", "1.0", "a.bin",
+                        store.blobs.put_bytes(b"other" * 20), unfinished=True)
+    store.publish_asset(world["repo"]("maven-store"), "maven", "com.acme", "lib", "1.0", "lib-1.0.jar",
+                        store.blobs.put_bytes(b"PK other jar"), unfinished=True)
+
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 1
+    ledger = _ledger(world["state"])
+    assert ledger[("tool", "a.bin")][0] == "conflict" and ledger[("lib", "lib-1.0.jar")][0] == "conflict"
+    assert ledger[("tool", "b.bin")][0] == "confirmed" and ledger[("lib", "lib-1.0.pom")][0] == "confirmed"
+    ca = world["ca"]
+    assert _status(ca, "generic-store", "generic", "tools", "tool", "1.0") == "Unfinished"
+    assert _status(ca, "maven-store", "maven", "com.acme", "lib", "1.0") == "Unfinished"
+    other = hashlib.sha256(b"other" * 20).hexdigest()
+    held = {a["name"]: a["hashes"]["SHA-256"] for a in ca.list_package_version_assets(
+        domain="acme", repository="generic-store", format="generic", namespace="tools", package="tool",
+        packageVersion="1.0")["assets"]}
+    assert held["a.bin"] == other  # left untouched
+
+
+def test_rows_an_earlier_run_left_planned_are_not_this_runs_to_publish(world):
+    """``audit`` leaves every item planned; ``migrate --include a`` must publish a alone."""
+    job = world["job"]([{"source": "npm-internal", "target": "npm-store"}])
+    world["seeder"].create_repository("npm", "npm-internal")
+    for name in ("a", "b"):
+        world["seeder"].npm("npm-internal", name, "1.0.0")
+    assert ferry("audit", str(job), "--state", world["state"]) == 0
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress", "--include", "a") == 0
+    packages = {p["package"] for p in world["ca"].list_packages(domain="acme", repository="npm-store")["packages"]}
+    assert packages == {"a"}
+    assert _ledger(world["state"])[("b", "package.tgz")][0] == "planned"
+    # The whole job afterwards still copies b.
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    packages = {p["package"] for p in world["ca"].list_packages(domain="acme", repository="npm-store")["packages"]}
+    assert packages == {"a", "b"}
+
+
+def test_verify_fails_for_a_version_archived_in_the_target(world, capsys):
+    """An Archived version's assets cannot be downloaded: verify says so and fails; migrate leaves it."""
+    job = world["job"]([{"source": "npm-internal", "target": "npm-store"}])
+    world["seeder"].create_repository("npm", "npm-internal")
+    world["seeder"].npm("npm-internal", "x", "1.0.0")
+    world["seeder"].npm("npm-internal", "y", "1.0.0")
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    world["ca"].update_package_versions_status(domain="acme", repository="npm-store", format="npm", package="x",
+                                               versions=["1.0.0"], targetStatus="Archived")
+    capsys.readouterr()
+    assert ferry("verify", str(job), "--state", world["state"]) == 1
+    out = capsys.readouterr().out
+    line = out.split("differing in the target (1):")[1].splitlines()[1]
+    assert "npm:x@1.0.0/package.tgz" in line and "Archived" in line
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert _ledger(world["state"])[("x", "package.tgz")][0] == "same"
+    assert _status(world["ca"], "npm-store", "npm", None, "x", "1.0.0") == "Archived"
