@@ -115,6 +115,16 @@ JOB_CASES = {
                      ["source.url: not an http(s) URL"]),
     "same-target-twice": (GOOD + '\n[[repositories]]\nsource = "other"\ntarget = "npm-store"\n',
                           ["repositories[1].target", "already the target of repositories[0]"]),
+    "port-out-of-range": (GOOD.replace("http://127.0.0.1:9", "http://127.0.0.1:99999", 1),
+                          ["source.url: the port is not a number from 0 to 65535"]),
+    "port-not-a-number": (GOOD.replace("http://127.0.0.1:9\"\nusername", "http://127.0.0.1:abc\"\nusername"),
+                          ["source.url: the port is not a number"]),
+    "endpoint-port-out-of-range": (GOOD.replace('endpoint_url = "http://127.0.0.1:9"',
+                                                'endpoint_url = "http://127.0.0.1:70000"'),
+                                   ["target.endpoint_url: the port is not a number"]),
+    "unclosed-ipv6": (GOOD.replace("http://127.0.0.1:9", "http://[::1", 1), ["source.url: not a valid URL"]),
+    "password-with-a-slash-in-url": (GOOD.replace("http://127.0.0.1:9", "https://admin:hunter2/x@nexus.example.com", 1),
+                                     ["source.url: credentials in the URL"]),
 }
 
 
@@ -161,7 +171,7 @@ def test_unknown_aws_profile(tmp_path, capsys):
     (["--workers", "0"], "--workers: 0 is out of range"),
     (["--origin-policy", "yolo"], "--origin-policy: 'yolo' is not one of"),
     (["--since", "yesterday"], "--since: not an ISO 8601 date"),
-    (["--report", "out.pdf"], "name the file .json, .csv or .md"),
+    (["--report", "out.pdf"], "name the file .json, .csv, .md or .html"),
 ], ids=["workers", "origin-policy", "since", "report-extension"])
 def test_bad_command_line_values(tmp_path, capsys, flag, needle):
     job = tmp_path / "job.toml"
@@ -169,6 +179,87 @@ def test_bad_command_line_values(tmp_path, capsys, flag, needle):
     line = one_line(capsys, 2, "migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress", *flag)
     assert needle in line
     assert not (tmp_path / "ferry.db").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["migrate", "JOB", "--bogus"], "No such option: --bogus"),
+    (["migrate"], "Missing argument"),
+    (["migrate", "JOB", "--workers", "abc"], "--workers"),
+    (["status", "--run", "abc"], "--run"),
+    (["nosuchcmd"], "No such command"),
+], ids=["unknown-option", "missing-job", "workers-not-a-number", "run-not-a-number", "unknown-command"])
+def test_command_line_parse_errors_are_usage_errors(tmp_path, capsys, argv, needle):
+    """What the argument parser itself refuses exits 2 with its own message, never "unexpected ... report it"."""
+    job = tmp_path / "job.toml"
+    job.write_text(GOOD)
+    assert ferry(*[str(job) if a == "JOB" else a for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "unexpected" not in err and "Traceback" not in err
+    assert not (tmp_path / "ferry.db").exists()
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _file(path: Path) -> Path:
+    path.write_text("x")
+    return path
+
+
+@pytest.mark.parametrize("make, flag, needle", [
+    (lambda t: _folder(t / "ledger-dir"), "--state", "is a folder; name a file"),
+    (lambda t: _file(t / "a-file") / "ferry.db", "--state", "is a file, not a folder"),
+    (lambda t: _file(t / "spool-file"), "--spool", "is a file, not a folder"),
+    (lambda t: _folder(t / "report-dir.json"), "--report", "is a folder; name a file"),
+    (lambda t: t / "report.pdf", "--report", "name the file .json, .csv, .md or .html"),
+], ids=["state-is-a-folder", "state-under-a-file", "spool-is-a-file", "report-is-a-folder", "report-extension"])
+def test_paths_the_run_could_not_write_are_refused_before_anything_is_created(world, tmp_path, capsys, make, flag,
+                                                                              needle):
+    """Found before the target is contacted: --create-missing has created no domain when the error comes."""
+    domain = f"never-{flag.strip('-')}-{len(list(tmp_path.iterdir()))}"
+    job = _job(world, tmp_path, NPM, domain=domain)
+    path = make(tmp_path)
+    state = ["--state", str(tmp_path / "ferry.db")] if flag != "--state" else []
+    line = one_line(capsys, 2, "migrate", str(job), *state, flag, str(path), "--no-progress", "--create-missing")
+    assert line.startswith(f"ferry: error: {flag} ") and needle in line
+    assert domain not in [d["name"] for d in world["ca"].list_domains()["domains"]]
+    assert not (tmp_path / "ferry.db").exists()
+
+
+@pytest.mark.parametrize("env, flag, needle", [
+    ({}, "", "--shard '': write it as INDEX/COUNT"),
+    ({"AWS_BATCH_JOB_ARRAY_INDEX": "4", "AWS_BATCH_JOB_ARRAY_SIZE": "4"}, None,
+     "AWS_BATCH_JOB_ARRAY_INDEX=4 is not below AWS_BATCH_JOB_ARRAY_SIZE=4 (the index counts from 0)"),
+    ({"AWS_BATCH_JOB_ARRAY_INDEX": "\u00b2", "AWS_BATCH_JOB_ARRAY_SIZE": "4"}, None, "is not a whole number"),
+    ({}, "\uff11/4", "write it as INDEX/COUNT"),
+], ids=["empty-flag", "index-not-below-size", "superscript-digit", "full-width-digit"])
+def test_shards_that_cannot_be_meant(tmp_path, capsys, monkeypatch, env, flag, needle):
+    for key in ("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE", "JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    job = tmp_path / "job.toml"
+    job.write_text(GOOD)
+    line = one_line(capsys, 2, "audit", str(job), *([] if flag is None else ["--shard", flag]))
+    assert needle in line
+
+
+def test_aws_profile_from_the_environment_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "ghost")
+    job = tmp_path / "job.toml"
+    job.write_text(GOOD)
+    line = one_line(capsys, 2, "audit", str(job), "--state", str(tmp_path / "ferry.db"))
+    assert "AWS profile 'ghost' not found" in line
+
+
+def test_an_aws_config_file_that_is_not_ini(tmp_path, capsys, monkeypatch):
+    (tmp_path / "aws-config").write_text("[profile broken\nregion = us-east-1\n")
+    job = tmp_path / "job.toml"
+    job.write_text(GOOD)
+    line = one_line(capsys, 2, "audit", str(job), "--state", str(tmp_path / "ferry.db"))
+    assert f"AWS config file {tmp_path / 'aws-config'} cannot be read" in line and "AWS_CONFIG_FILE" in line
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
@@ -212,6 +303,48 @@ def test_status_without_a_ledger(tmp_path, capsys):
     line = one_line(capsys, 2, "status", "--state", str(tmp_path / "nothing.db"))
     assert "no ledger here; pass --state PATH" in line
     assert not (tmp_path / "nothing.db").exists()
+
+
+@pytest.mark.parametrize("command", ["status", "report"])
+def test_reading_commands_never_turn_a_file_into_a_ledger(tmp_path, capsys, command):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    line = one_line(capsys, 2, command, "--state", str(empty))
+    assert "no ledger here" in line
+    assert empty.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+    line = one_line(capsys, 2, command, "--state", str(tmp_path))
+    assert "no ledger here" in line
+
+
+def test_a_run_that_is_not_in_the_ledger_is_named(world, tmp_path, capsys):
+    job = _job(world, tmp_path, NPM)
+    state = str(tmp_path / "ferry.db")
+    audited = ferry("audit", str(job), "--state", state)
+    assert audited == 0
+    for command in ("status", "report"):
+        line = one_line(capsys, 2, command, "--state", state, "--run", "99")
+        assert "no run 99 recorded; the last run is 1" in line
+
+
+def test_a_damaged_ledger_in_a_merge(tmp_path, capsys):
+    bad_version = tmp_path / "bad-version.db"
+    with closing(sqlite3.connect(bad_version)) as db:
+        db.execute("CREATE TABLE ferry_meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO ferry_meta VALUES ('schema_version', 'abc')")
+        db.commit()
+    no_items = tmp_path / "no-items.db"
+    with closing(sqlite3.connect(no_items)) as db:
+        db.execute("CREATE TABLE ferry_meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO ferry_meta VALUES ('schema_version', '1')")
+        db.commit()
+    assert "not a ferry ledger" in one_line(capsys, 2, "report", "--merge", str(bad_version))
+    assert "not a readable ferry ledger" in one_line(capsys, 2, "report", "--merge", str(no_items))
+
+
+def test_demo_data_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    line = one_line(capsys, 2, "demo", "--data", str(tmp_path / "file"))
+    assert "--data" in line and "is a file, not a folder" in line
 
 
 # -- sides that do not answer or refuse: exit 3 (2 for a missing target without --create-missing) ----
@@ -285,6 +418,20 @@ def test_missing_target_domain_without_create_missing(world, tmp_path, capsys):
     line = one_line(capsys, 2, "migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress")
     assert "target domain 'nowhere' does not exist" in line and "pass --create-missing" in line
     assert "nowhere" not in [d["name"] for d in world["ca"].list_domains()["domains"]]
+
+
+def test_audit_of_a_missing_domain_points_to_migrate(world, tmp_path, capsys):
+    job = _job(world, tmp_path, NPM, domain="nowhere")
+    line = one_line(capsys, 2, "audit", str(job), "--state", str(tmp_path / "ferry.db"))
+    assert "create it, or run ferry migrate with --create-missing" in line
+
+
+def test_a_format_that_contradicts_the_source_repository(world, tmp_path, capsys):
+    job = _job(world, tmp_path, [{"source": "npm-internal", "target": "npm-store", "format": "generic"}])
+    line = one_line(capsys, 2, "migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress")
+    assert "'npm-internal' is a npm repository, but its mapping says format = 'generic'" in line
+    assert not any(p["format"] == "generic" for p in world["ca"].list_packages(
+        domain="acme", repository="npm-store").get("packages", []))
 
 
 def test_missing_target_repository_without_create_missing(world, tmp_path, capsys):

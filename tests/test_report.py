@@ -124,7 +124,10 @@ def test_write_report_by_extension(ledger, tmp_path):
     assert write_report(report, tmp_path / "r.CSV") == "csv"
     assert write_report(report, tmp_path / "r.md") == "markdown"
     assert (tmp_path / "r.md").read_text().startswith("# ferry report")
-    with pytest.raises(UsageError, match=r"r\.txt: unknown report format \.txt; name the file \.json, \.csv or \.md"):
+    assert write_report(report, tmp_path / "r.html") == "html"  # what migrate --report r.html writes
+    assert "<html" in (tmp_path / "r.html").read_text().lower()
+    with pytest.raises(UsageError, match=r"r\.txt: unknown report format \.txt; name the file \.json, \.csv, \.md "
+                                         r"or \.html"):
         write_report(report, tmp_path / "r.txt")
     with pytest.raises(UsageError, match="cannot write the report"):
         write_report(report, tmp_path / "no" / "such" / "dir" / "r.json")

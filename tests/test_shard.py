@@ -65,8 +65,11 @@ def test_shard_from_aws_batch_and_kubernetes():
     assert from_env({"JOB_COMPLETION_INDEX": "2", "FERRY_SHARD_COUNT": "3"}) == Shard(3, 3)
     with pytest.raises(UsageError, match="FERRY_SHARD_COUNT"):
         from_env({"JOB_COMPLETION_INDEX": "2"})
-    with pytest.raises(UsageError, match="out of range"):
+    with pytest.raises(UsageError, match=r"AWS_BATCH_JOB_ARRAY_INDEX=8 is not below AWS_BATCH_JOB_ARRAY_SIZE=8 \(the "
+                                         r"index counts from 0\)"):
         from_env({"AWS_BATCH_JOB_ARRAY_INDEX": "8", "AWS_BATCH_JOB_ARRAY_SIZE": "8"})
+    with pytest.raises(UsageError, match="FERRY_SHARD_COUNT=0"):
+        from_env({"JOB_COMPLETION_INDEX": "0", "FERRY_SHARD_COUNT": "0"})
     with pytest.raises(UsageError, match="not a whole number"):
         from_env({"AWS_BATCH_JOB_ARRAY_INDEX": "x", "AWS_BATCH_JOB_ARRAY_SIZE": "8"})
     # the flag wins over the environment

@@ -22,6 +22,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
+    ConfigParseError,
     EndpointConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
@@ -148,6 +149,7 @@ class Domain:
         role_arn: str | None = None,
         limiter: RateLimiter | None = None,
         ca_bundle: str | None = None,
+        side: str = "target",
     ):
         self.name = name
         # Every control-plane call takes a slot of its operation class first (see ferry.ratelimit).
@@ -158,21 +160,25 @@ class Domain:
         self.role_arn = role_arn
         try:
             self._boto_session = session or boto3.session.Session(profile_name=profile, region_name=region)
-        except ProfileNotFound:
-            raise UsageError(f"AWS profile {profile!r} not found in the AWS config; fix [target] profile or "
-                             "AWS_PROFILE") from None
-        if role_arn:
-            from ferry.aws_roles import assumed_session
+            if role_arn:
+                from ferry.aws_roles import assumed_session
 
-            self._boto_session = assumed_session(self._boto_session, role_arn, region)
-        self.region = self._boto_session.region_name or region
-        if not self.region:
-            raise UsageError("target region unknown: set [target] region in the job file or AWS_REGION")
-        # total_max_attempts, not max_attempts (which counts retries): ferry.retry is the only layer that retries.
-        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=max_pool)
-        self.client = self._boto_session.client("codeartifact", region_name=self.region,
-                                                endpoint_url=endpoint_url, config=config,
-                                                verify=ca_bundle if ca_bundle else None)
+                self._boto_session = assumed_session(self._boto_session, role_arn, region)
+            self.region = self._boto_session.region_name or region
+            if not self.region:
+                raise UsageError(f"{side} region unknown: set [{side}] region in the job file or AWS_REGION")
+            # total_max_attempts, not max_attempts (which counts retries): ferry.retry is the only layer that retries.
+            config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=max_pool)
+            self.client = self._boto_session.client("codeartifact", region_name=self.region,
+                                                    endpoint_url=endpoint_url, config=config,
+                                                    verify=ca_bundle if ca_bundle else None)
+        except ProfileNotFound as err:
+            # err names the profile actually looked for: the job's, or AWS_PROFILE's when the job has none.
+            raise UsageError(f"AWS profile {err.kwargs.get('profile', profile)!r} not found in the AWS config; "
+                             f"fix [{side}] profile or AWS_PROFILE") from None
+        except ConfigParseError as err:
+            raise UsageError(f"AWS config file {err.kwargs.get('path', '')} cannot be read (not valid INI); fix it "
+                             "or point AWS_CONFIG_FILE at another file") from None
         self.client.meta.events.register("before-parse.codeartifact", _check_complete)
         self.client.meta.events.register("before-sign.codeartifact", _register_signing_credentials)
         _register_credentials(self._boto_session)

@@ -94,20 +94,21 @@ def recorded_run(writer: LedgerWriter, command: str, job_path: str | None,
             writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
 
 
-def check_ledger(path: Path) -> None:
+def check_ledger(path: Path) -> bool:
     """Refuse, without changing it, a ledger file this ferry cannot use (not a ledger, or from a newer ferry).
 
-    A missing file is fine (it is created). Raises :class:`UsageError`.
+    A missing or empty file is fine (it is created). Returns whether ``path`` holds a ledger already.
+    Raises :class:`UsageError`.
     """
     if not path.exists():
-        return
+        return False
     try:
         with closing(sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if META not in tables:
                 if tables:
                     raise UsageError(f"{path}: not a ferry ledger (it holds other tables); choose another ledger path")
-                return
+                return False
             row = db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as err:
         raise UsageError(f"{path}: not a ferry ledger ({err}); choose another ledger path") from None
@@ -115,6 +116,7 @@ def check_ledger(path: Path) -> None:
     if version > SCHEMA_VERSION:
         raise UsageError(f"{path}: ledger written by a newer ferry (schema {version}, this ferry knows "
                          f"{SCHEMA_VERSION}); upgrade ferry or use another --state")
+    return True
 
 
 __all__ = ["Outcome", "Settings", "check_ledger", "run", "EXIT_INTERRUPTED"]

@@ -138,7 +138,10 @@ class Reader:
             return None
         if not isinstance(value, str):
             raise self.error(where, f"expected a URL string, not {_describe(value)}", f'write {key} = "https://..."')
-        parts = urlsplit(value.strip())
+        try:
+            parts = urlsplit(value.strip())
+        except ValueError:  # "http://[::1": an unclosed IPv6 bracket
+            raise self.error(where, "not a valid URL", f'write {key} = "https://host[:port]/..."') from None
         # Before anything else: a password holding "/", "?" or "#" splits the URL early, so that the
         # user-info shows up as the host (and a port) or in the path; none of it may be echoed.
         if parts.username or parts.password or "@" in value.strip().partition("://")[2]:

@@ -171,6 +171,14 @@ class Engine:
         """
         for m in self.job.repositories:
             repo = self.source.repository(m.source)
+            # A Nexus or Artifactory repository has one format: a mapping that names another would read its
+            # files with the wrong rules (npm tarballs taken for generic files). A generic (raw) one may hold
+            # anything, and a CodeArtifact repository mixes formats: format = ... narrows those.
+            if (m.format and repo.format and m.format != repo.format and repo.format != "generic"
+                    and self.source.kind != "codeartifact"):
+                raise UsageError(f"source repository {m.source!r} is a {repo.native_format} repository, but its "
+                                 f"mapping says format = {m.format!r}; remove format from that [[repositories]] "
+                                 "entry")
             fmt = m.format or repo.format
             if fmt is None:
                 raise UsageError(f"source repository {m.source!r} has format {repo.native_format!r}, which ferry "
@@ -184,7 +192,7 @@ class Engine:
         if not domain_exists:
             if not create_missing:
                 raise UsageError(f"target domain {self.domain.name!r} does not exist in {self.domain.region}; "
-                                 "create it or pass --create-missing")
+                                 f"create it{self._create_hint(dry_run)}")
             if dry_run:
                 self.settings.notes.append(f"domain {self.domain.name} does not exist yet; migrate creates it")
             else:
@@ -195,7 +203,7 @@ class Engine:
                 continue
             if not create_missing:
                 raise UsageError(f"target repository {target!r} does not exist in domain "
-                                 f"{self.domain.name!r}; create it or pass --create-missing")
+                                 f"{self.domain.name!r}; create it{self._create_hint(dry_run)}")
             if dry_run:
                 self.missing_targets.add(target)
                 self.settings.notes.append(f"repository {target} does not exist yet; migrate creates it")
@@ -203,6 +211,11 @@ class Engine:
                 self._ensure(lambda: self.domain.create_repository(target),
                              lambda: self.domain.repository_exists(target))
                 self.settings.notes.append(f"created repository {target}")
+
+    @staticmethod
+    def _create_hint(dry_run: bool) -> str:
+        # audit and verify have no --create-missing: only migrate creates.
+        return ", or run ferry migrate with --create-missing" if dry_run else " or pass --create-missing"
 
     def _ensure(self, create: Callable[[], object], exists: Callable[[], bool]) -> None:
         """Create something under the retry policy; a create whose answer was lost shows up as existing."""
@@ -275,7 +288,7 @@ class Engine:
         self._sweep_spools()
         spool_parent = self.settings.spool or _temporary_spool()
         spool = transfer.Spool(spool_parent)
-        by_target = {(m.mapping.source, m.mapping.target): m for m in self.mappings}
+        by_target = self._contexts()
         workers = self.job.options.workers
         stop = self._stopping
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ferry-worker")
@@ -302,6 +315,9 @@ class Engine:
                 shutil.rmtree(spool_parent, ignore_errors=True)
         writer.flush()
 
+    def _contexts(self) -> dict:
+        return {(m.mapping.source, m.mapping.target): m for m in self.mappings}
+
     def _sweep_spools(self) -> None:
         """Remove what runs that died (killed, out of memory, node preempted) left in the spool, so
         repeated crashes do not fill the disk; the run's notes say how much was freed."""
@@ -323,7 +339,7 @@ class Engine:
         """
 
         rows = (r for r in reader.items(run_id, ("planned", "downloading", "published", "conflict"))
-                if (r.source_repo, r.target_repo) in by_target)
+                if self._context_of(r, by_target) is not None)
         # Rows come sorted by identity, so a version's rows (conflicts among them) arrive together.
         for _vid, group in itertools.groupby(rows, key=lambda r: (r.target_repo, r.format, r.namespace, r.package,
                                                                    r.version)):
@@ -334,7 +350,11 @@ class Engine:
                 elif r.locator:
                     batch.append(r)
             if batch:
-                yield by_target[(batch[0].source_repo, batch[0].target_repo)], batch, held
+                yield self._context_of(batch[0], by_target), batch, held
+
+    def _context_of(self, row: ItemRow, by_target) -> MappingContext | None:
+        """The mapping a ledger row belongs to in this run, or None."""
+        return by_target.get((row.source_repo, row.target_repo))
 
     def _target_memory(self, writer: LedgerWriter) -> TargetMemory:
         if self._memory is None or self._memory.writer is not writer:

@@ -25,6 +25,7 @@ ACTIONS = ("copy", "same", "conflict", "only-in-target", "unmappable", "skipped"
 TERMINAL_SKIP_REASONS = 5
 FORMATS_BY_EXTENSION = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown",
                         ".html": "html"}
+NAME_THE_FILE = "name the file .json, .csv, .md or .html"
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,7 @@ def write_report(report: RunReport, path: str | Path) -> str:
     target = Path(path)
     kind = FORMATS_BY_EXTENSION.get(target.suffix.lower())
     if kind is None:
-        raise UsageError(f"{path}: unknown report format {target.suffix or '(no extension)'!s}; "
-                         f"name the file .json, .csv or .md")
+        raise UsageError(f"{path}: unknown report format {target.suffix or '(no extension)'!s}; {NAME_THE_FILE}")
     try:
         target.write_text(RENDERERS[kind](report), encoding="utf-8")
     except OSError as err:

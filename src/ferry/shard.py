@@ -25,7 +25,7 @@ from ferry.errors import UsageError
 from ferry.model import ItemKey
 
 MAX_SHARDS = 10_000  # AWS Batch's largest array
-_SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+_SPEC = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*")
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,9 @@ def parse(text: str, label: str = "--shard") -> Shard:
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
     raw = env.get(name, "").strip()
-    if not raw.isdigit():
-        raise UsageError(f"environment variable {name}={raw!r} is not a whole number")
+    if not (raw.isascii() and raw.isdigit()):  # isdigit alone accepts "²", which int() refuses
+        raise UsageError(f"environment variable {name}={raw!r} is not a whole number; set it to one, or pass "
+                         "--shard INDEX/COUNT")
     return int(raw)
 
 
@@ -94,14 +95,18 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
         raise UsageError(f"array index set but {count_var} is not; set it to the number of shards "
                          "or pass --shard INDEX/COUNT")
     count = _env_int(env, count_var)
+    if not index < count:  # the batch system's index counts from 0
+        index_var = "AWS_BATCH_JOB_ARRAY_INDEX" if count_var == "AWS_BATCH_JOB_ARRAY_SIZE" else "JOB_COMPLETION_INDEX"
+        raise UsageError(f"{index_var}={index} is not below {count_var}={count} (the index counts from 0); "
+                         f"set {count_var} to the number of shards")
     try:
         return Shard(index + 1, count)
     except ValueError as err:
-        raise UsageError(f"shard from the environment: {err}") from None
+        raise UsageError(f"shard from the environment: {err}; set {count_var} to the number of shards") from None
 
 
 def resolve(flag: str | None, env: Mapping[str, str] | None = None) -> Shard | None:
     """``--shard`` if given, else the batch system's shard, else None (one machine does it all)."""
-    if flag:
+    if flag is not None:  # an empty --shard "$UNSET" must not run everything on every machine
         return parse(flag)
     return from_env(env)

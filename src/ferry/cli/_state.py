@@ -14,6 +14,16 @@ DEBUG = False
 INTERRUPTED = "ferry: interrupted; run the same command again to resume"
 
 
+def _click_base(cls: type, name: str) -> type:
+    return next(c for c in cls.__mro__ if c.__name__ == name)
+
+
+# Newer typer releases carry their own copy of click, whose exceptions are not click's: catch both.
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+_USAGE_ERRORS = (click.ClickException, _click_base(typer.BadParameter, "ClickException"))
+
+
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run the Typer app and return the exit code, printing one line for any error.
 
@@ -40,12 +50,12 @@ def _run(app: typer.Typer, argv: list[str] | None) -> int:
         _traceback(err)
         print(redact.redact(f"ferry: error: {err}"), file=sys.stderr)
         return err.exit_code
-    except click.exceptions.Exit as err:
+    except _EXITS as err:
         return err.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _ABORTS:
         print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
-    except click.ClickException as err:
+    except _USAGE_ERRORS as err:  # the command line itself: unknown option, missing argument, bad value
         err.show()
         return EXIT_USAGE
     except Exception as err:  # noqa: BLE001 - a bug or an unforeseen failure: one line, traceback with --debug

@@ -77,10 +77,16 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
     try:
         from ferry import commands
 
-        if report is not None and report.suffix.lower() not in (".json", ".csv", ".md", ".markdown"):
-            raise UsageError(f"--report {report}: name the file .json, .csv or .md")
+        from ferry import preflight
+
+        if report is not None:
+            preflight.report_file(report, "--report")
         job = _load(job_path, **overrides)
         state, chosen = _ledger_and_shard(state, shard)
+        # Before anything is contacted or created: paths this run could not write are bad input.
+        preflight.writable_file(state, "--state")
+        if spool is not None:
+            preflight.writable_folder(spool, "--spool")
         bar = _Progress(command, progress)
         # migrate may skip relisting target versions whose revision is unchanged; verify always looks
         settings = _settings(state, spool, allow_http, ca_bundle, bar, chosen, recall_target=command == "migrate")
@@ -102,7 +108,7 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
 
 JOB = typer.Argument(..., help="Job file (TOML).", exists=False)
 STATE = typer.Option(Path("ferry.db"), "--state", help=STATE_HELP)
-REPORT = typer.Option(None, "--report", help="Also write the report to FILE (.json, .csv or .md).")
+REPORT = typer.Option(None, "--report", help="Also write the report to FILE (.json, .csv, .md or .html).")
 SPOOL = typer.Option(None, "--spool", help="Folder for downloads in flight (default: a temporary folder).")
 ALLOW_HTTP = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts.")
 CA_BUNDLE = typer.Option(None, "--ca-bundle", help="CA certificates file for a private CA.")
@@ -110,7 +116,7 @@ INCLUDE = typer.Option(None, "--include", help="Only packages matching this glob
 EXCLUDE = typer.Option(None, "--exclude", help="Skip packages matching this glob (repeatable).")
 SINCE = typer.Option(None, "--since", help="Only files published on or after this date (YYYY-MM-DD).")
 SNAPSHOTS = typer.Option(None, "--snapshots", help="Maven SNAPSHOT versions: skip (default; counted as skipped) "
-                         "or timestamped (publish the newest build). Overrides [options] snapshots; a "
+                         "or timestamped (publish the newest build). Overrides \\[options] snapshots; a "
                          "mapping's own snapshots setting still wins.")
 JOB_STATE = typer.Option(None, "--state", help=STATE_HELP + " Default ferry.db, or ferry.shard-I-of-N.db for a shard.")
 SHARD = typer.Option(None, "--shard", help="Only the packages of shard I of N (I/N, from 1; default from "
@@ -166,10 +172,7 @@ def register(app: typer.Typer) -> None:
 
         _require_ledger(state)
         with LedgerReader(state) as reader:
-            chosen = reader.run(run) if run is not None else reader.last_run()
-            if chosen is None:
-                raise UsageError(f"{state}: no run {run if run is not None else ''} recorded; run ferry migrate first")
-            typer.echo(render_table(build_report(reader, chosen.id)))
+            typer.echo(render_table(build_report(reader, _chosen_run(reader, state, run).id)))
 
     @app.command()
     def report(state: Path = STATE,
@@ -182,18 +185,20 @@ def register(app: typer.Typer) -> None:
                ledgers: Optional[List[Path]] = typer.Argument(None, help="With --merge: the shards' ledger files."),
                ) -> None:
         """Write the report of the last (or a given) run: JSON on stdout, or to --output by extension."""
+        from ferry import preflight
         from ferry.report import build_report, render_json, write_report
         from ferry.state.reader import LedgerReader
 
+        if output is not None:
+            preflight.report_file(output, "--output")
+        if html is not None:
+            preflight.writable_file(html, "--html")
         if merge or ledgers:
             rep = _merged_report(merge, ledgers or [], run)
         else:
             _require_ledger(state)
             with LedgerReader(state) as reader:
-                chosen = reader.run(run) if run is not None else reader.last_run()
-                if chosen is None:
-                    raise UsageError(f"{state}: no run recorded; run ferry migrate first")
-                rep = build_report(reader, chosen.id)
+                rep = build_report(reader, _chosen_run(reader, state, run).id)
         if html is not None:
             from ferry.report_html import write_html
 
@@ -212,8 +217,11 @@ def register_demo(app: typer.Typer) -> None:
              serve: bool = typer.Option(False, "--serve", help="Keep the stand-ins running afterwards (Ctrl-C).")
              ) -> None:
         """A whole migration on local stand-ins: seed Nexus, audit, migrate, verify, then show install commands."""
+        from ferry import preflight
         from ferry.demo import run_demo
 
+        if data is not None:
+            preflight.writable_folder(data, "--data")
         try:
             code = run_demo(typer.echo, data=data, serve=serve)
         except KeyboardInterrupt:
@@ -239,5 +247,19 @@ def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
 
 
 def _require_ledger(state: Path) -> None:
-    if not state.exists():
+    """Refuse, without creating or changing anything, a --state that holds no ferry ledger."""
+    from ferry.commands import check_ledger
+
+    if not state.is_file() or not check_ledger(state):
         raise UsageError(f"{state}: no ledger here; pass --state PATH or run ferry audit/migrate first")
+
+
+def _chosen_run(reader, state: Path, run: Optional[int]):
+    """The run ``--run`` names, else the last one. Raises :class:`UsageError` naming the runs there are."""
+    last = reader.last_run()
+    if last is None:
+        raise UsageError(f"{state}: no run recorded yet; run ferry audit or migrate first")
+    chosen = reader.run(run) if run is not None else last
+    if chosen is None:
+        raise UsageError(f"{state}: no run {run} recorded; the last run is {last.id} (ferry status shows it)")
+    return chosen

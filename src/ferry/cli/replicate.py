@@ -57,15 +57,22 @@ def register(app: typer.Typer) -> None:
         spool: Optional[Path] = typer.Option(None, "--spool", help="Folder for downloads in flight."),
         snapshots: Optional[str] = typer.Option(None, "--snapshots",
                                                 help="Maven SNAPSHOTs: skip (default) or timestamped (copy the "
-                                                     "newest build, as migrate does). Overrides [options] snapshots; "
+                                                     "newest build, as migrate does). Overrides \\[options] snapshots; "
                                                      "a mapping's own snapshots setting still wins."),
     ) -> None:
         """Bring a target CodeArtifact domain in step with a source domain (another region or account)."""
         from ferry.config import apply_overrides, load_job
         from ferry.engine import Settings
 
+        from ferry import preflight
+
         if dry_run and not config_only:
             raise UsageError("--dry-run goes with --config-only (a package run's plan is in `ferry status`)")
+        if report is not None:
+            preflight.report_file(report, "--report")
+        preflight.writable_file(state, "--state")
+        if spool is not None:
+            preflight.writable_folder(spool, "--spool")
         loaded = apply_overrides(load_job(job), workers=workers, origin_policy=origin_policy, full_every=full_every,
                                  snapshots=snapshots)
         if config_only:

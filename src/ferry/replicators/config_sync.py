@@ -259,7 +259,7 @@ def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] 
         raise UsageError('--config-only copies a CodeArtifact domain\'s configuration: set [source] kind = "codeartifact"')
     retry = retrying(REQUEST, **({"sleep": sleep} if sleep else {}))
     source = Domain(s.domain or "", s.domain_owner, s.region, s.profile, endpoint_url=s.url, retry=retry,
-                    role_arn=s.role_arn)
+                    role_arn=s.role_arn, side="source")
     target = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url, retry=retry,
                     role_arn=t.role_arn)
     diff = ConfigDiff(job, source, target)

@@ -8,10 +8,8 @@ statuses, deletions and dist-tags and advance each clean repository's high-water
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from ferry.commands import exit_code, recorded_run
 from ferry.config import Job
@@ -50,14 +48,11 @@ class ReplicateOutcome:
 class ReplicaEngine(Engine):
     """The engine with one mapping context per (mapping, format): a CodeArtifact repository holds many."""
 
-    def _version_jobs(self, reader: LedgerReader, by_target) -> Iterator[tuple[MappingContext, list[ItemRow]]]:
-        contexts = {(c.mapping.source, c.mapping.target, c.format): c for c in self.mappings}
-        rows = (r for r in reader.items(None, ("planned", "downloading", "published"))
-                if (r.source_repo, r.target_repo, r.format) in contexts and r.locator)
-        for _vid, group in itertools.groupby(rows, key=lambda r: (r.target_repo, r.format, r.namespace, r.package,
-                                                                   r.version)):
-            batch = list(group)
-            yield contexts[(batch[0].source_repo, batch[0].target_repo, batch[0].format)], batch
+    def _contexts(self) -> dict:
+        return {(c.mapping.source, c.mapping.target, c.format): c for c in self.mappings}
+
+    def _context_of(self, row: ItemRow, by_target) -> MappingContext | None:
+        return by_target.get((row.source_repo, row.target_repo, row.format))
 
 
 def same_domain(job: Job) -> bool:

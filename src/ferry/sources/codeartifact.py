@@ -237,5 +237,5 @@ def open_codeartifact_source(cfg: Any, session: requests.Session,
                              retry: Callable[[Callable[[], Any]], Any] | None = None) -> CodeArtifactSource:
     """The source a job's ``[source] kind = "codeartifact"`` names (``url`` is an endpoint override)."""
     domain = Domain(cfg.domain, cfg.domain_owner, cfg.region, cfg.profile, endpoint_url=cfg.url, retry=retry,
-                    role_arn=getattr(cfg, "role_arn", None))
+                    role_arn=getattr(cfg, "role_arn", None), side="source")
     return CodeArtifactSource(domain, session)

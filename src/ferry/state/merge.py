@@ -43,9 +43,10 @@ def _open_ro(path: Path) -> sqlite3.Connection:
         row = db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as err:
         raise UsageError(f"{path}: not a ferry ledger ({err})") from None
-    if row is None or int(row[0]) > SCHEMA_VERSION:
+    if row is None or not str(row[0]).isdigit() or int(row[0]) > SCHEMA_VERSION:
         db.close()
-        what = "not a ferry ledger" if row is None else f"written by a newer ferry (schema {row[0]}); upgrade ferry"
+        newer = row is not None and str(row[0]).isdigit()
+        what = f"written by a newer ferry (schema {row[0]}); upgrade ferry" if newer else "not a ferry ledger"
         raise UsageError(f"{path}: {what}")
     return db
 
@@ -86,6 +87,8 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
                     parts.append(Part(str(path), src.execute("SELECT COUNT(*) FROM items").fetchone()[0],
                                       _last_run(src)))
                     _copy(src, out.conn, cols)
+                except (sqlite3.DatabaseError, ValueError) as err:  # a damaged ledger: tables or rows missing
+                    raise UsageError(f"{path}: not a readable ferry ledger ({err}); leave it out of --merge") from None
                 finally:
                     src.close()
             out.conn.commit()
