@@ -152,3 +152,38 @@ def test_verify_fails_for_a_version_archived_in_the_target(world, capsys):
     assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
     assert _ledger(world["state"])[("x", "package.tgz")][0] == "same"
     assert _status(world["ca"], "npm-store", "npm", None, "x", "1.0.0") == "Archived"
+
+
+def test_npm_dist_tags_follow_the_source_on_reruns(world, sandbox):
+    """The source moves latest back to a backport and promotes beta, versions all migrated before: the
+    rerun copies no file but moves the tags; a rerun after that asks the target nothing about tags."""
+    import requests
+
+    from ferry.sandbox.codeartifact.quota import QuotaSpec
+
+    job = world["job"]([{"source": "npm-internal", "target": "npm-store"}])
+    seeder, ca = world["seeder"], world["ca"]
+    seeder.create_repository("npm", "npm-internal")
+    for version in ("1.0.0", "2.0.0", "3.0.0-beta.1", "1.0.1"):
+        seeder.npm("npm-internal", "@acme/x", version)
+    seeder.npm_dist_tag("npm-internal", "@acme/x", "latest", "2.0.0")
+    seeder.npm_dist_tag("npm-internal", "@acme/x", "beta", "3.0.0-beta.1")
+
+    def target_tags():
+        endpoint = ca.get_repository_endpoint(domain="acme", repository="npm-store", format="npm")["repositoryEndpoint"]
+        token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+        return requests.get(f"{endpoint}-/package/@acme/x/dist-tags", auth=("aws", token), timeout=30).json()
+
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert target_tags() == {"latest": "2.0.0", "beta": "3.0.0-beta.1"}
+    seeder.npm_dist_tag("npm-internal", "@acme/x", "latest", "1.0.1")
+    seeder.npm_dist_tag("npm-internal", "@acme/x", "beta", "2.0.0")
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert target_tags() == {"latest": "1.0.1", "beta": "2.0.0"}
+    ops = sandbox.quota.status()["operations"]
+    assert ops.get("PublishPackageVersion", 0) == 0 and ops.get("endpoint PUT") == 2  # two tags, no file
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    ops = sandbox.quota.status()["operations"]
+    assert ops.get("endpoint GET", 0) == 0 and ops.get("endpoint PUT", 0) == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ferry.config import Job
+from ferry.dist_tags import follow_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import RunReport, build_report
@@ -61,7 +62,8 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
                 engine.plan(writer, verifying=command == "verify")
                 if command == "migrate":
                     with LedgerReader(settings.ledger) as reader:
-                        engine.transfer(writer, reader)
+                        engine.transfer(writer, reader)  # returns with every outcome committed
+                        follow_source_tags(engine, writer, reader)
                 writer.flush()
         finally:
             note = engine.retry_note()

@@ -147,14 +147,31 @@ class NpmMigrator:
         # Only tags pointing at these versions are this call's business: most versions have none,
         # and then the target is not asked at all.
         ours = {tag: ver for tag, ver in ctx.package_facts.get("dist_tags", {}).items() if ver in versions}
-        if not ours:
-            return
-        key = items[0].key
-        pid = package_id(key.namespace, key.package)
-        endpoint = ctx.endpoint("npm")
-        url = f"{endpoint}-/package/{quote(pid, safe='@')}/dist-tags"
-        current = ctx.send("GET", url, f"dist-tags of {pid}").json()
-        for tag, version in ours.items():
-            if current.get(tag) != version:
-                ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {pid}", data=json.dumps(version),
-                         headers={"Content-Type": "application/json"})
+        if ours:
+            key = items[0].key
+            sync_dist_tags(ctx, package_id(key.namespace, key.package), ours, remove=False)
+
+
+def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], remove: bool = True) -> tuple[int, int]:
+    """Make the target package's dist-tags in ``want`` point where it says: one GET, then a PUT per tag that
+    differs. With ``remove``, tags the target has beyond ``want`` are deleted too (``latest`` never is, only
+    moved); without, the target's other tags are left alone.
+
+    Returns ``(tags set, tags removed)``. Raises :class:`ItemError` (no such package in the target, or a tag
+    naming a version it does not have) or RetryableError.
+    """
+    url = f"{ctx.endpoint('npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
+    have = ctx.send("GET", url, f"dist-tags of {package_id}", accept=(404,))
+    if have.status_code == 404:
+        raise ItemError(f"dist-tags of {package_id}: the target has no such npm package")
+    current = have.json() or {}
+    put = removed = 0
+    for tag, version in sorted(want.items()):
+        if current.get(tag) != version:
+            ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {package_id}", data=json.dumps(version),
+                     headers={"Content-Type": "application/json"})
+            put += 1
+    for tag in sorted(set(current) - set(want) - {"latest"}) if remove else ():
+        ctx.send("DELETE", f"{url}/{quote(tag)}", f"remove dist-tag {tag} of {package_id}")
+        removed += 1
+    return put, removed

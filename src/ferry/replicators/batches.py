@@ -1,16 +1,13 @@
-"""Batch calls on the target that act on versions rather than bytes: status changes, deletes, disposals,
-same-domain copies (each at most 100 versions per call, as the service allows), and npm dist-tags."""
+"""Batch calls on the target that act on versions rather than bytes: status changes, deletes, disposals and
+same-domain copies (each at most 100 versions per call, as the service allows)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
-from urllib.parse import quote
 
 from ferry.codeartifact import Domain
-from ferry.errors import FerryError, ItemError
-from ferry.migrators.base import PublishContext
+from ferry.errors import FerryError
 
 BATCH = 100
 
@@ -95,26 +92,3 @@ def copy(domain: Domain, source_repo: str, target_repo: str, fmt: str, namespace
             continue
         _collect(result, out, batch)
     return result
-
-
-def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str]) -> tuple[int, int]:
-    """Make the target package's dist-tags equal ``want`` (``latest`` is never removed, only moved).
-
-    Returns ``(tags set, tags removed)``. Raises :class:`ItemError` (e.g. a tag names a version the
-    target does not have) or RetryableError.
-    """
-    url = f"{ctx.endpoint('npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
-    have = ctx.send("GET", url, f"dist-tags of {package_id}", accept=(404,))
-    if have.status_code == 404:
-        raise ItemError(f"dist-tags of {package_id}: the target has no such npm package")
-    current = have.json() or {}
-    put = removed = 0
-    for tag, version in sorted(want.items()):
-        if current.get(tag) != version:
-            ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {package_id}", data=json.dumps(version),
-                     headers={"Content-Type": "application/json"})
-            put += 1
-    for tag in sorted(set(current) - set(want) - {"latest"}):
-        ctx.send("DELETE", f"{url}/{quote(tag)}", f"remove dist-tag {tag} of {package_id}")
-        removed += 1
-    return put, removed

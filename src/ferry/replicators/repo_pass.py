@@ -23,7 +23,7 @@ from ferry.engine import MappingContext
 from ferry.errors import FerryError, UsageError
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext
-from ferry.migrators.npm import package_id
+from ferry.migrators.npm import package_id, sync_dist_tags
 from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
 from ferry.plan import plan
 from ferry.replicators import batches
@@ -262,7 +262,7 @@ class RepoPass:
                 if not (self.full or changed or remembered.get(("npm", ns, name)) != want):
                     continue
                 # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
-                put, removed = self.target.retry(lambda p=pid, w=want: batches.sync_dist_tags(ctx, p, w))
+                put, removed = self.target.retry(lambda p=pid, w=want: sync_dist_tags(ctx, p, w))
             except (FerryError, requests.RequestException) as err:
                 clean = False
                 self.problems.append(f"{m.target}: dist-tags of {pid}: {err}")
