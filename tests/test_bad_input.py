@@ -443,7 +443,8 @@ def test_missing_target_repository_without_create_missing(world, tmp_path, capsy
 def test_unreachable_target(world, tmp_path, capsys):
     job = _job(world, tmp_path, NPM, ca="http://127.0.0.1:9")
     line = one_line(capsys, 3, "audit", str(job), "--state", str(tmp_path / "ferry.db"))
-    assert "CodeArtifact unreachable" in line
+    assert "CodeArtifact unreachable at target endpoint http://127.0.0.1:9" in line
+    assert "check [target] region and endpoint_url" in line
 
 
 # -- one item's problems: that item fails (or is unmappable) with the reason, the rest migrates -------

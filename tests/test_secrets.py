@@ -183,6 +183,8 @@ def test_redaction_shapes_servers_and_sts_use():
     assert "<AccessKeyId>ASIAX</AccessKeyId>" in redact.redact(sts)  # an access key id is not a secret
     web = "{'RoleArn': 'arn:aws:iam::1:role/x', 'WebIdentityToken': 'eyJhbGciOiJSUzI1NiJ9.e30.sig'}"
     assert "eyJhbGci" not in redact.redact(web) and "arn:aws:iam::1:role/x" in redact.redact(web)
+    query = "GET https://nexus.example.com/x/?access_token=sekrit-abc123&page=2: HTTP 503"
+    assert redact.redact(query) == "GET https://nexus.example.com/x/?access_token=<redacted>&page=2: HTTP 503"
     # A short password is no secret on its own (it would wreck messages), but its Basic form is.
     redact.register("pw1", user="ab")
     assert redact.redact(f"Basic {_b64('ab:pw1')}") == "Basic <redacted>"

@@ -51,8 +51,11 @@ class AssetState:
     status: str
 
 
-def translate(err: Exception, what: str) -> Exception:
-    """Map a boto3 error to ferry's error kinds (retryable, fatal); the message never holds credentials."""
+def translate(err: Exception, what: str, where: str | None = None) -> Exception:
+    """Map a boto3 error to ferry's error kinds (retryable, fatal); the message never holds credentials.
+
+    ``where`` (``"target endpoint https://..."``, the side and the URL) makes "unreachable" say which one.
+    """
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
         msg = err.response.get("Error", {}).get("Message", "")
@@ -78,6 +81,10 @@ def translate(err: Exception, what: str) -> Exception:
         return FatalError(f"{what}: TLS certificate of the CodeArtifact endpoint not trusted; "
                           "pass --ca-bundle with your CA's certificates")
     if isinstance(err, (EndpointConnectionError, requests.ConnectionError)):
+        if where:
+            side = where.split()[0]
+            return RetryableError(f"{what}: CodeArtifact unreachable at {where} ({type(err).__name__}); check "
+                                  f"[{side}] region and endpoint_url")
         return RetryableError(f"{what}: CodeArtifact unreachable ({type(err).__name__})")
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
         return FatalError(f"{what}: no usable AWS credentials found; set AWS_PROFILE or the job's [target] profile")
@@ -152,6 +159,7 @@ class Domain:
         side: str = "target",
     ):
         self.name = name
+        self.side = side
         # Every control-plane call takes a slot of its operation class first (see ferry.ratelimit).
         self.limiter = limiter
         self.owner = owner
@@ -223,7 +231,7 @@ class Domain:
         try:
             return getattr(self.client, operation)(**self._ids(), **params)
         except Exception as err:  # noqa: BLE001 - translated, or re-raised as it was
-            mapped = translate(err, operation)
+            mapped = translate(err, operation, f"{self.side} endpoint {self.client.meta.endpoint_url}")
             if self.limiter is not None and _is_throttle(err):
                 self.limiter.throttled(cls)
             if mapped is err:

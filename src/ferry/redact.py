@@ -56,6 +56,9 @@ _SHAPES = [
     (re.compile(r"(?i)(<(SecretAccessKey|SessionToken|WebIdentityToken|Password)>)[^<]*(</\2>)"),
      lambda m: f"{m.group(1)}{MASK}{m.group(3)}"),
     (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), lambda m: f"{m.group(1)} {MASK}"),
+    # Credentials in a URL's query (?access_token=..., &X-Amz-Signature=..., &password=...).
+    (re.compile(r"(?i)([?&](?:[a-z_-]*token|api[_-]?key|password|secret|x-amz-signature|x-amz-credential|"
+                r"x-amz-security-token|sig|signature)=)[^&\s'\"#]+"), lambda m: f"{m.group(1)}{MASK}"),
     # user:password@ in URLs
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), lambda m: f"{m.group(1)}:{MASK}@"),
 ]
