@@ -334,3 +334,12 @@ def test_excluded_packages_cost_no_asset_listing(world, sandbox, tmp_path):
     idle = run(world)
     source_requests = next(v for k, v in idle.requests.items() if k.startswith("source"))
     assert "ListPackageVersionAssets" not in source_requests and idle.report.counts == {}
+
+
+def test_a_missing_target_is_refused_before_a_ledger_is_written(sandbox, tmp_path, monkeypatch, capsys):
+    aws_env(monkeypatch, tmp_path)
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            target_domain="nowhere")
+    assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 2
+    assert "target domain 'nowhere' does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "ferry.db").exists()

@@ -62,13 +62,26 @@ def same_domain(job: Job) -> bool:
         (t.domain, t.region, t.domain_owner or "", t.endpoint_url or "")
 
 
-def _prepare_target(engine: Engine, passes: list[RepoPass], create: bool, notes: list[str]) -> set[str]:
-    """Make sure the target domain and repositories exist (or create them). Returns the existing ones."""
+def _check_target(engine: Engine, job: Job, create: bool) -> None:
+    """Refuse, before the ledger is opened, a target domain or repository that is missing and not to be
+    created (a usage error leaves nothing behind). Raises :class:`UsageError`."""
+    if create:
+        return
     domain = engine.domain
     if not domain.exists():
-        if not create:
-            raise UsageError(f"target domain {domain.name!r} does not exist in {domain.region}; create it, run "
-                             "ferry replicate --config-only, or pass --create-missing")
+        raise UsageError(f"target domain {domain.name!r} does not exist in {domain.region}; create it, run "
+                         "ferry replicate --config-only, or pass --create-missing")
+    for m in job.repositories:
+        if not domain.repository_exists(m.target):
+            raise UsageError(f"target repository {m.target!r} does not exist; run ferry replicate --config-only "
+                             "or pass --create-missing")
+
+
+def _prepare_target(engine: Engine, passes: list[RepoPass], create: bool, notes: list[str]) -> set[str]:
+    """Make sure the target domain and repositories exist (creating them with ``create``; without, they
+    were checked by :func:`_check_target`). Returns the existing ones."""
+    domain = engine.domain
+    if not domain.exists():
         domain.create()
         notes.append(f"created domain {domain.name} in {domain.region}")
     existing = set()
@@ -76,12 +89,9 @@ def _prepare_target(engine: Engine, passes: list[RepoPass], create: bool, notes:
         target = p.mapping.target
         if domain.repository_exists(target):
             existing.add(target)
-        elif create:
+        else:
             domain.create_repository(target)
             notes.append(f"created repository {target}")
-        else:
-            raise UsageError(f"target repository {target!r} does not exist; run ferry replicate --config-only "
-                             "or pass --create-missing")
     return existing
 
 
@@ -130,6 +140,8 @@ def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Replic
     source = engine.source
     label = f"{source.domain.name}@{source.domain.region}"
     problems: list[str] = []
+    create = options.create_missing or job.options.create_missing
+    _check_target(engine, job, create)
     with LedgerWriter(settings.ledger) as writer:
         failed = lambda counts: exit_code(counts, "replicate") != EXIT_OK or bool(problems)  # noqa: E731
         with recorded_run(writer, "replicate", job.path, failed) as run_id:
@@ -141,8 +153,7 @@ def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Replic
                     full = options.full or mark is None or mark.runs_since_full + 1 >= job.options.full_every
                     passes.append(RepoPass(job, m, source, engine.domain, memory, full, now(),
                                            options.propagate_deletes))
-                existing = _prepare_target(engine, passes, options.create_missing or job.options.create_missing,
-                                           settings.notes)
+                existing = _prepare_target(engine, passes, create, settings.notes)
                 for p in passes:
                     p.scan(writer, p.mapping.target in existing)
                 writer.flush()
