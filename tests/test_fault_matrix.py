@@ -544,13 +544,27 @@ def test_a_full_spool_disk_is_a_clear_fatal_error(small, tmp_path, monkeypatch, 
 
 
 @pytest.mark.parametrize("how", ["under-a-file", "is-a-file"])
-def test_an_unusable_spool_folder_is_a_clear_fatal_error(small, tmp_path, capsys, how):
+def test_a_spool_path_that_cannot_be_a_folder_is_refused_before_the_run(small, tmp_path, capsys, how):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     spool = blocker / "spool" if how == "under-a-file" else blocker
+    assert _migrate(small, "--spool", str(spool)) == 2  # bad input: found before anything is contacted
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ferry: error: --spool {spool}: {blocker} is a file, not a folder; choose another path"
+                   if how == "under-a-file" else f"ferry: error: --spool {spool}: is a file, not a folder; name a folder"]
+    assert target_assets(small["store"], "acme") == {}
+
+
+def test_a_spool_folder_that_fails_during_the_run_is_a_clear_fatal_error(small, tmp_path, capsys, monkeypatch):
+    """What the check before the run cannot see (the folder made read-only, removed, its disk gone): exit 3."""
+    import ferry.transfer
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ferry.transfer.tempfile, "mkstemp", refused)
+    spool = tmp_path / "spool"
     assert _migrate(small, "--spool", str(spool)) == 3
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith(f"ferry: error: spool folder {spool} is not usable (")
-    assert err[0].endswith("); give a writable --spool")
+    assert err[-1] == f"ferry: error: spool folder {spool} is not usable (Permission denied); give a writable --spool"
     assert target_assets(small["store"], "acme") == {}

@@ -59,8 +59,9 @@ _SHAPES = [
     # Credentials in a URL's query (?access_token=..., &X-Amz-Signature=..., &password=...).
     (re.compile(r"(?i)([?&](?:[a-z_-]*token|api[_-]?key|password|secret|x-amz-signature|x-amz-credential|"
                 r"x-amz-security-token|sig|signature)=)[^&\s'\"#]+"), lambda m: f"{m.group(1)}{MASK}"),
-    # user:password@ in URLs
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), lambda m: f"{m.group(1)}:{MASK}@"),
+    # user:password@ in URLs (a shell variable in its place, as in printed install commands, is no secret)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):(?!\$\{?[a-z_][a-z0-9_]*\}?@)[^/\s@]+@"),
+     lambda m: f"{m.group(1)}:{MASK}@"),
 ]
 
 
