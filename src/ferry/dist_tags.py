@@ -69,7 +69,7 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
 
     def one(package: Package, versions: dict[str, ItemRow], prior: dict[str, str]) -> tuple[Package, dict, str | None]:
         ns, name = package
-        tags = engine._package_facts(ctx, next(iter(versions.values())).key).get("dist_tags", {})
+        tags = engine.package_facts_of(ctx, next(iter(versions.values())).key).get("dist_tags", {})
         want = {tag: version for tag, version in tags.items() if version in versions}
         if want == prior:
             return package, want, None
@@ -78,7 +78,7 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
         if any(versions[version].state != "confirmed" for version in want.values()):
             pid = package_id(ns, name)
             try:
-                engine._request_retry(lambda: sync_dist_tags(publish, pid, want, remove=False))
+                engine.request_retry(lambda: sync_dist_tags(publish, pid, want, remove=False))
             except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
                 return package, want, redact(f"dist-tags of {pid}: {err}")
         changed.append((m.target, "npm", ns, name, json.dumps(want, sort_keys=True), now()))

@@ -109,17 +109,18 @@ class Engine:
         kwargs = {"sleep": settings.sleep or self._sleep}
         self.retries: Counter[str] = Counter()  # retries spent, by layer and by cause (for the run's notes)
         self._retries_lock = threading.Lock()
-        self._request_retry = retrying(REQUEST, on_retry=self._counter("request"), **kwargs)
+        # Public: the request layer's one retry policy, for passes beside the transfer (ferry.dist_tags).
+        self.request_retry = retrying(REQUEST, on_retry=self._counter("request"), **kwargs)
         self._item_retry_kwargs = {**kwargs, "on_retry": self._counter("item")}
         workers = job.options.workers
         self.session = make_session(pool_size=workers * 2, ca_bundle=settings.ca_bundle)
-        self.source = open_source(job, settings, self.session, self._request_retry)
+        self.source = open_source(job, settings, self.session, self.request_retry)
         t = job.target
         self.limiter = RateLimiter(dict(job.options.rates), share=settings.shard.count if settings.shard else 1)
         # The endpoint gets the authorization tokens ferry then sends to package endpoints: same rule as the source.
         endpoint = check_url(t.endpoint_url, "[target] endpoint_url", settings.allow_http) if t.endpoint_url else None
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=endpoint,
-                             max_pool=workers * 2, retry=self._request_retry, role_arn=t.role_arn,
+                             max_pool=workers * 2, retry=self.request_retry, role_arn=t.role_arn,
                              limiter=self.limiter, ca_bundle=settings.ca_bundle)
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
@@ -227,7 +228,7 @@ class Engine:
                 if not exists():
                     raise
 
-        self._request_retry(attempt)
+        self.request_retry(attempt)
 
     # -- planning -----------------------------------------------------------------------------------
 
@@ -337,7 +338,6 @@ class Engine:
         Only rows this run planned: rows an earlier run left planned (an ``audit``, an interrupted
         run, other ``--include``/``--exclude`` or shard filters) are not this run's to publish.
         """
-
         rows = (r for r in reader.items(run_id, ("planned", "downloading", "published", "conflict"))
                 if self._context_of(r, by_target) is not None)
         # Rows come sorted by identity, so a version's rows (conflicts among them) arrive together.
@@ -361,13 +361,15 @@ class Engine:
             self._memory = TargetMemory(self.settings.ledger, writer)
         return self._memory
 
-    def _package_facts(self, ctx: MappingContext, key: ItemKey) -> dict:
-        """What the migrator wants to know of the whole package from the source (cached per package)."""
+    def package_facts_of(self, ctx: MappingContext, key: ItemKey) -> dict:
+        """What the migrator wants to know of the whole package from the source (cached per package).
+
+        Raises what the source raises once the request retries are spent."""
         cache_key = (ctx.mapping.source, ctx.format, key.namespace, key.package)
         cached = self._facts_cache.get(cache_key)
         if cached is not None:
             return cached
-        facts = dict(self._request_retry(lambda: ctx.migrator.package_facts(self.source, ctx.mapping.source, key)))
+        facts = dict(self.request_retry(lambda: ctx.migrator.package_facts(self.source, ctx.mapping.source, key)))
         self._facts_cache.put(cache_key, facts)
         return facts
 
@@ -399,7 +401,7 @@ class Engine:
             with self._origin_lock:  # one worker lifts it; the package's other versions then find it lifted
                 if self._origin_ok.get(package):
                     return None
-                self._request_retry(lambda: self.domain.allow_publish(target, ctx.format, key.namespace,
+                self.request_retry(lambda: self.domain.allow_publish(target, ctx.format, key.namespace,
                                                                       key.package))
                 self._origin_blocking.pop(package, None)
                 self._origin_ok.put(package, True)
@@ -416,7 +418,7 @@ class Engine:
         if hook is None:
             return None
         try:
-            publish.version_facts = dict(self._request_retry(lambda: hook(self.source, ctx.mapping.source, item)))
+            publish.version_facts = dict(self.request_retry(lambda: hook(self.source, ctx.mapping.source, item)))
         except transfer.Interrupted:
             return None  # the run is stopping: the version's loop leaves every item as it is
         except FatalError:
@@ -436,7 +438,7 @@ class Engine:
         # The plan has just listed the target: only items it saw there need a fresh look before
         # publishing (an absent one that appeared since is caught by the publish itself: 409 or identical).
         seen = {row.key for row in rows if row.target_sha256 is not None}
-        publish = PublishContext(self.domain, m.target, self.session, self._package_facts(ctx, items[0].key))
+        publish = PublishContext(self.domain, m.target, self.session, self.package_facts_of(ctx, items[0].key))
         blocked = self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
         if blocked:
             for item in items:
@@ -486,7 +488,7 @@ class Engine:
         if done and not failed:
             finished = [item for item in items if item.key in done]
             try:
-                self._request_retry(lambda: ctx.migrator.finish_version(publish, finished))
+                self.request_retry(lambda: ctx.migrator.finish_version(publish, finished))
             except ItemError as err:
                 writer.transition(m.target, finished[-1].key, "failed", reason=f"finishing the version: {err}")
 
@@ -555,7 +557,7 @@ class Engine:
         try:
             writer.transition(target, key, "downloading", attempt=True)
             digests = transfer.digests_for(item, getattr(ctx.migrator, "digests", ()))
-            spooled = self._request_retry(lambda: transfer.download(
+            spooled = self.request_retry(lambda: transfer.download(
                 lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set, digests))
             sha = spooled.checksums.sha256
             if before is not None and before.status != "Deleted":
@@ -564,7 +566,7 @@ class Engine:
                     f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
                 writer.transition(target, key, state, source_sha256=sha, target_sha256=before.sha256, reason=reason)
                 return state, sha
-            self._request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
+            self.request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
             writer.transition(target, key, "published", source_sha256=sha)
             return "published", sha  # confirmed with the version's other assets, in one listing
         finally:
