@@ -151,6 +151,13 @@ def test_job_file_that_is_not_utf8(tmp_path, capsys):
     assert "is not UTF-8 text; save it as UTF-8" in line
 
 
+def test_an_empty_include_on_the_command_line(tmp_path, capsys):
+    job = tmp_path / "job.toml"
+    job.write_text(GOOD)
+    line = one_line(capsys, 2, "audit", str(job), "--state", str(tmp_path / "ferry.db"), "--include", "")
+    assert "--include: an empty pattern; give a glob, e.g. --include 'acme-*'" in line
+
+
 def test_password_variable_not_set(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("NEXUS_PASSWORD")
     job = tmp_path / "job.toml"

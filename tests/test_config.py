@@ -192,6 +192,12 @@ def test_missing_file_and_non_utf8(tmp_path):
         load_job(bad)
 
 
+def test_a_byte_order_mark_is_not_taken_for_toml(tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())  # as some Windows editors save UTF-8
+    assert load_job(job).target.domain == "acme"
+
+
 def test_secret_is_read_at_use_time_and_never_shown(monkeypatch):
     secret = Secret("FERRY_TEST_PW", origin="job.toml: source.password_env")
     monkeypatch.delenv("FERRY_TEST_PW", raising=False)

@@ -392,7 +392,7 @@ def _resolved(job: Job) -> Job:
 def load_job(path: str | os.PathLike[str]) -> Job:
     """Read and validate a job file. Returns a :class:`Job`; raises :class:`UsageError`."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not TOML
     except OSError as err:
         raise UsageError(f"{path}: cannot read the job file ({err.strerror or err}); check the path") from None
     except UnicodeDecodeError:

@@ -206,6 +206,8 @@ class Reader:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            if label:  # a command-line flag: say it in command-line terms
+                raise self.error(where, "an empty pattern", f"give a glob, e.g. {label} 'acme-*'")
             raise self.error(where, "expected an array of non-empty glob strings", f'write {key} = ["pattern", ...]')
         return tuple(v.strip() for v in value)
 
