@@ -102,20 +102,21 @@ def _register_credentials(session: boto3.session.Session) -> None:
         register(getattr(creds, "token", None))
 
 
+_signed_with: tuple[str | None, str | None] | None = None  # the (secret key, token) registered last
+
+
 def _register_signing_credentials(request_signer: Any = None, **_: Any) -> None:
     """botocore hook (before-sign): register credentials refreshed during the run (assumed roles) too."""
+    global _signed_with
     creds = getattr(request_signer, "_credentials", None)
     if creds is None:
         return
     frozen = creds.get_frozen_credentials() if hasattr(creds, "get_frozen_credentials") else creds
-    token = getattr(frozen, "token", None)
-    if (token, getattr(frozen, "secret_key", None)) != _last_signing[0]:
-        register(getattr(frozen, "secret_key", None))
-        register(token)
-        _last_signing[0] = (token, getattr(frozen, "secret_key", None))
-
-
-_last_signing: list[tuple[str | None, str | None] | None] = [None]
+    pair = (getattr(frozen, "secret_key", None), getattr(frozen, "token", None))
+    if pair != _signed_with:  # registering is idempotent, so a race between threads costs nothing
+        for value in pair:
+            register(value)
+        _signed_with = pair
 
 
 def _check_complete(response_dict: dict, operation_model, **_: Any) -> None:
