@@ -178,6 +178,12 @@ def test_npm_dist_tags_follow_the_source_on_reruns(world, sandbox):
     assert target_tags() == {"latest": "2.0.0", "beta": "3.0.0-beta.1"}
     seeder.npm_dist_tag("npm-internal", "@acme/x", "latest", "1.0.1")
     seeder.npm_dist_tag("npm-internal", "@acme/x", "beta", "2.0.0")
+    # verify sees the moved tags before migrate moves them: the items the source's tags point at differ
+    assert ferry("verify", str(job), "--state", world["state"]) == 1
+    with sqlite3.connect(world["state"]) as db:
+        differing = dict(db.execute("SELECT version, reason FROM items WHERE state = 'conflict'").fetchall())
+    assert differing == {"1.0.1": "dist-tag latest: the source points it at 1.0.1, the target at 2.0.0",
+                         "2.0.0": "dist-tag beta: the source points it at 2.0.0, the target at 3.0.0-beta.1"}
     sandbox.quota.configure(QuotaSpec())
     assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
     assert target_tags() == {"latest": "1.0.1", "beta": "2.0.0"}
@@ -187,3 +193,4 @@ def test_npm_dist_tags_follow_the_source_on_reruns(world, sandbox):
     assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
     ops = sandbox.quota.status()["operations"]
     assert ops.get("endpoint GET", 0) == 0 and ops.get("endpoint PUT", 0) == 0
+    assert ferry("verify", str(job), "--state", world["state"]) == 0

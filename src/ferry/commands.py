@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ferry.config import Job
-from ferry.dist_tags import follow_source_tags
+from ferry.dist_tags import check_source_tags, follow_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import RunReport, build_report
@@ -64,6 +64,10 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
                     with LedgerReader(settings.ledger) as reader:
                         engine.transfer(writer, reader)  # returns with every outcome committed
                         follow_source_tags(engine, writer, reader)
+                elif command == "verify":
+                    writer.flush()  # the plan's verdicts are in the ledger before tags are compared
+                    with LedgerReader(settings.ledger) as reader:
+                        check_source_tags(engine, writer, reader)
                 writer.flush()
         finally:
             note = engine.retry_note()

@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ferry.migrators.base import PublishContext
-from ferry.migrators.npm import package_id, sync_dist_tags
+from ferry.migrators.npm import package_id, sync_dist_tags, target_dist_tags
 from ferry.model import ItemKey
+from ferry.errors import FatalError
 from ferry.redact import redact
 from ferry.state.ledger import DONE, LedgerWriter, now
 from ferry.state.reader import ItemRow, LedgerReader
@@ -43,6 +44,63 @@ def follow_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerRea
     for ctx in engine.mappings:
         if ctx.format == "npm":
             _follow_mapping(engine, ctx, writer, reader)
+
+
+def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerReader) -> None:
+    """For ``verify``: a tag that points elsewhere in the target than in the source makes the item the
+    source's tag points at a conflict, with both versions in the reason. Nothing is changed."""
+    for ctx in engine.mappings:
+        if ctx.format != "npm":
+            continue
+        publish = PublishContext(engine.domain, ctx.mapping.target, engine.session, {})
+
+        def check(package: Package, versions: dict[str, ItemRow], _prior, ctx=ctx, publish=publish) -> list:
+            pid = package_id(*package)
+            try:
+                want = _wanted(engine, ctx, versions)
+                have = engine.request_retry(lambda: target_dist_tags(publish, pid)) if want else {}
+            except FatalError:
+                raise
+            except Exception as err:  # noqa: BLE001 - this package only
+                return [(_blamed(versions), "failed", redact(f"comparing the dist-tags of {pid}: {err}"))]
+            return [(versions[version].key, "conflict", f"dist-tag {tag}: the source points it at {version}, the "
+                     f"target at {have.get(tag) or 'no version'}")
+                    for tag, version in sorted(want.items()) if have.get(tag) != version]
+
+        _each_package(engine, ctx, writer, reader, check, remembered=None)
+
+
+def _wanted(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow]) -> dict[str, str]:
+    """The source's tags of a package that point at versions the target holds."""
+    tags = engine.package_facts_of(ctx, next(iter(versions.values())).key).get("dist_tags", {})
+    return {tag: version for tag, version in tags.items() if version in versions}
+
+
+def _each_package(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, reader: LedgerReader, work,
+                  remembered: "_Remembered | None") -> None:
+    """Run ``work(package, versions, remembered tags)`` for each npm package of the mapping on the worker
+    pool, a bounded window at a time, and write the ``(item key, state, reason)`` transitions it returns."""
+    pool = ThreadPoolExecutor(max_workers=engine.job.options.workers, thread_name_prefix="ferry-tags")
+    target = ctx.mapping.target
+    try:
+        window: list = []  # packages in flight: memory does not grow with the repository
+        for package, versions in _packages(reader, writer.run_id, ctx):
+            prior = remembered.get(package) if remembered is not None else None
+            window.append(pool.submit(work, package, versions, prior))
+            if len(window) >= 256:
+                _record(window, writer, target)
+                window = []
+        _record(window, writer, target)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: packages not started are left to the next run
+        raise
+    pool.shutdown(wait=True)
+
+
+def _record(futures: list, writer: LedgerWriter, target: str) -> None:
+    for future in futures:
+        for key, state, reason in future.result():
+            writer.transition(target, key, state, reason=reason)
 
 
 def _packages(reader: LedgerReader, run_id: int | None, ctx: "MappingContext") -> Iterator[tuple[Package, dict]]:
@@ -66,39 +124,26 @@ def _packages(reader: LedgerReader, run_id: int | None, ctx: "MappingContext") -
 def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, reader: LedgerReader) -> None:
     m = ctx.mapping
     publish = PublishContext(engine.domain, m.target, engine.session, {})
-
-    def one(package: Package, versions: dict[str, ItemRow], prior: dict[str, str]) -> tuple[Package, dict, str | None]:
-        ns, name = package
-        tags = engine.package_facts_of(ctx, next(iter(versions.values())).key).get("dist_tags", {})
-        want = {tag: version for tag, version in tags.items() if version in versions}
-        if want == prior:
-            return package, want, None
-        # Tags that point only at versions published (confirmed) in this run were set as each version was
-        # finished: nothing to ask the target, only to remember.
-        if any(versions[version].state != "confirmed" for version in want.values()):
-            pid = package_id(ns, name)
-            try:
-                engine.request_retry(lambda: sync_dist_tags(publish, pid, want, remove=False))
-            except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
-                return package, want, redact(f"dist-tags of {pid}: {err}")
-        changed.append((m.target, "npm", ns, name, json.dumps(want, sort_keys=True), now()))
-        return package, want, None
-
     changed: list[tuple[str, str, str, str, str, str]] = []
-    remembered = _Remembered(reader, m.target)
-    pool = ThreadPoolExecutor(max_workers=engine.job.options.workers, thread_name_prefix="ferry-tags")
-    try:
-        window: list = []  # a bounded window of packages in flight: memory does not grow with the repository
-        for package, versions in _packages(reader, writer.run_id, ctx):
-            window.append(pool.submit(one, package, versions, remembered.get(package)))
-            if len(window) >= 256:
-                _record_failures(window, writer, m.target)
-                window = []
-        _record_failures(window, writer, m.target)
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: packages not started are left to the next run
-        raise
-    pool.shutdown(wait=True)
+
+    def follow(package: Package, versions: dict[str, ItemRow], prior: dict[str, str]) -> list:
+        pid = package_id(*package)
+        try:
+            want = _wanted(engine, ctx, versions)
+            if want == prior:
+                return []
+            # Tags that point only at versions published (confirmed) in this run were set as each version
+            # was finished: nothing to ask the target, only to remember.
+            if any(versions[version].state != "confirmed" for version in want.values()):
+                engine.request_retry(lambda: sync_dist_tags(publish, pid, want, remove=False))
+        except FatalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
+            return [(_blamed(versions), "failed", redact(f"dist-tags of {pid}: {err}"))]
+        changed.append((m.target, "npm", *package, json.dumps(want, sort_keys=True), now()))
+        return []
+
+    _each_package(engine, ctx, writer, reader, follow, remembered=_Remembered(reader, m.target))
     if changed:
         writer.call(lambda db: db.conn.executemany(
             "INSERT INTO replica_packages (target_repo, format, namespace, package, dist_tags, updated)"
@@ -106,17 +151,9 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
             " dist_tags = excluded.dist_tags, updated = excluded.updated", changed))
 
 
-def _record_failures(futures: list, writer: LedgerWriter, target: str) -> None:
-    for future in futures:
-        package, want, problem = future.result()
-        if problem is not None:
-            writer.transition(target, _blamed(package, want), "failed", reason=problem)
-
-
-def _blamed(package: Package, want: dict[str, str]) -> ItemKey:
-    """The item a failed tag is recorded on: the version ``latest`` (else any tag) points at."""
-    version = want.get("latest") or next(iter(sorted(want.values())), "")
-    return ItemKey("npm", package[0], package[1], version, "package.tgz")
+def _blamed(versions: dict[str, ItemRow]) -> ItemKey:
+    """The item a package's tag failure is recorded on: the held version with the greatest version string."""
+    return versions[max(versions)].key
 
 
 class _Remembered:

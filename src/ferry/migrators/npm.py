@@ -160,11 +160,8 @@ def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], r
     Returns ``(tags set, tags removed)``. Raises :class:`ItemError` (no such package in the target, or a tag
     naming a version it does not have) or RetryableError.
     """
-    url = f"{ctx.endpoint('npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
-    have = ctx.send("GET", url, f"dist-tags of {package_id}", accept=(404,))
-    if have.status_code == 404:
-        raise ItemError(f"dist-tags of {package_id}: the target has no such npm package")
-    current = have.json() or {}
+    url = _dist_tags_url(ctx, package_id)
+    current = target_dist_tags(ctx, package_id)
     put = removed = 0
     for tag, version in sorted(want.items()):
         if current.get(tag) != version:
@@ -175,3 +172,16 @@ def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], r
         ctx.send("DELETE", f"{url}/{quote(tag)}", f"remove dist-tag {tag} of {package_id}")
         removed += 1
     return put, removed
+
+
+def target_dist_tags(ctx: PublishContext, package_id: str) -> dict[str, str]:
+    """The target package's dist-tags (one GET). Raises :class:`ItemError` when the target has no such
+    package, RetryableError when the request may be tried again."""
+    have = ctx.send("GET", _dist_tags_url(ctx, package_id), f"dist-tags of {package_id}", accept=(404,))
+    if have.status_code == 404:
+        raise ItemError(f"dist-tags of {package_id}: the target has no such npm package")
+    return {str(tag): str(version) for tag, version in (have.json() or {}).items()}
+
+
+def _dist_tags_url(ctx: PublishContext, package_id: str) -> str:
+    return f"{ctx.endpoint('npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
