@@ -343,3 +343,12 @@ def test_a_missing_target_is_refused_before_a_ledger_is_written(sandbox, tmp_pat
     assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 2
     assert "target domain 'nowhere' does not exist" in capsys.readouterr().err
     assert not (tmp_path / "ferry.db").exists()
+
+
+def test_flags_config_only_would_ignore_are_refused(tmp_path, capsys, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    job = write_replica_job(tmp_path / "job.toml", "http://127.0.0.1:9", [("packages", "packages")])
+    assert ferry("replicate", str(job), "--config-only", "--full", "--state", str(tmp_path / "x.db")) == 2
+    err = capsys.readouterr().err
+    assert "--full, --state: not used by --config-only" in err
+    assert not (tmp_path / "x.db").exists()

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def replicate(
         job: Path = typer.Argument(..., help="Job file (TOML) whose source is kind = \"codeartifact\"."),
-        state: Path = typer.Option(Path("ferry.db"), "--state", help="Ledger file (SQLite)."),
+        state: Optional[Path] = typer.Option(None, "--state", help="Ledger file (SQLite). Default ferry.db."),
         full: bool = typer.Option(False, "--full", help="Reconcile everything, not only what changed."),
         full_every: Optional[int] = typer.Option(None, "--full-every",
                                                  help="A full reconcile every N runs (default 7; job: full_every)."),
@@ -68,11 +68,20 @@ def register(app: typer.Typer) -> None:
 
         if dry_run and not config_only:
             raise UsageError("--dry-run goes with --config-only (a package run's plan is in `ferry status`)")
-        if report is not None:
-            preflight.report_file(report, "--report")
-        preflight.writable_file(state, "--state")
-        if spool is not None:
-            preflight.writable_folder(spool, "--spool")
+        if config_only:
+            unused = [flag for flag, given in (("--full", full), ("--propagate-deletes", propagate_deletes),
+                                               ("--state", state is not None), ("--report", report is not None),
+                                               ("--spool", spool is not None)) if given]
+            if unused:
+                raise UsageError(f"{', '.join(unused)}: not used by --config-only, which copies the domain's "
+                                 "configuration, not packages; leave it out or drop --config-only")
+        else:
+            state = state or Path("ferry.db")
+            if report is not None:
+                preflight.report_file(report, "--report")
+            preflight.writable_file(state, "--state")
+            if spool is not None:
+                preflight.writable_folder(spool, "--spool")
         loaded = apply_overrides(load_job(job), workers=workers, origin_policy=origin_policy, full_every=full_every,
                                  snapshots=snapshots)
         if config_only:
