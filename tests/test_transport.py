@@ -151,6 +151,38 @@ def test_ca_bundle_makes_the_private_ca_trusted_on_both_sides(tls_world, capsys)
     assert names == {"left-pad", "ui"}
 
 
+def test_a_codeartifact_source_behind_a_private_ca_needs_and_takes_the_bundle(tls_world, capsys):
+    """replicate from a CodeArtifact source over TLS: the source's control plane, its package endpoints
+    and the target all trust --ca-bundle (the source's control plane did not before)."""
+    from replicate_helpers import SOURCE_REGION, Seeder, write_replica_job
+
+    src = Seeder(tls_world["sandbox"], SOURCE_REGION)
+    src.create("packages")
+    src.npm("packages", "left-pad-acme", "1.0.0")
+    src.generic("packages", "tools", "installer", "1.0", {"installer.bin": b"\x7fELF 1.0"})
+    job = write_replica_job(tls_world["tmp"] / "replica.toml", tls_world["urls"]["codeartifact"],
+                            [("packages", "packages")], options="create_missing = true")
+    state = str(tls_world["tmp"] / "replica.db")
+    assert ferry("replicate", str(job), "--state", state) == 3
+    assert "TLS certificate of the CodeArtifact endpoint not trusted; pass --ca-bundle" in _lines(capsys)[-1]
+    assert ferry("replicate", str(job), "--state", state, "--ca-bundle", str(tls_world["ca_pem"])) == 0
+    capsys.readouterr()
+    assert ferry("replicate", str(job), "--config-only", "--dry-run", "--ca-bundle", str(tls_world["ca_pem"])) == 0
+
+
+def test_a_codeartifact_source_over_plain_http_to_another_host_needs_allow_http(tmp_path, capsys):
+    """Its endpoint gets the tokens ferry then sends to the source's package endpoints: same rule as the target."""
+    from replicate_helpers import write_replica_job
+
+    job = write_replica_job(tmp_path / "replica.toml", "http://codeartifact.example.com", [("packages", "packages")])
+    for argv in (["replicate", str(job), "--state", str(tmp_path / "r.db")],
+                 ["replicate", str(job), "--config-only", "--dry-run"]):
+        assert ferry(*argv) == 2
+        assert _lines(capsys)[-1] == ("ferry: error: [source] url: codeartifact.example.com is reached over plain "
+                                      "http; use https or pass --allow-http")
+    assert not (tmp_path / "r.db").exists()
+
+
 def test_a_ca_bundle_that_is_not_there(tls_world, capsys):
     missing = tls_world["tmp"] / "no-such-ca.pem"
     assert ferry("audit", str(tls_world["job"]), "--state", str(tls_world["tmp"] / "ferry.db"),

@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
         origin_policy: Optional[str] = typer.Option(None, "--origin-policy", help="report (default) or allow-publish."),
         report: Optional[Path] = typer.Option(None, "--report", help="Also write the report to FILE (.json/.csv/.md)."),
         spool: Optional[Path] = typer.Option(None, "--spool", help="Folder for downloads in flight."),
+        allow_http: bool = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts."),
+        ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", help="CA certificates file for a private CA."),
         snapshots: Optional[str] = typer.Option(None, "--snapshots",
                                                 help="Maven SNAPSHOTs: skip (default) or timestamped (copy the "
                                                      "newest build, as migrate does). Overrides \\[options] snapshots; "
@@ -87,14 +89,14 @@ def register(app: typer.Typer) -> None:
         if config_only:
             from ferry.replicators.config_sync import sync_config
 
-            outcome = sync_config(loaded, dry_run=dry_run)
+            outcome = sync_config(loaded, dry_run=dry_run, allow_http=allow_http, ca_bundle=ca_bundle)
             for line in outcome.lines():
                 typer.echo(line)
             _print_requests(outcome.requests)
             raise typer.Exit(outcome.exit_code)
         from ferry.replicators.run import ReplicateOptions, replicate as run_replicate
 
-        settings = Settings(ledger=state, spool=spool)
+        settings = Settings(ledger=state, spool=spool, allow_http=allow_http, ca_bundle=ca_bundle)
         try:
             outcome = run_replicate(loaded, settings, ReplicateOptions(full=full, propagate_deletes=propagate_deletes,
                                                                        create_missing=create_missing))

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from ferry.codeartifact import Domain
 from ferry.config import Job
 from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, FerryError, UsageError
+from ferry.http import check_url
 from ferry.retry import REQUEST, retrying
 
 RESTRICTION_TYPES = ("PUBLISH", "EXTERNAL_UPSTREAM", "INTERNAL_UPSTREAM")
@@ -248,20 +249,24 @@ class ConfigDiff:
                              **({"namespace": k[1]} if k[1] else {})))
 
 
-def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] | None = None) -> ConfigOutcome:
+def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] | None = None,
+                allow_http: bool = False, ca_bundle: str | None = None) -> ConfigOutcome:
     """Diff (and unless ``dry_run``, apply) the source domain's configuration onto the target.
 
     Returns a :class:`ConfigOutcome`; raises :class:`UsageError` for a source kind other than
-    codeartifact or a missing source domain/repository, FatalError for refused credentials.
+    codeartifact, a missing source domain/repository or a plain-http endpoint on a host that is not
+    loopback (without ``allow_http``), FatalError for refused credentials.
     """
     s, t = job.source, job.target
     if s.kind != "codeartifact":
         raise UsageError('--config-only copies a CodeArtifact domain\'s configuration: set [source] kind = "codeartifact"')
     retry = retrying(REQUEST, **({"sleep": sleep} if sleep else {}))
-    source = Domain(s.domain or "", s.domain_owner, s.region, s.profile, endpoint_url=s.url, retry=retry,
-                    role_arn=s.role_arn, side="source")
-    target = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=t.endpoint_url, retry=retry,
-                    role_arn=t.role_arn)
+    source_url = check_url(s.url, "[source] url", allow_http) if s.url else None
+    target_url = check_url(t.endpoint_url, "[target] endpoint_url", allow_http) if t.endpoint_url else None
+    source = Domain(s.domain or "", s.domain_owner, s.region, s.profile, endpoint_url=source_url, retry=retry,
+                    role_arn=s.role_arn, side="source", ca_bundle=ca_bundle)
+    target = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=target_url, retry=retry,
+                    role_arn=t.role_arn, ca_bundle=ca_bundle)
     diff = ConfigDiff(job, source, target)
     exists = diff.domain()
     repos = diff.source_repositories()

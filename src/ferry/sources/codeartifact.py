@@ -26,6 +26,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ferry.codeartifact import Domain
 from ferry.errors import ItemError, RetryableError, UsageError
+from ferry.http import check_url
 from ferry.model import Checksums
 from ferry.sources.base import SWIFT_ACCEPT, SourceFile, SourceRepository, swift_metadata_of
 
@@ -234,8 +235,15 @@ class CodeArtifactSource:
 
 
 def open_codeartifact_source(cfg: Any, session: requests.Session,
-                             retry: Callable[[Callable[[], Any]], Any] | None = None) -> CodeArtifactSource:
-    """The source a job's ``[source] kind = "codeartifact"`` names (``url`` is an endpoint override)."""
-    domain = Domain(cfg.domain, cfg.domain_owner, cfg.region, cfg.profile, endpoint_url=cfg.url, retry=retry,
-                    role_arn=getattr(cfg, "role_arn", None), side="source")
+                             retry: Callable[[Callable[[], Any]], Any] | None = None, allow_http: bool = False,
+                             ca_bundle: str | None = None) -> CodeArtifactSource:
+    """The source a job's ``[source] kind = "codeartifact"`` names (``url`` is an endpoint override).
+
+    The endpoint gets the authorization tokens ferry then sends to the source's package endpoints, so
+    plain http is refused for a host that is not loopback unless ``allow_http`` (:func:`ferry.http.check_url`,
+    which raises :class:`UsageError`); ``ca_bundle`` is a private CA for its TLS, as for the target.
+    """
+    url = check_url(cfg.url, "[source] url", allow_http) if cfg.url else None
+    domain = Domain(cfg.domain, cfg.domain_owner, cfg.region, cfg.profile, endpoint_url=url, retry=retry,
+                    role_arn=getattr(cfg, "role_arn", None), side="source", ca_bundle=ca_bundle)
     return CodeArtifactSource(domain, session)
