@@ -11,6 +11,9 @@ package, kept in the ledger (``replica_packages``, as replicate keeps them). Onl
 changed is touched: one GET of its tags in the target, a PUT per tag that differs. Tags are set, never
 removed: the target may hold tags of its own. Cost per run: one source request per npm package (its
 packument, which the transfer has often read already); nothing on the target while nothing changed.
+
+``verify`` compares instead (:func:`check_source_tags`): one source and one target read per npm package
+with tags, and a tag that points elsewhere in the target makes the source's tagged version differ.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from ferry.errors import FatalError
 from ferry.migrators.base import PublishContext
 from ferry.migrators.npm import package_id, sync_dist_tags, target_dist_tags
 from ferry.model import ItemKey
-from ferry.errors import FatalError
 from ferry.redact import redact
 from ferry.state.ledger import DONE, LedgerWriter, now
 from ferry.state.reader import ItemRow, LedgerReader
