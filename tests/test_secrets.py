@@ -274,3 +274,22 @@ def test_a_password_in_the_url_is_refused_even_when_it_splits_the_url(tmp_path, 
         err = capsys.readouterr().err
         assert "credentials in the URL" in err and "pw-77" not in err and "Sl" not in err
         assert not (tmp_path / "x.db").exists()
+
+
+def test_credentials_refreshed_during_a_run_are_registered_when_a_request_is_signed():
+    """An assumed role's credentials are renewed by botocore mid-run; the signing hook registers each pair."""
+    from types import SimpleNamespace
+
+    from ferry import redact
+    from ferry.codeartifact import _register_signing_credentials
+
+    def signer(secret: str, token: str):
+        frozen = SimpleNamespace(secret_key=secret, token=token)
+        return SimpleNamespace(_credentials=SimpleNamespace(get_frozen_credentials=lambda: frozen))
+
+    text = "renewed-secret-key-111 renewed-session-token-222"
+    assert redact.redact(text) == text
+    _register_signing_credentials(request_signer=signer("renewed-secret-key-111", "renewed-session-token-222"))
+    assert redact.redact(text) == "<redacted> <redacted>"
+    _register_signing_credentials(request_signer=signer("renewed-secret-key-333", "renewed-session-token-444"))
+    assert redact.redact("renewed-secret-key-333 renewed-session-token-444") == "<redacted> <redacted>"

@@ -51,10 +51,10 @@ class AssetState:
     status: str
 
 
-def translate(err: Exception, what: str, where: str | None = None) -> Exception:
+def translate(err: Exception, what: str, side: str | None = None, endpoint: str | None = None) -> Exception:
     """Map a boto3 error to ferry's error kinds (retryable, fatal); the message never holds credentials.
 
-    ``where`` (``"target endpoint https://..."``, the side and the URL) makes "unreachable" say which one.
+    ``side`` (``"source"`` or ``"target"``) and ``endpoint`` make "unreachable" say which one.
     """
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
@@ -81,10 +81,9 @@ def translate(err: Exception, what: str, where: str | None = None) -> Exception:
         return FatalError(f"{what}: TLS certificate of the CodeArtifact endpoint not trusted; "
                           "pass --ca-bundle with your CA's certificates")
     if isinstance(err, (EndpointConnectionError, requests.ConnectionError)):
-        if where:
-            side = where.split()[0]
-            return RetryableError(f"{what}: CodeArtifact unreachable at {where} ({type(err).__name__}); check "
-                                  f"[{side}] region and endpoint_url")
+        if side:
+            return RetryableError(f"{what}: CodeArtifact unreachable at {side} endpoint {endpoint} "
+                                  f"({type(err).__name__}); check [{side}] region and endpoint_url")
         return RetryableError(f"{what}: CodeArtifact unreachable ({type(err).__name__})")
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
         return FatalError(f"{what}: no usable AWS credentials found; set AWS_PROFILE or the job's [target] profile")
@@ -232,7 +231,7 @@ class Domain:
         try:
             return getattr(self.client, operation)(**self._ids(), **params)
         except Exception as err:  # noqa: BLE001 - translated, or re-raised as it was
-            mapped = translate(err, operation, f"{self.side} endpoint {self.client.meta.endpoint_url}")
+            mapped = translate(err, operation, self.side, self.client.meta.endpoint_url)
             if self.limiter is not None and _is_throttle(err):
                 self.limiter.throttled(cls)
             if mapped is err:
@@ -320,7 +319,7 @@ class Domain:
         try:
             self.client.create_domain(domain=self.name)
         except Exception as err:  # noqa: BLE001
-            raise translate(err, "create_domain") from err
+            raise translate(err, "create_domain", self.side, self.client.meta.endpoint_url) from err
 
     def create_repository(self, repository: str, description: str = "created by ferry") -> None:
         self.call("create_repository", repository=repository, description=description)

@@ -64,8 +64,7 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
                     with LedgerReader(settings.ledger) as reader:
                         engine.transfer(writer, reader)  # returns with every outcome committed
                         follow_source_tags(engine, writer, reader)
-                elif command == "verify":
-                    writer.flush()  # the plan's verdicts are in the ledger before tags are compared
+                elif command == "verify":  # the plan returned with its verdicts committed
                     with LedgerReader(settings.ledger) as reader:
                         check_source_tags(engine, writer, reader)
                 writer.flush()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 import re
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -79,8 +78,8 @@ def open_source(job: Job, settings: Settings, session: requests.Session, retry) 
     cfg = job.source
     for secret in (cfg.password, cfg.token):  # known before anything can print it (ferry.redact)
         if secret is not None:
-            register(os.environ.get(secret.env, "").strip("\r\n"), user=cfg.username)
-            secret.current()  # refuses a value with a line break inside, which a header would echo
+            # current() refuses a value with a line break inside (a header would echo it) without showing it
+            register(secret.current(), user=cfg.username)
     if cfg.kind == "nexus":
         from ferry.sources.nexus import NexusSource
 

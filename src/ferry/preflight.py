@@ -51,8 +51,7 @@ def report_file(path: Path, flag: str) -> None:
 
     Raises :class:`UsageError` if not.
     """
-    from ferry.report import FORMATS_BY_EXTENSION, NAME_THE_FILE
+    from ferry.report import report_kind
 
-    if path.suffix.lower() not in FORMATS_BY_EXTENSION:
-        raise UsageError(f"{flag} {path}: unknown report format {path.suffix or '(no extension)'}; {NAME_THE_FILE}")
+    report_kind(path, flag)
     writable_file(path, flag)

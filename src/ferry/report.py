@@ -263,15 +263,22 @@ def _render_html(report: RunReport) -> str:
 RENDERERS = {"json": render_json, "csv": render_csv, "markdown": render_markdown, "html": _render_html}
 
 
+def report_kind(path: Path, flag: str = "") -> str:
+    """The report format ``path``'s extension names. Raises :class:`UsageError` for one ferry does not write."""
+    kind = FORMATS_BY_EXTENSION.get(path.suffix.lower())
+    if kind is None:
+        label = f"{flag} {path}" if flag else str(path)
+        raise UsageError(f"{label}: unknown report format {path.suffix or '(no extension)'}; {NAME_THE_FILE}")
+    return kind
+
+
 def write_report(report: RunReport, path: str | Path) -> str:
     """Write *report* to *path* in the format its extension names. Returns the format used.
 
     Raises :class:`UsageError` for an unknown extension or an unwritable path.
     """
     target = Path(path)
-    kind = FORMATS_BY_EXTENSION.get(target.suffix.lower())
-    if kind is None:
-        raise UsageError(f"{path}: unknown report format {target.suffix or '(no extension)'!s}; {NAME_THE_FILE}")
+    kind = report_kind(target)
     try:
         target.write_text(RENDERERS[kind](report), encoding="utf-8")
     except OSError as err:

@@ -86,17 +86,17 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
     """The shard the batch system asks for, or None outside an array job. Raises :class:`UsageError`."""
     env = os.environ if env is None else env
     if env.get("AWS_BATCH_JOB_ARRAY_INDEX", "").strip():
-        index, count_var = _env_int(env, "AWS_BATCH_JOB_ARRAY_INDEX"), "AWS_BATCH_JOB_ARRAY_SIZE"
+        index_var, count_var = "AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE"
     elif env.get("JOB_COMPLETION_INDEX", "").strip():
-        index, count_var = _env_int(env, "JOB_COMPLETION_INDEX"), "FERRY_SHARD_COUNT"
+        index_var, count_var = "JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT"
     else:
         return None
+    index = _env_int(env, index_var)
     if not env.get(count_var, "").strip():
         raise UsageError(f"array index set but {count_var} is not; set it to the number of shards "
                          "or pass --shard INDEX/COUNT")
     count = _env_int(env, count_var)
     if not index < count:  # the batch system's index counts from 0
-        index_var = "AWS_BATCH_JOB_ARRAY_INDEX" if count_var == "AWS_BATCH_JOB_ARRAY_SIZE" else "JOB_COMPLETION_INDEX"
         raise UsageError(f"{index_var}={index} is not below {count_var}={count} (the index counts from 0); "
                          f"set {count_var} to the number of shards")
     try:
