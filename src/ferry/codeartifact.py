@@ -31,6 +31,7 @@ from botocore.exceptions import (
 )
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.lean_reads import LeanReads
 from ferry.ratelimit import RateLimiter, operation_class
 from ferry.redact import register
 
@@ -189,6 +190,8 @@ class Domain:
                              "or point AWS_CONFIG_FILE at another file") from None
         self.client.meta.events.register("before-parse.codeartifact", _check_complete)
         self.client.meta.events.register("before-sign.codeartifact", _register_signing_credentials)
+        # The list calls a listing sends by the thousand skip boto3's per-call machinery (same wire, same answers).
+        self._lean = LeanReads(self.client, check_answer=_check_complete)
         _register_credentials(self._boto_session)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None
@@ -229,6 +232,8 @@ class Domain:
             self.limiter.acquire(cls)
         self.count(operation)
         try:
+            if self._lean.handles(operation):
+                return self._lean.call(operation, {**self._ids(), **params})
             return getattr(self.client, operation)(**self._ids(), **params)
         except Exception as err:  # noqa: BLE001 - translated, or re-raised as it was
             mapped = translate(err, operation, self.side, self.client.meta.endpoint_url)
