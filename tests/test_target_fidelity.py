@@ -194,3 +194,52 @@ def test_npm_dist_tags_follow_the_source_on_reruns(world, sandbox):
     ops = sandbox.quota.status()["operations"]
     assert ops.get("endpoint GET", 0) == 0 and ops.get("endpoint PUT", 0) == 0
     assert ferry("verify", str(job), "--state", world["state"]) == 0
+
+
+def test_untouched_npm_packages_follow_their_tags_before_the_transfer_starts(world, monkeypatch):
+    """One rerun, two npm packages whose source moved a tag: ``steady`` has nothing to copy, so its tags
+    follow as soon as its mapping is planned (in the background, before the transfer even starts);
+    ``growing`` has a new version, so its tags follow after the transfer, new version included."""
+    import requests
+
+    from ferry.engine import Engine
+
+    job = world["job"]([{"source": "npm-internal", "target": "npm-store"},
+                        {"source": "raw-internal", "target": "generic-store", "namespace": "tools"}])
+    seeder, ca = world["seeder"], world["ca"]
+    seeder.create_repository("npm", "npm-internal")
+    seeder.create_repository("raw", "raw-internal")
+    for name in ("steady", "growing"):
+        for version in ("1.0.0", "1.1.0"):
+            seeder.npm("npm-internal", name, version)
+        seeder.npm_dist_tag("npm-internal", name, "latest", "1.1.0")
+    seeder.raw("raw-internal", "cli/1.0", {"cli.tgz": b"cli"})
+
+    def target_tags(name):
+        endpoint = ca.get_repository_endpoint(domain="acme", repository="npm-store", format="npm")["repositoryEndpoint"]
+        token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+        return requests.get(f"{endpoint}-/package/{name}/dist-tags", auth=("aws", token), timeout=30).json()
+
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    seeder.npm_dist_tag("npm-internal", "steady", "latest", "1.0.0")  # a bad 1.1.0 rolled back
+    seeder.npm("npm-internal", "growing", "2.0.0")
+    seeder.npm_dist_tag("npm-internal", "growing", "latest", "2.0.0")
+    seeder.npm_dist_tag("npm-internal", "growing", "old", "1.0.0")
+    seeder.raw("raw-internal", "cli/2.0", {"cli.tgz": b"cli 2"})
+
+    at_transfer: dict[str, dict] = {}
+    real_transfer = Engine.transfer
+
+    def transfer(self, writer, reader):
+        at_transfer.update(steady=target_tags("steady"), growing=target_tags("growing"))
+        return real_transfer(self, writer, reader)
+
+    monkeypatch.setattr(Engine, "transfer", transfer)
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert at_transfer == {"steady": {"latest": "1.0.0"}, "growing": {"latest": "1.1.0"}}
+    assert target_tags("steady") == {"latest": "1.0.0"}
+    assert target_tags("growing") == {"latest": "2.0.0", "old": "1.0.0"}
+    with sqlite3.connect(world["state"]) as db:
+        remembered = dict(db.execute("SELECT package, dist_tags FROM replica_packages").fetchall())
+    assert remembered == {"steady": '{"latest": "1.0.0"}', "growing": '{"latest": "2.0.0", "old": "1.0.0"}'}
+    assert ferry("verify", str(job), "--state", world["state"]) == 0

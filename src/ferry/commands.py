@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ferry.config import Job
-from ferry.dist_tags import check_source_tags, follow_source_tags
+from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import RunReport, build_report
@@ -59,14 +59,17 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
         try:
             with recorded_run(writer, command, job.path, lambda counts: exit_code(counts, command) != EXIT_OK) \
                     as run_id:
-                engine.plan(writer, verifying=command == "verify")
                 if command == "migrate":
-                    with LedgerReader(settings.ledger) as reader:
-                        engine.transfer(writer, reader)  # returns with every outcome committed
-                        follow_source_tags(engine, writer, reader)
-                elif command == "verify":  # the plan returned with its verdicts committed
-                    with LedgerReader(settings.ledger) as reader:
-                        check_source_tags(engine, writer, reader)
+                    with Follower(engine, writer) as follower:
+                        engine.plan(writer, planned=follower.mapping_planned)
+                        with LedgerReader(settings.ledger) as reader:
+                            engine.transfer(writer, reader)  # returns with every outcome committed
+                            follower.finish(reader)
+                else:
+                    engine.plan(writer, verifying=command == "verify")
+                    if command == "verify":  # the plan returned with its verdicts committed
+                        with LedgerReader(settings.ledger) as reader:
+                            check_source_tags(engine, writer, reader)
                 writer.flush()
         finally:
             note = engine.retry_note()

@@ -5,9 +5,11 @@ A tag the source moves later to a version migrated before (``latest`` back to 1.
 ``beta`` promoted) touches no file, so the plan finds nothing to copy; without this pass the target
 would keep the old tag, and ``npm install`` would resolve another version there than in the source.
 
-After the transfer, for each npm package the run planned, the source's tags that point at versions the
-target holds (``same`` or ``confirmed`` in this run) are compared with the tags ferry last set for the
-package, kept in the ledger (``replica_packages``, as replicate keeps them). Only a package whose tags
+For each npm package the run planned, the source's tags that point at versions the target holds
+(``same`` or ``confirmed`` in this run) are compared with the tags ferry last set for the package,
+kept in the ledger (``replica_packages``, as replicate keeps them): for a package the plan sent
+nothing of to the transfer, as soon as its mapping is planned (in the background, while the next
+mappings are planned); for the others, after the transfer (:class:`Follower`). Only a package whose tags
 changed is touched: one GET of its tags in the target, a PUT per tag that differs. Tags are set, never
 removed: the target may hold tags of its own. Cost per run: one source request per npm package (its
 packument, which the transfer has often read already); nothing on the target while nothing changed.
@@ -19,14 +21,15 @@ with tags, and a tag that points elsewhere in the target makes the source's tagg
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ferry.errors import FatalError
 from ferry.migrators.base import PublishContext
 from ferry.migrators.npm import package_id, sync_dist_tags, target_dist_tags
-from ferry.model import ItemKey
+from ferry.model import Action, ItemKey
 from ferry.redact import redact
 from ferry.state.ledger import DONE, LedgerWriter, now
 from ferry.state.reader import ItemRow, LedgerReader
@@ -37,16 +40,56 @@ if TYPE_CHECKING:
 Package = tuple[str, str]  # (namespace, package)
 
 
-def follow_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerReader) -> None:
-    """Bring the target's npm dist-tags in step with the source for every npm package this run planned.
+class Follower:
+    """The follow pass of one ``migrate`` run, in two parts, so that most of it overlaps the plan.
+
+    A package none of whose items the plan sent to the transfer is final as soon as its mapping is
+    planned: :meth:`mapping_planned` follows those packages' tags at once, on a thread of its own, while
+    the next mappings are planned (a rerun that finds nothing to copy hides the whole pass there).
+    :meth:`finish` waits for that, then follows the packages the transfer touched. Call :meth:`close`
+    in every case, or use it as a context manager (it stops a pass still running, e.g. after Ctrl-C).
 
     A package whose tags cannot be set fails the item its tag points at (the reason says which tag and
-    why), so the run's exit code shows it and the next run tries again. Raises nothing else but
-    KeyboardInterrupt and :class:`~ferry.errors.FatalError`.
+    why), so the run's exit code shows it and the next run tries again.
     """
-    for ctx in engine.mappings:
-        if ctx.format == "npm":
-            _follow_mapping(engine, ctx, writer, reader)
+
+    def __init__(self, engine: "Engine", writer: LedgerWriter):
+        self._engine, self._writer = engine, writer
+        self._early: list[Future] = []
+        self._stop = threading.Event()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferry-tags-early")
+
+    def mapping_planned(self, ctx: "MappingContext") -> None:
+        """Called once every verdict of ``ctx``'s plan is queued: follows its untouched packages, in the background."""
+        if ctx.format != "npm":
+            return
+        self._writer.flush()  # the pass reads the mapping's verdicts back from the ledger
+        self._early.append(self._thread.submit(self._follow_untouched, ctx))
+
+    def _follow_untouched(self, ctx: "MappingContext") -> None:
+        with LedgerReader(self._writer.path) as reader:
+            _follow_mapping(self._engine, ctx, self._writer, reader, copied=False, stop=self._stop)
+
+    def finish(self, reader: LedgerReader) -> None:
+        """After the transfer: wait for the passes under way, then follow the packages the transfer touched.
+        Raises what a pass raised: KeyboardInterrupt or :class:`~ferry.errors.FatalError`."""
+        early, self._early = self._early, []
+        for future in early:
+            future.result()
+        for ctx in self._engine.mappings:
+            if ctx.format == "npm":
+                _follow_mapping(self._engine, ctx, self._writer, reader, copied=True, stop=self._stop)
+
+    def close(self) -> None:
+        """Stop a pass still running (packages not started are left to the next run) and wait for it."""
+        self._stop.set()
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "Follower":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerReader) -> None:
@@ -70,7 +113,8 @@ def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerRead
                      f"target at {have.get(tag) or 'no version'}")
                     for tag, version in sorted(want.items()) if have.get(tag) != version]
 
-        _each_package(engine, ctx, writer, reader, check, remembered=None)
+        _each_package(engine, ctx, writer, check, remembered=None,
+                      packages=_packages(reader, writer.run_id, ctx))
 
 
 def _wanted(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow]) -> dict[str, str]:
@@ -79,20 +123,24 @@ def _wanted(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow
     return {tag: version for tag, version in tags.items() if version in versions}
 
 
-def _each_package(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, reader: LedgerReader, work,
-                  remembered: "_Remembered | None") -> None:
-    """Run ``work(package, versions, remembered tags)`` for each npm package of the mapping on the worker
-    pool, a bounded window at a time, and write the ``(item key, state, reason)`` transitions it returns."""
+def _each_package(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, work,
+                  remembered: "_Remembered | None", packages: Iterator[tuple[Package, dict]],
+                  stop: threading.Event | None = None) -> None:
+    """Run ``work(package, versions, remembered tags)`` for each of ``packages`` on the worker pool, a
+    bounded window at a time, and write the ``(item key, state, reason)`` transitions it returns.
+    Between windows, a set ``stop`` ends the walk."""
     pool = ThreadPoolExecutor(max_workers=engine.job.options.workers, thread_name_prefix="ferry-tags")
     target = ctx.mapping.target
     try:
         window: list = []  # packages in flight: memory does not grow with the repository
-        for package, versions in _packages(reader, writer.run_id, ctx):
+        for package, versions in packages:
             prior = remembered.get(package) if remembered is not None else None
             window.append(pool.submit(work, package, versions, prior))
             if len(window) >= 256:
                 _record(window, writer, target)
                 window = []
+                if stop is not None and stop.is_set():
+                    break
         _record(window, writer, target)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: packages not started are left to the next run
@@ -106,25 +154,38 @@ def _record(futures: list, writer: LedgerWriter, target: str) -> None:
             writer.transition(target, key, state, reason=reason)
 
 
-def _packages(reader: LedgerReader, run_id: int | None, ctx: "MappingContext") -> Iterator[tuple[Package, dict]]:
-    """Each npm package of the mapping with the versions the target holds, as ``{version: ItemRow}``."""
+def _packages(reader: LedgerReader, run_id: int | None, ctx: "MappingContext",
+              copied: bool | None = None) -> Iterator[tuple[Package, dict]]:
+    """Each npm package of the mapping with the versions the target holds, as ``{version: ItemRow}``.
+
+    ``copied``: True, only packages the plan sent some item of to the transfer; False, only the others;
+    None, all.
+    """
     m = ctx.mapping
     current: Package | None = None
     versions: dict[str, ItemRow] = {}
-    for row in reader.items(run_id, DONE, m.target):
+    sent = False  # whether the plan sent an item of the current package to the transfer
+
+    def wanted() -> bool:
+        return bool(versions) and (copied is None or sent == copied)
+
+    for row in reader.items(run_id, DONE if copied is None else None, m.target):
         if row.format != "npm" or row.source_repo != m.source:
             continue
         package = (row.namespace, row.package)
         if package != current:  # rows come sorted by identity: a package's rows are together
-            if current is not None:
+            if current is not None and wanted():
                 yield current, versions
-            current, versions = package, {}
-        versions[row.version] = row
-    if current is not None:
+            current, versions, sent = package, {}, False
+        sent = sent or row.action == Action.COPY
+        if row.state in DONE:
+            versions[row.version] = row
+    if current is not None and wanted():
         yield current, versions
 
 
-def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, reader: LedgerReader) -> None:
+def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, reader: LedgerReader,
+                    copied: bool, stop: threading.Event) -> None:
     m = ctx.mapping
     publish = PublishContext(engine.domain, m.target, engine.session, {})
     changed: list[tuple[str, str, str, str, str, str]] = []
@@ -146,7 +207,8 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
         changed.append((m.target, "npm", *package, json.dumps(want, sort_keys=True), now()))
         return []
 
-    _each_package(engine, ctx, writer, reader, follow, remembered=_Remembered(reader, m.target))
+    _each_package(engine, ctx, writer, follow, remembered=_Remembered(reader, m.target),
+                  packages=_packages(reader, writer.run_id, ctx, copied), stop=stop)
     if changed:
         writer.call(lambda db: db.conn.executemany(
             "INSERT INTO replica_packages (target_repo, format, namespace, package, dist_tags, updated)"

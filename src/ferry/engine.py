@@ -231,13 +231,17 @@ class Engine:
 
     # -- planning -----------------------------------------------------------------------------------
 
-    def plan(self, writer: LedgerWriter, verifying: bool = False) -> None:
+    def plan(self, writer: LedgerWriter, verifying: bool = False,
+             planned: Callable[[MappingContext], None] | None = None) -> None:
         """List both sides of every mapping and write the verdict for each item into the ledger.
 
         ``verifying`` (``ferry verify``): an asset the target holds unchanged in an Archived version
         is a conflict, not ``same``: its bytes are there but can no longer be downloaded. ``migrate``
         leaves such versions as they are and calls them ``same`` (with the status in the reason):
         archiving old versions in the target is the target owner's choice.
+
+        ``planned(ctx)`` is called once every verdict of a mapping is queued (``migrate``: its npm tags
+        pass starts there).
         """
         memory = self._target_memory(writer)
         shard = self.settings.shard
@@ -265,6 +269,8 @@ class Engine:
                         writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
                     if m.target not in self.missing_targets and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
                         self._origin_listed.add((m.target, ctx.format))
+                    if planned is not None:
+                        planned(ctx)
                 except ValueError as err:
                     raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude "
                                      "one") from None
