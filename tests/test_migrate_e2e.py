@@ -245,6 +245,27 @@ def test_verify_reports_missing_differing_and_extra_items(world, capsys):
     assert {k: len(v) for k, v in report["differences"].items()} == {"missing": 1, "differing": 1, "extra": 1}
 
 
+def test_verify_fails_for_a_wheel_the_target_holds_beyond_the_sources_version(world, capsys):
+    """acme-utils 1.2.3 in the target gains a wheel the source's 1.2.3 lacks: that version differs. A
+    signature file beside it is never a PyPI item, so it is only listed as extra."""
+    state, store = str(world["state"]), world["sandbox"].apps["codeartifact"].store
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    pypi_repo = store.repository(store.domain("us-east-1", None, "acme"), "pypi-store")
+    fname = "acme_utils-1.2.3-py2-none-any.whl"  # the store takes the name as given: the bytes need not say py2
+    store.publish_asset(pypi_repo, "pypi", None, "acme-utils", "1.2.3", fname,
+                        store.blobs.put_bytes(wheel("acme-utils", "1.2.3")[1]))
+    store.publish_asset(pypi_repo, "pypi", None, "acme-utils", "1.2.3", "acme_utils-1.2.3.tar.gz.asc",
+                        store.blobs.put_bytes(b"-----BEGIN PGP SIGNATURE-----"))
+    capsys.readouterr()
+    assert ferry("verify", str(world["job"]), "--state", state) == 1
+    out = capsys.readouterr().out
+    differing = out.split("differing in the target (1):")[1].split("\n\n")[0].strip()
+    assert differing == (f"pypi:acme-utils@1.2.3/{fname} -> pypi-store  (the target's 1.2.3 holds {fname}, which "
+                         "the source's 1.2.3 does not)")
+    assert "pypi:acme-utils@1.2.3/acme_utils-1.2.3.tar.gz.asc" in out.split("extra in the target (1):")[1]
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+
+
 def test_filters_select_packages_and_dates(world):
     ca, state = world["ca"], str(world["state"])
     assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--include", "@acme/*",

@@ -278,3 +278,82 @@ def test_target_item_keeps_sha256_and_checksums_in_step():
     assert TargetItem(k, checksums={"SHA-256": sums["sha256"]}).sha256 == sums["sha256"]
     with pytest.raises(ValueError, match="disagree"):
         TargetItem(k, sha256=sums["sha256"], checksums={"sha256": digests(b"r")["sha256"]})
+
+
+def _maven(version="1.0", asset="lib-1.0.jar", package="lib"):
+    return key(fmt="maven", ns="com.acme", package=package, version=version, asset=asset)
+
+
+def _flag_all(_key):
+    return True
+
+
+def test_an_extra_asset_in_a_version_the_source_has_differs_only_when_verifying():
+    jar, extra = _maven(), _maven(asset="lib-1.0-sources.jar")
+    want, have = [src(jar, b"jar")], [tgt(jar, b"jar"), tgt(extra, b"src")]
+    plain = {e.key: e for e in plan(want, have)}
+    assert plain[extra].action is Action.ONLY_IN_TARGET  # audit and migrate: the target's own, never deleted
+    strict = {e.key: e for e in plan(want, have, extra=_flag_all)}
+    assert strict[jar].action is Action.SAME
+    assert strict[extra].action is Action.CONFLICT and strict[extra].source is None
+    assert strict[extra].reason == "the target's 1.0 holds lib-1.0-sources.jar, which the source's 1.0 does not"
+    assert strict[extra].target.sha256 == hashlib.sha256(b"src").hexdigest()
+
+
+def test_extra_assets_in_versions_or_packages_the_source_lacks_stay_only_in_target():
+    want = [src(_maven(), b"jar")]
+    have = [tgt(_maven(), b"jar"), tgt(_maven("2.0", "lib-2.0.jar"), b"two"),
+            tgt(_maven("1.0", "other-1.0.jar", package="other"), b"other"),
+            tgt(ItemKey("generic", "com.acme", "lib", "1.0", "lib-1.0.jar"), b"generic")]
+    actions = [e.action for e in plan(want, have, extra=_flag_all)]
+    assert actions == [Action.SAME] + [Action.ONLY_IN_TARGET] * 3
+
+
+def test_extra_assets_the_format_derives_or_beside_skipped_and_unmappable_versions_stay_only_in_target():
+    checksum = _maven(asset="lib-1.0.jar.sha1")
+    skipped = src(_maven("2.0-SNAPSHOT", "lib-2.0-SNAPSHOT.jar"), skipped="SNAPSHOT version")
+    unmappable = src(_maven("3.0", "lib-3.0.jar"), unmappable="bad coordinates")
+    want = [src(_maven(), b"jar"), skipped, unmappable]
+    have = [tgt(_maven(), b"jar"), tgt(checksum, b"sum"), tgt(_maven("2.0-SNAPSHOT", "x.jar")),
+            tgt(_maven("3.0", "y.jar"))]
+    only = {e.key.asset: e.action for e in plan(want, have, extra=lambda k: not k.asset.endswith(".sha1"))
+            if e.source is None}
+    assert only == {"lib-1.0.jar.sha1": Action.ONLY_IN_TARGET, "x.jar": Action.ONLY_IN_TARGET,
+                    "y.jar": Action.ONLY_IN_TARGET}
+
+
+def test_a_version_with_a_missing_or_differing_asset_still_counts_as_the_sources():
+    """COPY and CONFLICT verdicts also mean the source has the version: its extra asset differs too."""
+    want = [src(_maven(), b"jar"), src(_maven(asset="lib-1.0.pom"), b"pom")]
+    have = [tgt(_maven(), b"other jar"), tgt(_maven(asset="lib-1.0.zip"), b"zip")]
+    verdicts = {e.key.asset: e.action for e in plan(want, have, extra=_flag_all)}
+    assert verdicts == {"lib-1.0.jar": Action.CONFLICT, "lib-1.0.pom": Action.COPY, "lib-1.0.zip": Action.CONFLICT}
+
+
+@pytest.mark.parametrize("fmt, version, asset, differs", [
+    ("maven", "1.0", "lib-1.0-sources.jar", True),
+    ("maven", "1.0", "lib-1.0.jar.asc", True),  # a signature is an item in a source listing: it is migrated
+    ("maven", "1.0", "lib-1.0.jar.sha1", False),  # checksums and metadata: the target derives them
+    ("maven", "1.0", "lib-1.0.pom.md5", False),
+    ("maven", "1.0", "maven-metadata.xml", False),
+    ("maven", "1.0-SNAPSHOT", "lib-1.0-20240101.120000-1.jar", False),  # builds depend on the target's history
+    ("generic", "1.0", "notes.txt", True),
+    ("pypi", "1.0", "lib-1.0-py3-none-any.whl", True),
+    ("pypi", "1.0", "lib-1.0.tar.gz", True),
+    ("pypi", "1.0", "lib-1.0.tar.gz.asc", False),
+    ("ruby", "1.0", "lib-1.0-java.gem", True),
+    ("ruby", "1.0", "lib-1.0.gemspec.rz", False),
+])
+def test_which_extra_target_assets_make_a_shared_version_differ(fmt, version, asset, differs):
+    from ferry.migrators import MIGRATORS
+
+    ns = "" if fmt in ("pypi", "ruby") else "com.acme"
+    assert MIGRATORS[fmt].extra_differs(ItemKey(fmt, ns, "lib", version, asset)) is differs
+
+
+@pytest.mark.parametrize("fmt", ["npm", "nuget", "swift", "cargo"])
+def test_single_asset_formats_never_hold_an_extra_asset_against_the_source(fmt):
+    """One asset per version: a second one in the target is the registry's own, not a copy gone wrong."""
+    from ferry.migrators import MIGRATORS
+
+    assert MIGRATORS[fmt].single_asset and getattr(MIGRATORS[fmt], "extra_differs", None) is None

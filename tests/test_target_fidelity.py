@@ -32,7 +32,7 @@ def world(sandbox, tmp_path, monkeypatch):
     store = sandbox.apps["codeartifact"].store
     return {"seeder": NexusSeeder(urls["nexus"]), "ca": ca, "job": job, "state": str(tmp_path / "ferry.db"),
             "store": store, "repo": lambda name: store.repository(store.domain("us-east-1", None, "acme"), name),
-            "nexus": sandbox.apps["nexus"].store}
+            "nexus": sandbox.apps["nexus"].store, "urls": urls}
 
 
 def _ledger(state: str) -> dict[tuple[str, str], tuple[str, str | None]]:
@@ -152,6 +152,73 @@ def test_verify_fails_for_a_version_archived_in_the_target(world, capsys):
     assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
     assert _ledger(world["state"])[("x", "package.tgz")][0] == "same"
     assert _status(world["ca"], "npm-store", "npm", None, "x", "1.0.0") == "Archived"
+
+
+def _differing(out: str) -> list[str]:
+    """The lines verify prints under "differing in the target (N):"."""
+    if "differing in the target (" not in out:
+        return []
+    block = out.split("differing in the target (", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in block.splitlines()[1:] if line.strip()]
+
+
+def test_verify_fails_for_an_extra_file_in_a_version_the_source_has(world, capsys):
+    """The target's lib 1.0 and tool 1.0 hold a file the source's do not: verify names each and fails.
+    Target-only versions and packages are the target's own (listed, not failed); a checksum file the
+    target might list is never held against the source. migrate and audit keep exit 0 and delete nothing."""
+    job = world["job"]([{"source": "raw-files", "target": "generic-store", "namespace": "tools"},
+                        {"source": "maven-releases", "target": "maven-store"}])
+    seeder, store = world["seeder"], world["store"]
+    seeder.create_repository("raw", "raw-files")
+    seeder.create_repository("maven", "maven-releases")
+    seeder.raw("raw-files", "tool/1.0", {"a.bin": b"a" * 100})
+    seeder.maven("maven-releases", "com.acme", "lib", "1.0", maven_artifact("com.acme", "lib", "1.0", sources=False))
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    generic, maven = world["repo"]("generic-store"), world["repo"]("maven-store")
+
+    # The target's own: another version and another package of each format. Not a failure.
+    store.publish_asset(generic, "generic", "tools", "tool", "2.0", "b.bin", store.blobs.put_bytes(b"own"))
+    store.publish_asset(generic, "generic", "tools", "other", "1.0", "c.bin", store.blobs.put_bytes(b"own"))
+    store.publish_asset(maven, "maven", "com.acme", "lib", "2.0", "lib-2.0.jar", store.blobs.put_bytes(b"PK own"))
+    store.publish_asset(maven, "maven", "com.acme", "lib", "1.0", "lib-1.0.jar.sha1",
+                        store.blobs.put_bytes(b"0" * 40))  # as if the service listed a checksum file
+    capsys.readouterr()
+    assert ferry("verify", str(job), "--state", world["state"]) == 0
+    out = capsys.readouterr().out
+    assert "extra in the target (4):" in out and _differing(out) == []
+
+    # Files added to versions the source has: those versions differ from the source's.
+    store.publish_asset(generic, "generic", "tools", "tool", "1.0", "extra.bin", store.blobs.put_bytes(b"x"))
+    store.publish_asset(maven, "maven", "com.acme", "lib", "1.0", "lib-1.0-sources.jar",
+                        store.blobs.put_bytes(b"PK sources"))
+    assert ferry("verify", str(job), "--state", world["state"]) == 1
+    out = capsys.readouterr().out
+    assert _differing(out) == [
+        "generic:tools/tool@1.0/extra.bin -> generic-store  (the target's 1.0 holds extra.bin, which the source's "
+        "1.0 does not)",
+        "maven:com.acme/lib@1.0/lib-1.0-sources.jar -> maven-store  (the target's 1.0 holds lib-1.0-sources.jar, "
+        "which the source's 1.0 does not)"]
+    assert "extra in the target (4):" in out
+    ledger = _ledger(world["state"])
+    assert ledger[("tool", "a.bin")][0] == ledger[("lib", "lib-1.0.jar")][0] == "same"
+
+    # migrate never deletes and does not fail for what the target holds beyond the source; nor does audit.
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert _ledger(world["state"])[("lib", "lib-1.0-sources.jar")][0] == "only_in_target"
+    assert ferry("audit", str(job), "--state", world["state"]) == 0
+    names = {a["name"] for a in world["ca"].list_package_version_assets(
+        domain="acme", repository="maven-store", format="maven", namespace="com.acme", package="lib",
+        packageVersion="1.0")["assets"]}
+    assert names == {"lib-1.0.jar", "lib-1.0.pom", "lib-1.0.jar.sha1", "lib-1.0-sources.jar"}
+
+    # With [options] since the source lists only newer files, so an older one would look extra: not held.
+    write_job(job, world["urls"]["nexus"], world["urls"]["codeartifact"],
+              [{"source": "raw-files", "target": "generic-store", "namespace": "tools"},
+               {"source": "maven-releases", "target": "maven-store"}], extra="\n[options]\nsince = 2000-01-01\n")
+    capsys.readouterr()
+    assert ferry("verify", str(job), "--state", world["state"]) == 0
+    out = capsys.readouterr()
+    assert _differing(out.out) == [] and "[options] since" in out.err
 
 
 def test_npm_dist_tags_follow_the_source_on_reruns(world, sandbox):

@@ -108,3 +108,21 @@ def test_first_names_keep_the_first_spelling_per_version_before_and_after_spilli
     assert (path is not None) == (spill_after is not None)
     names.close()
     assert path is None or not os.path.exists(path)
+
+
+@pytest.mark.parametrize("spill_after", [None, 3])
+def test_seen_versions_answer_the_same_before_and_after_spilling(spill_after):
+    from ferry.target_index import SeenVersions
+
+    versions = SeenVersions(spill_after=spill_after)
+    named = [("maven", "com.acme", f"lib{i}", "1.0") for i in range(10)]
+    for v in named + named[:4]:  # a version named again by its next asset
+        versions.add(v)
+    assert all(v in versions for v in named)
+    assert ("maven", "com.acme", "lib1", "2.0") not in versions  # another version of a package it has
+    assert ("maven", "com.acme", "lib10", "1.0") not in versions
+    assert ("generic", "com.acme", "lib1", "1.0") not in versions  # the same names in another format
+    path = versions._path
+    assert (path is not None) == (spill_after is not None)
+    versions.close()
+    assert path is None or not os.path.exists(path)

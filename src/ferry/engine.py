@@ -238,13 +238,22 @@ class Engine:
         ``verifying`` (``ferry verify``): an asset the target holds unchanged in an Archived version
         is a conflict, not ``same``: its bytes are there but can no longer be downloaded. ``migrate``
         leaves such versions as they are and calls them ``same`` (with the status in the reason):
-        archiving old versions in the target is the target owner's choice.
+        archiving old versions in the target is the target owner's choice. Also when verifying, an
+        asset the target holds in a version the source has too, but which the source's version lacks,
+        is a conflict where the format's migrator says it differs (``extra_differs``); ``migrate`` and
+        ``audit`` list it as only in the target (ferry never deletes).
 
         ``planned(ctx)`` is called once every verdict of a mapping is queued (``migrate``: its npm tags
         pass starts there).
         """
         memory = self._target_memory(writer)
         shard = self.settings.shard
+        # With "since" the source lists only newer files, so a version's older files would look extra.
+        strict = verifying and self.job.options.since is None
+        if verifying and not strict:
+            self.settings.notes.append("[options] since leaves the source's older files out of the listing, so "
+                                       "files the target holds beyond a source version are listed as extra, not "
+                                       "as differences")
 
         def listing(ctx: MappingContext) -> Iterator[SourceItem]:
             # The source listing runs ahead in a thread while the plan indexes the target (bounded).
@@ -265,7 +274,8 @@ class Engine:
                     on_package=lambda pkg, t=m.target: self._note_origin(t, pkg))
                 try:
                     # _screened passes each key once, so the plan need not check (nor remember) keys again.
-                    for entry in plan(_screened(want, writer, m.target), have, check_unique=False):
+                    extra = getattr(ctx.migrator, "extra_differs", None) if strict else None
+                    for entry in plan(_screened(want, writer, m.target), have, check_unique=False, extra=extra):
                         writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
                     if m.target not in self.missing_targets and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
                         self._origin_listed.add((m.target, ctx.format))

@@ -4,7 +4,8 @@
 
 - ``SAME``: the target has the asset with the same content (SHA-256 when the source has one;
   otherwise the strongest digest both sides share, and the reason says which);
-- ``CONFLICT``: the target has the asset with different content (or a Disposed version);
+- ``CONFLICT``: the target has the asset with different content (or a Disposed version); with
+  ``extra`` (``verify``), also a target-only asset in a version the source has too (see :func:`plan`);
 - ``COPY``: the target lacks it, or holds it in a state the transfer must finish or check itself;
 - ``ONLY_IN_TARGET``: listed by the target only;
 - ``UNMAPPABLE``: the source adapter could not map it into CodeArtifact (its reason passes through);
@@ -17,16 +18,20 @@ before the first entry is produced: a dict while small, a temporary SQLite file 
 assets, so a large target costs no Python objects per asset. *want* is streamed: each source item
 is compared, yielded and dropped. To guarantee that every key appears exactly once, the planner
 also remembers each source key it has yielded, as a 128-bit digest with a fingerprint of its
-content (about 120 bytes per asset: ~17 MB for 143,000 assets). Entries for target-only keys come
-last, sorted by key. Nothing is downloaded or called over the network.
+content (about 120 bytes per asset: ~17 MB for 143,000 assets); with ``extra``, it also remembers a
+digest of each version it compared (spilled to a scratch file the same way). Entries for target-only
+keys come last, sorted by key. Nothing is downloaded or called over the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ferry.model import Action, ItemKey, PlanEntry, SourceItem, TargetItem, VersionStatus
-from ferry.target_index import SeenKeys, TargetIndex
+from ferry.target_index import SeenKeys, SeenVersions, TargetIndex
+
+# Verdicts that mean the source's version was held against the target's (not unmappable, not skipped).
+_COMPARED = (Action.COPY, Action.SAME, Action.CONFLICT)
 
 
 def _short(digest: str) -> str:
@@ -95,7 +100,8 @@ def _fingerprint(item: SourceItem) -> int:
     return hash((item.size, item.checksums, item.unmappable, item.skipped))
 
 
-def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: bool = True) -> Iterator[PlanEntry]:
+def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: bool = True,
+         extra: Callable[[ItemKey], bool] | None = None) -> Iterator[PlanEntry]:
     """Yield one :class:`PlanEntry` per key found in *want* or *have*, each key exactly once.
 
     Source entries come in *want* order, then target-only entries sorted by key. A source key
@@ -105,9 +111,17 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
     unmappable) or when *have* does (see :func:`index_target`). ``check_unique=False`` leaves the
     repeat check (and its memory) to a caller whose *want* is already free of repeats. Lazy: nothing
     is read before the first ``next()``.
+
+    ``extra`` (``verify``): a target-only key for which ``extra(key)`` is true, in a version whose
+    source assets were compared with the target (not only unmappable or skipped ones), is a
+    ``CONFLICT``: the target's version differs from the source's. Without ``extra``, or where it says
+    false (files the target derives itself), target-only keys are ``ONLY_IN_TARGET``, and so are those
+    of versions or packages the source does not have: they are the target's own.
     """
     targets = TargetIndex(have)
     seen = SeenKeys() if check_unique else None
+    versions = SeenVersions() if extra is not None else None
+    last_version: tuple[str, ...] | None = None  # a version's items come together: add it once
     try:
         for item in want:
             if seen is not None:
@@ -118,12 +132,22 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
                     continue
             target = targets.pop(item.key)
             action, reason = compare(item, target)
+            if versions is not None and action in _COMPARED and item.key.version_id != last_version:
+                last_version = item.key.version_id
+                versions.add(last_version)
             yield PlanEntry(item.key, action, item, target, reason)
         if seen is not None:
             seen.close()
         for target in targets.leftovers():
-            yield PlanEntry(target.key, Action.ONLY_IN_TARGET, None, target, "")
+            k = target.key
+            if versions is not None and extra is not None and k.version_id in versions and extra(k):
+                yield PlanEntry(k, Action.CONFLICT, None, target,
+                                f"the target's {k.version} holds {k.asset}, which the source's {k.version} does not")
+                continue
+            yield PlanEntry(k, Action.ONLY_IN_TARGET, None, target, "")
     finally:
         targets.close()
         if seen is not None:
             seen.close()
+        if versions is not None:
+            versions.close()

@@ -8,7 +8,8 @@ Both grow with the repository, so neither keeps Python objects per item once it 
 - :func:`key_digest` turns an item's identity into a 128-bit integer, what :class:`SeenKeys`
   remembers instead of the key itself (two different keys sharing a digest is a 1-in-10^29 event at
   a million keys); :class:`SeenKeys` moves to a scratch SQLite file the same way past ``spill_after``,
-  and so does :class:`FirstNames` (the source's spelling of each version's package name).
+  and so do :class:`FirstNames` (the source's spelling of each version's package name) and
+  :class:`SeenVersions` (the package versions a listing has named).
 """
 
 from __future__ import annotations
@@ -247,6 +248,45 @@ class FirstNames(_Spilling):
         entries, self._dict = self._dict or {}, None
         db.execute("BEGIN")
         db.executemany("INSERT INTO n VALUES (?, ?)", ((d.to_bytes(16, "big"), n) for d, n in entries.items()))
+        db.execute("COMMIT")
+
+
+class SeenVersions(_Spilling):
+    """The package versions a listing has named, each as a 128-bit digest of its fields.
+
+    A set while small; past ``spill_after`` versions (default 50,000), a table in a scratch SQLite file
+    (deleted on close), so memory does not grow with the number of versions listed.
+    """
+
+    def __init__(self, spill_after: int | None = None):
+        self._spill_after = SEEN_SPILL_AFTER if spill_after is None else spill_after
+        self._set: set[int] | None = set()
+
+    def add(self, version: tuple[str, ...]) -> None:
+        """Remember ``version`` (a tuple of strings, e.g. :attr:`ItemKey.version_id`)."""
+        digest = fields_digest(version)
+        if self._set is not None:
+            self._set.add(digest)
+            if len(self._set) > self._spill_after:
+                self._spill()
+            return
+        assert self._db is not None
+        self._db.execute("INSERT OR IGNORE INTO v VALUES (?)", (digest.to_bytes(16, "big"),))
+
+    def __contains__(self, version: tuple[str, ...]) -> bool:
+        digest = fields_digest(version)
+        if self._set is not None:
+            return digest in self._set
+        assert self._db is not None
+        row = self._db.execute("SELECT 1 FROM v WHERE digest = ?", (digest.to_bytes(16, "big"),)).fetchone()
+        return row is not None
+
+    def _spill(self) -> None:
+        db = self._open_scratch("ferry-versions-", isolation_level=None)
+        db.execute("CREATE TABLE v (digest BLOB PRIMARY KEY) WITHOUT ROWID")
+        entries, self._set = self._set or set(), None
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO v VALUES (?)", ((d.to_bytes(16, "big"),) for d in entries))
         db.execute("COMMIT")
 
 

@@ -125,6 +125,10 @@ class Migrator(Protocol):
     # version besides its files (Swift: the release metadata). Called once per version, under the request
     # retry, with the version's first item; the result is ``PublishContext.version_facts``. If it raises
     # (after the retries), the version's items fail with the reason and nothing of it is published.
+    # Optional: ``extra_differs(key) -> bool``, read by the engine as ``getattr(migrator, "extra_differs",
+    # None)`` when verifying: whether the target asset ``key``, which the source's same version lacks, makes
+    # that version differ from the source's (False for files the target derives itself, such as checksums).
+    # Formats without it never fail verify for such an asset: it is listed as only in the target.
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item a source file is, None if it is not an item at all (checksum files, index pages),

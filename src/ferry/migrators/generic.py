@@ -8,7 +8,7 @@ import re
 from ferry.codeartifact import Domain
 from ferry.config import RepositoryMapping
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
-from ferry.model import SourceItem
+from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import SourceFile
 
 _NAME = re.compile(r"^[^#/\s]{1,255}$")
@@ -32,6 +32,11 @@ class GenericMigrator(NoPackageFacts):
             return source_item(file, ("generic", ns or "?", package or "?", version or "?", asset or "?"),
                                unmappable=f"path {file.path!r} gives an invalid generic {what}")
         return source_item(file, ("generic", ns, package, version, asset))
+
+    def extra_differs(self, key: ItemKey) -> bool:
+        """For ``verify``: any file a generic version holds beyond the source's is a difference (the
+        target derives none of its own)."""
+        return True
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         key = item.key

@@ -275,6 +275,14 @@ class MavenMigrator(NoPackageFacts):
             return source_item(file, (FORMAT, group, artifact, version, filename), snapshot_build=snapshot.build)
         return source_item(file, (FORMAT, group, artifact, version, filename))
 
+    def extra_differs(self, key: ItemKey) -> bool:
+        """For ``verify``: whether target asset ``key``, absent from the source's same version, makes that
+        version differ. Not for checksum and metadata files (never items: the target derives them) nor
+        in a SNAPSHOT version, whose files depend on which builds reached the target (CodeArtifact moves
+        older builds to versions of their own, the stand-in keeps them) and which the source cleaned up."""
+        return not (key.asset.endswith(CHECKSUM_SUFFIXES) or key.asset.startswith(METADATA)
+                    or is_snapshot(key.version))
+
     def screen(self, items: Iterable[SourceItem]) -> Iterator[SourceItem]:
         """``items`` with every SNAPSHOT build but the newest of its version turned into skipped items.
 

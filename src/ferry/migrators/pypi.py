@@ -18,7 +18,7 @@ from ferry.archives import check_python_distribution
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
-from ferry.model import SourceItem
+from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import SourceFile
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".egg")
@@ -56,6 +56,11 @@ class PypiMigrator(NoPackageFacts):
         # source_name: the spelling the source uses, so the engine can tell two source projects that
         # normalize to one CodeArtifact name (Foo.Bar and foo-bar) apart.
         return source_item(file, ("pypi", "", canonicalize_name(name), version, asset), source_name=name)
+
+    def extra_differs(self, key: ItemKey) -> bool:
+        """For ``verify``: a distribution file the source's same version lacks makes the version differ;
+        anything else (never an item, see :meth:`identify`) does not."""
+        return key.asset.endswith(DIST_SUFFIXES)
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         # Imported here: twine (with the rich and rfc3986 it pulls in) takes about 0.13 s to import,

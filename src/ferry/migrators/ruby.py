@@ -16,7 +16,7 @@ import re
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
-from ferry.model import SourceItem
+from ferry.model import ItemKey, SourceItem
 from ferry.rubygems.spec import GemError, full_name, read_gem
 from ferry.sources.base import SourceFile
 
@@ -45,6 +45,11 @@ class RubyMigrator(NoPackageFacts):
             return source_item(file, ("ruby", "", name or filename, version or "?", filename),
                                unmappable=f"cannot tell the gem name and version of {file.path!r}")
         return source_item(file, ("ruby", "", name, version, asset))
+
+    def extra_differs(self, key: ItemKey) -> bool:
+        """For ``verify``: a ``.gem`` (another platform's, say) the source's same version lacks makes the
+        version differ; anything else (never an item, see :meth:`identify`) does not."""
+        return key.asset.endswith(".gem")
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         key = item.key
