@@ -144,3 +144,37 @@ def test_a_client_without_the_internals_it_needs_is_left_to_boto3():
     reads = LeanReads(Bare())
     assert not reads.usable
     assert not reads.handles("list_packages")
+
+
+def test_the_clients_event_handlers_see_lean_calls(listed):
+    """before-send (moto answers there; audits of what is signed listen there), before-call (botocore's
+    Stubber answers there) and after-call handlers registered on the client still see every list call."""
+    from botocore.stub import Stubber
+
+    _url, _ca, domain = listed
+    seen: list[str] = []
+    domain.client.meta.events.register("before-send.codeartifact", lambda request, **_: seen.append(request.url))
+    domain.client.meta.events.register("after-call.codeartifact",
+                                       lambda model, **_: seen.append(f"after {model.name}"))
+    domain.call("describe_repository", repository=REPO)  # through the client
+    domain.call("list_packages", repository=REPO, maxResults=1000)  # the lean path
+    assert len(seen) == 4 and seen[3] == "after ListPackages" and "/v1/packages" in seen[2], seen
+    with Stubber(domain.client) as stub:
+        stub.add_response("list_packages", {"packages": [{"format": "npm", "package": "stubbed"}]})
+        answer = domain.call("list_packages", repository=REPO, maxResults=1000)
+    assert [p["package"] for p in answer["packages"]] == ["stubbed"]
+
+
+def test_an_operation_botocore_cannot_prepare_this_way_goes_through_the_client(listed, monkeypatch):
+    _url, _ca, domain = listed
+
+    def broken(*_a, **_k):
+        raise TypeError("a botocore whose internals differ")
+
+    monkeypatch.setattr(domain.client, "_resolve_endpoint_ruleset", broken)
+    fresh = LeanReads(domain.client)
+    assert fresh.usable and not fresh.handles("list_packages")
+    monkeypatch.undo()
+    domain._lean = fresh
+    out = domain.call("list_packages", repository=REPO, maxResults=1000)
+    assert sorted(p["package"] for p in out["packages"]) == ["cli", "lib"]

@@ -191,7 +191,7 @@ class Domain:
         self.client.meta.events.register("before-parse.codeartifact", _check_complete)
         self.client.meta.events.register("before-sign.codeartifact", _register_signing_credentials)
         # The list calls a listing sends by the thousand skip boto3's per-call machinery (same wire, same answers).
-        self._lean = LeanReads(self.client, check_answer=_check_complete)
+        self._lean = LeanReads(self.client)
         _register_credentials(self._boto_session)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None

@@ -12,7 +12,9 @@ so the request on the wire and the answer handed back are what the client would 
 
 - botocore's serializer builds the request, its request signer signs it (with credentials it
   refreshes, and the ``before-sign`` event ferry's redaction listens to), its HTTP session sends it
-  (pool, TLS bundle, proxies, timeouts);
+  (pool, TLS bundle, proxies, timeouts); the events handlers act on (``before-call``, ``before-send``,
+  ``before-parse``, ``after-call``) are emitted as the client emits them, so botocore's own handlers,
+  ferry's check for a body cut short, a Stubber or moto still see every call;
 - botocore's parser reads the answer; an error answer is raised as the client's own exception
   class (``ThrottlingException``, ``ResourceNotFoundException``, ...), with the same
   ``response`` (headers included: ``Retry-After``), so callers cannot tell the two paths apart;
@@ -27,10 +29,11 @@ streaming) take this path; for anything else, or a botocore whose internals diff
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from botocore.awsrequest import create_request_object, prepare_request_dict
 from botocore.endpoint import convert_to_response_dict
+from botocore.hooks import first_non_none_response
 
 # snake_case names, as Domain.call takes them: the reads a listing sends by the thousand.
 LEAN_OPERATIONS = frozenset({"list_packages", "list_package_versions", "list_package_version_assets"})
@@ -39,13 +42,12 @@ LEAN_OPERATIONS = frozenset({"list_packages", "list_package_versions", "list_pac
 class LeanReads:
     """The list operations of one boto3 CodeArtifact client, sent as described in the module docstring.
 
-    ``check_answer(response_dict, operation_model)`` runs on every answer before it is parsed, as a
-    ``before-parse`` handler of the client would (ferry's raises on a body cut short).
+    The client's ``before-call``, ``before-sign``, ``before-send``, ``before-parse`` and ``after-call``
+    handlers see each call as they would through the client (its other events are not emitted).
     """
 
-    def __init__(self, client: Any, check_answer: Callable[..., None] | None = None):
+    def __init__(self, client: Any):
         self._client = client
-        self._check_answer = check_answer
         self._prepared: dict[str, tuple[Any, str, dict, dict]] = {}
         self._lock = threading.Lock()
         try:
@@ -57,6 +59,7 @@ class LeanReads:
             self._parser = client._response_parser
             self._endpoint = client._endpoint
             self._names = client.meta.method_to_api_mapping
+            self._service_id = client._service_model.service_id.hyphenize()
             self.usable = all(callable(getattr(obj, name, None)) for obj, name in (
                 (self._serializer, "serialize_to_request"), (self._signer, "sign"), (self._http, "send"),
                 (self._parser, "parse"), (client, "_resolve_endpoint_ruleset"),
@@ -65,8 +68,16 @@ class LeanReads:
             self.usable = False
 
     def handles(self, operation: str) -> bool:
-        """Whether ``operation`` (snake_case) goes through this path."""
-        return self.usable and operation in LEAN_OPERATIONS and self._prepare(operation) is not None
+        """Whether ``operation`` (snake_case) goes through this path (False if preparing it failed: a
+        botocore whose internals differ leaves the call to the client)."""
+        if not self.usable or operation not in LEAN_OPERATIONS:
+            return False
+        try:
+            return self._prepare(operation) is not None
+        except Exception:  # noqa: BLE001 - any surprise in botocore's internals: the client's path instead
+            with self._lock:
+                self._prepared[operation] = None
+            return False
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send ``operation`` with ``params`` and return the parsed answer, as the client method would.
@@ -76,26 +87,47 @@ class LeanReads:
         """
         model, url, headers, context = self._prepare(operation)
         client = self._client
+        events = client.meta.events
+        suffix = f"{self._service_id}.{model.name}"
         request_dict = self._serializer.serialize_to_request(params, model)
         if not client.meta.config.inject_host_prefix:
             request_dict.pop("host_prefix", None)
         request_dict["headers"].update(headers)
-        user_agent = client._user_agent_creator.to_string()
         context = dict(context)  # botocore's handlers may write into a request's context
-        prepare_request_dict(request_dict, endpoint_url=url, user_agent=user_agent, context=context)
-        request = create_request_object(request_dict)
-        self._signer.sign(model.name, request)
-        http_response = self._http.send(request.prepare())
-        response_dict = convert_to_response_dict(http_response, model)
-        if self._check_answer is not None:
-            self._check_answer(response_dict=response_dict, operation_model=model)
-        parsed = self._parser.parse(response_dict, model.output_shape)
+        prepare_request_dict(request_dict, endpoint_url=url, user_agent=client._user_agent_creator.to_string(),
+                             context=context)
+        # A before-call handler may answer instead of the service (botocore's Stubber does).
+        _handler, answered = events.emit_until_response(f"before-call.{suffix}", model=model, params=request_dict,
+                                                        request_signer=self._signer, context=context)
+        if answered is not None:
+            http_response, parsed = answered
+        else:
+            request = create_request_object(request_dict)
+            self._signer.sign(model.name, request)
+            prepared = request.prepare()
+            # A before-send handler may answer instead of the network (moto does), or audit the request.
+            http_response = first_non_none_response(events.emit(f"before-send.{suffix}", request=prepared))
+            if http_response is None:
+                http_response = self._http.send(prepared)
+            parsed = self._parse(http_response, model, events, suffix)
+        events.emit(f"after-call.{suffix}", http_response=http_response, parsed=parsed, model=model, context=context)
         if http_response.status_code >= 300:
-            add_fields = getattr(self._endpoint, "_add_modeled_error_fields", None)
-            if add_fields is not None:
-                add_fields(response_dict, parsed, model, self._parser)
             code = parsed.get("Error", {}).get("Code")
             raise client.exceptions.from_code(code)(parsed, model.name)
+        return parsed
+
+    def _parse(self, http_response: Any, model: Any, events: Any, suffix: str) -> dict[str, Any]:
+        response_dict = convert_to_response_dict(http_response, model)
+        customized: dict[str, Any] = {}
+        # ferry's check for a body cut short listens here (codeartifact._check_complete).
+        events.emit(f"before-parse.{suffix}", operation_model=model, response_dict=response_dict,
+                    customized_response_dict=customized)
+        parsed = self._parser.parse(response_dict, model.output_shape)
+        parsed.update(customized)
+        if http_response.status_code >= 300:
+            add_fields = getattr(self._endpoint, "_add_modeled_error_fields", None)
+            if add_fields is not None:  # retryAfterSeconds and the like, as the client adds them
+                add_fields(response_dict, parsed, model, self._parser)
         return parsed
 
     def _prepare(self, operation: str):
