@@ -178,3 +178,16 @@ def test_an_operation_botocore_cannot_prepare_this_way_goes_through_the_client(l
     domain._lean = fresh
     out = domain.call("list_packages", repository=REPO, maxResults=1000)
     assert sorted(p["package"] for p in out["packages"]) == ["cli", "lib"]
+
+
+def test_a_list_reply_cut_short_is_retryable_not_an_empty_listing(listed):
+    url, _ca, domain = listed
+    op, params = _calls()[1]
+    requests.put(url + "/__sandbox/faults", json={"faults": "truncate=1"}, timeout=10).raise_for_status()
+    try:
+        with pytest.raises(RetryableError) as caught:
+            domain.call(op, **params)
+    finally:
+        requests.put(url + "/__sandbox/faults", json={"faults": ""}, timeout=10).raise_for_status()
+    assert "ListPackageVersions: reply cut short" in str(caught.value)
+    assert sorted(v["version"] for v in domain.call(op, **params)["versions"]) == ["1.0", "2.0"]
