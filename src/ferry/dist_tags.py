@@ -33,6 +33,7 @@ from ferry.model import Action, ItemKey
 from ferry.redact import redact
 from ferry.state.ledger import DONE, LedgerWriter, now
 from ferry.state.reader import ItemRow, LedgerReader
+from ferry.transfer import Interrupted
 
 if TYPE_CHECKING:
     from ferry.engine import Engine, MappingContext
@@ -60,11 +61,21 @@ class Follower:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferry-tags-early")
 
     def mapping_planned(self, ctx: "MappingContext") -> None:
-        """Called once every verdict of ``ctx``'s plan is queued: follows its untouched packages, in the background."""
+        """Called once every verdict of ``ctx``'s plan is queued: follows its untouched packages, in the
+        background. Raises what an earlier mapping's pass raised (FatalError), so the plan stops there."""
+        self._raise_failed()
         if ctx.format != "npm":
             return
         self._writer.flush()  # the pass reads the mapping's verdicts back from the ledger
-        self._early.append(self._thread.submit(self._follow_untouched, ctx))
+        future = self._thread.submit(self._follow_untouched, ctx)
+        # A pass that fails (a fatal error) stops the run at once: the transfer must not go on for hours first.
+        future.add_done_callback(lambda f: self._engine.stop() if not f.cancelled() and f.exception() else None)
+        self._early.append(future)
+
+    def _raise_failed(self) -> None:
+        for future in self._early:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()
 
     def _follow_untouched(self, ctx: "MappingContext") -> None:
         with LedgerReader(self._writer.path) as reader:
@@ -72,7 +83,7 @@ class Follower:
 
     def finish(self, reader: LedgerReader) -> None:
         """After the transfer: wait for the passes under way, then follow the packages the transfer touched.
-        Raises what a pass raised: KeyboardInterrupt or :class:`~ferry.errors.FatalError`."""
+        Raises what a pass raised: :class:`~ferry.errors.FatalError` (or any error it did not expect)."""
         early, self._early = self._early, []
         for future in early:
             future.result()
@@ -88,7 +99,9 @@ class Follower:
     def __enter__(self) -> "Follower":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is not None:  # Ctrl-C or a fatal error: the pass's retry waits end at once too
+            self._engine.stop()
         self.close()
 
 
@@ -105,7 +118,7 @@ def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerRead
             try:
                 want = _wanted(engine, ctx, versions)
                 have = engine.request_retry(lambda: target_dist_tags(publish, pid)) if want else {}
-            except FatalError:
+            except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
                 raise
             except Exception as err:  # noqa: BLE001 - this package only
                 return [(_blamed(versions), "failed", redact(f"comparing the dist-tags of {pid}: {err}"))]
@@ -128,24 +141,28 @@ def _each_package(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter,
                   stop: threading.Event | None = None) -> None:
     """Run ``work(package, versions, remembered tags)`` for each of ``packages`` on the worker pool, a
     bounded window at a time, and write the ``(item key, state, reason)`` transitions it returns.
-    Between windows, a set ``stop`` ends the walk."""
+    Once ``stop`` is set, no package is started (those queued return nothing)."""
     pool = ThreadPoolExecutor(max_workers=engine.job.options.workers, thread_name_prefix="ferry-tags")
     target = ctx.mapping.target
     try:
         window: list = []  # packages in flight: memory does not grow with the repository
         for package, versions in packages:
+            if stop is not None and stop.is_set():
+                break
             prior = remembered.get(package) if remembered is not None else None
-            window.append(pool.submit(work, package, versions, prior))
+            window.append(pool.submit(_unless_stopped, stop, work, package, versions, prior))
             if len(window) >= 256:
                 _record(window, writer, target)
                 window = []
-                if stop is not None and stop.is_set():
-                    break
         _record(window, writer, target)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: packages not started are left to the next run
         raise
     pool.shutdown(wait=True)
+
+
+def _unless_stopped(stop: threading.Event | None, work, *args) -> list:
+    return [] if stop is not None and stop.is_set() else work(*args)
 
 
 def _record(futures: list, writer: LedgerWriter, target: str) -> None:
@@ -200,7 +217,7 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
             # was finished: nothing to ask the target, only to remember.
             if any(versions[version].state != "confirmed" for version in want.values()):
                 engine.request_retry(lambda: sync_dist_tags(publish, pid, want, remove=False))
-        except FatalError:
+        except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
             raise
         except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
             return [(_blamed(versions), "failed", redact(f"dist-tags of {pid}: {err}"))]
@@ -223,18 +240,37 @@ def _blamed(versions: dict[str, ItemRow]) -> ItemKey:
 
 class _Remembered:
     """The tags ferry last set per package of ``target``, read in package order alongside the walk
-    (a merge of two sorted streams), so none are held beyond the package at hand."""
+    (a merge of two sorted streams), a page at a time, so none are held beyond a page and no read
+    stays open while the walk goes on (an open read would keep the writer from checkpointing the WAL)."""
+
+    _PAGE = 1000
 
     def __init__(self, reader: LedgerReader, target: str):
-        self._rows = reader.db.execute(
-            "SELECT namespace, package, dist_tags FROM replica_packages WHERE target_repo = ? AND format = 'npm' "
-            "ORDER BY namespace, package", [target])
-        self._next = self._rows.fetchone()
+        self._db, self._target = reader.db, target
+        self._page: list[tuple[str, str, str]] = []
+        self._at = 0
+        self._after: tuple[str, str] | None = None
+        self._exhausted = False
+
+    def _next(self) -> tuple[str, str, str] | None:
+        if self._at >= len(self._page) and not self._exhausted:
+            after = "AND (namespace, package) > (?, ?) " if self._after else ""
+            self._page = self._db.execute(
+                "SELECT namespace, package, dist_tags FROM replica_packages WHERE target_repo = ? AND format = 'npm' "
+                f"{after}ORDER BY namespace, package LIMIT ?",
+                [self._target, *(self._after or ()), self._PAGE]).fetchall()
+            self._at = 0
+            self._exhausted = len(self._page) < self._PAGE
+            if self._page:
+                self._after = (self._page[-1][0], self._page[-1][1])
+        return self._page[self._at] if self._at < len(self._page) else None
 
     def get(self, package: Package) -> dict[str, str]:
         """The remembered tags of ``package`` ({} if none); packages must be asked for in ascending order."""
-        while self._next is not None and (self._next[0], self._next[1]) < package:
-            self._next = self._rows.fetchone()
-        if self._next is not None and (self._next[0], self._next[1]) == package:
-            return json.loads(self._next[2] or "{}")
+        row = self._next()
+        while row is not None and (row[0], row[1]) < package:
+            self._at += 1
+            row = self._next()
+        if row is not None and (row[0], row[1]) == package:
+            return json.loads(row[2] or "{}")
         return {}

@@ -134,6 +134,11 @@ class Engine:
         self._origin_lock = threading.Lock()
         self._memory: TargetMemory | None = None  # the ledger's record of target versions (revision, assets)
 
+    def stop(self) -> None:
+        """Tell every pass of this run to stop: transfer workers leave their current item, and retry waits
+        end at once (raising :class:`ferry.transfer.Interrupted`)."""
+        self._stopping.set()
+
     def _sleep(self, seconds: float) -> None:
         if self._stopping.wait(seconds):
             raise transfer.Interrupted("the run is stopping")
