@@ -316,3 +316,23 @@ def test_untouched_npm_packages_follow_their_tags_before_the_transfer_starts(wor
         remembered = dict(db.execute("SELECT package, dist_tags FROM replica_packages").fetchall())
     assert remembered == {"steady": '{"latest": "1.0.0"}', "growing": '{"latest": "2.0.0", "old": "1.0.0"}'}
     assert ferry("verify", str(job), "--state", world["state"]) == 0
+
+
+def test_verify_report_counts_only_the_sources_files(world):
+    """A file only the target holds, inside a version the source has, is a difference for verify, but
+    not one of the source's files: the report's files and bytes stay the source's."""
+    from ferry.report import build_report
+    from ferry.state.reader import LedgerReader
+
+    job = world["job"]([{"source": "raw-files", "target": "generic-store", "namespace": "tools"}])
+    seeder, store = world["seeder"], world["store"]
+    seeder.create_repository("raw", "raw-files")
+    seeder.raw("raw-files", "tool/1.0", {"a.bin": b"a" * 100})
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    store.publish_asset(world["repo"]("generic-store"), "generic", "tools", "tool", "1.0", "extra.bin",
+                        store.blobs.put_bytes(b"x" * 5000))
+    assert ferry("verify", str(job), "--state", world["state"]) == 1
+    with LedgerReader(world["state"]) as reader:
+        report = build_report(reader, reader.last_run("verify").id)
+    assert (report.totals["files"], report.totals["bytes"]) == (1, 100)
+    assert report.counts.get("conflict") == 1

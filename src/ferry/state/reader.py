@@ -101,6 +101,12 @@ def _where(run_id: int | None, extra: str = "", params: list[Any] | None = None)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", values
 
 
+# Rows of files the source has (what the summary's files, versions and bytes count): not a file only the
+# target holds, whether listed as such or, by verify, as a difference inside a version the source has
+# (those rows carry no source locator: every source file has one).
+_FROM_SOURCE = "(state != 'only_in_target' AND NOT (action = 'conflict' AND locator IS NULL))"
+
+
 class LedgerReader:
     """Read helpers over one ledger file. Raises :class:`UsageError` if it is missing (unless
     ``create``), not a ledger, or from a newer ferry."""
@@ -218,10 +224,10 @@ class LedgerReader:
         pending = ", ".join(f"'{s}'" for s in PENDING)
         totals = self.db.execute(
             f"""SELECT source_repo, target_repo, format,
-                   SUM(state != 'only_in_target'),
-                   COUNT(DISTINCT CASE WHEN state != 'only_in_target'
+                   SUM({_FROM_SOURCE}),
+                   COUNT(DISTINCT CASE WHEN {_FROM_SOURCE}
                                        THEN namespace || char(0) || package || char(0) || version END),
-                   COALESCE(SUM(CASE WHEN state != 'only_in_target' THEN size END), 0),
+                   COALESCE(SUM(CASE WHEN {_FROM_SOURCE} THEN size END), 0),
                    SUM(state IN ({pending})),
                    COALESCE(SUM(CASE WHEN state IN ({pending}) THEN size END), 0)
                 FROM items {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
