@@ -309,3 +309,29 @@ def test_a_download_locator_on_another_host_is_refused_before_sending_credential
         with pytest.raises(ItemError, match="is not on the source host; not sending credentials there"):
             source.open_locator(f"http://127.0.0.2:{elsewhere.server_port}/repository/x/a.tgz", "x")
     assert recorder.seen == []
+
+
+@pytest.mark.parametrize("kind", ["nexus", "artifactory"])
+def test_packuments_are_asked_for_as_npm_asks_and_either_answer_gives_the_tags(kind):
+    """The dist-tags read asks for the abbreviated packument, as npm does (a large package's full one
+    can be tens of MB); a registry that has one answers with it, one that has not with the full
+    document: both carry dist-tags."""
+    import json
+
+    from ferry.sources.artifactory import ArtifactorySource
+    from ferry.sources.artifactory_http import make_auth
+
+    abbreviated = {"name": "@acme/x", "modified": "2026-11-26T00:00:00.000Z", "dist-tags": {"latest": "1.0.1"},
+                   "versions": {"1.0.1": {"name": "@acme/x", "version": "1.0.1", "dist": {"tarball": "t"}}}}
+    full = {**abbreviated, "dist-tags": {"latest": "2.0.0", "beta": "3.0.0-b.1"}, "readme": "x" * 1000, "time": {}}
+    for doc, tags in ((abbreviated, {"latest": "1.0.1"}), (full, {"latest": "2.0.0", "beta": "3.0.0-b.1"})):
+        recorder = _Recorder(json.dumps(doc).encode())
+        with _serve(recorder) as server:
+            base = f"http://127.0.0.1:{server.server_port}"
+            if kind == "nexus":
+                source = NexusSource(base, make_session(), "admin", "pw-123456")
+            else:
+                source = ArtifactorySource(base + "/artifactory", make_session(), make_auth("admin", "pw-123456", None))
+            assert source.dist_tags("npm-internal", "@acme/x") == tags
+        assert recorder.seen[-1]["Accept"].startswith("application/vnd.npm.install-v1+json")
+        assert "application/json" in recorder.seen[-1]["Accept"]

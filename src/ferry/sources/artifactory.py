@@ -38,7 +38,8 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
 from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, \
     properties_queries, storage_entries
-from ferry.sources.base import SWIFT_ACCEPT, SourceFile, SourceRepository, parse_time, swift_metadata_of
+from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, parse_time,
+                               swift_metadata_of)
 
 T = TypeVar("T")
 
@@ -113,9 +114,10 @@ class ArtifactorySource:
         except ValueError:
             raise RetryableError(f"{what}: response is not JSON (cut short?)") from None
 
-    def _get_json(self, path: str, what: str, params: Mapping[str, str] | None = None) -> Any:
+    def _get_json(self, path: str, what: str, params: Mapping[str, str] | None = None,
+                  headers: Mapping[str, str] | None = None) -> Any:
         def call() -> Any:
-            resp = self._request("GET", path, what, params=params)
+            resp = self._request("GET", path, what, params=params, headers=headers)
             raise_for(resp, what)
             return self._json(resp, what)
 
@@ -329,7 +331,8 @@ class ArtifactorySource:
         """npm dist-tags from the packument Artifactory serves at ``/api/npm/{repo}/{name}``."""
         escaped = quote(package_id, safe="@").replace("/", "%2f")
         try:
-            doc = self._get_json(f"/api/npm/{quote(repository)}/{escaped}", f"packument of {package_id}")
+            doc = self._get_json(f"/api/npm/{quote(repository)}/{escaped}", f"packument of {package_id}",
+                                 headers={"Accept": NPM_PACKUMENT_ACCEPT})
         except ItemError:
             return {}
         tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None

@@ -72,6 +72,10 @@ class Source(Protocol):
 
 
 SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"  # the Swift registry API's release document
+# What npm itself sends for a packument: the abbreviated ("corgi") document where the registry has one
+# (dist-tags and per version only what an install needs: a large package's is a small fraction of the
+# full one), the full document otherwise. Both carry dist-tags, all ferry reads from a packument.
+NPM_PACKUMENT_ACCEPT = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
 
 
 def swift_metadata_of(resp: requests.Response) -> dict | None:

@@ -18,7 +18,7 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.model import Checksums
 from ferry.redact import register
 from ferry.http import raise_for_status
-from ferry.sources.base import SourceFile, SourceRepository, parse_time
+from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, parse_time
 
 T = TypeVar("T")
 
@@ -85,10 +85,12 @@ class NexusSource:
         self._retry = retry or (lambda fn: fn())
         self._repos: dict[str, SourceRepository] | None = None
 
-    def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+    def _get_json(self, path: str, params: Mapping[str, str] | None = None,
+                  headers: Mapping[str, str] | None = None) -> Any:
         def call() -> Any:
             try:
-                resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60)
+                resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60,
+                                        headers=headers)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
                 raise transport_error(err, f"Nexus {path}") from None
             raise_for(resp, f"Nexus {path}")
@@ -180,7 +182,8 @@ class NexusSource:
         """npm dist-tags from the package's packument (``/repository/{repo}/{id}``)."""
         escaped = package_id.replace("/", "%2f")
         try:
-            doc = self._get_json(f"/repository/{quote(repository)}/{escaped}")
+            doc = self._get_json(f"/repository/{quote(repository)}/{escaped}",
+                                 headers={"Accept": NPM_PACKUMENT_ACCEPT})
         except ItemError:
             return {}
         tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None
