@@ -18,7 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from e2e_helpers import AWS_ENV, codeartifact, ferry, write_job
+from e2e_helpers import AWS_ENV, ferry, write_job
 from ferry.http import make_session
 from ferry.sandbox.seed import NexusSeeder
 from ferry.sandbox.server import Sandbox, SandboxOptions
