@@ -140,7 +140,7 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
             seen.close()
         for target in targets.leftovers():
             k = target.key
-            if versions is not None and extra is not None and k.version_id in versions and extra(k):
+            if versions is not None and k.version_id in versions and extra(k):  # versions exists iff extra
                 yield PlanEntry(k, Action.CONFLICT, None, target,
                                 f"the target's {k.version} holds {k.asset}, which the source's {k.version} does not")
                 continue

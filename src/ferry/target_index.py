@@ -54,6 +54,14 @@ class _Spilling:
         self._db.execute("PRAGMA synchronous = OFF")
         return self._db
 
+    def _spill_into(self, prefix: str, table: str, insert: str, rows: Iterable[tuple]) -> None:
+        """Open the scratch file (autocommit), create ``table`` and fill it with ``rows`` in one transaction."""
+        db = self._open_scratch(prefix, isolation_level=None)
+        db.execute(table)
+        db.execute("BEGIN")
+        db.executemany(insert, rows)
+        db.execute("COMMIT")
+
     def close(self) -> None:
         """Drop the scratch file, if any."""
         if self._db is not None:
@@ -210,12 +218,9 @@ class SeenKeys(_Spilling):
         return "same" if stored == fingerprint else "different"
 
     def _spill(self) -> None:
-        self._open_scratch("ferry-seen-", isolation_level=None).execute("CREATE TABLE s (digest BLOB PRIMARY KEY, fingerprint INTEGER) WITHOUT ROWID")
         entries, self._dict = self._dict or {}, None
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT INTO s VALUES (?, ?)",
-                             ((d.to_bytes(16, "big"), f) for d, f in entries.items()))
-        self._db.execute("COMMIT")
+        self._spill_into("ferry-seen-", "CREATE TABLE s (digest BLOB PRIMARY KEY, fingerprint INTEGER) WITHOUT ROWID",
+                         "INSERT INTO s VALUES (?, ?)", ((d.to_bytes(16, "big"), f) for d, f in entries.items()))
 
 
 class FirstNames(_Spilling):
@@ -243,12 +248,9 @@ class FirstNames(_Spilling):
         return self._db.execute("SELECT name FROM n WHERE digest = ?", (blob,)).fetchone()[0]
 
     def _spill(self) -> None:
-        db = self._open_scratch("ferry-names-", isolation_level=None)
-        db.execute("CREATE TABLE n (digest BLOB PRIMARY KEY, name TEXT) WITHOUT ROWID")
         entries, self._dict = self._dict or {}, None
-        db.execute("BEGIN")
-        db.executemany("INSERT INTO n VALUES (?, ?)", ((d.to_bytes(16, "big"), n) for d, n in entries.items()))
-        db.execute("COMMIT")
+        self._spill_into("ferry-names-", "CREATE TABLE n (digest BLOB PRIMARY KEY, name TEXT) WITHOUT ROWID",
+                         "INSERT INTO n VALUES (?, ?)", ((d.to_bytes(16, "big"), n) for d, n in entries.items()))
 
 
 class SeenVersions(_Spilling):
@@ -282,12 +284,9 @@ class SeenVersions(_Spilling):
         return row is not None
 
     def _spill(self) -> None:
-        db = self._open_scratch("ferry-versions-", isolation_level=None)
-        db.execute("CREATE TABLE v (digest BLOB PRIMARY KEY) WITHOUT ROWID")
         entries, self._set = self._set or set(), None
-        db.execute("BEGIN")
-        db.executemany("INSERT INTO v VALUES (?)", ((d.to_bytes(16, "big"),) for d in entries))
-        db.execute("COMMIT")
+        self._spill_into("ferry-versions-", "CREATE TABLE v (digest BLOB PRIMARY KEY) WITHOUT ROWID",
+                         "INSERT INTO v VALUES (?)", ((d.to_bytes(16, "big"),) for d in entries))
 
 
 def _int64(value: int) -> int:
