@@ -159,3 +159,21 @@ def test_republishing_a_version_with_other_content_fails(npm, tmp_path):
     assert npm.store.version(pkg, "1.0.0").revision == ver.revision
     tarball = requests.get(npm.registry + "ferry-fixed/-/ferry-fixed-1.0.0.tgz", headers=auth, timeout=10)
     assert tarball.status_code == 200 and tarball.content == first.read_bytes()
+
+
+def test_deprecate_warns_on_install_and_an_empty_message_undeprecates(npm, tmp_path):
+    for version in ("1.0.0", "1.1.0"):
+        tgz = npm.pack(tmp_path / version, {"name": "@ferry/aging", "version": version}, {"index.js": "1;\n"})
+        npm.run("publish", str(tgz), cwd=tmp_path)
+    pkg = npm.store.require_package(npm.repo, "npm", "ferry", "aging")
+    revision = npm.store.version(pkg, "1.0.0").revision
+
+    npm.run("deprecate", "@ferry/aging@1.0.0", "use 1.1.0", cwd=tmp_path)
+    assert npm.run("view", "@ferry/aging@1.0.0", "deprecated", cwd=tmp_path).stdout.strip() == "use 1.1.0"
+    assert npm.run("view", "@ferry/aging@1.1.0", "deprecated", cwd=tmp_path).stdout.strip() == ""
+    out = npm.run("install", "@ferry/aging@1.0.0", cwd=_project(tmp_path, "aging-consumer"))
+    assert "deprecated @ferry/aging@1.0.0: use 1.1.0" in out.stderr
+    assert npm.store.version(pkg, "1.0.0").revision == revision  # the files are unchanged
+
+    npm.run("deprecate", "@ferry/aging@1.0.0", "", cwd=tmp_path)
+    assert npm.run("view", "@ferry/aging@1.0.0", "deprecated", cwd=tmp_path).stdout.strip() == ""

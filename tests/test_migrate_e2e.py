@@ -126,6 +126,35 @@ def test_real_npm_and_pip_install_what_was_migrated(world):
     assert (target / "acme_utils" / "__init__.py").read_text() == "__version__ = '1.2.3'\n"
 
 
+@pytest.mark.clients
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_a_version_npm_deprecated_in_nexus_warns_when_installed_from_the_target(world):
+    """Real ``npm deprecate`` against Nexus before the migration; ``npm install`` from the target then
+    prints the same deprecation warning it prints from Nexus."""
+    import base64
+
+    tmp, ca = world["tmp"], world["ca"]
+    nexus_registry = f"{world['urls']['nexus']}/repository/npm-internal/"
+    nexus_home = tmp / "nexus-npm"
+    nexus_home.mkdir()
+    basic = base64.b64encode(b"admin:admin123").decode()
+    (nexus_home / ".npmrc").write_text(f"registry={nexus_registry}\n{nexus_registry.split(':', 1)[1]}:_auth={basic}\n")
+    clients.npm(nexus_home, nexus_registry, "deprecate", "left-pad-acme@1.0.0", "use 1.1.0", cwd=tmp)
+    assert ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress") == 0
+
+    registry = ca.get_repository_endpoint(domain="acme", repository="npm-store", format="npm")["repositoryEndpoint"]
+    home = tmp / "npmhome"
+    clients.npm_login(home, registry, ca.get_authorization_token(domain="acme")["authorizationToken"])
+    for where, (npm_home, url) in {"nexus": (nexus_home, nexus_registry), "target": (home, registry)}.items():
+        project = tmp / f"project-{where}"
+        project.mkdir()
+        (project / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0", "private": True}))
+        out = clients.npm(npm_home, url, "install", "left-pad-acme@1.0.0", "left-pad-acme-two@npm:left-pad-acme@1.1.0",
+                          cwd=project)
+        assert "deprecated left-pad-acme@1.0.0: use 1.1.0" in out.stderr, (where, out.stderr)
+        assert "1.1.0:" not in out.stderr
+
+
 def test_a_different_version_already_in_the_target_is_a_conflict_left_untouched(world, capsys):
     ca, sandbox = world["ca"], world["sandbox"]
     store = sandbox.apps["codeartifact"].store

@@ -264,6 +264,48 @@ def test_npm_dist_tags_follow_the_source_on_reruns(world, sandbox):
     assert ferry("verify", str(job), "--state", world["state"]) == 0
 
 
+def test_npm_deprecations_arrive_follow_the_source_and_are_verified(world, sandbox):
+    """A version the source deprecated (``npm deprecate``) arrives deprecated with the same message, so
+    ``npm install`` warns from the target too; one the source deprecates after it was migrated is a
+    difference for verify and is deprecated by the next migrate; a rerun with nothing new writes nothing."""
+    import requests
+
+    from ferry.sandbox.codeartifact.quota import QuotaSpec
+
+    job = world["job"]([{"source": "npm-internal", "target": "npm-store"}])
+    seeder, ca = world["seeder"], world["ca"]
+    seeder.create_repository("npm", "npm-internal")
+    for version in ("1.0.0", "1.1.0", "2.0.0"):
+        seeder.npm("npm-internal", "@acme/old", version)
+    seeder.npm_deprecate("npm-internal", "@acme/old", "1.0.0", "use 2.0.0 — 1.0.0 leaks tokens")
+
+    def target_deprecations():
+        endpoint = ca.get_repository_endpoint(domain="acme", repository="npm-store", format="npm")["repositoryEndpoint"]
+        token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+        doc = requests.get(f"{endpoint}@acme%2fold", auth=("aws", token), timeout=30).json()
+        return {version: manifest["deprecated"] for version, manifest in doc["versions"].items()
+                if manifest.get("deprecated")}
+
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert target_deprecations() == {"1.0.0": "use 2.0.0 — 1.0.0 leaks tokens"}
+    assert ferry("verify", str(job), "--state", world["state"]) == 0
+
+    seeder.npm_deprecate("npm-internal", "@acme/old", "1.1.0", "use 2.0.0")
+    assert ferry("verify", str(job), "--state", world["state"]) == 1
+    with sqlite3.connect(world["state"]) as db:
+        differing = dict(db.execute("SELECT version, reason FROM items WHERE state = 'conflict'").fetchall())
+    assert differing == {"1.1.0": "the source deprecates 1.1.0 ('use 2.0.0'), the target does not"}
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert target_deprecations() == {"1.0.0": "use 2.0.0 — 1.0.0 leaks tokens", "1.1.0": "use 2.0.0"}
+    ops = sandbox.quota.status()["operations"]
+    assert ops.get("PublishPackageVersion", 0) == 0 and ops.get("endpoint PUT") == 1  # one packument, no file
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert sandbox.quota.status()["operations"].get("endpoint PUT", 0) == 0
+    assert ferry("verify", str(job), "--state", world["state"]) == 0
+
+
 def test_untouched_npm_packages_follow_their_tags_before_the_transfer_starts(world, monkeypatch):
     """One rerun, two npm packages whose source moved a tag: ``steady`` has nothing to copy, so its tags
     follow as soon as its mapping is planned (in the background, before the transfer even starts);

@@ -14,8 +14,14 @@ changed is touched: one GET of its tags in the target, a PUT per tag that differ
 removed: the target may hold tags of its own. Cost per run: one source request per npm package (its
 packument, which the transfer has often read already); nothing on the target while nothing changed.
 
+Deprecation messages (``npm deprecate``) follow the same way: a version published in the run is
+deprecated as it is finished; for the versions held from before, a package the source deprecates any
+of them in is compared with the target's packument (one GET per run, not remembered) and the messages
+that differ are set with one PUT, as ``npm deprecate`` does. The target's own deprecations stay.
+
 ``verify`` compares instead (:func:`check_source_tags`): one source and one target read per npm package
-with tags, and a tag that points elsewhere in the target makes the source's tagged version differ.
+with tags or deprecations, and a tag that points elsewhere in the target, or a source deprecation the
+target lacks, makes that version differ.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from typing import TYPE_CHECKING
 
 from ferry.errors import FatalError
 from ferry.migrators.base import PublishContext
-from ferry.migrators.npm import package_id, sync_dist_tags, target_dist_tags
+from ferry.migrators.npm import package_id, sync_deprecations, sync_dist_tags, target_deprecations, \
+    target_dist_tags
 from ferry.model import Action, ItemKey
 from ferry.redact import redact
 from ferry.state.ledger import DONE, LedgerWriter, now
@@ -107,7 +114,8 @@ class Follower:
 
 def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerReader) -> None:
     """For ``verify``: a tag that points elsewhere in the target than in the source makes the item the
-    source's tag points at a conflict, with both versions in the reason. Nothing is changed."""
+    source's tag points at a conflict, with both versions in the reason; so does a version the source
+    deprecates and the target does not, or with another message. Nothing is changed."""
     for ctx in engine.mappings:
         if ctx.format != "npm":
             continue
@@ -118,13 +126,19 @@ def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerRead
             try:
                 want = _wanted(engine, ctx, versions)
                 have = engine.request_retry(lambda: target_dist_tags(publish, pid)) if want else {}
+                deprecated = _deprecated(engine, ctx, versions)
+                held = engine.request_retry(lambda: target_deprecations(publish, pid)) if deprecated else {}
             except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
                 raise
             except Exception as err:  # noqa: BLE001 - this package only
-                return [(_blamed(versions), "failed", redact(f"comparing the dist-tags of {pid}: {err}"))]
+                return [(_blamed(versions), "failed", redact(f"comparing the dist-tags and deprecations of {pid}: "
+                                                             f"{err}"))]
             return [(versions[version].key, "conflict", f"dist-tag {tag}: the source points it at {version}, the "
                      f"target at {have.get(tag) or 'no version'}")
-                    for tag, version in sorted(want.items()) if have.get(tag) != version]
+                    for tag, version in sorted(want.items()) if have.get(tag) != version] + [
+                (versions[version].key, "conflict", f"the source deprecates {version} ({message!r}), the target "
+                 + (f"with another message ({held[version]!r})" if version in held else "does not"))
+                for version, message in sorted(deprecated.items()) if held.get(version) != message]
 
         _each_package(engine, ctx, writer, check, remembered=None,
                       packages=_packages(reader, writer.run_id, ctx))
@@ -134,6 +148,12 @@ def _wanted(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow
     """The source's tags of a package that point at versions the target holds."""
     tags = engine.package_facts_of(ctx, next(iter(versions.values())).key).get("dist_tags", {})
     return {tag: version for tag, version in tags.items() if version in versions}
+
+
+def _deprecated(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow]) -> dict[str, str]:
+    """The source's deprecation messages of a package's versions the target holds."""
+    messages = engine.package_facts_of(ctx, next(iter(versions.values())).key).get("deprecated", {})
+    return {version: message for version, message in messages.items() if version in versions}
 
 
 def _each_package(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, work,
@@ -209,10 +229,26 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
 
     def follow(package: Package, versions: dict[str, ItemRow], prior: dict[str, str]) -> list:
         pid = package_id(*package)
+        deprecated: dict[str, str] = {}
+        try:
+            # Versions published (confirmed) in this run were deprecated as each was finished; the others
+            # are compared with the target (not remembered: one packument read per run, only for a
+            # package the source deprecates versions of).
+            deprecated = {version: message for version, message in _deprecated(engine, ctx, versions).items()
+                          if versions[version].state != "confirmed"}
+            if deprecated:
+                engine.request_retry(lambda: sync_deprecations(publish, pid, deprecated))
+        except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
+            raise
+        except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
+            blamed = versions[min(deprecated)].key if deprecated else _blamed(versions)
+            failed = [(blamed, "failed", redact(f"deprecations of {pid}: {err}"))]
+        else:
+            failed = []
         try:
             want = _wanted(engine, ctx, versions)
             if want == prior:
-                return []
+                return failed
             # Tags that point only at versions published (confirmed) in this run were set as each version
             # was finished: nothing to ask the target, only to remember.
             if any(versions[version].state != "confirmed" for version in want.values()):
@@ -220,9 +256,9 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
         except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
             raise
         except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
-            return [(_blamed(versions), "failed", redact(f"dist-tags of {pid}: {err}"))]
+            return [*failed, (_blamed(versions), "failed", redact(f"dist-tags of {pid}: {err}"))]
         changed.append((m.target, "npm", *package, json.dumps(want, sort_keys=True), now()))
-        return []
+        return failed
 
     _each_package(engine, ctx, writer, follow, remembered=_Remembered(reader, m.target),
                   packages=_packages(reader, writer.run_id, ctx, copied), stop=stop)

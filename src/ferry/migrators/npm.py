@@ -4,6 +4,10 @@ The publish document is the tarball's own ``package.json`` plus ``dist`` digests
 attached in base64, exactly what ``npm publish`` sends. It is streamed: the JSON around the attachment is
 small, and the base64 text is produced from the spool file chunk by chunk, so a 2 GB tarball never sits
 in memory.
+
+What the tarball does not carry is read from the source's packument and set after the publish: the
+dist-tags pointing at the version, and its deprecation message (``npm deprecate``'s GET and PUT of the
+packument), so ``npm install`` warns from the target as it did from the source.
 """
 
 from __future__ import annotations
@@ -13,20 +17,22 @@ import json
 import posixpath
 import re
 import tarfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
 from ferry.archives import members
 from ferry.config import RepositoryMapping
-from ferry.errors import ItemError
+from ferry.errors import ItemError, RetryableError
 from ferry.migrators.base import PublishContext, Spooled, source_item
 from ferry.model import ItemKey, SourceItem
-from ferry.sources.base import Source, SourceFile
+from ferry.sources.base import Source, SourceFile, npm_deprecations_of
 
 MAX_PACKAGE_JSON = 5 * 1024 * 1024
 _TARBALL = re.compile(r"^(?:@(?P<scope>[^/]+)/)?(?P<name>[^/@]+)/-/(?:@[^/]+/)?(?P<file>[^/]+\.tgz)$")
 _B64_CHUNK = 3 * 256 * 1024  # a multiple of 3, so chunks encode without padding in between
+_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def package_id(namespace: str, package: str) -> str:
@@ -138,18 +144,29 @@ class NpmMigrator:
                  headers={"Content-Type": "application/json", "npm-command": "publish"})
 
     def package_facts(self, source: Source, repository: str, key: ItemKey) -> dict[str, Any]:
-        """The package's dist-tags in the source."""
-        return {"dist_tags": dict(source.dist_tags(repository, package_id(key.namespace, key.package)))}
+        """The package's dist-tags in the source, and the deprecation message of each deprecated version
+        (``{"dist_tags": {tag: version}, "deprecated": {version: message}}``), from one packument read
+        where the source has ``npm_package``; a source without it gives dist-tags alone."""
+        pid = package_id(key.namespace, key.package)
+        read = getattr(source, "npm_package", None)
+        if read is None:
+            return {"dist_tags": dict(source.dist_tags(repository, pid)), "deprecated": {}}
+        facts = read(repository, pid)
+        return {"dist_tags": dict(facts.get("dist_tags") or {}), "deprecated": dict(facts.get("deprecated") or {})}
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
-        """Make the target's dist-tags that point at these versions follow the source."""
+        """Make the target's dist-tags that point at these versions, and their deprecation messages,
+        follow the source."""
         versions = {i.key.version for i in items}
-        # Only tags pointing at these versions are this call's business: most versions have none,
-        # and then the target is not asked at all.
+        key = items[0].key if items else None
+        # Only tags pointing at these versions, and these versions' deprecations, are this call's
+        # business: most versions have neither, and then the target is not asked at all.
         ours = {tag: ver for tag, ver in ctx.package_facts.get("dist_tags", {}).items() if ver in versions}
-        if ours:
-            key = items[0].key
+        if ours and key is not None:
             sync_dist_tags(ctx, package_id(key.namespace, key.package), ours, remove=False)
+        deprecated = {ver: msg for ver, msg in ctx.package_facts.get("deprecated", {}).items() if ver in versions}
+        if deprecated and key is not None:
+            sync_deprecations(ctx, package_id(key.namespace, key.package), deprecated)
 
 
 def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], remove: bool = True) -> tuple[int, int]:
@@ -181,6 +198,54 @@ def target_dist_tags(ctx: PublishContext, package_id: str) -> dict[str, str]:
     if have.status_code == 404:
         raise ItemError(f"dist-tags of {package_id}: the target has no such npm package")
     return {str(tag): str(version) for tag, version in (have.json() or {}).items()}
+
+
+def target_deprecations(ctx: PublishContext, package_id: str) -> dict[str, str]:
+    """The deprecation message of each deprecated version of the target package (one GET of its
+    packument). Raises :class:`ItemError` when the target has no such package, RetryableError when the
+    request may be tried again."""
+    return npm_deprecations_of(_target_packument(ctx, package_id))
+
+
+def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]) -> int:
+    """Deprecate the target package's versions in ``want`` with their messages, as ``npm deprecate``
+    does: one GET of the packument, and, if a message differs, one PUT of it with those messages set.
+    Versions not in ``want`` keep what they have (the target's own deprecations stay).
+
+    Returns the number of versions changed. Raises :class:`ItemError` (no such package or version in
+    the target, or the target refused) or RetryableError.
+    """
+    # Two versions of a package finishing at once would each PUT the packument they read: one at a time.
+    with _LOCKS[hash((ctx.repository, package_id)) % len(_LOCKS)]:
+        doc = _target_packument(ctx, package_id)
+        versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
+        missing = sorted(set(want) - set(versions))
+        if missing:
+            raise ItemError(f"deprecating {package_id}@{missing[0]}: the target does not list that version")
+        changed = [v for v, message in want.items() if versions[v].get("deprecated") != message]
+        if changed:
+            for version in changed:
+                versions[version]["deprecated"] = want[version]
+            ctx.send("PUT", f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}",
+                     f"deprecate {package_id}@{changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1
+                                                                else ""),
+                     data=json.dumps(doc), headers={"Content-Type": "application/json", "npm-command": "deprecate"})
+        return len(changed)
+
+
+def _target_packument(ctx: PublishContext, package_id: str) -> dict[str, Any]:
+    """The target's full packument of ``package_id``, as ``npm deprecate`` reads it (``?write=true``)."""
+    url = f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}?write=true"
+    have = ctx.send("GET", url, f"packument of {package_id}", accept=(404,), headers={"Accept": "application/json"})
+    if have.status_code == 404:
+        raise ItemError(f"packument of {package_id}: the target has no such npm package")
+    try:
+        doc = have.json()
+    except ValueError:
+        raise RetryableError(f"packument of {package_id}: the answer is not JSON (cut short?)") from None
+    if not isinstance(doc, dict):
+        raise ItemError(f"packument of {package_id}: the target answered with something that is not a packument")
+    return doc
 
 
 def _dist_tags_url(ctx: PublishContext, package_id: str) -> str:

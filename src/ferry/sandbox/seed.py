@@ -291,6 +291,18 @@ class NexusSeeder:
                              data=json.dumps(version), headers={"Content-Type": "application/json"}, timeout=30)
         resp.raise_for_status()
 
+    def npm_deprecate(self, repository: str, name: str, version: str, message: str) -> None:
+        """Deprecate a version (``""`` un-deprecates), as ``npm deprecate`` does: GET the packument, set the
+        version's ``deprecated`` message, PUT the packument back."""
+        url = f"{self.url}/repository/{repository}/{name.replace('/', '%2f')}"
+        doc = self.http.get(url, params={"write": "true"}, timeout=30)
+        doc.raise_for_status()
+        packument = doc.json()
+        packument["versions"][version]["deprecated"] = message
+        resp = self.http.put(url, data=json.dumps(packument), headers={"Content-Type": "application/json"},
+                             timeout=30)
+        resp.raise_for_status()
+
     def rubygems(self, repository: str, filename: str, data: bytes) -> None:
         """Upload a ``.gem`` (Nexus reads name, version and platform from its ``metadata.gz``)."""
         self.upload(repository, {"rubygems.asset": (filename, data)})

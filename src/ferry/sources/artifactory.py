@@ -38,8 +38,8 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
 from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, \
     properties_queries, storage_entries
-from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, parse_time,
-                               swift_metadata_of)
+from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, npm_facts_of,
+                               parse_time, swift_metadata_of)
 
 T = TypeVar("T")
 
@@ -329,14 +329,18 @@ class ArtifactorySource:
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags from the packument Artifactory serves at ``/api/npm/{repo}/{name}``."""
+        return self.npm_package(repository, package_id)["dist_tags"]
+
+    def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
+        """npm dist-tags and deprecation messages from the packument Artifactory serves at
+        ``/api/npm/{repo}/{name}``; both empty when it has no such package."""
         escaped = quote(package_id, safe="@").replace("/", "%2f")
         try:
             doc = self._get_json(f"/api/npm/{quote(repository)}/{escaped}", f"packument of {package_id}",
                                  headers={"Accept": NPM_PACKUMENT_ACCEPT})
         except ItemError:
-            return {}
-        tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None
-        return {str(k): str(v) for k, v in (tags or {}).items()}
+            return npm_facts_of(None)
+        return npm_facts_of(doc)
 
     def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
         """The ``metadata`` of a Swift release, from the release document of the Swift registry API Artifactory

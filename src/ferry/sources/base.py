@@ -59,6 +59,15 @@ class Source(Protocol):
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags of a package (``{"latest": "1.2.0"}``), or ``{}`` when the source has none."""
 
+    def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
+        """What the package's packument says beyond its files, from one read: ``{"dist_tags": {tag:
+        version}, "deprecated": {version: message}}`` (see :func:`npm_facts_of`), both empty when the
+        source has no such package.
+
+        Optional: callers read it as ``getattr(source, "npm_package", None)`` and fall back to
+        :meth:`dist_tags` (no deprecations). Raises as :meth:`dist_tags` does.
+        """
+
     def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
         """The ``metadata`` object of a Swift release as the source's registry API serves it
         (``GET {scope}/{name}/{version}``: author, description, licenseURL, repositoryURLs...), or None when
@@ -74,8 +83,27 @@ class Source(Protocol):
 SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"  # the Swift registry API's release document
 # What npm itself sends for a packument: the abbreviated ("corgi") document where the registry has one
 # (dist-tags and per version only what an install needs: a large package's is a small fraction of the
-# full one), the full document otherwise. Both carry dist-tags, all ferry reads from a packument.
+# full one), the full document otherwise. Both carry dist-tags and each version's deprecation, all ferry
+# reads from a packument.
 NPM_PACKUMENT_ACCEPT = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
+
+
+def npm_deprecations_of(packument: object) -> dict[str, str]:
+    """``{version: message}`` for each version a packument marks ``deprecated`` (an empty message means
+    not deprecated, as npm reads it)."""
+    versions = packument.get("versions") if isinstance(packument, Mapping) else None
+    if not isinstance(versions, Mapping):
+        return {}
+    return {str(version): manifest["deprecated"] for version, manifest in versions.items()
+            if isinstance(manifest, Mapping) and isinstance(manifest.get("deprecated"), str) and manifest["deprecated"]}
+
+
+def npm_facts_of(packument: object) -> dict[str, dict[str, str]]:
+    """What ferry reads from a source's packument: ``{"dist_tags": {tag: version}, "deprecated":
+    {version: message}}`` (both empty for something that is not a packument)."""
+    tags = packument.get("dist-tags") if isinstance(packument, Mapping) else None
+    return {"dist_tags": {str(k): str(v) for k, v in (tags if isinstance(tags, Mapping) else {}).items()},
+            "deprecated": npm_deprecations_of(packument)}
 
 
 def swift_metadata_of(resp: requests.Response) -> dict | None:

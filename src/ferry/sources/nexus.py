@@ -18,7 +18,7 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.model import Checksums
 from ferry.redact import register
 from ferry.http import raise_for_status
-from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, parse_time
+from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, npm_facts_of, parse_time
 
 T = TypeVar("T")
 
@@ -180,11 +180,15 @@ class NexusSource:
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags from the package's packument (``/repository/{repo}/{id}``)."""
+        return self.npm_package(repository, package_id)["dist_tags"]
+
+    def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
+        """npm dist-tags and deprecation messages from the package's packument (``/repository/{repo}/{id}``);
+        both empty when Nexus has no such package."""
         escaped = package_id.replace("/", "%2f")
         try:
             doc = self._get_json(f"/repository/{quote(repository)}/{escaped}",
                                  headers={"Accept": NPM_PACKUMENT_ACCEPT})
         except ItemError:
-            return {}
-        tags = doc.get("dist-tags") if isinstance(doc, Mapping) else None
-        return {str(k): str(v) for k, v in (tags or {}).items()}
+            return npm_facts_of(None)
+        return npm_facts_of(doc)

@@ -341,6 +341,13 @@ class Store(CatalogMixin, GroupsMixin):
                 db.execute("DELETE FROM assets WHERE version_id=?", (ver.id,))
             return _version(db.execute("SELECT * FROM versions WHERE id=?", (ver.id,)).fetchone())
 
+    def set_metadata(self, ver: Version, metadata: dict[str, Any]) -> Version:
+        """Replace a version's metadata (what ``npm deprecate`` changes); its assets and revision stay."""
+        with self.tx() as db:
+            db.execute("UPDATE versions SET metadata=?, changed=? WHERE id=?",
+                       (json.dumps(metadata), time.time(), ver.id))
+            return _version(db.execute("SELECT * FROM versions WHERE id=?", (ver.id,)).fetchone())
+
     def dist_tags(self, pkg: Package) -> dict[str, str]:
         rows = self.query("SELECT tag, version FROM dist_tags WHERE package_id=? ORDER BY tag", (pkg.id,))
         return {r["tag"]: r["version"] for r in rows}

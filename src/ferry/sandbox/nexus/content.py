@@ -48,6 +48,8 @@ class ContentApi:
                 return self._dist_tags(request, repo, path.lstrip("/")[len("-/package/"):], who)
             if request.method in READ_METHODS:
                 return self._read(request, repo, path, base)
+            if request.method == "PUT" and repo.format == "npm" and "/-/" not in path:
+                return self._deprecate(request, repo, path, who)
             if request.method == "PUT":
                 self.ingest.put(repo, path, request.stream, request.content_length, who)
                 return Response(status=201)
@@ -112,6 +114,16 @@ class ContentApi:
             indexes.set_dist_tag(self.store, repo, name, tag, None, who)
             return Response(json.dumps({"ok": True}), mimetype="application/json")
         return text_error(405, f"Method {request.method} not allowed")
+
+    def _deprecate(self, request: Request, repo: RepoRecord, path: str, who: Who) -> Response:
+        """``PUT {name}``: what ``npm deprecate`` sends, the packument with changed ``deprecated`` messages."""
+        name = path.strip("/").replace("%2f", "/").replace("%2F", "/")
+        try:
+            doc = json.loads(request.get_data(as_text=True) or "null")
+        except ValueError:
+            return text_error(400, "Body must be a JSON packument")
+        indexes.set_deprecations(self.store, repo, name, doc, who)
+        return Response(json.dumps({"ok": True}), status=200, mimetype="application/json")
 
     def _delete(self, repo: RepoRecord, path: str, who: Who) -> Response:
         if repo.type != "hosted":

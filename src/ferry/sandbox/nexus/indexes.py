@@ -218,6 +218,35 @@ def dist_tags(store: Store, repo: RepoRecord, full_name: str) -> dict[str, str]:
     return dict(_read_json(store, asset).get("dist-tags", {}))
 
 
+def set_deprecations(store: Store, repo: RepoRecord, full_name: str, doc: Any, who: "Who") -> None:
+    """Take the ``deprecated`` messages of the versions in ``doc``, the packument ``npm deprecate`` PUTs
+    back after changing them (a message of ``""`` or none un-deprecates); other fields of ``doc`` are
+    ignored, and versions the package does not have are refused.
+
+    Raises :class:`NotFound` for an unknown package or version, :class:`BadRequest` for a body that is
+    not a packument.
+    """
+    asset = store.asset_at(repo.name, full_name)
+    if asset is None:
+        raise NotFound(f"Not found: {full_name}")
+    versions = doc.get("versions") if isinstance(doc, dict) else None
+    if not isinstance(versions, dict) or doc.get("_attachments"):
+        raise BadRequest("Expected the packument with changed deprecation messages (this stand-in takes no npm "
+                         "publish)")
+    current = _read_json(store, asset)
+    held = current.get("versions", {})
+    for version, manifest in versions.items():
+        if version not in held:
+            raise NotFound(f"Version {version} of {full_name} not found")
+        message = manifest.get("deprecated") if isinstance(manifest, dict) else None
+        if isinstance(message, str) and message:
+            held[version]["deprecated"] = message
+        else:
+            held[version].pop("deprecated", None)
+    blob = store.blobs.put_bytes(json.dumps(current, indent=2).encode())
+    store.put_asset(repo.name, full_name, blob, "application/json", uploader=who.user, uploader_ip=who.ip)
+
+
 def set_dist_tag(store: Store, repo: RepoRecord, full_name: str, tag: str, version: str | None, who: "Who") -> None:
     """Point ``tag`` at ``version`` (``None`` removes it), as ``npm dist-tag add/rm`` does on a hosted repo.
 

@@ -9,7 +9,8 @@ scoped forms ``@scope%2fname`` and ``@scope/name`` arrive alike):
   it, so ``latest`` never names a version missing from ``versions``; the dist-tag API shows them all.
 - ``GET {name}/{version-or-tag}``: one version's manifest.
 - ``GET {name}/-/{file}.tgz``: the tarball, streamed from the blob store.
-- ``PUT {name}``: publish; the body is read by :mod:`.npm_body` without holding it in memory.
+- ``PUT {name}``: publish; the body is read by :mod:`.npm_body` without holding it in memory. A body
+  without ``_attachments`` is ``npm deprecate``'s: the packument with changed ``deprecated`` messages.
 - ``GET|PUT|DELETE -/package/{name}/dist-tags[/{tag}]``: the dist-tag API ``npm dist-tag`` uses.
 - ``GET -/ping``.
 
@@ -236,6 +237,8 @@ def _publish(ctx: EndpointContext, request: Request, full: str) -> Response:
         return npm_error(f"publish request is larger than {MAX_BODY} bytes", 413)
     try:
         doc = read_publish_body(request.stream, ctx.store.blobs)
+        if not doc.get("_attachments") and isinstance(doc.get("versions"), dict):
+            return _deprecate(ctx, full, doc)
         version, manifest, blob = _validated(doc, full)
     except BodyTooLarge as err:
         return npm_error(str(err), 413)
@@ -264,6 +267,30 @@ def _publish(ctx: EndpointContext, request: Request, full: str) -> Response:
         if target_ver is not None and target_ver.status not in ("Deleted", "Disposed"):
             store.set_dist_tag(pkg, tag, target)
     return json_response({"ok": True, "id": full, "version": version})
+
+
+def _deprecate(ctx: EndpointContext, full: str, doc: dict[str, Any]) -> Response:
+    """``npm deprecate``: the packument PUT back with changed ``deprecated`` messages. Each version it
+    lists takes its message (``""`` or none un-deprecates); nothing else in the document changes anything."""
+    if doc.get("name", full) != full:
+        return npm_error(f"the body names package {doc.get('name')!r} but the URL names {full!r}", 400)
+    pkg = _package(ctx, full)
+    changes: list[tuple[Version, dict[str, Any]]] = []
+    for version, manifest in doc["versions"].items():
+        ver = ctx.store.version(pkg, version) if pkg else None
+        if ver is None or ver.status in ("Deleted", "Disposed"):
+            return npm_error(f"version not found: {version}", 404)
+        message = manifest.get("deprecated") if isinstance(manifest, dict) else None
+        kept = dict(ver.metadata.get("manifest") or {})
+        if isinstance(message, str) and message:
+            kept["deprecated"] = message
+        else:
+            kept.pop("deprecated", None)
+        if kept != ver.metadata.get("manifest"):
+            changes.append((ver, {**ver.metadata, "manifest": kept}))
+    for ver, metadata in changes:
+        ctx.store.set_metadata(ver, metadata)
+    return json_response({"ok": True, "id": full})
 
 
 def _validated(doc: dict[str, Any], full: str) -> tuple[str, dict[str, Any], Blob]:
