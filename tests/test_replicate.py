@@ -3,6 +3,10 @@ move only what changed, status sync, deletes only when asked, and the request bi
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+from contextlib import closing
+
 import pytest
 
 from e2e_helpers import aws_env, ferry
@@ -47,6 +51,20 @@ def test_first_run_copies_everything_with_zero_differences(world, capsys):
     assert differences(world["sandbox"], SRC, DST) == []
     assert "packages (full)" in out  # the first run of a repository is a full reconcile
     assert "requests:" in out and "ListPackages" in out
+
+
+def test_the_ledger_file_alone_holds_the_run_once_ferry_has_exited(world, tmp_path):
+    """The nightly runbook copies only replica.db to S3 and back: once ferry has exited, nothing of the run
+    may be left behind in the -wal file beside it (an open read connection keeps SQLite from folding it in)."""
+    assert ferry("replicate", str(world["job"]), "--state", str(world["state"])) == 0
+    copied = tmp_path / "s3" / "ferry.db"
+    copied.parent.mkdir()
+    shutil.copyfile(world["state"], copied)  # aws s3 cp replica.db s3://...: the file, not its -wal
+    with closing(sqlite3.connect(copied)) as db:
+        assert db.execute("SELECT command, status FROM runs").fetchall() == [("replicate", "ok")]
+        assert db.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall() == [("confirmed", 7)]
+        assert db.execute("SELECT COUNT(*) FROM replica_repos").fetchone() == (1,)  # the high-water mark
+    assert not world["state"].with_name("ferry.db-wal").exists()
 
 
 def test_incremental_run_moves_only_new_and_changed_versions(world):

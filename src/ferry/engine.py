@@ -331,6 +331,10 @@ class Engine:
             raise
         finally:
             pool.shutdown(wait=True)
+            # The workers' read connections: left open, SQLite cannot fold the WAL back into the ledger
+            # when the writer closes, and a copy of the ledger file alone would miss the whole run.
+            if self._memory is not None:
+                self._memory.close()
             spool.close()
             if self.settings.spool is None:
                 shutil.rmtree(spool_parent, ignore_errors=True)
