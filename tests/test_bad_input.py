@@ -10,7 +10,6 @@ are reported unmappable for that item alone, with the reason in the report; the 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import sqlite3
@@ -445,6 +444,24 @@ def test_missing_target_repository_without_create_missing(world, tmp_path, capsy
     job = _job(world, tmp_path, [{"source": "npm-internal", "target": "npm-elsewhere"}])
     line = one_line(capsys, 2, "migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress")
     assert "target repository 'npm-elsewhere' does not exist" in line and "pass --create-missing" in line
+
+
+@pytest.mark.parametrize("unset, needle", [
+    (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "no AWS credentials found for the target; set AWS_PROFILE"),
+    (("AWS_SECRET_ACCESS_KEY",), "AWS credentials for the target are incomplete (Partial credentials found in "
+                                 "env, missing: AWS_SECRET_ACCESS_KEY)"),
+], ids=["none", "half-set"])
+def test_aws_credentials_missing_or_half_set(world, tmp_path, capsys, monkeypatch, unset, needle):
+    """AWS credentials missing or half set: nothing contacted or created, the line says what to set."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to fall back on here
+    for key in unset:
+        monkeypatch.delenv(key)
+    job = _job(world, tmp_path, NPM, domain="no-credentials")
+    line = one_line(capsys, 2, "migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress",
+                    "--create-missing")
+    assert needle in line
+    assert not (tmp_path / "ferry.db").exists()
+    assert "no-credentials" not in [d["name"] for d in world["ca"].list_domains()["domains"]]
 
 
 def test_unreachable_target(world, tmp_path, capsys):

@@ -142,7 +142,11 @@ def _check_complete(response_dict: dict, operation_model, **_: Any) -> None:
 
 
 class Domain:
-    """A CodeArtifact domain. Thread-safe: workers share one instance."""
+    """A CodeArtifact domain. Thread-safe: workers share one instance.
+
+    Construction raises :class:`UsageError` for no or incomplete AWS credentials, an unknown profile, an
+    unreadable AWS config file or an unknown region, before anything is contacted.
+    """
 
     def __init__(
         self,
@@ -169,6 +173,11 @@ class Domain:
         self.role_arn = role_arn
         try:
             self._boto_session = session or boto3.session.Session(profile_name=profile, region_name=region)
+            if self._boto_session.get_credentials() is None:
+                # Before anything is contacted: a shell set up without credentials is bad input, not a
+                # refusal by the service (a role is assumed with these credentials too).
+                raise UsageError(f"no AWS credentials found for the {side}; set AWS_PROFILE or [{side}] profile, "
+                                 "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
             if role_arn:
                 from ferry.aws_roles import assumed_session
 
@@ -185,6 +194,9 @@ class Domain:
             # err names the profile actually looked for: the job's, or AWS_PROFILE's when the job has none.
             raise UsageError(f"AWS profile {err.kwargs.get('profile', profile)!r} not found in the AWS config; "
                              f"fix [{side}] profile or AWS_PROFILE") from None
+        except PartialCredentialsError as err:  # names the missing variable or key, never a value
+            raise UsageError(f"AWS credentials for the {side} are incomplete ({err}); set the missing one, or use "
+                             "a profile") from None
         except ConfigParseError as err:
             raise UsageError(f"AWS config file {err.kwargs.get('path', '')} cannot be read (not valid INI); fix it "
                              "or point AWS_CONFIG_FILE at another file") from None
