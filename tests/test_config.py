@@ -255,3 +255,13 @@ def test_selection_globs_combine_mapping_and_options():
     by_version = apply_overrides(job, exclude=["lodash@4.*"])
     assert not npm.selects(ItemKey("npm", "", "lodash", "4.17.21", "package.tgz"), by_version.options)
     assert npm.selects(ItemKey("npm", "", "lodash", "3.10.1", "package.tgz"), by_version.options)
+
+
+@pytest.mark.parametrize("command", ["migrate", "replicate"])
+def test_the_workers_help_states_the_default_a_job_gets(monkeypatch, capsys, command):
+    from e2e_helpers import ferry
+
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option: the help text is not wrapped
+    assert ferry(command, "--help") == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "--workers" in line]
+    assert f"Parallel transfers (default {Options().workers};" in line

@@ -141,7 +141,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def migrate(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
-                workers: Optional[int] = typer.Option(None, "--workers", help="Parallel transfers (default 8)."),
+                workers: Optional[int] = typer.Option(None, "--workers",
+                                                      help="Parallel transfers (default 4; job: workers)."),
                 create_missing: bool = typer.Option(False, "--create-missing",
                                                     help="Create the target domain and repositories if missing."),
                 origin_policy: Optional[str] = typer.Option(None, "--origin-policy",
