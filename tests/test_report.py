@@ -172,3 +172,25 @@ def test_format_bytes(n, text):
                                            (200000, "2d 7h")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_an_earlier_run_says_what_it_ended_with_once_later_runs_took_its_items(ledger):
+    """The ledger keeps each item's latest state: a run whose items a later run re-planned has none left
+    under its id, and its report must not read as if it had done nothing."""
+    path, first = ledger
+    with LedgerWriter(path) as writer:
+        writer.start_run("verify", "job.toml")
+        writer.planned(next(iter(plan([SourceItem(ItemKey("npm", "acme", "ui1", "1.0.0", "package.tgz"), size=1000,
+                                                  checksums={"sha256": sha(1)})],
+                                      [TargetItem(ItemKey("npm", "acme", "ui1", "1.0.0", "package.tgz"), 1000,
+                                                  sha(1))]))), "npm-hosted", "npm-store")
+        writer.end_run("ok")
+    with LedgerReader(path) as reader:
+        report = build_report(reader, first)
+    ended_with = ("run 1 ended with confirmed 2, conflict 1, failed 1, only_in_target 1, planned 4, same 1; "
+                  "1 of its items were planned again by later runs, which report them")
+    assert "same" not in report.counts  # the item is under the later run now
+    assert ended_with in render_table(report)
+    assert ended_with in render_markdown(report)
+    with LedgerReader(path) as reader:
+        assert ended_with not in render_table(build_report(reader, first + 1))

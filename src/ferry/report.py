@@ -182,9 +182,27 @@ def _run_line(report: RunReport) -> str:
     return f"Run {run.id} (`{run.command}`, {run.status}), started {run.started}, ended {ended}"
 
 
+def superseded_note(report: RunReport) -> str | None:
+    """For a run some of whose items later runs planned again: what it ended with, or ``None``.
+
+    The ledger keeps each item's latest state only, under the run that touched it last, so such a run's
+    own table shows only what is left under its id; the counts it ended with are kept with the run.
+    """
+    run = report.run
+    if run is None or not run.counts or run.counts == report.counts:
+        return None
+    ended_with = ", ".join(f"{state} {n}" for state, n in sorted(run.counts.items()))
+    taken = sum(run.counts.values()) - sum(report.counts.values())
+    return (f"run {run.id} ended with {ended_with}; {taken} of its items were planned again by later runs, "
+            "which report them")
+
+
 def render_markdown(report: RunReport) -> str:
     """Markdown: run line, per-repository table, states/actions, estimate, failures."""
     lines = ["# ferry report", "", _run_line(report), ""]
+    note = superseded_note(report)
+    if note:
+        lines += [f"*{note}*", ""]
     rows = [[f"{g.source_repo} → {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
              g.pending_files, g.states.get("same", 0), g.states.get("confirmed", 0),
              g.states.get("conflict", 0), g.states.get("failed", 0), g.states.get("skipped", 0)]
@@ -226,7 +244,9 @@ def render_table(report: RunReport) -> str:
     def line(row: list[str]) -> str:
         return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
 
-    out = [_run_line(report).replace("`", ""), "", line(cells[0]), line(["-" * w for w in widths])]
+    note = superseded_note(report)
+    out = [_run_line(report).replace("`", ""), *([note] if note else []), "", line(cells[0]),
+           line(["-" * w for w in widths])]
     out += [line(row) for row in cells[1:-1]]
     out += [line(["-" * w for w in widths]), line(cells[-1]), ""]
     out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))

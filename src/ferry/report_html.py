@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.errors import UsageError
-from ferry.report import RunReport, format_bytes
+from ferry.report import RunReport, format_bytes, superseded_note
 from ferry.state.reader import ItemRow, LedgerReader
 
 LARGEST = 10
@@ -145,6 +145,9 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
     title = f"ferry report — run {run.id}" if run else "ferry report — whole ledger"
     subtitle = (f"<code>{_e(run.command)}</code>, {_e(run.status)}, started {_e(run.started)}, "
                 f"ended {_e(run.ended or 'not ended')}" if run else "every item's latest state")
+    note = superseded_note(report)
+    if note:
+        subtitle += f"<br>{_e(note)}"
     t = report.totals
     groups = [[f"{g.source_repo} → {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
                *(n for _, n, _ in _band_counts(g.states))] for g in report.groups]
