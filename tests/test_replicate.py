@@ -67,6 +67,13 @@ def test_the_ledger_file_alone_holds_the_run_once_ferry_has_exited(world, tmp_pa
     assert not world["state"].with_name("ferry.db-wal").exists()
 
 
+def test_progress_flags_are_those_of_migrate(world, capsys):
+    """A script that passes migrate's --no-progress to replicate too gets a run, not a usage error."""
+    assert ferry("replicate", str(world["job"]), "--state", str(world["state"]), "--no-progress") == 0
+    assert "packages (full)" in capsys.readouterr().out
+    assert differences(world["sandbox"], SRC, DST) == []
+
+
 def test_incremental_run_moves_only_new_and_changed_versions(world):
     first = run(world)
     assert first.exit_code == 0 and first.modes == {"packages": "full"}

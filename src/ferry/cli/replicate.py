@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
         spool: Optional[Path] = typer.Option(None, "--spool", help="Folder for downloads in flight."),
         allow_http: bool = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts."),
         ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", help="CA certificates file for a private CA."),
+        progress: bool = typer.Option(True, "--progress/--no-progress",
+                                      help="Show a progress bar (on a terminal, as migrate does)."),
         snapshots: Optional[str] = typer.Option(None, "--snapshots",
                                                 help="Maven SNAPSHOTs: skip (default) or timestamped (copy the "
                                                      "newest build, as migrate does). Overrides \\[options] snapshots; "
@@ -97,12 +99,17 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(outcome.exit_code)
         from ferry.replicators.run import ReplicateOptions, replicate as run_replicate
 
-        settings = Settings(ledger=state, spool=spool, allow_http=allow_http, ca_bundle=ca_bundle)
+        from ferry.cli.jobs import _Progress
+
+        bar = _Progress("replicate", progress)
+        settings = Settings(ledger=state, spool=spool, allow_http=allow_http, ca_bundle=ca_bundle, progress=bar)
         try:
             outcome = run_replicate(loaded, settings, ReplicateOptions(full=full, propagate_deletes=propagate_deletes,
                                                                        create_missing=create_missing))
         except KeyboardInterrupt:
+            bar.close()
             typer.echo("ferry: interrupted; run the same command again to resume", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
+        bar.close()
         _print_outcome(outcome, report)
         raise typer.Exit(outcome.exit_code)
