@@ -277,6 +277,11 @@ def _read_source(r: Reader, table: dict[str, Any]) -> SourceConfig:
         raise r.error("source.token_env", "both password_env and token_env are set", "keep only one of them")
     if password and not username:
         raise r.error("source.password_env", "a password needs a user name", "add username = ... to [source]")
+    if kind == "nexus" and token:
+        # Nexus signs in with Basic only: the token would be dropped and the run would list what an
+        # anonymous user may see.
+        raise r.error("source.token_env", "a Nexus source takes username and password_env, not a token",
+                      "a user token's name code and pass code go there (username = name code)")
     ca = {}
     if kind == "codeartifact":
         if password or token:
@@ -292,7 +297,7 @@ def _read_source(r: Reader, table: dict[str, Any]) -> SourceConfig:
     else:
         for name in _CA_SOURCE_KEYS:
             if name in table:
-                raise r.error(f"source.{name}", f'only a kind = "codeartifact" source takes it', "remove it")
+                raise r.error(f"source.{name}", 'only a kind = "codeartifact" source takes it', "remove it")
     return SourceConfig(kind=kind, url=url, username=username, password=password, token=token, **ca)
 
 
