@@ -129,8 +129,21 @@ def test_write_report_by_extension(ledger, tmp_path):
     with pytest.raises(UsageError, match=r"r\.txt: unknown report format \.txt; name the file \.json, \.csv, \.md "
                                          r"or \.html"):
         write_report(report, tmp_path / "r.txt")
+    (tmp_path / "a-file").write_text("x")
     with pytest.raises(UsageError, match="cannot write the report"):
-        write_report(report, tmp_path / "no" / "such" / "dir" / "r.json")
+        write_report(report, tmp_path / "a-file" / "r.json")
+
+
+@pytest.mark.parametrize("flag, name", [("--output", "r.json"), ("--output", "r.md"), ("--html", "r.html")])
+def test_a_report_in_a_folder_not_made_yet(ledger, tmp_path, flag, name):
+    """The flags' check lets a missing folder through (as for --state and --spool): the report is written
+    there, not refused after the run it reports on is over."""
+    from e2e_helpers import ferry
+
+    path, _run_id = ledger
+    out = tmp_path / "reports" / "nightly" / name
+    assert ferry("report", "--state", str(path), flag, str(out)) == 0
+    assert out.read_text().strip()
 
 
 def test_whole_ledger_report_without_a_run(ledger):

@@ -293,13 +293,16 @@ def report_kind(path: Path, flag: str = "") -> str:
 
 
 def write_report(report: RunReport, path: str | Path) -> str:
-    """Write *report* to *path* in the format its extension names. Returns the format used.
+    """Write *report* to *path* in the format its extension names, making its folder if need be.
+    Returns the format used.
 
     Raises :class:`UsageError` for an unknown extension or an unwritable path.
     """
     target = Path(path)
     kind = report_kind(target)
     try:
+        # A missing folder passed the flag's check (ferry.preflight), as for the ledger: make it.
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(RENDERERS[kind](report), encoding="utf-8")
     except OSError as err:
         raise UsageError(f"{path}: cannot write the report ({err.strerror or err}); check the path") from None

@@ -188,9 +188,11 @@ def render_html_from_file(report: RunReport) -> str:
 
 
 def write_html(report: RunReport, path: str | Path, reader: LedgerReader | None = None) -> None:
-    """Write the page to *path*. Raises :class:`UsageError` if the path cannot be written."""
+    """Write the page to *path*, making its folder if need be. Raises :class:`UsageError` if the path
+    cannot be written."""
     page = render_html(report, reader) if reader is not None else render_html_from_file(report)
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # as write_report does
         Path(path).write_text(page, encoding="utf-8")
     except OSError as err:
         raise UsageError(f"{path}: cannot write the report ({err.strerror or err}); check the path") from None
