@@ -356,6 +356,16 @@ def test_demo_data_that_is_a_file(tmp_path, capsys):
     assert "--data" in line and "is a file, not a folder" in line
 
 
+def test_demo_data_with_a_file_where_the_stand_ins_go(tmp_path, capsys):
+    in_the_way = tmp_path / "demo" / "standins"
+    in_the_way.parent.mkdir()
+    in_the_way.write_text("x")
+    line = one_line(capsys, 2, "demo", "--data", str(tmp_path / "demo"))
+    assert line.startswith(f"ferry: error: --data {tmp_path / 'demo'}: ") and "choose another folder" in line
+    assert "unexpected" not in line
+    assert in_the_way.is_file()
+
+
 # -- sides that do not answer or refuse: exit 3 (2 for a missing target without --create-missing) ----
 
 

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ferry.errors import EXIT_INTERRUPTED, UsageError
+from ferry.errors import EXIT_INTERRUPTED, FatalError, UsageError
 
 STATE_HELP = "Ledger file (SQLite)."
 
@@ -220,6 +220,7 @@ def register_demo(app: typer.Typer) -> None:
         """A whole migration on local stand-ins: seed Nexus, audit, migrate, verify, then show install commands."""
         from ferry import preflight
         from ferry.demo import run_demo
+        from ferry.sandbox.server import SandboxError
 
         if data is not None:
             preflight.writable_folder(data, "--data")
@@ -227,6 +228,10 @@ def register_demo(app: typer.Typer) -> None:
             code = run_demo(typer.echo, data=data, serve=serve)
         except KeyboardInterrupt:
             code = 0 if serve else EXIT_INTERRUPTED
+        except SandboxError as err:  # the stand-ins could not start there (something in the way)
+            if data is None:
+                raise FatalError(f"the demo's stand-ins could not start: {err}") from None
+            raise UsageError(f"--data {data}: {err}; choose another folder") from None
         raise typer.Exit(code)
 
 
