@@ -440,9 +440,16 @@ def test_missing_target_domain_without_create_missing(world, tmp_path, capsys):
 
 
 def test_audit_of_a_missing_domain_points_to_migrate(world, tmp_path, capsys):
+    """Auditing a target not made yet: exit 2, or with --create-missing a plan that creates nothing."""
     job = _job(world, tmp_path, NPM, domain="nowhere")
     line = one_line(capsys, 2, "audit", str(job), "--state", str(tmp_path / "ferry.db"))
-    assert "create it, or run ferry migrate with --create-missing" in line
+    assert "create it, or run ferry migrate with --create-missing (ferry audit --create-missing plans against " \
+           "an empty target first)" in line
+    assert ferry("audit", str(job), "--state", str(tmp_path / "ferry.db"), "--create-missing") == 0
+    cap = capsys.readouterr()
+    assert "note: domain nowhere does not exist yet; migrate creates it" in cap.err
+    assert "actions: copy 1" in cap.out
+    assert "nowhere" not in [d["name"] for d in world["ca"].list_domains()["domains"]]
 
 
 def test_a_format_that_contradicts_the_source_repository(world, tmp_path, capsys):

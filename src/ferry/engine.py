@@ -219,8 +219,9 @@ class Engine:
 
     @staticmethod
     def _create_hint(dry_run: bool) -> str:
-        # audit and verify have no --create-missing: only migrate creates.
-        return ", or run ferry migrate with --create-missing" if dry_run else " or pass --create-missing"
+        # Only migrate creates; audit --create-missing plans against an empty target (verify has no such flag).
+        return (", or run ferry migrate with --create-missing (ferry audit --create-missing plans against an "
+                "empty target first)") if dry_run else " or pass --create-missing"
 
     def _ensure(self, create: Callable[[], object], exists: Callable[[], bool]) -> None:
         """Create something under the retry policy; a create whose answer was lost shows up as existing."""

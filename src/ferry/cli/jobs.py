@@ -130,13 +130,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def audit(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
+              create_missing: bool = typer.Option(False, "--create-missing",
+                                                  help="Plan against an empty target where the domain or a "
+                                                       "repository is missing (creates nothing; migrate would)."),
               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
               include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
               since: Optional[str] = SINCE, shard: Optional[str] = SHARD,
               snapshots: Optional[str] = SNAPSHOTS) -> None:
         """Dry run: plan every item as copy / same / conflict / only-in-target / unmappable / skipped.
         Publishes nothing."""
-        _run("audit", job, state, report, None, allow_http, ca_bundle, False, False, shard,
+        _run("audit", job, state, report, None, allow_http, ca_bundle, create_missing, False, shard,
              include=include or None, exclude=exclude or None, since=since, snapshots=snapshots)
 
     @app.command()
