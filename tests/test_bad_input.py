@@ -460,6 +460,19 @@ def test_a_format_that_contradicts_the_source_repository(world, tmp_path, capsys
         domain="acme", repository="npm-store").get("packages", []))
 
 
+@pytest.mark.parametrize("extra, needle", [
+    ({"namespace": "tools"}, "sets namespace, which only generic mappings read"),
+    ({"layout": "{package}-{version}/{asset}"}, "sets layout, which only generic mappings read"),
+    ({"snapshots": "timestamped"}, "sets snapshots, which only maven mappings read"),
+], ids=["namespace", "layout", "snapshots"])
+def test_a_mapping_key_its_format_never_reads(world, tmp_path, capsys, extra, needle):
+    """a mapping key its format never reads, refused rather than ignored"""
+    job = _job(world, tmp_path, [{"source": "npm-internal", "target": "npm-store", **extra}])
+    line = one_line(capsys, 2, "audit", str(job), "--state", str(tmp_path / "ferry.db"))
+    assert f"source repository 'npm-internal' is npm, but its mapping {needle}; remove it" in line
+    assert not (tmp_path / "ferry.db").exists()
+
+
 def test_missing_target_repository_without_create_missing(world, tmp_path, capsys):
     job = _job(world, tmp_path, [{"source": "npm-internal", "target": "npm-elsewhere"}])
     line = one_line(capsys, 2, "migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress")

@@ -31,7 +31,7 @@ import requests
 
 from ferry import inventory, transfer
 from ferry.codeartifact import Domain
-from ferry.config import Job, RepositoryMapping
+from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
@@ -191,6 +191,7 @@ class Engine:
             if fmt not in MIGRATORS:
                 supported = ", ".join(sorted(MIGRATORS))
                 raise UsageError(f"source repository {m.source!r} is {fmt}; this ferry migrates {supported}")
+            _check_keys_apply(m, fmt)
             self.mappings.append(MappingContext(m, fmt, MIGRATORS[fmt]))
         targets = sorted({m.mapping.target for m in self.mappings})
         domain_exists = self.domain.exists()
@@ -765,6 +766,17 @@ def _item_of(row: ItemRow) -> SourceItem:
     checksums = json.loads(row.source_checksums) if row.source_checksums else {}
     return SourceItem(key=row.key, size=row.size, checksums=checksums, locator=row.locator or "",
                       repository=row.source_repo)
+
+
+def _check_keys_apply(m: RepositoryMapping, fmt: str) -> None:
+    """Raise :class:`UsageError` for a mapping key its format never reads: left in place, it would be
+    ignored in silence (an npm mapping's ``namespace`` names no npm scope)."""
+    unused = (("namespace", m.namespace != m.source, "generic"), ("layout", m.layout != DEFAULT_LAYOUT, "generic"),
+              ("snapshots", m.snapshots is not None, "maven"))
+    for key, given, reader in unused:
+        if given and fmt != reader:
+            raise UsageError(f"source repository {m.source!r} is {fmt}, but its mapping sets {key}, which only "
+                             f"{reader} mappings read; remove it from that [[repositories]] entry")
 
 
 def _raise_first(done: set[Future], stop: threading.Event) -> None:
