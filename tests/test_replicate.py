@@ -377,3 +377,14 @@ def test_flags_config_only_would_ignore_are_refused(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "--full, --state: not used by --config-only" in err
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("flag", [["--workers", "3"], ["--full-every", "2"], ["--create-missing"],
+                                  ["--origin-policy", "allow-publish"], ["--snapshots", "timestamped"]],
+                         ids=lambda flag: flag[0])
+def test_package_run_flags_are_refused_with_config_only(tmp_path, capsys, monkeypatch, flag):
+    """Flags that only steer the package run: refused with --config-only (nothing contacted), not ignored."""
+    aws_env(monkeypatch, tmp_path)
+    job = write_replica_job(tmp_path / "job.toml", "http://127.0.0.1:9", [("packages", "packages")])
+    assert ferry("replicate", str(job), "--config-only", *flag) == 2
+    assert f"{flag[0]}: not used by --config-only" in capsys.readouterr().err

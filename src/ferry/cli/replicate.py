@@ -76,7 +76,11 @@ def register(app: typer.Typer) -> None:
         if config_only:
             unused = [flag for flag, given in (("--full", full), ("--propagate-deletes", propagate_deletes),
                                                ("--state", state is not None), ("--report", report is not None),
-                                               ("--spool", spool is not None)) if given]
+                                               ("--spool", spool is not None), ("--workers", workers is not None),
+                                               ("--full-every", full_every is not None),
+                                               ("--create-missing", create_missing),
+                                               ("--origin-policy", origin_policy is not None),
+                                               ("--snapshots", snapshots is not None)) if given]
             if unused:
                 raise UsageError(f"{', '.join(unused)}: not used by --config-only, which copies the domain's "
                                  "configuration, not packages; leave it out or drop --config-only")
