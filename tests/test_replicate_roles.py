@@ -67,3 +67,37 @@ def test_replicate_across_accounts_with_assumed_roles(sandbox, tmp_path, monkeyp
     # Each request carried a key STS issued for that very role, never the caller's own key.
     assert all(issued.get(key) == role for role, key in signed_keys), signed_keys
     assert not any(key == "AKIAFERRYTEST" for _role, key in signed_keys)
+
+
+def test_an_sts_that_does_not_answer_is_named_not_the_trust_policy(sandbox, tmp_path, monkeypatch, capsys):
+    """No STS answer (here a closed port) is a network problem: the line names STS's address, exit 3, and
+    does not send the operator to the role's trust policy, which was never asked."""
+    from e2e_helpers import ferry
+
+    aws_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries of STS: none, the test need not wait
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            extra_target=f'role_arn = "{TARGET_ROLE}"', options="create_missing = true")
+    assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 3
+    err = capsys.readouterr().err
+    assert f"cannot assume role {TARGET_ROLE}: STS at http://127.0.0.1:9 did not answer" in err
+    assert "trust policy" not in err
+
+
+def test_a_refused_assume_role_points_to_the_trust_policy(sandbox, tmp_path, monkeypatch):
+    """STS answering AccessDenied: the error names the code and the trust policy and permission to check."""
+    from botocore.stub import Stubber
+
+    aws_env(monkeypatch, tmp_path)
+    base = aws_roles.boto3.session.Session(region_name="us-east-1")
+    sts = base.client("sts", region_name="us-east-1")
+    stubber = Stubber(sts)
+    stubber.add_client_error("assume_role", service_error_code="AccessDenied", http_status_code=403)
+    stubber.activate()
+    monkeypatch.setattr(base, "client", lambda *a, **k: sts)
+    provider = aws_roles._AssumeRoleProvider(base, TARGET_ROLE, "us-east-1")
+    with pytest.raises(aws_roles.FatalError, match=r"\(AccessDenied\); check the role's trust policy"):
+        provider._fetch()

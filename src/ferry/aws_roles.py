@@ -36,11 +36,15 @@ class _AssumeRoleProvider(CredentialProvider):
         try:
             out = sts.assume_role(RoleArn=self._role_arn, RoleSessionName=SESSION_NAME,
                                   DurationSeconds=DURATION_SECONDS)
-        except (ClientError, BotoCoreError) as err:
-            code = err.response.get("Error", {}).get("Code", "") if isinstance(err, ClientError) else \
-                type(err).__name__
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
             raise FatalError(f"cannot assume role {self._role_arn} ({code}); check the role's trust policy "
                              "and the caller's sts:AssumeRole permission") from None
+        except BotoCoreError as err:
+            # No answer at all (no route, DNS, a proxy, a timeout): the role's policies were never asked.
+            raise FatalError(f"cannot assume role {self._role_arn}: STS at {sts.meta.endpoint_url} did not answer "
+                             f"({type(err).__name__}); check the network path to it (VPC endpoint, proxy, "
+                             "AWS_ENDPOINT_URL_STS)") from None
         creds = out["Credentials"]
         return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
                 "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
