@@ -49,8 +49,8 @@ def ledger(tmp_path):
             writer.planned(e, "pypi-hosted", "pypi-store")
         for item in pypi[:2]:
             writer.transition("pypi-store", item.key, "confirmed", target_sha256=item.sha256)
-        writer.transition("pypi-store", pypi[2].key, "failed", reason="HTTP 400 | bad metadata\nline two",
-                          attempt=True)
+        writer.transition("pypi-store", pypi[2].key, "failed",
+                          reason="HTTP 400 | bad metadata\nline two \x1b[31mred", attempt=True)
         writer.end_run("items-failed")
     return path, run_id
 
@@ -110,7 +110,8 @@ def test_terminal_table_is_aligned_and_totals_add_up(ledger):
     assert len(rows) == 2 and len({len(r) for r in rows + [total]}) == 1  # right-aligned numbers line up
     listed = [line for line in lines if line.startswith(("  * ", "  ! "))]
     assert len(listed) == 2 and "2 item(s) failed, conflicted or could not be mapped:" in text
-    assert any("[failed] HTTP 400 | bad metadata" in line for line in listed)
+    # The reason's line break and escape sequence do not reach the terminal: the item stays one line.
+    assert any(line.endswith("[failed] HTTP 400 | bad metadata line two [31mred") for line in listed), listed
     assert "actions: conflict 1, copy 7, only-in-target 1, same 1" in text
     assert "estimate: 4 files (12.0 KiB) to publish, about 0s at 10 publishes/s" in text
 

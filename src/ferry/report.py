@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,23 +256,34 @@ def render_table(report: RunReport) -> str:
     if report.skipped:
         out += ["", f"{sum(report.skipped.values())} file(s) skipped by the job's settings (not failures):"]
         shown = list(report.skipped.items())[:TERMINAL_SKIP_REASONS]
-        out += [f"  ~ {n} {reason or '(no reason recorded)'}" for reason, n in shown]
+        out += [f"  ~ {n} {_one_line(reason) or '(no reason recorded)'}" for reason, n in shown]
         if len(report.skipped) > len(shown):
             out.append(f"  ... and {len(report.skipped) - len(shown)} more reasons (ferry report lists them all)")
     for label, rows in report.differences.items():
         if rows:
             out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]
             # A difference says how it differs (digests, or an Archived version); missing and extra need not.
-            out += [f"  {row.key} -> {row.target_repo}" + (f"  ({row.reason})" if label == "differing" and row.reason
-                                                           else "") for row in rows[:TERMINAL_FAILURES]]
+            shown_rows = rows[:TERMINAL_FAILURES]
+            out += [f"  {row.key} -> {row.target_repo}" + (f"  ({_one_line(row.reason)})"
+                                                           if label == "differing" and row.reason else "")
+                    for row in shown_rows]
     if report.failures and not report.differences:
         out += ["", f"{report.failures_total} item(s) failed, conflicted or could not be mapped:"]
         shown = report.failures[:TERMINAL_FAILURES]
         out += [f"  {_SIGIL.get(row.state, '!')} {row.key} -> {row.target_repo}  [{row.state}] "
-                f"{row.reason or ''}".rstrip() for row in shown]
+                f"{_one_line(row.reason)}".rstrip() for row in shown]
         if report.failures_total > len(shown):
             out.append(f"  ... and {report.failures_total - len(shown)} more (ferry report lists them all)")
     return "\n".join(out) + "\n"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _one_line(text: str | None) -> str:
+    """``text`` for one terminal line: a server's answer quoted in a reason may hold line breaks (which
+    would break the list apart) or escape sequences (which would restyle the operator's terminal)."""
+    return " ".join(_CONTROL.sub(" ", text or "").split())
 
 
 def _render_html(report: RunReport) -> str:
