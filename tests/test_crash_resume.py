@@ -8,7 +8,9 @@ here, per item, across all the killed and resumed runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import random
 import signal
@@ -183,3 +185,46 @@ def test_kill_9_at_ten_random_moments_then_rerun_finishes_exactly_once(sandbox, 
     figures = kill_and_resume(sandbox, tmp_path)
     assert figures["final_exit"] == 0 and figures["verify_exit"] == 0
     assert figures["republished_confirmed"] == 0
+
+
+@pytest.mark.timeout(300)
+def test_a_second_run_on_a_ledger_in_use_is_refused_and_the_first_reports_all_it_did(sandbox, tmp_path, monkeypatch,
+                                                                                       capsys):
+    """Two runs writing one ledger would each re-plan the other's rows into their own run: refused, exit 2,
+    before the second contacts anything (its --create-missing creates no domain)."""
+    from e2e_helpers import ferry
+
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    expected = _seed(urls["nexus"])
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    for repo in REPOS:
+        ca.create_repository(domain="acme", repository=repo["target"])
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    other = write_job(tmp_path / "other.toml", urls["nexus"], urls["codeartifact"], REPOS, domain="second")
+    ledger = tmp_path / "ferry.db"
+    sandbox.set_faults("latency=40ms", seed=7)  # the first run is still busy when the second starts
+    cmd = [sys.executable, "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress", "--workers", "2"]
+    first = subprocess.Popen(cmd, env={**os.environ, **AWS_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 60
+    while not _confirmed(ledger) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert first.poll() is None, "the first run ended before the second started: give it more work"
+    capsys.readouterr()
+    for argv in (["migrate", str(other), "--create-missing"], ["verify", str(job)]):
+        assert ferry(*argv, "--state", str(ledger)) == 2
+        line = capsys.readouterr().err.strip()
+        assert line.startswith(f"ferry: error: {ledger}: another ferry run is writing this ledger (process "
+                               f"{first.pid}); wait for it to end"), line
+    assert first.poll() is None, "the first run ended while the second was refused: give it more work"
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err
+    assert "second" not in [d["name"] for d in ca.list_domains()["domains"]]
+    with contextlib.closing(sqlite3.connect(ledger)) as db:
+        runs = db.execute("SELECT id, status, counts FROM runs").fetchall()
+    assert runs == [(1, "ok", json.dumps({"confirmed": len(expected)}))]
+    # The lock goes with the process that held it: the next run on the ledger goes ahead.
+    sandbox.set_faults(None)
+    assert ferry("verify", str(job), "--state", str(ledger)) == 0

@@ -18,7 +18,7 @@ from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import RunReport, build_report
-from ferry.state.ledger import BAD, LedgerWriter
+from ferry.state.ledger import BAD, LedgerWriter, writer_lock
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import PENDING, LedgerReader
 
@@ -49,10 +49,16 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     """Run ``audit``, ``migrate`` or ``verify`` for ``job``.
 
     audit and verify publish nothing; migrate plans, then transfers what the plan says to copy.
-    Raises :class:`ferry.errors.FerryError` for usage or fatal problems (the run is recorded as such)
-    and KeyboardInterrupt after recording the run as interrupted.
+    Raises :class:`ferry.errors.FerryError` for usage or fatal problems (the run is recorded as such;
+    :class:`UsageError` while another run writes the same ledger) and KeyboardInterrupt after recording
+    the run as interrupted.
     """
     check_ledger(settings.ledger)  # before anything is created on the target
+    with writer_lock(settings.ledger):  # so is another run on this ledger
+        return _run(command, job, settings, create_missing)
+
+
+def _run(command: str, job: Job, settings: Settings, create_missing: bool) -> Outcome:
     engine = Engine(job, settings)
     engine.prepare(create_missing=create_missing, dry_run=command != "migrate")
     with LedgerWriter(settings.ledger) as writer:

@@ -20,7 +20,7 @@ from ferry.replicators.memory import Memory
 from ferry.replicators.repo_pass import RepoPass
 from ferry.report import RunReport, build_report
 from ferry.sources.codeartifact import CodeArtifactSource
-from ferry.state.ledger import LedgerWriter, now
+from ferry.state.ledger import LedgerWriter, now, writer_lock
 from ferry.state.reader import ItemRow, LedgerReader
 
 
@@ -132,8 +132,14 @@ def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Replic
     """Run one replication of ``job``. Raises :class:`FerryError` for usage and fatal problems.
 
     The run is recorded in the ledger as ``replicate``; the exit code is 1 if any item failed or a
-    status, deletion or dist-tag could not be brought in step.
+    status, deletion or dist-tag could not be brought in step. Raises :class:`UsageError` while another
+    run writes the same ledger, before anything is contacted.
     """
+    with writer_lock(settings.ledger):
+        return _replicate(job, settings, options)
+
+
+def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> ReplicateOutcome:
     engine = ReplicaEngine(job, settings)
     if not isinstance(engine.source, CodeArtifactSource):
         raise UsageError('ferry replicate reads from a CodeArtifact domain: set [source] kind = "codeartifact"')

@@ -25,11 +25,13 @@ is redacted (:func:`ferry.redact.redact`) as it is written, since reasons quote 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +45,11 @@ from ferry.model import Action, ItemKey, PlanEntry
 from ferry.redact import redact
 from ferry.state.migrations import migrate
 from ferry.state.upsert import Rows, Upsert, UpsertStatement
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no file locks, so nothing keeps two runs off one ledger
+    fcntl = None  # type: ignore[assignment]
 
 STATES = ("planned", "downloading", "published", "confirmed", "same", "conflict", "failed", "unmappable",
           "only_in_target", "skipped")
@@ -87,6 +94,37 @@ def connect(path: str | Path) -> Database:
         db.close()
         raise
     return db
+
+
+@contextmanager
+def writer_lock(path: str | Path) -> Iterator[None]:
+    """Hold the ledger's writer lock for the block: an advisory lock on the file ``<ledger>.lock`` beside
+    it, which the operating system drops when the process ends, however it ends (kill -9 included).
+
+    Two runs writing one ledger would each re-plan the other's rows into their own run, so both reports
+    (and ``status``) would leave out items the run moved. Raises :class:`UsageError` naming the process
+    that holds the lock; take it before anything is contacted or created.
+    """
+    if fcntl is None:
+        yield
+        return
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    # The file stays when the run ends: removing it would let a run that opened it just before lock
+    # a file no longer there while a third run locks a new one.
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            raise UsageError(f"{path}: another ferry run is writing this ledger (process {holder}); wait for "
+                             "it to end, or give this run another --state") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _clean(reason: str | None) -> str | None:
