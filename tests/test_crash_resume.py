@@ -228,3 +228,48 @@ def test_a_second_run_on_a_ledger_in_use_is_refused_and_the_first_reports_all_it
     # The lock goes with the process that held it: the next run on the ledger goes ahead.
     sandbox.set_faults(None)
     assert ferry("verify", str(job), "--state", str(ledger)) == 0
+
+
+@pytest.mark.timeout(300)
+def test_status_and_report_call_a_killed_run_crashed_not_running(sandbox, tmp_path, monkeypatch, capsys):
+    """A run killed mid-way is left ``running`` in the ledger: status and report must not tell the user to
+    wait for a process that has gone."""
+    from e2e_helpers import ferry
+
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    _seed(urls["nexus"])
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    for repo in REPOS:
+        ca.create_repository(domain="acme", repository=repo["target"])
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    ledger = tmp_path / "ferry.db"
+    sandbox.set_faults("latency=40ms", seed=7)
+    cmd = [sys.executable, "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress", "--workers", "2"]
+    proc = subprocess.Popen(cmd, env={**os.environ, **AWS_ENV, "TMPDIR": str(tmp_path)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not _confirmed(ledger) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before the kill: give it more work"
+    # While it lives, it is running.
+    capsys.readouterr()
+    assert ferry("status", "--state", str(ledger)) == 0
+    assert "Run 1 (migrate, running)" in capsys.readouterr().out
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    assert ferry("status", "--state", str(ledger)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Run 1 (migrate, crashed), started ") and "ended not recorded: its process stopped; run " \
+        "the same command again to resume" in out, out
+    assert ferry("report", "--state", str(ledger)) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["status"] == "crashed"
+    sandbox.set_faults(None)
+    assert ferry("migrate", str(job), "--state", str(ledger), "--no-progress") == 0
+    capsys.readouterr()
+    assert ferry("status", "--state", str(ledger), "--run", "1") == 0
+    assert capsys.readouterr().out.startswith("Run 1 (migrate, crashed)")
+    with contextlib.closing(sqlite3.connect(ledger)) as db:  # the ledger keeps what was recorded
+        assert db.execute("SELECT status FROM runs ORDER BY id").fetchall() == [("running",), ("ok",)]

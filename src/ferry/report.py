@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.errors import UsageError
-from ferry.state.ledger import STATES
+from ferry.state.ledger import CRASHED, STATES
 from ferry.state.reader import FAILED, GroupSummary, ItemRow, LedgerReader, RunRow
 
 PUBLISH_RATE = 10.0
@@ -179,7 +179,8 @@ def _run_line(report: RunReport) -> str:
     run = report.run
     if run is None:
         return f"Whole ledger `{report.ledger}`"
-    ended = run.ended or "not ended"
+    ended = run.ended or ("not recorded: its process stopped; run the same command again to resume"
+                          if run.status == CRASHED else "not ended")
     return f"Run {run.id} (`{run.command}`, {run.status}), started {run.started}, ended {ended}"
 
 

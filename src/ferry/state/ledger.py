@@ -29,6 +29,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -65,6 +66,9 @@ STATE_OF_ACTION = {
     Action.SKIPPED: "skipped",
 }
 RUN_STATUSES = ("running", "ok", "items-failed", "fatal", "interrupted")
+# How status and report show a run the ledger still calls running whose process has gone (never stored).
+CRASHED = "crashed"
+_LOCK_TRIES = 4
 
 
 def now() -> str:
@@ -114,17 +118,41 @@ def writer_lock(path: str | Path) -> Iterator[None]:
     # a file no longer there while a third run locks a new one.
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        for attempt in range(_LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if attempt + 1 < _LOCK_TRIES:
+                    time.sleep(0.05)  # a status or report looking whether a run is alive holds it that long
+        else:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
             raise UsageError(f"{path}: another ferry run is writing this ledger (process {holder}); wait for "
-                             "it to end, or give this run another --state") from None
+                             "it to end, or give this run another --state")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def writer_gone(path: str | Path) -> bool:
+    """True when the run that took ``path``'s writer lock (:func:`writer_lock`) has ended, so a run the
+    ledger still shows ``running`` stopped without recording its end (killed, out of memory, power lost).
+    False while a process holds the lock, and where no run ever took it. Creates nothing."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _clean(reason: str | None) -> str | None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ferry.errors import UsageError
 from ferry.model import ItemKey
-from ferry.state.ledger import TRANSIENT, connect
+from ferry.state.ledger import CRASHED, TRANSIENT, connect, writer_gone
 from ferry.state.migrations import stored_version
 
 PENDING = ("planned", "downloading", "published")
@@ -54,7 +54,8 @@ class ItemRow:
 
 @dataclass(frozen=True)
 class RunRow:
-    """One ``runs`` row; ``counts`` is by state (empty while the run is going)."""
+    """One ``runs`` row; ``counts`` is by state (empty while the run is going). ``status`` is as stored,
+    except ``crashed`` for a run stored as ``running`` whose process has gone (:func:`writer_gone`)."""
 
     id: int
     command: str
@@ -135,7 +136,11 @@ class LedgerReader:
         rows = self.db.execute(
             f"SELECT id, command, job, started, ended, status, counts, ferry_version FROM runs {sql}", params
         ).fetchall()
-        return [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {}, r[7]) for r in rows]
+        runs = [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {}, r[7]) for r in rows]
+        if any(run.status == "running" for run in runs) and writer_gone(self.path):
+            # Its process ended without recording how: "running" would tell the user to wait for it.
+            runs = [replace(run, status=CRASHED) if run.status == "running" else run for run in runs]
+        return runs
 
     def runs(self) -> list[RunRow]:
         """Every run, oldest first."""
