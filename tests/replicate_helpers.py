@@ -1,12 +1,16 @@
-"""Helpers for the replicate tests: two regions of one CodeArtifact stand-in, seeding, and a full
-comparison of two repositories (versions, statuses, asset hashes, npm dist-tags)."""
+"""Helpers for the replicate tests: two regions of one CodeArtifact stand-in, seeding, the real npm
+client logged in to a repository, and a full comparison of two repositories (versions, statuses, asset
+hashes, npm dist-tags and deprecation messages)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 from pathlib import Path
 
 from e2e_helpers import codeartifact
+from ferry.sandbox.codeartifact.app import endpoint_url
 from ferry.sandbox.seed import npm_tarball, sdist, wheel
 
 SOURCE_REGION, TARGET_REGION = "eu-west-1", "us-east-1"
@@ -85,6 +89,36 @@ class Seeder:
                                                    versions=[version], targetStatus=status, **kw)
 
 
+class NpmClient:
+    """The real npm client set up for one repository of one region's domain as ``aws codeartifact login
+    --tool npm`` sets it up (registry and ``_authToken`` in its own ``.npmrc``, under ``home``)."""
+
+    def __init__(self, sandbox, region: str, repo: str, home: Path, domain: str = "acme"):
+        store = sandbox.apps["codeartifact"].store
+        dom = store.domain(region, None, domain)
+        token, _ = store.issue_token(dom, 3600)
+        self.registry = endpoint_url(sandbox.urls()["codeartifact"], dom, repo, "npm")
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        (home / ".npmrc").write_text(f"registry={self.registry}\n{self.registry.split(':', 1)[1]}:_authToken={token}\n")
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """Run ``npm args...``; raises AssertionError with npm's output if it fails."""
+        env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
+        env.update(HOME=str(self.home), NPM_CONFIG_USERCONFIG=str(self.home / ".npmrc"),
+                   NPM_CONFIG_CACHE=str(self.home / "cache"))
+        cmd = ["npm", *args, "--registry", self.registry, "--prefer-online", "--update-notifier=false",
+               "--loglevel=warn"]
+        out = subprocess.run(cmd, cwd=self.home, env=env, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+        return out
+
+    def deprecated(self, spec: str) -> str:
+        """The deprecation message ``npm view`` shows for ``name@version`` ("" when none)."""
+        return self.run("view", spec, "deprecated").stdout.strip()
+
+
 def snapshot(client, domain: str, repo: str) -> dict:
     """Everything a consumer could tell apart: per version its status and asset hashes, per npm package its
     dist-tags. Deleted versions are left out (the API does not list them)."""
@@ -116,6 +150,23 @@ def dist_tags(sandbox, region: str, domain: str, repo: str) -> dict:
     return out
 
 
+def deprecations(sandbox, region: str, domain: str, repo: str) -> dict:
+    """``{(namespace, name, version): message}`` of every deprecated npm version in the repository."""
+    store = sandbox.apps["codeartifact"].store
+    r = store.repository(store.domain(region, None, domain), repo)
+    out = {}
+    for row in store.query("SELECT id, namespace, name FROM packages WHERE repo_id=? AND format='npm'",
+                           (r.id,)):
+        pkg = store.require_package(r, "npm", row["namespace"] or None, row["name"])
+        for ver in store.versions(pkg):
+            if ver.status == "Deleted":  # as in snapshot(): the API does not list them
+                continue
+            message = (ver.metadata.get("manifest") or {}).get("deprecated")
+            if message:
+                out[(row["namespace"] or "", row["name"], ver.version)] = message
+    return out
+
+
 def differences(sandbox, source: tuple[str, str, str], target: tuple[str, str, str]) -> list[str]:
     """Human-readable differences between two (region, domain, repo) repositories; [] when in step."""
     url = sandbox.urls()["codeartifact"]
@@ -125,4 +176,7 @@ def differences(sandbox, source: tuple[str, str, str], target: tuple[str, str, s
     ta, tb = dist_tags(sandbox, *source), dist_tags(sandbox, *target)
     diffs += [f"dist-tags {k}: source {ta.get(k)} target {tb.get(k)}" for k in sorted(set(ta) | set(tb))
               if ta.get(k) != tb.get(k)]
+    da, db = deprecations(sandbox, *source), deprecations(sandbox, *target)
+    diffs += [f"deprecated {k}: source {da.get(k)!r} target {db.get(k)!r}" for k in sorted(set(da) | set(db))
+              if da.get(k) != db.get(k)]
     return diffs

@@ -13,7 +13,7 @@ from e2e_helpers import aws_env, ferry
 from ferry.config import load_job
 from ferry.engine import Settings
 from ferry.replicators.run import ReplicateOptions, replicate
-from replicate_helpers import SOURCE_REGION, TARGET_REGION, Seeder, differences, write_replica_job
+from replicate_helpers import SOURCE_REGION, TARGET_REGION, NpmClient, Seeder, differences, write_replica_job
 
 SRC = (SOURCE_REGION, "acme", "packages")
 DST = (TARGET_REGION, "acme", "packages")
@@ -126,6 +126,60 @@ def test_a_moved_dist_tag_follows_the_source_without_a_new_version(world, sandbo
     assert again.tallies["packages"]["npm dist-tags set"] == 1
     assert again.tallies["packages"]["npm dist-tags removed"] == 1
     assert differences(sandbox, SRC, DST) == []
+
+
+needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+
+
+@needs_npm
+def test_npm_deprecate_in_the_source_follows_to_the_target(world, sandbox, tmp_path):
+    source = NpmClient(sandbox, SOURCE_REGION, "packages", tmp_path / "npm-source")
+    source.run("deprecate", "@acme/ui@1.0.0", "use 1.1.0")
+    first = run(world)
+    assert first.exit_code == 0, first.problems
+    target = NpmClient(sandbox, TARGET_REGION, "packages", tmp_path / "npm-target")
+    assert target.deprecated("@acme/ui@1.0.0") == "use 1.1.0"  # copied in this run, deprecated as finished
+    assert differences(sandbox, SRC, DST) == []
+
+    # Deprecating (and un-deprecating) touches no file and keeps the revision: only the npm pass sees it.
+    source.run("deprecate", "left-pad-acme@1.0.0", "unmaintained")
+    source.run("deprecate", "@acme/ui@1.0.0", "")
+    again = run(world)
+    assert again.exit_code == 0 and again.report.counts == {}
+    assert again.tallies["packages"]["npm deprecation messages set"] == 2
+    assert target.deprecated("left-pad-acme@1.0.0") == "unmaintained"
+    assert target.deprecated("@acme/ui@1.0.0") == ""
+    assert differences(sandbox, SRC, DST) == []
+
+    idle = run(world)
+    target_requests = next(v for k, v in idle.requests.items() if k.startswith("target"))
+    assert "npm deprecation messages set" not in idle.tallies["packages"]
+    assert sum(target_requests.values()) <= 3  # nothing changed: the target's packuments are not read
+
+
+@needs_npm
+def test_migrate_of_a_codeartifact_job_copies_deprecations_and_verify_checks_them(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("npm-only")
+    src.npm("npm-only", "@acme/ui", "1.0.0")
+    src.npm("npm-only", "@acme/ui", "1.1.0")
+    source = NpmClient(sandbox, SOURCE_REGION, "npm-only", tmp_path / "npm-source")
+    source.run("deprecate", "@acme/ui@1.0.0", "use 1.1.0")
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("npm-only", "npm-store")],
+                            options="create_missing = true")
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    target = NpmClient(sandbox, TARGET_REGION, "npm-store", tmp_path / "npm-target")
+    assert target.deprecated("@acme/ui@1.0.0") == "use 1.1.0"
+    assert ferry("verify", str(job), "--state", state) == 0
+
+    source.run("deprecate", "@acme/ui@1.1.0", "moved to @acme/ui2")
+    assert ferry("verify", str(job), "--state", state) == 1  # the target lacks the new message
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    assert target.deprecated("@acme/ui@1.1.0") == "moved to @acme/ui2"
+    assert ferry("verify", str(job), "--state", state) == 0
+    assert differences(sandbox, (SOURCE_REGION, "acme", "npm-only"), (TARGET_REGION, "acme", "npm-store")) == []
 
 
 def test_deletes_propagate_only_when_asked(world, sandbox):

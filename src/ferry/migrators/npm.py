@@ -19,7 +19,7 @@ import re
 import tarfile
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from ferry.archives import members
@@ -207,10 +207,13 @@ def target_deprecations(ctx: PublishContext, package_id: str) -> dict[str, str]:
     return npm_deprecations_of(_target_packument(ctx, package_id))
 
 
-def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]) -> int:
+def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str],
+                      remove: Callable[[str], bool] | None = None) -> int:
     """Deprecate the target package's versions in ``want`` with their messages, as ``npm deprecate``
     does: one GET of the packument, and, if a message differs, one PUT of it with those messages set.
-    Versions not in ``want`` keep what they have (the target's own deprecations stay).
+    Without ``remove``, versions not in ``want`` keep what they have (the target's own deprecations
+    stay); with it, a deprecated version not in ``want`` for which ``remove(version)`` is true is
+    un-deprecated in the same PUT (an empty message, as ``npm deprecate pkg@v ""`` sends).
 
     Returns the number of versions changed. Raises :class:`ItemError` (no such package or version in
     the target, or the target refused) or RetryableError.
@@ -222,7 +225,12 @@ def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]
         missing = sorted(set(want) - set(versions))
         if missing:
             raise ItemError(f"deprecating {package_id}@{missing[0]}: the target does not list that version")
-        changed = [v for v, message in want.items() if versions[v].get("deprecated") != message]
+        want = dict(want)
+        for version, manifest in versions.items():
+            if remove is not None and version not in want and isinstance(manifest, dict) \
+                    and manifest.get("deprecated") and remove(version):
+                want[version] = ""
+        changed = [v for v, message in want.items() if (versions[v].get("deprecated") or "") != message]
         if changed:
             for version in changed:
                 versions[version]["deprecated"] = want[version]

@@ -1,10 +1,11 @@
-"""replicate's memory of the source, kept in the ledger (tables from migration ``0004_replication``).
+"""replicate's memory of the source, kept in the ledger (tables from migration ``0004_replication``; the
+deprecation messages from ``0006_replica_deprecations``).
 
 Per target repository it holds the high-water mark of the last run that went through without a failure
 (``replica_repos``), the revision and status every version had when it was last fully in step
-(``replica_versions``) and every npm package's dist-tags (``replica_packages``). An incremental run
-compares a fresh version listing with this memory and moves only what differs. A version is remembered
-only once it is in step, so anything that failed is looked at again next run.
+(``replica_versions``) and every npm package's dist-tags and deprecation messages (``replica_packages``).
+An incremental run compares a fresh version listing with this memory and moves only what differs. A
+version is remembered only once it is in step, so anything that failed is looked at again next run.
 
 Reads use the reader's connection; writes go through the ledger's writer thread (:meth:`LedgerWriter.call`).
 """
@@ -64,6 +65,12 @@ class Memory:
                                "WHERE target_repo = ?", [target_repo]).fetchall()
         return {(r[0], r[1], r[2]): json.loads(r[3] or "{}") for r in rows}
 
+    def deprecations(self, target_repo: str) -> dict[PackageId, dict[str, str]]:
+        """The npm deprecation messages (``{version: message}``) remembered per package of ``target_repo``."""
+        rows = self.db.execute("SELECT format, namespace, package, deprecated FROM replica_packages "
+                               "WHERE target_repo = ?", [target_repo]).fetchall()
+        return {(r[0], r[1], r[2]): json.loads(r[3] or "{}") for r in rows}
+
     def mark(self, target_repo: str) -> RepoMark | None:
         """The repository's high-water mark, or None before its first run."""
         row = self.db.execute("SELECT target_repo, source_repo, source, high_water, runs_since_full, last_full "
@@ -99,6 +106,13 @@ class Memory:
             "INSERT INTO replica_packages (target_repo, format, namespace, package, dist_tags, updated)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT (target_repo, format, namespace, package) DO UPDATE SET"
             " dist_tags = excluded.dist_tags, updated = excluded.updated", row))
+
+    def remember_deprecations(self, target_repo: str, package: PackageId, messages: dict[str, str]) -> None:
+        row = (target_repo, *package, json.dumps(messages, sort_keys=True), now())
+        self.writer.call(lambda db: db.execute(
+            "INSERT INTO replica_packages (target_repo, format, namespace, package, deprecated, updated)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (target_repo, format, namespace, package) DO UPDATE SET"
+            " deprecated = excluded.deprecated, updated = excluded.updated", row))
 
     def advance(self, target_repo: str, source_repo: str, source: str, started: str, full: bool,
                 clean: bool) -> None:

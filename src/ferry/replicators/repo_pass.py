@@ -4,8 +4,8 @@ Scanning costs one ListPackages walk of the source repository and one ListPackag
 package, whatever the number of versions. A version whose revision differs from the remembered one
 (or that is new, or every version on a full reconcile) has its assets listed on both sides and planned
 into the ledger like any migration; a version whose status alone changed needs no listing at all.
-After the bytes have moved, :meth:`RepoPass.settle` brings statuses, deletions and npm dist-tags in step
-and remembers exactly the versions that are.
+After the bytes have moved, :meth:`RepoPass.settle` brings statuses, deletions, npm dist-tags and npm
+deprecation messages in step and remembers exactly the versions that are.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ferry.engine import MappingContext
 from ferry.errors import FerryError, UsageError
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext
-from ferry.migrators.npm import package_id, sync_dist_tags
+from ferry.migrators.npm import package_id, sync_deprecations, sync_dist_tags
 from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
 from ferry.plan import plan
 from ferry.replicators import batches
@@ -249,27 +249,39 @@ class RepoPass:
         return out.get("packageVersion", {}).get("status") == "Deleted"
 
     def _dist_tags(self, session: Any) -> bool:
+        """npm dist-tags and deprecation messages follow the source (a mirror: tags the source does not have
+        are removed, versions it does not deprecate are un-deprecated). A package is touched only when its
+        versions changed, on a full reconcile, or when the source's tags or messages differ from those
+        remembered. Returns True if every package is in step."""
         m, clean = self.mapping, True
         if not self.npm_packages:
             return True
-        remembered = self.memory.dist_tags(m.target)
+        remembered, messages = self.memory.dist_tags(m.target), self.memory.deprecations(m.target)
         ctx = PublishContext(self.target, m.target, session, {})
         for (ns, name), changed in sorted(self.npm_packages.items()):
-            pid = package_id(ns, name)
+            pid, key = package_id(ns, name), ("npm", ns, name)
+            selected = lambda ver, ns=ns, name=name: self.selects("npm", ns, name, ver)  # noqa: E731
             try:
-                want = {tag: ver for tag, ver in self.source.dist_tags(m.source, pid).items()
-                        if self.selects("npm", ns, name, ver)}
-                if not (self.full or changed or remembered.get(("npm", ns, name)) != want):
-                    continue
-                # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
-                put, removed = self.target.retry(lambda p=pid, w=want: sync_dist_tags(ctx, p, w))
+                facts = self.source.npm_package(m.source, pid)
+                want = {tag: ver for tag, ver in facts["dist_tags"].items() if selected(ver)}
+                deprecated = {ver: msg for ver, msg in facts["deprecated"].items() if selected(ver)}
+                if self.full or changed or remembered.get(key) != want:
+                    # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
+                    put, removed = self.target.retry(lambda p=pid, w=want: sync_dist_tags(ctx, p, w))
+                    self.tally["npm dist-tags set"] += put
+                    self.tally["npm dist-tags removed"] += removed
+                    self.memory.remember_tags(m.target, key, want)
+                # A version copied in this run was deprecated as it was finished; the others change only when
+                # the source's messages do, which touches no file (the revision stays).
+                if self.full or messages.get(key, {}) != deprecated:
+                    # Idempotent too: a GET of the packument, then one PUT if a message differs.
+                    done = self.target.retry(lambda p=pid, d=deprecated: sync_deprecations(ctx, p, d, remove=selected))
+                    self.tally["npm deprecation messages set"] += done
+                    self.memory.remember_deprecations(m.target, key, deprecated)
             except (FerryError, requests.RequestException) as err:
                 clean = False
-                self.problems.append(f"{m.target}: dist-tags of {pid}: {err}")
+                self.problems.append(f"{m.target}: dist-tags or deprecations of {pid}: {err}")
                 continue
-            self.tally["npm dist-tags set"] += put
-            self.tally["npm dist-tags removed"] += removed
-            self.memory.remember_tags(m.target, ("npm", ns, name), want)
         return clean
 
 

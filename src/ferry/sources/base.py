@@ -60,7 +60,8 @@ class Source(Protocol):
         """npm dist-tags of a package (``{"latest": "1.2.0"}``), or ``{}`` when the source has none."""
 
     def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
-        """What the package's packument says beyond its files, from one read: ``{"dist_tags": {tag:
+        """What the package's packument says beyond its files, from one read (two for a CodeArtifact
+        source, whose dist-tag API also names tags its packument leaves out): ``{"dist_tags": {tag:
         version}, "deprecated": {version: message}}`` (see :func:`npm_facts_of`), both empty when the
         source has no such package.
 

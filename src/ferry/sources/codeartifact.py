@@ -11,7 +11,8 @@ is refused instead of mixing two revisions' assets. The locator is a ``codeartif
 asset and that revision.
 
 What the control plane does not carry is read from the repository's package endpoints with a token
-(Basic ``aws:TOKEN``): npm dist-tags, and the ``metadata`` of a Swift release document.
+(Basic ``aws:TOKEN``): npm dist-tags and deprecation messages, and the ``metadata`` of a Swift release
+document.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ferry.codeartifact import Domain
 from ferry.errors import ItemError, RetryableError, UsageError
 from ferry.http import check_url
 from ferry.model import Checksums
-from ferry.sources.base import SWIFT_ACCEPT, SourceFile, SourceRepository, swift_metadata_of
+from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, \
+    npm_deprecations_of, swift_metadata_of
 
 SCHEME = "codeartifact"
 # Versions in these states have no assets to read (Unfinished: not complete yet; Disposed: assets gone).
@@ -218,6 +220,34 @@ class CodeArtifactSource:
             return {str(k): str(v) for k, v in (resp.json() or {}).items()}
 
         return self.domain.retry(get)
+
+    def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
+        """npm dist-tags and deprecation messages of a package (``{"dist_tags": {tag: version},
+        "deprecated": {version: message}}``), both empty when the repository has no such package.
+
+        Two reads: the tags from the dist-tag API, which also names tags pointing at versions the packument
+        leaves out (Unlisted, Archived), so a tag ferry copies is the same as from :meth:`dist_tags`; the
+        messages from the packument the npm endpoint serves, asked for as npm asks. A version the packument
+        leaves out shows no deprecation (npm cannot see one either).
+
+        Raises RetryableError (connection, 401, 429, 5xx, an answer that is not JSON) once the retries are
+        spent, ItemError (a 4xx other than 404).
+        """
+        tags = self.dist_tags(repository, package_id)
+        url = f"{self.domain.endpoint(repository, 'npm')}{quote(package_id, safe='@')}"
+
+        def get() -> dict[str, str]:
+            resp = self._endpoint_get(url, f"packument of {package_id}", "npm packument read",
+                                      headers={"Accept": NPM_PACKUMENT_ACCEPT})
+            if resp is None:
+                return {}
+            try:
+                doc = resp.json()
+            except ValueError:
+                raise RetryableError(f"packument of {package_id}: the answer is not JSON (cut short?)") from None
+            return npm_deprecations_of(doc)
+
+        return {"dist_tags": dict(tags), "deprecated": self.domain.retry(get)}
 
     def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
         """The ``metadata`` of a Swift release, from the release document the repository's swift endpoint

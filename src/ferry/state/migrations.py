@@ -114,6 +114,13 @@ def _target_versions(db: Database) -> None:
     )
 
 
+@_step("0006_replica_deprecations")
+def _replica_deprecations(db: Database) -> None:
+    # replicate's memory of each npm package's deprecation messages ({version: message}, JSON), beside its
+    # dist-tags, so an incremental run touches the target only for a package whose messages changed.
+    db["replica_packages"].add_column("deprecated", str)
+
+
 SCHEMA_VERSION = len(NAMES)
 
 
