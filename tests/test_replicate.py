@@ -13,7 +13,8 @@ from e2e_helpers import aws_env, ferry
 from ferry.config import load_job
 from ferry.engine import Settings
 from ferry.replicators.run import ReplicateOptions, replicate
-from replicate_helpers import SOURCE_REGION, TARGET_REGION, NpmClient, Seeder, differences, write_replica_job
+from replicate_helpers import SOURCE_REGION, TARGET_REGION, NpmClient, Seeder, differences, dist_tags, \
+    write_replica_job
 
 SRC = (SOURCE_REGION, "acme", "packages")
 DST = (TARGET_REGION, "acme", "packages")
@@ -350,6 +351,31 @@ def test_replication_converges_through_throttling_errors_and_cut_downloads(world
     sandbox.set_faults(None)
     assert outcomes[-1].exit_code == 0, [o.problems for o in outcomes]
     assert injected["throttle"] and injected["error5xx"] and injected["truncate"]
+    assert differences(sandbox, SRC, DST) == []
+
+
+def test_a_version_published_while_the_run_copies_waits_for_the_next_run(world, sandbox, monkeypatch):
+    assert run(world).exit_code == 0
+    from ferry.replicators.repo_pass import RepoPass
+
+    settle = RepoPass.settle
+
+    def published_meanwhile(self, reader_db, session):
+        # After the scan, before the tags pass: the source's beta (and latest, for the first) move to it.
+        world["src"].npm("packages", "@acme/ui", "1.2.0-beta.2", tags={"latest": "1.2.0-beta.2",
+                                                                       "beta": "1.2.0-beta.2"})
+        monkeypatch.setattr(RepoPass, "settle", settle)
+        return settle(self, reader_db, session)
+
+    monkeypatch.setattr(RepoPass, "settle", published_meanwhile)
+    racing = run(world)
+    # Nothing failed: the new version and its tags are the next run's work, and the target's tags stay.
+    assert racing.exit_code == 0 and not racing.problems
+    target = dist_tags(sandbox, *DST)[("acme", "ui")]
+    assert target == {"latest": "1.0.0", "beta": "1.1.0-beta.1"}
+
+    after = run(world)
+    assert after.exit_code == 0 and after.report.counts == {"confirmed": 1}
     assert differences(sandbox, SRC, DST) == []
 
 

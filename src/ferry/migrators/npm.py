@@ -19,7 +19,7 @@ import re
 import tarfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from ferry.archives import members
@@ -169,10 +169,11 @@ class NpmMigrator:
             sync_deprecations(ctx, package_id(key.namespace, key.package), deprecated)
 
 
-def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], remove: bool = True) -> tuple[int, int]:
+def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], remove: bool = True,
+                   keep: Iterable[str] = ()) -> tuple[int, int]:
     """Make the target package's dist-tags in ``want`` point where it says: one GET, then a PUT per tag that
-    differs. With ``remove``, tags the target has beyond ``want`` are deleted too (``latest`` never is, only
-    moved); without, the target's other tags are left alone.
+    differs. With ``remove``, tags the target has beyond ``want`` and ``keep`` are deleted too (``latest``
+    never is, only moved); without, the target's other tags are left alone.
 
     Returns ``(tags set, tags removed)``. Raises :class:`ItemError` (no such package in the target, or a tag
     naming a version it does not have) or RetryableError.
@@ -185,7 +186,7 @@ def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], r
             ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {package_id}", data=json.dumps(version),
                      headers={"Content-Type": "application/json"})
             put += 1
-    for tag in sorted(set(current) - set(want) - {"latest"}) if remove else ():
+    for tag in sorted(set(current) - set(want) - set(keep) - {"latest"}) if remove else ():
         ctx.send("DELETE", f"{url}/{quote(tag)}", f"remove dist-tag {tag} of {package_id}")
         removed += 1
     return put, removed

@@ -62,6 +62,7 @@ class RepoPass:
     disposed: list[VersionId] = field(default_factory=list)
     gone: list[VersionId] = field(default_factory=list)
     npm_packages: dict[tuple[str, str], bool] = field(default_factory=dict)  # (ns, name) -> versions changed
+    npm_listed: set[VersionId] = field(default_factory=set)  # the npm versions the scan listed
     tally: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
@@ -92,6 +93,8 @@ class RepoPass:
             for ver in self.source.domain.versions(m.source, fmt, ns, name):
                 vid = (fmt, ns, name, ver["version"])
                 seen.add(vid)
+                if fmt == "npm":
+                    self.npm_listed.add(vid)
                 if not self.selects(fmt, ns, name, ver["version"]):
                     continue
                 selected = True
@@ -263,11 +266,16 @@ class RepoPass:
             selected = lambda ver, ns=ns, name=name: self.selects("npm", ns, name, ver)  # noqa: E731
             try:
                 facts = self.source.npm_package(m.source, pid)
-                want = {tag: ver for tag, ver in facts["dist_tags"].items() if selected(ver)}
-                deprecated = {ver: msg for ver, msg in facts["deprecated"].items() if selected(ver)}
+                # A version published in the source since the scan listed the package is not in the target
+                # yet: its tags are neither set nor removed, and its deprecation waits, until the next run
+                # copies it (what is remembered then differs from the source, so that run follows them).
+                listed = lambda ver, ns=ns, name=name: ("npm", ns, name, ver) in self.npm_listed  # noqa: E731
+                later = {tag for tag, ver in facts["dist_tags"].items() if not listed(ver)}
+                want = {tag: ver for tag, ver in facts["dist_tags"].items() if selected(ver) and listed(ver)}
+                deprecated = {ver: msg for ver, msg in facts["deprecated"].items() if selected(ver) and listed(ver)}
                 if self.full or changed or remembered.get(key) != want:
                     # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
-                    put, removed = self.target.retry(lambda p=pid, w=want: sync_dist_tags(ctx, p, w))
+                    put, removed = self.target.retry(lambda p=pid, w=want, k=later: sync_dist_tags(ctx, p, w, keep=k))
                     self.tally["npm dist-tags set"] += put
                     self.tally["npm dist-tags removed"] += removed
                     self.memory.remember_tags(m.target, key, want)
