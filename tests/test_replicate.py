@@ -379,6 +379,31 @@ def test_a_version_published_while_the_run_copies_waits_for_the_next_run(world, 
     assert differences(sandbox, SRC, DST) == []
 
 
+def test_a_package_endpoint_that_keeps_failing_fails_its_versions_not_the_run(world, sandbox, monkeypatch):
+    from ferry.errors import RetryableError
+    from ferry.sources.codeartifact import CodeArtifactSource
+
+    real = CodeArtifactSource._endpoint_get
+
+    def refusing_ui(self, url, what, counted, **kw):
+        if "ui" in url:
+            raise RetryableError(f"{what}: HTTP 503")
+        return real(self, url, what, counted, **kw)
+
+    monkeypatch.setattr(CodeArtifactSource, "_endpoint_get", refusing_ui)
+    settings = Settings(ledger=world["state"], sleep=lambda _s: None)
+    broken = replicate(load_job(world["job"]), settings, ReplicateOptions())
+    # @acme/ui's two versions fail, naming why; everything else was copied.
+    assert broken.exit_code == 1
+    assert broken.report.counts == {"confirmed": 5, "failed": 2}
+    assert all("reading its package from the source: dist-tags of @acme/ui: HTTP 503" in f.reason
+               for f in broken.report.failures)
+
+    monkeypatch.setattr(CodeArtifactSource, "_endpoint_get", real)
+    assert run(world).exit_code == 0
+    assert differences(sandbox, SRC, DST) == []
+
+
 def test_a_version_missing_from_a_listing_is_not_deleted_unless_the_source_confirms(world, sandbox, monkeypatch):
     assert run(world).exit_code == 0
     from ferry.sources.codeartifact import CodeArtifactSource

@@ -437,6 +437,19 @@ class Engine:
         return (f"{label}: origin controls block publishing (publish=BLOCK); rerun with "
                 "--origin-policy allow-publish to set publish=ALLOW, upstream=BLOCK")
 
+    def _package_facts(self, ctx: MappingContext, key: ItemKey) -> tuple[dict, str | None]:
+        """The package's facts (:meth:`package_facts_of`) and None; or ``{}`` and why the version cannot be
+        moved when the read failed after the request retries (a packument the source keeps refusing is
+        this version's failure, not the run's). Raises :class:`FatalError`."""
+        try:
+            return self.package_facts_of(ctx, key), None
+        except transfer.Interrupted:
+            return {}, None  # the run is stopping: the version's loop leaves every item as it is
+        except FatalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
+            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: {err}")
+
     def _version_facts(self, ctx: MappingContext, publish: PublishContext, item: SourceItem) -> str | None:
         """Put what the migrator's optional ``version_facts`` hook reads from the source on ``publish``.
         Returns why the version cannot be moved when the read failed after the request retries, else None."""
@@ -464,8 +477,9 @@ class Engine:
         # The plan has just listed the target: only items it saw there need a fresh look before
         # publishing (an absent one that appeared since is caught by the publish itself: 409 or identical).
         seen = {row.key for row in rows if row.target_sha256 is not None}
-        publish = PublishContext(self.domain, m.target, self.session, self.package_facts_of(ctx, items[0].key))
-        blocked = self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
+        facts, blocked = self._package_facts(ctx, items[0].key)
+        publish = PublishContext(self.domain, m.target, self.session, facts)
+        blocked = blocked or self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
         if blocked:
             for item in items:
                 writer.transition(m.target, item.key, "failed", reason=blocked)
