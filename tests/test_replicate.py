@@ -381,12 +381,15 @@ def test_a_version_published_while_the_run_copies_waits_for_the_next_run(world, 
 
 def test_a_package_endpoint_that_keeps_failing_fails_its_versions_not_the_run(world, sandbox, monkeypatch):
     from ferry.errors import RetryableError
+    from ferry.retry import REQUEST
     from ferry.sources.codeartifact import CodeArtifactSource
 
     real = CodeArtifactSource._endpoint_get
+    refused = []
 
     def refusing_ui(self, url, what, counted, **kw):
         if "ui" in url:
+            refused.append(url)
             raise RetryableError(f"{what}: HTTP 503")
         return real(self, url, what, counted, **kw)
 
@@ -398,6 +401,9 @@ def test_a_package_endpoint_that_keeps_failing_fails_its_versions_not_the_run(wo
     assert broken.report.counts == {"confirmed": 5, "failed": 2}
     assert all("reading its package from the source: dist-tags of @acme/ui: HTTP 503" in f.reason
                for f in broken.report.failures)
+    # Each of the three reads (one per version, one by the tags pass) is tried as often as the request
+    # retry allows, once: not retried inside the retry as well.
+    assert broken.problems and len(refused) == 3 * REQUEST.max_attempts
 
     monkeypatch.setattr(CodeArtifactSource, "_endpoint_get", real)
     assert run(world).exit_code == 0

@@ -265,7 +265,8 @@ class RepoPass:
             pid, key = package_id(ns, name), ("npm", ns, name)
             selected = lambda ver, ns=ns, name=name: self.selects("npm", ns, name, ver)  # noqa: E731
             try:
-                facts = self.source.npm_package(m.source, pid)
+                # The source's reads are not retried on their own: the request retry is this one.
+                facts = self.source.domain.retry(lambda p=pid: self.source.npm_package(m.source, p))
                 # A version published in the source since the scan listed the package is not in the target
                 # yet: its tags are neither set nor removed, and its deprecation waits, until the next run
                 # copies it (what is remembered then differs from the source, so that run follows them).

@@ -210,16 +210,21 @@ class CodeArtifactSource:
         return resp
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
-        """npm dist-tags of a package, from the repository's npm endpoint (``{}`` when it has none)."""
+        """npm dist-tags of a package, from the repository's npm endpoint (``{}`` when it has none). Not
+        retried here: callers run it under the request retry (retrying here too would multiply the attempts).
+
+        Raises RetryableError (connection, 401, 429, 5xx, an answer that is not JSON) and ItemError (a 4xx
+        other than 404).
+        """
         url = f"{self.domain.endpoint(repository, 'npm')}-/package/{quote(package_id, safe='@')}/dist-tags"
-
-        def get() -> Mapping[str, str]:
-            resp = self._endpoint_get(url, f"dist-tags of {package_id}", "npm dist-tags read")
-            if resp is None:
-                return {}
-            return {str(k): str(v) for k, v in (resp.json() or {}).items()}
-
-        return self.domain.retry(get)
+        resp = self._endpoint_get(url, f"dist-tags of {package_id}", "npm dist-tags read")
+        if resp is None:
+            return {}
+        try:
+            tags = resp.json()
+        except ValueError:
+            raise RetryableError(f"dist-tags of {package_id}: the answer is not JSON (cut short?)") from None
+        return {str(k): str(v) for k, v in (tags or {}).items()}
 
     def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
         """npm dist-tags and deprecation messages of a package (``{"dist_tags": {tag: version},
@@ -230,24 +235,20 @@ class CodeArtifactSource:
         messages from the packument the npm endpoint serves, asked for as npm asks. A version the packument
         leaves out shows no deprecation (npm cannot see one either).
 
-        Raises RetryableError (connection, 401, 429, 5xx, an answer that is not JSON) once the retries are
-        spent, ItemError (a 4xx other than 404).
+        Not retried here: callers run it under the request retry. Raises RetryableError (connection, 401,
+        429, 5xx, an answer that is not JSON) and ItemError (a 4xx other than 404).
         """
         tags = self.dist_tags(repository, package_id)
         url = f"{self.domain.endpoint(repository, 'npm')}{quote(package_id, safe='@')}"
-
-        def get() -> dict[str, str]:
-            resp = self._endpoint_get(url, f"packument of {package_id}", "npm packument read",
-                                      headers={"Accept": NPM_PACKUMENT_ACCEPT})
-            if resp is None:
-                return {}
-            try:
-                doc = resp.json()
-            except ValueError:
-                raise RetryableError(f"packument of {package_id}: the answer is not JSON (cut short?)") from None
-            return npm_deprecations_of(doc)
-
-        return {"dist_tags": dict(tags), "deprecated": self.domain.retry(get)}
+        resp = self._endpoint_get(url, f"packument of {package_id}", "npm packument read",
+                                  headers={"Accept": NPM_PACKUMENT_ACCEPT})
+        if resp is None:
+            return {"dist_tags": dict(tags), "deprecated": {}}
+        try:
+            doc = resp.json()
+        except ValueError:
+            raise RetryableError(f"packument of {package_id}: the answer is not JSON (cut short?)") from None
+        return {"dist_tags": dict(tags), "deprecated": npm_deprecations_of(doc)}
 
     def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
         """The ``metadata`` of a Swift release, from the release document the repository's swift endpoint
