@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from e2e_helpers import aws_env, ferry
+from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.config import load_job
 from ferry.engine import Settings
 from ferry.replicators.run import ReplicateOptions, replicate
@@ -235,6 +235,32 @@ def test_same_domain_promotion_uses_copy_package_versions(world, sandbox, tmp_pa
     assert differences(sandbox, SRC, (SOURCE_REGION, "acme", "prod")) == []
 
 
+def test_a_package_deleted_in_the_source_during_a_same_domain_promotion_fails_only_its_versions(
+        world, sandbox, tmp_path, monkeypatch):
+    from ferry.replicators.repo_pass import RepoPass
+
+    src = world["src"]
+    src.client.create_repository(domain="acme", repository="prod")
+    job = write_replica_job(tmp_path / "same.toml", sandbox.urls()["codeartifact"], [("packages", "prod")],
+                            target_region=SOURCE_REGION)
+    scan = RepoPass.scan
+
+    def deleted_after_the_scan(self, *args):
+        scan(self, *args)
+        src.client.delete_package(domain="acme", repository="packages", format="generic", namespace="tools",
+                                  package="installer")
+
+    monkeypatch.setattr(RepoPass, "scan", deleted_after_the_scan)
+    settings = Settings(ledger=tmp_path / "same.db")
+    outcome = replicate(load_job(job), settings, ReplicateOptions())
+    assert outcome.exit_code == 1
+    assert outcome.report.counts == {"confirmed": 5, "failed": 2}
+    assert all("NOT_FOUND" in f.reason and f.package == "installer" for f in outcome.report.failures)
+    monkeypatch.setattr(RepoPass, "scan", scan)
+    assert replicate(load_job(job), settings, ReplicateOptions()).exit_code == 0
+    assert differences(sandbox, SRC, (SOURCE_REGION, "acme", "prod")) == []
+
+
 def test_maven_nuget_and_swift_replicate_through_their_migrators(sandbox, tmp_path, monkeypatch):
     from ferry.migrators import MIGRATORS
     from ferry.sandbox.seed import maven_artifact, maven_filename, nupkg, swift_source_archive
@@ -407,6 +433,30 @@ def test_a_package_endpoint_that_keeps_failing_fails_its_versions_not_the_run(wo
 
     monkeypatch.setattr(CodeArtifactSource, "_endpoint_get", real)
     assert run(world).exit_code == 0
+    assert differences(sandbox, SRC, DST) == []
+
+
+def test_a_package_removed_from_the_target_by_hand_is_reported_then_copied_again(world, sandbox):
+    assert run(world).exit_code == 0
+    dst = codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)
+    for package in ("installer", "acme-utils"):
+        fmt, ns = ("generic", {"namespace": "tools"}) if package == "installer" else ("pypi", {})
+        dst.delete_package(domain="acme", repository="packages", format=fmt, package=package, **ns)
+    src = world["src"]
+    src.status("packages", "generic", "tools", "installer", "3.4.0", "Unlisted")  # a status only: no copy
+    src.client.delete_package_versions(domain="acme", repository="packages", format="pypi", package="acme-utils",
+                                       versions=["1.0"])
+    src.npm("packages", "left-pad-acme", "1.0.1")
+
+    night = run(world, propagate_deletes=True)
+    # The run goes through (no crash on the missing packages): the new version is copied, the deletion
+    # is already done, and the status that cannot be set is a problem naming why.
+    assert night.exit_code == 1 and night.report.counts == {"confirmed": 1}
+    assert night.problems == ["packages: generic tools/installer 3.4.0: status Unlisted not set (NOT_FOUND: "
+                              "Package tools/installer not found in repository packages); the target no "
+                              "longer has it: the next run copies it again"]
+    after = run(world)
+    assert after.exit_code == 0 and after.report.counts == {"confirmed": 2}
     assert differences(sandbox, SRC, DST) == []
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
+from botocore.exceptions import ClientError
+
 from ferry.codeartifact import Domain
 from ferry.errors import FerryError
 
@@ -42,13 +44,29 @@ def _collect(result: BatchResult, out: dict[str, Any], asked: list[str]) -> None
             result.ok.append(ver)
 
 
+def _not_found(err: ClientError) -> str | None:
+    """``NOT_FOUND: message`` when the call's package (or repository) does not exist, else None."""
+    if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        return None
+    return f"NOT_FOUND: {err.response['Error'].get('Message', '')}".strip()
+
+
 def _batched(domain: Domain, operation: str, versions: Iterable[str], **params: Any) -> BatchResult:
+    """Raises :class:`ClientError` for an error other than a missing package (those fail the batch)."""
     result = BatchResult()
     for batch in chunks(sorted(set(versions))):
         try:
             out = domain.retry(lambda b=batch: domain.call(operation, versions=b, **params))
         except FerryError as err:
             result.failed.update({v: str(err) for v in batch})
+            continue
+        except ClientError as err:
+            # A package the target no longer has (removed by hand): its versions are not found, as the
+            # service says of a missing version of a package it has, and the callers treat them so.
+            why = _not_found(err)
+            if why is None:
+                raise
+            result.failed.update({v: why for v in batch})
             continue
         _collect(result, out, batch)
     return result
@@ -77,7 +95,9 @@ def dispose(domain: Domain, repository: str, fmt: str, namespace: str, package: 
 
 def copy(domain: Domain, source_repo: str, target_repo: str, fmt: str, namespace: str, package: str,
          revisions: dict[str, str | None]) -> BatchResult:
-    """CopyPackageVersions within one domain, pinned to the revisions listed (MISMATCHED_REVISION if changed)."""
+    """CopyPackageVersions within one domain, pinned to the revisions listed (MISMATCHED_REVISION if changed).
+    A package gone from the source since it was listed fails its versions (NOT_FOUND). Raises
+    :class:`ClientError` for other errors the service does not say are retryable."""
     result = BatchResult()
     for batch in chunks(sorted(revisions)):
         pinned = {v: revisions[v] for v in batch if revisions[v]}
@@ -89,6 +109,12 @@ def copy(domain: Domain, source_repo: str, target_repo: str, fmt: str, namespace
                 allowOverwrite=False, includeFromUpstream=False, **a, **_coords(fmt, namespace, package)))
         except FerryError as err:
             result.failed.update({v: str(err) for v in batch})
+            continue
+        except ClientError as err:
+            why = _not_found(err)
+            if why is None:
+                raise
+            result.failed.update({v: why for v in batch})
             continue
         _collect(result, out, batch)
     return result

@@ -197,6 +197,7 @@ class RepoPass:
         for vid, (revision, status) in self.status_only.items():
             if status in SETTABLE:
                 to_status[(*vid[:3], status)][vid[3]] = (vid, revision, status)
+        lost: list[VersionId] = []
         for (fmt, ns, name, status), versions in sorted(to_status.items()):
             result = batches.set_status(self.target, m.target, fmt, ns, name, list(versions), status)
             for ver in result.ok:
@@ -204,8 +205,15 @@ class RepoPass:
                 self.tally[f"versions set {status}"] += 1
             for ver, why in result.failed.items():
                 clean = False
-                self.problems.append(f"{m.target}: {fmt} {_label(ns, name)} {ver}: status {status} not set ({why})")
+                again = ""
+                if why.startswith("NOT_FOUND"):
+                    # The target lost the version (removed by hand): forgotten, so the next run copies it again.
+                    lost.append(versions[ver][0])
+                    again = "; the target no longer has it: the next run copies it again"
+                self.problems.append(f"{m.target}: {fmt} {_label(ns, name)} {ver}: status {status} not set "
+                                     f"({why}){again}")
         self.memory.remember(m.target, m.source, keep)
+        self.memory.forget(m.target, lost)
         clean &= self._deletions()
         clean &= self._dist_tags(session)
         return clean
