@@ -13,6 +13,7 @@ from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.config import load_job
 from ferry.engine import Settings
 from ferry.replicators.run import ReplicateOptions, replicate
+from ferry.state.reader import LedgerReader
 from replicate_helpers import SOURCE_REGION, TARGET_REGION, NpmClient, Seeder, differences, dist_tags, \
     write_replica_job
 
@@ -339,6 +340,25 @@ def test_plain_migrate_and_verify_read_a_codeartifact_source(sandbox, tmp_path, 
     capsys.readouterr()
     assert ferry("migrate", str(mixed), "--state", state, "--no-progress") == 2
     assert "npm+pypi" in capsys.readouterr().err
+
+
+def test_migrate_of_one_format_of_a_mixed_codeartifact_repository_lists_only_that_format(sandbox, tmp_path,
+                                                                                        monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("mixed")
+    src.npm("mixed", "x-acme", "1.0.0")
+    src.pypi("mixed", "acme-utils", "1.0")
+    src.generic("mixed", "tools", "bundle", "2.0", {"bundle.tgz": b"a generic archive, not an npm tarball"})
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("mixed", "npm-store")],
+                            options="create_missing = true")
+    job.write_text(job.read_text().replace('target = "npm-store"', 'target = "npm-store"\nformat = "npm"'))
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    with LedgerReader(state) as reader:
+        assert [(r.format, r.package, r.state) for r in reader.items(None, None, "npm-store")] == [
+            ("npm", "x-acme", "confirmed")]  # the generic bundle.tgz is not taken for an npm package
+    assert ferry("verify", str(job), "--state", state) == 0
 
 
 def test_ruby_and_cargo_replicate_through_their_migrators(sandbox, tmp_path, monkeypatch):

@@ -38,7 +38,11 @@ def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options
 
 def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
               shard: Shard | None) -> Iterator[SourceItem]:
-    for file in source.files(mapping.source):
+    # A source whose repositories hold several formats (CodeArtifact) lists only the migrator's: another
+    # format's file must never be taken for one of this format (a generic package's .tgz for an npm tarball).
+    files = source.files(mapping.source, migrator.format) if getattr(source, "lists_by_format", False) \
+        else source.files(mapping.source)
+    for file in files:
         item = migrator.identify(file, mapping)
         if item is None:
             continue

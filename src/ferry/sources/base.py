@@ -48,7 +48,12 @@ class Source(Protocol):
         """The named repository. Raises :class:`ferry.errors.UsageError` if it does not exist."""
 
     def files(self, repository: str) -> Iterator[SourceFile]:
-        """Every file of ``repository``, page by page (never the whole listing in memory)."""
+        """Every file of ``repository``, page by page (never the whole listing in memory).
+
+        A source whose repositories hold several formats sets ``lists_by_format = True`` and takes a
+        second argument, the format to list (``files(repository, "npm")``); callers ask with
+        ``getattr(source, "lists_by_format", False)``.
+        """
 
     def open_locator(self, locator: str, label: str) -> requests.Response:
         """A streaming response for the bytes at ``locator`` (the ``url`` of a file this source listed).

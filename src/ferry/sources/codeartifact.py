@@ -105,6 +105,8 @@ class CodeArtifactSource:
     """One CodeArtifact domain read as a source. ``domain`` is a :class:`ferry.codeartifact.Domain`."""
 
     kind = "codeartifact"
+    # A repository holds packages of several formats: files() takes the one a mapping migrates.
+    lists_by_format = True
 
     def __init__(self, domain: Domain, session: requests.Session | None = None):
         self.domain = domain
