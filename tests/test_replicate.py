@@ -515,6 +515,31 @@ def test_new_versions_arrive_with_their_source_status(world, sandbox):
     assert differences(sandbox, SRC, DST) == []
 
 
+def test_verify_of_a_replica_accepts_a_version_archived_in_the_source_too(sandbox, tmp_path, monkeypatch, capsys):
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("npm-only")
+    for version in ("0.1.0", "0.2.0"):
+        src.npm("npm-only", "old-acme", version)
+    src.status("npm-only", "npm", None, "old-acme", "0.1.0", "Archived")
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("npm-only", "npm-store")],
+                            options="create_missing = true")
+    assert ferry("replicate", str(job), "--state", str(tmp_path / "replica.db")) == 0
+    assert differences(sandbox, (SOURCE_REGION, "acme", "npm-only"), (TARGET_REGION, "acme", "npm-store")) == []
+    verify = ("verify", str(job), "--state", str(tmp_path / "verify.db"))
+    assert ferry(*verify) == 0  # archived on both sides: in step
+
+    # Archived in the target only: its file cannot be downloaded there, unlike the source's.
+    dst = codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)
+    dst.update_package_versions_status(domain="acme", repository="npm-store", format="npm", package="old-acme",
+                                       versions=["0.2.0"], targetStatus="Archived")
+    capsys.readouterr()
+    assert ferry(*verify) == 1
+    out = capsys.readouterr().out
+    assert "npm:old-acme@0.2.0/package.tgz -> npm-store  (version is Archived in the target" in out
+    assert "old-acme@0.1.0" not in out
+
+
 @pytest.mark.parametrize("line, problem", [
     ("full_every = 0", "options.full_every"),
     ('role_arn = "arn:aws:iam::12:role/x"', "role ARN"),

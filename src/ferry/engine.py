@@ -689,8 +689,11 @@ def _cause(err: BaseException) -> str:
 
 
 def _unusable(entry: PlanEntry) -> PlanEntry:
-    """For ``verify``: an unchanged asset in an Archived target version is a conflict (it cannot be downloaded)."""
-    if entry.action is Action.SAME and entry.target is not None and entry.target.status == VersionStatus.ARCHIVED:
+    """For ``verify``: an unchanged asset in an Archived target version is a conflict (it cannot be downloaded),
+    unless the source's version is Archived too (a CodeArtifact source: the target is as the source is)."""
+    archived = VersionStatus.ARCHIVED.value
+    if entry.action is Action.SAME and entry.target is not None and entry.target.status == archived \
+            and (entry.source is None or entry.source.status != archived):
         return replace(entry, action=Action.CONFLICT, reason="version is Archived in the target, so its assets "
                        "cannot be downloaded; set it back to Published there if it should be usable")
     return entry

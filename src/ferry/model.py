@@ -205,7 +205,8 @@ class SourceItem:
     it through as UNMAPPABLE); ``skipped`` the reason when the job chose to leave it out (a Maven
     SNAPSHOT under ``snapshots = "skip"``: passed through as SKIPPED, not a failure). ``checksums``
     may be given as a dict; it is normalized to :class:`Checksums`. ``extras`` carries format-specific
-    data the publisher needs (e.g. npm package.json fields) and takes no part in hashing.
+    data the publisher needs (e.g. npm package.json fields) and takes no part in hashing. ``status`` is
+    the source version's status where the source has statuses (a CodeArtifact source), else None.
     """
 
     key: ItemKey
@@ -218,6 +219,7 @@ class SourceItem:
     unmappable: str | None = None
     skipped: str | None = None
     extras: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    status: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checksums", _checksums(self.checksums))
