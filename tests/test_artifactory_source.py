@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tracemalloc
 
 import pytest
 import requests
 
-from ferry.errors import FatalError, ItemError, UsageError
+from ferry import transfer
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import make_session
+from ferry.model import ItemKey, SourceItem
 from ferry.retry import REQUEST, retrying
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
 from ferry.sandbox.faults import FaultSpec
@@ -199,6 +203,29 @@ def test_downloads_stream_only_from_the_configured_host(art):
         source.open_locator("http://elsewhere.example/artifactory/npm-local/x.tgz", "x")
     with pytest.raises(ItemError, match="404"):
         source.open_locator(f"{art['url']}/npm-local/gone.tgz", "gone")
+
+
+def test_a_download_is_streamed_and_one_cut_short_is_a_retryable_break(art, tmp_path):
+    """open_locator hands the body over unread: the download streams it in chunks, so memory stays flat
+    however large the file, and a body cut short is a break the item layer retries."""
+    data = os.urandom(32 * 1024 * 1024)
+    art["seeder"].create_repository("generic-local", "generic")
+    art["seeder"].deploy("generic-local", "tool/1.0/tool.bin", data)
+    source = _source(art)
+    (file,) = source.files("generic-local")
+    item = SourceItem(key=ItemKey("generic", "", "tool", "1.0", "tool.bin"), size=file.size,
+                      checksums=file.checksums, locator=file.url, repository="generic-local")
+    tracemalloc.start()
+    try:
+        spooled = transfer.download(lambda: source.open_locator(file.url, "tool"), item, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert spooled.checksums.sha256 == hashlib.sha256(data).hexdigest()
+    assert peak < len(data) // 2, f"{peak / 1e6:.0f} MB held for a 32 MiB download"
+    art["sandbox"].faults["artifactory"].configure(FaultSpec(truncate=1.0))
+    with pytest.raises(RetryableError, match=r"download of generic:tool@1.0/tool.bin broke off"):
+        transfer.download(lambda: source.open_locator(file.url, "tool"), item, tmp_path)
 
 
 def test_dist_tags_from_the_npm_api(art):

@@ -35,7 +35,13 @@ def make_auth(username: str | None, password: str | None, token: str | None) -> 
 
 
 def raise_for(response: requests.Response, what: str) -> None:
-    """Turn an HTTP error status into ferry's error kinds; return quietly on success."""
+    """Turn an HTTP error status into ferry's error kinds; return quietly on success.
+
+    Only an error answer's body is read (for its message): a successful answer may be a download or a
+    listing that is still to be streamed.
+    """
+    if response.status_code < 400:
+        return
     raise_for_status(
         response, what, detail=message(response),
         refused=("Artifactory refused the credentials", "check token_env, or username and password_env"),
