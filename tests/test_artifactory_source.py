@@ -130,6 +130,16 @@ def test_listings_survive_throttling_errors_resets_and_cut_responses(art):
     assert sum(art["sandbox"].faults["artifactory"].status()["injected"].values()) > 3
 
 
+def test_an_answer_cut_short_on_every_attempt_is_a_retryable_error_naming_the_request(art):
+    source = _source(art)
+    source.repositories()
+    art["sandbox"].faults["artifactory"].configure(FaultSpec(truncate=1.0))
+    # Not requests' ChunkedEncodingError, which the CLI could only call unexpected ("report it").
+    with pytest.raises(RetryableError, match=r"^AQL search: ChunkedEncodingError$"):
+        list(source.files("npm-local"))
+    assert art["sandbox"].faults["artifactory"].status()["injected"]["truncate"] == REQUEST.max_attempts
+
+
 @pytest.mark.parametrize("mode", ["bearer", "basic-token", "api-key", "basic-password"])
 def test_every_credential_form_lists(art, mode):
     seeder = art["seeder"]

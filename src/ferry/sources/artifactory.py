@@ -88,12 +88,16 @@ class ArtifactorySource:
 
     def _send(self, method: str, url: str, what: str, **kw) -> requests.Response:
         """One request, redirects followed by hand: credentials go only to the configured host, so a
-        redirect to a CDN or another host gets none (whatever header the credentials travel in)."""
+        redirect to a CDN or another host gets none (whatever header the credentials travel in).
+
+        Raises RetryableError when the connection fails, times out or the answer is cut short (an answer
+        not streamed is read whole here), ItemError after too many redirects.
+        """
         for _hop in range(MAX_REDIRECTS + 1):
             auth = self.auth if same_origin(url, self.url) else None
             try:
                 resp = self.session.request(method, url, auth=auth, timeout=60, allow_redirects=False, **kw)
-            except (requests.ConnectionError, requests.Timeout) as err:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
                 raise RetryableError(f"{what}: {type(err).__name__}") from None
             if not resp.is_redirect:
                 return resp
