@@ -25,15 +25,16 @@ import re
 import sqlite3
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from werkzeug.wrappers import Response
 
 from e2e_helpers import AWS_ENV, ferry, write_job
 from ferry.retry import RetryPolicy
-from ferry.sandbox.seed import NexusSeeder, npm_tarball, sdist, wheel
+from ferry.sandbox.seed import NexusSeeder, sdist, wheel
 from ferry.sandbox.server import Sandbox, SandboxOptions
 
 REPOS = [
@@ -343,6 +344,50 @@ def test_tokens_refused_mid_run_are_fetched_again(small, capsys):
     note = next(line for line in err.splitlines() if "retried" in line)
     assert re.search(r"401 \d+", note), note
     assert {r["state"] for r in ledger_rows(small["ledger"])} == {"confirmed"}
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
+
+
+def _unavailable(monkeypatch, app, handler: str, failing) -> dict:
+    """Make the stand-in ``app`` answer 503 to every request ``failing(request)`` picks, whatever the retries,
+    while the returned switch's ``on`` is true."""
+    real, switch = getattr(app, handler), {"on": True}
+    monkeypatch.setattr(app, handler, lambda request: Response("Service Unavailable\n", status=503)
+                        if switch["on"] and failing(request) else real(request))
+    return switch
+
+
+def test_a_package_the_source_keeps_failing_to_describe_fails_alone(small, monkeypatch, capsys):
+    """The npm packument (read for the package's dist-tags) answers 503 past every retry: only that
+    package's versions fail, with the reason; the run goes on and the rerun finishes the job."""
+    outage = _unavailable(monkeypatch, small["sandbox"].apps["nexus"], "_handle",
+                          lambda request: request.path == "/repository/npm-internal/left-pad2")
+    assert _migrate(small) == 1
+    out = capsys.readouterr().out
+    rows = {r["package"]: r for r in ledger_rows(small["ledger"])}
+    bad = rows.pop("left-pad2")
+    assert bad["state"] == "failed"
+    assert bad["reason"] == "left-pad2 1.0.0: gave up after retries: Nexus /repository/npm-internal/left-pad2: HTTP 503"
+    assert "left-pad2" in out
+    assert {r["state"] for r in rows.values()} == {"confirmed"}
+    assert not [k for k in target_assets(small["store"], "acme") if k[2] == "left-pad2"]
+    outage["on"] = False
+    assert _migrate(small) == 0
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
+
+
+def test_a_version_the_target_keeps_failing_to_finish_fails_alone(small, monkeypatch, capsys):
+    """Its asset is confirmed, but the target's npm dist-tags answer 503 past every retry: that version is
+    failed with the reason (not finished), the run goes on, and the rerun finishes it."""
+    outage = _unavailable(monkeypatch, small["sandbox"].apps["codeartifact"], "_package_endpoint",
+                          lambda request: request.path.endswith("/-/package/left-pad1/dist-tags"))
+    assert _migrate(small) == 1
+    rows = {r["package"]: r for r in ledger_rows(small["ledger"])}
+    bad = rows.pop("left-pad1")
+    assert bad["state"] == "failed"
+    assert bad["reason"] == "finishing the version: gave up after retries: dist-tags of left-pad1: HTTP 503"
+    assert {r["state"] for r in rows.values()} == {"confirmed"}
+    outage["on"] = False
+    assert _migrate(small) == 0
     assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
 
 

@@ -448,7 +448,7 @@ class Engine:
         except FatalError:
             raise
         except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
-            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: {err}")
+            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: {_failure(err)}")
 
     def _version_facts(self, ctx: MappingContext, publish: PublishContext, item: SourceItem) -> str | None:
         """Put what the migrator's optional ``version_facts`` hook reads from the source on ``publish``.
@@ -479,7 +479,14 @@ class Engine:
         seen = {row.key for row in rows if row.target_sha256 is not None}
         facts, blocked = self._package_facts(ctx, items[0].key)
         publish = PublishContext(self.domain, m.target, self.session, facts)
-        blocked = blocked or self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
+        try:
+            blocked = blocked or self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
+        except transfer.Interrupted:
+            return  # the run is stopping: the version's items stay as they are
+        except FatalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - what one package's reads ran into fails its versions, not the run
+            blocked = redact(f"{items[0].key.display_name} {items[0].key.version}: {_failure(err)}")
         if blocked:
             for item in items:
                 writer.transition(m.target, item.key, "failed", reason=blocked)
@@ -512,8 +519,7 @@ class Engine:
                 raise
             except Exception as err:  # noqa: BLE001 - retries exhausted, or something unforeseen: this item only
                 failed = True
-                why = f"gave up after retries: {err}" if is_retryable(err) else f"{type(err).__name__}: {err}"
-                writer.transition(m.target, item.key, "failed", reason=redact(why), attempt=True)
+                writer.transition(m.target, item.key, "failed", reason=redact(_failure(err)), attempt=True)
             if self.settings.progress and item.key.asset not in awaiting:
                 self.settings.progress(1)
         if awaiting:
@@ -529,8 +535,13 @@ class Engine:
             finished = [item for item in items if item.key in done]
             try:
                 self.request_retry(lambda: ctx.migrator.finish_version(publish, finished))
-            except ItemError as err:
-                writer.transition(m.target, finished[-1].key, "failed", reason=f"finishing the version: {err}")
+            except transfer.Interrupted:
+                return  # the run is stopping; the next run's plan finds the version as the target shows it
+            except FatalError:
+                raise
+            except Exception as err:  # noqa: BLE001 - this version is not finished; the run goes on
+                writer.transition(m.target, finished[-1].key, "failed",
+                                  reason=redact(f"finishing the version: {_failure(err)}"))
 
     def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
                          writer: LedgerWriter, publish: PublishContext, whole: bool) -> set[ItemKey]:
@@ -673,6 +684,13 @@ def _temporary_spool() -> Path:
     except OSError as err:
         raise FatalError(f"cannot make a spool folder in {tempfile.gettempdir()} ({err.strerror}); "
                          "give a writable --spool") from None
+
+
+def _failure(err: Exception) -> str:
+    """Why an item failed, from what was raised once its retries were spent."""
+    if isinstance(err, ItemError):
+        return str(err)
+    return f"gave up after retries: {err}" if is_retryable(err) else f"{type(err).__name__}: {err}"
 
 
 def _cause(err: BaseException) -> str:
