@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from email.utils import formatdate
+from types import SimpleNamespace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -14,6 +16,7 @@ import requests
 from botocore.config import Config
 
 from ferry.errors import ItemError, RetryableError
+from ferry.migrators.base import PublishContext
 from ferry.retry import (
     ITEM,
     REQUEST,
@@ -24,6 +27,9 @@ from ferry.retry import (
     retry_after,
     retrying,
 )
+from ferry.sources.artifactory import ArtifactorySource
+from ferry.sources.codeartifact import CodeArtifactSource
+from ferry.sources.nexus import NexusSource
 
 
 class Script:
@@ -110,6 +116,30 @@ def test_http_date_retry_after_uses_the_injected_clock(server):
     sleep = Recorder()
     assert retrying(REQUEST, sleep=sleep, clock=lambda: now)(get_ok, server.url) == b"ok"
     assert sleep.sleeps == [42.0]
+
+
+# Every place ferry turns an HTTP answer into a RetryableError: source downloads, the target's package
+# endpoints, and a CodeArtifact source's package endpoints. Each GETs ``url`` and returns the body.
+_DOMAIN = SimpleNamespace(token=lambda: "token", drop_token=lambda token: None, count=lambda what: None, limiter=None)
+CALLERS = {
+    "nexus": lambda url: NexusSource(url, requests.Session()).open_locator(f"{url}/repository/r/x.tgz", "x").content,
+    "artifactory": lambda url: ArtifactorySource(url, requests.Session()).open_locator(f"{url}/r/x.tgz", "x").content,
+    "target endpoint": lambda url: PublishContext(_DOMAIN, "repo", requests.Session(), {}).send(
+        "GET", f"{url}/x", "x").content,
+    "codeartifact source endpoint": lambda url: CodeArtifactSource(_DOMAIN, requests.Session())._endpoint_get(
+        f"{url}/x", "x", "read").content,
+}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_every_http_answer_asking_to_wait_is_waited_for(server, caller, form):
+    asked = "42" if form == "seconds" else formatdate(time.time() + 42, usegmt=True)
+    server.replies = [(429, {"Retry-After": asked}, b""), (503, {"Retry-After": asked}, b""), (200, {}, b"done")]
+    sleep = Recorder()
+    assert retrying(REQUEST, sleep=sleep)(CALLERS[caller], server.url) == b"done"
+    assert len(sleep.sleeps) == 2
+    assert all(40 < waited <= 42 for waited in sleep.sleeps), sleep.sleeps  # an HTTP date has whole seconds
 
 
 def test_5xx_without_retry_after_backs_off_with_full_jitter(server):

@@ -15,6 +15,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.retry import parse_retry_after
 
 USER_AGENT = "ferry/0.1"
 
@@ -96,12 +97,9 @@ def make_session(pool_size: int = 16, ca_bundle: str | None = None) -> requests.
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
-    """The ``Retry-After`` a response asked for, in seconds (None when absent or not a number)."""
-    after = response.headers.get("Retry-After")
-    try:
-        return float(after) if after else None
-    except ValueError:
-        return None
+    """The ``Retry-After`` a response asked for, in seconds from now: given as seconds or as an HTTP date
+    (both are valid, RFC 9110); None when absent or neither."""
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def raise_for_status(response: requests.Response, what: str, *, refused: tuple[str, str],

@@ -27,7 +27,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ferry.codeartifact import Domain
 from ferry.errors import ItemError, RetryableError, UsageError
-from ferry.http import check_url
+from ferry.http import check_url, retry_after_seconds
 from ferry.model import Checksums
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, \
     npm_deprecations_of, swift_metadata_of
@@ -192,7 +192,8 @@ class CodeArtifactSource:
     def _endpoint_get(self, url: str, what: str, counted: str, **kw: Any) -> requests.Response | None:
         """One authenticated GET of a package endpoint of the source: the response, or None for 404.
 
-        Raises RetryableError (connection, 401 after dropping the token, 429, 5xx) and ItemError (other 4xx).
+        Raises RetryableError (connection, 401 after dropping the token, 429 and 5xx with the server's
+        ``Retry-After``) and ItemError (other 4xx).
         """
         token = self.domain.token()
         self.domain.count(counted)  # a package-endpoint request, shown with the API counts
@@ -204,7 +205,7 @@ class CodeArtifactSource:
             self.domain.drop_token(token)
             raise RetryableError(f"{what}: token refused (HTTP 401)")
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise RetryableError(f"{what}: HTTP {resp.status_code}")
+            raise RetryableError(f"{what}: HTTP {resp.status_code}", retry_after=retry_after_seconds(resp))
         if resp.status_code == 404:
             return None
         if resp.status_code >= 400:
