@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections import Counter
 from contextlib import closing
 
 import pytest
@@ -477,6 +478,30 @@ def test_a_package_removed_from_the_target_by_hand_is_reported_then_copied_again
                               "longer has it: the next run copies it again"]
     after = run(world)
     assert after.exit_code == 0 and after.report.counts == {"confirmed": 2}
+
+
+def test_creating_the_target_is_retried_through_throttling_and_a_lost_answer(world, sandbox, monkeypatch):
+    from ferry.sandbox.codeartifact.records import InternalError, Throttled
+
+    control = sandbox.apps["codeartifact"]._control
+    real, creates = control.dispatch, Counter()
+
+    def flaky(request, region):
+        if request.method == "POST" and request.path in ("/v1/domain", "/v1/repository") and region == TARGET_REGION:
+            creates[request.path] += 1
+            if creates[request.path] == 1 and request.path == "/v1/domain":
+                raise Throttled(retry_after=0)  # nothing was created
+            if creates[request.path] == 1:
+                real(request, region)
+                raise InternalError("the answer was lost")  # created, but ferry cannot tell
+        return real(request, region)
+
+    monkeypatch.setattr(control, "dispatch", flaky)
+    outcome = replicate(load_job(world["job"]), Settings(ledger=world["state"], sleep=lambda _s: None),
+                        ReplicateOptions())
+    assert outcome.exit_code == 0, outcome.problems
+    # The domain is created again after the throttle; the repository whose answer was lost is found to exist.
+    assert creates == {"/v1/domain": 2, "/v1/repository": 1}
     assert differences(sandbox, SRC, DST) == []
 
 

@@ -79,10 +79,14 @@ def _check_target(engine: Engine, job: Job, create: bool) -> None:
 
 def _prepare_target(engine: Engine, passes: list[RepoPass], create: bool, notes: list[str]) -> set[str]:
     """Make sure the target domain and repositories exist (creating them with ``create``; without, they
-    were checked by :func:`_check_target`). Returns the existing ones."""
+    were checked by :func:`_check_target`). Returns the existing ones.
+
+    Creates are retried as migrate's are (:meth:`Engine._ensure`): a throttled create is tried again, and
+    one whose answer was lost counts as done when the target then shows it.
+    """
     domain = engine.domain
     if not domain.exists():
-        domain.create()
+        engine._ensure(domain.create, domain.exists)
         notes.append(f"created domain {domain.name} in {domain.region}")
     existing = set()
     for p in passes:
@@ -90,7 +94,7 @@ def _prepare_target(engine: Engine, passes: list[RepoPass], create: bool, notes:
         if domain.repository_exists(target):
             existing.add(target)
         else:
-            domain.create_repository(target)
+            engine._ensure(lambda: domain.create_repository(target), lambda: domain.repository_exists(target))
             notes.append(f"created repository {target}")
     return existing
 
