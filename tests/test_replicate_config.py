@@ -4,6 +4,8 @@ configurations in another region; a second run changes nothing."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from e2e_helpers import aws_env, codeartifact, ferry
@@ -95,3 +97,28 @@ def test_config_only_updates_what_drifted(world):
     ]
     assert sync_config(job).exit_code == 0
     assert _config(dst, {"team-mirror": "team"}) == _config(world["src"], {})
+
+
+def test_config_only_retries_throttled_writes_and_counts_a_lost_answer_as_done(world, monkeypatch):
+    from ferry.sandbox.codeartifact.records import InternalError, Throttled
+
+    control = world["sandbox"].apps["codeartifact"]._control
+    real, writes = control.dispatch, Counter()
+
+    def flaky(request, region):
+        if region == TARGET_REGION and request.method != "GET":
+            writes[request.path] += 1
+            if writes[request.path] == 1 and request.path in ("/v1/repository",
+                                                              "/v1/package-group-origin-configuration"):
+                raise Throttled(retry_after=0)  # nothing was changed
+            if writes[request.path] == 1 and request.path == "/v1/package-group":
+                real(request, region)
+                raise InternalError("the answer was lost")  # created, but ferry cannot tell
+        return real(request, region)
+
+    monkeypatch.setattr(control, "dispatch", flaky)
+    outcome = sync_config(load_job(world["job"]), sleep=lambda _s: None)
+    assert outcome.problems == []
+    assert outcome.exit_code == 0
+    assert writes["/v1/package-group-origin-configuration"] == 2 and writes["/v1/package-group"] == 2
+    assert _config(world["dst"], {"team-mirror": "team"}) == _config(world["src"], {})

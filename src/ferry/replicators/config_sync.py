@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from ferry.codeartifact import Domain
 from ferry.config import Job
-from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, FerryError, UsageError
+from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, FerryError, ItemError, UsageError
 from ferry.http import check_url
 from ferry.retry import REQUEST, retrying
 
@@ -249,6 +249,28 @@ class ConfigDiff:
                              **({"namespace": k[1]} if k[1] else {})))
 
 
+def _apply(apply: Callable[[], Any], retry: Callable[[Callable[[], Any]], Any]) -> None:
+    """Make one change under the request retry policy, so a throttled or failed write is sent again.
+
+    A write whose answer was lost may have been made: sent again, it conflicts ("already exists"), which
+    after such a failure means it is done. Raises what the last attempt raised otherwise.
+    """
+    failed_before = False
+
+    def attempt() -> None:
+        nonlocal failed_before
+        try:
+            apply()
+        except ItemError:  # ConflictException (see ferry.codeartifact.translate)
+            if not failed_before:
+                raise
+        except Exception:
+            failed_before = True
+            raise
+
+    retry(attempt)
+
+
 def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] | None = None,
                 allow_http: bool = False, ca_bundle: str | None = None) -> ConfigOutcome:
     """Diff (and unless ``dry_run``, apply) the source domain's configuration onto the target.
@@ -279,7 +301,7 @@ def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] 
             if change.apply is None:
                 continue
             try:
-                change.apply()
+                _apply(change.apply, retry)
             except (FerryError, ClientError) as err:
                 outcome.problems.append(f"{change.text}: {err}")
     outcome.requests = {f"source {source.name}@{source.region}": source.request_counts(),
