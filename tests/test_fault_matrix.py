@@ -34,6 +34,7 @@ from werkzeug.wrappers import Response
 
 from e2e_helpers import AWS_ENV, ferry, write_job
 from ferry.retry import RetryPolicy
+from ferry.sandbox.faults import FaultSpec
 from ferry.sandbox.seed import NexusSeeder, sdist, wheel
 from ferry.sandbox.server import Sandbox, SandboxOptions
 
@@ -389,6 +390,18 @@ def test_a_version_the_target_keeps_failing_to_finish_fails_alone(small, monkeyp
     outage["on"] = False
     assert _migrate(small) == 0
     assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
+
+
+def test_a_side_that_keeps_throttling_ends_the_run_saying_to_run_it_again(small, capsys):
+    faults = small["sandbox"].faults["codeartifact"]
+    faults.configure(FaultSpec(throttle=1.0, retry_after=0))
+    assert _migrate(small) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "ferry: error: describe_domain: ThrottlingException Rate exceeded; it kept failing through every retry: "
+        "run the same command again to resume"]
+    assert faults.status()["injected"]["throttle"] == FAST_REQUEST.max_attempts
+    faults.configure(FaultSpec())
+    assert _migrate(small) == 0
 
 
 # -- figures for docs/reliability.md --------------------------------------------------------------

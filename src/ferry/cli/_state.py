@@ -8,7 +8,7 @@ import sys
 import click
 import typer
 
-from ferry.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE, FerryError
+from ferry.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE, FerryError, RetryableError
 
 DEBUG = False
 INTERRUPTED = "ferry: interrupted; run the same command again to resume"
@@ -48,7 +48,7 @@ def _run(app: typer.Typer, argv: list[str] | None) -> int:
         code = app(args=argv, standalone_mode=False)
     except FerryError as err:
         _traceback(err)
-        print(redact.redact(f"ferry: error: {err}"), file=sys.stderr)
+        print(redact.redact(f"ferry: error: {_with_advice(err)}"), file=sys.stderr)
         return err.exit_code
     except _EXITS as err:
         return err.exit_code
@@ -70,6 +70,15 @@ def _run(app: typer.Typer, argv: list[str] | None) -> int:
             root.removeHandler(handler)
             root.setLevel(handler.previous_level)
     return code if isinstance(code, int) else 0
+
+
+def _with_advice(err: FerryError) -> str:
+    """The error's message, saying what to do when it does not: a transient failure that outlasted every
+    retry (a side that kept throttling, failing or cutting answers short) is cured by running again."""
+    text = str(err)
+    if isinstance(err, RetryableError) and "; " not in text:
+        text += "; it kept failing through every retry: run the same command again to resume"
+    return text
 
 
 def _traceback(err: BaseException) -> None:
