@@ -404,6 +404,29 @@ def test_a_side_that_keeps_throttling_ends_the_run_saying_to_run_it_again(small,
     assert _migrate(small) == 0
 
 
+def test_a_publish_answered_after_longer_than_a_read_may_take_is_waited_for(small, monkeypatch):
+    """A publish is answered only once the service has taken the whole asset: for a large one that can take
+    longer than a read may (botocore's read timeout, 2 s here instead of 60 s). It is waited for, not cut off
+    and sent again."""
+    from botocore.config import Config
+
+    monkeypatch.setitem(Config.OPTION_DEFAULTS, "read_timeout", 2)
+    control = small["sandbox"].apps["codeartifact"]._control
+    real, publishes = control.dispatch, []
+
+    def slow(request, region):
+        if request.path == "/v1/package/version/publish":
+            publishes.append(request.args["package"])
+            if len(publishes) == 1:
+                time.sleep(4)
+        return real(request, region)
+
+    monkeypatch.setattr(control, "dispatch", slow)
+    assert _migrate(small) == 0
+    assert sorted(publishes) == ["tool"] * 4  # one publish per raw file, none sent twice
+    assert {r["state"] for r in ledger_rows(small["ledger"])} == {"confirmed"}
+
+
 # -- figures for docs/reliability.md --------------------------------------------------------------
 
 FIGURES_START = "<!-- generated:matrix -->"

@@ -41,6 +41,9 @@ TOKEN_REFRESH_MARGIN = 300.0
 TOKEN_DURATION = 43200
 
 RETRYABLE_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailable", "RequestTimeout"}
+# A publish is answered once the service has taken (and hashed) the whole asset, which for a large one
+# can take longer than botocore's 60 s read timeout: publishes wait as long as the package endpoints' do.
+PUBLISH_TIMEOUT = 300
 
 
 @dataclass(frozen=True)
@@ -187,9 +190,9 @@ class Domain:
                 raise UsageError(f"{side} region unknown: set [{side}] region in the job file or AWS_REGION")
             # total_max_attempts, not max_attempts (which counts retries): ferry.retry is the only layer that retries.
             config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=max_pool)
-            self.client = self._boto_session.client("codeartifact", region_name=self.region,
-                                                    endpoint_url=endpoint_url, config=config,
-                                                    verify=ca_bundle if ca_bundle else None)
+            self._client_args = {"region_name": self.region, "endpoint_url": endpoint_url,
+                                 "verify": ca_bundle if ca_bundle else None}
+            self.client = self._new_client(config)
         except ProfileNotFound as err:
             # err names the profile actually looked for: the job's, or AWS_PROFILE's when the job has none.
             raise UsageError(f"AWS profile {err.kwargs.get('profile', profile)!r} not found in the AWS config; "
@@ -200,8 +203,8 @@ class Domain:
         except ConfigParseError as err:
             raise UsageError(f"AWS config file {err.kwargs.get('path', '')} cannot be read (not valid INI); fix it "
                              "or point AWS_CONFIG_FILE at another file") from None
-        self.client.meta.events.register("before-parse.codeartifact", _check_complete)
-        self.client.meta.events.register("before-sign.codeartifact", _register_signing_credentials)
+        self._publisher: Any = None  # the client for publishes, made with the first one
+        self._publisher_lock = threading.Lock()
         # The list calls a listing sends by the thousand skip boto3's per-call machinery (same wire, same answers).
         self._lean = LeanReads(self.client)
         _register_credentials(self._boto_session)
@@ -215,6 +218,22 @@ class Domain:
         self._counts_lock = threading.Lock()  # not _lock: token() holds that while it calls
 
     # -- plumbing ---------------------------------------------------------------------------------
+
+    def _new_client(self, config: Config) -> Any:
+        client = self._boto_session.client("codeartifact", config=config, **self._client_args)
+        client.meta.events.register("before-parse.codeartifact", _check_complete)
+        client.meta.events.register("before-sign.codeartifact", _register_signing_credentials)
+        return client
+
+    def _client_for(self, operation: str) -> Any:
+        """The client to send ``operation`` with: publishes get one with the longer read timeout."""
+        if operation != "publish_package_version":
+            return self.client
+        with self._publisher_lock:
+            if self._publisher is None:
+                slow = Config(read_timeout=PUBLISH_TIMEOUT)
+                self._publisher = self._new_client(self.client.meta.config.merge(slow))
+        return self._publisher
 
     def _ids(self) -> dict[str, str]:
         ids = {"domain": self.name}
@@ -246,7 +265,7 @@ class Domain:
         try:
             if self._lean.handles(operation):
                 return self._lean.call(operation, {**self._ids(), **params})
-            return getattr(self.client, operation)(**self._ids(), **params)
+            return getattr(self._client_for(operation), operation)(**self._ids(), **params)
         except Exception as err:  # noqa: BLE001 - translated, or re-raised as it was
             mapped = translate(err, operation, self.side, self.client.meta.endpoint_url)
             if self.limiter is not None and _is_throttle(err):
