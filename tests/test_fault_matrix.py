@@ -34,7 +34,7 @@ from werkzeug.wrappers import Response
 
 from e2e_helpers import AWS_ENV, ferry, write_job
 from ferry.retry import RetryPolicy
-from ferry.sandbox.faults import FaultSpec
+from ferry.sandbox.faults import FaultMiddleware, FaultSpec
 from ferry.sandbox.seed import NexusSeeder, sdist, wheel
 from ferry.sandbox.server import Sandbox, SandboxOptions
 
@@ -388,6 +388,32 @@ def test_a_version_the_target_keeps_failing_to_finish_fails_alone(small, monkeyp
     assert bad["reason"] == "finishing the version: gave up after retries: dist-tags of left-pad1: HTTP 503"
     assert {r["state"] for r in rows.values()} == {"confirmed"}
     outage["on"] = False
+    assert _migrate(small) == 0
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
+
+
+def test_a_publish_whose_answer_is_always_cut_short_fails_naming_the_publish(small, monkeypatch):
+    """The target takes left-pad1's publish but cuts every answer short: ferry cannot know it landed, so after
+    the retries the item fails, saying which request broke (not requests' bare 'Connection broken ...')."""
+    app, controller = small["sandbox"].apps["codeartifact"], small["sandbox"].faults["codeartifact"]
+    real, cutting = app._package_endpoint, {"on": True}
+
+    def answer(request):
+        response = real(request)
+        if cutting["on"] and request.method == "PUT" and request.path.endswith("/npm/npm-store/left-pad1"):
+            return lambda environ, start_response: FaultMiddleware(response, controller)._truncated(
+                environ, start_response, 0.5)
+        return response
+
+    monkeypatch.setattr(app, "_package_endpoint", answer)
+    assert _migrate(small) == 1
+    rows = {r["package"]: r for r in ledger_rows(small["ledger"])}
+    bad = rows.pop("left-pad1")
+    assert (bad["state"], bad["reason"]) == ("failed", "gave up after retries: npm publish left-pad1@1.0.0: "
+                                                       "ChunkedEncodingError")
+    assert {r["state"] for r in rows.values()} == {"confirmed"}
+    assert controller.status()["injected"]["truncate"] == FAST_REQUEST.max_attempts * FAST_ITEM.max_attempts
+    cutting["on"] = False
     assert _migrate(small) == 0
     assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
 

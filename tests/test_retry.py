@@ -142,6 +142,13 @@ def test_every_http_answer_asking_to_wait_is_waited_for(server, caller, form):
     assert all(40 < waited <= 42 for waited in sleep.sleeps), sleep.sleeps  # an HTTP date has whole seconds
 
 
+@pytest.mark.parametrize("caller", ["target endpoint", "codeartifact source endpoint"])
+def test_an_answer_cut_short_is_a_retryable_error_naming_the_request(server, caller):
+    server.replies = [("truncate", {}, b"")]
+    with pytest.raises(RetryableError, match=r"^x: ChunkedEncodingError$"):
+        CALLERS[caller](server.url)
+
+
 def test_5xx_without_retry_after_backs_off_with_full_jitter(server):
     server.replies = [(500, {}, b"")] * 4 + [(200, {}, b"ok")]
     sleep = Recorder()

@@ -61,6 +61,7 @@ class PublishContext:
         """An authenticated request to a package endpoint, with errors mapped to ferry's kinds.
 
         Writes (PUT/POST/DELETE) first wait for a slot of the domain limiter's publish class.
+        A connection that fails or an answer cut short is retryable, named by ``what``.
         401 drops the token (the next try fetches a new one) and is retryable; 429/5xx are retryable;
         409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming origin controls.
         Statuses in ``accept`` (e.g. 404 for a file that may be absent) are returned like successes.
@@ -78,7 +79,8 @@ class PublishContext:
             limiter.acquire(limited)
         try:
             resp = self.session.request(method, url, headers=headers, timeout=kwargs.pop("timeout", 300), **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            # ChunkedEncodingError: the answer was cut short (the request may have taken effect)
             raise RetryableError(f"{what}: {type(err).__name__}") from None
         status = resp.status_code
         if status < 400 or status in accept:

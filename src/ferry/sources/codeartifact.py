@@ -192,14 +192,14 @@ class CodeArtifactSource:
     def _endpoint_get(self, url: str, what: str, counted: str, **kw: Any) -> requests.Response | None:
         """One authenticated GET of a package endpoint of the source: the response, or None for 404.
 
-        Raises RetryableError (connection, 401 after dropping the token, 429 and 5xx with the server's
-        ``Retry-After``) and ItemError (other 4xx).
+        Raises RetryableError (connection, an answer cut short, 401 after dropping the token, 429 and 5xx
+        with the server's ``Retry-After``) and ItemError (other 4xx).
         """
         token = self.domain.token()
         self.domain.count(counted)  # a package-endpoint request, shown with the API counts
         try:
             resp = self.session.get(url, auth=("aws", token), timeout=60, **kw)
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             raise RetryableError(f"{what}: {type(err).__name__}") from None
         if resp.status_code == 401:
             self.domain.drop_token(token)
