@@ -357,6 +357,24 @@ def _unavailable(monkeypatch, app, handler: str, failing) -> dict:
     return switch
 
 
+def test_new_tokens_refused_again_and_again_end_the_run_as_refused_credentials(small, monkeypatch, capsys):
+    """The package endpoints refuse every token, however new (401): not a token that ran out, but credentials
+    the target will not take. The run stops as for any refused credentials (exit 3, nothing called failed)
+    after a few new tokens, instead of failing every item in turn and fetching a token for each attempt."""
+    app, refusing = small["sandbox"].apps["codeartifact"], {"on": True}
+    real = app._package_endpoint
+    monkeypatch.setattr(app, "_package_endpoint", lambda request: Response("Unauthorized\n", status=401)
+                        if refusing["on"] else real(request))
+    assert _migrate(small) == 3
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "ferry: error: CodeArtifact's target repository endpoints refused 3 new authorization tokens in a row "
+        "(HTTP 401); check that the [target] AWS identity may read from and publish to the repository")
+    assert "failed" not in {r["state"] for r in ledger_rows(small["ledger"])}
+    refusing["on"] = False
+    assert _migrate(small) == 0
+    assert ferry("verify", str(small["job"]), "--state", str(small["ledger"])) == 0
+
+
 def test_a_package_the_source_keeps_failing_to_describe_fails_alone(small, monkeypatch, capsys):
     """The npm packument (read for the package's dist-tags) answers 503 past every retry: only that
     package's versions fail, with the reason; the run goes on and the rerun finishes the job."""

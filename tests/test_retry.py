@@ -120,7 +120,8 @@ def test_http_date_retry_after_uses_the_injected_clock(server):
 
 # Every place ferry turns an HTTP answer into a RetryableError: source downloads, the target's package
 # endpoints, and a CodeArtifact source's package endpoints. Each GETs ``url`` and returns the body.
-_DOMAIN = SimpleNamespace(token=lambda: "token", drop_token=lambda token: None, count=lambda what: None, limiter=None)
+_DOMAIN = SimpleNamespace(token=lambda: "token", drop_token=lambda token: None, token_accepted=lambda token: None,
+                          count=lambda what: None, limiter=None)
 CALLERS = {
     "nexus": lambda url: NexusSource(url, requests.Session()).open_locator(f"{url}/repository/r/x.tgz", "x").content,
     "artifactory": lambda url: ArtifactorySource(url, requests.Session()).open_locator(f"{url}/r/x.tgz", "x").content,

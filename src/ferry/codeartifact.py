@@ -39,6 +39,9 @@ from ferry.redact import register
 # publish never starts with a token about to lapse.
 TOKEN_REFRESH_MARGIN = 300.0
 TOKEN_DURATION = 43200
+# A token refused before any endpoint accepted it was refused as it came: after this many in a row it is not
+# the token that is wrong but what it stands for (more than one, as a token may be revoked just after it came).
+MAX_FRESH_TOKENS_REFUSED = 3
 
 RETRYABLE_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailable", "RequestTimeout"}
 # A publish is answered once the service has taken (and hashed) the whole asset, which for a large one
@@ -210,6 +213,8 @@ class Domain:
         _register_credentials(self._boto_session)
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None
+        self._token_accepted = False  # an endpoint has accepted the current token
+        self._fresh_tokens_refused = 0  # tokens refused in a row before any endpoint accepted them
         self._margin = TOKEN_REFRESH_MARGIN
         self.tokens_fetched = 0
         self._endpoints: dict[tuple[str, str], str] = {}
@@ -304,15 +309,32 @@ class Domain:
                 expires = expiration.timestamp() if hasattr(expiration, "timestamp") else float(expiration)
                 register(out["authorizationToken"])  # never to be printed or logged (ferry.redact)
                 self._token = (out["authorizationToken"], expires)
+                self._token_accepted = False
                 self._margin = min(TOKEN_REFRESH_MARGIN, max(0.0, expires - fetched) / 10)
                 self.tokens_fetched += 1
             return self._token[0]
 
+    def token_accepted(self, token: str) -> None:
+        """An endpoint took ``token`` (it answered anything but 401)."""
+        if not self._token_accepted and self._token is not None and self._token[0] == token:
+            self._token_accepted = True
+            self._fresh_tokens_refused = 0
+
     def drop_token(self, token: str) -> None:
-        """Forget ``token`` (an endpoint refused it) so the next :meth:`token` call fetches a new one."""
+        """Forget ``token`` (an endpoint refused it) so the next :meth:`token` call fetches a new one.
+
+        Raises :class:`FatalError` when :data:`MAX_FRESH_TOKENS_REFUSED` tokens in a row were refused
+        before any endpoint had accepted them: new tokens are refused, so the identity behind them is.
+        """
         with self._lock:
             if self._token and self._token[0] == token:
+                self._fresh_tokens_refused = 0 if self._token_accepted else self._fresh_tokens_refused + 1
                 self._token = None
+                if self._fresh_tokens_refused >= MAX_FRESH_TOKENS_REFUSED:
+                    raise FatalError(f"CodeArtifact's {self.side} repository endpoints refused "
+                                     f"{MAX_FRESH_TOKENS_REFUSED} new authorization tokens in a row (HTTP 401); "
+                                     f"check that the [{self.side}] AWS identity may read from and publish to the "
+                                     "repository")
 
     def endpoint(self, repository: str, fmt: str) -> str:
         """The repository's endpoint URL for ``fmt``, ending in ``/`` (cached)."""

@@ -62,7 +62,8 @@ class PublishContext:
 
         Writes (PUT/POST/DELETE) first wait for a slot of the domain limiter's publish class.
         A connection that fails or an answer cut short is retryable, named by ``what``.
-        401 drops the token (the next try fetches a new one) and is retryable; 429/5xx are retryable;
+        401 drops the token (the next try fetches a new one) and is retryable, unless new tokens keep being
+        refused (:class:`FatalError`, see :meth:`Domain.drop_token`); 429/5xx are retryable;
         409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming origin controls.
         Statuses in ``accept`` (e.g. 404 for a file that may be absent) are returned like successes.
         """
@@ -83,6 +84,8 @@ class PublishContext:
             # ChunkedEncodingError: the answer was cut short (the request may have taken effect)
             raise RetryableError(f"{what}: {type(err).__name__}") from None
         status = resp.status_code
+        if status != 401:
+            self.domain.token_accepted(token)
         if status < 400 or status in accept:
             return resp
         if status == 429 and limiter is not None:

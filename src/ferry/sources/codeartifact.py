@@ -193,7 +193,7 @@ class CodeArtifactSource:
         """One authenticated GET of a package endpoint of the source: the response, or None for 404.
 
         Raises RetryableError (connection, an answer cut short, 401 after dropping the token, 429 and 5xx
-        with the server's ``Retry-After``) and ItemError (other 4xx).
+        with the server's ``Retry-After``), ItemError (other 4xx), FatalError when new tokens keep being refused.
         """
         token = self.domain.token()
         self.domain.count(counted)  # a package-endpoint request, shown with the API counts
@@ -204,6 +204,7 @@ class CodeArtifactSource:
         if resp.status_code == 401:
             self.domain.drop_token(token)
             raise RetryableError(f"{what}: token refused (HTTP 401)")
+        self.domain.token_accepted(token)
         if resp.status_code == 429 or resp.status_code >= 500:
             raise RetryableError(f"{what}: HTTP {resp.status_code}", retry_after=retry_after_seconds(resp))
         if resp.status_code == 404:
