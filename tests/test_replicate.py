@@ -3,6 +3,7 @@ move only what changed, status sync, deletes only when asked, and the request bi
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from collections import Counter
@@ -398,6 +399,9 @@ def test_replication_converges_through_throttling_errors_and_cut_downloads(world
     sandbox.set_faults(None)
     assert outcomes[-1].exit_code == 0, [o.problems for o in outcomes]
     assert injected["throttle"] and injected["error5xx"] and injected["truncate"]
+    # The run says what the faults cost, as migrate does.
+    assert any(re.fullmatch(r"retried \d+ requests \(429 \d+, 5xx \d+, .*truncated \d+\).*", note)
+               for note in outcomes[0].notes), outcomes[0].notes
     assert differences(sandbox, SRC, DST) == []
 
 

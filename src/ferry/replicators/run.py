@@ -182,6 +182,9 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
     code = exit_code(report.counts, "replicate")
     if problems and code == EXIT_OK:
         code = EXIT_ITEMS_FAILED
+    note = engine.retry_note()  # what the faults cost, as migrate says it
+    if note:
+        settings.notes.append(note)
     return ReplicateOutcome(
         run_id=run_id, report=report, exit_code=code, notes=settings.notes,
         tallies={p.mapping.target: p.tally for p in passes},
