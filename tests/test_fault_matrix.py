@@ -385,7 +385,8 @@ def test_a_package_the_source_keeps_failing_to_describe_fails_alone(small, monke
     rows = {r["package"]: r for r in ledger_rows(small["ledger"])}
     bad = rows.pop("left-pad2")
     assert bad["state"] == "failed"
-    assert bad["reason"] == "left-pad2 1.0.0: gave up after retries: Nexus /repository/npm-internal/left-pad2: HTTP 503"
+    assert bad["reason"] == ("left-pad2 1.0.0: reading its package from the source: gave up after retries: "
+                             "Nexus /repository/npm-internal/left-pad2: HTTP 503")
     assert "left-pad2" in out
     assert {r["state"] for r in rows.values()} == {"confirmed"}
     assert not [k for k in target_assets(small["store"], "acme") if k[2] == "left-pad2"]

@@ -450,8 +450,8 @@ def test_a_package_endpoint_that_keeps_failing_fails_its_versions_not_the_run(wo
     # @acme/ui's two versions fail, naming why; everything else was copied.
     assert broken.exit_code == 1
     assert broken.report.counts == {"confirmed": 5, "failed": 2}
-    assert all("reading its package from the source: dist-tags of @acme/ui: HTTP 503" in f.reason
-               for f in broken.report.failures)
+    assert all("reading its package from the source: gave up after retries: dist-tags of @acme/ui: HTTP 503"
+               in f.reason for f in broken.report.failures)
     # Each of the three reads (one per version, one by the tags pass) is tried as often as the request
     # retry allows, once: not retried inside the retry as well.
     assert broken.problems and len(refused) == 3 * REQUEST.max_attempts
