@@ -29,3 +29,26 @@ def test_ctrl_c_during_start_up_is_exit_130_without_traceback():
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err.strip() == "ferry: interrupted"
+
+
+def test_another_ctrl_c_while_threads_finish_at_exit_leaves_at_once_without_traceback():
+    """After the run is recorded as interrupted, Python waits at exit for threads still in a request (a
+    dist-tags pass): one more Ctrl-C there ends the process at once, exit 130, with no interpreter traceback."""
+    code = ("import threading, time\n"
+            "import ferry.cli, ferry.cli._state as state\n"
+            "def interrupted(app, argv=None):\n"
+            "    threading.Thread(target=time.sleep, args=(60,)).start()  # not a daemon: waited for at exit\n"
+            "    print('recorded', flush=True)\n"
+            "    return 130\n"
+            "state.run_app = interrupted\n"
+            "ferry.cli.main()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ})
+    assert proc.stdout.readline().strip() == "recorded"
+    time.sleep(0.5)  # main() has returned its code and Python waits for the thread
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert time.monotonic() - began < 10  # not after the thread's minute
+    assert "Traceback" not in err and "Exception ignored" not in err, err

@@ -6,6 +6,8 @@ into a one-line message and an exit code. No logic lives here.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import typer
@@ -13,6 +15,7 @@ import typer
 from ferry.cli import jobs as jobs_cli
 from ferry.cli import replicate as replicate_cli
 from ferry.cli import sandbox as sandbox_cli
+from ferry.errors import EXIT_INTERRUPTED
 
 app = typer.Typer(
     name="ferry",
@@ -39,4 +42,16 @@ def main() -> None:
     """Entry point of the ``ferry`` console script."""
     from ferry.cli._state import run_app
 
-    sys.exit(run_app(app))
+    code = run_app(app)
+    if code == EXIT_INTERRUPTED:
+        # The run is recorded as interrupted; Python still waits at exit for threads finishing a request
+        # (a dist-tags pass, a listing). One more Ctrl-C there leaves at once, as the operator asks,
+        # instead of printing the interpreter's traceback: what those threads leave, the next run redoes.
+        signal.signal(signal.SIGINT, _leave_now)
+    sys.exit(code)
+
+
+def _leave_now(_signum, _frame) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
