@@ -17,7 +17,7 @@ from ferry.engine import Settings
 from ferry.replicators.run import ReplicateOptions, replicate
 from ferry.state.reader import LedgerReader
 from replicate_helpers import SOURCE_REGION, TARGET_REGION, NpmClient, Seeder, differences, dist_tags, \
-    write_replica_job
+    snapshot, write_replica_job
 
 SRC = (SOURCE_REGION, "acme", "packages")
 DST = (TARGET_REGION, "acme", "packages")
@@ -623,3 +623,31 @@ def test_package_run_flags_are_refused_with_config_only(tmp_path, capsys, monkey
     job = write_replica_job(tmp_path / "job.toml", "http://127.0.0.1:9", [("packages", "packages")])
     assert ferry("replicate", str(job), "--config-only", *flag) == 2
     assert f"{flag[0]}: not used by --config-only" in capsys.readouterr().err
+
+
+def test_a_mapping_whose_source_changed_deletes_nothing_of_the_old_source(world, sandbox, tmp_path):
+    """The memory is kept per target repository: after the mapping's source is changed, what was copied from
+    the old source must not look deleted from the new one, or --propagate-deletes would empty the target."""
+    assert run(world).exit_code == 0
+    src = world["src"]
+    src.client.create_repository(domain="acme", repository="other")
+    src.npm("other", "right-pad-acme", "1.0.0")
+    url = sandbox.urls()["codeartifact"]
+    old = snapshot(codeartifact(url, SOURCE_REGION), "acme", "packages")
+    world["job"] = write_replica_job(tmp_path / "job.toml", url, [("other", "packages")],
+                                     options="create_missing = true")
+    moved = run(world, propagate_deletes=True)
+    assert moved.exit_code == 0, moved.problems
+    assert moved.modes == {"packages": "full"}  # a first run for this source
+    assert "versions deleted" not in moved.tallies["packages"]
+    assert any("source of packages changed from acme@eu-west-1/packages to acme@eu-west-1/other" in note
+               for note in moved.notes), moved.notes
+    # Everything copied from the old source is still in the target, and the new source's package arrived.
+    target = snapshot(codeartifact(url, TARGET_REGION), "acme", "packages")
+    assert set(target) == set(old) | {("npm", "", "right-pad-acme", "1.0.0")}
+    assert all(target[k] == v for k, v in old.items())
+    # The next run remembers only the new source: still nothing of the old one deleted.
+    again = run(world, propagate_deletes=True)
+    assert again.exit_code == 0 and again.modes == {"packages": "incremental"}
+    assert "versions deleted" not in again.tallies["packages"]
+    assert set(snapshot(codeartifact(url, TARGET_REGION), "acme", "packages")) == set(target)

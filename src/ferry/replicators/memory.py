@@ -100,6 +100,15 @@ class Memory:
                 "DELETE FROM replica_versions WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ?"
                 " AND version = ?", rows))
 
+    def forget_repository(self, target_repo: str) -> None:
+        """Forget every version, dist-tag and deprecation remembered of ``target_repo`` (its high-water mark
+        stays until the run advances it)."""
+        def apply(db) -> None:
+            db.execute("DELETE FROM replica_versions WHERE target_repo = ?", [target_repo])
+            db.execute("DELETE FROM replica_packages WHERE target_repo = ?", [target_repo])
+
+        self.writer.call(apply)
+
     def remember_tags(self, target_repo: str, package: PackageId, tags: dict[str, str]) -> None:
         row = (target_repo, *package, json.dumps(tags, sort_keys=True), now())
         self.writer.call(lambda db: db.execute(

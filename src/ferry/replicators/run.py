@@ -16,7 +16,7 @@ from ferry.config import Job
 from ferry.engine import Engine, MappingContext, Settings
 from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.replicators import batches
-from ferry.replicators.memory import Memory
+from ferry.replicators.memory import Memory, RepoMark
 from ferry.replicators.repo_pass import RepoPass
 from ferry.report import RunReport, build_report
 from ferry.sources.codeartifact import CodeArtifactSource
@@ -132,6 +132,19 @@ def _copy_in_domain(engine: Engine, passes: list[RepoPass], writer: LedgerWriter
     writer.flush()
 
 
+def _forget_other_source(memory: Memory, target: str, mark: RepoMark, source: str, notes: list[str]) -> None:
+    """The mapping of ``target`` now names another source than the one its memory is of: forget that memory,
+    so that this run is a first (full) run for the new source, and say so in ``notes``.
+
+    Kept, versions the old source had and the new one lacks would look deleted from the source, and
+    --propagate-deletes would delete in the target everything copied from the old source.
+    """
+    memory.forget_repository(target)
+    notes.append(f"the source of {target} changed from {mark.source}/{mark.source_repo} to {source} since the last "
+                 "run: what was remembered of the old source is forgotten and this run is a full one; nothing "
+                 "copied from the old source is deleted")
+
+
 def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> ReplicateOutcome:
     """Run one replication of ``job``. Raises :class:`FerryError` for usage and fatal problems.
 
@@ -160,6 +173,9 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
                 passes = []
                 for m in job.repositories:
                     mark = memory.mark(m.target)
+                    if mark is not None and (mark.source, mark.source_repo) != (label, m.source):
+                        _forget_other_source(memory, m.target, mark, f"{label}/{m.source}", settings.notes)
+                        mark = None  # a first run for the new source
                     full = options.full or mark is None or mark.runs_since_full + 1 >= job.options.full_every
                     passes.append(RepoPass(job, m, source, engine.domain, memory, full, now(),
                                            options.propagate_deletes))
