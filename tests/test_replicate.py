@@ -651,3 +651,31 @@ def test_a_mapping_whose_source_changed_deletes_nothing_of_the_old_source(world,
     assert again.exit_code == 0 and again.modes == {"packages": "incremental"}
     assert "versions deleted" not in again.tallies["packages"]
     assert set(snapshot(codeartifact(url, TARGET_REGION), "acme", "packages")) == set(target)
+
+
+def test_a_tags_pass_that_gives_up_says_what_failed_once(world, sandbox, monkeypatch):
+    """The problem line names the package and what was read once, and says the retries were spent."""
+    import ferry.engine
+    from ferry.replicators.repo_pass import RepoPass
+    from ferry.retry import RetryPolicy
+
+    monkeypatch.setattr(ferry.engine, "REQUEST", RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01,
+                                                             max_retry_after=0.01))
+    assert run(world).exit_code == 0
+    world["src"].npm("packages", "left-pad-acme", "2.0.0")
+    settle = RepoPass.settle
+
+    def refusing(self, reader_db, session):  # the source's npm endpoint fails once the versions are copied
+        sandbox.set_faults("error5xx=1.0,retry_after=0s", seed=1)
+        try:
+            return settle(self, reader_db, session)
+        finally:
+            sandbox.set_faults(None)
+
+    monkeypatch.setattr(RepoPass, "settle", refusing)
+    broken = run(world)
+    assert broken.exit_code == 1 and broken.report.counts == {"confirmed": 1}
+    assert len(broken.problems) == 2, broken.problems  # every npm package's tags are read on every run
+    for problem, package in zip(sorted(broken.problems), ("@acme/ui", "left-pad-acme")):
+        assert re.fullmatch(r"packages: npm dist-tags and deprecations not in step \(reading the source\): gave "
+                            rf"up after retries: dist-tags of {package}: HTTP 50\d", problem), problem

@@ -28,6 +28,7 @@ from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
 from ferry.plan import plan
 from ferry.replicators import batches
 from ferry.replicators.memory import Memory, VersionId
+from ferry.retry import is_retryable
 from ferry.sources.codeartifact import CodeArtifactSource
 from ferry.state.ledger import DONE, LedgerWriter
 
@@ -272,9 +273,11 @@ class RepoPass:
         for (ns, name), changed in sorted(self.npm_packages.items()):
             pid, key = package_id(ns, name), ("npm", ns, name)
             selected = lambda ver, ns=ns, name=name: self.selects("npm", ns, name, ver)  # noqa: E731
+            where = "reading the source"
             try:
                 # The source's reads are not retried on their own: the request retry is this one.
                 facts = self.source.domain.retry(lambda p=pid: self.source.npm_package(m.source, p))
+                where = "updating the target"
                 # A version published in the source since the scan listed the package is not in the target
                 # yet: its tags are neither set nor removed, and its deprecation waits, until the next run
                 # copies it (what is remembered then differs from the source, so that run follows them).
@@ -297,7 +300,11 @@ class RepoPass:
                     self.memory.remember_deprecations(m.target, key, deprecated)
             except (FerryError, requests.RequestException) as err:
                 clean = False
-                self.problems.append(f"{m.target}: dist-tags or deprecations of {pid}: {err}")
+                # The error names what was asked of which package; the line adds only what was not done.
+                why = str(err) if pid in str(err) else f"{pid}: {err}"
+                if is_retryable(err):
+                    why = f"gave up after retries: {why}"
+                self.problems.append(f"{m.target}: npm dist-tags and deprecations not in step ({where}): {why}")
                 continue
         return clean
 
