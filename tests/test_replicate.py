@@ -679,3 +679,56 @@ def test_a_tags_pass_that_gives_up_says_what_failed_once(world, sandbox, monkeyp
     for problem, package in zip(sorted(broken.problems), ("@acme/ui", "left-pad-acme")):
         assert re.fullmatch(r"packages: npm dist-tags and deprecations not in step \(reading the source\): gave "
                             rf"up after retries: dist-tags of {package}: HTTP 50\d", problem), problem
+
+
+def test_a_package_deleted_in_the_source_is_deleted_in_the_target_tags_and_all(world, sandbox):
+    """DeletePackage in the source: with --propagate-deletes the target package goes too (no empty package
+    left listed, no dist-tag left pointing at a deleted version); without, it is kept."""
+    src = world["src"]
+    src.npm("packages", "left-pad-acme", "2.0.0")  # latest -> 2.0.0
+    assert run(world).exit_code == 0
+    src.client.delete_package(domain="acme", repository="packages", format="npm", package="left-pad-acme")
+    kept = run(world)
+    assert kept.exit_code == 0 and dist_tags(sandbox, *DST)[("", "left-pad-acme")] == {"latest": "2.0.0"}
+
+    done = run(world, propagate_deletes=True)
+    assert done.exit_code == 0, done.problems
+    assert done.tallies["packages"]["versions deleted"] == 2
+    assert done.tallies["packages"]["packages deleted (gone from the source)"] == 1
+    assert ("", "left-pad-acme") not in dist_tags(sandbox, *DST)
+    dst = codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)
+    listed = [p["package"] for p in dst.list_packages(domain="acme", repository="packages")["packages"]]
+    assert "left-pad-acme" not in listed
+    assert differences(sandbox, SRC, DST) == []
+    again = run(world, propagate_deletes=True)
+    assert again.exit_code == 0 and "packages deleted (gone from the source)" not in again.tallies["packages"]
+
+    # Re-published in the source later, it is copied again with its tags.
+    src.npm("packages", "left-pad-acme", "3.0.0")
+    back = run(world, propagate_deletes=True)
+    assert back.exit_code == 0, back.problems
+    assert dist_tags(sandbox, *DST)[("", "left-pad-acme")] == {"latest": "3.0.0"}
+    assert differences(sandbox, SRC, DST) == []
+
+
+def test_a_package_deleted_in_the_source_keeps_target_versions_ferry_did_not_copy(world, sandbox):
+    assert run(world).exit_code == 0
+    Seeder(sandbox, TARGET_REGION).npm("packages", "left-pad-acme", "9.9.9")  # published in the target only
+    world["src"].client.delete_package(domain="acme", repository="packages", format="npm", package="left-pad-acme")
+    done = run(world, propagate_deletes=True)
+    assert done.exit_code == 0, done.problems
+    assert done.tallies["packages"]["versions deleted"] == 1
+    assert "packages deleted (gone from the source)" not in done.tallies["packages"]
+    dst = codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)
+    left = dst.list_package_versions(domain="acme", repository="packages", format="npm", package="left-pad-acme")
+    assert [v["version"] for v in left["versions"]] == ["9.9.9"]
+
+
+def test_a_package_deleted_in_both_the_source_and_by_hand_in_the_target_is_no_problem(world, sandbox):
+    assert run(world).exit_code == 0
+    for region in (SOURCE_REGION, TARGET_REGION):
+        codeartifact(sandbox.urls()["codeartifact"], region).delete_package(
+            domain="acme", repository="packages", format="npm", package="left-pad-acme")
+    done = run(world, propagate_deletes=True)
+    assert done.exit_code == 0 and not done.problems
+    assert differences(sandbox, SRC, DST) == []

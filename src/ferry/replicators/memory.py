@@ -109,6 +109,13 @@ class Memory:
 
         self.writer.call(apply)
 
+    def forget_package(self, target_repo: str, package: PackageId) -> None:
+        """Forget a package deleted in the target: its remembered dist-tags and deprecation messages."""
+        row = (target_repo, *package)
+        self.writer.call(lambda db: db.execute(
+            "DELETE FROM replica_packages WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ?",
+            row))
+
     def remember_tags(self, target_repo: str, package: PackageId, tags: dict[str, str]) -> None:
         row = (target_repo, *package, json.dumps(tags, sort_keys=True), now())
         self.writer.call(lambda db: db.execute(

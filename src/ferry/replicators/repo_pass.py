@@ -246,7 +246,38 @@ class RepoPass:
                     self.memory.remember(m.target, m.source, [(vid, None, "Disposed") for vid in ids])
                 else:
                     self.memory.forget(m.target, ids)
+                    if done and not self._drop_if_gone(fmt, ns, name):
+                        clean = False
         return clean
+
+    def _drop_if_gone(self, fmt: str, ns: str, name: str) -> bool:
+        """After versions were deleted in the target: a package the source no longer has at all (DeletePackage)
+        is deleted in the target too, so that no empty package stays listed there and no npm dist-tag is left
+        pointing at a deleted version. A package still holding a version ferry did not delete (published in
+        the target only) is kept. Returns False, with a problem, if the target refused or kept failing.
+        Raises :class:`ClientError` or FerryError when a read of either side fails."""
+        m, coords = self.mapping, {"format": fmt, "package": name, **({"namespace": ns} if ns else {})}
+        try:
+            self.source.domain.read("describe_package", repository=m.source, **coords)
+            return True  # the source keeps the package (with no versions, or deleted ones): so does the target
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+        if any(status != "Deleted" for status in self._target_versions(fmt, ns, name).values()):
+            return True
+        try:
+            # Retried like a read: deleting a package that is already gone is answered "not found".
+            self.target.read("delete_package", repository=m.target, **coords)
+            self.tally["packages deleted (gone from the source)"] += 1
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                self.problems.append(f"{m.target}: {fmt} {_label(ns, name)}: package not deleted ({err})")
+                return False
+        except FerryError as err:
+            self.problems.append(f"{m.target}: {fmt} {_label(ns, name)}: package not deleted ({err})")
+            return False
+        self.memory.forget_package(m.target, (fmt, ns, name))
+        return True
 
     def _gone_from_source(self, vid: VersionId) -> bool:
         """Ask the source once more before deleting: a listing cut short must never delete anything."""
