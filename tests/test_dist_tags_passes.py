@@ -120,3 +120,22 @@ def test_remembered_tags_are_read_a_page_at_a_time_with_no_read_left_open(ledger
             assert not reader.db.conn.in_transaction
     assert {n for n, tag in got.items() if tag} == set(names)
     assert all(tag == name for name, tag in got.items() if tag)
+
+
+def test_a_tags_update_that_gives_up_says_so_once(ledger, monkeypatch):
+    """The target's dist-tags still failing after the request retries: the package's item fails saying
+    what was not brought in step and that the retries were spent, naming the request once."""
+    from ferry.errors import RetryableError
+
+    def refusing(_ctx, pid, *_a, **_k):
+        raise RetryableError(f"dist-tags of {pid}: HTTP 503")
+
+    monkeypatch.setattr(dist_tags, "sync_dist_tags", refusing)
+    facts = {"dist_tags": {"latest": "1.0.0"}, "deprecated": {}}  # the source moved latest back to 1.0.0
+    with LedgerReader(ledger.path) as reader:
+        dist_tags._follow_mapping(_engine(lambda *_: facts), CTX, ledger.writer, reader, copied=False,
+                                  stop=threading.Event())
+    ledger.writer.flush()
+    with LedgerReader(ledger.path) as reader:
+        failed = {row.package: row.reason for row in reader.items(ledger.run, ("failed",))}
+    assert failed["steady"] == "npm dist-tags not in step: gave up after retries: dist-tags of steady: HTTP 503"

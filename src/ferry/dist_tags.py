@@ -38,6 +38,7 @@ from ferry.migrators.npm import package_id, sync_deprecations, sync_dist_tags, t
     target_dist_tags
 from ferry.model import Action, ItemKey
 from ferry.redact import redact
+from ferry.retry import failure_reason
 from ferry.state.ledger import DONE, LedgerWriter, now
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.transfer import Interrupted
@@ -242,7 +243,7 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
             raise
         except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
             blamed = versions[min(deprecated)].key if deprecated else _blamed(versions)
-            failed = [(blamed, "failed", redact(f"deprecations of {pid}: {err}"))]
+            failed = [(blamed, "failed", redact(f"npm deprecations not in step: {failure_reason(err)}"))]
         else:
             failed = []
         try:
@@ -256,7 +257,8 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
         except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
             raise
         except Exception as err:  # noqa: BLE001 - this package only; the next run tries it again
-            return [*failed, (_blamed(versions), "failed", redact(f"dist-tags of {pid}: {err}"))]
+            return [*failed, (_blamed(versions), "failed",
+                              redact(f"npm dist-tags not in step: {failure_reason(err)}"))]
         changed.append((m.target, "npm", *package, json.dumps(want, sort_keys=True), now()))
         return failed
 

@@ -40,7 +40,7 @@ from ferry.model import Action, ItemKey, PlanEntry, SourceItem, VersionStatus
 from ferry.plan import _fingerprint, plan
 from ferry.ratelimit import RateLimiter
 from ferry.redact import redact, register
-from ferry.retry import ITEM, REQUEST, is_retryable, retrying
+from ferry.retry import ITEM, REQUEST, failure_reason, retrying
 from ferry.shard import Shard
 from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
@@ -448,7 +448,8 @@ class Engine:
         except FatalError:
             raise
         except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
-            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: {_failure(err)}")
+            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: "
+                              f"{failure_reason(err)}")
 
     def _version_facts(self, ctx: MappingContext, publish: PublishContext, item: SourceItem) -> str | None:
         """Put what the migrator's optional ``version_facts`` hook reads from the source on ``publish``.
@@ -486,7 +487,7 @@ class Engine:
         except FatalError:
             raise
         except Exception as err:  # noqa: BLE001 - what one package's reads ran into fails its versions, not the run
-            blocked = redact(f"{items[0].key.display_name} {items[0].key.version}: {_failure(err)}")
+            blocked = redact(f"{items[0].key.display_name} {items[0].key.version}: {failure_reason(err)}")
         if blocked:
             for item in items:
                 writer.transition(m.target, item.key, "failed", reason=blocked)
@@ -519,7 +520,7 @@ class Engine:
                 raise
             except Exception as err:  # noqa: BLE001 - retries exhausted, or something unforeseen: this item only
                 failed = True
-                writer.transition(m.target, item.key, "failed", reason=redact(_failure(err)), attempt=True)
+                writer.transition(m.target, item.key, "failed", reason=redact(failure_reason(err)), attempt=True)
             if self.settings.progress and item.key.asset not in awaiting:
                 self.settings.progress(1)
         if awaiting:
@@ -541,7 +542,7 @@ class Engine:
                 raise
             except Exception as err:  # noqa: BLE001 - this version is not finished; the run goes on
                 writer.transition(m.target, finished[-1].key, "failed",
-                                  reason=redact(f"finishing the version: {_failure(err)}"))
+                                  reason=redact(f"finishing the version: {failure_reason(err)}"))
 
     def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
                          writer: LedgerWriter, publish: PublishContext, whole: bool) -> set[ItemKey]:
@@ -684,13 +685,6 @@ def _temporary_spool() -> Path:
     except OSError as err:
         raise FatalError(f"cannot make a spool folder in {tempfile.gettempdir()} ({err.strerror}); "
                          "give a writable --spool") from None
-
-
-def _failure(err: Exception) -> str:
-    """Why an item failed, from what was raised once its retries were spent."""
-    if isinstance(err, ItemError):
-        return str(err)
-    return f"gave up after retries: {err}" if is_retryable(err) else f"{type(err).__name__}: {err}"
 
 
 def _cause(err: BaseException) -> str:

@@ -34,7 +34,7 @@ import requests
 import tenacity
 from botocore import exceptions as boto_errors
 
-from ferry.errors import RetryableError
+from ferry.errors import ItemError, RetryableError
 
 RETRYABLE_AWS_CODES = frozenset({
     "ThrottlingException", "InternalServerException", "ServiceUnavailable", "RequestTimeout",
@@ -66,6 +66,14 @@ ITEM = RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=60.0)
 
 def _status_retryable(status: int | None) -> bool:
     return status is not None and (status == 429 or (500 <= status <= 599 and status not in _PERMANENT_5XX))
+
+
+def failure_reason(err: Exception) -> str:
+    """Why an item failed, from what was raised once its retries were spent: an :class:`ItemError`'s own
+    words, ``gave up after retries: ...`` for what waiting might have cured, else the error's kind."""
+    if isinstance(err, ItemError):
+        return str(err)
+    return f"gave up after retries: {err}" if is_retryable(err) else f"{type(err).__name__}: {err}"
 
 
 def is_retryable(exc: BaseException) -> bool:
