@@ -214,3 +214,29 @@ def test_original_checksum_mismatches_are_reported_and_secrets_stay_out_of_outpu
     token = os.environ["ARTIFACTORY_TOKEN"]
     assert token not in out.out + out.err
     assert token.encode() not in state.read_bytes()
+
+
+def test_a_packument_that_keeps_failing_is_asked_for_once_per_request_retry(world, monkeypatch):
+    """The packument answers 503 past every retry: its versions fail, and the read was tried as often as the
+    request retry allows, once (the source does not retry inside the engine's retry as well)."""
+    from werkzeug.wrappers import Response
+
+    from ferry import engine
+    from ferry.retry import RetryPolicy
+
+    fast = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.01, max_retry_after=0.01)
+    monkeypatch.setattr(engine, "REQUEST", fast)
+    app, asked = world["sandbox"].apps["artifactory"], []
+    real = app._handle
+
+    def handle(request, raw):
+        if request.path.endswith("/api/npm/npm-local/left-pad-acme"):
+            asked.append(request.path)
+            return Response("Service Unavailable\n", status=503)
+        return real(request, raw)
+
+    monkeypatch.setattr(app, "_handle", handle)
+    assert ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress") == 1
+    assert report(str(world["state"]))["states"] == {"confirmed": 7, "failed": 2}
+    # One read per version of the package, each tried as often as the request retry allows (not squared).
+    assert len(asked) == 2 * fast.max_attempts

@@ -378,9 +378,13 @@ def test_new_tokens_refused_again_and_again_end_the_run_as_refused_credentials(s
 def test_a_package_the_source_keeps_failing_to_describe_fails_alone(small, monkeypatch, capsys):
     """The npm packument (read for the package's dist-tags) answers 503 past every retry: only that
     package's versions fail, with the reason; the run goes on and the rerun finishes the job."""
+    asked = []
     outage = _unavailable(monkeypatch, small["sandbox"].apps["nexus"], "_handle",
-                          lambda request: request.path == "/repository/npm-internal/left-pad2")
+                          lambda request: request.path == "/repository/npm-internal/left-pad2"
+                          and not asked.append(request.path))
     assert _migrate(small) == 1
+    # The one read is tried as often as the request retry allows, once: not retried inside the retry too.
+    assert len(asked) == FAST_REQUEST.max_attempts
     out = capsys.readouterr().out
     rows = {r["package"]: r for r in ledger_rows(small["ledger"])}
     bad = rows.pop("left-pad2")

@@ -120,12 +120,16 @@ class ArtifactorySource:
 
     def _get_json(self, path: str, what: str, params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None) -> Any:
-        def call() -> Any:
-            resp = self._request("GET", path, what, params=params, headers=headers)
-            raise_for(resp, what)
-            return self._json(resp, what)
+        """:meth:`_get_json_once` under the source layer's retry policy."""
+        return self._retry(lambda: self._get_json_once(path, what, params, headers))
 
-        return self._retry(call)
+    def _get_json_once(self, path: str, what: str, params: Mapping[str, str] | None = None,
+                       headers: Mapping[str, str] | None = None) -> Any:
+        """One GET of ``path``, its JSON answer. Raises RetryableError (connection, 429, 5xx, an answer that is
+        not JSON), FatalError (401/403), ItemError (other 4xx, too many redirects)."""
+        resp = self._request("GET", path, what, params=params, headers=headers)
+        raise_for(resp, what)
+        return self._json(resp, what)
 
     def _aql(self, query: str, first: bool) -> dict[str, Any]:
         """Run one AQL query. Raises _AqlRefused when the server will not run AQL (first query only)."""
@@ -332,16 +336,21 @@ class ArtifactorySource:
         return resp
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
-        """npm dist-tags from the packument Artifactory serves at ``/api/npm/{repo}/{name}``."""
+        """npm dist-tags from the packument Artifactory serves at ``/api/npm/{repo}/{name}``; not retried
+        here, as :meth:`npm_package`."""
         return self.npm_package(repository, package_id)["dist_tags"]
 
     def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
         """npm dist-tags and deprecation messages from the packument Artifactory serves at
-        ``/api/npm/{repo}/{name}``; both empty when it has no such package."""
+        ``/api/npm/{repo}/{name}``; both empty when it has no such package.
+
+        Not retried here: callers run it under the request retry (retrying here too would multiply the
+        attempts). Raises RetryableError (429, 5xx, connection, an answer that is not JSON), FatalError (401/403).
+        """
         escaped = quote(package_id, safe="@").replace("/", "%2f")
         try:
-            doc = self._get_json(f"/api/npm/{quote(repository)}/{escaped}", f"packument of {package_id}",
-                                 headers={"Accept": NPM_PACKUMENT_ACCEPT})
+            doc = self._get_json_once(f"/api/npm/{quote(repository)}/{escaped}", f"packument of {package_id}",
+                                      headers={"Accept": NPM_PACKUMENT_ACCEPT})
         except ItemError:
             return npm_facts_of(None)
         return npm_facts_of(doc)

@@ -87,19 +87,22 @@ class NexusSource:
 
     def _get_json(self, path: str, params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None) -> Any:
-        def call() -> Any:
-            try:
-                resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60,
-                                        headers=headers)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-                raise transport_error(err, f"Nexus {path}") from None
-            raise_for(resp, f"Nexus {path}")
-            try:
-                return resp.json()
-            except ValueError:
-                raise RetryableError(f"Nexus {path}: response is not JSON (cut short?)") from None
+        """:meth:`_get_json_once` under the source layer's retry policy."""
+        return self._retry(lambda: self._get_json_once(path, params, headers))
 
-        return self._retry(call)
+    def _get_json_once(self, path: str, params: Mapping[str, str] | None = None,
+                       headers: Mapping[str, str] | None = None) -> Any:
+        """One GET of ``path``, its JSON answer. Raises RetryableError (connection, 429, 5xx, an answer that is
+        not JSON), FatalError (credentials refused, TLS not trusted), ItemError (other 4xx)."""
+        try:
+            resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60, headers=headers)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            raise transport_error(err, f"Nexus {path}") from None
+        raise_for(resp, f"Nexus {path}")
+        try:
+            return resp.json()
+        except ValueError:
+            raise RetryableError(f"Nexus {path}: response is not JSON (cut short?)") from None
 
     def repositories(self) -> dict[str, SourceRepository]:
         """All repositories by name (fetched once)."""
@@ -179,16 +182,22 @@ class NexusSource:
         return resp
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
-        """npm dist-tags from the package's packument (``/repository/{repo}/{id}``)."""
+        """npm dist-tags from the package's packument (``/repository/{repo}/{id}``); not retried here, as
+        :meth:`npm_package`."""
         return self.npm_package(repository, package_id)["dist_tags"]
 
     def npm_package(self, repository: str, package_id: str) -> Mapping[str, Mapping[str, str]]:
         """npm dist-tags and deprecation messages from the package's packument (``/repository/{repo}/{id}``);
-        both empty when Nexus has no such package."""
+        both empty when Nexus has no such package.
+
+        Not retried here: callers run it under the request retry (retrying here too would multiply the
+        attempts). Raises RetryableError (connection, 429, 5xx, an answer that is not JSON), FatalError
+        (credentials refused).
+        """
         escaped = package_id.replace("/", "%2f")
         try:
-            doc = self._get_json(f"/repository/{quote(repository)}/{escaped}",
-                                 headers={"Accept": NPM_PACKUMENT_ACCEPT})
+            doc = self._get_json_once(f"/repository/{quote(repository)}/{escaped}",
+                                      headers={"Accept": NPM_PACKUMENT_ACCEPT})
         except ItemError:
             return npm_facts_of(None)
         return npm_facts_of(doc)
