@@ -57,6 +57,21 @@ def test_first_run_copies_everything_with_zero_differences(world, capsys):
     assert "requests:" in out and "ListPackages" in out
 
 
+def test_verify_checks_a_replica_of_a_repository_holding_several_formats(world, sandbox, capsys):
+    """The repository holds npm, PyPI and generic packages and its mapping names no format: verify plans every
+    format it holds, against the one target repository, and finds a difference in any of them."""
+    state = str(world["state"])
+    assert ferry("replicate", str(world["job"]), "--state", state) == 0
+    capsys.readouterr()
+    assert ferry("verify", str(world["job"]), "--state", state) == 0
+    with LedgerReader(state) as reader:
+        assert Counter((r.format, r.state) for r in reader.items(None, None, "packages")) == Counter(
+            {("npm", "same"): 3, ("pypi", "same"): 2, ("generic", "same"): 2})
+    world["src"].generic("packages", "tools", "installer", "3.5.0", {"installer.bin": b"\x7fELF 3.5.0"})
+    assert ferry("verify", str(world["job"]), "--state", state) == 1
+    assert "generic:tools/installer@3.5.0/installer.bin" in capsys.readouterr().out
+
+
 def test_the_ledger_file_alone_holds_the_run_once_ferry_has_exited(world, tmp_path):
     """The nightly runbook copies only replica.db to S3 and back: once ferry has exited, nothing of the run
     may be left behind in the -wal file beside it (an open read connection keeps SQLite from folding it in)."""
@@ -336,12 +351,16 @@ def test_plain_migrate_and_verify_read_a_codeartifact_source(sandbox, tmp_path, 
     assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
     assert ferry("verify", str(job), "--state", state) == 0
     assert differences(sandbox, (SOURCE_REGION, "acme", "npm-only"), (TARGET_REGION, "acme", "npm-store")) == []
-    # A repository holding several formats needs one: the message says which it holds.
+    # A repository holding several formats, its mapping naming none: every format is copied into the one target.
     mixed = write_replica_job(tmp_path / "mixed.toml", sandbox.urls()["codeartifact"], [("mixed", "mixed")],
                               options="create_missing = true")
-    capsys.readouterr()
-    assert ferry("migrate", str(mixed), "--state", state, "--no-progress") == 2
-    assert "npm+pypi" in capsys.readouterr().err
+    assert ferry("audit", str(mixed), "--state", state) == 0
+    assert ferry("migrate", str(mixed), "--state", state, "--no-progress") == 0
+    assert ferry("verify", str(mixed), "--state", state) == 0
+    assert differences(sandbox, (SOURCE_REGION, "acme", "mixed"), (TARGET_REGION, "acme", "mixed")) == []
+    with LedgerReader(state) as reader:
+        assert sorted((r.format, r.package, r.state) for r in reader.items(None, None, "mixed")) == [
+            ("npm", "x-acme", "same"), ("pypi", "acme-utils", "same"), ("pypi", "acme-utils", "same")]
 
 
 def test_migrate_of_one_format_of_a_mixed_codeartifact_repository_lists_only_that_format(sandbox, tmp_path,

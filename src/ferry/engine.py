@@ -168,7 +168,8 @@ class Engine:
     # -- preparing ----------------------------------------------------------------------------------
 
     def prepare(self, create_missing: bool, dry_run: bool = False) -> None:
-        """Check (or create) the target domain and repositories and resolve each mapping's format.
+        """Check (or create) the target domain and repositories and resolve each mapping's format (each format
+        a CodeArtifact source repository holds, for a mapping of a mixed one that names none).
 
         Raises :class:`UsageError` for a missing domain/repository without ``create_missing``, an
         unknown source repository, or a format no migrator handles; nothing has moved by then.
@@ -176,6 +177,12 @@ class Engine:
         """
         for m in self.job.repositories:
             repo = self.source.repository(m.source)
+            if (m.format is None and repo.format is None and getattr(self.source, "lists_by_format", False)
+                    and self.source.formats(m.source)):
+                # A CodeArtifact repository holding several formats: each is planned on its own, all into the
+                # one target (a target is named by one mapping only, so the mapping cannot be split by format).
+                self.mappings.extend(self._contexts_by_format(m))
+                continue
             # A Nexus or Artifactory repository has one format: a mapping that names another would read its
             # files with the wrong rules (npm tarballs taken for generic files). A generic (raw) one may hold
             # anything, and a CodeArtifact repository mixes formats: format = ... narrows those.
@@ -217,6 +224,20 @@ class Engine:
                 self._ensure(lambda: self.domain.create_repository(target),
                              lambda: self.domain.repository_exists(target))
                 self.settings.notes.append(f"created repository {target}")
+
+    def _contexts_by_format(self, m: RepositoryMapping) -> list[MappingContext]:
+        """One context per format a CodeArtifact source repository holds; a format no migrator handles is
+        left out and the run's notes say so (as replicate counts it). Raises :class:`UsageError` for a
+        mapping key one of the formats never reads."""
+        contexts = []
+        for fmt in sorted(self.source.formats(m.source)):
+            if fmt not in MIGRATORS:
+                self.settings.notes.append(f"{m.source}: its {fmt} packages are left out (this ferry migrates "
+                                           f"{', '.join(sorted(MIGRATORS))})")
+                continue
+            _check_keys_apply(m, fmt)
+            contexts.append(MappingContext(m, fmt, MIGRATORS[fmt]))
+        return contexts
 
     @staticmethod
     def _create_hint(dry_run: bool) -> str:
@@ -343,7 +364,11 @@ class Engine:
         writer.flush()
 
     def _contexts(self) -> dict:
-        return {(m.mapping.source, m.mapping.target): m for m in self.mappings}
+        """{(source, target): {format: context}}: a mixed CodeArtifact repository's mapping has one per format."""
+        by_target: dict = {}
+        for m in self.mappings:
+            by_target.setdefault((m.mapping.source, m.mapping.target), {})[m.format] = m
+        return by_target
 
     def _sweep_spools(self) -> None:
         """Remove what runs that died (killed, out of memory, node preempted) left in the spool, so
@@ -380,7 +405,11 @@ class Engine:
 
     def _context_of(self, row: ItemRow, by_target) -> MappingContext | None:
         """The mapping a ledger row belongs to in this run, or None."""
-        return by_target.get((row.source_repo, row.target_repo))
+        contexts = by_target.get((row.source_repo, row.target_repo))
+        if not contexts:
+            return None
+        # A mapping of one format takes its rows whatever they say (unchanged); a mixed one picks by format.
+        return next(iter(contexts.values())) if len(contexts) == 1 else contexts.get(row.format)
 
     def _target_memory(self, writer: LedgerWriter) -> TargetMemory:
         if self._memory is None or self._memory.writer is not writer:

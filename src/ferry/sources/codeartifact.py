@@ -131,7 +131,7 @@ class CodeArtifactSource:
                              f"{name!r}; fix [[repositories]] source")
         found = self.formats(name)
         fmt = next(iter(found)) if len(found) == 1 else None
-        native = fmt or ("+".join(sorted(found)) + " (set format = ... in [[repositories]])" if found else "empty")
+        native = fmt or ("+".join(sorted(found)) if found else "empty")
         return SourceRepository(name, fmt, "hosted", native)
 
     # -- listing
