@@ -4,7 +4,7 @@ same-domain copies (each at most 100 versions per call, as the service allows)."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
@@ -55,21 +55,29 @@ def _batched(domain: Domain, operation: str, versions: Iterable[str], **params: 
     """Raises :class:`ClientError` for an error other than a missing package (those fail the batch)."""
     result = BatchResult()
     for batch in chunks(sorted(set(versions))):
-        try:
-            out = domain.retry(lambda b=batch: domain.call(operation, versions=b, **params))
-        except FerryError as err:
-            result.failed.update({v: str(err) for v in batch})
-            continue
-        except ClientError as err:
-            # A package the target no longer has (removed by hand): its versions are not found, as the
-            # service says of a missing version of a package it has, and the callers treat them so.
-            why = _not_found(err)
-            if why is None:
-                raise
-            result.failed.update({v: why for v in batch})
-            continue
-        _collect(result, out, batch)
+        _send(result, batch, lambda b=batch: domain.retry(lambda: domain.call(operation, versions=b, **params)))
     return result
+
+
+def _send(result: BatchResult, batch: list[str], call: Callable[[], dict]) -> None:
+    """One batch's call, its answer collected into ``result``; a call that fails after the request retries,
+    or names a package the service does not have, fails the batch's versions. Raises :class:`ClientError`
+    for any other error."""
+    try:
+        out = call()
+    except FerryError as err:
+        result.failed.update({v: str(err) for v in batch})
+        return
+    except ClientError as err:
+        # A package the target no longer has (removed by hand), or the source no longer has: its versions
+        # are not found, as the service says of a missing version of a package it has, and callers treat
+        # them so.
+        why = _not_found(err)
+        if why is None:
+            raise
+        result.failed.update({v: why for v in batch})
+        return
+    _collect(result, out, batch)
 
 
 def set_status(domain: Domain, repository: str, fmt: str, namespace: str, package: str, versions: Iterable[str],
@@ -102,19 +110,8 @@ def copy(domain: Domain, source_repo: str, target_repo: str, fmt: str, namespace
     for batch in chunks(sorted(revisions)):
         pinned = {v: revisions[v] for v in batch if revisions[v]}
         ask: dict[str, Any] = {"versionRevisions": pinned} if len(pinned) == len(batch) else {"versions": batch}
-        try:
-            # Retried like a read: copying a version the destination already holds identically succeeds.
-            out = domain.retry(lambda a=ask: domain.call(
-                "copy_package_versions", sourceRepository=source_repo, destinationRepository=target_repo,
-                allowOverwrite=False, includeFromUpstream=False, **a, **_coords(fmt, namespace, package)))
-        except FerryError as err:
-            result.failed.update({v: str(err) for v in batch})
-            continue
-        except ClientError as err:
-            why = _not_found(err)
-            if why is None:
-                raise
-            result.failed.update({v: why for v in batch})
-            continue
-        _collect(result, out, batch)
+        # Retried like a read: copying a version the destination already holds identically succeeds.
+        _send(result, batch, lambda a=ask: domain.retry(lambda: domain.call(
+            "copy_package_versions", sourceRepository=source_repo, destinationRepository=target_repo,
+            allowOverwrite=False, includeFromUpstream=False, **a, **_coords(fmt, namespace, package))))
     return result

@@ -117,18 +117,18 @@ class Memory:
             row))
 
     def remember_tags(self, target_repo: str, package: PackageId, tags: dict[str, str]) -> None:
-        row = (target_repo, *package, json.dumps(tags, sort_keys=True), now())
-        self.writer.call(lambda db: db.execute(
-            "INSERT INTO replica_packages (target_repo, format, namespace, package, dist_tags, updated)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT (target_repo, format, namespace, package) DO UPDATE SET"
-            " dist_tags = excluded.dist_tags, updated = excluded.updated", row))
+        self._remember_package("dist_tags", target_repo, package, tags)
 
     def remember_deprecations(self, target_repo: str, package: PackageId, messages: dict[str, str]) -> None:
-        row = (target_repo, *package, json.dumps(messages, sort_keys=True), now())
+        self._remember_package("deprecated", target_repo, package, messages)
+
+    def _remember_package(self, column: str, target_repo: str, package: PackageId, value: dict[str, str]) -> None:
+        # column is one of this class's two names, never input: it may be spliced into the statement.
+        row = (target_repo, *package, json.dumps(value, sort_keys=True), now())
         self.writer.call(lambda db: db.execute(
-            "INSERT INTO replica_packages (target_repo, format, namespace, package, deprecated, updated)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT (target_repo, format, namespace, package) DO UPDATE SET"
-            " deprecated = excluded.deprecated, updated = excluded.updated", row))
+            f"INSERT INTO replica_packages (target_repo, format, namespace, package, {column}, updated)"
+            f" VALUES (?,?,?,?,?,?) ON CONFLICT (target_repo, format, namespace, package) DO UPDATE SET"
+            f" {column} = excluded.{column}, updated = excluded.updated", row))
 
     def advance(self, target_repo: str, source_repo: str, source: str, started: str, full: bool,
                 clean: bool) -> None:
