@@ -139,31 +139,30 @@ def snapshot(client, domain: str, repo: str) -> dict:
     return out
 
 
-def dist_tags(sandbox, region: str, domain: str, repo: str) -> dict:
+def _npm_packages(sandbox, region: str, domain: str, repo: str):
+    """``(store, (namespace, name), package)`` for every npm package of the repository."""
     store = sandbox.apps["codeartifact"].store
     r = store.repository(store.domain(region, None, domain), repo)
-    out = {}
     for row in store.query("SELECT id, namespace, name FROM packages WHERE repo_id=? AND format='npm'",
                            (r.id,)):
-        pkg = store.require_package(r, "npm", row["namespace"] or None, row["name"])
-        out[(row["namespace"] or "", row["name"])] = store.dist_tags(pkg)
-    return out
+        yield store, (row["namespace"] or "", row["name"]), store.require_package(r, "npm", row["namespace"] or None,
+                                                                                   row["name"])
+
+
+def dist_tags(sandbox, region: str, domain: str, repo: str) -> dict:
+    return {name: store.dist_tags(pkg) for store, name, pkg in _npm_packages(sandbox, region, domain, repo)}
 
 
 def deprecations(sandbox, region: str, domain: str, repo: str) -> dict:
     """``{(namespace, name, version): message}`` of every deprecated npm version in the repository."""
-    store = sandbox.apps["codeartifact"].store
-    r = store.repository(store.domain(region, None, domain), repo)
     out = {}
-    for row in store.query("SELECT id, namespace, name FROM packages WHERE repo_id=? AND format='npm'",
-                           (r.id,)):
-        pkg = store.require_package(r, "npm", row["namespace"] or None, row["name"])
+    for store, (namespace, name), pkg in _npm_packages(sandbox, region, domain, repo):
         for ver in store.versions(pkg):
             if ver.status == "Deleted":  # as in snapshot(): the API does not list them
                 continue
             message = (ver.metadata.get("manifest") or {}).get("deprecated")
             if message:
-                out[(row["namespace"] or "", row["name"], ver.version)] = message
+                out[(namespace, name, ver.version)] = message
     return out
 
 

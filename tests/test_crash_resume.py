@@ -55,6 +55,18 @@ def _seed(url: str) -> dict[tuple, str]:
     return expected
 
 
+def _acme(sandbox, tmp_path):
+    """The stand-ins seeded with this file's packages, domain ``acme`` holding every target repository, and
+    a job file: ``(urls, expected, codeartifact client, job path)``."""
+    urls = sandbox.urls()
+    expected = _seed(urls["nexus"])
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    for repo in REPOS:
+        ca.create_repository(domain="acme", repository=repo["target"])
+    return urls, expected, ca, write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+
+
 def _target(store) -> dict[tuple, str]:
     rows = store.query(
         "SELECT p.format, p.namespace, p.name, v.version, a.name AS asset, a.sha256, v.status FROM assets a "
@@ -88,13 +100,7 @@ def kill_and_resume(sandbox, tmp_path) -> dict:
     ``confirmed_before_final`` and ``seconds``. Raises AssertionError when a promise is broken.
     """
     started = time.monotonic()
-    urls = sandbox.urls()
-    expected = _seed(urls["nexus"])
-    ca = codeartifact(urls["codeartifact"])
-    ca.create_domain(domain="acme")
-    for repo in REPOS:
-        ca.create_repository(domain="acme", repository=repo["target"])
-    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    urls, expected, ca, job = _acme(sandbox, tmp_path)
     ledger = tmp_path / "ferry.db"
 
     store = sandbox.apps["codeartifact"].store
@@ -195,13 +201,7 @@ def test_a_second_run_on_a_ledger_in_use_is_refused_and_the_first_reports_all_it
     from e2e_helpers import ferry
 
     aws_env(monkeypatch, tmp_path)
-    urls = sandbox.urls()
-    expected = _seed(urls["nexus"])
-    ca = codeartifact(urls["codeartifact"])
-    ca.create_domain(domain="acme")
-    for repo in REPOS:
-        ca.create_repository(domain="acme", repository=repo["target"])
-    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    urls, expected, ca, job = _acme(sandbox, tmp_path)
     other = write_job(tmp_path / "other.toml", urls["nexus"], urls["codeartifact"], REPOS, domain="second")
     ledger = tmp_path / "ferry.db"
     sandbox.set_faults("latency=40ms", seed=7)  # the first run is still busy when the second starts
@@ -237,13 +237,7 @@ def test_status_and_report_call_a_killed_run_crashed_not_running(sandbox, tmp_pa
     from e2e_helpers import ferry
 
     aws_env(monkeypatch, tmp_path)
-    urls = sandbox.urls()
-    _seed(urls["nexus"])
-    ca = codeartifact(urls["codeartifact"])
-    ca.create_domain(domain="acme")
-    for repo in REPOS:
-        ca.create_repository(domain="acme", repository=repo["target"])
-    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
+    urls, _expected, ca, job = _acme(sandbox, tmp_path)
     ledger = tmp_path / "ferry.db"
     sandbox.set_faults("latency=40ms", seed=7)
     cmd = [sys.executable, "-m", "ferry", "migrate", str(job), "--state", str(ledger), "--no-progress", "--workers", "2"]
