@@ -624,6 +624,16 @@ def test_a_missing_target_is_refused_before_a_ledger_is_written(sandbox, tmp_pat
     assert not (tmp_path / "ferry.db").exists()
 
 
+def test_a_missing_source_domain_is_refused_before_a_ledger_is_written(sandbox, tmp_path, monkeypatch, capsys):
+    aws_env(monkeypatch, tmp_path)
+    Seeder(sandbox, TARGET_REGION).create("packages")
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            source_domain="nowhere")
+    assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 2
+    assert "source domain 'nowhere' does not exist in eu-west-1" in capsys.readouterr().err
+    assert not (tmp_path / "ferry.db").exists()
+
+
 def test_flags_config_only_would_ignore_are_refused(tmp_path, capsys, monkeypatch):
     aws_env(monkeypatch, tmp_path)
     job = write_replica_job(tmp_path / "job.toml", "http://127.0.0.1:9", [("packages", "packages")])
@@ -659,8 +669,8 @@ def test_a_mapping_whose_source_changed_deletes_nothing_of_the_old_source(world,
     assert moved.exit_code == 0, moved.problems
     assert moved.modes == {"packages": "full"}  # a first run for this source
     assert "versions deleted" not in moved.tallies["packages"]
-    assert any("source of packages changed from acme@eu-west-1/packages to acme@eu-west-1/other" in note
-               for note in moved.notes), moved.notes
+    assert any("source of packages changed from 111122223333:acme@eu-west-1/packages to "
+               "111122223333:acme@eu-west-1/other" in note for note in moved.notes), moved.notes
     # Everything copied from the old source is still in the target, and the new source's package arrived.
     target = snapshot(codeartifact(url, TARGET_REGION), "acme", "packages")
     assert set(target) == set(old) | {("npm", "", "right-pad-acme", "1.0.0")}
@@ -670,6 +680,39 @@ def test_a_mapping_whose_source_changed_deletes_nothing_of_the_old_source(world,
     assert again.exit_code == 0 and again.modes == {"packages": "incremental"}
     assert "versions deleted" not in again.tallies["packages"]
     assert set(snapshot(codeartifact(url, TARGET_REGION), "acme", "packages")) == set(target)
+
+
+def test_a_source_domain_of_the_same_name_in_another_account_is_another_source(world, sandbox, tmp_path):
+    """Pointing the job at another account's domain of the same name and region is a change of source: the
+    memory of the first account's versions is forgotten, so --propagate-deletes deletes none of them."""
+    assert run(world).exit_code == 0
+    store = sandbox.apps["codeartifact"].store
+    other = store.create_domain(SOURCE_REGION, "444455556666", "acme")
+    store.create_repository(other, "packages")
+    url = sandbox.urls()["codeartifact"]
+    old = snapshot(codeartifact(url, TARGET_REGION), "acme", "packages")
+    world["job"] = write_replica_job(tmp_path / "job.toml", url, [("packages", "packages")],
+                                     extra_source='domain_owner = "444455556666"', options="create_missing = true")
+    moved = run(world, propagate_deletes=True)
+    assert moved.exit_code == 0, moved.problems
+    assert moved.modes == {"packages": "full"}
+    assert "versions deleted" not in moved.tallies["packages"]
+    assert any("changed from 111122223333:acme@eu-west-1/packages to 444455556666:acme@eu-west-1/packages" in note
+               for note in moved.notes), moved.notes
+    assert snapshot(codeartifact(url, TARGET_REGION), "acme", "packages") == old
+
+
+def test_a_memory_recorded_without_the_account_is_kept_and_given_it(world, sandbox):
+    """A ledger from a ferry that named the source domain@region: the same domain and region is the same
+    source (an incremental run, as before), and the run records the account from then on."""
+    assert run(world).exit_code == 0
+    with sqlite3.connect(world["state"]) as db:
+        db.execute("UPDATE replica_repos SET source = 'acme@eu-west-1'")
+    again = run(world, propagate_deletes=True)
+    assert again.exit_code == 0 and again.modes == {"packages": "incremental"}, again.notes
+    assert not any("changed from" in note for note in again.notes), again.notes
+    with sqlite3.connect(world["state"]) as db:
+        assert db.execute("SELECT source FROM replica_repos").fetchall() == [("111122223333:acme@eu-west-1",)]
 
 
 def test_a_tags_pass_that_gives_up_says_what_failed_once(world, sandbox, monkeypatch):

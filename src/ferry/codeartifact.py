@@ -174,6 +174,7 @@ class Domain:
         # Every control-plane call takes a slot of its operation class first (see ferry.ratelimit).
         self.limiter = limiter
         self.owner = owner
+        self._account: str | None = None  # the owner DescribeDomain named, when ``owner`` is not given
         # Runs idempotent reads under the request layer's retry policy; writes are retried by callers.
         self.retry = retry or (lambda fn: fn())
         self.role_arn = role_arn
@@ -352,6 +353,23 @@ class Domain:
         return url
 
     # -- domain and repositories ------------------------------------------------------------------
+
+    def account(self) -> str:
+        """The account that owns the domain: ``domain_owner`` when the job gives it, else the one
+        DescribeDomain names (the credentials' own account, which a changed profile or role changes).
+
+        Raises :class:`UsageError` when the domain does not exist, else what the read raises."""
+        if self.owner:
+            return self.owner
+        if self._account is None:
+            try:
+                self._account = self.read("describe_domain")["domain"]["owner"]
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+                raise UsageError(f"{self.side} domain {self.name!r} does not exist in {self.region} for these "
+                                 f"credentials; fix [{self.side}] domain, region or domain_owner") from None
+        return self._account
 
     def exists(self) -> bool:
         try:

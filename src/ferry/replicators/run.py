@@ -132,6 +132,21 @@ def _copy_in_domain(engine: Engine, passes: list[RepoPass], writer: LedgerWriter
     writer.flush()
 
 
+def source_label(domain) -> str:
+    """How the replication memory names a source domain: ``ACCOUNT:DOMAIN@REGION``. The account matters:
+    a job pointed at another account's domain of the same name and region reads another source."""
+    return f"{domain.account()}:{domain.name}@{domain.region}"
+
+
+def same_source(mark: RepoMark, label: str, source_repo: str) -> bool:
+    """Whether ``mark`` was left by runs reading ``source_repo`` of the domain ``label`` names. A mark from
+    a ferry that named domains without their account (``DOMAIN@REGION``) is taken as the same source when
+    domain and region agree, as that ferry did; the run then records the account with it."""
+    if mark.source_repo != source_repo:
+        return False
+    return mark.source == label or (":" not in mark.source and mark.source == label.split(":", 1)[1])
+
+
 def _forget_other_source(memory: Memory, target: str, mark: RepoMark, source: str, notes: list[str]) -> None:
     """The mapping of ``target`` now names another source than the one its memory is of: forget that memory,
     so that this run is a first (full) run for the new source, and say so in ``notes``.
@@ -161,10 +176,10 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
     if not isinstance(engine.source, CodeArtifactSource):
         raise UsageError('ferry replicate reads from a CodeArtifact domain: set [source] kind = "codeartifact"')
     source = engine.source
-    label = f"{source.domain.name}@{source.domain.region}"
     problems: list[str] = []
     create = options.create_missing or job.options.create_missing
     _check_target(engine, job, create)
+    label = source_label(source.domain)
     with LedgerWriter(settings.ledger) as writer:
         failed = lambda counts: exit_code(counts, "replicate") != EXIT_OK or bool(problems)  # noqa: E731
         with recorded_run(writer, "replicate", job.path, failed) as run_id:
@@ -173,7 +188,7 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
                 passes = []
                 for m in job.repositories:
                     mark = memory.mark(m.target)
-                    if mark is not None and (mark.source, mark.source_repo) != (label, m.source):
+                    if mark is not None and not same_source(mark, label, m.source):
                         _forget_other_source(memory, m.target, mark, f"{label}/{m.source}", settings.notes)
                         mark = None  # a first run for the new source
                     full = options.full or mark is None or mark.runs_since_full + 1 >= job.options.full_every
@@ -205,7 +220,7 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
         run_id=run_id, report=report, exit_code=code, notes=settings.notes,
         tallies={p.mapping.target: p.tally for p in passes},
         modes={p.mapping.target: "full" if p.full else "incremental" for p in passes},
-        requests={f"source {label}": source.domain.request_counts(),
+        requests={f"source {source.domain.name}@{source.domain.region}": source.domain.request_counts(),
                   f"target {engine.domain.name}@{engine.domain.region}": engine.domain.request_counts()},
         problems=problems,
     )
