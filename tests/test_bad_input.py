@@ -223,7 +223,10 @@ def _file(path: Path) -> Path:
     (lambda t: _file(t / "spool-file"), "--spool", "is a file, not a folder"),
     (lambda t: _folder(t / "report-dir.json"), "--report", "is a folder; name a file"),
     (lambda t: t / "report.pdf", "--report", "name the file .json, .csv, .md or .html"),
-], ids=["state-is-a-folder", "state-under-a-file", "spool-is-a-file", "report-is-a-folder", "report-extension"])
+    (lambda t: Path("/proc/ferry-bad-input/ferry.db"), "--state", "cannot write in /proc ("),
+    (lambda t: Path("/proc/ferry-bad-input"), "--spool", "cannot write in /proc ("),
+], ids=["state-is-a-folder", "state-under-a-file", "spool-is-a-file", "report-is-a-folder", "report-extension",
+        "state-in-proc", "spool-in-proc"])
 def test_paths_the_run_could_not_write_are_refused_before_anything_is_created(world, tmp_path, capsys, make, flag,
                                                                               needle):
     """Found before the target is contacted: --create-missing has created no domain when the error comes."""

@@ -9,6 +9,7 @@ create nothing: a missing folder is fine when the nearest folder that exists abo
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from ferry.errors import UsageError
@@ -28,6 +29,13 @@ def _check_can_create_in(folder: Path, flag: str, path: Path) -> None:
         raise UsageError(f"{flag} {path}: {base} is a file, not a folder; choose another path")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: cannot write in {base} (permission denied); choose another path")
+    # The permission bits do not tell everything (root passes them even on /proc or a full or read-only
+    # mount): a nameless scratch file, gone when closed, shows the folder takes files.
+    try:
+        tempfile.TemporaryFile(dir=base).close()
+    except OSError as err:
+        reason = (err.strerror or type(err).__name__).lower()
+        raise UsageError(f"{flag} {path}: cannot write in {base} ({reason}); choose another path") from None
 
 
 def writable_file(path: Path, flag: str) -> None:
