@@ -132,6 +132,19 @@ CALLERS = {
 }
 
 
+@pytest.mark.parametrize("method, needle", [
+    ("GET", "reading refused (HTTP 403): denied; give the target's credentials codeartifact:ReadFromRepository"),
+    ("PUT", "publishing refused (HTTP 403): denied; the package's origin controls may block publishing"),
+])
+def test_a_refusal_by_the_target_endpoint_names_what_a_read_or_a_write_lacks(server, method, needle):
+    """Origin controls refuse publishes only: a refused read points at the credentials' policy instead."""
+    server.replies = [(403, {}, b"denied")]
+    with pytest.raises(ItemError) as caught:
+        PublishContext(_DOMAIN, "repo", requests.Session(), {}).send(method, f"{server.url}/x", "x")
+    assert needle in str(caught.value)
+    assert ("origin" in str(caught.value)) == (method == "PUT")
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
 def test_every_http_answer_asking_to_wait_is_waited_for(server, caller, form):

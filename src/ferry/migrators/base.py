@@ -64,7 +64,8 @@ class PublishContext:
         A connection that fails or an answer cut short is retryable, named by ``what``.
         401 drops the token (the next try fetches a new one) and is retryable, unless new tokens keep being
         refused (:class:`FatalError`, see :meth:`Domain.drop_token`); 429/5xx are retryable;
-        409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming origin controls.
+        409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming the permission a read lacks,
+        or, for a write, origin controls and the permission.
         Statuses in ``accept`` (e.g. 404 for a file that may be absent) are returned like successes.
         """
         token = self.domain.token()
@@ -98,9 +99,14 @@ class PublishContext:
             raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after_seconds(resp))
         if status == 409:
             raise ItemError(f"{what}: the target already holds different content (HTTP 409){detail}")
+        if status == 403 and method in ("GET", "HEAD"):
+            # A read: origin controls never refuse one; the credentials' policy does.
+            raise ItemError(f"{what}: reading refused (HTTP 403){detail}; give the target's credentials "
+                            "codeartifact:ReadFromRepository on the repository")
         if status == 403:
             raise ItemError(f"{what}: publishing refused (HTTP 403){detail}; the package's origin controls may "
-                            "block publishing: rerun with --origin-policy allow-publish")
+                            "block publishing (rerun with --origin-policy allow-publish), or the target's "
+                            "credentials lack codeartifact:PublishPackageVersion on the package")
         if status in (400, 422):
             raise ItemError(f"{what}: the target rejected it (HTTP {status}){detail}")
         raise FatalError(f"{what}: unexpected HTTP {status} from the target{detail}")
