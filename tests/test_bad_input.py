@@ -792,6 +792,8 @@ def test_names_that_are_not_utf8_are_unmappable(world, tmp_path, capsys, monkeyp
 
     _repo(world, "raw", "raw-latin1")
     world["seeder"].raw("raw-latin1", "tool/1.0", {"ok.bin": b"ok", "cafX.bin": b"a latin-1 name"})
+    # One that does not fit the layout either: unmappable for its name all the same, not a ledger it breaks.
+    _put_raw(world, "raw-latin1", "cafX.txt", b"a latin-1 name outside the layout")
     # Invalid UTF-8 in a path: the Nexus stand-in decodes it to U+FFFD, as many servers do ...
     put = world["seeder"].http.put(f"{world['urls']['nexus']}/repository/raw-latin1/tool/1.0/%FF%FEname.bin",
                                    data=b"a name already mangled by a decoder", timeout=30)
@@ -804,7 +806,8 @@ def test_names_that_are_not_utf8_are_unmappable(world, tmp_path, capsys, monkeyp
     capsys.readouterr()
     reasons = _reasons(tmp_path, tmp_path / "ferry.db")
     assert {k: s for k, (s, _r) in reasons.items()} == {"generic:tools/tool@1.0/caf\\udce9.bin": "unmappable",
-                                                         "generic:tools/tool@1.0/\ufffd\ufffdname.bin": "unmappable"}
+                                                         "generic:tools/tool@1.0/\ufffd\ufffdname.bin": "unmappable",
+                                                         "generic:tools/caf\\udce9.txt@?/?": "unmappable"}
     assert all("is not valid UTF-8 in the source; rename it there" in r for _s, r in reasons.values())
     assets = world["ca"].list_package_version_assets(domain="acme", repository="generic-latin1", format="generic",
                                                      namespace="tools", package="tool", packageVersion="1.0")

@@ -743,8 +743,8 @@ def _unusable(entry: PlanEntry) -> PlanEntry:
 def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> Iterator[SourceItem]:
     """``want`` with source problems turned into unmappable items instead of stopping the run.
 
-    - a name that is not valid text (undecodable bytes in the source) is unmappable: it could not be
-      reproduced, and its key is stored escaped;
+    - a name that is not valid text (undecodable bytes in the source) is unmappable, whatever else the
+      migrator found wrong with it: it could not be reproduced, and its key is stored escaped;
     - an asset over the asset size quota is unmappable;
     - two source projects whose names CodeArtifact normalizes to one (PyPI ``Foo.Bar`` and ``foo-bar``,
       told apart by the ``source_name`` a migrator puts in ``extras``) for one version make every item
@@ -756,10 +756,15 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
     names = FirstNames()  # version -> the source's first spelling of its package name, spilled when large
     clashes: dict[tuple, str] = {}  # version -> why its items are unmappable (rare: kept whole)
     for item in want:
-        if item.unmappable is None and not getattr(item, "skipped", None):
-            reason = _undecodable(item) or transfer.too_big(item.size)
+        bad_text = _undecodable(item)
+        if bad_text:
+            # Whatever the migrator made of the file (one it already called unmappable, or skipped, included):
+            # a key that is not valid text cannot even be stored in the ledger until it is escaped.
+            item = _escaped(item if item.skipped else replace(item, unmappable=bad_text))
+        elif item.unmappable is None and not item.skipped:
+            reason = transfer.too_big(item.size)
             if reason:
-                item = _escaped(replace(item, unmappable=reason))
+                item = replace(item, unmappable=reason)
         spelled = item.extras.get("source_name") if item.extras else None
         vid = (item.key.version_id, item.repository)
         first = names.first((*vid[0], vid[1]), spelled) if spelled and vid not in clashes else spelled
