@@ -6,11 +6,8 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 
 import pytest
-import requests
 
 import clients
 from e2e_helpers import aws_env, codeartifact, ferry, write_job
@@ -321,3 +318,27 @@ def test_raw_paths_that_do_not_fit_the_layout_are_listed_as_unmappable(world, ca
     with sqlite3.connect(state) as db:
         (reason,) = db.execute("SELECT reason FROM items WHERE state = 'unmappable'").fetchone()
     assert "loose/README.txt" in reason and "layout" in reason
+
+
+def test_raw_files_whose_names_codeartifact_refuses_are_unmappable_and_their_version_still_arrives(world, capsys):
+    """CodeArtifact takes only letters, digits, spaces and ``~!@^&()-`_+[]{};,.`` in a generic asset name: a
+    file named otherwise is unmappable (with the character named), not a publish that fails on every run
+    and leaves its version Unfinished, its other files invisible."""
+    world["seeder"].raw("raw-files", "report/1.0", {"q3 50%.csv": b"a,b", "sum=total.txt": b"9", "notes.txt": b"n"})
+    ca, state = world["ca"], str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    with sqlite3.connect(state) as db:
+        reasons = dict(db.execute("SELECT asset, reason FROM items WHERE state = 'unmappable'").fetchall())
+        assert db.execute("SELECT COUNT(*) FROM items WHERE state = 'failed'").fetchone() == (0,)
+    assert set(reasons) == {"q3 50%.csv", "sum=total.txt"}
+    assert "'%'" in reasons["q3 50%.csv"] and "'='" in reasons["sum=total.txt"]
+    assert "report/1.0/q3 50%.csv" in reasons["q3 50%.csv"] and "rename" in reasons["q3 50%.csv"]
+    version = ca.describe_package_version(domain="acme", repository="generic-store", format="generic",
+                                          namespace="tools", package="report", packageVersion="1.0")
+    assert version["packageVersion"]["status"] == "Published"
+    assert set(_assets(ca, "generic-store", "generic", "report", "1.0", "tools")) == {"notes.txt"}
+
+    store = world["sandbox"].apps["codeartifact"].store
+    before = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    assert store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0] == before

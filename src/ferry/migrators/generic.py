@@ -4,6 +4,7 @@ PublishPackageVersion, ``unfinished`` on every asset but a version's last."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ferry.codeartifact import Domain
 from ferry.config import RepositoryMapping
@@ -12,6 +13,10 @@ from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import SourceFile
 
 _NAME = re.compile(r"^[^#/\s]{1,255}$")
+# What CodeArtifact takes in a generic asset name besides letters and digits (the user guide's list); spaces
+# are the only whitespace. A file named otherwise would be refused at publish, on every run.
+_ASSET_SPECIALS = frozenset("~!@^&()-`_+[]{};,. ")
+_ASSET_LETTERS = ("Ll", "Lm", "Lo", "Lt", "Lu", "Nl", "Nd")
 
 
 class GenericMigrator(NoPackageFacts):
@@ -31,6 +36,12 @@ class GenericMigrator(NoPackageFacts):
             what = ", ".join(bad) or "asset"
             return source_item(file, ("generic", ns or "?", package or "?", version or "?", asset or "?"),
                                unmappable=f"path {file.path!r} gives an invalid generic {what}")
+        refused = _refused_character(asset)
+        if refused:
+            return source_item(file, ("generic", ns, package, version, asset),
+                               unmappable=f"path {file.path!r} gives the asset name {asset!r}, whose character "
+                                          f"{refused} CodeArtifact does not take in a generic asset name; rename "
+                                          "the file in the source")
         return source_item(file, ("generic", ns, package, version, asset))
 
     def extra_differs(self, key: ItemKey) -> bool:
@@ -65,6 +76,15 @@ class GenericMigrator(NoPackageFacts):
             domain.read("update_package_versions_status", repository=ctx.repository, format="generic",
                         namespace=key.namespace, package=key.package, versions=[key.version],
                         targetStatus="Published")
+
+
+def _refused_character(asset: str) -> str | None:
+    """The first character of ``asset`` CodeArtifact refuses in a generic asset name, shown with its code
+    point (a combining accent, as in a name written on macOS, is invisible on its own), or None."""
+    for ch in asset:
+        if ch not in _ASSET_SPECIALS and unicodedata.category(ch) not in _ASSET_LETTERS:
+            return f"{ch!r} (U+{ord(ch):04X})"
+    return None
 
 
 def _from_hints(hints) -> dict[str, str] | None:
