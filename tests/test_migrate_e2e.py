@@ -342,3 +342,22 @@ def test_raw_files_whose_names_codeartifact_refuses_are_unmappable_and_their_ver
     before = store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0]
     assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
     assert store.query("SELECT COUNT(*) AS n, MAX(changed) AS last FROM versions")[0] == before
+
+
+def test_filters_match_a_pypi_project_as_the_source_spells_it(world):
+    """A job names a PyPI project as its users know it (``acme.billing_client``), not only as CodeArtifact
+    normalizes it (``acme-billing-client``): an exclude that missed it would migrate what was excluded.
+    And of two spellings that normalize together, one can be left out, as the clash's reason advises."""
+    fname, data = wheel("Acme_Utils", "2.0")
+    world["seeder"].pypi("pypi-internal", "Acme_Utils-2.0-py3-none-any.whl", data)
+    world["seeder"].pypi("pypi-internal", *wheel("acme-utils", "2.0"))
+    ca, state = world["ca"], str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--exclude", "acme.billing_client",
+                 "--exclude", "Acme_Utils") == 0
+    pypi = {p["package"] for p in ca.list_packages(domain="acme", repository="pypi-store")["packages"]}
+    assert pypi == {"acme-utils"}
+    assert set(_assets(ca, "pypi-store", "pypi", "acme-utils", "2.0")) == {"acme_utils-2.0-py3-none-any.whl"}
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--include",
+                 "acme.billing_client") == 0
+    pypi = {p["package"] for p in ca.list_packages(domain="acme", repository="pypi-store")["packages"]}
+    assert pypi == {"acme-utils", "acme-billing-client"}

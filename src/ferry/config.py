@@ -164,8 +164,8 @@ class TargetConfig:
     role_arn: str | None = None
 
 
-def _glob_match(key: ItemKey, patterns: tuple[str, ...]) -> bool:
-    bare = {key.display_name, key.package}
+def _glob_match(key: ItemKey, patterns: tuple[str, ...], spelled: str | None = None) -> bool:
+    bare = {key.display_name, key.package, *([spelled] if spelled else [])}
     names = [*bare, *(f"{name}@{key.version}" for name in bare)]
     return any(fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
@@ -203,21 +203,22 @@ class RepositoryMapping:
         parts.setdefault("namespace", self.namespace)
         return parts
 
-    def selects(self, key: ItemKey, options: "Options | None" = None) -> bool:
+    def selects(self, key: ItemKey, options: "Options | None" = None, spelled: str | None = None) -> bool:
         """Whether *key* is in scope for this mapping (and the job-wide ``options`` filters).
 
         Globs (``fnmatch``, case-sensitive) are tried on the display name (``@types/node``,
-        ``org.acme/lib``, ``requests``), on the bare package name (``node``, ``lib``) and on either
-        followed by ``@version`` (``lodash@4.*``). An item must match every non-empty ``include``
-        list and no ``exclude`` pattern.
+        ``org.acme/lib``, ``requests``), on the bare package name (``node``, ``lib``), on ``spelled``,
+        the name as the source spells it where CodeArtifact normalizes it (PyPI ``Django`` for
+        ``django``, ``Foo_Bar`` for ``foo-bar``), and on any of them followed by ``@version``
+        (``lodash@4.*``). An item must match every non-empty ``include`` list and no ``exclude`` pattern.
         """
         layers = [(self.include, self.exclude)]
         if options is not None:
             layers.append((options.include, options.exclude))
         for include, exclude in layers:
-            if include and not _glob_match(key, include):
+            if include and not _glob_match(key, include, spelled):
                 return False
-            if exclude and _glob_match(key, exclude):
+            if exclude and _glob_match(key, exclude, spelled):
                 return False
         return True
 

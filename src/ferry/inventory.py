@@ -48,7 +48,10 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
             continue
         if shard is not None and not shard.owns_key(item.key):
             continue
-        if item.unmappable is None and not mapping.selects(item.key, options):
+        # The source's own spelling of a name CodeArtifact normalizes counts too: a job names a PyPI project as
+        # its users write it, and may leave out one of two spellings that normalize together.
+        spelled = item.extras.get("source_name") if item.extras else None
+        if item.unmappable is None and not mapping.selects(item.key, options, spelled):
             continue
         if options.since is not None and file.published is not None and file.published < _aware(options.since):
             continue
