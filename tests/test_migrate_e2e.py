@@ -361,3 +361,16 @@ def test_filters_match_a_pypi_project_as_the_source_spells_it(world):
                  "acme.billing_client") == 0
     pypi = {p["package"] for p in ca.list_packages(domain="acme", repository="pypi-store")["packages"]}
     assert pypi == {"acme-utils", "acme-billing-client"}
+
+
+def test_both_spellings_of_a_pypi_version_count_as_unmappable_in_the_report(world):
+    """The first spelling was planned as a copy before the second showed the clash: it must not stay counted
+    as one (audit's and report's "actions" would promise a publish that never comes)."""
+    world["seeder"].pypi("pypi-internal", "Acme_Utils-2.0-py3-none-any.whl", wheel("Acme_Utils", "2.0")[1])
+    world["seeder"].pypi("pypi-internal", *wheel("acme-utils", "2.0"))
+    state = str(world["state"])
+    for command in (["audit"], ["migrate", "--no-progress"]):
+        assert ferry(command[0], str(world["job"]), "--state", state, *command[1:]) == 1
+        report = json.loads(_report(state))
+        assert report["actions"] == {"copy": 9, "unmappable": 2}, command
+        assert report["states"]["unmappable"] == 2

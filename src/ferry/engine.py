@@ -773,9 +773,11 @@ def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> 
             clashes[vid] = (f"the source has both {first!r} and {spelled!r} {key.version}, which CodeArtifact "
                             f"files under the one name {key.package!r}; keep one (exclude or remove the other in "
                             "the source)")
+            # The version's items planned so far were planned as copies: the action changes with the state,
+            # or audit and the report would count a publish that never comes.
             writer.call(lambda db, key=key, why=clashes[vid]: db.execute(
-                "UPDATE items SET state = 'unmappable', reason = ? WHERE target_repo = ? AND format = ? AND "
-                "namespace = ? AND package = ? AND version = ? AND run_id = ?",
+                "UPDATE items SET state = 'unmappable', action = 'unmappable', reason = ? WHERE target_repo = ? AND "
+                "format = ? AND namespace = ? AND package = ? AND version = ? AND run_id = ?",
                 [why, target, key.format.value, key.namespace, key.package, key.version, writer.run_id]))
         if vid in clashes and item.unmappable is None:
             item = replace(item, unmappable=clashes[vid])
