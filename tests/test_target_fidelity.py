@@ -306,6 +306,43 @@ def test_npm_deprecations_arrive_follow_the_source_and_are_verified(world, sandb
     assert ferry("verify", str(job), "--state", world["state"]) == 0
 
 
+def test_a_package_deprecated_in_every_version_costs_one_packument_write(world, sandbox):
+    """An old package the source deprecates whole (``npm deprecate legacy "*" ...``: one packument PUT) arrives
+    deprecated in every version with one packument write too, not a read and a rewrite of the whole, growing
+    packument per version (quadratic in its versions, and a publish-quota slot each)."""
+    import json
+
+    import requests
+
+    from ferry.sandbox.codeartifact.quota import QuotaSpec
+
+    job = world["job"]([{"source": "npm-internal", "target": "npm-store"}])
+    seeder, ca = world["seeder"], world["ca"]
+    seeder.create_repository("npm", "npm-internal")
+    versions = [f"1.{minor}.0" for minor in range(12)]
+    for version in versions:
+        seeder.npm("npm-internal", "legacy", version)
+    url = f"{world['urls']['nexus']}/repository/npm-internal/legacy"
+    packument = seeder.http.get(url, params={"write": "true"}, timeout=30).json()
+    for manifest in packument["versions"].values():
+        manifest["deprecated"] = "unmaintained: use modern"
+    seeder.http.put(url, data=json.dumps(packument), headers={"Content-Type": "application/json"},
+                    timeout=30).raise_for_status()
+
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert sandbox.quota.status()["operations"].get("endpoint PUT") == len(versions) + 1  # the publishes, one packument
+    endpoint = ca.get_repository_endpoint(domain="acme", repository="npm-store", format="npm")["repositoryEndpoint"]
+    token = ca.get_authorization_token(domain="acme")["authorizationToken"]
+    doc = requests.get(f"{endpoint}legacy", auth=("aws", token), timeout=30).json()
+    assert {v: m.get("deprecated") for v, m in doc["versions"].items()} == dict.fromkeys(versions,
+                                                                                        "unmaintained: use modern")
+    assert ferry("verify", str(job), "--state", world["state"]) == 0
+    sandbox.quota.configure(QuotaSpec())
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    assert sandbox.quota.status()["operations"].get("endpoint PUT", 0) == 0
+
+
 def test_untouched_npm_packages_follow_their_tags_before_the_transfer_starts(world, monkeypatch):
     """One rerun, two npm packages whose source moved a tag: ``steady`` has nothing to copy, so its tags
     follow as soon as its mapping is planned (in the background, before the transfer even starts);

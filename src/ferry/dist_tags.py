@@ -14,10 +14,12 @@ changed is touched: one GET of its tags in the target, a PUT per tag that differ
 removed: the target may hold tags of its own. Cost per run: one source request per npm package (its
 packument, which the transfer has often read already); nothing on the target while nothing changed.
 
-Deprecation messages (``npm deprecate``) follow the same way: a version published in the run is
-deprecated as it is finished; for the versions held from before, a package the source deprecates any
-of them in is compared with the target's packument (one GET per run, not remembered) and the messages
-that differ are set with one PUT, as ``npm deprecate`` does. The target's own deprecations stay.
+Deprecation messages (``npm deprecate``) follow the same way, for versions published in the run and
+held from before alike: a package the source deprecates any of them in is compared with the target's
+packument (one GET per run, not remembered) and the messages that differ are set with one PUT, as ``npm
+deprecate`` does; a package deprecated in all its thousands of versions costs that too, not a packument
+rewrite per version. The target's own deprecations stay. A run stopped between a version's publish and
+this pass leaves the version not yet deprecated; the next run's pass finds it held and deprecates it.
 
 ``verify`` compares instead (:func:`check_source_tags`): one source and one target read per npm package
 with tags or deprecations, and a tag that points elsewhere in the target, or a source deprecation the
@@ -232,11 +234,10 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
         pid = package_id(*package)
         deprecated: dict[str, str] = {}
         try:
-            # Versions published (confirmed) in this run were deprecated as each was finished; the others
-            # are compared with the target (not remembered: one packument read per run, only for a
-            # package the source deprecates versions of).
-            deprecated = {version: message for version, message in _deprecated(engine, ctx, versions).items()
-                          if versions[version].state != "confirmed"}
+            # Versions published (confirmed) in this run and those held from before alike, in one packument
+            # read and write (not remembered: one read per run, only for a package the source deprecates
+            # versions of).
+            deprecated = _deprecated(engine, ctx, versions)
             if deprecated:
                 engine.request_retry(lambda: sync_deprecations(publish, pid, deprecated))
         except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault

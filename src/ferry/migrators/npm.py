@@ -6,8 +6,9 @@ small, and the base64 text is produced from the spool file chunk by chunk, so a 
 in memory.
 
 What the tarball does not carry is read from the source's packument and set after the publish: the
-dist-tags pointing at the version, and its deprecation message (``npm deprecate``'s GET and PUT of the
-packument), so ``npm install`` warns from the target as it did from the source.
+dist-tags pointing at the version as it is finished, and the deprecation messages of the package's versions
+after the transfer (``npm deprecate``'s GET and PUT of the packument, once per package: :mod:`ferry.dist_tags`),
+so ``npm install`` warns from the target as it did from the source.
 """
 
 from __future__ import annotations
@@ -155,18 +156,19 @@ class NpmMigrator:
         return {"dist_tags": dict(facts.get("dist_tags") or {}), "deprecated": dict(facts.get("deprecated") or {})}
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
-        """Make the target's dist-tags that point at these versions, and their deprecation messages,
-        follow the source."""
+        """Make the target's dist-tags that point at these versions follow the source.
+
+        Their deprecation messages are not set here but by the run's follow pass (:mod:`ferry.dist_tags`),
+        for all of a package's versions at once: deprecating means reading and writing the whole packument,
+        so doing it per version would cost a package deprecated in every one of its thousands of versions
+        a read and a rewrite of its growing packument each (quadratic, and a publish-quota slot each)."""
         versions = {i.key.version for i in items}
         key = items[0].key if items else None
-        # Only tags pointing at these versions, and these versions' deprecations, are this call's
-        # business: most versions have neither, and then the target is not asked at all.
+        # Only tags pointing at these versions are this call's business: most versions have none, and then
+        # the target is not asked at all.
         ours = {tag: ver for tag, ver in ctx.package_facts.get("dist_tags", {}).items() if ver in versions}
         if ours and key is not None:
             sync_dist_tags(ctx, package_id(key.namespace, key.package), ours, remove=False)
-        deprecated = {ver: msg for ver, msg in ctx.package_facts.get("deprecated", {}).items() if ver in versions}
-        if deprecated and key is not None:
-            sync_deprecations(ctx, package_id(key.namespace, key.package), deprecated)
 
 
 def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], remove: bool = True,
