@@ -145,3 +145,11 @@ def test_metadata_merges_known_versions_and_names_the_new_one_release():
     assert listed_versions(b"<not xml") == []
     snapshot = ET.fromstring(render_metadata("com.ex", "app", [], "2.0-SNAPSHOT"))
     assert snapshot.find("versioning/release") is None
+
+
+def test_files_outside_the_layout_stay_apart_by_path():
+    """Two stray files of one name in two folders are two unmappable items (the ledger holds one row per key):
+    keyed by the file name alone, the second would be taken for a second copy of the first."""
+    first, second = (MIGRATOR.identify(plain_file(f"com/ex/app/{v}/README.md"), MAPPING) for v in ("1.0", "2.0"))
+    assert first.unmappable and second.unmappable
+    assert (first.key.asset, second.key.asset) == ("com/ex/app/1.0/README.md", "com/ex/app/2.0/README.md")

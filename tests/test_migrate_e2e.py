@@ -374,3 +374,21 @@ def test_both_spellings_of_a_pypi_version_count_as_unmappable_in_the_report(worl
         report = json.loads(_report(state))
         assert report["actions"] == {"copy": 9, "unmappable": 2}, command
         assert report["states"]["unmappable"] == 2
+
+
+def test_every_raw_file_that_does_not_fit_the_layout_is_its_own_unmappable_item(world):
+    """Files whose paths differ only in a ``/`` or ``_`` (``docs/readme.txt`` and ``docs_readme.txt``) are
+    two items, each listed with its own path and reason: not one row, the other file dropped from every count,
+    and a reason claiming two files map to one CodeArtifact asset."""
+    for directory, name, data in [("docs", "readme.txt", b"same"), ("", "docs_readme.txt", b"same"),
+                                  ("a", "b_c", b"one"), ("a_b", "c", b"two")]:
+        world["seeder"].raw("raw-files", directory, {name: data})
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    report = json.loads(_report(state))
+    assert report["states"] == {"confirmed": 9, "unmappable": 4}
+    with sqlite3.connect(state) as db:
+        reasons = [reason for (reason,) in db.execute("SELECT reason FROM items WHERE state = 'unmappable'")]
+    assert sorted(reason.split("'")[1] for reason in reasons) == ["a/b_c", "a_b/c", "docs/readme.txt",
+                                                                  "docs_readme.txt"]
+    assert all("does not fit layout" in reason for reason in reasons)

@@ -26,7 +26,9 @@ class GenericMigrator(NoPackageFacts):
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         parts = _from_hints(file.hints) or mapping.match_path(file.path)
         if parts is None:
-            return source_item(file, ("generic", mapping.namespace, file.path.replace("/", "_")[:255], "?", "?"),
+            # Keyed by the whole path as it is: a key made lossy (a/b_c and a_b/c both a_b_c) would fold two files
+            # into one ledger row, the second dropped from every count or called a clash with the first.
+            return source_item(file, ("generic", mapping.namespace, file.path, "?", "?"),
                                unmappable=f"path {file.path!r} does not fit layout {mapping.layout!r}")
         ns = parts.get("namespace") or mapping.namespace
         package, version, asset = parts.get("package"), parts.get("version"), parts.get("asset")

@@ -250,13 +250,15 @@ class MavenMigrator(NoPackageFacts):
         version = hints.get("baseVersion") or hints.get("version") or (parsed.version if parsed else "")
         version = base_version(version)
 
-        def unmappable(reason: str) -> SourceItem:
-            return source_item(file, (FORMAT, group or "?", artifact or "?", version or "?", filename or "?"),
+        def unmappable(reason: str, asset: str = filename) -> SourceItem:
+            return source_item(file, (FORMAT, group or "?", artifact or "?", version or "?", asset or "?"),
                                unmappable=reason)
 
         if not group or not artifact or not version:
+            # Keyed by the whole path: stray files of one name in several folders (README.md) are several items.
             return unmappable(f"{file.path!r} is not in the Maven repository layout "
-                              "(group/artifact/version/artifact-version.ext) and the source gives no coordinates")
+                              "(group/artifact/version/artifact-version.ext) and the source gives no coordinates",
+                              asset=file.path)
         if parsed is not None and (parsed.group, parsed.artifact, parsed.version) != (group, artifact, version):
             return unmappable(f"the source lists {file.path!r} as {group}:{artifact}:{version}, "
                               f"but its path says {parsed.group}:{parsed.artifact}:{parsed.version}")
