@@ -392,3 +392,38 @@ def test_every_raw_file_that_does_not_fit_the_layout_is_its_own_unmappable_item(
     assert sorted(reason.split("'")[1] for reason in reasons) == ["a/b_c", "a_b/c", "docs/readme.txt",
                                                                   "docs_readme.txt"]
     assert all("does not fit layout" in reason for reason in reasons)
+
+
+def _old_sdist(name: str, version: str, mode: str) -> bytes:
+    """A source distribution packed the way old setuptools could (``w:gz`` for ``.tgz``, ``w:bz2``)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        for path, data in {f"{name}-{version}/PKG-INFO": f"Metadata-Version: 1.0\nName: {name}\nVersion: "
+                                                         f"{version}\n".encode(), f"{name}-{version}/setup.py": b""}.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_pypi_files_that_cannot_be_uploaded_are_unmappable_not_dropped_or_failed_each_run(world):
+    """Old distribution formats (a ``.tgz`` or ``.tar.bz2`` sdist, an ``.egg``) are listed by Nexus, but the
+    upload ferry sends (twine's) takes only .whl, .tar.gz and .zip: each is unmappable from the plan on, with
+    what to do, rather than left out of every count (.tgz) or downloaded and failed on every run (.tar.bz2)."""
+    for filename, mode in [("acme-old-1.0.tgz", "w:gz"), ("acme-old-1.1.tar.bz2", "w:bz2"),
+                           ("acme-old-1.2.tar.gz", "w:gz")]:
+        version = filename.split("-")[2].removesuffix(".tgz").removesuffix(".tar.bz2").removesuffix(".tar.gz")
+        world["seeder"].pypi("pypi-internal", filename, _old_sdist("acme-old", version, mode))
+    state = str(world["state"])
+    assert ferry("audit", str(world["job"]), "--state", state) == 1
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    report = json.loads(_report(state))
+    assert report["states"] == {"confirmed": 10, "unmappable": 2}
+    with sqlite3.connect(state) as db:
+        reasons = dict(db.execute("SELECT asset, reason FROM items WHERE state = 'unmappable'").fetchall())
+    assert set(reasons) == {"acme-old-1.0.tgz", "acme-old-1.1.tar.bz2"}
+    assert all("only .whl, .tar.gz and .zip" in reason and "rebuild" in reason for reason in reasons.values())
+    assert _assets(world["ca"], "pypi-store", "pypi", "acme-old", "1.2") != {}

@@ -22,6 +22,11 @@ from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import SourceFile
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".egg")
+# What the upload takes: ferry reads a file's metadata with twine and uploads it as twine does.
+UPLOADABLE = (".whl", ".tar.gz", ".zip")
+# Distribution formats PyPI once took (warehouse's upload pattern) that twine cannot upload: a source lists
+# them like any other file, so they are unmappable items, never passed over as if they were not files at all.
+LEGACY_SUFFIXES = (".tgz", ".tar.bz2", ".bz2", ".tar.xz", ".tar", ".egg", ".exe", ".msi", ".rpm", ".deb", ".dmg")
 
 
 def name_version_from_filename(filename: str) -> tuple[str, str] | None:
@@ -44,7 +49,7 @@ class PypiMigrator(NoPackageFacts):
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         filename = posixpath.basename(file.path)
-        if not filename.endswith(DIST_SUFFIXES):
+        if not filename.endswith(UPLOADABLE + LEGACY_SUFFIXES):
             return None  # index pages, signatures and checksum files are not items
         asset = safe_asset_name(filename)
         parsed = name_version_from_filename(filename)
@@ -53,6 +58,11 @@ class PypiMigrator(NoPackageFacts):
         if not name or not version or asset is None:
             return source_item(file, ("pypi", "", canonicalize_name(name or filename), version or "?", filename),
                                unmappable=f"cannot tell the PyPI name and version of {file.path!r}")
+        if not filename.endswith(UPLOADABLE):
+            return source_item(file, ("pypi", "", canonicalize_name(name), version, asset),
+                               unmappable=f"{filename!r} is an old distribution format: the upload ferry sends "
+                                          "(twine's) takes only .whl, .tar.gz and .zip files; rebuild it as one of "
+                                          "those and upload that to the source, or leave it behind")
         # source_name: the spelling the source uses, so the engine can tell two source projects that
         # normalize to one CodeArtifact name (Foo.Bar and foo-bar) apart.
         return source_item(file, ("pypi", "", canonicalize_name(name), version, asset), source_name=name)
