@@ -427,3 +427,18 @@ def test_pypi_files_that_cannot_be_uploaded_are_unmappable_not_dropped_or_failed
     assert set(reasons) == {"acme-old-1.0.tgz", "acme-old-1.1.tar.bz2"}
     assert all("only .whl, .tar.gz and .zip" in reason and "rebuild" in reason for reason in reasons.values())
     assert _assets(world["ca"], "pypi-store", "pypi", "acme-old", "1.2") != {}
+
+
+def test_include_and_exclude_scope_unmappable_files_too(world):
+    """A pilot run (``--include '@acme/*'``) is not failed by files of packages it never meant to touch, and
+    an ``--exclude`` leaves out a package's unmappable files as it leaves out the rest; without filters, every
+    unmappable file is still reported."""
+    world["seeder"].raw("raw-files", "loose", {"README.txt": b"not a package"})
+    world["seeder"].pypi("pypi-internal", "acme-old-1.0.tgz", _old_sdist("acme-old", "1.0", "w:gz"))
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--include", "@acme/*") == 0
+    assert json.loads(_report(state))["states"] == {"confirmed": 2}
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", "--exclude", "acme-old",
+                 "--exclude", "tools/loose/*") == 0
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    assert json.loads(_report(state))["states"] == {"same": 9, "unmappable": 2}

@@ -49,9 +49,11 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
         if shard is not None and not shard.owns_key(item.key):
             continue
         # The source's own spelling of a name CodeArtifact normalizes counts too: a job names a PyPI project as
-        # its users write it, and may leave out one of two spellings that normalize together.
+        # its users write it, and may leave out one of two spellings that normalize together. Unmappable files
+        # are in scope as the rest are (by the names their keys carry): a pilot run with --include is not
+        # failed by files of packages it never meant to touch, and --exclude can leave a package's out.
         spelled = item.extras.get("source_name") if item.extras else None
-        if item.unmappable is None and not mapping.selects(item.key, options, spelled):
+        if not mapping.selects(item.key, options, spelled):
             continue
         if options.since is not None and file.published is not None and file.published < _aware(options.since):
             continue
