@@ -257,6 +257,22 @@ def test_selection_globs_combine_mapping_and_options():
     assert npm.selects(ItemKey("npm", "", "lodash", "3.10.1", "package.tgz"), by_version.options)
 
 
+def test_globs_find_nuget_and_swift_packages_however_the_source_cases_them():
+    """CodeArtifact lowercases NuGet ids and Swift scopes/names, so the item keys are lowercase; a glob
+    written as the source spells the id (``Acme.Core``) must still select, and exclude, that package."""
+    job = parse_job(GOOD)
+    npm = job.repositories[0]
+    nuget = ItemKey("nuget", "", "acme.core", "1.0.0", "acme.core.1.0.0.nupkg")
+    swift = ItemKey("swift", "mona", "linkedlist", "1.1.1", "linkedlist-1.1.1.zip")
+    assert not npm.selects(nuget, apply_overrides(job, exclude=["Acme.Core"]).options)
+    assert not npm.selects(nuget, apply_overrides(job, exclude=["Acme.*@1.0.0"]).options)
+    assert npm.selects(nuget, apply_overrides(job, include=["Acme.Core"]).options)
+    assert not npm.selects(swift, apply_overrides(job, exclude=["mona/LinkedList"]).options)
+    assert npm.selects(swift, apply_overrides(job, include=["LinkedList@1.*"]).options)
+    # formats whose names are kept as published still match case-sensitively
+    assert npm.selects(ItemKey("npm", "", "ui", "1.0.0", "package.tgz"), apply_overrides(job, exclude=["UI"]).options)
+
+
 @pytest.mark.parametrize("command", ["migrate", "replicate"])
 def test_the_workers_help_states_the_default_a_job_gets(monkeypatch, capsys, command):
     from e2e_helpers import ferry

@@ -164,9 +164,17 @@ class TargetConfig:
     role_arn: str | None = None
 
 
+# Formats whose package names (and Swift's scopes) CodeArtifact lowercases: their item keys are lowercase, so
+# a glob written as the source spells the id (``Acme.Core``) is matched without regard to case.
+_CASELESS = ("nuget", "swift")
+
+
 def _glob_match(key: ItemKey, patterns: tuple[str, ...], spelled: str | None = None) -> bool:
     bare = {key.display_name, key.package, *([spelled] if spelled else [])}
     names = [*bare, *(f"{name}@{key.version}" for name in bare)]
+    if key.format.value in _CASELESS:
+        names = [name.lower() for name in names]
+        patterns = tuple(pattern.lower() for pattern in patterns)
     return any(fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
@@ -206,11 +214,12 @@ class RepositoryMapping:
     def selects(self, key: ItemKey, options: "Options | None" = None, spelled: str | None = None) -> bool:
         """Whether *key* is in scope for this mapping (and the job-wide ``options`` filters).
 
-        Globs (``fnmatch``, case-sensitive) are tried on the display name (``@types/node``,
-        ``org.acme/lib``, ``requests``), on the bare package name (``node``, ``lib``), on ``spelled``,
-        the name as the source spells it where CodeArtifact normalizes it (PyPI ``Django`` for
-        ``django``, ``Foo_Bar`` for ``foo-bar``), and on any of them followed by ``@version``
-        (``lodash@4.*``). An item must match every non-empty ``include`` list and no ``exclude`` pattern.
+        Globs (``fnmatch``; case-sensitive, except for NuGet and Swift, whose names CodeArtifact lowercases)
+        are tried on the display name (``@types/node``, ``org.acme/lib``, ``requests``), on the bare
+        package name (``node``, ``lib``), on ``spelled``, the name as the source spells it where
+        CodeArtifact normalizes it (PyPI ``Django`` for ``django``, ``Foo_Bar`` for ``foo-bar``), and on
+        any of them followed by ``@version`` (``lodash@4.*``). An item must match every non-empty
+        ``include`` list and no ``exclude`` pattern.
         """
         layers = [(self.include, self.exclude)]
         if options is not None:
