@@ -17,6 +17,7 @@ import json
 import subprocess
 
 import pytest
+import requests
 
 from artifactory_helpers import report, write_job
 from e2e_helpers import aws_env, codeartifact, ferry
@@ -164,6 +165,32 @@ def test_crates_in_artifactorys_layout_migrate_and_the_index_tree_stays_behind(w
     for name, version in seeded:
         assert _assets(ca, "crate-store", "cargo", name, version) == {f"{name}-{version}.crate": sha[(name, version)]}
     _unchanged_rerun(world, job, len(seeded))
+
+
+def test_dependencies_on_the_artifactory_registry_point_at_the_target_after_migrating(world):
+    """A crate's ``Cargo.toml`` names a dependency of its own Artifactory registry by the index URL cargo was
+    configured with (sparse ``{url}/api/cargo/{repo}/index/`` or git ``{url}/git/{repo}.git``), not by where
+    the files sit; migrated, such a dependency must resolve in the target ("this registry"), while one of
+    another registry keeps its index."""
+    from ferry.sandbox.seed import _gzip_tar
+
+    url, seeder = world["urls"]["artifactory"], world["seeder"]
+    seeder.create_repository("cargo-local", "cargo", cargoInternalIndex=True)
+    base, _ = crate("acme_core", "0.4.0")
+    seeder.deploy("cargo-local", "crates/acme_core/acme_core-0.4.0.crate", base)
+    deps = {"acme_core": f"sparse+{url}/api/cargo/cargo-local/index/", "acme-util": f"{url}/git/cargo-local.git",
+            "other": "sparse+https://other.example/index/"}
+    manifest = '[package]\nedition = "2021"\nname = "acme_app"\nversion = "0.1.0"\nlicense = "MIT"\n' + "".join(
+        f'\n[dependencies.{name}]\nversion = "0.4"\nregistry-index = "{index}"\n' for name, index in deps.items())
+    app = _gzip_tar({"acme_app-0.1.0/Cargo.toml": manifest.encode(), "acme_app-0.1.0/src/lib.rs": b""})
+    seeder.deploy("cargo-local", "crates/acme_app/acme_app-0.1.0.crate", app)
+    job = _job(world, "cargo-local", "crate-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    endpoint, token = _endpoint(world["ca"], "crate-store", "cargo")
+    (line,) = [json.loads(x) for x in requests.get(f"{endpoint}ac/me/acme_app", headers={"Authorization": token},
+                                                   timeout=10).text.splitlines()]
+    assert {d["name"]: d.get("registry") for d in line["deps"]} == {
+        "acme_core": None, "acme-util": None, "other": "sparse+https://other.example/index/"}
 
 
 def _endpoint(ca, repo: str, fmt: str) -> tuple[str, str]:

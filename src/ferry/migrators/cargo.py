@@ -6,7 +6,9 @@ The publish body is cargo's: little-endian u32 length + JSON metadata (rebuilt f
 ``Cargo.toml`` by :mod:`.cargo_manifest`), u32 length + the ``.crate``, streamed from the spool file to
 ``PUT {api}/api/v1/crates/new``, where ``api`` is read from the registry's ``config.json`` as cargo reads
 it. Dependencies that named the source registry (their ``registry-index`` is where the crate came
-from) are published as "this registry", so they resolve in the target along with the migrated crate.
+from, or one of the index URLs the source gives for the repository: Artifactory's
+``api/cargo/{repo}/index``) are published as "this registry", so they resolve in the target along with
+the migrated crate.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import posixpath
 import re
 import struct
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
-from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item
+from ferry.migrators.base import PublishContext, Spooled, source_item
 from ferry.migrators.cargo_manifest import publish_metadata, read_crate
-from ferry.model import SourceItem
-from ferry.sources.base import SourceFile
+from ferry.model import ItemKey, SourceItem
+from ferry.sources.base import Source, SourceFile
 
 _FILE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_-]*?)-(?P<version>\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)\.crate$")
 _CHUNK = 1024 * 1024
@@ -51,26 +53,34 @@ class _Body:
                 yield chunk
 
 
-def _same_registry(locator: str, endpoint: str):
-    """A predicate: does a ``registry-index`` URL name the registry ``locator`` came from (or the target)?"""
+def _same_registry(locator: str, endpoint: str, indexes: Iterable[str] = ()):
+    """A predicate: does a ``registry-index`` URL name the registry ``locator`` came from (its files' URLs
+    start with the index URL, as in Nexus, or it is one of the source's ``indexes``) or the target?"""
 
     def base(url: str) -> str:
         url = url.removeprefix("sparse+").removeprefix("registry+")
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}".rstrip("/").lower()
 
-    here, target = locator.lower(), base(endpoint)
+    here, known = locator.lower(), {base(endpoint), *(base(i) for i in indexes)}
 
     def check(index: str) -> bool:
         b = base(index)
-        return bool(b) and (here.startswith(b + "/") or b == target)
+        return bool(b) and (here.startswith(b + "/") or b in known)
 
     return check
 
 
-class CargoMigrator(NoPackageFacts):
+class CargoMigrator:
     format = "cargo"
     single_asset = True
+
+    def package_facts(self, source: Source, repository: str, key: ItemKey) -> Mapping[str, Any]:
+        """``{"indexes": [...]}``: the source's own index URLs for ``repository`` where its files' URLs do not
+        start with them (Artifactory's ``api/cargo/{repo}/index``), so dependencies naming them are found
+        to be of the migrated registry; ``{}`` for sources without any (Nexus, CodeArtifact)."""
+        indexes = getattr(source, "cargo_indexes", None)
+        return {"indexes": list(indexes(repository))} if indexes is not None else {}
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         filename = posixpath.basename(file.path)
@@ -92,7 +102,8 @@ class CargoMigrator(NoPackageFacts):
             raise ItemError(f"the crate's Cargo.toml says {package.get('name')}@{package.get('version')}, "
                             f"but the source lists it as {key.package}@{key.version}; not publishing")
         endpoint = ctx.endpoint("cargo")
-        metadata = publish_metadata(manifest, readmes, _same_registry(item.locator or "", endpoint))
+        same = _same_registry(item.locator or "", endpoint, ctx.package_facts.get("indexes") or ())
+        metadata = publish_metadata(manifest, readmes, same)
         config = ctx.send("GET", f"{endpoint}config.json", "read the registry's config.json")
         try:
             api = str(config.json()["api"]).rstrip("/")

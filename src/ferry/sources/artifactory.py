@@ -355,6 +355,11 @@ class ArtifactorySource:
             return npm_facts_of(None)
         return npm_facts_of(doc)
 
+    def cargo_indexes(self, repository: str) -> tuple[str, ...]:
+        """The index URLs of a Cargo repository, as its "Set Me Up" gives them to cargo: the sparse index
+        ``{url}/api/cargo/{repo}/index`` and the git index ``{url}/git/{repo}.git`` [3P: JFrog's Cargo docs]."""
+        return f"{self.url}/api/cargo/{quote(repository)}/index", f"{self.url}/git/{quote(repository)}.git"
+
     def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
         """The ``metadata`` of a Swift release, from the release document of the Swift registry API Artifactory
         serves at ``/api/swift/{repo}/{scope}/{name}/{version}``; None when the release or its metadata is

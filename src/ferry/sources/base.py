@@ -85,6 +85,12 @@ class Source(Protocol):
         retry. Raises as the source's other reads do: RetryableError (transient), ItemError, FatalError.
         """
 
+    def cargo_indexes(self, repository: str) -> tuple[str, ...]:
+        """The index URLs cargo is configured with for ``repository`` where they are not a prefix of its files'
+        URLs (Artifactory: ``{url}/api/cargo/{repo}/index``), as a ``Cargo.toml``'s ``registry-index`` names them
+        (without ``sparse+``). Optional, read as ``getattr(source, "cargo_indexes", None)``; no request is made.
+        """
+
 
 SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"  # the Swift registry API's release document
 # What npm itself sends for a packument: the abbreviated ("corgi") document where the registry has one
