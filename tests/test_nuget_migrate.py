@@ -6,6 +6,7 @@ import hashlib
 import sqlite3
 
 import pytest
+from werkzeug.wrappers import Response
 
 from e2e_helpers import aws_env, codeartifact, ferry, target_domain, write_job
 from ferry.config import RepositoryMapping
@@ -237,6 +238,32 @@ def test_a_different_package_already_in_the_target_is_a_conflict_left_untouched(
     conflict = rows[("acme.tools", "1.1.0")]
     assert conflict[3] == "conflict" and conflict[5] == hashlib.sha256(planted).hexdigest()
     assert conflict[4] == hashlib.sha256(world["files"][("Acme.Tools", "1.1.0")]).hexdigest()
+
+
+def test_a_push_whose_answer_was_lost_is_not_a_conflict_when_the_target_refuses_any_repush(world, sandbox,
+                                                                                            monkeypatch):
+    """The target takes the first push, but a gateway answers 504; the retried push gets 409, as a feed that
+    refuses any existing version answers. The target holds the very bytes, so the item is confirmed (not
+    failed as "different content") and the run ends 0."""
+    monkeypatch.setenv("FERRY_CA_NUGET_REPUBLISH", "conflict")
+    app, lost = sandbox.apps["codeartifact"], {"left": 1}
+    real = app._package_endpoint
+
+    def answer(request):
+        response = real(request)
+        if lost["left"] and request.method == "PUT" and request.path.endswith("/v2/package/"):
+            lost["left"] -= 1
+            return Response("gateway timeout", status=504)
+        return response
+
+    monkeypatch.setattr(app, "_package_endpoint", answer)
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress") == 0
+    assert lost["left"] == 0
+    assets = _target_assets(world["ca"])
+    assert len(assets) == len(SEEDED)
+    for package, version, asset, row_state, source_sha, target_sha, _reason in _ledger(world["state"]):
+        assert row_state == "confirmed" and source_sha == target_sha == assets[(package, version)][asset]
+    assert ferry("verify", world["job"], "--state", world["state"]) == 0
 
 
 def test_source_versions_that_collide_after_normalization_are_reported(world, capsys):

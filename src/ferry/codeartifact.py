@@ -30,7 +30,7 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError, UsageError
 from ferry.lean_reads import LeanReads
 from ferry.ratelimit import RateLimiter, operation_class
 from ferry.redact import register
@@ -79,7 +79,7 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
             return ItemError(f"{what}: publishing refused ({msg}); the package's origin controls may block "
                              "publishing: rerun with --origin-policy allow-publish")
         if code == "ConflictException":
-            return ItemError(f"{what}: the target already holds different content ({msg})")
+            return PublishConflict(f"{what}: the target already holds different content ({msg})")
         if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
                     "ExpiredTokenException"):
             return FatalError(f"{what}: CodeArtifact refused the credentials ({code}); check the AWS profile/role")

@@ -32,7 +32,7 @@ import requests
 from ferry import inventory, transfer
 from ferry.codeartifact import Domain
 from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
-from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError, UsageError
 from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import Migrator, PublishContext
@@ -647,7 +647,20 @@ class Engine:
                     f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
                 writer.transition(target, key, state, source_sha256=sha, target_sha256=before.sha256, reason=reason)
                 return state, sha
-            self.request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
+            try:
+                self.request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
+            except PublishConflict:
+                # The target already holds the version: the same bytes when a publish whose answer was lost
+                # was sent again (targets that refuse any re-publish answer 409), or a copy that arrived since
+                # the plan. Only what the target holds tells a conflict from that.
+                after = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
+                                                key.asset)
+                if after is None or after.status == "Deleted":
+                    raise
+                if after.sha256 != sha:
+                    writer.transition(target, key, "conflict", source_sha256=sha, target_sha256=after.sha256,
+                                      reason=f"target holds sha256 {after.sha256}, source has {sha}; left untouched")
+                    return "conflict", sha
             writer.transition(target, key, "published", source_sha256=sha)
             return "published", sha  # confirmed with the version's other assets, in one listing
         finally:

@@ -37,6 +37,14 @@ class ItemError(FerryError):
     exit_code = EXIT_ITEMS_FAILED
 
 
+class PublishConflict(ItemError):
+    """The target refused a publish because it already holds the version (HTTP 409, ConflictException).
+
+    Not by itself a verdict on the content: a publish whose answer was lost and that was sent again, or a
+    copy that arrived since the plan, may hold the very bytes; the caller compares the target's SHA-256.
+    """
+
+
 class RetryableError(FerryError):
     """A transient failure (throttling, 5xx, reset). ``retry_after`` is seconds the server asked for, if any."""
 

@@ -11,7 +11,7 @@ import requests
 
 from ferry.codeartifact import Domain
 from ferry.config import RepositoryMapping
-from ferry.errors import FatalError, ItemError, RetryableError
+from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError
 from ferry.http import retry_after_seconds
 from ferry.model import Checksums, ItemKey, SourceItem
 from ferry.ratelimit import endpoint_class
@@ -64,8 +64,8 @@ class PublishContext:
         A connection that fails or an answer cut short is retryable, named by ``what``.
         401 drops the token (the next try fetches a new one) and is retryable, unless new tokens keep being
         refused (:class:`FatalError`, see :meth:`Domain.drop_token`); 429/5xx are retryable;
-        409 is a conflict (:class:`ItemError`); 403 is an :class:`ItemError` naming the permission a read lacks,
-        or, for a write, origin controls and the permission.
+        409 is a conflict (:class:`PublishConflict`, an ItemError); 403 is an :class:`ItemError` naming the
+        permission a read lacks, or, for a write, origin controls and the permission.
         Statuses in ``accept`` (e.g. 404 for a file that may be absent) are returned like successes.
         """
         token = self.domain.token()
@@ -98,7 +98,7 @@ class PublishContext:
         if status == 429 or status >= 500:
             raise RetryableError(f"{what}: HTTP {status}", retry_after=retry_after_seconds(resp))
         if status == 409:
-            raise ItemError(f"{what}: the target already holds different content (HTTP 409){detail}")
+            raise PublishConflict(f"{what}: the target already holds different content (HTTP 409){detail}")
         if status == 403 and method in ("GET", "HEAD"):
             # A read: origin controls never refuse one; the credentials' policy does.
             raise ItemError(f"{what}: reading refused (HTTP 403){detail}; give the target's credentials "
