@@ -269,6 +269,10 @@ def test_globs_find_nuget_and_swift_packages_however_the_source_cases_them():
     assert npm.selects(nuget, apply_overrides(job, include=["Acme.Core"]).options)
     assert not npm.selects(swift, apply_overrides(job, exclude=["mona/LinkedList"]).options)
     assert npm.selects(swift, apply_overrides(job, include=["LinkedList@1.*"]).options)
+    # a NuGet version as the source lists it (1.0, 1.0.0.0, 1.0.0+build) names the normalized one
+    for version in ("1.0", "1.0.0.0", "1.0.0+build.5", "01.0.0"):
+        assert not npm.selects(nuget, apply_overrides(job, exclude=[f"Acme.Core@{version}"]).options), version
+    assert npm.selects(nuget, apply_overrides(job, exclude=["Acme.Core@1.0.1"]).options)
     # formats whose names are kept as published still match case-sensitively
     assert npm.selects(ItemKey("npm", "", "ui", "1.0.0", "package.tgz"), apply_overrides(job, exclude=["UI"]).options)
 

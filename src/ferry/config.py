@@ -172,10 +172,23 @@ _CASELESS = ("nuget", "swift")
 def _glob_match(key: ItemKey, patterns: tuple[str, ...], spelled: str | None = None) -> bool:
     bare = {key.display_name, key.package, *([spelled] if spelled else [])}
     names = [*bare, *(f"{name}@{key.version}" for name in bare)]
+    if key.format.value == "nuget":
+        patterns = tuple(_nuget_version(pattern) for pattern in patterns)
     if key.format.value in _CASELESS:
         names = [name.lower() for name in names]
         patterns = tuple(pattern.lower() for pattern in patterns)
     return any(fnmatchcase(name, pattern) for pattern in patterns for name in names)
+
+
+def _nuget_version(pattern: str) -> str:
+    """``pattern`` with a plain NuGet version after ``@`` normalized as the item keys are (``Acme.Core@1.0`` →
+    ``Acme.Core@1.0.0``), so a version written as the source lists it names that version; globs are kept."""
+    from ferry.migrators.nuget import normalize_version  # here: the migrators import this module
+
+    name, at, version = pattern.rpartition("@")
+    if not at or any(c in version for c in "*?["):
+        return pattern
+    return f"{name}@{normalize_version(version) or version}"
 
 
 @dataclass(frozen=True)
@@ -218,7 +231,8 @@ class RepositoryMapping:
         are tried on the display name (``@types/node``, ``org.acme/lib``, ``requests``), on the bare
         package name (``node``, ``lib``), on ``spelled``, the name as the source spells it where
         CodeArtifact normalizes it (PyPI ``Django`` for ``django``, ``Foo_Bar`` for ``foo-bar``), and on
-        any of them followed by ``@version`` (``lodash@4.*``). An item must match every non-empty
+        any of them followed by ``@version`` (``lodash@4.*``; a plain NuGet version is normalized first,
+        so ``Acme.Core@1.0`` names ``acme.core`` ``1.0.0``). An item must match every non-empty
         ``include`` list and no ``exclude`` pattern.
         """
         layers = [(self.include, self.exclude)]
