@@ -193,3 +193,49 @@ def test_migrate_crates_rerun_uploads_nothing_conflict_untouched_and_cargo_build
     assert out.stdout.strip() == "0.4.1"
     cached = next((world["tmp"] / "cargo-home" / "registry" / "cache").glob("*/acme_core-0.4.1.crate"))
     assert cached.read_bytes() == seeded[("acme_core", "0.4.1")]
+
+
+def _publish(endpoint: str, token: str, data: bytes, metadata: dict) -> None:
+    """``cargo publish``'s request to a CodeArtifact cargo endpoint (the api URL from its config.json)."""
+    auth = {"Authorization": token}
+    api = requests.get(endpoint + "config.json", headers=auth, timeout=10).json()["api"].rstrip("/")
+    meta = json.dumps(metadata).encode()
+    body = len(meta).to_bytes(4, "little") + meta + len(data).to_bytes(4, "little") + data
+    resp = requests.put(api + "/api/v1/crates/new", data=body, headers=auth, timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("command", ["replicate", "migrate"])
+def test_dependencies_on_the_source_codeartifact_repository_point_at_the_target(sandbox, tmp_path, monkeypatch,
+                                                                               command):
+    """A crate published to a CodeArtifact repository names a dependency from that repository by its cargo
+    endpoint (``registry-index``); copied to another region, the dependency must resolve in the target
+    repository ("this registry", as in the source), not in the source region's."""
+    from ferry.sandbox.seed import _gzip_tar
+    from replicate_helpers import SOURCE_REGION, TARGET_REGION, write_replica_job
+
+    aws_env(monkeypatch, tmp_path)
+    url = sandbox.urls()["codeartifact"]
+    source = codeartifact(url, SOURCE_REGION)
+    source.create_domain(domain="acme")
+    source.create_repository(domain="acme", repository="crates")
+    endpoint = source.get_repository_endpoint(domain="acme", repository="crates", format="cargo")["repositoryEndpoint"]
+    token = source.get_authorization_token(domain="acme")["authorizationToken"]
+    base, metadata = crate("acme_core", "0.4.0")
+    _publish(endpoint, token, base, metadata)
+    manifest = ('[package]\nedition = "2021"\nname = "acme_app"\nversion = "0.1.0"\nlicense = "MIT"\n\n'
+                f'[dependencies.acme_core]\nversion = "0.4"\nregistry-index = "sparse+{endpoint}"\n')
+    app = _gzip_tar({"acme_app-0.1.0/Cargo.toml": manifest.encode(), "acme_app-0.1.0/src/lib.rs": b""})
+    dep = {"name": "acme_core", "version_req": "^0.4", "features": [], "optional": False, "default_features": True,
+           "target": None, "kind": "normal"}
+    _publish(endpoint, token, app, {**metadata, "name": "acme_app", "vers": "0.1.0", "deps": [dep]})
+    (line,) = _lines(endpoint + "ac/me/acme_app", headers={"Authorization": token})
+    assert "registry" not in line["deps"][0]  # the source's own index: this registry
+
+    job = write_replica_job(tmp_path / "job.toml", url, [("crates", "crates")], options="create_missing = true")
+    assert ferry(command, str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress") == 0
+    target = codeartifact(url, TARGET_REGION)
+    there = target.get_repository_endpoint(domain="acme", repository="crates", format="cargo")["repositoryEndpoint"]
+    (copied,) = _lines(there + "ac/me/acme_app",
+                       headers={"Authorization": target.get_authorization_token(domain="acme")["authorizationToken"]})
+    assert copied["deps"][0].get("registry") is None

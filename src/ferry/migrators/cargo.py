@@ -7,7 +7,7 @@ The publish body is cargo's: little-endian u32 length + JSON metadata (rebuilt f
 ``PUT {api}/api/v1/crates/new``, where ``api`` is read from the registry's ``config.json`` as cargo reads
 it. Dependencies that named the source registry (their ``registry-index`` is where the crate came
 from, or one of the index URLs the source gives for the repository: Artifactory's
-``api/cargo/{repo}/index``) are published as "this registry", so they resolve in the target along with
+``api/cargo/{repo}/index``, a source CodeArtifact repository's cargo endpoint) are published as "this registry", so they resolve in the target along with
 the migrated crate.
 """
 
@@ -77,8 +77,9 @@ class CargoMigrator:
 
     def package_facts(self, source: Source, repository: str, key: ItemKey) -> Mapping[str, Any]:
         """``{"indexes": [...]}``: the source's own index URLs for ``repository`` where its files' URLs do not
-        start with them (Artifactory's ``api/cargo/{repo}/index``), so dependencies naming them are found
-        to be of the migrated registry; ``{}`` for sources without any (Nexus, CodeArtifact)."""
+        start with them (Artifactory's ``api/cargo/{repo}/index``, a CodeArtifact repository's cargo
+        endpoint), so dependencies naming them are found to be of the migrated registry; ``{}`` for sources
+        without any (Nexus). Raises what the source's read raises."""
         indexes = getattr(source, "cargo_indexes", None)
         return {"indexes": list(indexes(repository))} if indexes is not None else {}
 

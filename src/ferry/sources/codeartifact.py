@@ -267,6 +267,11 @@ class CodeArtifactSource:
                                   headers={"Accept": SWIFT_ACCEPT})
         return None if resp is None else swift_metadata_of(resp)
 
+    def cargo_indexes(self, repository: str) -> tuple[str, ...]:
+        """The repository's cargo endpoint: the sparse index a crate published there names its dependencies
+        from there by (the endpoint is asked for once per repository: GetRepositoryEndpoint, cached)."""
+        return (self.domain.endpoint(repository, "cargo"),)
+
 
 
 def open_codeartifact_source(cfg: Any, session: requests.Session,
