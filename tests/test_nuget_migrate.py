@@ -96,6 +96,22 @@ def test_two_files_that_normalize_to_one_identity_are_not_merged():
     assert again.unmappable is None
 
 
+def test_a_collision_is_found_while_another_mapping_is_listed_at_the_same_time():
+    """The engine lists the next mapping while it plans the current one, so two listings call identify in
+    turns: the one's claims must survive the other's, and the first file keeps its identity."""
+    migrator = NugetMigrator()
+    other = RepositoryMapping(source="nuget-other", target="nuget-other-store", namespace="")
+    first = migrator.identify(nexus_file("Acme.Tools", "1.1.0"), MAPPING)
+    assert migrator.identify(nexus_file("Contoso.Lib", "1.0.0"), other).unmappable is None
+    second = migrator.identify(nexus_file("acme.tools", "1.1.0.0", data=nupkg("acme.tools", "1.1.0.0")), MAPPING)
+    assert first.unmappable is None
+    assert second.unmappable and "'Acme.Tools/1.1.0'" in second.unmappable and second.key != first.key
+    # once a listing has ended, the next listing of that mapping starts afresh
+    migrator.forget(MAPPING)
+    assert migrator.identify(nexus_file("acme.tools", "1.1.0.0", data=nupkg("acme.tools", "1.1.0.0")),
+                             MAPPING).unmappable is None
+
+
 # -- publishing against the stand-in ----------------------------------------------------------------------
 
 

@@ -76,6 +76,15 @@ def test_scope_and_name_that_differ_only_in_case_are_not_merged():
     assert migrator.identify(source_file("mona/linkedlist/1.0.0+build.zip", b"three"), MAPPING).unmappable is None
 
 
+def test_a_case_collision_is_found_while_another_mapping_is_listed_at_the_same_time():
+    migrator = SwiftMigrator()
+    other = RepositoryMapping(source="swift-other", target="swift-other-store", namespace="")
+    first = migrator.identify(source_file("Mona/LinkedList/1.0.0.zip", b"one"), MAPPING)
+    assert migrator.identify(source_file("acme/Other/1.0.0.zip", b"x"), other).unmappable is None
+    second = migrator.identify(source_file("mona/linkedlist/1.0.0.zip", b"two"), MAPPING)
+    assert first.unmappable is None and second.unmappable and "'Mona/LinkedList/1.0.0.zip'" in second.unmappable
+
+
 # -- publish against the stand-in --------------------------------------------------------------------------
 
 

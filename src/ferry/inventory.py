@@ -42,22 +42,28 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
     # format's file must never be taken for one of this format (a generic package's .tgz for an npm tarball).
     files = source.files(mapping.source, migrator.format) if getattr(source, "lists_by_format", False) \
         else source.files(mapping.source)
-    for file in files:
-        item = migrator.identify(file, mapping)
-        if item is None:
-            continue
-        if shard is not None and not shard.owns_key(item.key):
-            continue
-        # The source's own spelling of a name CodeArtifact normalizes counts too: a job names a PyPI project as
-        # its users write it, and may leave out one of two spellings that normalize together. Unmappable files
-        # are in scope as the rest are (by the names their keys carry): a pilot run with --include is not
-        # failed by files of packages it never meant to touch, and --exclude can leave a package's out.
-        spelled = item.extras.get("source_name") if item.extras else None
-        if not mapping.selects(item.key, options, spelled):
-            continue
-        if options.since is not None and file.published is not None and file.published < _aware(options.since):
-            continue
-        yield item
+    try:
+        for file in files:
+            item = migrator.identify(file, mapping)
+            if item is None:
+                continue
+            if shard is not None and not shard.owns_key(item.key):
+                continue
+            # The source's own spelling of a name CodeArtifact normalizes counts too: a job names a PyPI project
+            # as its users write it, and may leave out one of two spellings that normalize together. Unmappable
+            # files are in scope as the rest are (by the names their keys carry): a pilot run with --include is
+            # not failed by files of packages it never meant to touch, and --exclude can leave a package's out.
+            spelled = item.extras.get("source_name") if item.extras else None
+            if not mapping.selects(item.key, options, spelled):
+                continue
+            if options.since is not None and file.published is not None and file.published < _aware(options.since):
+                continue
+            yield item
+    finally:
+        # What identify kept for this listing (NuGet and Swift claims) is not needed once it has ended.
+        forget = getattr(migrator, "forget", None)
+        if forget is not None:
+            forget(mapping)
 
 
 def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,

@@ -140,6 +140,8 @@ class Migrator(Protocol):
     # None)`` when verifying: whether the target asset ``key``, which the source's same version lacks, makes
     # that version differ from the source's (False for files the target derives itself, such as checksums).
     # Formats without it never fail verify for such an asset: it is listed as only in the target.
+    # Optional: ``forget(mapping)``, called by ``inventory.want`` when a listing of ``mapping`` ends: drop what
+    # identify kept for that listing (NuGet and Swift claims), so the next listing of it starts afresh.
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item a source file is, None if it is not an item at all (checksum files, index pages),

@@ -7,9 +7,10 @@ silently would publish one and report the other as "same" or "conflict" against 
 first file listed keeps the identity and every later file claiming it is reported as unmappable,
 naming the file that holds it. A rerun lists in the same order, so the verdicts are stable.
 
-The engine lists one mapping at a time (``inventory.want`` runs to the end before the next), so the
-claims kept are those of the mapping being listed; a listing for another mapping object starts afresh.
-Memory: one small entry per package version of the repository being listed.
+Claims are kept per mapping object, since the engine lists the next mapping while it plans the current
+one (two listings call ``identify`` in turns); :meth:`Claims.forget` drops a mapping's claims once its
+listing has ended (``inventory.want`` calls the migrator's ``forget``), so the next listing of it starts
+afresh. Memory: one small entry per package version of each repository being listed.
 """
 
 from __future__ import annotations
@@ -25,16 +26,20 @@ class Claims:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._mapping: Any = None
-        self._owners: dict[tuple, tuple[str, str, str | None]] = {}
+        # id(mapping) -> (mapping, identity -> (url, path, sha256)); the mapping is held so its id stays its own.
+        self._listings: dict[int, tuple[Any, dict[tuple, tuple[str, str, str | None]]]] = {}
 
     def claim(self, mapping: Any, identity: tuple, file: SourceFile) -> str | None:
-        """Claim ``identity`` for ``file``. Returns None if it is ``file``'s (first claim, the same file
-        listed again, or a copy with the same SHA-256, which the plan folds into one item), else the
-        path of the source file that already holds it."""
+        """Claim ``identity`` for ``file`` in ``mapping``'s listing. Returns None if it is ``file``'s (first
+        claim, the same file listed again, or a copy with the same SHA-256, which the plan folds into one
+        item), else the path of the source file that already holds it."""
         sha = file.checksums.sha256
         with self._lock:
-            if mapping is not self._mapping:
-                self._mapping, self._owners = mapping, {}
-            url, path, owner_sha = self._owners.setdefault(identity, (file.url, file.path, sha))
+            owners = self._listings.setdefault(id(mapping), (mapping, {}))[1]
+            url, path, owner_sha = owners.setdefault(identity, (file.url, file.path, sha))
             return None if url == file.url or (sha is not None and sha == owner_sha) else path
+
+    def forget(self, mapping: Any) -> None:
+        """Drop the claims of ``mapping``'s listing (it has ended): the next listing of it starts afresh."""
+        with self._lock:
+            self._listings.pop(id(mapping), None)

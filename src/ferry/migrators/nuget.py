@@ -139,6 +139,10 @@ class NugetMigrator(NoPackageFacts):
                                           "(ids are lowercased, versions normalized); not migrated")
         return source_item(file, ("nuget", "", name, version, asset_name(name, version)))
 
+    def forget(self, mapping: RepositoryMapping) -> None:
+        """The listing of ``mapping`` has ended: its claims (see :mod:`ferry.migrators.claims`) are dropped."""
+        self._claims.forget(mapping)
+
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         key = item.key
         package_id, raw_version, types = read_nuspec(spooled.path)

@@ -105,6 +105,10 @@ class SwiftMigrator(NoPackageFacts):
                                           "not migrated")
         return source_item(file, ("swift", ns, pkg, version, asset_name(pkg, version)))
 
+    def forget(self, mapping: RepositoryMapping) -> None:
+        """The listing of ``mapping`` has ended: its claims (see :mod:`ferry.migrators.claims`) are dropped."""
+        self._claims.forget(mapping)
+
     def version_facts(self, source: Source, repository: str, item: SourceItem) -> Mapping[str, Any]:
         """``{"metadata": {...}}``: the source's release metadata for the item's version, or ``{}`` when the
         source cannot tell or has none. Raises what the source's read raises (RetryableError, ItemError)."""
