@@ -282,6 +282,33 @@ def test_a_push_whose_answer_was_lost_is_not_a_conflict_when_the_target_refuses_
     assert ferry("verify", world["job"], "--state", world["state"]) == 0
 
 
+def test_a_different_package_pushed_since_the_plan_is_a_conflict_left_untouched(world, sandbox, monkeypatch):
+    """Another Acme.Tools 1.1.0 lands in the target between the plan and ferry's push: the push's 409 is
+    checked against the target, and the item is a conflict naming both hashes (the target's copy stays)."""
+    store, app = world["store"], sandbox.apps["codeartifact"]
+    repo = store.repository(store.domain("us-east-1", None, "acme"), "nuget-store")
+    planted = nupkg("Acme.Tools", "1.1.0", body=b"planted")
+    real, pending = app._package_endpoint, {"plant": True}
+
+    def answer(request):
+        if pending["plant"] and request.method == "PUT" and request.path.endswith("/v2/package/"):
+            pending["plant"] = False
+            store.publish_asset(repo, "nuget", None, "acme.tools", "1.1.0", "acme.tools.1.1.0.nupkg",
+                                store.blobs.put_bytes(planted), single_asset=True, display_name="Acme.Tools")
+        return real(request)
+
+    monkeypatch.setattr(app, "_package_endpoint", answer)
+    monkeypatch.setenv("FERRY_CA_NUGET_REPUBLISH", "conflict")
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress", "--workers", "1",
+                 "--include", "Acme.Tools@1.1.0") == 1
+    rows = {(r[0], r[1]): r for r in _ledger(world["state"])}
+    conflict = rows[("acme.tools", "1.1.0")]
+    source_sha = hashlib.sha256(world["files"][("Acme.Tools", "1.1.0")]).hexdigest()
+    assert conflict[3:6] == ("conflict", source_sha, hashlib.sha256(planted).hexdigest())
+    assert _target_assets(world["ca"])[("acme.tools", "1.1.0")] == {
+        "acme.tools.1.1.0.nupkg": hashlib.sha256(planted).hexdigest()}
+
+
 def test_source_versions_that_collide_after_normalization_are_reported(world, capsys):
     clash = world["seeder"].nuget("nuget-internal", "acme.tools", "1.1.0.0", description="another build")
     state = world["state"]
