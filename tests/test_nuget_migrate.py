@@ -238,6 +238,28 @@ def test_nexus_nuget_repository_migrates_verified_and_a_rerun_uploads_nothing(wo
     assert ferry("verify", world["job"], "--state", state) == 0
 
 
+def test_a_rerun_downloads_nothing_when_the_source_lists_no_sha256(world, sandbox, monkeypatch):
+    """Older Nexus releases list only SHA-1 and MD5. The first run downloads to hash; a rerun recalls the
+    target's listings from the ledger and must still find every package the same by SHA-1, not download
+    the whole repository again to hash it."""
+    from dataclasses import replace
+
+    from ferry.sources.nexus import NexusSource
+
+    rest = sandbox.apps["nexus"].rest
+    monkeypatch.setattr(rest, "config", replace(rest.config, checksums=("sha1", "md5")))
+    downloads = []
+    real = NexusSource.open_locator
+    monkeypatch.setattr(NexusSource, "open_locator",
+                        lambda self, locator, label: downloads.append(label) or real(self, locator, label))
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress") == 0
+    assert len(downloads) == len(SEEDED)
+    downloads.clear()
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress") == 0
+    assert {row[3] for row in _ledger(world["state"])} == {"same"}
+    assert downloads == []
+
+
 def test_a_different_package_already_in_the_target_is_a_conflict_left_untouched(world, capsys):
     store = world["store"]
     repo = store.repository(store.domain("us-east-1", None, "acme"), "nuget-store")

@@ -30,15 +30,21 @@ _RECORD = UpsertStatement(
     "revision = excluded.revision, assets = excluded.assets, updated = excluded.updated")
 
 
+# The hashes recorded, in this order after name and size: what the plan compares. SHA-256 (CodeArtifact always
+# reports it) and SHA-1, what a source without SHA-256 (older Nexus, older Artifactory files) is compared by:
+# without it, each run would download every item of such a source again to hash it.
+_KEPT = ("SHA-256", "SHA-1")
+
+
 def _compact(assets: list[dict[str, Any]]) -> str:
-    # only what the plan compares: name, size and SHA-256 (CodeArtifact always reports it)
-    return json.dumps([[a["name"], a.get("size"), (a.get("hashes") or {}).get("SHA-256")] for a in assets],
-                      separators=(",", ":"))
+    return json.dumps([[a["name"], a.get("size"), *((a.get("hashes") or {}).get(h) for h in _KEPT)]
+                       for a in assets], separators=(",", ":"))
 
 
 def _expand(text: str) -> list[dict[str, Any]]:
-    return [{"name": name, "size": size, "hashes": {"SHA-256": sha} if sha else {}}
-            for name, size, sha in json.loads(text)]
+    # Rows recorded before SHA-1 was kept have three fields.
+    return [{"name": row[0], "size": row[1], "hashes": {h: v for h, v in zip(_KEPT, row[2:]) if v}}
+            for row in json.loads(text)]
 
 
 READ_CACHE_KIB = 256  # page cache of each read connection
