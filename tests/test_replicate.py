@@ -302,6 +302,8 @@ def test_maven_nuget_and_swift_replicate_through_their_migrators(sandbox, tmp_pa
     assert first.exit_code == 0, (first.problems, first.report.counts)
     assert first.report.counts == {"confirmed": 10}  # 3 maven files x 2, 1 nupkg x 2, 1 zip x 2
     assert differences(sandbox, (SOURCE_REGION, "acme", "libs"), (TARGET_REGION, "acme", "libs")) == []
+    # what NuGet and Swift kept to find collisions while listing is dropped once the scan is over
+    assert [MIGRATORS[fmt]._claims._listings for fmt in ("nuget", "swift")] == [{}, {}]
     again = replicate(load_job(job), Settings(ledger=tmp_path / "ferry.db"), ReplicateOptions())
     assert again.exit_code == 0 and again.report.counts == {}
 

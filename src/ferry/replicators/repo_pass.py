@@ -117,6 +117,10 @@ class RepoPass:
         scope = {m.format} if m.format else None
         self.gone = [vid for vid, known in remembered.items()
                      if vid not in seen and known.status != "Deleted" and (scope is None or vid[0] in scope)]
+        for ctx in self.contexts.values():  # the listing has ended: what identify kept for it is dropped
+            forget = getattr(ctx.migrator, "forget", None)
+            if forget is not None:
+                forget(m)
 
     def _plan_package(self, writer: LedgerWriter, fmt: str, ns: str, name: str, versions: list[dict],
                       target_exists: bool) -> None:
