@@ -116,6 +116,7 @@ MALFORMED = [
     ("url-wrong-type", swap('"https://nexus.example.com/"', "8081"), "source.url", "URL string"),
     ("missing-url", swap('url = "https://nexus.example.com/"\n', ""), "source.url", "missing"),
     ("password-without-user", swap('username = "migrator"\n', ""), "source.password_env", "username"),
+    ("user-without-password", swap('password_env = "NEXUS_PASSWORD"\n', ""), "source.username", "password_env"),
     ("ca-key-on-nexus", swap('kind = "nexus"', 'kind = "nexus"\ndomain = "x1"'), "source.domain", "codeartifact"),
     ("bad-domain", swap('domain = "acme"', 'domain = "Acme_Corp"'), "target.domain", "domain name"),
     ("domain-too-short", swap('domain = "acme"', 'domain = "a"'), "target.domain", "domain name"),

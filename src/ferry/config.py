@@ -301,6 +301,12 @@ def _read_source(r: Reader, table: dict[str, Any]) -> SourceConfig:
         raise r.error("source.token_env", "both password_env and token_env are set", "keep only one of them")
     if password and not username:
         raise r.error("source.password_env", "a password needs a user name", "add username = ... to [source]")
+    if username and not (password or token) and kind != "codeartifact":
+        # Without a secret ferry sends no credentials at all: the run would list only what an anonymous
+        # user may see (or be refused with a message about credentials it never sent).
+        secret = "password_env" if kind == "nexus" else "password_env or token_env"
+        raise r.error("source.username", f"a user name needs a secret ({secret})",
+                      f'add {secret.split(" or ")[0]} = "MY_VAR" to [source], or remove username to read anonymously')
     if kind == "nexus" and token:
         # Nexus signs in with Basic only: the token would be dropped and the run would list what an
         # anonymous user may see.
