@@ -2,8 +2,9 @@
 from ``{url}/{repo}/{path}``.
 
 Listing (never one unbounded answer): AQL ``items.find`` sorted by path and name, page by page with
-``offset``/``limit``; then, per page, the items' properties in separate queries by repo + path + name
-(properties cannot share a query with sort/offset/limit). Where AQL is refused (403/404/405/501, or
+``limit``, each page the files after the last one listed (not an ``offset``: files deleted or deployed
+while the listing runs would shift positions); then, per page, the items' properties in separate
+queries by repo + path + name (properties cannot share a query with sort/limit). Where AQL is refused (403/404/405/501, or
 400 on the first query), the storage API's ``?list&deep=1`` is read as a stream instead, with each
 file's properties from ``?properties`` where the package type needs them.
 
@@ -232,27 +233,26 @@ class ArtifactorySource:
                               f"Artifactory serves and checks them against the actual checksums: {shown}")
 
     def _aql_files(self, repository: str, package_type: str, mismatches: list[str]) -> Iterator[SourceFile]:
-        offset, page_size, first = 0, self.page_size, True
+        # Each page continues after the last file listed (see items_query), so a page with fewer files than
+        # asked for (permission filtering drops rows after the limit was applied) costs nothing.
+        after: tuple[str, str] | None = None
+        page_size, first = self.page_size, True
         while True:
-            answer = self._aql(items_query(repository, offset, page_size), first)
+            answer = self._aql(items_query(repository, after, page_size), first)
             first = False
             results = [r for r in answer["results"] if isinstance(r, dict)]
-            trimmed = bool((answer.get("range") or {}).get("notification"))
             if not results:
                 return
+            if (answer.get("range") or {}).get("notification"):
+                # The server's hard limit is below our page size: continue in pages of what it gives.
+                page_size = len(results)
             props: dict[tuple[str, str], dict[str, list[str]]] = {}
             if package_type in PROPERTY_TYPES:
                 props = self._page_properties(repository, [(str(r["path"]), str(r["name"])) for r in results])
             for row in results:
                 key = (str(row["path"]), str(row["name"]))
                 yield self._file(repository, row, props.get(key, {}), mismatches, package_type)
-            if trimmed:
-                # The server's hard limit is below our page size: continue in pages of what it gives.
-                page_size = len(results)
-                offset += len(results)
-            else:
-                # Advance by rows asked for: permission filtering may drop rows after the limit was applied.
-                offset += page_size
+            after = (str(results[-1]["path"]), str(results[-1]["name"]))
 
     def _page_properties(self, repository: str, items: list[tuple[str, str]]) -> dict[tuple[str, str],
                                                                                         dict[str, list[str]]]:

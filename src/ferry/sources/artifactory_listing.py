@@ -18,7 +18,7 @@ import requests
 from ferry.errors import FatalError, RetryableError
 from ferry.model import Checksums
 
-# Item fields ferry asks AQL for (no properties: including them breaks sort/offset/limit).
+# Item fields ferry asks AQL for (no properties: including them breaks sort/limit).
 ITEM_FIELDS = ("repo", "path", "name", "size", "created", "modified", "sha256", "actual_sha1", "actual_md5",
                "original_sha1", "original_md5")
 
@@ -34,12 +34,21 @@ MAX_RESUMES = 5
 _SWIFT = re.compile(r"^(?P<scope>[^/]+)/(?P<name>[^/]+)/(?P<file>[^/]+)\.zip$")
 
 
-def items_query(repo: str, offset: int, limit: int) -> str:
-    """One page of a repository's files, sorted by path and name."""
+def items_query(repo: str, after: tuple[str, str] | None, limit: int) -> str:
+    """One page of a repository's files, sorted by path and name: the first ``limit`` after ``after``
+    (the ``(path, name)`` of the last file listed; None for the first page).
+
+    The page starts after a file, not at a position (``offset``): files deleted or deployed before it
+    while the listing runs would shift positions, and a page would start past a file that stayed.
+    ``$gt`` compares strings in the order the database sorts them (AQL comparison operators take strings).
+    """
     fields = ",".join(json.dumps(f) for f in ITEM_FIELDS)
-    criteria = json.dumps({"repo": repo, "type": "file"})
-    return (f'items.find({criteria}).include({fields}).sort({{"$asc":["path","name"]}})'
-            f".offset({offset}).limit({limit})")
+    criteria: dict[str, Any] = {"repo": repo, "type": "file"}
+    if after is not None:
+        path, name = after
+        criteria["$or"] = [{"path": {"$gt": path}}, {"$and": [{"path": {"$eq": path}}, {"name": {"$gt": name}}]}]
+    return (f'items.find({json.dumps(criteria)}).include({fields}).sort({{"$asc":["path","name"]}})'
+            f".limit({limit})")
 
 
 def properties_queries(repo: str, items: list[tuple[str, str]], max_length: int) -> Iterator[str]:
