@@ -240,3 +240,23 @@ def test_a_packument_that_keeps_failing_is_asked_for_once_per_request_retry(worl
     assert report(str(world["state"]))["states"] == {"confirmed": 7, "failed": 2}
     # One read per version of the package, each tried as often as the request retry allows (not squared).
     assert len(asked) == 2 * fast.max_attempts
+
+
+@pytest.mark.parametrize("password", ["p\u00e4ssw\u00f6rd-for-ferry", "pass\u20acword-for-ferry"])
+def test_a_password_beyond_ascii_signs_in(world, monkeypatch, password):
+    """Basic credentials travel as UTF-8 (RFC 7617; how Artifactory and Nexus decode them): a password with
+    an umlaut was sent as Latin-1 and refused, one with a euro sign stopped the run as an unexpected error."""
+    world["sandbox"].apps["artifactory"].configure(users={"admin": password})
+    monkeypatch.setenv("ARTIFACTORY_PASSWORD", password)
+    job = write_job(world["tmp"] / "basic.toml", world["urls"]["artifactory"], world["urls"]["codeartifact"],
+                    REPOS, auth="basic")
+    state = str(world["tmp"] / "basic.db")
+    assert ferry("audit", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"planned": 9}
+
+
+def test_a_token_that_cannot_be_one_is_a_usage_error(world, monkeypatch, capsys):
+    monkeypatch.setenv("ARTIFACTORY_TOKEN", "t\u00f6ken\u20ac-for-ferry")
+    assert ferry("audit", str(world["job"]), "--state", str(world["state"])) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "ARTIFACTORY_TOKEN" in line and "token_env" in line and "for-ferry" not in line

@@ -335,3 +335,15 @@ def test_packuments_are_asked_for_as_npm_asks_and_either_answer_gives_the_tags(k
             assert source.dist_tags("npm-internal", "@acme/x") == tags
         assert recorder.seen[-1]["Accept"].startswith("application/vnd.npm.install-v1+json")
         assert "application/json" in recorder.seen[-1]["Accept"]
+
+
+def test_a_nexus_password_beyond_ascii_signs_in(sandbox):
+    """Basic credentials travel as UTF-8 (RFC 7617), as Nexus decodes them: a password with an umlaut was
+    sent as Latin-1 and refused, one with a euro sign stopped the run as an unexpected error."""
+    from dataclasses import replace
+
+    app = sandbox.apps["nexus"]
+    for password in ("p\u00e4ssw\u00f6rd-123", "pass\u20acword-123"):
+        app.config = replace(app.config, users={"admin": password})
+        source = NexusSource(sandbox.urls()["nexus"], make_session(), "admin", password)
+        assert "maven-releases" in source.repositories()

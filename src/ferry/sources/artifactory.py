@@ -378,12 +378,17 @@ class ArtifactorySource:
 def open_artifactory_source(cfg, settings, session: requests.Session, retry) -> ArtifactorySource:
     """The source for a ``[source] kind = "artifactory"`` job section (``cfg``: :class:`ferry.config.SourceConfig`).
 
-    Raises UsageError for an unusable url or an unset credential variable.
+    Raises UsageError for an unusable url, an unset credential variable, or a token that is not ASCII.
     """
     from ferry.http import check_url
 
     url = check_url(cfg.url or "", "[source] url", settings.allow_http)
     password = cfg.password.reveal() if cfg.password else None
     token = cfg.token.reveal() if cfg.token else None
+    if token is not None and not token.isascii():
+        # Access tokens and API keys are ASCII; anything else is a wrong value (it could not travel in a header).
+        where = f" ({cfg.token.origin})" if cfg.token.origin else ""
+        raise UsageError(f"environment variable {cfg.token.env}{where} holds characters no Artifactory token or API "
+                         "key has; set it to the token alone (a password goes in password_env, with username)")
     return ArtifactorySource(url, session, make_auth(cfg.username, password, token), retry=retry,
                              notes=settings.notes)

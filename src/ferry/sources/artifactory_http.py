@@ -26,7 +26,10 @@ class _Auth(requests.auth.AuthBase):
 def make_auth(username: str | None, password: str | None, token: str | None) -> _Auth | None:
     """The auth ferry sends: Basic (username + password or token), Bearer (token), X-JFrog-Art-Api (API key)."""
     if username and (password or token):
-        return _Auth("Authorization", requests.auth._basic_auth_str(username, password or token or ""), "basic auth")
+        # As UTF-8 (RFC 7617), how Artifactory decodes Basic credentials: given text, requests would send
+        # Latin-1 (a password with an umlaut refused) or fail outright past it (a euro sign).
+        secret = password or token or ""
+        return _Auth("Authorization", requests.auth._basic_auth_str(username.encode(), secret.encode()), "basic auth")
     if token:
         if token.startswith("AKC"):
             return _Auth("X-JFrog-Art-Api", token, "API key")

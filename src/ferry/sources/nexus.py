@@ -38,7 +38,9 @@ class _BasicAuth(requests.auth.AuthBase):
     """Basic auth whose repr never shows the password."""
 
     def __init__(self, username: str, password: str):
-        self._header = requests.auth._basic_auth_str(username, password)
+        # As UTF-8 (RFC 7617), how Nexus decodes Basic credentials: given text, requests would send Latin-1
+        # (a password with an umlaut refused) or fail outright past it (a euro sign).
+        self._header = requests.auth._basic_auth_str(username.encode(), password.encode())
         register(password, user=username)
         register(self._header.partition(" ")[2])
 
