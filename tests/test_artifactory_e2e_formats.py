@@ -66,6 +66,24 @@ def test_maven_artifacts_deployed_like_mvn_migrate_and_verify(world):
     assert report(state)["states"] == {"same": 6}
 
 
+def test_the_maven_index_artifactory_keeps_in_the_repository_is_not_an_item(world):
+    """Artifactory's Maven indexer writes the repository's search index into ``.index/``: derived from the
+    repository, in no artifact's folder and with no place in CodeArtifact. Reported as unmappable, it made
+    every audit, migrate and verify of an indexed repository end in exit 1, and no exclude could help."""
+    seeder, state = world["seeder"], world["state"]
+    seeder.maven("libs-release-local", "com.acme.ferry", "greeter", "1.0.0",
+                 maven_artifact("com.acme.ferry", "greeter", "1.0.0"))
+    for name in ("nexus-maven-repository-index.gz", "nexus-maven-repository-index.1.gz",
+                 "nexus-maven-repository-index.properties"):
+        seeder.deploy("libs-release-local", f".index/{name}", b"index")
+    job = _job(world, "libs-release-local", "maven-store")
+    assert ferry("audit", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"planned": 3}
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    assert ferry("verify", str(job), "--state", state) == 0
+    assert report(state)["states"] == {"same": 3}
+
+
 def test_nuget_packages_at_the_root_and_in_folders_migrate_by_their_properties(world):
     ca, seeder, state = world["ca"], world["seeder"], world["state"]
     packages = {("Acme.Logging", "1.0.0"): "Acme.Logging.1.0.0.nupkg",

@@ -17,7 +17,8 @@ checksums and the metadata's two took 4.7 publish slots per asset in bench/maven
 ``.sha256`` took 2.3; none takes 1 plus the metadata.
 
 Checksum files and ``maven-metadata.xml`` in the source are not items (CodeArtifact derives both);
-the source's checksums are still checked, by the transfer, against the downloaded bytes.
+the source's checksums are still checked, by the transfer, against the downloaded bytes. Nor is the
+search index a Maven indexer keeps in the repository (``.index/``).
 
 SNAPSHOT versions follow the mapping's ``snapshots`` setting (``[[repositories]] snapshots``, else
 ``[options] snapshots`` / ``--snapshots``). ``skip`` (the default) reports every SNAPSHOT file as
@@ -58,6 +59,10 @@ from ferry.sources.base import SourceFile
 FORMAT = "maven"
 METADATA = "maven-metadata.xml"
 CHECKSUM_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
+# The repository's search index, which Artifactory's and Nexus' Maven indexers write into the repository
+# (``.index/nexus-maven-repository-index.gz`` and its chunks): derived from the repository, part of no
+# artifact, and with no place in CodeArtifact (which keeps no such index).
+INDEX_FOLDER = ".index/"
 SNAPSHOT_REASON = "SNAPSHOT version (snapshots = \"skip\"; --snapshots timestamped publishes its newest build)"
 OLDER_BUILD_REASON = ("older build of a SNAPSHOT (CodeArtifact serves a SNAPSHOT as its newest build, "
                       "which is the one migrated)")
@@ -235,13 +240,14 @@ class MavenMigrator(NoPackageFacts):
     single_asset = False
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
-        """The item ``file`` is; None for checksum and metadata files; unmappable for files whose
-        coordinates can't be told or disagree between hints and path. A SNAPSHOT file (keyed under
-        its ``X-SNAPSHOT`` version) is skipped unless the mapping's snapshots setting is
+        """The item ``file`` is; None for checksum and metadata files and the repository's index (``.index/``);
+        unmappable for files whose coordinates can't be told or disagree between hints and path. A SNAPSHOT
+        file (keyed under its ``X-SNAPSHOT`` version) is skipped unless the mapping's snapshots setting is
         ``timestamped``; then it is an item carrying its build in ``extras["snapshot_build"]``
         (unmappable if its name has no timestamped build)."""
         filename = posixpath.basename(file.path)
-        if filename.endswith(CHECKSUM_SUFFIXES) or filename.startswith(METADATA):
+        if filename.endswith(CHECKSUM_SUFFIXES) or filename.startswith(METADATA) or \
+                file.path.lstrip("/").startswith(INDEX_FOLDER):
             return None
         hints = file.hints
         parsed = parse_m2_path(file.path)
