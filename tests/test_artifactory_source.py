@@ -132,6 +132,46 @@ def test_files_deleted_or_added_while_the_listing_pages_cost_no_other_file(art):
     assert [p for p in listed if p != "tool/0.9/tool.bin"] == paths + ["tool/2.0/tool.bin"]
 
 
+def test_a_file_list_that_breaks_off_and_changes_before_the_retry_costs_no_other_file(art):
+    """The storage API's list is read again after a break, skipping what was read; a file deleted in
+    between must not make it skip one that was never read (the list is read whole again then)."""
+    art["app"].configure(aql_refused=403)
+    seeder = art["seeder"]
+    seeder.create_repository("gen-local", "generic")
+    paths = [f"tool/1.{i}/tool.bin" for i in range(9)]
+    for path in paths:
+        seeder.deploy("gen-local", path, path.encode())
+    source = _source(art)
+    real, opened = source._open_list, []
+
+    class CutShort:
+        """The first answer, broken off after the entries up to tool/1.3 (a reset mid-stream)."""
+
+        def __init__(self, body: bytes):
+            self.body = body[: body.index(b"tool/1.4")]
+
+        def iter_content(self, _size):
+            yield self.body
+            raise requests.exceptions.ChunkedEncodingError("connection broken")
+
+        def close(self):
+            pass
+
+    def open_list(*args):
+        resp = real(*args)
+        opened.append(resp)
+        return CutShort(resp.content) if len(opened) == 1 else resp
+
+    source._open_list = open_list
+    listed = []
+    for file in source.files("gen-local"):
+        listed.append(file.path)
+        if len(listed) == 3:
+            assert seeder.http.delete(f"{art['url']}/gen-local/{paths[0]}").status_code == 204
+    assert len(opened) >= 2
+    assert set(listed) == set(paths)  # the deleted file was read before it went; none that stayed is lost
+
+
 def test_where_aql_is_refused_the_storage_api_lists_the_same(art):
     clean = _summary(_source(art).files("npm-local"))
     for status in (403, 404, 400):

@@ -135,33 +135,48 @@ class FileListScanner:
             yield from self.feed(chunk)
 
 
+class _ListChanged(Exception):
+    """The list read again after a break is not the one read before: files came or went meanwhile."""
+
+
 def storage_entries(open_list: Callable[[], requests.Response], what: str) -> Iterator[dict[str, Any]]:
     """The file entries (not folders) of a storage-API list answer, streamed.
 
     When the connection breaks or the document ends early, the list is requested again and the
     entries already yielded are skipped (the order is stable), up to ``MAX_RESUMES`` times; then
-    :class:`FatalError`. A body that is not a file list is a FatalError too.
+    :class:`FatalError`. The last entry skipped must be the one read last before the break: if it is
+    not, files were deleted or deployed meanwhile and skipping by count would pass over some never
+    read, so the list is requested once more and read whole (entries read twice are folded by the
+    plan). A body that is not a file list is a FatalError too.
     """
-    done, resumes = 0, 0
+    done, last_uri, resumes = 0, None, 0
     while True:
         resp = open_list()
-        seen = 0
+        seen, skip = 0, done
         scanner = FileListScanner()
         try:
             for entry in scanner.scan(resp.iter_content(64 * 1024)):
                 seen += 1
-                if seen <= done:
+                if seen <= skip:
+                    if seen == skip and entry.get("uri") != last_uri:
+                        raise _ListChanged
                     continue
-                done = seen
+                done, last_uri = seen, entry.get("uri")
                 if not entry.get("folder"):
                     yield entry
             if not scanner.finished:
                 raise RetryableError(f"{what} ended early")
+            if seen < skip:
+                raise _ListChanged  # shorter than what was read before the break
             return
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, RetryableError) as err:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, RetryableError,
+                _ListChanged) as err:
+            if isinstance(err, _ListChanged):
+                done, last_uri = 0, None
             resumes += 1
             if resumes > MAX_RESUMES:
-                raise FatalError(f"{what} broke off {resumes} times: {err}") from None
+                raise FatalError(f"{what} broke off {resumes} times: {err or 'it changed while being read'}") \
+                    from None
         except ValueError as err:
             raise FatalError(f"{what} is not the JSON Artifactory sends: {err}") from None
         finally:
