@@ -260,3 +260,17 @@ def test_a_token_that_cannot_be_one_is_a_usage_error(world, monkeypatch, capsys)
     assert ferry("audit", str(world["job"]), "--state", str(world["state"])) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "ARTIFACTORY_TOKEN" in line and "token_env" in line and "for-ferry" not in line
+
+
+def test_verify_names_what_it_could_not_map(world, capsys):
+    """A file no layout places keeps verify at exit 1 as it keeps migrate there: verify names it and why,
+    as migrate does (it printed nothing but the count, having no missing, differing or extra files)."""
+    world["seeder"].deploy("generic-local", "loose.bin", b"a file beside the layout")
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    capsys.readouterr()
+    assert ferry("verify", str(world["job"]), "--state", state) == 1
+    out = capsys.readouterr().out
+    assert "1 item(s) failed, conflicted or could not be mapped:" in out
+    (line,) = [line for line in out.splitlines() if "loose.bin" in line]
+    assert "[unmappable]" in line and "does not fit layout" in line

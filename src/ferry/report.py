@@ -268,13 +268,18 @@ def render_table(report: RunReport) -> str:
             out += [f"  {row.key} -> {row.target_repo}" + (f"  ({_one_line(row.reason)})"
                                                            if label == "differing" and row.reason else "")
                     for row in shown_rows]
-    if report.failures and not report.differences:
-        out += ["", f"{report.failures_total} item(s) failed, conflicted or could not be mapped:"]
-        shown = report.failures[:TERMINAL_FAILURES]
+    # A verify run lists its conflicts as "differing" above; what it could not map (or failed) is listed here,
+    # or its exit 1 would go unexplained.
+    listed = {state for label in report.differences for state in VERIFY_STATES[label]}
+    failures = [row for row in report.failures if row.state not in listed]
+    failures_total = report.failures_total - sum(report.counts.get(state, 0) for state in listed)
+    if failures:
+        out += ["", f"{failures_total} item(s) failed, conflicted or could not be mapped:"]
+        shown = failures[:TERMINAL_FAILURES]
         out += [f"  {_SIGIL.get(row.state, '!')} {row.key} -> {row.target_repo}  [{row.state}] "
                 f"{_one_line(row.reason)}".rstrip() for row in shown]
-        if report.failures_total > len(shown):
-            out.append(f"  ... and {report.failures_total - len(shown)} more (ferry report lists them all)")
+        if failures_total > len(shown):
+            out.append(f"  ... and {failures_total - len(shown)} more (ferry report lists them all)")
     return "\n".join(out) + "\n"
 
 
