@@ -102,6 +102,21 @@ def test_property_queries_split_to_fit_the_query_length_limit(art):
     assert sum(1 for f in files if "npm.name" in f.hints) == len(NPM)
 
 
+def test_a_query_refused_in_the_middle_of_a_listing_stops_the_run_not_one_item(art):
+    """A 400 to a later query (here the properties query, longer than this server takes) means the listing
+    cannot go on: a FatalError (exit 3), not an ItemError, which the CLI would end as 'some items failed'."""
+    art["app"].configure(aql_max_query=300)
+    with pytest.raises(FatalError, match=r"AQL search: HTTP 400.*too long"):
+        list(_source(art, max_query=5000).files("npm-local"))
+    # the storage API's list likewise: the repository went away between the plan's look and its listing
+    art["app"].configure(aql_refused=403)
+    source = _source(art)
+    source.repository("npm-local")
+    assert art["seeder"].http.delete(f"{art['url']}/api/repositories/npm-local").status_code == 200
+    with pytest.raises(FatalError, match=r"file list of npm-local: not found \(HTTP 404\)"):
+        list(source.files("npm-local"))
+
+
 def test_a_hard_limit_below_the_page_size_still_lists_everything(art):
     art["app"].configure(aql_hard_limit=2)
     clean = _summary(_source(art).files("npm-local"))

@@ -133,14 +133,19 @@ class ArtifactorySource:
         return self._json(resp, what)
 
     def _aql(self, query: str, first: bool) -> dict[str, Any]:
-        """Run one AQL query. Raises _AqlRefused when the server will not run AQL (first query only)."""
+        """Run one AQL query. Raises _AqlRefused when the server will not run AQL (first query only),
+        RetryableError (after the retries), FatalError for any other refusal: without this query's answer
+        the listing cannot go on, which is not one item's failure."""
 
         def call() -> dict[str, Any]:
             resp = self._request("POST", "/api/search/aql", "AQL search", data=query.encode(),
                                  headers={"Content-Type": "text/plain"})
             if resp.status_code in AQL_REFUSED or (first and resp.status_code == 400):
                 raise _AqlRefused(resp.status_code, message(resp))
-            raise_for(resp, "AQL search")
+            try:
+                raise_for(resp, "AQL search")
+            except ItemError as err:
+                raise FatalError(f"{err}; the listing cannot go on without it") from None
             body = self._json(resp, "AQL search")
             if not isinstance(body, dict) or not isinstance(body.get("results"), list):
                 raise FatalError("AQL search: the answer has no results list; is the url the Artifactory base "
@@ -279,10 +284,15 @@ class ArtifactorySource:
             yield self._file(repository, row, props, mismatches, package_type)
 
     def _open_list(self, path: str, params: Mapping[str, str], repository: str) -> requests.Response:
+        """The storage API's file list of ``repository``, unread. Raises RetryableError, FatalError (any
+        refusal: without the list there is no listing, which is not one item's failure)."""
         what = f"file list of {repository}"
         resp = self._request("GET", path, what, params=params, stream=True)
         try:
             raise_for(resp, what)
+        except ItemError as err:
+            resp.close()
+            raise FatalError(f"{err}; the listing cannot go on without it") from None
         except Exception:
             resp.close()
             raise
