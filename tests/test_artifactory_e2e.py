@@ -274,3 +274,31 @@ def test_verify_names_what_it_could_not_map(world, capsys):
     assert "1 item(s) failed, conflicted or could not be mapped:" in out
     (line,) = [line for line in out.splitlines() if "loose.bin" in line]
     assert "[unmappable]" in line and "does not fit layout" in line
+
+
+def test_a_download_refused_for_one_file_fails_that_file_not_the_run(world, monkeypatch):
+    """Artifactory answers 403 for single files it will not hand out (Xray's download blocking of a vulnerable
+    package, a permission on a path): that file fails with Artifactory's reason and the run goes on; it
+    stopped the whole migration (exit 3) at the first such file."""
+    from werkzeug.wrappers import Response
+
+    app = world["sandbox"].apps["artifactory"]
+    real = app._handle
+    blocked = "/npm-local/left-pad-acme/-/left-pad-acme-1.0.0.tgz"
+    reason = "Artifact download request rejected: left-pad-acme-1.0.0.tgz was not downloaded due to the download " \
+             "blocking policy configured in Xray for npm-local."
+
+    def handle(request, raw):
+        if request.path.endswith(blocked):
+            return Response(json.dumps({"errors": [{"status": 403, "message": reason}]}), status=403,
+                            mimetype="application/json")
+        return real(request, raw)
+
+    monkeypatch.setattr(app, "_handle", handle)
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    out = report(state)
+    assert out["states"] == {"confirmed": 8, "failed": 1}
+    (failure,) = out["failures"]
+    assert failure["key"] == "npm:left-pad-acme@1.0.0/package.tgz"
+    assert "HTTP 403" in failure["reason"] and "download blocking policy configured in Xray" in failure["reason"]

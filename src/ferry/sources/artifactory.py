@@ -333,12 +333,18 @@ class ArtifactorySource:
     def open_locator(self, locator: str, label: str) -> requests.Response:
         """A streaming GET of the file at ``locator`` (a URL this source listed).
 
-        Raises RetryableError (transient), FatalError (credentials refused), ItemError (gone).
+        Raises RetryableError (transient), FatalError (credentials refused: 401), ItemError (gone, or this
+        one file refused: 403).
         """
         if not locator.startswith(self.url + "/"):
             raise ItemError(f"download {label}: {locator!r} is not on the source host; not sending credentials there")
         resp = self._send("GET", locator, f"download {label}", stream=True)
         try:
+            if resp.status_code == 403:
+                # The listing went through, so this is about the one file: Artifactory refuses single files it
+                # will not hand out (Xray's download blocking, a permission on a path). That file fails with
+                # the reason Artifactory gives; the others still move.
+                raise ItemError(f"download {label}: Artifactory refused this file (HTTP 403){message(resp)}")
             raise_for(resp, f"download {label}")
         except Exception:
             resp.close()
