@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -302,3 +303,21 @@ def test_a_download_refused_for_one_file_fails_that_file_not_the_run(world, monk
     (failure,) = out["failures"]
     assert failure["key"] == "npm:left-pad-acme@1.0.0/package.tgz"
     assert "HTTP 403" in failure["reason"] and "download blocking policy configured in Xray" in failure["reason"]
+
+
+def test_file_names_cannot_drive_the_terminal_through_notes_or_the_failure_list(world, capsys):
+    """A file name is the source's text: its control characters (an OSC sequence setting the window title,
+    which click leaves alone even off a terminal; on one it passes CSI too) reached the terminal raw in
+    the original-checksum note and in the keys of the failure list."""
+    seeder, urls, tmp = world["seeder"], world["urls"], world["tmp"]
+    seeder.create_repository("trusting-local", checksumPolicyType="server-generated-checksums")
+    name = "tools/1.0/\x1b]0;pwned\x07evil.bin"
+    requests.put(f"{urls['artifactory']}/trusting-local/{quote(name)}", data=b"tool", auth=("admin", "password"),
+                 headers={"X-Checksum-Sha1": "2" * 40}).raise_for_status()
+    job = write_job(tmp / "trusting.toml", urls["artifactory"], urls["codeartifact"],
+                    [{"source": "trusting-local", "target": "generic-store", "namespace": "tools"}])
+    capsys.readouterr()
+    assert ferry("migrate", str(job), "--state", str(tmp / "trusting.db"), "--no-progress") == 1
+    out = capsys.readouterr()
+    assert "originalChecksums" in out.err and "evil.bin" in out.err and "evil.bin" in out.out
+    assert not any(ch in out.out + out.err for ch in "\x1b\x07")

@@ -257,7 +257,7 @@ def render_table(report: RunReport) -> str:
     if report.skipped:
         out += ["", f"{sum(report.skipped.values())} file(s) skipped by the job's settings (not failures):"]
         shown = list(report.skipped.items())[:TERMINAL_SKIP_REASONS]
-        out += [f"  ~ {n} {_one_line(reason) or '(no reason recorded)'}" for reason, n in shown]
+        out += [f"  ~ {n} {one_line(reason) or '(no reason recorded)'}" for reason, n in shown]
         if len(report.skipped) > len(shown):
             out.append(f"  ... and {len(report.skipped) - len(shown)} more reasons (ferry report lists them all)")
     for label, rows in report.differences.items():
@@ -265,7 +265,7 @@ def render_table(report: RunReport) -> str:
             out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]
             # A difference says how it differs (digests, or an Archived version); missing and extra need not.
             shown_rows = rows[:TERMINAL_FAILURES]
-            out += [f"  {row.key} -> {row.target_repo}" + (f"  ({_one_line(row.reason)})"
+            out += [f"  {one_line(str(row.key))} -> {row.target_repo}" + (f"  ({one_line(row.reason)})"
                                                            if label == "differing" and row.reason else "")
                     for row in shown_rows]
     # A verify run lists its conflicts as "differing" above; what it could not map (or failed) is listed here,
@@ -276,8 +276,8 @@ def render_table(report: RunReport) -> str:
     if failures:
         out += ["", f"{failures_total} item(s) failed, conflicted or could not be mapped:"]
         shown = failures[:TERMINAL_FAILURES]
-        out += [f"  {_SIGIL.get(row.state, '!')} {row.key} -> {row.target_repo}  [{row.state}] "
-                f"{_one_line(row.reason)}".rstrip() for row in shown]
+        out += [f"  {_SIGIL.get(row.state, '!')} {one_line(str(row.key))} -> {row.target_repo}  [{row.state}] "
+                f"{one_line(row.reason)}".rstrip() for row in shown]
         if failures_total > len(shown):
             out.append(f"  ... and {failures_total - len(shown)} more (ferry report lists them all)")
     return "\n".join(out) + "\n"
@@ -286,9 +286,10 @@ def render_table(report: RunReport) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-def _one_line(text: str | None) -> str:
-    """``text`` for one terminal line: a server's answer quoted in a reason may hold line breaks (which
-    would break the list apart) or escape sequences (which would restyle the operator's terminal)."""
+def one_line(text: str | None) -> str:
+    """``text`` for one terminal line: a server's answer quoted in a reason, or a file name the source chose
+    (in an item's key, in a note), may hold line breaks (which would break the list apart) or escape
+    sequences (which would restyle or retitle the operator's terminal)."""
     return " ".join(_CONTROL.sub(" ", text or "").split())
 
 

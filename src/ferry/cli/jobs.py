@@ -41,10 +41,10 @@ def _load(job_path: Path, **overrides):
 
 
 def _print_outcome(outcome, report_path: Optional[Path]) -> None:
-    from ferry.report import render_table, write_report
+    from ferry.report import one_line, render_table, write_report
 
     for note in outcome.notes:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(f"note: {one_line(note)}", err=True)  # notes quote the source's file names
     typer.echo(render_table(outcome.report))
     if report_path is not None:
         kind = write_report(outcome.report, report_path)

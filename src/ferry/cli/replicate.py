@@ -18,10 +18,10 @@ def _print_requests(requests: dict[str, dict[str, int]]) -> None:
 
 
 def _print_outcome(outcome, report_path: Optional[Path]) -> None:
-    from ferry.report import render_table, write_report
+    from ferry.report import one_line, render_table, write_report
 
     for note in outcome.notes:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(f"note: {one_line(note)}", err=True)  # notes quote the source's file names
     typer.echo(render_table(outcome.report))
     for target, tally in outcome.tallies.items():
         done = ", ".join(f"{what} {n}" for what, n in sorted(tally.items()) if n) or "nothing changed"
