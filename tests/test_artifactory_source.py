@@ -280,6 +280,35 @@ def test_original_checksum_mismatch_is_a_hint_and_a_note(art):
     assert "1 file(s)" in note and "tools/1.0/tool.bin" in note
 
 
+def test_memory_stays_flat_however_many_files_have_original_checksum_mismatches():
+    """The note names three files and counts the rest: keeping every such path until the listing ends
+    grew with the repository (about 9 MB per 100,000 files, as a repository deployed by a tool that
+    always sent wrong checksums has)."""
+    source = ArtifactorySource("http://127.0.0.1:9/artifactory", make_session(), None, notes=[])
+    source._package_types["gen-local"] = "generic"
+    pages = []
+
+    def aql(query, first):  # 100 pages of 500 files, every one with a mismatching original SHA-1
+        pages.append(query)
+        if len(pages) > 100:
+            return {"results": []}
+        return {"results": [{"path": f"tools/{len(pages)}/{i}", "name": f"tool-{i}.bin", "size": 1,
+                             "sha256": "a" * 64, "actual_sha1": "b" * 40, "original_sha1": "d" * 40}
+                            for i in range(500)]}
+
+    source._aql = aql
+    tracemalloc.start()
+    try:
+        count = sum(1 for _file in source.files("gen-local"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 50_000
+    (note,) = source.notes
+    assert "50000 file(s)" in note and "tools/1/0/tool-0.bin" in note and "and 49997 more" in note
+    assert peak < 2_000_000, f"{peak / 1e6:.1f} MB held while listing"  # the paths alone took 4.4 MB
+
+
 def test_downloads_stream_only_from_the_configured_host(art):
     source = _source(art)
     file = next(f for f in source.files("npm-local") if f.path.endswith("zeta-3.0.0.tgz"))

@@ -57,6 +57,20 @@ _EXAMPLES = 3
 MAX_REDIRECTS = 5
 
 
+class _Mismatches:
+    """The files of one listing whose original checksums differ from the actual ones: how many, and the
+    first few by name (what the note shows). Memory stays the same however many there are."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: list[str] = []
+
+    def add(self, path: str) -> None:
+        self.count += 1
+        if len(self.examples) < _EXAMPLES:
+            self.examples.append(path)
+
+
 class _AqlRefused(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -222,7 +236,7 @@ class ArtifactorySource:
     def files(self, repository: str) -> Iterator[SourceFile]:
         """Every file of ``repository``: AQL pages (or the storage API where AQL is refused)."""
         package_type = self._package_types.get(repository) or self.repository(repository).native_format
-        mismatches: list[str] = []
+        mismatches = _Mismatches()
         try:
             yield from self._aql_files(repository, package_type, mismatches)
         except _AqlRefused as refused:
@@ -230,14 +244,14 @@ class ArtifactorySource:
                               f"{repository} through the storage API instead (slower: one request per file for "
                               "properties)")
             yield from self._storage_files(repository, package_type, mismatches)
-        if mismatches:
-            shown = "; ".join(mismatches[:_EXAMPLES]) + (f"; and {len(mismatches) - _EXAMPLES} more"
-                                                         if len(mismatches) > _EXAMPLES else "")
-            self.notes.append(f"{repository}: {len(mismatches)} file(s) whose originalChecksums (what the "
+        if mismatches.count:
+            shown = "; ".join(mismatches.examples) + (f"; and {mismatches.count - _EXAMPLES} more"
+                                                      if mismatches.count > _EXAMPLES else "")
+            self.notes.append(f"{repository}: {mismatches.count} file(s) whose originalChecksums (what the "
                               f"deploying client claimed) differ from the actual checksums; ferry copies the bytes "
                               f"Artifactory serves and checks them against the actual checksums: {shown}")
 
-    def _aql_files(self, repository: str, package_type: str, mismatches: list[str]) -> Iterator[SourceFile]:
+    def _aql_files(self, repository: str, package_type: str, mismatches: _Mismatches) -> Iterator[SourceFile]:
         # Each page continues after the last file listed (see items_query), so a page with fewer files than
         # asked for (permission filtering drops rows after the limit was applied) costs nothing.
         after: tuple[str, str] | None = None
@@ -271,7 +285,7 @@ class ArtifactorySource:
                 out[(str(row.get("path")), str(row.get("name")))] = found
         return out
 
-    def _storage_files(self, repository: str, package_type: str, mismatches: list[str]) -> Iterator[SourceFile]:
+    def _storage_files(self, repository: str, package_type: str, mismatches: _Mismatches) -> Iterator[SourceFile]:
         path = f"/api/storage/{quote(repository)}"
         params = {"list": "", "deep": "1", "listFolders": "0", "mdTimestamps": "0"}
         opener = lambda: self._retry(lambda: self._open_list(path, params, repository))  # noqa: E731
@@ -309,7 +323,7 @@ class ArtifactorySource:
                 for k, vals in (props or {}).items()}
 
     def _file(self, repository: str, row: Mapping[str, Any], props: Mapping[str, list[str]],
-              mismatches: list[str], package_type: str) -> SourceFile:
+              mismatches: _Mismatches, package_type: str) -> SourceFile:
         folder, name = str(row.get("path") or "."), str(row["name"])
         path = name if folder in (".", "") else f"{folder}/{name}"
         checksums = checksums_of(row.get("sha256"), row.get("actual_sha1"), row.get("actual_md5"))
@@ -319,7 +333,7 @@ class ArtifactorySource:
             if original not in NO_ORIGINAL and actual and str(original).lower() != actual:
                 hints[f"artifactory.original_{algo}"] = str(original)
         if any(k.startswith("artifactory.original_") for k in hints):
-            mismatches.append(path)
+            mismatches.add(path)
         size = row.get("size")
         return SourceFile(
             repository=repository, path=path, url=f"{self.url}/{quote(repository)}/{quote(path)}",
