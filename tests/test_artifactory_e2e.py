@@ -321,3 +321,23 @@ def test_file_names_cannot_drive_the_terminal_through_notes_or_the_failure_list(
     out = capsys.readouterr()
     assert "originalChecksums" in out.err and "evil.bin" in out.err and "evil.bin" in out.out
     assert not any(ch in out.out + out.err for ch in "\x1b\x07")
+
+
+def test_a_repository_of_a_format_ferry_cannot_migrate_says_what_to_do(world, capsys):
+    """One line naming the repository and its format, and what to do: drop the mapping, or copy the files
+    as generic packages (which a mapping with format = "generic" does)."""
+    seeder, urls, tmp = world["seeder"], world["urls"], world["tmp"]
+    seeder.create_repository("helm-local", "helm")
+    seeder.deploy("helm-local", "acme-chart/1.0.0/acme-chart-1.0.0.tgz", b"chart")
+    job = write_job(tmp / "helm.toml", urls["artifactory"], urls["codeartifact"],
+                    [{"source": "helm-local", "target": "generic-store"}])
+    capsys.readouterr()
+    assert ferry("audit", str(job), "--state", str(tmp / "helm.db")) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "'helm-local' has format 'helm', which ferry cannot migrate" in line and 'format = "generic"' in line
+    generic = write_job(tmp / "helm-generic.toml", urls["artifactory"], urls["codeartifact"],
+                        [{"source": "helm-local", "target": "generic-store", "format": "generic",
+                          "namespace": "charts"}])
+    assert ferry("migrate", str(generic), "--state", str(tmp / "helm.db"), "--no-progress") == 0
+    assert _assets(world["ca"], "generic-store", "generic", "acme-chart", "1.0.0", "charts") == {
+        "acme-chart-1.0.0.tgz": hashlib.sha256(b"chart").hexdigest()}

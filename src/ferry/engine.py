@@ -194,7 +194,8 @@ class Engine:
             fmt = m.format or repo.format
             if fmt is None:
                 raise UsageError(f"source repository {m.source!r} has format {repo.native_format!r}, which ferry "
-                                 "cannot migrate")
+                                 "cannot migrate; remove that [[repositories]] entry, or set format = \"generic\" "
+                                 "in it to copy its files as generic packages")
             if fmt not in MIGRATORS:
                 supported = ", ".join(sorted(MIGRATORS))
                 raise UsageError(f"source repository {m.source!r} is {fmt}; this ferry migrates {supported}")
