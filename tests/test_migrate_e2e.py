@@ -442,3 +442,22 @@ def test_include_and_exclude_scope_unmappable_files_too(world):
                  "--exclude", "tools/loose/*") == 0
     assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
     assert json.loads(_report(state))["states"] == {"same": 9, "unmappable": 2}
+
+
+def test_a_mapping_whose_source_lists_nothing_is_named_in_the_notes(world, capsys):
+    """An empty source repository (a typo'd or wrong mapping) gets no row in the table: the run's notes
+    name it, or a run that moved nothing from it would look like one with nothing left to do."""
+    world["seeder"].create_repository("raw", "raw-empty")
+    world["ca"].create_repository(domain="acme", repository="generic-empty")
+    job = write_job(world["tmp"] / "empty.toml", world["urls"]["nexus"], world["urls"]["codeartifact"],
+                    [*REPOS, {"source": "raw-empty", "target": "generic-empty", "namespace": "tools"}])
+    capsys.readouterr()
+    assert ferry("migrate", str(job), "--state", str(world["state"]), "--no-progress") == 0
+    out = capsys.readouterr().err
+    assert "raw-empty -> generic-empty: the source lists no generic files; if it should, check the mapping's " \
+           "source repository" in out
+    assert "npm-internal -> npm-store: the source lists" not in out
+    capsys.readouterr()
+    assert ferry("audit", str(world["job"]), "--state", str(world["state"]), "--include", "nothing-*") == 0
+    out = capsys.readouterr().err
+    assert "npm-internal -> npm-store: the source lists no npm files that include/exclude select" in out

@@ -304,8 +304,14 @@ class Engine:
                 try:
                     # _screened passes each key once, so the plan need not check (nor remember) keys again.
                     extra = getattr(ctx.migrator, "extra_differs", None) if strict else None
+                    listed = 0
                     for entry in plan(_screened(want, writer, m.target), have, check_unique=False, extra=extra):
+                        listed += entry.source is not None
                         writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
+                    if not listed and shard is None:
+                        # Nothing in the table says so otherwise: a mapping to the wrong (empty, or group)
+                        # repository would pass as a run with nothing left to do.
+                        self.settings.notes.append(_nothing_listed(self.job, ctx))
                     if m.target not in self.missing_targets and len(self._origin_blocking) <= _MAX_BLOCKING_NOTED:
                         self._origin_listed.add((m.target, ctx.format))
                     if planned is not None:
@@ -752,6 +758,16 @@ def _unusable(entry: PlanEntry) -> PlanEntry:
         return replace(entry, action=Action.CONFLICT, reason="version is Archived in the target, so its assets "
                        "cannot be downloaded; set it back to Published there if it should be usable")
     return entry
+
+
+def _nothing_listed(job: Job, ctx: MappingContext) -> str:
+    """The note for a mapping whose source listed no file of its format (after the filters, if any)."""
+    m = ctx.mapping
+    filters = [name for name, on in (("include/exclude", m.include or m.exclude or job.options.include
+                                      or job.options.exclude), ("since", job.options.since is not None)) if on]
+    scope = f" that {' and '.join(filters)} select" if filters else ""
+    return (f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}; if it should, check the "
+            "mapping's source repository")
 
 
 def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> Iterator[SourceItem]:
