@@ -461,3 +461,19 @@ def test_a_mapping_whose_source_lists_nothing_is_named_in_the_notes(world, capsy
     assert ferry("audit", str(world["job"]), "--state", str(world["state"]), "--include", "nothing-*") == 0
     out = capsys.readouterr().err
     assert "npm-internal -> npm-store: the source lists no npm files that include/exclude select" in out
+
+
+def test_verify_says_why_a_file_the_target_holds_in_an_unfinished_version_is_missing(world, capsys):
+    """The file is there, byte for byte, but its version is Unfinished (clients cannot see it): verify lists it
+    as missing, and says why, or the operator would look for a file that is plainly in the target."""
+    data = b"\x7fELF installer 3.4.0"
+    world["ca"].publish_package_version(domain="acme", repository="generic-store", format="generic",
+                                        namespace="tools", package="installer", packageVersion="3.4.0",
+                                        assetContent=data, assetName="installer.bin",
+                                        assetSHA256=hashlib.sha256(data).hexdigest(), unfinished=True)
+    capsys.readouterr()
+    assert ferry("verify", str(world["job"]), "--state", str(world["state"])) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "installer@3.4.0/installer.bin" in line)
+    assert "identical asset present but the version is Unfinished in the target" in line
+    assert not any("notes.txt" in line and "(" in line for line in out.splitlines())  # plain missing: no reason

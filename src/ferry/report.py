@@ -263,10 +263,11 @@ def render_table(report: RunReport) -> str:
     for label, rows in report.differences.items():
         if rows:
             out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]
-            # A difference says how it differs (digests, or an Archived version); missing and extra need not.
+            # A difference says how it differs (digests, or an Archived version); a missing file the target
+            # holds, but in an Unfinished version, says so too (its reason): plain missing and extra need not.
             shown_rows = rows[:TERMINAL_FAILURES]
             out += [f"  {one_line(str(row.key))} -> {row.target_repo}" + (f"  ({one_line(row.reason)})"
-                                                           if label == "differing" and row.reason else "")
+                                                           if label != "extra" and row.reason else "")
                     for row in shown_rows]
     # A verify run lists its conflicts as "differing" above; what it could not map (or failed) is listed here,
     # or its exit 1 would go unexplained.
