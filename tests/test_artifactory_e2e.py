@@ -272,7 +272,7 @@ def test_verify_names_what_it_could_not_map(world, capsys):
     capsys.readouterr()
     assert ferry("verify", str(world["job"]), "--state", state) == 1
     out = capsys.readouterr().out
-    assert "1 item(s) failed, conflicted or could not be mapped:" in out
+    assert "1 item(s) could not be checked:" in out
     (line,) = [line for line in out.splitlines() if "loose.bin" in line]
     assert "[unmappable]" in line and "does not fit layout" in line
 

@@ -208,3 +208,35 @@ def test_an_earlier_run_says_what_it_ended_with_once_later_runs_took_its_items(l
     assert ended_with in render_markdown(report)
     with LedgerReader(path) as reader:
         assert ended_with not in render_table(build_report(reader, first + 1))
+
+
+@pytest.fixture
+def verify_ledger(tmp_path):
+    """A verify run: one file the target lacks, one that differs, one unmappable and one that failed."""
+    path = tmp_path / "verify.db"
+    keys = [ItemKey("npm", "", f"ui{i}", "1.0.0", "package.tgz") for i in range(4)]
+    want = [SourceItem(keys[0], size=10, checksums={"sha256": sha(1)}),
+            SourceItem(keys[1], size=10, checksums={"sha256": sha(2)}),
+            SourceItem(keys[2], size=10, checksums={"sha256": sha(3)}, unmappable="name 'ui2' cannot be read"),
+            SourceItem(keys[3], size=10, checksums={"sha256": sha(4)})]
+    with LedgerWriter(path) as writer:
+        run_id = writer.start_run("verify", "job.toml")
+        for e in plan(want, [TargetItem(keys[1], 10, sha(77)), TargetItem(keys[3], 10, sha(4))]):
+            writer.planned(e, "npm-hosted", "npm-store")
+        writer.transition("npm-store", keys[3], "failed", reason="gave up after retries: HTTP 503")
+        writer.end_run("items-failed")
+    return path, run_id
+
+
+def test_verify_on_the_terminal_lists_what_it_could_not_check_with_the_reason(verify_ledger):
+    """verify exits 1 for an unmappable or failed item too: the terminal names it and why, besides the
+    missing and differing files (the conflict is listed once, as differing)."""
+    path, run_id = verify_ledger
+    with LedgerReader(path) as reader:
+        text = render_table(build_report(reader, run_id))
+    assert "missing in the target (1):\n  npm:ui0@1.0.0/package.tgz -> npm-store" in text
+    assert "differing in the target (1):" in text
+    assert "  ? npm:ui2@1.0.0/package.tgz -> npm-store  [unmappable] name 'ui2' cannot be read" in text
+    assert "  ! npm:ui3@1.0.0/package.tgz -> npm-store  [failed] gave up after retries: HTTP 503" in text
+    assert "2 item(s) could not be checked:" in text
+    assert text.count("npm:ui1@1.0.0/package.tgz") == 1

@@ -275,7 +275,8 @@ def render_table(report: RunReport) -> str:
     failures = [row for row in report.failures if row.state not in listed]
     failures_total = report.failures_total - sum(report.counts.get(state, 0) for state in listed)
     if failures:
-        out += ["", f"{failures_total} item(s) failed, conflicted or could not be mapped:"]
+        out += ["", f"{failures_total} item(s) " + ("could not be checked:" if report.differences
+                                                    else "failed, conflicted or could not be mapped:")]
         shown = failures[:TERMINAL_FAILURES]
         out += [f"  {_SIGIL.get(row.state, '!')} {one_line(str(row.key))} -> {row.target_repo}  [{row.state}] "
                 f"{one_line(row.reason)}".rstrip() for row in shown]
