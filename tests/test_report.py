@@ -240,3 +240,27 @@ def test_verify_on_the_terminal_lists_what_it_could_not_check_with_the_reason(ve
     assert "  ! npm:ui3@1.0.0/package.tgz -> npm-store  [failed] gave up after retries: HTTP 503" in text
     assert "2 item(s) could not be checked:" in text
     assert text.count("npm:ui1@1.0.0/package.tgz") == 1
+
+
+def test_a_verify_report_file_lists_the_missing_differing_and_extra_files(verify_ledger, tmp_path):
+    """``verify --report v.md`` (or ``.html``) names what verify found, as the terminal does: the file the
+    target lacks is in no failure list, and without it the report of a failed verify would not say why."""
+    from ferry.report_html import render_html
+
+    path, run_id = verify_ledger
+    with LedgerWriter(path) as writer:  # and a file only the target has
+        writer.start_run("verify", "job.toml")
+        for e in plan([], [TargetItem(ItemKey("npm", "", "own", "0.1.0", "package.tgz"), 10, sha(9))]):
+            writer.planned(e, "npm-hosted", "npm-store")
+        writer.end_run("ok")
+    with LedgerReader(path) as reader:
+        first, second = build_report(reader, run_id), build_report(reader, run_id + 1)
+    text = render_markdown(first)
+    assert "## Missing in the target (1)" in text and "| npm:ui0@1.0.0/package.tgz | npm-store |" in text
+    assert "## Differing in the target (1)" in text
+    assert "| npm:ui1@1.0.0/package.tgz | npm-store | sha256 differs" in text
+    assert "## Extra in the target (1)" in render_markdown(second)
+    assert "npm:own@0.1.0/package.tgz" in render_markdown(second)
+    page = render_html(first)
+    assert "<h2>Missing in the target (1)</h2>" in page and "npm:ui0@1.0.0/package.tgz" in page
+    assert "<h2>Differing in the target (1)</h2>" in page

@@ -219,6 +219,13 @@ def render_markdown(report: RunReport) -> str:
         lines += [f"## Skipped ({sum(report.skipped.values())})", ""]
         lines += _md_table(["files", "reason"], [[n, reason] for reason, n in report.skipped.items()])
         lines.append("")
+    for label, rows in report.differences.items():
+        # What verify found, as the terminal lists it: a verify report that left these out would exit 1
+        # without naming the files the target lacks.
+        if rows:
+            lines += [f"## {label.capitalize()} in the target ({len(rows)})", ""]
+            lines += _md_table(["item", "target", "reason"], [[str(r.key), r.target_repo, r.reason] for r in rows])
+            lines.append("")
     if report.failures:
         lines += [f"## Failures ({report.failures_total})", ""]
         lines += _md_table(["item", "target", "state", "attempts", "reason"],

@@ -165,6 +165,9 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
         ('<p class="muted">Not available for this report.</p>' if largest is None else
          _table(["item", "target", "state", "size"], _item_rows(largest, False), {3}) if largest else
          '<p class="muted">No item with a known size.</p>'),
+        *(f"<h2>{_e(label.capitalize())} in the target ({len(rows)})</h2>"
+          + _table(["item", "target", "state", "size", "attempts", "reason"], _item_rows(rows, True), {3, 4})
+          for label, rows in report.differences.items() if rows),
         f"<h2>Failed items ({report.failures_total})</h2>",
         (_table(["item", "target", "state", "size", "attempts", "reason"], _item_rows(report.failures, True),
                 {3, 4}) if report.failures else '<p class="muted">No failures.</p>'),
