@@ -222,6 +222,8 @@ class NexusSeeder:
 
     url: str
     auth: tuple[str, str] = NEXUS_AUTH
+    # Whether an upload the repository already holds (write policy ALLOW_ONCE refuses it) counts as done.
+    exist_ok: bool = False
 
     def __post_init__(self) -> None:
         self.http = requests.Session()
@@ -241,6 +243,8 @@ class NexusSeeder:
     def upload(self, repository: str, files: dict, data: dict | None = None) -> None:
         resp = self.http.post(f"{self.url}/service/rest/v1/components", params={"repository": repository},
                               files=files, data=data or {}, timeout=60)
+        if self.exist_ok and resp.status_code == 400 and "does not allow updating assets" in resp.text:
+            return
         resp.raise_for_status()
 
     def npm(self, repository: str, name: str, version: str, **kw) -> bytes:
@@ -395,8 +399,12 @@ def crate(name: str, version: str, description: str = "", body: str = "") -> tup
 
 
 def seed_demo(nexus_url: str) -> dict[str, list[str]]:
-    """Fill a Nexus stand-in with the demo's npm, PyPI and raw packages. Returns what was seeded, by repo."""
-    s = NexusSeeder(nexus_url)
+    """Fill a Nexus stand-in with the demo's npm, PyPI and raw packages. Returns what was seeded, by repo.
+
+    What the stand-in already holds (``ferry demo --data`` run again on the same folder) is left as it is.
+    Raises ``requests.HTTPError`` for any other refused upload.
+    """
+    s = NexusSeeder(nexus_url, exist_ok=True)
     seeded: dict[str, list[str]] = {"npm-internal": [], "pypi-internal": [], "raw-files": [], "maven-releases": []}
     s.create_repository("npm", "npm-internal")
     s.create_repository("pypi", "pypi-internal")
