@@ -52,3 +52,17 @@ def test_another_ctrl_c_while_threads_finish_at_exit_leaves_at_once_without_trac
     assert proc.returncode == 130
     assert time.monotonic() - began < 10  # not after the thread's minute
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_debug_after_the_command_is_taken_as_the_error_lines_advise(tmp_path, capsys):
+    """Errors end "rerun with --debug": an operator appends it to the command that failed, and gets the
+    traceback, not "No such option: --debug"."""
+    from ferry.cli import app
+    from ferry.cli._state import run_app
+
+    job = tmp_path / "job.toml"
+    job.write_text("[source]\nkind = 'nexus'\n")
+    assert run_app(app, ["migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "No such option" not in err
+    assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("ferry: error: ")

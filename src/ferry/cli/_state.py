@@ -42,10 +42,16 @@ def _run(app: typer.Typer, argv: list[str] | None) -> int:
     from ferry import redact
 
     args = list(sys.argv[1:] if argv is None else argv)
-    handler = _debug_logging() if "--debug" in args[: args.index("--") if "--" in args else len(args)] else None
+    end = args.index("--") if "--" in args else len(args)
+    handler = None
+    if "--debug" in args[:end]:
+        handler = _debug_logging()
+        # The error lines say "rerun with --debug", and an operator appends it to the command: it is the
+        # root's option, so it goes before the command wherever it was written.
+        args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except FerryError as err:
         _traceback(err)
         print(redact.redact(f"ferry: error: {_with_advice(err)}"), file=sys.stderr)
