@@ -347,3 +347,17 @@ def test_a_nexus_password_beyond_ascii_signs_in(sandbox):
         app.config = replace(app.config, users={"admin": password})
         source = NexusSource(sandbox.urls()["nexus"], make_session(), "admin", password)
         assert "maven-releases" in source.repositories()
+
+
+def test_a_ca_bundle_that_is_not_there_stops_replicate_config_only_too(tls_world, capsys):
+    """--config-only talks to CodeArtifact alone (no session of ferry's own reads the file): the missing
+    bundle is the same one line, exit 2, before anything is asked."""
+    from replicate_helpers import write_replica_job
+
+    missing = tls_world["tmp"] / "no-such-ca.pem"
+    job = write_replica_job(tls_world["tmp"] / "replica.toml", tls_world["urls"]["codeartifact"],
+                            [("packages", "packages")])
+    assert ferry("replicate", str(job), "--config-only", "--dry-run", "--ca-bundle", str(missing)) == 2
+    (line,) = _lines(capsys)
+    assert line == f"ferry: error: --ca-bundle {missing}: cannot read it (No such file or directory); give a PEM " \
+                   "file of CA certificates"

@@ -74,19 +74,29 @@ class _Session(requests.Session):
             del prepared_request.headers["Authorization"]
 
 
+def check_ca_bundle(ca_bundle: str | None) -> None:
+    """Raise :class:`UsageError` when ``ca_bundle`` is given but is not a readable file.
+
+    botocore reads the file only when it first connects over TLS, and an unreadable one then looks like an
+    untrusted certificate ("pass --ca-bundle"), so every command checks it before it contacts anything.
+    """
+    if ca_bundle is None:
+        return
+    try:
+        with open(ca_bundle, "rb") as handle:
+            handle.read(1)
+    except OSError as err:
+        raise UsageError(f"--ca-bundle {ca_bundle}: cannot read it ({err.strerror}); give a PEM file of "
+                         "CA certificates") from None
+
+
 def make_session(pool_size: int = 16, ca_bundle: str | None = None) -> requests.Session:
     """A requests session whose connection pool fits ``pool_size`` concurrent workers.
 
     Retries are not done here (one retry policy per layer lives in :mod:`ferry.retry`).
     Raises :class:`UsageError` when ``ca_bundle`` is not a readable file.
     """
-    if ca_bundle is not None:
-        try:
-            with open(ca_bundle, "rb") as handle:
-                handle.read(1)
-        except OSError as err:
-            raise UsageError(f"--ca-bundle {ca_bundle}: cannot read it ({err.strerror}); give a PEM file of "
-                             "CA certificates") from None
+    check_ca_bundle(ca_bundle)
     session = _Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
     session.mount("http://", adapter)

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from ferry.codeartifact import Domain
 from ferry.config import Job
 from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, FerryError, ItemError, UsageError
-from ferry.http import check_url
+from ferry.http import check_ca_bundle, check_url
 from ferry.retry import REQUEST, retrying
 
 RESTRICTION_TYPES = ("PUBLISH", "EXTERNAL_UPSTREAM", "INTERNAL_UPSTREAM")
@@ -276,12 +276,13 @@ def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] 
     """Diff (and unless ``dry_run``, apply) the source domain's configuration onto the target.
 
     Returns a :class:`ConfigOutcome`; raises :class:`UsageError` for a source kind other than
-    codeartifact, a missing source domain/repository or a plain-http endpoint on a host that is not
-    loopback (without ``allow_http``), FatalError for refused credentials.
+    codeartifact, a missing source domain/repository, a plain-http endpoint on a host that is not
+    loopback (without ``allow_http``) or an unreadable ``ca_bundle``, FatalError for refused credentials.
     """
     s, t = job.source, job.target
     if s.kind != "codeartifact":
         raise UsageError('--config-only copies a CodeArtifact domain\'s configuration: set [source] kind = "codeartifact"')
+    check_ca_bundle(ca_bundle)
     retry = retrying(REQUEST, **({"sleep": sleep} if sleep else {}))
     source_url = check_url(s.url, "[source] url", allow_http) if s.url else None
     target_url = check_url(t.endpoint_url, "[target] endpoint_url", allow_http) if t.endpoint_url else None
