@@ -181,3 +181,18 @@ def test_headless_chromium_renders_the_page(migrated, capsys, tmp_path):
     assert (width, height) == (1200, 900)
     # Not blank: the bars' colours are there, not only white and text greys.
     assert bytes.fromhex("2e7d32") in colours and bytes.fromhex("c62828") in colours, len(colours)
+
+
+def test_the_page_of_a_killed_run_says_to_run_the_command_again(tmp_path):
+    """A run whose process died holds no end time: the page says so as status and report do, rather
+    than "ended not ended"."""
+    from ferry.state import LedgerWriter
+    from ferry.state.ledger import writer_lock
+
+    ledger = tmp_path / "ferry.db"
+    with writer_lock(ledger), LedgerWriter(ledger) as writer:
+        run_id = writer.start_run("migrate", "job.toml")  # and its process stops before end_run
+    with LedgerReader(ledger) as reader:
+        page = render_html(build_report(reader, run_id), reader)
+    assert "crashed" in page and "not ended" not in page
+    assert "ended not recorded: its process stopped; run the same command again to resume" in page

@@ -175,13 +175,17 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
+def ended_text(run: RunRow) -> str:
+    """When *run* ended, or why no end is recorded (still going, or its process stopped)."""
+    return run.ended or ("not recorded: its process stopped; run the same command again to resume"
+                         if run.status == CRASHED else "not ended")
+
+
 def _run_line(report: RunReport) -> str:
     run = report.run
     if run is None:
         return f"Whole ledger `{report.ledger}`"
-    ended = run.ended or ("not recorded: its process stopped; run the same command again to resume"
-                          if run.status == CRASHED else "not ended")
-    return f"Run {run.id} (`{run.command}`, {run.status}), started {run.started}, ended {ended}"
+    return f"Run {run.id} (`{run.command}`, {run.status}), started {run.started}, ended {ended_text(run)}"
 
 
 def superseded_note(report: RunReport) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.errors import UsageError
-from ferry.report import RunReport, format_bytes, superseded_note
+from ferry.report import RunReport, ended_text, format_bytes, superseded_note
 from ferry.state.reader import ItemRow, LedgerReader
 
 LARGEST = 10
@@ -144,7 +144,7 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
     run = report.run
     title = f"ferry report — run {run.id}" if run else "ferry report — whole ledger"
     subtitle = (f"<code>{_e(run.command)}</code>, {_e(run.status)}, started {_e(run.started)}, "
-                f"ended {_e(run.ended or 'not ended')}" if run else "every item's latest state")
+                f"ended {_e(ended_text(run))}" if run else "every item's latest state")
     note = superseded_note(report)
     if note:
         subtitle += f"<br>{_e(note)}"
