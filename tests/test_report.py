@@ -264,3 +264,14 @@ def test_a_verify_report_file_lists_the_missing_differing_and_extra_files(verify
     page = render_html(first)
     assert "<h2>Missing in the target (1)</h2>" in page and "npm:ui0@1.0.0/package.tgz" in page
     assert "<h2>Differing in the target (1)</h2>" in page
+
+
+@pytest.mark.parametrize("command", ["audit", "migrate", "verify", "replicate"])
+def test_each_commands_report_help_names_every_format_it_writes(command):
+    """replicate writes .html reports too (write_report), and its --help must not say otherwise."""
+    import typer.main
+
+    from ferry.cli import app
+
+    option = next(p for p in typer.main.get_command(app).commands[command].params if p.name == "report")
+    assert all(ext in option.help for ext in (".json", ".csv", ".md", ".html")), option.help
