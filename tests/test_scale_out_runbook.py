@@ -133,3 +133,23 @@ def test_a_child_without_the_count_is_refused(index):
 
     with pytest.raises(UsageError, match="AWS_BATCH_JOB_ARRAY_SIZE"):
         from_env({"AWS_BATCH_JOB_ARRAY_INDEX": str(index)})
+
+
+@pytest.mark.parametrize("command", ["status", "report"])
+def test_status_in_a_shards_folder_names_their_ledgers(tmp_path, monkeypatch, capsys, command):
+    """The runbook has each shard write ferry.shard-I-of-N.db in the working folder, and no ferry.db:
+    status and report there point at those ledgers, not at running a migration that has run."""
+    from e2e_helpers import ferry
+    from ferry.state import LedgerWriter
+
+    monkeypatch.chdir(tmp_path)
+    for i in (1, 2):
+        with LedgerWriter(tmp_path / f"ferry.shard-{i}-of-2.db") as writer:
+            writer.start_run("migrate", "job.toml")
+            writer.end_run("ok")
+    assert ferry(command) == 2
+    line = capsys.readouterr().err.strip()
+    assert line == ("ferry: error: ferry.db: no ledger here, but the shards' are: ferry.shard-1-of-2.db, "
+                    "ferry.shard-2-of-2.db; pass one with --state, or read them all with ferry report --merge "
+                    "ferry.shard-*.db")
+    assert not (tmp_path / "ferry.db").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -260,6 +261,12 @@ def _require_ledger(state: Path) -> None:
     from ferry.commands import check_ledger
 
     if not state.is_file() or not check_ledger(state):
+        # A sharded run leaves ferry.shard-I-of-N.db beside the ferry.db it did not write: name those
+        # rather than tell the operator to run a migration that has run.
+        shards = sorted(p.name for p in state.parent.glob(f"{glob.escape(state.stem)}.shard-*-of-*{state.suffix}"))
+        if shards:
+            raise UsageError(f"{state}: no ledger here, but the shards' are: {', '.join(shards)}; pass one with "
+                             f"--state, or read them all with ferry report --merge {state.stem}.shard-*{state.suffix}")
         raise UsageError(f"{state}: no ledger here; pass --state PATH or run ferry audit/migrate first")
 
 
