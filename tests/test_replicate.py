@@ -3,6 +3,7 @@ move only what changed, status sync, deletes only when asked, and the request bi
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -15,6 +16,7 @@ from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.config import load_job
 from ferry.engine import Settings
 from ferry.replicators.run import ReplicateOptions, replicate
+from ferry.report import render_json, render_markdown
 from ferry.state.reader import LedgerReader
 from replicate_helpers import SOURCE_REGION, TARGET_REGION, NpmClient, Seeder, differences, dist_tags, \
     snapshot, write_replica_job
@@ -501,6 +503,9 @@ def test_a_package_removed_from_the_target_by_hand_is_reported_then_copied_again
     assert night.problems == ["packages: generic tools/installer 3.4.0: status Unlisted not set (NOT_FOUND: "
                               "Package tools/installer not found in repository packages); the target no "
                               "longer has it: the next run copies it again"]
+    # The report file of that run (the artifact the runbook's buildspec keeps) says why it exited 1.
+    assert json.loads(render_json(night.report))["problems"] == night.problems
+    assert f"## Problems (1)\n\n- {night.problems[0]}" in render_markdown(night.report)
     after = run(world)
     assert after.exit_code == 0 and after.report.counts == {"confirmed": 2}
 

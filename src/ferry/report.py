@@ -46,6 +46,9 @@ class RunReport:
     differences: dict[str, list[ItemRow]] = field(default_factory=dict)
     # Items the job chose to leave out (Maven SNAPSHOTs...), counted by reason; not failures.
     skipped: dict[str, int] = field(default_factory=dict)
+    # What a replicate run could not bring in step besides items (a status, a deletion, a dist-tag): the
+    # run's outcome, not ledger rows, so only a report written by that run carries them.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def estimated_seconds(self) -> float:
@@ -140,6 +143,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "skipped": [{"reason": reason, "files": n} for reason, n in report.skipped.items()],
         **({"differences": {label: [_item(r) for r in rows] for label, rows in report.differences.items()}}
            if report.differences else {}),
+        **({"problems": report.problems} if report.problems else {}),
     }
 
 
@@ -236,6 +240,10 @@ def render_markdown(report: RunReport) -> str:
                            [[str(r.key), r.target_repo, r.state, r.attempts, r.reason] for r in report.failures])
         if report.failures_total > len(report.failures):
             lines += ["", f"… and {report.failures_total - len(report.failures)} more"]
+        lines.append("")
+    if report.problems:
+        lines += [f"## Problems ({len(report.problems)})", ""]
+        lines += [f"- {_md(problem)}" for problem in report.problems]
         lines.append("")
     return "\n".join(lines)
 

@@ -174,6 +174,9 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
     ]
     if report.failures_total > len(report.failures):
         body.append(f"<p>… and {report.failures_total - len(report.failures)} more (see the JSON report).</p>")
+    if report.problems:
+        body.append(f"<h2>Problems ({len(report.problems)})</h2>")
+        body.append("<ul>" + "".join(f"<li>{_e(problem)}</li>" for problem in report.problems) + "</ul>")
     if report.skipped:
         body.append(f"<h2>Skipped ({sum(report.skipped.values())})</h2>")
         body.append(_table(["files", "reason"], [[n, reason] for reason, n in report.skipped.items()], {0}))
