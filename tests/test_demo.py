@@ -69,3 +69,16 @@ def test_demo_run_again_on_its_data_folder_resumes(tmp_path):
     assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
     again = runs[1].stdout
     assert "Run 6 (verify, ok)" in again and "actions: same 16" in again, again
+
+
+@pytest.mark.timeout(120)
+def test_demo_runs_on_a_machine_whose_environment_names_a_proxy(tmp_path):
+    """A fresh machine behind a corporate proxy has HTTP(S)_PROXY set: the demo's stand-ins are on loopback,
+    where that proxy cannot go, so the demo must not send its requests there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k.lower() != "no_proxy"}
+    env.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9",
+               https_proxy="http://127.0.0.1:9")
+    run = subprocess.run([str(BIN / "ferry"), "demo", "--data", str(tmp_path / "demo")], capture_output=True,
+                         text=True, env=env, timeout=100)
+    assert run.returncode == 0, run.stderr
+    assert "Run 3 (verify, ok)" in run.stdout

@@ -73,6 +73,10 @@ def run_demo(echo: Callable[[str], None], data: Path | None = None, serve: bool 
 
     for key, value in DEMO_ENV.items():
         os.environ[key] = value
+    # The stand-ins listen on loopback: a proxy the environment names (HTTP_PROXY on a corporate machine)
+    # cannot reach them, and requests and botocore would ask it unless NO_PROXY exempts them.
+    for key in ("NO_PROXY", "no_proxy"):
+        os.environ[key] = ",".join(filter(None, [os.environ.get(key), "127.0.0.1", "localhost"]))
     os.environ.pop("AWS_PROFILE", None)  # a profile would override the placeholder credentials
     folder = Path(data) if data else Path(tempfile.mkdtemp(prefix="ferry-demo-"))
     with Sandbox(SandboxOptions(data=folder / "standins")) as sandbox:
@@ -108,7 +112,7 @@ def _install_help(ca_url: str, serving: bool) -> str:
         "Install what was migrated, from the CodeArtifact stand-in"
         + ("" if serving else " (run `ferry demo --serve` to keep it running)") + ":",
         "",
-        f"  export AWS_ACCESS_KEY_ID=any AWS_SECRET_ACCESS_KEY=any",
+        "  export AWS_ACCESS_KEY_ID=any AWS_SECRET_ACCESS_KEY=any",
         f"  export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain acme "
         f"--region us-east-1 --endpoint-url {ca_url} --query authorizationToken --output text)",
         f"  npm install --registry {npm} '--{npm.split(':', 1)[1]}:_authToken='$CODEARTIFACT_AUTH_TOKEN "
