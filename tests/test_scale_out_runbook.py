@@ -153,3 +153,22 @@ def test_status_in_a_shards_folder_names_their_ledgers(tmp_path, monkeypatch, ca
                     "ferry.shard-2-of-2.db; pass one with --state, or read them all with ferry report --merge "
                     "ferry.shard-*.db")
     assert not (tmp_path / "ferry.db").exists()
+
+
+def test_report_merge_calls_a_killed_shard_crashed(tmp_path, monkeypatch, capsys):
+    """A shard whose pod was killed mid-run leaves its run 'running': the merged report's list of shards
+    says 'crashed' for it, as status and report do, so the operator knows which child to resubmit."""
+    from e2e_helpers import ferry
+    from ferry.state import LedgerWriter
+    from ferry.state.ledger import writer_lock
+
+    monkeypatch.chdir(tmp_path)
+    for i in (1, 2):
+        with writer_lock(f"ferry.shard-{i}-of-2.db"), LedgerWriter(f"ferry.shard-{i}-of-2.db") as writer:
+            writer.start_run("migrate", "job.toml")
+            if i == 2:
+                writer.end_run("ok")  # shard 1's process stopped before it could record its end
+    assert ferry("report", "--merge", "ferry.shard-1-of-2.db", "ferry.shard-2-of-2.db", "-o", "merged.md") == 0
+    parts = capsys.readouterr().err.splitlines()
+    assert parts == ["ferry.shard-1-of-2.db: 0 items, last run 1 migrate crashed",
+                     "ferry.shard-2-of-2.db: 0 items, last run 1 migrate ok"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferry.errors import UsageError
-from ferry.state.ledger import connect
+from ferry.state.ledger import CRASHED, connect, writer_gone
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import ItemRow, LedgerReader, RunRow
 
@@ -51,14 +51,17 @@ def _open_ro(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _last_run(db: sqlite3.Connection) -> RunRow | None:
+def _last_run(db: sqlite3.Connection, path: Path) -> RunRow | None:
     import json
 
     row = db.execute("SELECT id, command, job, started, ended, status, counts FROM runs "
                      "ORDER BY id DESC LIMIT 1").fetchone()
     if row is None:
         return None
-    return RunRow(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]) if row[6] else {})
+    status = row[5]
+    if status == "running" and writer_gone(path):
+        status = CRASHED  # its process stopped without recording its end, as LedgerReader says too
+    return RunRow(row[0], row[1], row[2], row[3], row[4], status, json.loads(row[6]) if row[6] else {})
 
 
 @contextmanager
@@ -85,7 +88,7 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
                     have = {r[1] for r in src.execute("PRAGMA table_info(items)")}
                     cols = [c for c in columns if c in have]
                     parts.append(Part(str(path), src.execute("SELECT COUNT(*) FROM items").fetchone()[0],
-                                      _last_run(src)))
+                                      _last_run(src, path)))
                     _copy(src, out.conn, cols)
                 except (sqlite3.DatabaseError, ValueError) as err:  # a damaged ledger: tables or rows missing
                     raise UsageError(f"{path}: not a readable ferry ledger ({err}); leave it out of --merge") from None
