@@ -114,3 +114,38 @@ def test_every_operation_a_run_sends_is_allowed(used_operations):
     # The runs did exercise the write paths the target policy exists for.
     assert {"UpdatePackageVersionsStatus", "DeletePackageVersions", "DisposePackageVersions",
             "CopyPackageVersions", "PublishPackageVersion", "CreateRepository"} <= used_operations["target"]
+
+
+def _example_requests() -> dict[str, dict[str, int]]:
+    """The request counts the runbook shows for a night with nothing new, by side."""
+    block = RUNBOOK.read_text().split("      requests:\n", 1)[1].split("\n\n", 1)[0]
+    found = {}
+    for line in block.strip().splitlines():
+        side, _, counts = line.strip().partition(": ")
+        found[side.split()[0]] = {op: int(n) for op, n in re.findall(r"([A-Za-z][\w -]*?) (\d+)",
+                                                                     counts.split(" (total")[0])}
+    return found
+
+
+def test_the_quiet_night_example_shows_the_requests_such_a_night_sends(sandbox, tmp_path, monkeypatch):
+    """Section 1's example: the same operations, on each side, as a real run with nothing new sends (the
+    numbers there are of a larger repository, but one request per repository stays one)."""
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    src.npm("packages", "@acme/ui", "1.0.0")
+    src.generic("packages", "tools", "installer", "1.0", {"a.bin": b"a"})
+    job = load_job(write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"],
+                                     [("packages", "packages")]))
+    assert sync_config(job).exit_code == 0  # the runbook's first step: the target exists before the runs
+    settings = Settings(ledger=tmp_path / "ferry.db")
+    assert replicate(job, settings, ReplicateOptions()).exit_code == 0
+    quiet = replicate(job, settings, ReplicateOptions())
+    sent = {side.split()[0]: counts for side, counts in quiet.requests.items()}
+    example = _example_requests()
+    assert {side: set(ops) for side, ops in example.items()} == {side: set(ops) for side, ops in sent.items()}
+    # Requests made once per run or per repository do not grow with the repository: same counts.
+    per_run = {"ListPackages", "GetAuthorizationToken", "GetRepositoryEndpoint", "DescribeDomain", "DescribeRepository"}
+    for side in ("source", "target"):
+        assert ({op: n for op, n in example[side].items() if op in per_run}
+                == {op: n for op, n in sent[side].items() if op in per_run}), side
