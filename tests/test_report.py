@@ -275,3 +275,12 @@ def test_each_commands_report_help_names_every_format_it_writes(command):
 
     option = next(p for p in typer.main.get_command(app).commands[command].params if p.name == "report")
     assert all(ext in option.help for ext in (".json", ".csv", ".md", ".html")), option.help
+
+
+def test_verify_counts_what_it_could_not_check_when_the_capped_list_holds_only_conflicts(verify_ledger):
+    path, run_id = verify_ledger
+    with LedgerReader(path) as reader:
+        report = build_report(reader, run_id, failure_limit=1)
+    assert [row.state for row in report.failures] == ["conflict"]  # the cap kept the conflict only
+    text = render_table(report)
+    assert "2 item(s) could not be checked:\n  ... and 2 more (ferry report lists them all)" in text

@@ -293,7 +293,7 @@ def render_table(report: RunReport) -> str:
     listed = {state for label in report.differences for state in VERIFY_STATES[label]}
     failures = [row for row in report.failures if row.state not in listed]
     failures_total = report.failures_total - sum(report.counts.get(state, 0) for state in listed)
-    if failures:
+    if failures_total > 0:
         out += ["", f"{failures_total} item(s) " + ("could not be checked:" if report.differences
                                                     else "failed, conflicted or could not be mapped:")]
         shown = failures[:TERMINAL_FAILURES]
