@@ -175,6 +175,28 @@ def test_a_different_version_already_in_the_target_is_a_conflict_left_untouched(
     assert failure["source_sha256"] == hashlib.sha256(world["files"][("left-pad-acme", "1.1.0")]).hexdigest()
 
 
+def test_a_version_disposed_in_the_target_is_a_conflict_naming_the_way_out(world, capsys):
+    """The runbook (section 7): a Disposed version has lost its assets and CodeArtifact allows only
+    deleting it, so ferry plans a conflict saying so (audit, migrate, verify), instead of trying a publish
+    the service refuses."""
+    ca, state = world["ca"], str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    ca.dispose_package_versions(domain="acme", repository="npm-store", format="npm", package="left-pad-acme",
+                                versions=["1.1.0"])
+    capsys.readouterr()
+    for command in ("audit", "migrate", "verify"):
+        quiet = ["--no-progress"] if command == "migrate" else []
+        assert ferry(command, str(world["job"]), "--state", state, *quiet) == 1
+        rows = {f["key"]: f for f in json.loads(_report(state))["failures"]}
+        assert list(rows) == ["npm:left-pad-acme@1.1.0/package.tgz"], (command, rows)
+        row = rows["npm:left-pad-acme@1.1.0/package.tgz"]
+        assert row["state"] == "conflict" and "Disposed in the target" in row["reason"]
+        assert "delete the version there" in row["reason"]
+    version = ca.describe_package_version(domain="acme", repository="npm-store", format="npm",
+                                          package="left-pad-acme", packageVersion="1.1.0")["packageVersion"]
+    assert version["status"] == "Disposed"
+
+
 def test_missing_target_domain_is_a_usage_error_unless_create_missing(world, tmp_path, capsys):
     urls = world["urls"]
     job = write_job(tmp_path / "new.toml", urls["nexus"], urls["codeartifact"], REPOS, domain="fresh")

@@ -126,3 +126,26 @@ def test_seen_versions_answer_the_same_before_and_after_spilling(spill_after):
     assert (path is not None) == (spill_after is not None)
     versions.close()
     assert path is None or not os.path.exists(path)
+
+
+@pytest.mark.parametrize("spill_after", [0, 1000])
+def test_a_disposed_version_answers_for_each_of_its_files_and_is_no_leftover(spill_after):
+    """A Disposed version lists no assets: the one item standing for it makes each source file of that
+    version a conflict, in memory and spilled alike, and is not reported as the target's own."""
+    from ferry.model import Action
+    from ferry.target_index import VERSION_MARKER
+
+    disposed = TargetItem(ItemKey("pypi", "", "tool", "1.0", VERSION_MARKER), status="Disposed")
+    kept = TargetItem(ItemKey("pypi", "", "tool", "2.0", "tool-2.0.tar.gz"), 10, sha("b"))
+    index = TargetIndex([disposed, kept], spill_after=spill_after)
+    wheel_key = ItemKey("pypi", "", "tool", "1.0", "tool-1.0-py3-none-any.whl")
+    assert index.pop(wheel_key) == TargetItem(wheel_key, status="Disposed")
+    assert index.pop(ItemKey("pypi", "", "tool", "3.0", "tool-3.0.tar.gz")) is None
+    assert [t.key for t in index.leftovers()] == [kept.key]
+    index.close()
+    want = [SourceItem(ItemKey("pypi", "", "tool", "1.0", name), size=1, checksums={"sha256": sha(name)})
+            for name in ("tool-1.0.tar.gz", "tool-1.0-py3-none-any.whl")]
+    entries = list(plan(want, [disposed]))
+    assert [(e.key.asset, e.action) for e in entries] == [("tool-1.0.tar.gz", Action.CONFLICT),
+                                                         ("tool-1.0-py3-none-any.whl", Action.CONFLICT)]
+    assert all("Disposed in the target" in e.reason for e in entries)

@@ -12,10 +12,11 @@ from typing import Any, Iterator, TypeVar
 from ferry.codeartifact import Domain
 from ferry.config import Options, RepositoryMapping
 from ferry.migrators.base import Migrator
-from ferry.model import Checksums, ItemKey, SourceItem, TargetItem
+from ferry.model import Checksums, ItemKey, SourceItem, TargetItem, VersionStatus
 from ferry.shard import Shard
 from ferry.sources.base import Source
 from ferry.state.target_memory import TargetMemory
+from ferry.target_index import VERSION_MARKER
 
 T = TypeVar("T")
 # Versions in these states have no assets to list.
@@ -93,6 +94,12 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
         known = memory.recall(repository, fmt, namespace, package) if memory is not None and recall else {}
         found = []
         for ver in domain.versions(repository, fmt, namespace, package):
+            if ver.get("status") == VersionStatus.DISPOSED.value:
+                # Its assets are gone, yet it stands in the way: CodeArtifact refuses a publish into it and
+                # allows only deleting it. One asset-less item tells the plan (a conflict for each file).
+                found.append(TargetItem(key=ItemKey(fmt, namespace, package, ver["version"], VERSION_MARKER),
+                                        status=VersionStatus.DISPOSED.value, repository=repository))
+                continue
             if ver.get("status") in _NO_ASSETS:
                 continue
             version, revision = ver["version"], ver.get("revision")

@@ -20,10 +20,14 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from ferry.model import Checksums, ItemKey, TargetItem
 
 SPILL_AFTER = 20_000
+# The asset name of an item that stands for a whole target version without assets (Disposed): it
+# answers for every key of that version and is never left over.
+VERSION_MARKER = ""
 # A seen key costs about a tenth of a listed target item (two ints), so many more fit before spilling.
 SEEN_SPILL_AFTER = 50_000
 _CHUNK = 2_000  # rows per insert call once spilled
@@ -82,15 +86,20 @@ class TargetIndex(_Spilling):
     """The target listing by key; :meth:`pop` takes an item out, :meth:`leftovers` yields the rest sorted.
 
     A key listed twice with the same content is kept once; twice with different content raises
-    ``ValueError`` (a target cannot hold two assets under one key, so the listing is broken).
+    ``ValueError`` (a target cannot hold two assets under one key, so the listing is broken). An item
+    named :data:`VERSION_MARKER` stands for its whole version: :meth:`pop` answers with it (under the
+    asked key) for any key of that version the listing does not hold, and it is no leftover.
     """
 
     def __init__(self, have: Iterable[TargetItem], spill_after: int | None = None):
         spill_after = SPILL_AFTER if spill_after is None else spill_after
         self._items: dict[ItemKey, TargetItem] | None = {}
         self._pending: list[tuple] = []
+        self._versions: dict[tuple[str, str, str, str], TargetItem] = {}  # few: Disposed versions only
         for item in have:
-            if self._items is not None:
+            if item.key.asset == VERSION_MARKER:
+                self._versions[item.key.version_id] = item
+            elif self._items is not None:
                 self._remember(item)
                 if len(self._items) > spill_after:
                     self._spill()
@@ -135,14 +144,19 @@ class TargetIndex(_Spilling):
     # -- reading
 
     def pop(self, key: ItemKey) -> TargetItem | None:
-        """The target's item under ``key`` (None if none), taken out of the index."""
+        """The target's item under ``key`` (None if none), taken out of the index; for a key of a version
+        listed as a whole (:data:`VERSION_MARKER`), that version's item under ``key``."""
         if self._items is not None:
-            return self._items.pop(key, None)
-        assert self._db is not None
-        row = self._db.execute("DELETE FROM t WHERE digest = ? RETURNING format, namespace, package, version, asset, "
-                               "size, checksums, status, repository",
-                               (key_digest(key).to_bytes(16, "big"),)).fetchone()
-        return _item(row) if row is not None else None
+            found = self._items.pop(key, None)
+        else:
+            assert self._db is not None
+            row = self._db.execute("DELETE FROM t WHERE digest = ? RETURNING format, namespace, package, version, "
+                                   "asset, size, checksums, status, repository",
+                                   (key_digest(key).to_bytes(16, "big"),)).fetchone()
+            found = _item(row) if row is not None else None
+        if found is None and key.version_id in self._versions:
+            return replace(self._versions[key.version_id], key=key)
+        return found
 
     def leftovers(self) -> Iterator[TargetItem]:
         """The items never popped, sorted by key (the order of :class:`ItemKey`)."""
