@@ -364,6 +364,18 @@ def test_admin_api_rejects_a_bad_spec(sbx):
     assert requests.get(sbx.urls()["nexus"] + "/__sandbox/faults", timeout=10).json()["faults"] == ""
 
 
+def test_admin_api_refuses_a_body_without_the_faults_key_rather_than_clearing_them(sbx):
+    """A PUT naming the spec under another key ("spec", a typo) left no faults at all, answered 200, and
+    the rehearsal ran fault-free while the engineer thought otherwise."""
+    admin = sbx.urls()["nexus"] + "/__sandbox/faults"
+    sbx.set_faults("throttle=0.5")
+    for body in ({"spec": "throttle=1"}, {"fault": "throttle=1"}, ["throttle=1"]):
+        resp = requests.put(admin, json=body, timeout=10)
+        assert resp.status_code == 400, body
+        assert '{"faults": "throttle=0.1", "seed": 7}' in resp.json()["message"]
+    assert requests.get(admin, timeout=10).json()["faults"] == "throttle=0.5"
+
+
 def test_no_tracebacks_from_the_servers_when_faults_break_connections(sbx, capfd):
     sbx.set_faults("reset=0.5,truncate=0.5", seed=4)
     for _ in range(20):

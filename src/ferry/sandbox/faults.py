@@ -255,7 +255,11 @@ class FaultMiddleware:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
-            spec = FaultSpec.parse(payload.get("faults") or "")
+            # Without "faults" (a typo, or the spec under another key) the faults would silently go off.
+            if not isinstance(payload, dict) or "faults" not in payload or set(payload) - {"faults", "seed"}:
+                raise FaultSpecError('send a JSON object {"faults": "throttle=0.1", "seed": 7} ("seed" optional, '
+                                     '"faults": "" for none)')
+            spec = FaultSpec.parse(payload["faults"] or "")
             seed = payload.get("seed", self.controller.seed)
             if seed is not None and not isinstance(seed, int):
                 raise FaultSpecError(f"seed must be an integer, not {seed!r}")
