@@ -95,6 +95,11 @@ def test_stand_in_throttles_control_plane_and_endpoints(sandbox):
     out = requests.put(url + "/__sandbox/quota", data=json.dumps({"quota": ""}), timeout=10).json()
     assert out["quota"] == "" and out["requests"] == {}
     assert requests.put(url + "/__sandbox/quota", data=json.dumps({"quota": "nope=1"}), timeout=10).status_code == 400
+    # A body without "quota" (the spec under another key) is refused, not taken as "no quota".
+    requests.put(url + "/__sandbox/quota", json={"quota": "publish=5"}, timeout=10).raise_for_status()
+    refused = requests.put(url + "/__sandbox/quota", json={"publish": "5"}, timeout=10)
+    assert refused.status_code == 400 and '{"quota": "publish=10,burst=1s"}' in refused.json()["message"]
+    assert requests.get(url + "/__sandbox/quota", timeout=10).json()["quota"] == "publish=5"
 
 
 def test_migration_adapts_to_a_quota_below_its_configured_rate(sandbox, tmp_path, monkeypatch):

@@ -230,7 +230,10 @@ class QuotaMiddleware:
             try:
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
-                spec = QuotaSpec.parse(payload.get("quota") or "")
+                # Without "quota" (a typo, or the spec under another key) the quota would silently go off.
+                if not isinstance(payload, dict) or set(payload) != {"quota"}:
+                    raise ValueError('send a JSON object {"quota": "publish=10,burst=1s"} ("quota": "" for none)')
+                spec = QuotaSpec.parse(payload["quota"] or "")
             except (ValueError, AttributeError) as err:
                 return _respond(start_response, "400 Bad Request", json.dumps({"message": str(err)}).encode(),
                                 [("Content-Type", "application/json")])
