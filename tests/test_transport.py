@@ -361,3 +361,27 @@ def test_a_ca_bundle_that_is_not_there_stops_replicate_config_only_too(tls_world
     (line,) = _lines(capsys)
     assert line == f"ferry: error: --ca-bundle {missing}: cannot read it (No such file or directory); give a PEM " \
                    "file of CA certificates"
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_CODEARTIFACT", "AWS_ENDPOINT_URL"])
+def test_a_plain_http_endpoint_from_the_environment_is_refused_like_one_in_the_job(tmp_path, capsys, monkeypatch,
+                                                                                  variable):
+    """The endpoint gets the authorization tokens whether the job or the environment names it (the
+    stand-ins' notes set AWS_ENDPOINT_URL_CODEARTIFACT): plain http to another host needs --allow-http."""
+    from e2e_helpers import aws_env
+
+    aws_env(monkeypatch, tmp_path)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_CODEARTIFACT", raising=False)
+    monkeypatch.setenv(variable, "http://codeartifact.example.com")
+    job = tmp_path / "job.toml"
+    job.write_text('[source]\nkind = "codeartifact"\ndomain = "acme"\nregion = "eu-west-1"\n\n[target]\n'
+                   'domain = "acme"\nregion = "us-east-1"\n\n[[repositories]]\nsource = "packages"\n'
+                   'target = "packages"\n')
+    for argv in (["audit", str(job), "--state", str(tmp_path / "a.db")],
+                 ["replicate", str(job), "--state", str(tmp_path / "r.db")],
+                 ["replicate", str(job), "--config-only", "--dry-run"]):
+        assert ferry(*argv) == 2, argv
+        line = _lines(capsys)[-1]
+        assert "codeartifact.example.com is reached over plain http; use https or pass --allow-http" in line, line
+        assert variable in line or "AWS_ENDPOINT_URL" in line
+    assert not (tmp_path / "a.db").exists() and not (tmp_path / "r.db").exists()

@@ -31,6 +31,7 @@ from botocore.exceptions import (
 )
 
 from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError, UsageError
+from ferry.http import check_url
 from ferry.lean_reads import LeanReads
 from ferry.ratelimit import RateLimiter, operation_class
 from ferry.redact import register
@@ -168,6 +169,7 @@ class Domain:
         limiter: RateLimiter | None = None,
         ca_bundle: str | None = None,
         side: str = "target",
+        allow_http: bool | None = None,
     ):
         self.name = name
         self.side = side
@@ -197,6 +199,11 @@ class Domain:
             self._client_args = {"region_name": self.region, "endpoint_url": endpoint_url,
                                  "verify": ca_bundle if ca_bundle else None}
             self.client = self._new_client(config)
+            if allow_http is not None and not endpoint_url:
+                # An endpoint the environment or the AWS config names (AWS_ENDPOINT_URL_CODEARTIFACT, a
+                # profile's endpoint_url) gets the authorization tokens too: the job's rule for http holds.
+                check_url(self.client.meta.endpoint_url, f"[{side}] endpoint from AWS_ENDPOINT_URL_CODEARTIFACT, "
+                          "AWS_ENDPOINT_URL or the AWS config", allow_http)
         except ProfileNotFound as err:
             # err names the profile actually looked for: the job's, or AWS_PROFILE's when the job has none.
             raise UsageError(f"AWS profile {err.kwargs.get('profile', profile)!r} not found in the AWS config; "

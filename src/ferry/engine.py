@@ -120,7 +120,7 @@ class Engine:
         endpoint = check_url(t.endpoint_url, "[target] endpoint_url", settings.allow_http) if t.endpoint_url else None
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=endpoint,
                              max_pool=workers * 2, retry=self.request_retry, role_arn=t.role_arn,
-                             limiter=self.limiter, ca_bundle=settings.ca_bundle)
+                             limiter=self.limiter, ca_bundle=settings.ca_bundle, allow_http=settings.allow_http)
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
         # Per-package caches, bounded: versions come out of the ledger grouped by package, so only the

@@ -287,9 +287,9 @@ def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] 
     source_url = check_url(s.url, "[source] url", allow_http) if s.url else None
     target_url = check_url(t.endpoint_url, "[target] endpoint_url", allow_http) if t.endpoint_url else None
     source = Domain(s.domain or "", s.domain_owner, s.region, s.profile, endpoint_url=source_url, retry=retry,
-                    role_arn=s.role_arn, side="source", ca_bundle=ca_bundle)
+                    role_arn=s.role_arn, side="source", ca_bundle=ca_bundle, allow_http=allow_http)
     target = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=target_url, retry=retry,
-                    role_arn=t.role_arn, ca_bundle=ca_bundle)
+                    role_arn=t.role_arn, ca_bundle=ca_bundle, allow_http=allow_http)
     diff = ConfigDiff(job, source, target)
     exists = diff.domain()
     repos = diff.source_repositories()

@@ -285,5 +285,5 @@ def open_codeartifact_source(cfg: Any, session: requests.Session,
     """
     url = check_url(cfg.url, "[source] url", allow_http) if cfg.url else None
     domain = Domain(cfg.domain, cfg.domain_owner, cfg.region, cfg.profile, endpoint_url=url, retry=retry,
-                    role_arn=getattr(cfg, "role_arn", None), side="source", ca_bundle=ca_bundle)
+                    role_arn=getattr(cfg, "role_arn", None), side="source", ca_bundle=ca_bundle, allow_http=allow_http)
     return CodeArtifactSource(domain, session)
