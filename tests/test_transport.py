@@ -385,3 +385,28 @@ def test_a_plain_http_endpoint_from_the_environment_is_refused_like_one_in_the_j
         assert "codeartifact.example.com is reached over plain http; use https or pass --allow-http" in line, line
         assert variable in line or "AWS_ENDPOINT_URL" in line
     assert not (tmp_path / "a.db").exists() and not (tmp_path / "r.db").exists()
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_target_endpoint_that_is_not_codeartifact_is_one_line_naming_it(tmp_path, capsys, monkeypatch, status):
+    """endpoint_url pointing at another server (Nexus, a proxy's page) answers without an AWS error type:
+    one line saying so and what to check, not an 'unexpected ClientError ... report it'."""
+    from e2e_helpers import aws_env
+
+    aws_env(monkeypatch, tmp_path)
+
+    @Request.application
+    def not_codeartifact(request):
+        return Response("Unauthorized" if status == 401 else "", status=status)
+
+    with _serve(not_codeartifact) as server:
+        url = f"http://127.0.0.1:{server.server_port}"
+        job = tmp_path / "job.toml"
+        job.write_text('[source]\nkind = "codeartifact"\ndomain = "acme"\nregion = "eu-west-1"\n'
+                       f'url = "{url}"\n\n[target]\ndomain = "acme"\nregion = "us-east-1"\nendpoint_url = "{url}"\n\n'
+                       '[[repositories]]\nsource = "packages"\ntarget = "packages"\n')
+        assert ferry("audit", str(job), "--state", str(tmp_path / "a.db")) == 3
+    (line,) = _lines(capsys)
+    # The source (a CodeArtifact source's url) is asked first.
+    assert line == (f"ferry: error: describe_repository: the source endpoint {url} does not answer like "
+                    f"CodeArtifact (HTTP {status}); check [source] region and url")

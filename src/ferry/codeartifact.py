@@ -67,7 +67,8 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
         msg = err.response.get("Error", {}).get("Message", "")
-        if code in RETRYABLE_CODES or err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in RETRYABLE_CODES or status >= 500:
             retry_after = err.response.get("retryAfterSeconds")
             header = err.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
             after = retry_after if retry_after is not None else header
@@ -76,6 +77,12 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
             except ValueError:
                 after_s = None
             return RetryableError(f"{what}: {code} {msg}".strip(), retry_after=after_s)
+        if side and code == str(status):
+            # botocore names an error by its HTTP status when the answer carries no AWS error type: what
+            # answered is not CodeArtifact (endpoint_url pointing at another server, a proxy's page).
+            key = "url" if side == "source" else "endpoint_url"
+            return FatalError(f"{what}: the {side} endpoint {endpoint} does not answer like CodeArtifact "
+                              f"(HTTP {status}); check [{side}] region and {key}")
         if code == "AccessDeniedException" and what == "publish_package_version":
             return ItemError(f"{what}: publishing refused ({msg}); the package's origin controls may block "
                              "publishing: rerun with --origin-policy allow-publish")
