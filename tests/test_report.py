@@ -284,3 +284,22 @@ def test_verify_counts_what_it_could_not_check_when_the_capped_list_holds_only_c
     assert [row.state for row in report.failures] == ["conflict"]  # the cap kept the conflict only
     text = render_table(report)
     assert "2 item(s) could not be checked:\n  ... and 2 more (ferry report lists them all)" in text
+
+
+def test_status_and_report_read_the_ledger_without_writing_to_it(ledger, tmp_path):
+    """README: "ferry status | report read the ledger". A copy in rollback-journal mode (a backup, a CI
+    artifact) was switched to WAL by the first status, and a ledger on a read-only mount could not be read
+    at all ("not a ferry ledger (attempt to write a readonly database)")."""
+    import sqlite3
+    from contextlib import closing
+
+    from e2e_helpers import ferry
+
+    path, _run_id = ledger
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
+    before = path.read_bytes()
+    assert ferry("status", "--state", str(path)) == 0
+    assert ferry("report", "--state", str(path), "-o", str(tmp_path / "r.md"), "--html", str(tmp_path / "r.html")) == 0
+    assert path.read_bytes() == before
+    assert not path.with_name(path.name + "-wal").exists()

@@ -188,7 +188,7 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
 def render_html_from_file(report: RunReport) -> str:
     """:func:`render_html`, reading throughput and largest items from ``report.ledger`` if it is a file."""
     if Path(report.ledger).is_file():
-        with LedgerReader(report.ledger) as reader:
+        with LedgerReader(report.ledger, read_only=True) as reader:
             return render_html(report, reader)
     return render_html(report)
 

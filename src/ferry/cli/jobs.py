@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
         from ferry.state.reader import LedgerReader
 
         _require_ledger(state)
-        with LedgerReader(state) as reader:
+        with LedgerReader(state, read_only=True) as reader:
             typer.echo(render_table(build_report(reader, _chosen_run(reader, state, run).id)))
 
     @app.command()
@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
             rep = _merged_report(merge, ledgers or [], run)
         else:
             _require_ledger(state)
-            with LedgerReader(state) as reader:
+            with LedgerReader(state, read_only=True) as reader:
                 rep = build_report(reader, _chosen_run(reader, state, run).id)
         if html is not None:
             from ferry.report_html import write_html

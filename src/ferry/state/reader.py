@@ -8,15 +8,18 @@ a number means the items that run touched last.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
 from ferry.errors import UsageError
 from ferry.model import ItemKey
 from ferry.state.ledger import CRASHED, TRANSIENT, connect, writer_gone
-from ferry.state.migrations import stored_version
+from ferry.state.migrations import SCHEMA_VERSION, stored_version
 
 PENDING = ("planned", "downloading", "published")
 FAILED = ("failed", "conflict", "unmappable")
@@ -102,6 +105,23 @@ def _where(run_id: int | None, extra: str = "", params: list[Any] | None = None)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", values
 
 
+def _open_read_only(path: Path) -> Database | None:
+    """The ledger opened for reading only, or ``None`` when its schema is not this ferry's (older: it must be
+    upgraded, which :func:`connect` does; newer: :func:`connect` refuses it with the reason)."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error:
+        return None
+    db = Database(conn)
+    try:
+        if stored_version(db) == SCHEMA_VERSION:
+            return db
+    except sqlite3.DatabaseError:
+        pass  # connect() names what is wrong with the file
+    db.close()
+    return None
+
+
 # Rows of files the source has (what the summary's files, versions and bytes count): not a file only the
 # target holds, whether listed as such or, by verify, as a difference inside a version the source has
 # (those rows carry no source locator: every source file has one).
@@ -110,13 +130,18 @@ _FROM_SOURCE = "(state != 'only_in_target' AND NOT (action = 'conflict' AND loca
 
 class LedgerReader:
     """Read helpers over one ledger file. Raises :class:`UsageError` if it is missing (unless
-    ``create``), not a ledger, or from a newer ferry."""
+    ``create``), not a ledger, or from a newer ferry.
 
-    def __init__(self, path: str | Path, create: bool = False):
+    With ``read_only`` (``ferry status`` and ``report``) a ledger of this ferry's schema is opened without
+    writing to it, so one on a read-only mount can be read and a writer's file is left as it is; an older
+    one is still brought up to date first, which needs writing.
+    """
+
+    def __init__(self, path: str | Path, create: bool = False, read_only: bool = False):
         if not create and not Path(path).exists():
             raise UsageError(f"{path}: no ledger there; check the ledger path or run a migration first")
         self.path = str(path)
-        self.db = connect(path)
+        self.db = (_open_read_only(Path(path)) if read_only and not create else None) or connect(path)
 
     def close(self) -> None:
         self.db.close()
