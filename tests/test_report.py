@@ -303,3 +303,32 @@ def test_status_and_report_read_the_ledger_without_writing_to_it(ledger, tmp_pat
     assert ferry("report", "--state", str(path), "-o", str(tmp_path / "r.md"), "--html", str(tmp_path / "r.html")) == 0
     assert path.read_bytes() == before
     assert not path.with_name(path.name + "-wal").exists()
+
+
+def test_a_killed_run_reads_as_crashed_in_a_copied_ledger_and_while_a_later_run_goes(tmp_path, capsys):
+    """The nightly runbook keeps the ledger in S3: a build killed mid-run uploads it with its run 'running',
+    and the next night downloads it without the lock file beside it. status must not say that run is still
+    going, neither then nor while the next run holds the lock."""
+    import shutil
+
+    from e2e_helpers import ferry
+    from ferry.state.ledger import writer_lock
+
+    killed = tmp_path / "build-1" / "replica.db"
+    killed.parent.mkdir()
+    with writer_lock(killed), LedgerWriter(killed) as writer:
+        writer.start_run("replicate", "replica.toml")  # and the build is killed
+    copy = tmp_path / "build-2" / "replica.db"
+    copy.parent.mkdir()
+    shutil.copy(killed, copy)  # what `aws s3 cp` brings back: the ledger alone
+    capsys.readouterr()
+    assert ferry("status", "--state", str(copy)) == 0
+    assert capsys.readouterr().out.startswith("Run 1 (replicate, crashed)")
+    with writer_lock(copy), LedgerWriter(copy) as writer:  # the next night's run, under way
+        writer.start_run("replicate", "replica.toml")
+        writer.flush()
+        assert ferry("status", "--state", str(copy), "--run", "1") == 0
+        assert capsys.readouterr().out.startswith("Run 1 (replicate, crashed)")
+        assert ferry("status", "--state", str(copy), "--run", "2") == 0
+        assert capsys.readouterr().out.startswith("Run 2 (replicate, running)")
+        writer.end_run("ok")

@@ -139,11 +139,15 @@ def writer_lock(path: str | Path) -> Iterator[None]:
 def writer_gone(path: str | Path) -> bool:
     """True when the run that took ``path``'s writer lock (:func:`writer_lock`) has ended, so a run the
     ledger still shows ``running`` stopped without recording its end (killed, out of memory, power lost).
-    False while a process holds the lock, and where no run ever took it. Creates nothing."""
+    Also True where no lock file is beside the ledger: every run creates one there before it writes, so
+    none is writing this copy (the nightly runbook's ledger comes back from S3 without it). False while a
+    process holds the lock. Creates nothing."""
     if fcntl is None:
         return False
     try:
         fd = os.open(f"{path}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return Path(path).exists()
     except OSError:
         return False
     try:

@@ -162,9 +162,14 @@ class LedgerReader:
             f"SELECT id, command, job, started, ended, status, counts, ferry_version FROM runs {sql}", params
         ).fetchall()
         runs = [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {}, r[7]) for r in rows]
-        if any(run.status == "running" for run in runs) and writer_gone(self.path):
-            # Its process ended without recording how: "running" would tell the user to wait for it.
-            runs = [replace(run, status=CRASHED) if run.status == "running" else run for run in runs]
+        if any(run.status == "running" for run in runs):
+            # Its process ended without recording how: "running" would tell the user to wait for it. Runs on
+            # a ledger take turns (the writer lock), so one a later run followed has ended, whoever holds
+            # the lock now; the last one has ended once nobody does.
+            last = self.db.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+            gone = writer_gone(self.path)
+            runs = [replace(run, status=CRASHED) if run.status == "running" and (run.id != last or gone) else run
+                    for run in runs]
         return runs
 
     def runs(self) -> list[RunRow]:
