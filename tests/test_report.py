@@ -332,3 +332,30 @@ def test_a_killed_run_reads_as_crashed_in_a_copied_ledger_and_while_a_later_run_
         assert ferry("status", "--state", str(copy), "--run", "2") == 0
         assert capsys.readouterr().out.startswith("Run 2 (replicate, running)")
         writer.end_run("ok")
+
+
+def test_status_reads_a_ledger_of_an_older_ferry_without_upgrading_it(tmp_path, capsys):
+    """A ledger an older ferry writes (the scheduled runner, not yet upgraded) is read from an upgraded
+    copy: upgrading the file itself would make that ferry refuse it as written by a newer one."""
+    import sqlite3
+    from contextlib import closing
+
+    from sqlite_utils import Database
+
+    from e2e_helpers import ferry
+    from ferry.state.migrations import migrate
+
+    path = tmp_path / "old.db"
+    db = Database(sqlite3.connect(path))
+    migrate(db, str(path), upto=1)
+    db.execute("INSERT INTO runs (command, job, started, ended, status, counts) VALUES "
+               "('migrate', 'job.toml', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'ok', '{}')")
+    db.conn.commit()
+    db.close()
+    before = path.read_bytes()
+    assert ferry("status", "--state", str(path)) == 0
+    assert capsys.readouterr().out.startswith("Run 1 (migrate, ok)")
+    assert ferry("report", "--state", str(path), "--html", str(tmp_path / "r.html")) == 0
+    assert path.read_bytes() == before
+    with closing(sqlite3.connect(path)) as check:
+        assert check.execute("SELECT value FROM ferry_meta WHERE key = 'schema_version'").fetchone() == ("1",)

@@ -8,8 +8,11 @@ a number means the items that run touched last.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -105,21 +108,24 @@ def _where(run_id: int | None, extra: str = "", params: list[Any] | None = None)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", values
 
 
-def _open_read_only(path: Path) -> Database | None:
-    """The ledger opened for reading only, or ``None`` when its schema is not this ferry's (older: it must be
-    upgraded, which :func:`connect` does; newer: :func:`connect` refuses it with the reason)."""
+def _open_read_only(path: Path) -> Database | bool:
+    """The ledger opened for reading only when its schema is this ferry's; else ``True`` for an older
+    ledger (to be read from an upgraded copy) or ``False`` (newer, or not a ledger: :func:`connect`
+    refuses it with the reason)."""
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
     except sqlite3.Error:
-        return None
+        return False
     db = Database(conn)
     try:
-        if stored_version(db) == SCHEMA_VERSION:
+        version = stored_version(db)
+        if version == SCHEMA_VERSION:
             return db
+        older = 0 < version < SCHEMA_VERSION
     except sqlite3.DatabaseError:
-        pass  # connect() names what is wrong with the file
+        older = False  # connect() names what is wrong with the file
     db.close()
-    return None
+    return older
 
 
 # Rows of files the source has (what the summary's files, versions and bytes count): not a file only the
@@ -132,19 +138,38 @@ class LedgerReader:
     """Read helpers over one ledger file. Raises :class:`UsageError` if it is missing (unless
     ``create``), not a ledger, or from a newer ferry.
 
-    With ``read_only`` (``ferry status`` and ``report``) a ledger of this ferry's schema is opened without
-    writing to it, so one on a read-only mount can be read and a writer's file is left as it is; an older
-    one is still brought up to date first, which needs writing.
+    With ``read_only`` (``ferry status`` and ``report``) the ledger is never written: one of this ferry's
+    schema is opened read-only (a read-only mount can be read, a writer's file is left as it is), and an
+    older one is read from an upgraded copy, so an older ferry still writing it does not find it turned
+    into a ledger "written by a newer ferry".
     """
 
     def __init__(self, path: str | Path, create: bool = False, read_only: bool = False):
         if not create and not Path(path).exists():
             raise UsageError(f"{path}: no ledger there; check the ledger path or run a migration first")
         self.path = str(path)
-        self.db = (_open_read_only(Path(path)) if read_only and not create else None) or connect(path)
+        self._scratch: str | None = None
+        found = _open_read_only(Path(path)) if read_only and not create else False
+        if isinstance(found, Database):
+            self.db = found
+        elif found:
+            self.db = self._upgraded_copy(Path(path))
+        else:
+            self.db = connect(path)
+
+    def _upgraded_copy(self, path: Path) -> Database:
+        """An upgraded copy of the older ledger at ``path``, in a scratch folder removed by :meth:`close`."""
+        self._scratch = tempfile.mkdtemp(prefix="ferry-read-")
+        copy = Path(self._scratch) / "ledger.db"
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)) as src, \
+                closing(sqlite3.connect(copy)) as dst:
+            src.backup(dst)  # consistent even while a writer appends to its WAL
+        return connect(copy)
 
     def close(self) -> None:
         self.db.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> "LedgerReader":
         return self
