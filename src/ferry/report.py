@@ -289,10 +289,11 @@ def render_table(report: RunReport) -> str:
                                                            if label != "extra" and row.reason else "")
                     for row in shown_rows]
     # A verify run lists its conflicts as "differing" above; what it could not map (or failed) is listed here,
-    # or its exit 1 would go unexplained.
-    listed = {state for label in report.differences for state in VERIFY_STATES[label]}
-    failures = [row for row in report.failures if row.state not in listed]
-    failures_total = report.failures_total - sum(report.counts.get(state, 0) for state in listed)
+    # or its exit 1 would go unexplained. (Missing and extra files are not failures: nothing to take off.)
+    failures, failures_total = report.failures, report.failures_total
+    if report.differences:
+        failures = [row for row in failures if row.state != "conflict"]
+        failures_total -= report.counts.get("conflict", 0)
     if failures_total > 0:
         out += ["", f"{failures_total} item(s) " + ("could not be checked:" if report.differences
                                                     else "failed, conflicted or could not be mapped:")]
