@@ -499,3 +499,19 @@ def test_verify_says_why_a_file_the_target_holds_in_an_unfinished_version_is_mis
     line = next(line for line in out.splitlines() if "installer@3.4.0/installer.bin" in line)
     assert "identical asset present but the version is Unfinished in the target" in line
     assert not any("notes.txt" in line and "(" in line for line in out.splitlines())  # plain missing: no reason
+
+
+@pytest.mark.parametrize("rates, shard, said", [
+    ("", [], "at 10 publishes/s"),
+    ("\n[options.rates]\npublish = 50\n", [], "at 50 publishes/s"),
+    ("\n[options.rates]\npublish = 50\n", ["--shard", "1/2"], "at 25 publishes/s"),
+    ("\n[options.rates]\npublish = 0\n", ["--shard", "1/2"], "at 5 publishes/s"),
+], ids=["default", "raised-quota", "a-shards-share", "no-client-limit"])
+def test_the_estimate_uses_the_publish_rate_the_run_has(world, capsys, rates, shard, said):
+    """After a quota raise ([options.rates] publish) or for one of N shards, 'about Ns at 10 publishes/s' misled."""
+    job = write_job(world["tmp"] / "rates.toml", world["urls"]["nexus"], world["urls"]["codeartifact"], REPOS,
+                    extra=rates)
+    capsys.readouterr()
+    assert ferry("audit", str(job), "--state", str(world["tmp"] / "rates.db"), *shard) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("estimate:")]
+    assert line.endswith(said), line

@@ -17,7 +17,7 @@ from ferry.config import Job
 from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
-from ferry.report import RunReport, build_report
+from ferry.report import PUBLISH_RATE, RunReport, build_report
 from ferry.state.ledger import BAD, LedgerWriter, writer_lock
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import PENDING, LedgerReader
@@ -82,8 +82,16 @@ def _run(command: str, job: Job, settings: Settings, create_missing: bool) -> Ou
             if note:
                 settings.notes.append(note)
     with LedgerReader(settings.ledger) as reader:
-        report = build_report(reader, run_id)
+        report = build_report(reader, run_id, rate=publish_rate(engine))
     return Outcome(command, run_id, report, exit_code(report.counts, command), settings.notes)
+
+
+def publish_rate(engine: Engine) -> float:
+    """Publishes per second the run's estimate assumes: the job's publish rate ([options.rates] publish,
+    raised with the account's quota), this shard's share of it; the default quota where the job lifts the
+    client-side limit (0), since the service still holds to its quota."""
+    ceiling = engine.limiter.buckets["publish"].ceiling
+    return ceiling if ceiling > 0 else PUBLISH_RATE / engine.limiter.share
 
 
 @contextmanager
