@@ -515,3 +515,17 @@ def test_the_estimate_uses_the_publish_rate_the_run_has(world, capsys, rates, sh
     assert ferry("audit", str(job), "--state", str(world["tmp"] / "rates.db"), *shard) == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("estimate:")]
     assert line.endswith(said), line
+
+
+def test_filters_scope_the_target_side_too(world, capsys):
+    """A pilot run with --include looks at its packages on both sides: the target's other packages are not
+    listed as only in the target (every one of them, on every filtered run)."""
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    capsys.readouterr()
+    assert ferry("audit", str(world["job"]), "--state", state, "--include", "left-pad-acme") == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("actions:")]
+    assert line == "actions: same 2"
+    assert ferry("audit", str(world["job"]), "--state", state, "--exclude", "left-pad-acme@1.1.0") == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("actions:")]
+    assert line == "actions: same 8"

@@ -301,6 +301,10 @@ class Engine:
                     self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target,
                     concurrency=self.job.options.workers,
                     on_package=lambda pkg, t=m.target: self._note_origin(t, pkg))
+                if _filtered(m, self.job):
+                    # The filters scope both sides: the target's other packages are not this run's business,
+                    # and would otherwise all be listed as only in the target.
+                    have = (t for t in have if m.selects(t.key, self.job.options))
                 try:
                     # _screened passes each key once, so the plan need not check (nor remember) keys again.
                     extra = getattr(ctx.migrator, "extra_differs", None) if strict else None
@@ -760,11 +764,16 @@ def _unusable(entry: PlanEntry) -> PlanEntry:
     return entry
 
 
+def _filtered(m: RepositoryMapping, job: Job) -> bool:
+    """Whether include/exclude globs (the mapping's or the job's) narrow what ``m`` moves."""
+    return bool(m.include or m.exclude or job.options.include or job.options.exclude)
+
+
 def _nothing_listed(job: Job, ctx: MappingContext) -> str:
     """The note for a mapping whose source listed no file of its format (after the filters, if any)."""
     m = ctx.mapping
-    filters = [name for name, on in (("include/exclude", m.include or m.exclude or job.options.include
-                                      or job.options.exclude), ("since", job.options.since is not None)) if on]
+    filters = [name for name, on in (("include/exclude", _filtered(m, job)),
+                                     ("since", job.options.since is not None)) if on]
     scope = f" that {' and '.join(filters)} select" if filters else ""
     return (f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}; if it should, check the "
             "mapping's source repository")
