@@ -86,8 +86,11 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
         if code == "AccessDeniedException" and what == "publish_package_version":
             return ItemError(f"{what}: publishing refused ({msg}); the package's origin controls may block "
                              "publishing: rerun with --origin-policy allow-publish")
-        if code == "ConflictException":
+        if code == "ConflictException" and what == "publish_package_version":
             return PublishConflict(f"{what}: the target already holds different content ({msg})")
+        if code == "ConflictException":
+            # Something of that name exists already, or is in another state than asked for: not content.
+            return ItemError(f"{what}: CodeArtifact refused it as a conflict ({msg})")
         if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
                     "ExpiredTokenException"):
             return FatalError(f"{what}: CodeArtifact refused the credentials ({code}); check the AWS profile/role")
