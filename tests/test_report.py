@@ -264,6 +264,9 @@ def test_a_verify_report_file_lists_the_missing_differing_and_extra_files(verify
     page = render_html(first)
     assert "<h2>Missing in the target (1)</h2>" in page and "npm:ui0@1.0.0/package.tgz" in page
     assert "<h2>Differing in the target (1)</h2>" in page
+    # The conflict is listed once, as differing; the failures are what could not be checked (as on the terminal).
+    assert text.count("npm:ui1@1.0.0/package.tgz") == 1 and page.count("npm:ui1@1.0.0/package.tgz") == 1
+    assert "## Failures (2)" in text and "<h2>Failed items (2)</h2>" in page
 
 
 @pytest.mark.parametrize("command", ["audit", "migrate", "verify", "replicate"])

@@ -79,6 +79,15 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
     )
 
 
+def listed_failures(report: RunReport) -> tuple[list[ItemRow], int]:
+    """The failed rows a report lists under its failures, and how many there are: all of them, except that a
+    verify report lists its conflicts once, as differing. (Missing and extra files are not failures.)"""
+    if not report.differences:
+        return report.failures, report.failures_total
+    return ([row for row in report.failures if row.state != "conflict"],
+            report.failures_total - report.counts.get("conflict", 0))
+
+
 VERIFY_STATES = {"missing": ("planned",), "differing": ("conflict",), "extra": ("only_in_target",)}
 
 
@@ -234,12 +243,13 @@ def render_markdown(report: RunReport) -> str:
             lines += [f"## {label.capitalize()} in the target ({len(rows)})", ""]
             lines += _md_table(["item", "target", "reason"], [[str(r.key), r.target_repo, r.reason] for r in rows])
             lines.append("")
-    if report.failures:
-        lines += [f"## Failures ({report.failures_total})", ""]
+    failures, failures_total = listed_failures(report)
+    if failures:
+        lines += [f"## Failures ({failures_total})", ""]
         lines += _md_table(["item", "target", "state", "attempts", "reason"],
-                           [[str(r.key), r.target_repo, r.state, r.attempts, r.reason] for r in report.failures])
-        if report.failures_total > len(report.failures):
-            lines += ["", f"… and {report.failures_total - len(report.failures)} more"]
+                           [[str(r.key), r.target_repo, r.state, r.attempts, r.reason] for r in failures])
+        if failures_total > len(failures):
+            lines += ["", f"… and {failures_total - len(failures)} more"]
         lines.append("")
     if report.problems:
         lines += [f"## Problems ({len(report.problems)})", ""]
@@ -289,11 +299,8 @@ def render_table(report: RunReport) -> str:
                                                            if label != "extra" and row.reason else "")
                     for row in shown_rows]
     # A verify run lists its conflicts as "differing" above; what it could not map (or failed) is listed here,
-    # or its exit 1 would go unexplained. (Missing and extra files are not failures: nothing to take off.)
-    failures, failures_total = report.failures, report.failures_total
-    if report.differences:
-        failures = [row for row in failures if row.state != "conflict"]
-        failures_total -= report.counts.get("conflict", 0)
+    # or its exit 1 would go unexplained.
+    failures, failures_total = listed_failures(report)
     if failures_total > 0:
         out += ["", f"{failures_total} item(s) " + ("could not be checked:" if report.differences
                                                     else "failed, conflicted or could not be mapped:")]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.errors import UsageError
-from ferry.report import RunReport, ended_text, format_bytes, superseded_note
+from ferry.report import RunReport, ended_text, format_bytes, listed_failures, superseded_note
 from ferry.state.reader import ItemRow, LedgerReader
 
 LARGEST = 10
@@ -151,6 +151,7 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
     t = report.totals
     groups = [[f"{g.source_repo} → {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
                *(n for _, n, _ in _band_counts(g.states))] for g in report.groups]
+    failures, failures_total = listed_failures(report)  # a verify report's conflicts: once, as differing
     body = [
         f"<h1>{_e(title)}</h1><p>{subtitle}<br><span class=\"muted\">ledger <code>{_e(report.ledger)}</code>"
         "</span></p>",
@@ -168,12 +169,12 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
         *(f"<h2>{_e(label.capitalize())} in the target ({len(rows)})</h2>"
           + _table(["item", "target", "state", "size", "attempts", "reason"], _item_rows(rows, True), {3, 4})
           for label, rows in report.differences.items() if rows),
-        f"<h2>Failed items ({report.failures_total})</h2>",
-        (_table(["item", "target", "state", "size", "attempts", "reason"], _item_rows(report.failures, True),
-                {3, 4}) if report.failures else '<p class="muted">No failures.</p>'),
+        f"<h2>Failed items ({failures_total})</h2>",
+        (_table(["item", "target", "state", "size", "attempts", "reason"], _item_rows(failures, True),
+                {3, 4}) if failures else '<p class="muted">No failures.</p>'),
     ]
-    if report.failures_total > len(report.failures):
-        body.append(f"<p>… and {report.failures_total - len(report.failures)} more (see the JSON report).</p>")
+    if failures_total > len(failures):
+        body.append(f"<p>… and {failures_total - len(failures)} more (see the JSON report).</p>")
     if report.problems:
         body.append(f"<h2>Problems ({len(report.problems)})</h2>")
         body.append("<ul>" + "".join(f"<li>{_e(problem)}</li>" for problem in report.problems) + "</ul>")
