@@ -166,7 +166,7 @@ def test_password_variable_not_set(tmp_path, capsys, monkeypatch):
     job.write_text(GOOD)
     line = one_line(capsys, 2, "migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress")
     assert "environment variable NEXUS_PASSWORD" in line and "is not set; export it" in line
-    assert not (tmp_path / "ferry.db").exists()
+    assert list(tmp_path.iterdir()) == [job]  # no ledger, and no lock file beside where it would be
 
 
 def test_unknown_aws_profile(tmp_path, capsys):

@@ -54,12 +54,13 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     the run as interrupted.
     """
     check_ledger(settings.ledger)  # before anything is created on the target
-    with writer_lock(settings.ledger):  # so is another run on this ledger
-        return _run(command, job, settings, create_missing)
-
-
-def _run(command: str, job: Job, settings: Settings, create_missing: bool) -> Outcome:
+    # The job's settings and credentials are checked before the lock file is made: bad input leaves nothing.
     engine = Engine(job, settings)
+    with writer_lock(settings.ledger):  # before anything is created on the target, as another run is
+        return _run(command, engine, job, settings, create_missing)
+
+
+def _run(command: str, engine: Engine, job: Job, settings: Settings, create_missing: bool) -> Outcome:
     engine.prepare(create_missing=create_missing, dry_run=command != "migrate")
     with LedgerWriter(settings.ledger) as writer:
         try:
