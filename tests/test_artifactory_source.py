@@ -392,3 +392,17 @@ def test_credentials_never_follow_a_redirect_to_another_host(art, mode):
     (seen,) = app.cdn_requests
     assert not {k.lower() for k in seen} & {"authorization", "x-jfrog-art-api"}
     assert secret not in json.dumps(seen)
+
+
+@pytest.mark.parametrize("url, same", [
+    ("https://art.example.com:443/artifactory/x", True),
+    ("https://ART.example.com/artifactory/x", True),
+    ("http://art.example.com/artifactory/x", False),
+    ("https://art.example.com:8443/artifactory/x", False),
+    ("https://cdn.example.com/x", False),
+])
+def test_credentials_stay_on_the_host_however_its_port_is_written(url, same):
+    """A download link that spells out the default port is the same host: its credentials go with it."""
+    from ferry.sources.artifactory_http import same_origin
+
+    assert same_origin(url, "https://art.example.com/artifactory") is same

@@ -61,6 +61,10 @@ def message(response: requests.Response) -> str:
 
 
 def same_origin(url: str, base: str) -> bool:
-    """Whether ``url`` is on the host (scheme, name and port) of ``base``."""
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+    """Whether ``url`` is on the host (scheme, name and port) of ``base``; a port left out is the scheme's
+    (a link that spells ``:443`` out is the same host, and keeps its credentials)."""
+    def origin(text: str) -> tuple:
+        parts = urlsplit(text)
+        return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+    return origin(url) == origin(base)
