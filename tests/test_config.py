@@ -87,6 +87,20 @@ def test_codeartifact_source_takes_domain_and_region():
     assert (job.source.domain, job.source.region, job.source.url) == ("old", "eu-west-1", None)
 
 
+@pytest.mark.parametrize("name", ["a", "my libs", "-libs"])
+def test_a_codeartifact_source_repository_name_is_checked_as_one(tmp_path, name):
+    """A CodeArtifact source is named by a repository name, with the target's rules: a name the service would
+    refuse is bad input (exit 2 before anything is contacted), not an "unexpected ValidationException" mid-run."""
+    text = ('[source]\nkind="codeartifact"\ndomain="old"\nregion="eu-west-1"\n[target]\ndomain="new"\n'
+            f'region="us-east-1"\n[[repositories]]\nsource="{name}"\ntarget="a1"\n')
+    with pytest.raises(UsageError) as caught:
+        load_job(write(tmp_path, text))
+    assert "repositories[0].source" in str(caught.value) and "repository name" in str(caught.value)
+    # A Nexus or Artifactory repository name is that product's business: not checked against CodeArtifact's rules.
+    nexus = text.replace('kind="codeartifact"\ndomain="old"\nregion="eu-west-1"', 'kind="nexus"\nurl="https://n.example"')
+    assert load_job(write(tmp_path, nexus)).repositories[0].source == name
+
+
 def swap(old: str, new: str) -> str:
     assert old in GOOD, old
     return GOOD.replace(old, new, 1)

@@ -344,10 +344,13 @@ def _read_target(r: Reader, table: dict[str, Any]) -> TargetConfig:
     )
 
 
-def _read_repository(r: Reader, table: dict[str, Any], where: str) -> RepositoryMapping:
+def _read_repository(r: Reader, table: dict[str, Any], where: str, source_kind: str) -> RepositoryMapping:
     r.known_keys(table, where, ("source", "target", "format", "namespace", "layout", "include", "exclude",
                                 "snapshots"))
-    source = r.string(table, where, "source", required=True)
+    # A CodeArtifact source repository has the target's naming rules: a name the service would refuse is bad
+    # input here, not a ValidationException in the middle of a run.
+    source = (r.repository(table, where, "source", required=True) if source_kind == "codeartifact"
+              else r.string(table, where, "source", required=True))
     namespace = r.namespace(table, where, "namespace")
     layout = r.string(table, where, "layout") or DEFAULT_LAYOUT
     check_layout(r, f"{where}.layout", layout, namespace_set=namespace is not None)
@@ -403,7 +406,7 @@ def parse_job(text: str, path: str | os.PathLike[str] = "<job>") -> Job:
     targets: dict[str, int] = {}
     for index, table in enumerate(entries):
         where = f"repositories[{index}]"
-        mapping = _read_repository(r, table, where)
+        mapping = _read_repository(r, table, where, source.kind)
         first = targets.setdefault(mapping.target, index)
         if first != index:
             raise r.error(
