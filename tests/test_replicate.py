@@ -624,6 +624,7 @@ def test_excluded_packages_cost_no_asset_listing(world, sandbox, tmp_path):
 
 def test_a_missing_target_is_refused_before_a_ledger_is_written(sandbox, tmp_path, monkeypatch, capsys):
     aws_env(monkeypatch, tmp_path)
+    Seeder(sandbox, SOURCE_REGION).create("packages")
     job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
                             target_domain="nowhere")
     assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 2
@@ -639,6 +640,23 @@ def test_a_missing_source_domain_is_refused_before_a_ledger_is_written(sandbox, 
     assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 2
     assert "source domain 'nowhere' does not exist in eu-west-1" in capsys.readouterr().err
     assert not (tmp_path / "ferry.db").exists()
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"repositories": [("pakages", "packages")]}, "source domain 'acme' in eu-west-1 has no repository 'pakages'"),
+    ({"source_region": "eu-central-1"}, "source domain 'acme' does not exist in eu-central-1"),
+], ids=["repository", "region"])
+def test_a_missing_source_is_refused_before_a_ledger_is_written(world, tmp_path, capsys, change, problem):
+    """A typo in the source's repository or region is bad input, as for migrate: exit 2 with one line
+    naming it, before the target is touched or a run recorded (not exit 3, "unexpected ... report it")."""
+    repositories = change.pop("repositories", [("packages", "packages")])
+    job = write_replica_job(tmp_path / "typo.toml", world["sandbox"].urls()["codeartifact"], repositories,
+                            options="create_missing = true", **change)
+    assert ferry("replicate", str(job), "--state", str(world["state"])) == 2
+    err = capsys.readouterr().err.strip()
+    assert problem in err and "\n" not in err
+    assert not world["state"].exists()
+    assert codeartifact(world["sandbox"].urls()["codeartifact"], TARGET_REGION).list_domains()["domains"] == []
 
 
 def test_flags_config_only_would_ignore_are_refused(tmp_path, capsys, monkeypatch):

@@ -179,6 +179,9 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
     source = engine.source
     problems: list[str] = []
     create = options.create_missing or job.options.create_missing
+    # Bad input is refused before the ledger is opened and before anything is created in the target.
+    for m in job.repositories:
+        source.check_repository(m.source)
     _check_target(engine, job, create)
     label = source_label(source.domain)
     with LedgerWriter(settings.ledger) as writer:

@@ -124,15 +124,28 @@ class CodeArtifactSource:
     def repository(self, name: str) -> SourceRepository:
         """The named repository; its ``format`` is set when it holds packages of one format only.
 
-        Raises :class:`UsageError` if the source domain has no such repository.
+        Raises :class:`UsageError` if the source domain or its repository does not exist (:meth:`check_repository`).
         """
-        if not self.domain.repository_exists(name):
-            raise UsageError(f"source domain {self.domain.name!r} in {self.domain.region} has no repository "
-                             f"{name!r}; fix [[repositories]] source")
+        self.check_repository(name)
         found = self.formats(name)
         fmt = next(iter(found)) if len(found) == 1 else None
         native = fmt or ("+".join(sorted(found)) if found else "empty")
         return SourceRepository(name, fmt, "hosted", native)
+
+    def check_repository(self, name: str) -> None:
+        """One DescribeRepository. Raises :class:`UsageError` naming what to fix when the source domain does not
+        exist (wrong domain, region or owner) or has no repository ``name``."""
+        try:
+            self.domain.read("describe_repository", repository=name)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            if err.response.get("resourceType") == "domain":
+                owner = f" (owner {self.domain.owner})" if self.domain.owner else ""
+                raise UsageError(f"source domain {self.domain.name!r}{owner} does not exist in {self.domain.region} "
+                                 "for these credentials; fix [source] domain, region or domain_owner") from None
+            raise UsageError(f"source domain {self.domain.name!r} in {self.domain.region} has no repository "
+                             f"{name!r}; fix [[repositories]] source") from None
 
     # -- listing
 
