@@ -768,6 +768,20 @@ def test_a_tags_pass_that_gives_up_says_what_failed_once(world, sandbox, monkeyp
                             rf"up after retries: dist-tags of {package}: HTTP 50\d", problem), problem
 
 
+def test_a_dist_tag_on_a_version_disposed_in_the_source_is_left_as_the_target_has_it(world, sandbox):
+    """A disposed version has nothing to copy, so the target never holds it: its tag cannot be set there. It
+    is left as it is (as a tag of a version published after the scan is), not a problem on every run."""
+    src = world["src"]
+    src.npm("packages", "left-pad-acme", "1.1.0")  # latest -> 1.1.0, then disposed: the tag stays on it
+    src.client.dispose_package_versions(domain="acme", repository="packages", format="npm",
+                                        package="left-pad-acme", versions=["1.1.0"])
+    first = run(world)
+    assert first.exit_code == 0 and first.problems == []
+    assert "1.1.0" not in dist_tags(sandbox, *DST)[("", "left-pad-acme")].values()
+    again = run(world)
+    assert again.exit_code == 0 and again.problems == [] and again.modes == {"packages": "incremental"}
+
+
 def test_a_package_deleted_in_the_source_is_deleted_in_the_target_tags_and_all(world, sandbox):
     """DeletePackage in the source: with --propagate-deletes the target package goes too (no empty package
     left listed, no dist-tag left pointing at a deleted version); without, it is kept."""

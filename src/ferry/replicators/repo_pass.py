@@ -63,7 +63,7 @@ class RepoPass:
     disposed: list[VersionId] = field(default_factory=list)
     gone: list[VersionId] = field(default_factory=list)
     npm_packages: dict[tuple[str, str], bool] = field(default_factory=dict)  # (ns, name) -> versions changed
-    npm_listed: set[VersionId] = field(default_factory=set)  # the npm versions the scan listed
+    npm_listed: set[VersionId] = field(default_factory=set)  # the npm versions the scan listed, with assets
     tally: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
@@ -94,12 +94,14 @@ class RepoPass:
             for ver in self.source.domain.versions(m.source, fmt, ns, name):
                 vid = (fmt, ns, name, ver["version"])
                 seen.add(vid)
-                if fmt == "npm":
+                status, known = ver.get("status", "Published"), remembered.get(vid)
+                if fmt == "npm" and status not in ("Unfinished", "Deleted", "Disposed"):
+                    # A version with no assets to copy never reaches the target: a tag on it is left as the
+                    # target has it, as a tag of a version published after this scan is.
                     self.npm_listed.add(vid)
                 if not self.selects(fmt, ns, name, ver["version"]):
                     continue
                 selected = True
-                status, known = ver.get("status", "Published"), remembered.get(vid)
                 if status in ("Unfinished", "Deleted"):
                     continue
                 if status == "Disposed":
