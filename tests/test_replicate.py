@@ -782,6 +782,46 @@ def test_a_dist_tag_on_a_version_disposed_in_the_source_is_left_as_the_target_ha
     assert again.exit_code == 0 and again.problems == [] and again.modes == {"packages": "incremental"}
 
 
+def test_tokens_refused_in_the_tags_pass_end_the_run_as_fatal(world, sandbox, monkeypatch, capsys):
+    """Once the repository endpoints refuse every new token (the identity lost its rights), the run stops with
+    exit 3 as migrate does, and asks no more tokens: not one problem, and three more tokens, per npm package."""
+    from ferry.replicators.repo_pass import RepoPass
+
+    world["src"].npm("packages", "right-pad-acme", "1.0.0")
+    store, settle = sandbox.apps["codeartifact"].store, RepoPass.settle
+
+    def revoked(self, reader_db, session):  # the bytes moved; now every token is refused
+        with store.tx() as db:
+            db.execute("DELETE FROM tokens")
+        sandbox.set_faults("token_ttl=1ms", seed=1)  # and new ones lapse before they arrive
+        return settle(self, reader_db, session)
+
+    monkeypatch.setattr(RepoPass, "settle", revoked)
+    issued = lambda: store.query("SELECT COUNT(*) AS n FROM tokens")[0]["n"]  # noqa: E731
+    assert ferry("replicate", str(world["job"]), "--state", str(world["state"])) == 3
+    assert "refused 3 new authorization tokens in a row" in capsys.readouterr().err
+    assert issued() == 3  # the three refused ones, for the first of the three npm packages only
+    with LedgerReader(world["state"]) as reader:
+        assert reader.db.execute("SELECT COUNT(*) FROM replica_repos").fetchone()[0] == 0  # no high-water mark
+
+
+def test_a_tag_on_a_version_that_failed_to_copy_is_that_packages_problem_not_the_runs(world, sandbox):
+    """The target refuses to tag a version it does not have (its copy failed this run): that package's problem,
+    exit 1, the rest of the run carried on; not a fatal 'unexpected HTTP 404'."""
+    assert run(world).exit_code == 0
+    world["src"].npm("packages", "left-pad-acme", "2.0.0")  # latest -> 2.0.0
+    world["src"].npm("packages", "@acme/ui", "1.2.0")
+    dst = codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)
+    dst.put_package_origin_configuration(domain="acme", repository="packages", format="npm", package="left-pad-acme",
+                                         restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    outcome = run(world)
+    assert outcome.exit_code == 1 and outcome.report.counts == {"confirmed": 1, "failed": 1}
+    assert "origin controls" in outcome.report.failures[0].reason
+    (problem,) = outcome.problems
+    assert "left-pad-acme" in problem and "2.0.0" in problem
+    assert dist_tags(sandbox, *DST)[("acme", "ui")]["latest"] == "1.2.0"
+
+
 def test_a_package_deleted_in_the_source_is_deleted_in_the_target_tags_and_all(world, sandbox):
     """DeletePackage in the source: with --propagate-deletes the target package goes too (no empty package
     left listed, no dist-tag left pointing at a deleted version); without, it is kept."""

@@ -185,8 +185,10 @@ def sync_dist_tags(ctx: PublishContext, package_id: str, want: dict[str, str], r
     put = removed = 0
     for tag, version in sorted(want.items()):
         if current.get(tag) != version:
-            ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {package_id}", data=json.dumps(version),
-                     headers={"Content-Type": "application/json"})
+            resp = ctx.send("PUT", f"{url}/{quote(tag)}", f"dist-tag {tag} of {package_id}", data=json.dumps(version),
+                            headers={"Content-Type": "application/json"}, accept=(404,))
+            if resp.status_code == 404:  # the version's copy failed or is still to come: this package's problem
+                raise ItemError(f"dist-tag {tag} of {package_id}: the target has no version {version} to tag")
             put += 1
     for tag in sorted(set(current) - set(want) - set(keep) - {"latest"}) if remove else ():
         ctx.send("DELETE", f"{url}/{quote(tag)}", f"remove dist-tag {tag} of {package_id}")

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from ferry.codeartifact import Domain
 from ferry.config import Job, RepositoryMapping
 from ferry.engine import MappingContext
-from ferry.errors import FerryError, UsageError
+from ferry.errors import FatalError, FerryError, UsageError
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext
 from ferry.migrators.npm import package_id, sync_deprecations, sync_dist_tags
@@ -301,7 +301,8 @@ class RepoPass:
         """npm dist-tags and deprecation messages follow the source (a mirror: tags the source does not have
         are removed, versions it does not deprecate are un-deprecated). A package is touched only when its
         versions changed, on a full reconcile, or when the source's tags or messages differ from those
-        remembered. Returns True if every package is in step."""
+        remembered. Returns True if every package is in step; raises :class:`FatalError` (a side refuses the
+        credentials or every new token) so that the run stops, as migrate's tags pass does."""
         m, clean = self.mapping, True
         if not self.npm_packages:
             return True
@@ -335,6 +336,8 @@ class RepoPass:
                     done = self.target.retry(lambda p=pid, d=deprecated: sync_deprecations(ctx, p, d, remove=selected))
                     self.tally["npm deprecation messages set"] += done
                     self.memory.remember_deprecations(m.target, key, deprecated)
+            except FatalError:
+                raise  # new tokens refused, credentials refused: not this package's fault, so the run stops
             except (FerryError, requests.RequestException) as err:
                 clean = False
                 # The error names what was asked of which package; the line adds only what was not done.
