@@ -96,6 +96,12 @@ def used_operations(sandbox, tmp_path, monkeypatch) -> dict[str, set[str]]:
     outcome = replicate(job, settings, ReplicateOptions(propagate_deletes=True))
     assert outcome.exit_code == 0, outcome.problems
     collect(outcome.requests)
+    # A package deleted whole in the source is deleted whole in the target (DeletePackage), as the runbook says.
+    src.client.delete_package(domain="acme", repository="packages", format="generic", namespace="tools",
+                              package="installer")
+    whole = replicate(job, settings, ReplicateOptions(propagate_deletes=True))
+    assert whole.exit_code == 0 and whole.tallies["packages"]["packages deleted (gone from the source)"] == 1
+    collect(whole.requests)
     src.client.create_repository(domain="acme", repository="prod")
     same = load_job(write_replica_job(tmp_path / "same.toml", sandbox.urls()["codeartifact"],
                                       [("packages", "prod")], target_region=SOURCE_REGION))
@@ -112,7 +118,7 @@ def test_every_operation_a_run_sends_is_allowed(used_operations):
         missing = sorted(a for a in ops | ENDPOINT_ACTIONS[side] if not allows(found[side], a))
         assert missing == [], f"{side} policy lacks {missing}"
     # The runs did exercise the write paths the target policy exists for.
-    assert {"UpdatePackageVersionsStatus", "DeletePackageVersions", "DisposePackageVersions",
+    assert {"UpdatePackageVersionsStatus", "DeletePackageVersions", "DisposePackageVersions", "DeletePackage",
             "CopyPackageVersions", "PublishPackageVersion", "CreateRepository"} <= used_operations["target"]
 
 
