@@ -367,6 +367,25 @@ def test_plain_migrate_and_verify_read_a_codeartifact_source(sandbox, tmp_path, 
             ("npm", "x-acme", "same"), ("pypi", "acme-utils", "same"), ("pypi", "acme-utils", "same")]
 
 
+def test_an_empty_codeartifact_repository_is_nothing_to_migrate_not_bad_input(sandbox, tmp_path, monkeypatch,
+                                                                              capsys):
+    """A source repository with no packages (new, or emptied) holds nothing to move: the job's other mappings
+    run, its target is created like the others, and migrate and verify say so, as replicate does (exit 0)."""
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("npm-only", "staging")
+    src.npm("npm-only", "@acme/ui", "1.0.0")
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"],
+                            [("npm-only", "npm-store"), ("staging", "staging")], options="create_missing = true")
+    state = str(tmp_path / "ferry.db")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    assert "staging: no packages, nothing to migrate" in capsys.readouterr().err
+    assert ferry("verify", str(job), "--state", state) == 0
+    assert differences(sandbox, (SOURCE_REGION, "acme", "npm-only"), (TARGET_REGION, "acme", "npm-store")) == []
+    target = codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)
+    assert {r["name"] for r in target.list_repositories()["repositories"]} == {"npm-store", "staging"}
+
+
 def test_migrate_of_one_format_of_a_mixed_codeartifact_repository_lists_only_that_format(sandbox, tmp_path,
                                                                                         monkeypatch):
     aws_env(monkeypatch, tmp_path)

@@ -172,13 +172,18 @@ class Engine:
         a CodeArtifact source repository holds, for a mapping of a mixed one that names none).
 
         Raises :class:`UsageError` for a missing domain/repository without ``create_missing``, an
-        unknown source repository, or a format no migrator handles; nothing has moved by then.
+        unknown source repository, or a format no migrator handles; nothing has moved by then. An empty
+        CodeArtifact source repository gets no context, only a note.
         With ``dry_run`` nothing is created: missing targets are planned as empty and noted.
         """
         for m in self.job.repositories:
             repo = self.source.repository(m.source)
-            if (m.format is None and repo.format is None and getattr(self.source, "lists_by_format", False)
-                    and self.source.formats(m.source)):
+            by_format = m.format is None and repo.format is None and getattr(self.source, "lists_by_format", False)
+            if by_format and not self.source.formats(m.source):
+                # A CodeArtifact repository with no packages (new, or emptied): nothing to move, as replicate says.
+                self.settings.notes.append(f"{m.source}: no packages, nothing to migrate")
+                continue
+            if by_format:
                 # A CodeArtifact repository holding several formats: each is planned on its own, all into the
                 # one target (a target is named by one mapping only, so the mapping cannot be split by format).
                 self.mappings.extend(self._contexts_by_format(m))
@@ -201,7 +206,8 @@ class Engine:
                 raise UsageError(f"source repository {m.source!r} is {fmt}; this ferry migrates {supported}")
             _check_keys_apply(m, fmt)
             self.mappings.append(MappingContext(m, fmt, MIGRATORS[fmt]))
-        targets = sorted({m.mapping.target for m in self.mappings})
+        # Every mapping's target, also one whose source holds nothing (yet) to migrate.
+        targets = sorted({m.target for m in self.job.repositories})
         domain_exists = self.domain.exists()
         if not domain_exists:
             if not create_missing:
