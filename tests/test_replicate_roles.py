@@ -4,6 +4,7 @@ the stand-in. Every CodeArtifact request must be signed with the keys STS issued
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -101,3 +102,72 @@ def test_a_refused_assume_role_points_to_the_trust_policy(sandbox, tmp_path, mon
     provider = aws_roles._AssumeRoleProvider(base, TARGET_ROLE, "us-east-1")
     with pytest.raises(aws_roles.FatalError, match=r"\(AccessDenied\); check the role's trust policy"):
         provider._fetch()
+
+
+def _lapsing_profile(tmp_path, lapsed):
+    """Profile ``src`` whose credentials come from a credential_process, as an SSO session's do: good for five
+    minutes (so botocore asks again before each use) until the file ``lapsed`` exists, then refused."""
+    script = tmp_path / "credentials.py"
+    script.write_text(
+        "import datetime, json, pathlib, sys\n"
+        f"if pathlib.Path({str(lapsed)!r}).exists():\n"
+        "    sys.exit('Error loading SSO Token: Token for acme-sso does not exist')\n"
+        "expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)\n"
+        "print(json.dumps({'Version': 1, 'AccessKeyId': 'AKIALAPSING', 'SecretAccessKey': 'lapsing-secret',\n"
+        "                  'SessionToken': 'lapsing-session', 'Expiration': expires.isoformat()}))\n")
+    (tmp_path / "aws-config").write_text(f"[profile src]\ncredential_process = {sys.executable} {script}\n")
+
+
+def test_source_credentials_that_cannot_be_loaded_or_lapse_mid_run_say_what_to_do(sandbox, tmp_path, monkeypatch,
+                                                                                capsys):
+    """An SSO session or credential_process that stops giving credentials is not a bug to report: before the
+    run it is bad input (exit 2, no ledger), during it fatal (exit 3), and the line says to renew and rerun."""
+    from e2e_helpers import ferry
+    from ferry.replicators.repo_pass import RepoPass
+
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    src.npm("packages", "@acme/ui", "1.0.0")
+    lapsed, state = tmp_path / "lapsed", tmp_path / "ferry.db"
+    _lapsing_profile(tmp_path, lapsed)
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            extra_source='profile = "src"', options="create_missing = true")
+    lapsed.touch()
+    assert ferry("replicate", str(job), "--state", str(state)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "AWS credentials for the source cannot be loaded" in err and "aws sso login" in err, err
+    assert "report it" not in err and "\n" not in err and not state.exists()
+
+    lapsed.unlink()
+    scan = RepoPass.scan
+
+    def lapsing(self, writer, target_exists):
+        lapsed.touch()  # the session ends while the run lists the source
+        return scan(self, writer, target_exists)
+
+    monkeypatch.setattr(RepoPass, "scan", lapsing)
+    assert ferry("replicate", str(job), "--state", str(state)) == 3
+    err = capsys.readouterr().err.strip()
+    assert "AWS credentials for the source could not be refreshed" in err and "aws sso login" in err, err
+    assert "rerun" in err and "report it" not in err and "\n" not in err
+
+
+def test_an_assume_role_whose_own_credentials_lapsed_says_to_renew_them(tmp_path, monkeypatch):
+    """The credentials a role is assumed with (an SSO profile) end mid-run: the error says to renew them, not
+    that STS did not answer (it was never asked) or to check the network path to it."""
+    aws_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    lapsed = tmp_path / "lapsed"
+    _lapsing_profile(tmp_path, lapsed)
+    provider = aws_roles._AssumeRoleProvider(aws_roles.boto3.session.Session(profile_name="src"), TARGET_ROLE,
+                                             "us-east-1")
+    with pytest.raises(aws_roles.FatalError, match="did not answer"):
+        provider._fetch()  # the profile gives credentials; STS (a closed port here) does not answer
+    lapsed.touch()
+    with pytest.raises(aws_roles.FatalError) as caught:
+        provider._fetch()
+    assert f"cannot assume role {TARGET_ROLE}: the AWS credentials it is assumed with could not be refreshed" \
+        in str(caught.value) and "aws sso login" in str(caught.value)
+    assert "did not answer" not in str(caught.value)

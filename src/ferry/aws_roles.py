@@ -13,6 +13,7 @@ import botocore.session
 from botocore.credentials import CredentialProvider, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ferry.credentials import LAPSED_CREDENTIALS, RENEW, one_line
 from ferry.errors import FatalError
 
 SESSION_NAME = "ferry-replicate"
@@ -31,8 +32,17 @@ class _AssumeRoleProvider(CredentialProvider):
         self._role_arn = role_arn
         self._region = region
 
+    def _lapsed(self, err: Exception) -> FatalError:
+        return FatalError(f"cannot assume role {self._role_arn}: the AWS credentials it is assumed with could not be "
+                          f"refreshed ({one_line(err)}); {RENEW}: the run resumes where it stopped")
+
     def _fetch(self) -> dict[str, str]:
-        sts = self._base.client("sts", region_name=self._region)
+        """The role's credentials. Raises :class:`FatalError`: AssumeRole refused, STS not answering, or the
+        credentials the role is assumed with lapsed (an SSO session that ended)."""
+        try:
+            sts = self._base.client("sts", region_name=self._region)
+        except LAPSED_CREDENTIALS as err:
+            raise self._lapsed(err) from None
         try:
             out = sts.assume_role(RoleArn=self._role_arn, RoleSessionName=SESSION_NAME,
                                   DurationSeconds=DURATION_SECONDS)
@@ -40,6 +50,8 @@ class _AssumeRoleProvider(CredentialProvider):
             code = err.response.get("Error", {}).get("Code", "")
             raise FatalError(f"cannot assume role {self._role_arn} ({code}); check the role's trust policy "
                              "and the caller's sts:AssumeRole permission") from None
+        except LAPSED_CREDENTIALS as err:  # before BotoCoreError, which they are: STS was never asked
+            raise self._lapsed(err) from None
         except BotoCoreError as err:
             # No answer at all (no route, DNS, a proxy, a timeout): the role's policies were never asked.
             raise FatalError(f"cannot assume role {self._role_arn}: STS at {sts.meta.endpoint_url} did not answer "

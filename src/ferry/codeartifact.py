@@ -30,6 +30,7 @@ from botocore.exceptions import (
     SSLError,
 )
 
+from ferry.credentials import LAPSED_CREDENTIALS, RENEW, one_line
 from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError, UsageError
 from ferry.http import check_url
 from ferry.lean_reads import LeanReads
@@ -105,6 +106,10 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
         return RetryableError(f"{what}: CodeArtifact unreachable ({type(err).__name__})")
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
         return FatalError(f"{what}: no usable AWS credentials found; set AWS_PROFILE or the job's [target] profile")
+    if isinstance(err, LAPSED_CREDENTIALS):
+        whose = f" for the {side}" if side else ""
+        return FatalError(f"{what}: the AWS credentials{whose} could not be refreshed ({one_line(err)}); {RENEW}: "
+                          "the run resumes where it stopped")
     return err
 
 
@@ -161,8 +166,10 @@ def _check_complete(response_dict: dict, operation_model, **_: Any) -> None:
 class Domain:
     """A CodeArtifact domain. Thread-safe: workers share one instance.
 
-    Construction raises :class:`UsageError` for no or incomplete AWS credentials, an unknown profile, an
-    unreadable AWS config file or an unknown region, before anything is contacted.
+    Construction raises :class:`UsageError` for no or incomplete AWS credentials, credentials the profile
+    cannot give (an SSO session that ended), an unknown profile, an unreadable AWS config file or an unknown
+    region, before anything is contacted. Credentials that cannot be refreshed later are a :class:`FatalError`
+    (:func:`translate`).
     """
 
     def __init__(
@@ -224,6 +231,8 @@ class Domain:
         except ConfigParseError as err:
             raise UsageError(f"AWS config file {err.kwargs.get('path', '')} cannot be read (not valid INI); fix it "
                              "or point AWS_CONFIG_FILE at another file") from None
+        except LAPSED_CREDENTIALS as err:
+            raise UsageError(f"AWS credentials for the {side} cannot be loaded ({one_line(err)}); {RENEW}") from None
         self._publisher: Any = None  # the client for publishes, made with the first one
         self._publisher_lock = threading.Lock()
         # The list calls a listing sends by the thousand skip boto3's per-call machinery (same wire, same answers).
