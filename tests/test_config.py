@@ -101,6 +101,19 @@ def test_a_codeartifact_source_repository_name_is_checked_as_one(tmp_path, name)
     assert load_job(write(tmp_path, nexus)).repositories[0].source == name
 
 
+@pytest.mark.parametrize("line", ['namespace = "renamed"', 'layout = "{package}/{asset}/{version}"'])
+def test_generic_path_keys_are_refused_for_a_codeartifact_source(tmp_path, line):
+    """A CodeArtifact source names every package's namespace itself (no paths to lay out): a mapping's
+    namespace or layout would be ignored in silence, so the job is refused naming the key."""
+    text = ('[source]\nkind="codeartifact"\ndomain="old"\nregion="eu-west-1"\n[target]\ndomain="new"\n'
+            f'region="us-east-1"\n[[repositories]]\nsource="files"\ntarget="files"\nformat="generic"\n{line}\n')
+    with pytest.raises(UsageError) as caught:
+        load_job(write(tmp_path, text))
+    key = line.split(" ")[0]
+    assert f"repositories[0].{key}: " in str(caught.value) and "its own namespace" in str(caught.value)
+    assert "remove it" in str(caught.value)
+
+
 def swap(old: str, new: str) -> str:
     assert old in GOOD, old
     return GOOD.replace(old, new, 1)

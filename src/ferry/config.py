@@ -24,6 +24,7 @@ The schema is a contract (extend it, never rename a key)::
     # format = "generic"                      # optional: when the source cannot tell
     # namespace = "tools"                     # generic only; default: the source repository name
     # layout = "{package}/{version}/{asset}"  # how generic (raw) paths map to package/version/asset
+    #                                         # (neither for a codeartifact source: its packages keep theirs)
     # include = ["@acme/*"]  exclude = ["*-SNAPSHOT"]   # globs, see selects()
     # snapshots = "timestamped"               # Maven SNAPSHOTs for this mapping (default: [options] snapshots)
 
@@ -351,6 +352,10 @@ def _read_repository(r: Reader, table: dict[str, Any], where: str, source_kind: 
     # input here, not a ValidationException in the middle of a run.
     source = (r.repository(table, where, "source", required=True) if source_kind == "codeartifact"
               else r.string(table, where, "source", required=True))
+    for key in ("namespace", "layout") if source_kind == "codeartifact" else ():
+        if key in table:  # read from no path: left in place, it would be ignored in silence
+            raise r.error(f"{where}.{key}", "a CodeArtifact source gives every package its own namespace (no "
+                                            "paths to lay out)", "remove it")
     namespace = r.namespace(table, where, "namespace")
     layout = r.string(table, where, "layout") or DEFAULT_LAYOUT
     check_layout(r, f"{where}.layout", layout, namespace_set=namespace is not None)
