@@ -114,6 +114,17 @@ def test_generic_path_keys_are_refused_for_a_codeartifact_source(tmp_path, line)
     assert "remove it" in str(caught.value)
 
 
+def test_since_is_refused_for_a_codeartifact_source():
+    """A CodeArtifact source's listings carry no publish dates, so since would select nothing out: every
+    version would be copied while the run seemed to honour the date. Refused, in the job file and as a flag."""
+    text = ('[source]\nkind="codeartifact"\ndomain="old"\nregion="eu-west-1"\n[target]\ndomain="new"\n'
+            'region="us-east-1"\n[[repositories]]\nsource="a1"\ntarget="a1"\n')
+    with pytest.raises(UsageError, match=r"options\.since: a CodeArtifact source's listings carry no publish dates"):
+        parse_job(text + "[options]\nsince = 2025-01-01\n")
+    with pytest.raises(UsageError, match=r"--since: a CodeArtifact source's listings carry no publish dates"):
+        apply_overrides(parse_job(text), since="2025-01-01")
+
+
 def swap(old: str, new: str) -> str:
     assert old in GOOD, old
     return GOOD.replace(old, new, 1)

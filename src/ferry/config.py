@@ -33,7 +33,7 @@ The schema is a contract (extend it, never rename a key)::
     create_missing = false
     origin_policy = "report"      # "report" | "allow-publish"
     include = []  exclude = []
-    since = 2024-01-01            # TOML date/datetime or ISO 8601 string
+    since = 2024-01-01            # TOML date/datetime or ISO 8601 string (not for a codeartifact source)
     full_every = 7                # replicate: a full reconcile every N runs (1 = always)
     snapshots = "skip"            # Maven SNAPSHOTs: "skip" (counted as skipped) | "timestamped" (newest build)
 
@@ -421,7 +421,15 @@ def parse_job(text: str, path: str | os.PathLike[str] = "<job>") -> Job:
             )
         mappings.append(mapping)
     options = _read_options(r, r.table(data, "options") or {})
+    if source.kind == "codeartifact" and options.since is not None:
+        raise r.error("options.since", *_SINCE_UNUSABLE)
     return _resolved(Job(path=label, source=source, target=target, repositories=tuple(mappings), options=options))
+
+
+# ListPackageVersions gives no publish time, so a CodeArtifact source's files have none to compare with: since
+# would leave nothing out while the run seemed to honour it.
+_SINCE_UNUSABLE = ("a CodeArtifact source's listings carry no publish dates to select by",
+                   "remove it (ferry replicate moves only what changed since its last run)")
 
 
 def _resolved(job: Job) -> Job:
@@ -477,4 +485,6 @@ def apply_overrides(job: Job, **flags: Any) -> Job:
             changes[name] = r.choice(table, "", name, SNAPSHOT_MODES, label=flag)
         else:
             changes[name] = check_date(r, flag, value)
+            if job.source.kind == "codeartifact":
+                raise r.error(flag, *_SINCE_UNUSABLE)
     return _resolved(replace(job, options=replace(job.options, **changes)))
