@@ -759,6 +759,28 @@ def test_a_memory_recorded_without_the_account_is_kept_and_given_it(world, sandb
         assert db.execute("SELECT source FROM replica_repos").fetchall() == [("111122223333:acme@eu-west-1",)]
 
 
+def test_a_job_whose_target_changed_copies_everything_to_the_new_target(world, sandbox, tmp_path):
+    """The memory says what the target held: once the job names another target domain (a new region, a
+    failover), an incremental run trusting it would copy nothing and say 'nothing changed'. It is forgotten,
+    the run says so and is a full one; the next run is incremental again."""
+    assert run(world).exit_code == 0
+    with closing(sqlite3.connect(world["state"])) as db, db:  # a ledger from before ferry said which target
+        db.execute("DELETE FROM ferry_meta WHERE key = 'replica_target'")
+    kept = run(world)  # taken at its word: its memory is kept
+    assert kept.exit_code == 0 and kept.modes == {"packages": "incremental"} and kept.report.counts == {}
+    world["job"] = write_replica_job(tmp_path / "moved.toml", sandbox.urls()["codeartifact"],
+                                     [("packages", "packages")], target_region="us-west-2",
+                                     options="create_missing = true")
+    moved = run(world)
+    assert moved.exit_code == 0 and moved.modes == {"packages": "full"}
+    assert moved.report.counts == {"confirmed": 7}
+    assert differences(sandbox, SRC, ("us-west-2", "acme", "packages")) == []
+    assert any("the target changed from acme@us-east-1 to acme@us-west-2" in note for note in moved.notes), \
+        moved.notes
+    again = run(world)
+    assert again.exit_code == 0 and again.modes == {"packages": "incremental"} and again.report.counts == {}
+
+
 def test_a_tags_pass_that_gives_up_says_what_failed_once(world, sandbox, monkeypatch):
     """The problem line names the package and what was read once, and says the retries were spent."""
     import ferry.engine

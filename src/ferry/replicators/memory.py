@@ -1,7 +1,7 @@
 """replicate's memory of the source, kept in the ledger (tables from migration ``0004_replication``; the
 deprecation messages from ``0006_replica_deprecations``).
 
-Per target repository it holds the high-water mark of the last run that went through without a failure
+It is of one target domain, named in ``ferry_meta`` (``replica_target``). Per target repository it holds the high-water mark of the last run that went through without a failure
 (``replica_repos``), the revision and status every version had when it was last fully in step
 (``replica_versions``) and every npm package's dist-tags and deprecation messages (``replica_packages``).
 An incremental run compares a fresh version listing with this memory and moves only what differs. A
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ferry.state.ledger import LedgerWriter, now
+from ferry.state.migrations import META
 
 VersionId = tuple[str, str, str, str]  # (format, namespace, package, version)
 PackageId = tuple[str, str, str]  # (format, namespace, package)
@@ -71,6 +72,11 @@ class Memory:
                                "WHERE target_repo = ?", [target_repo]).fetchall()
         return {(r[0], r[1], r[2]): json.loads(r[3] or "{}") for r in rows}
 
+    def target(self) -> str | None:
+        """The target domain (``name@region``) the memory is of, or None in a ledger that has not said."""
+        row = self.db.execute(f"SELECT value FROM {META} WHERE key = 'replica_target'").fetchone()
+        return row[0] if row else None
+
     def mark(self, target_repo: str) -> RepoMark | None:
         """The repository's high-water mark, or None before its first run."""
         row = self.db.execute("SELECT target_repo, source_repo, source, high_water, runs_since_full, last_full "
@@ -106,6 +112,18 @@ class Memory:
         def apply(db) -> None:
             db.execute("DELETE FROM replica_versions WHERE target_repo = ?", [target_repo])
             db.execute("DELETE FROM replica_packages WHERE target_repo = ?", [target_repo])
+
+        self.writer.call(apply)
+
+    def is_of(self, target: str, forget: bool) -> None:
+        """From now on the memory is of ``target``; with ``forget``, every version, dist-tag and deprecation
+        remembered of every repository (of another target) is forgotten first. High-water marks stay until
+        runs advance them."""
+        def apply(db) -> None:
+            if forget:
+                db.execute("DELETE FROM replica_versions")
+                db.execute("DELETE FROM replica_packages")
+            db.execute(f"INSERT OR REPLACE INTO {META} (key, value) VALUES ('replica_target', ?)", [target])
 
         self.writer.call(apply)
 

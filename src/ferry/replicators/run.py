@@ -161,6 +161,22 @@ def _forget_other_source(memory: Memory, target: str, mark: RepoMark, source: st
                  "copied from the old source is deleted")
 
 
+def _forget_other_target(memory: Memory, domain, notes: list[str]) -> bool:
+    """Returns True, with a note, when the job now names another target domain than the one the memory is of,
+    after forgetting that memory: it says what the old target held, so an incremental run trusting it would
+    copy nothing to the new one. A ledger that has not said which target it remembers is taken at its word."""
+    target = f"{domain.name}@{domain.region}" + (f" (owner {domain.owner})" if domain.owner else "")
+    known = memory.target()
+    if known == target:
+        return False
+    memory.is_of(target, forget=known is not None)
+    if known is None:
+        return False
+    notes.append(f"the target changed from {known} to {target} since the last run: what was remembered of the old "
+                 "one is forgotten and this run is a full one")
+    return True
+
+
 def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> ReplicateOutcome:
     """Run one replication of ``job``. Raises :class:`FerryError` for usage and fatal problems.
 
@@ -189,13 +205,15 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
         with recorded_run(writer, "replicate", job.path, failed) as run_id:
             with LedgerReader(settings.ledger) as reader:
                 memory = Memory(reader.db, writer)
+                moved = _forget_other_target(memory, engine.domain, settings.notes)
                 passes = []
                 for m in job.repositories:
                     mark = memory.mark(m.target)
                     if mark is not None and not same_source(mark, label, m.source):
                         _forget_other_source(memory, m.target, mark, f"{label}/{m.source}", settings.notes)
                         mark = None  # a first run for the new source
-                    full = options.full or mark is None or mark.runs_since_full + 1 >= job.options.full_every
+                    full = (options.full or moved or mark is None
+                            or mark.runs_since_full + 1 >= job.options.full_every)
                     passes.append(RepoPass(job, m, source, engine.domain, memory, full, now(),
                                            options.propagate_deletes))
                 existing = _prepare_target(engine, passes, create, settings.notes)
