@@ -576,6 +576,37 @@ def test_a_version_missing_from_a_listing_is_not_deleted_unless_the_source_confi
     assert differences(sandbox, SRC, DST) == []
 
 
+@pytest.mark.parametrize("command, walk", [("replicate", None), ("migrate", "npm")])  # the walk of the listing
+def test_a_package_deleted_in_the_source_while_it_is_listed_is_not_a_crash(world, sandbox, monkeypatch, command,
+                                                                          walk):
+    """DeletePackage in the source between ListPackages and the package's ListPackageVersions (a live domain
+    at night): the package has no versions to copy; the run goes on (not exit 3 'unexpected ... report it')."""
+    from ferry.sources.codeartifact import CodeArtifactSource
+
+    real, walks = CodeArtifactSource.__init__, []
+
+    def racing(self, domain, session=None):
+        real(self, domain, session)
+        packages = domain.packages
+
+        def deleting_left_pad(repository, fmt=None):
+            for pkg in packages(repository, fmt):
+                if pkg["package"] == "left-pad-acme" and fmt == walk and not walks:
+                    walks.append(fmt)
+                    world["src"].client.delete_package(domain="acme", repository="packages", format="npm",
+                                                       package="left-pad-acme")
+                yield pkg
+
+        domain.packages = deleting_left_pad
+
+    monkeypatch.setattr(CodeArtifactSource, "__init__", racing)
+    args = ["--no-progress"] if command == "migrate" else []
+    assert ferry(command, str(world["job"]), "--state", str(world["state"]), *args) == 0
+    assert differences(sandbox, SRC, DST) == []  # everything else copied; left-pad-acme is gone on both sides
+    assert not any(name == "left-pad-acme" for _fmt, _ns, name, _v in snapshot(world["src"].client, "acme",
+                                                                                  "packages"))
+
+
 def test_new_versions_arrive_with_their_source_status(world, sandbox):
     src = world["src"]
     src.npm("packages", "old-acme", "0.1.0")

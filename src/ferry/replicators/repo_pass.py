@@ -91,7 +91,7 @@ class RepoPass:
                 self.tally["packages of formats this ferry cannot publish"] += 1
                 continue
             content, selected = [], False
-            for ver in self.source.domain.versions(m.source, fmt, ns, name):
+            for ver in self.source.versions(m.source, fmt, ns, name):
                 vid = (fmt, ns, name, ver["version"])
                 seen.add(vid)
                 status, known = ver.get("status", "Published"), remembered.get(vid)

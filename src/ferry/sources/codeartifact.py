@@ -149,11 +149,20 @@ class CodeArtifactSource:
 
     # -- listing
 
+    def versions(self, repository: str, fmt: str, namespace: str, package: str) -> Iterator[dict[str, Any]]:
+        """The package's versions (ListPackageVersions, page by page); none once the package is gone: deleted
+        since ListPackages named it, as happens to a domain in use while ferry lists it."""
+        try:
+            yield from self.domain.versions(repository, fmt, namespace, package)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+
     def files(self, repository: str, fmt: str | None = None) -> Iterator[SourceFile]:
         """Every asset of every readable version in ``repository`` (of ``fmt``, when given)."""
         for pkg in self.domain.packages(repository, fmt):
             namespace = pkg.get("namespace") or ""
-            for ver in self.domain.versions(repository, pkg["format"], namespace, pkg["package"]):
+            for ver in self.versions(repository, pkg["format"], namespace, pkg["package"]):
                 if ver.get("status") in SKIPPED_STATUSES:
                     continue
                 yield from self.version_files(repository, pkg["format"], namespace, pkg["package"], ver["version"],
