@@ -3,9 +3,11 @@ a run that died left is removed by the next one."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,54 @@ def test_default_spools_of_dead_runs_go_whole_and_live_ones_stay(tmp_path):
     assert sweep_temporary_spools(str(tmp)) == (2, 2000)
     assert not dead.exists() and unrelated.exists() and len(list(live_parent.iterdir())) == 2  # folder + lock
     live.close()
+
+
+def test_a_sweep_leaves_a_lock_file_made_this_moment_whose_folder_is_not_made_yet(tmp_path):
+    """Between making its lock file and locking it, a run's worker is open to another run's sweep (parallel
+    shards on one machine): the sweep must not take the fresh file for a dead run's, nor hold it long."""
+    parent = tmp_path / "spool"
+    parent.mkdir()
+    fresh = parent / "item-justmade.lock"
+    fresh.write_bytes(b"")
+    assert sweep_spool(parent) == (0, 0)
+    assert fresh.exists()
+    old = parent / "item-leftover.lock"  # a run that died between the two, long ago
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    assert sweep_spool(parent) == (1, 0)
+    assert fresh.exists() and not old.exists()
+
+
+@pytest.mark.parametrize("race", ["locked-by-a-sweep", "parent-removed-by-a-sweep"])
+def test_a_worker_meeting_another_runs_sweep_tries_again(tmp_path, monkeypatch, race):
+    """What another run's sweep does for a moment (hold the new lock file while looking at it, remove the empty
+    parent) is not this run's failure: it was FatalError, ending a shard's whole run."""
+    import errno
+
+    import ferry.transfer as transfer
+
+    calls = []
+    if race == "locked-by-a-sweep":
+        real = transfer.fcntl.flock
+
+        def flock(fd, op):
+            calls.append(op)
+            if len(calls) == 1:
+                raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+            return real(fd, op)
+
+        monkeypatch.setattr(transfer.fcntl, "flock", flock)
+    else:
+        real_mkdir = Path.mkdir
+
+        def mkdir(self, *args, **kwargs):
+            calls.append(self)
+            if len(calls) == 1:
+                raise FileExistsError(errno.EEXIST, "File exists")
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", mkdir)
+    spool = Spool(tmp_path / "spool")
+    folder = spool.folder()
+    assert folder.is_dir() and len(calls) >= 2
+    spool.close()

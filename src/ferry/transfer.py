@@ -71,7 +71,7 @@ def spool_dir(parent: Path) -> tuple[Path, int | None]:
     could land), taken before the folder is made: :func:`sweep_spool` removes only folders whose lock
     it can take, i.e. whose process has gone. Raises FatalError if ``parent`` is unusable.
     """
-    for attempt in range(3):
+    for attempt in range(_SPOOL_TRIES):
         fd = lock_path = None
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -84,14 +84,24 @@ def spool_dir(parent: Path) -> tuple[Path, int | None]:
             if fd is not None:
                 os.close(fd)
                 _unlink(lock_path)
-            if isinstance(err, FileNotFoundError) and attempt < 2:
-                continue  # another run's sweep removed the empty parent just then: make it again
+            if err.errno in _SWEEP_RACES and attempt + 1 < _SPOOL_TRIES:
+                # Another ferry run sweeping the same spool just then (parallel shards on one machine): it
+                # removed the empty parent (ENOENT, or EEXIST from mkdir's own check), or held the new lock
+                # file for the moment it takes to look at it (EAGAIN). Not this run's problem: again.
+                time.sleep(0.01 * (attempt + 1))
+                continue
             raise FatalError(f"spool folder {parent} is not usable ({err.strerror}); give a writable --spool") from None
         if fcntl is None:
             os.close(fd)
             fd = None
         return folder, fd
     raise AssertionError("unreachable")
+
+
+_SPOOL_TRIES = 10
+_SWEEP_RACES = (errno.ENOENT, errno.EEXIST, errno.EAGAIN, errno.EWOULDBLOCK)
+# A lock file with no folder beside it this young is a live run's, between making the one and the other.
+_SETUP_GRACE_S = 600.0
 
 
 def _unlink(path: str | Path | None) -> None:
@@ -127,6 +137,8 @@ def sweep_spool(parent: Path) -> tuple[int, int]:
             except OSError:
                 continue  # held: its run is still going
             folder = lock.with_name(lock.name[: -len(_LOCK_SUFFIX)])
+            if not folder.exists() and _age_s(fd) < _SETUP_GRACE_S:
+                continue  # made this moment by a run about to lock it (spool_dir): not a dead run's
             freed += _size(folder)
             shutil.rmtree(folder, ignore_errors=True)
             _unlink(lock)
@@ -134,6 +146,11 @@ def sweep_spool(parent: Path) -> tuple[int, int]:
         finally:
             os.close(fd)
     return removed, freed
+
+
+def _age_s(fd: int) -> float:
+    """Seconds since the file open as ``fd`` was last modified."""
+    return time.time() - os.fstat(fd).st_mtime
 
 
 def sweep_temporary_spools(tmp: str | None = None) -> tuple[int, int]:
