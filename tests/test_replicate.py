@@ -806,10 +806,25 @@ def test_a_job_whose_target_changed_copies_everything_to_the_new_target(world, s
     assert moved.exit_code == 0 and moved.modes == {"packages": "full"}
     assert moved.report.counts == {"confirmed": 7}
     assert differences(sandbox, SRC, ("us-west-2", "acme", "packages")) == []
-    assert any("the target changed from acme@us-east-1 to acme@us-west-2" in note for note in moved.notes), \
-        moved.notes
+    assert any("the target changed from 111122223333:acme@us-east-1 to acme@us-west-2" in note
+               for note in moved.notes), moved.notes
     again = run(world)
     assert again.exit_code == 0 and again.modes == {"packages": "incremental"} and again.report.counts == {}
+
+
+def test_a_target_domain_of_the_same_name_in_another_account_is_another_target(world, sandbox, tmp_path):
+    """The same domain name and region in another account (a job given domain_owner for a new account) is a new
+    target: the memory of the first one's contents must not make the run copy nothing there."""
+    assert run(world).exit_code == 0
+    store = sandbox.apps["codeartifact"].store
+    store.create_repository(store.create_domain(TARGET_REGION, "444455556666", "acme"), "packages")
+    world["job"] = write_replica_job(tmp_path / "other.toml", sandbox.urls()["codeartifact"],
+                                     [("packages", "packages")], extra_target='domain_owner = "444455556666"')
+    moved = run(world)
+    assert moved.exit_code == 0 and moved.modes == {"packages": "full"}, moved.notes
+    assert moved.report.counts == {"confirmed": 7}
+    assert any("the target changed from 111122223333:acme@us-east-1 to 444455556666:acme@us-east-1" in note
+               for note in moved.notes), moved.notes
 
 
 def test_a_tags_pass_that_gives_up_says_what_failed_once(world, sandbox, monkeypatch):
@@ -945,3 +960,14 @@ def test_a_package_deleted_in_both_the_source_and_by_hand_in_the_target_is_no_pr
     done = run(world, propagate_deletes=True)
     assert done.exit_code == 0 and not done.problems
     assert differences(sandbox, SRC, DST) == []
+
+
+def test_naming_the_target_domains_own_account_is_no_change_of_target(world, sandbox, tmp_path):
+    """domain_owner added to the job for the account the domain already belongs to names the same domain: the
+    run stays incremental (a full one would re-list and re-screen everything for nothing)."""
+    assert run(world).exit_code == 0
+    world["job"] = write_replica_job(tmp_path / "owned.toml", sandbox.urls()["codeartifact"],
+                                     [("packages", "packages")], extra_target='domain_owner = "111122223333"')
+    again = run(world)
+    assert again.exit_code == 0 and again.modes == {"packages": "incremental"}, again.notes
+    assert not any("changed" in note for note in again.notes), again.notes

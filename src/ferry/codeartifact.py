@@ -380,11 +380,12 @@ class Domain:
 
     # -- domain and repositories ------------------------------------------------------------------
 
-    def account(self) -> str:
+    def account(self, required: bool = True) -> str | None:
         """The account that owns the domain: ``domain_owner`` when the job gives it, else the one
         DescribeDomain names (the credentials' own account, which a changed profile or role changes).
+        None for a domain that does not exist (yet) when not ``required``.
 
-        Raises :class:`UsageError` when the domain does not exist, else what the read raises."""
+        Raises :class:`UsageError` when a ``required`` domain does not exist, else what the read raises."""
         if self.owner:
             return self.owner
         if self._account is None:
@@ -393,13 +394,16 @@ class Domain:
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ResourceNotFoundException":
                     raise
+                if not required:
+                    return None
                 raise UsageError(f"{self.side} domain {self.name!r} does not exist in {self.region} for these "
                                  f"credentials; fix [{self.side}] domain, region or domain_owner") from None
         return self._account
 
     def exists(self) -> bool:
         try:
-            self.read("describe_domain")
+            out = self.read("describe_domain")
+            self._account = self._account or (out.get("domain") or {}).get("owner")  # for account(), asked anyway
             return True
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":

@@ -73,7 +73,7 @@ class Memory:
         return {(r[0], r[1], r[2]): json.loads(r[3] or "{}") for r in rows}
 
     def target(self) -> str | None:
-        """The target domain (``name@region``) the memory is of, or None in a ledger that has not said."""
+        """The target domain (``ACCOUNT:DOMAIN@REGION``) the memory is of, or None in a ledger that has not said."""
         row = self.db.execute(f"SELECT value FROM {META} WHERE key = 'replica_target'").fetchone()
         return row[0] if row else None
 

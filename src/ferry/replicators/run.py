@@ -133,19 +133,26 @@ def _copy_in_domain(engine: Engine, passes: list[RepoPass], writer: LedgerWriter
     writer.flush()
 
 
-def source_label(domain) -> str:
-    """How the replication memory names a source domain: ``ACCOUNT:DOMAIN@REGION``. The account matters:
-    a job pointed at another account's domain of the same name and region reads another source."""
-    return f"{domain.account()}:{domain.name}@{domain.region}"
+def domain_label(domain, required: bool = True) -> str:
+    """How the replication memory names a domain, source or target: ``ACCOUNT:DOMAIN@REGION``. The account
+    matters: a job pointed at another account's domain of the same name and region is another domain.
+    ``DOMAIN@REGION`` for a target domain not created yet (not ``required``). Raises :class:`UsageError`
+    for a ``required`` domain that does not exist."""
+    account = domain.account(required)
+    return f"{account + ':' if account else ''}{domain.name}@{domain.region}"
+
+
+def names_one_domain(known: str, label: str) -> bool:
+    """Whether two :func:`domain_label` names are of one domain. A name without the account (written by a
+    ferry that did not record it, or of a target not created yet) is taken as the same domain when domain
+    and region agree, as that ferry did; the run then records the account with it."""
+    return known == label or ((":" not in known or ":" not in label)
+                              and known.rsplit(":", 1)[-1] == label.rsplit(":", 1)[-1])
 
 
 def same_source(mark: RepoMark, label: str, source_repo: str) -> bool:
-    """Whether ``mark`` was left by runs reading ``source_repo`` of the domain ``label`` names. A mark from
-    a ferry that named domains without their account (``DOMAIN@REGION``) is taken as the same source when
-    domain and region agree, as that ferry did; the run then records the account with it."""
-    if mark.source_repo != source_repo:
-        return False
-    return mark.source == label or (":" not in mark.source and mark.source == label.split(":", 1)[1])
+    """Whether ``mark`` was left by runs reading ``source_repo`` of the domain ``label`` names."""
+    return mark.source_repo == source_repo and names_one_domain(mark.source, label)
 
 
 def _forget_other_source(memory: Memory, target: str, mark: RepoMark, source: str, notes: list[str]) -> None:
@@ -161,13 +168,16 @@ def _forget_other_source(memory: Memory, target: str, mark: RepoMark, source: st
                  "copied from the old source is deleted")
 
 
-def _forget_other_target(memory: Memory, domain, notes: list[str]) -> bool:
-    """Returns True, with a note, when the job now names another target domain than the one the memory is of,
+def _forget_other_target(memory: Memory, target: str, notes: list[str]) -> bool:
+    """Returns True, with a note, when the job now names another target domain (``target``, as
+    :func:`domain_label` names it) than the one the memory is of,
     after forgetting that memory: it says what the old target held, so an incremental run trusting it would
     copy nothing to the new one. A ledger that has not said which target it remembers is taken at its word."""
-    target = f"{domain.name}@{domain.region}" + (f" (owner {domain.owner})" if domain.owner else "")
     known = memory.target()
     if known == target:
+        return False
+    if known is not None and names_one_domain(known, target):
+        memory.is_of(target, forget=False)  # the same domain, named now with its account
         return False
     memory.is_of(target, forget=known is not None)
     if known is None:
@@ -199,13 +209,14 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
     for m in job.repositories:
         source.check_repository(m.source)
     _check_target(engine, job, create)
-    label = source_label(source.domain)
+    label = domain_label(source.domain)
     with LedgerWriter(settings.ledger) as writer:
         failed = lambda counts: exit_code(counts, "replicate") != EXIT_OK or bool(problems)  # noqa: E731
         with recorded_run(writer, "replicate", job.path, failed) as run_id:
             with LedgerReader(settings.ledger) as reader:
                 memory = Memory(reader.db, writer)
-                moved = _forget_other_target(memory, engine.domain, settings.notes)
+                target = domain_label(engine.domain, required=False)
+                moved = _forget_other_target(memory, target, settings.notes)
                 passes = []
                 for m in job.repositories:
                     mark = memory.mark(m.target)
@@ -217,6 +228,8 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
                     passes.append(RepoPass(job, m, source, engine.domain, memory, full, now(),
                                            options.propagate_deletes))
                 existing = _prepare_target(engine, passes, create, settings.notes)
+                if ":" not in target:  # created just now: its account is known from here on
+                    memory.is_of(domain_label(engine.domain), forget=False)
                 for p in passes:
                     p.scan(writer, p.mapping.target in existing)
                 writer.flush()
