@@ -19,3 +19,13 @@ def test_a_conflict_is_called_different_content_only_for_a_publish(operation, ki
     got = translate(err, operation)
     assert type(got).__name__ == kind and needle in str(got)
     assert ("different content" in str(got)) == (operation == "publish_package_version")
+
+
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_refused_credentials_say_whose(side):
+    """replicate and a CodeArtifact source hold two sets of credentials: the line says which one was refused."""
+    err = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"},
+                       "ResponseMetadata": {"HTTPStatusCode": 403}}, "ListPackages")
+    got = str(translate(err, "list_packages", side, "https://codeartifact.example.com"))
+    assert f"CodeArtifact refused the {side}'s credentials (AccessDeniedException)" in got
+    assert got.endswith(f"check the AWS profile/role of [{side}]")

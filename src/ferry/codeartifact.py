@@ -94,7 +94,10 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
             return ItemError(f"{what}: CodeArtifact refused it as a conflict ({msg})")
         if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
                     "ExpiredTokenException"):
-            return FatalError(f"{what}: CodeArtifact refused the credentials ({code}); check the AWS profile/role")
+            whose = f"the {side}'s" if side else "the"
+            where = f" of [{side}]" if side else ""
+            return FatalError(f"{what}: CodeArtifact refused {whose} credentials ({code}); check the AWS profile/role"
+                              f"{where}")
         return err
     if isinstance(err, (SSLError, requests.exceptions.SSLError)):
         return FatalError(f"{what}: TLS certificate of the CodeArtifact endpoint not trusted; "
