@@ -672,23 +672,18 @@ def test_excluded_packages_cost_no_asset_listing(world, sandbox, tmp_path):
     assert "ListPackageVersionAssets" not in source_requests and idle.report.counts == {}
 
 
-def test_a_missing_target_is_refused_before_a_ledger_is_written(sandbox, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("side, seeded, needle", [
+    ("target", SOURCE_REGION, "target domain 'nowhere' does not exist"),
+    ("source", TARGET_REGION, "source domain 'nowhere' does not exist in eu-west-1"),
+])
+def test_a_missing_domain_is_refused_before_a_ledger_is_written(sandbox, tmp_path, monkeypatch, capsys, side, seeded,
+                                                                 needle):
     aws_env(monkeypatch, tmp_path)
-    Seeder(sandbox, SOURCE_REGION).create("packages")
+    Seeder(sandbox, seeded).create("packages")  # the other side is there
     job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
-                            target_domain="nowhere")
+                            **{f"{side}_domain": "nowhere"})
     assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 2
-    assert "target domain 'nowhere' does not exist" in capsys.readouterr().err
-    assert not (tmp_path / "ferry.db").exists()
-
-
-def test_a_missing_source_domain_is_refused_before_a_ledger_is_written(sandbox, tmp_path, monkeypatch, capsys):
-    aws_env(monkeypatch, tmp_path)
-    Seeder(sandbox, TARGET_REGION).create("packages")
-    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
-                            source_domain="nowhere")
-    assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db")) == 2
-    assert "source domain 'nowhere' does not exist in eu-west-1" in capsys.readouterr().err
+    assert needle in capsys.readouterr().err
     assert not (tmp_path / "ferry.db").exists()
 
 
