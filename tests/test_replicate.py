@@ -16,7 +16,7 @@ from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.config import load_job
 from ferry.engine import Settings
 from ferry.replicators.run import ReplicateOptions, replicate
-from ferry.report import render_json, render_markdown
+from ferry.report import build_report, render_json, render_markdown, render_table
 from ferry.state.reader import LedgerReader
 from replicate_helpers import SOURCE_REGION, TARGET_REGION, NpmClient, Seeder, differences, dist_tags, \
     snapshot, write_replica_job
@@ -525,6 +525,11 @@ def test_a_package_removed_from_the_target_by_hand_is_reported_then_copied_again
     # The report file of that run (the artifact the runbook's buildspec keeps) says why it exited 1.
     assert json.loads(render_json(night.report))["problems"] == night.problems
     assert f"## Problems (1)\n\n- {night.problems[0]}" in render_markdown(night.report)
+    # The run keeps them in the ledger: `ferry status` the next morning says why it exited 1, once.
+    with LedgerReader(world["state"], read_only=True) as reader:
+        status = render_table(build_report(reader, night.run_id))
+    assert f"1 problem(s) beside the items:\n  {night.problems[0]}" in status
+    assert "1 problem(s)" not in render_table(night.report, problems=False)
     after = run(world)
     assert after.exit_code == 0 and after.report.counts == {"confirmed": 2}
 

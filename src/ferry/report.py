@@ -76,6 +76,7 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
         totals=totals,
         differences=_differences(reader, run_id, failure_limit) if run and run.command == "verify" else {},
         skipped=reader.skipped_reasons(run_id),
+        problems=list(run.problems) if run else [],
     )
 
 
@@ -258,8 +259,9 @@ def render_markdown(report: RunReport) -> str:
     return "\n".join(lines)
 
 
-def render_table(report: RunReport) -> str:
-    """A plain-text table for the terminal (versions, files, bytes per repository and format; action counts)."""
+def render_table(report: RunReport, problems: bool = True) -> str:
+    """A plain-text table for the terminal (versions, files, bytes per repository and format; action counts),
+    then what failed and, with ``problems``, what the run could not bring in step beside its items."""
     header = ["repository", "format", "versions", "files", "bytes", "to copy", "same", "done", "conflict",
               "failed", "skipped"]
     body = [[f"{g.source_repo} -> {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
@@ -309,6 +311,9 @@ def render_table(report: RunReport) -> str:
                 f"{one_line(row.reason)}".rstrip() for row in shown]
         if failures_total > len(shown):
             out.append(f"  ... and {failures_total - len(shown)} more (ferry report lists them all)")
+    if report.problems and problems:
+        out += ["", f"{len(report.problems)} problem(s) beside the items:"]
+        out += [f"  {one_line(problem)}" for problem in report.problems]
     return "\n".join(out) + "\n"
 
 

@@ -9,13 +9,12 @@ statuses, deletions and dist-tags and advance each clean repository's high-water
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ferry.commands import exit_code, recorded_run
 from ferry.config import Job
 from ferry.engine import Engine, MappingContext, Settings
 from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
-from ferry.redact import redact
 from ferry.replicators import batches
 from ferry.replicators.memory import Memory, RepoMark
 from ferry.replicators.repo_pass import RepoPass
@@ -242,12 +241,12 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
                     clean = p.settle(reader.db, engine.session)
                     problems.extend(p.problems)
                     memory.advance(p.mapping.target, p.mapping.source, label, p.started, p.full, clean)
+                # The problems are no item rows: the run keeps them (redacted), so its report, the --report
+                # file and a later ``ferry status`` say why a run that exits 1 for a status it could not set did.
+                writer.record_problems(problems)
             writer.flush()
     with LedgerReader(settings.ledger) as reader:
-        # The problems are no ledger rows: the report (and the --report file) carries them, so a run that
-        # exits 1 for a status it could not set says why there too. They may quote a server's answer, and
-        # only what the ledger holds is redacted already.
-        report = replace(build_report(reader, run_id), problems=[redact(problem) for problem in problems])
+        report = build_report(reader, run_id)
     code = exit_code(report.counts, "replicate")
     if problems and code == EXIT_OK:
         code = EXIT_ITEMS_FAILED

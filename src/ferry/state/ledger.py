@@ -313,6 +313,12 @@ class LedgerWriter:
 
         return self.call(insert)
 
+    def record_problems(self, problems: list[str]) -> None:
+        """Keep with the current run what it could not bring in step beside its items (redacted lines)."""
+        run_id = self.run_id
+        text = json.dumps([redact(problem) for problem in problems]) if problems else None
+        self.call(lambda db: db.execute("UPDATE runs SET problems = ? WHERE id = ?", [text, run_id]))
+
     def end_run(self, status: str) -> dict[str, int]:
         """Close the current run with *status* (one of :data:`RUN_STATUSES`). Returns its counts by state."""
         if status not in RUN_STATUSES:

@@ -121,6 +121,13 @@ def _replica_deprecations(db: Database) -> None:
     db["replica_packages"].add_column("deprecated", str)
 
 
+@_step("0007_run_problems")
+def _run_problems(db: Database) -> None:
+    # What a run could not bring in step beside its items (replicate: a status, a deletion, a dist-tag), as a
+    # JSON list of lines: no item row says so, and ``status`` of a run that failed for one showed nothing.
+    db["runs"].add_column("problems", str)
+
+
 SCHEMA_VERSION = len(NAMES)
 
 
