@@ -388,25 +388,26 @@ class Domain:
         DescribeDomain names (the credentials' own account, which a changed profile or role changes).
         None for a domain that does not exist (yet) when not ``required``.
 
-        Raises :class:`UsageError` when a ``required`` domain does not exist, else what the read raises."""
+        Raises :class:`UsageError` (:meth:`missing`) when a ``required`` domain does not exist, else what the
+        read raises."""
         if self.owner:
             return self.owner
-        if self._account is None:
-            try:
-                self._account = self.read("describe_domain")["domain"]["owner"]
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
-                if not required:
-                    return None
-                raise UsageError(f"{self.side} domain {self.name!r} does not exist in {self.region} for these "
-                                 f"credentials; fix [{self.side}] domain, region or domain_owner") from None
+        if self._account is None and not self.exists():
+            if required:
+                raise self.missing()
+            return None
         return self._account
+
+    def missing(self) -> UsageError:
+        """The error for this domain not existing for these credentials (wrong domain, region or owner)."""
+        owner = f" (owner {self.owner})" if self.owner else ""
+        return UsageError(f"{self.side} domain {self.name!r}{owner} does not exist in {self.region} for these "
+                          f"credentials; fix [{self.side}] domain, region or domain_owner")
 
     def exists(self) -> bool:
         try:
             out = self.read("describe_domain")
-            self._account = self._account or (out.get("domain") or {}).get("owner")  # for account(), asked anyway
+            self._account = self._account or (out.get("domain") or {}).get("owner")  # account() asks no more
             return True
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":

@@ -141,9 +141,7 @@ class CodeArtifactSource:
             if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
             if err.response.get("resourceType") == "domain":
-                owner = f" (owner {self.domain.owner})" if self.domain.owner else ""
-                raise UsageError(f"source domain {self.domain.name!r}{owner} does not exist in {self.domain.region} "
-                                 "for these credentials; fix [source] domain, region or domain_owner") from None
+                raise self.domain.missing() from None
             raise UsageError(f"source domain {self.domain.name!r} in {self.domain.region} has no repository "
                              f"{name!r}; fix [[repositories]] source") from None
 
