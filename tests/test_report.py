@@ -308,6 +308,65 @@ def test_status_and_report_read_the_ledger_without_writing_to_it(ledger, tmp_pat
     assert not path.with_name(path.name + "-wal").exists()
 
 
+def _beside(path):
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+
+def test_status_and_report_leave_nothing_beside_the_ledger(ledger, tmp_path):
+    """A read-only SQLite connection cannot remove the -wal and -shm files it makes beside a WAL ledger, so every
+    status, report, report --merge and the ledger check before a run left an empty pair there, night after
+    night. A run writing the ledger meanwhile keeps its own, and its later commits are read."""
+    import sqlite3
+    from contextlib import closing
+
+    from e2e_helpers import ferry
+    from ferry.commands import check_ledger
+    from ferry.state.ledger import writer_lock
+
+    path, run_id = ledger
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert _beside(path) == ["ledger.db"]
+    assert ferry("status", "--state", str(path)) == 0
+    assert ferry("report", "--state", str(path), "-o", str(tmp_path / "r.json")) == 0
+    assert ferry("report", "--merge", str(path), "-o", str(tmp_path / "m.json")) == 0
+    assert check_ledger(path)
+    assert _beside(path) == ["ledger.db"]
+
+    with writer_lock(path), LedgerWriter(path) as writer:  # a run under way, its -wal not checkpointed yet
+        writer.start_run("migrate", "job.toml")
+        writer.flush()
+        assert ferry("status", "--state", str(path)) == 0
+        assert ferry("report", "--state", str(path), "-o", str(tmp_path / "r.json")) == 0
+        assert json.loads((tmp_path / "r.json").read_text())["run"]["status"] == "running"
+        writer.transition("pypi-store", ItemKey("pypi", "", "tool", "2.0", "tool-2.0.tar.gz"), "confirmed")
+        writer.end_run("ok")
+    with LedgerReader(path) as reader:
+        assert reader.run(run_id + 1).status == "ok" and reader.counts(run_id + 1) == {"confirmed": 1}
+    assert _beside(path) == ["ledger.db", "ledger.db.lock"]  # the run's lock file stays, by design
+
+
+def test_status_reads_a_ledger_where_no_file_can_be_made_beside_it(ledger, tmp_path, capsys):
+    """A read-only mount (a snapshot, an S3 bucket mounted read-only) takes no -shm file, and a read-only
+    connection to a WAL ledger needs one: status said "not a ferry ledger (unable to open database file)".
+    Folders named -wal and -shm in the way stand for such a mount here (the tests run as root, whom no mode
+    bits stop)."""
+    from e2e_helpers import ferry
+
+    path, _run_id = ledger
+    before = path.read_bytes()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).mkdir()
+    capsys.readouterr()
+    assert ferry("status", "--state", str(path)) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Run 1 (migrate, items-failed)") and captured.err == ""
+    assert ferry("report", "--state", str(path), "-o", str(tmp_path / "r.json")) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["states"]["confirmed"] == 2
+    assert ferry("report", "--merge", str(path), "-o", str(tmp_path / "m.json")) == 0
+    assert path.read_bytes() == before
+
+
 def test_a_killed_run_reads_as_crashed_in_a_copied_ledger_and_while_a_later_run_goes(tmp_path, capsys):
     """The nightly runbook keeps the ledger in S3: a build killed mid-run uploads it with its run 'running',
     and the next night downloads it without the lock file beside it. status must not say that run is still

@@ -11,14 +11,13 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 from ferry.config import Job
 from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import PUBLISH_RATE, RunReport, build_report
-from ferry.state.ledger import BAD, LedgerWriter, writer_lock
+from ferry.state.ledger import BAD, LedgerWriter, open_read_only, writer_lock
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import PENDING, LedgerReader
 
@@ -126,7 +125,7 @@ def check_ledger(path: Path) -> bool:
     if not path.exists():
         return False
     try:
-        with closing(sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)) as db:
+        with closing(open_read_only(path)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if META not in tables:
                 if tables:

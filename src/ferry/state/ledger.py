@@ -100,6 +100,40 @@ def connect(path: str | Path) -> Database:
     return db
 
 
+def open_read_only(path: str | Path) -> sqlite3.Connection:
+    """A connection that reads the ledger file at ``path`` and never changes what it holds.
+
+    Where the file and its folder can be written, a plain connection held to ``query_only``: the last
+    connection to close a WAL ledger removes the ``-wal`` and ``-shm`` files beside it, which a ``mode=ro``
+    one cannot do (every ``status`` left an empty pair behind). Elsewhere ``mode=ro``; and where neither can
+    make the ``-shm`` a WAL ledger needs (a read-only mount) while no ``-wal`` holds commits beside it, the
+    file is read as it is (``immutable``): no writer has it open, so the file alone holds everything.
+    Raises ``sqlite3.Error`` for a file SQLite cannot read.
+    """
+    real = Path(path).resolve()
+    uri = real.as_uri()
+    writable = os.access(real, os.W_OK) and os.access(real.parent, os.W_OK | os.X_OK)
+    conn = sqlite3.connect(f"{uri}?mode={'rw' if writable else 'ro'}", uri=True, timeout=30.0)
+    try:
+        if writable:
+            conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file (and its WAL) now
+        return conn
+    except sqlite3.OperationalError as err:
+        conn.close()
+        wal = Path(f"{real}-wal")
+        if (err.sqlite_errorcode or 0) & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) or (
+                wal.is_file() and wal.stat().st_size > 0):
+            raise  # not for want of a -shm; or commits only the -wal holds, which reading the file alone would miss
+    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
 @contextmanager
 def writer_lock(path: str | Path) -> Iterator[None]:
     """Hold the ledger's writer lock for the block: an advisory lock on the file ``<ledger>.lock`` beside

@@ -1,7 +1,7 @@
 """``ferry report --merge``: one view over the ledgers of a sharded run, without touching them.
 
 Each shard of ``--shard i/N`` keeps its own ledger. :func:`merged` opens every one of them
-read-only (SQLite ``mode=ro``), copies their ``items`` rows into a private temporary ledger and
+read-only (:func:`~ferry.state.ledger.open_read_only`), copies their ``items`` rows into a private temporary ledger and
 hands back a :class:`~ferry.state.reader.LedgerReader` over it, so the report code reads a merged
 run exactly like a single ledger. Shards own disjoint packages, so rows normally never collide;
 when the same item does appear in two ledgers (a shard re-run under another count, or an earlier
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferry.errors import UsageError
-from ferry.state.ledger import CRASHED, connect, writer_gone
+from ferry.state.ledger import CRASHED, connect, open_read_only, writer_gone
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import ItemRow, LedgerReader, RunRow
 
@@ -39,7 +39,7 @@ def _open_ro(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise UsageError(f"{path}: no ledger there; check the path (each shard writes ferry.shard-I-of-N.db)")
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = open_read_only(path)
         row = db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as err:
         raise UsageError(f"{path}: not a ferry ledger ({err})") from None

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from ferry.errors import UsageError
 from ferry.model import ItemKey
-from ferry.state.ledger import CRASHED, TRANSIENT, connect, writer_gone
+from ferry.state.ledger import CRASHED, TRANSIENT, connect, open_read_only, writer_gone
 from ferry.state.migrations import SCHEMA_VERSION, stored_version
 
 PENDING = ("planned", "downloading", "published")
@@ -114,7 +114,7 @@ def _open_read_only(path: Path) -> Database | bool:
     ledger (to be read from an upgraded copy) or ``False`` (newer, or not a ledger: :func:`connect`
     refuses it with the reason)."""
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+        conn = open_read_only(path)
     except sqlite3.Error:
         return False
     db = Database(conn)
@@ -162,8 +162,7 @@ class LedgerReader:
         """An upgraded copy of the older ledger at ``path``, in a scratch folder removed by :meth:`close`."""
         self._scratch = tempfile.mkdtemp(prefix="ferry-read-")
         copy = Path(self._scratch) / "ledger.db"
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)) as src, \
-                closing(sqlite3.connect(copy)) as dst:
+        with closing(open_read_only(path)) as src, closing(sqlite3.connect(copy)) as dst:
             src.backup(dst)  # consistent even while a writer appends to its WAL
         return connect(copy)
 
