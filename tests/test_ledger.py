@@ -309,6 +309,44 @@ def test_older_schema_is_migrated_and_keeps_its_rows(path):
         assert reader.runs()[-1].ferry_version is not None
 
 
+UPGRADE_WITHOUT_ROOM = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))  # the -shm (32 KiB) fits, the upgrade not
+from ferry.errors import FerryError
+from ferry.state import connect
+try:
+    connect(sys.argv[1])
+except FerryError as err:
+    print(type(err).__name__, err.exit_code, err)
+"""
+
+
+def test_an_upgrade_the_disk_has_no_room_for_says_so_and_keeps_the_ledger(tmp_path, path):
+    """Upgrading a ledger on a full disk (RLIMIT_FSIZE stands in for it) said "not a ferry ledger (database or
+    disk is full); choose another ledger path": a user who did so would lose the ledger's memory."""
+    path.parent.mkdir(parents=True)
+    db = Database(sqlite3.connect(str(path)))
+    assert migrate(db, str(path), upto=1) == 1
+    db.execute("INSERT INTO runs (command, job, started, status) VALUES ('migrate', 'old.toml', '2024-01-01', 'ok')")
+    db.conn.executemany(
+        "INSERT INTO items (target_repo, format, package, version, asset, state, updated, run_id) VALUES "
+        "('dst', 'npm', ?, '1.0.0', 'package.tgz', 'confirmed', '2024-01-01', 1)", [(f"p{i}",) for i in range(50)])
+    db.conn.commit()
+    db.close()
+    script = tmp_path / "upgrade.py"
+    script.write_text(UPGRADE_WITHOUT_ROOM)
+    out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == (f"FatalError 3 {path}: the ledger cannot be written (disk I/O error); free space on "
+                                  "its disk and run the same command again"), out.stderr
+    db = Database(sqlite3.connect(str(path)))
+    assert db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone() == ("1",)
+    assert db.execute("SELECT COUNT(*) FROM items").fetchone() == (50,)
+    db.close()
+    with LedgerReader(path) as reader:  # and once there is room, it upgrades
+        assert reader.schema_version == SCHEMA_VERSION and sum(reader.counts().values()) == 50
+
+
 def test_ledger_from_a_newer_ferry_is_refused(path):
     connect(path).close()
     db = Database(sqlite3.connect(str(path)))

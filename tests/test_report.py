@@ -421,3 +421,79 @@ def test_status_reads_a_ledger_of_an_older_ferry_without_upgrading_it(tmp_path, 
     assert path.read_bytes() == before
     with closing(sqlite3.connect(path)) as check:
         assert check.execute("SELECT value FROM ferry_meta WHERE key = 'schema_version'").fetchone() == ("1",)
+
+
+def _older_ledger(path, items: int = 0):
+    """A ledger of schema 1 (an older ferry's) holding one run and ``items`` rows."""
+    import sqlite3
+
+    from sqlite_utils import Database
+
+    from ferry.state.migrations import migrate
+
+    db = Database(sqlite3.connect(path))
+    migrate(db, str(path), upto=1)
+    db.execute("INSERT INTO runs (command, job, started, ended, status, counts) VALUES "
+               "('migrate', 'job.toml', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'ok', '{}')")
+    db.conn.executemany(
+        "INSERT INTO items (target_repo, format, package, version, asset, state, reason, updated, run_id) "
+        "VALUES ('dst', 'generic', ?, '1', 'a.bin', 'failed', ?, '2026-01-01', 1)",
+        [(f"p{i}", "x" * 1000) for i in range(items)])
+    db.conn.commit()
+    db.close()
+    return path
+
+
+def test_status_of_an_older_ledger_that_the_temporary_folder_cannot_hold_says_so_and_leaves_nothing(tmp_path):
+    """An older ledger is read from an upgraded copy in the temporary folder. One too small for it (a tmpfs /tmp)
+    ended status with "unexpected OperationalError: database or disk is full ... report it", exit 3, and left
+    the partial copy there. RLIMIT_FSIZE makes the copy fail with EFBIG, as a full disk fails with ENOSPC."""
+    import os
+    import subprocess
+    import sys
+
+    path = _older_ledger(tmp_path / "old.db", items=300)
+    assert path.stat().st_size > 256 * 1024
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    limited = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # a write past the limit fails instead of killing us
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (128 * 1024, 128 * 1024))\n"
+        "sys.argv = ['ferry', *sys.argv[1:]]\n"
+        "from ferry.cli import main\n"
+        "main()\n"
+    )
+    before = path.read_bytes()
+    run = subprocess.run([sys.executable, "-c", limited, "status", "--state", str(path)],
+                         env={**os.environ, "TMPDIR": str(scratch)}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr
+    (line,) = run.stderr.splitlines()
+    prefix = (f"ferry: error: {path}: written by an older ferry, so it is read from an upgraded copy, which {scratch} "
+              "cannot hold (")
+    assert line.startswith(prefix), line
+    assert line.endswith("); free space there or set TMPDIR to a folder with room for the ledger"), line
+    assert list(scratch.iterdir()) == []
+    assert path.read_bytes() == before
+
+
+def test_an_older_ledger_that_cannot_be_upgraded_is_named_as_given_and_leaves_no_copy(tmp_path, monkeypatch, capsys):
+    """The message named the upgraded copy (/tmp/ferry-read-.../ledger.db), a file the operator never gave, and
+    each status left that copy in the temporary folder."""
+    import sqlite3
+    import tempfile
+    from contextlib import closing
+
+    from e2e_helpers import ferry
+
+    path = _older_ledger(tmp_path / "old.db")
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("DROP TABLE items")  # damaged: the upgrade adds columns to it
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    capsys.readouterr()
+    assert ferry("status", "--state", str(path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ferry: error: {path}: not a ferry ledger (") and "ferry-read-" not in err
+    assert list(scratch.iterdir()) == []

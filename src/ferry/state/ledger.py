@@ -93,11 +93,20 @@ def connect(path: str | Path) -> Database:
         migrate(db, label)
     except sqlite3.DatabaseError as err:
         db.close()
+        if write_failed(err):  # the upgrade (one transaction) is undone: the ledger holds what it held
+            raise FatalError(f"{label}: the ledger cannot be written ({err}); free space on its disk and run the same "
+                             "command again") from None
         raise UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path") from None
     except BaseException:
         db.close()
         raise
     return db
+
+
+def write_failed(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed writing a file (its disk or quota full, a file-size limit, a failing disk), as
+    opposed to finding a file that is not a ledger."""
+    return getattr(err, "sqlite_errorcode", None) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_WRITE)
 
 
 def open_read_only(path: str | Path) -> sqlite3.Connection:

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ferry.errors import UsageError
+from ferry.errors import FatalError, UsageError
 from ferry.model import ItemKey
-from ferry.state.ledger import CRASHED, TRANSIENT, connect, open_read_only, writer_gone
-from ferry.state.migrations import SCHEMA_VERSION, stored_version
+from ferry.state.ledger import CRASHED, TRANSIENT, connect, open_read_only, write_failed, writer_gone
+from ferry.state.migrations import SCHEMA_VERSION, migrate, stored_version
 
 PENDING = ("planned", "downloading", "published")
 FAILED = ("failed", "conflict", "unmappable")
@@ -159,12 +159,30 @@ class LedgerReader:
             self.db = connect(path)
 
     def _upgraded_copy(self, path: Path) -> Database:
-        """An upgraded copy of the older ledger at ``path``, in a scratch folder removed by :meth:`close`."""
+        """An upgraded copy of the older ledger at ``path``, in a scratch folder removed by :meth:`close`
+        (at once when the copy fails). Raises :class:`UsageError` for a ledger the upgrade refuses (named
+        as ``path``) and :class:`FatalError` when the temporary folder cannot hold the copy."""
         self._scratch = tempfile.mkdtemp(prefix="ferry-read-")
         copy = Path(self._scratch) / "ledger.db"
-        with closing(open_read_only(path)) as src, closing(sqlite3.connect(copy)) as dst:
-            src.backup(dst)  # consistent even while a writer appends to its WAL
-        return connect(copy)
+        db = None
+        try:
+            with closing(open_read_only(path)) as src, closing(sqlite3.connect(copy)) as dst:
+                src.backup(dst)  # consistent even while a writer appends to its WAL
+            db = Database(sqlite3.connect(copy))
+            migrate(db, str(path))  # its messages name the ledger as given, not this copy
+            return db
+        except BaseException as err:
+            if db is not None:
+                db.close()
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+            if isinstance(err, sqlite3.DatabaseError) and write_failed(err):
+                raise FatalError(f"{path}: written by an older ferry, so it is read from an upgraded copy, which "
+                                 f"{copy.parent.parent} cannot hold ({err}); free space there or set TMPDIR to a "
+                                 "folder with room for the ledger") from None
+            if isinstance(err, sqlite3.DatabaseError):
+                raise UsageError(f"{path}: not a ferry ledger ({err}); choose another ledger path") from None
+            raise
 
     def close(self) -> None:
         self.db.close()
