@@ -373,6 +373,30 @@ def test_files_that_are_not_ledgers_are_refused(tmp_path):
         LedgerReader(tmp_path / "missing.db")
 
 
+def test_a_lock_file_that_cannot_be_used_is_bad_input_before_anything_is_contacted(tmp_path, path, monkeypatch,
+                                                                                     capsys):
+    """The writer lock beside the ledger could not be opened (a folder in its place; another user's file in a
+    shared folder): "unexpected IsADirectoryError ... report it", exit 3."""
+    from e2e_helpers import aws_env, ferry, write_job
+    from ferry.state.ledger import writer_lock
+
+    aws_env(monkeypatch, tmp_path)
+    path.parent.mkdir(parents=True)
+    lock = path.parent / "ledger.db.lock"
+    lock.mkdir()
+    message = (f"{path}: its lock file {lock} cannot be opened (Is a directory); make it a file this user can write, "
+               "or give this run another --state")
+    with pytest.raises(UsageError) as caught, writer_lock(path):
+        pass
+    assert str(caught.value) == message
+    job = write_job(tmp_path / "job.toml", "http://127.0.0.1:9", "http://127.0.0.1:9",
+                    [{"source": "npm-internal", "target": "npm-store"}])
+    capsys.readouterr()
+    assert ferry("audit", str(job), "--state", str(path)) == 2
+    assert capsys.readouterr().err == f"ferry: error: {message}\n"
+    assert not path.exists()
+
+
 def test_wal_mode(path):
     connect(path).close()
     db = Database(sqlite3.connect(str(path)))

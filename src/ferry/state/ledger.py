@@ -150,7 +150,8 @@ def writer_lock(path: str | Path) -> Iterator[None]:
 
     Two runs writing one ledger would each re-plan the other's rows into their own run, so both reports
     (and ``status``) would leave out items the run moved. Raises :class:`UsageError` naming the process
-    that holds the lock; take it before anything is contacted or created.
+    that holds the lock, or the lock file when it cannot be opened; take it before anything is contacted or
+    created.
     """
     if fcntl is None:
         yield
@@ -159,7 +160,11 @@ def writer_lock(path: str | Path) -> Iterator[None]:
     lock.parent.mkdir(parents=True, exist_ok=True)
     # The file stays when the run ends: removing it would let a run that opened it just before lock
     # a file no longer there while a third run locks a new one.
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise UsageError(f"{path}: its lock file {lock} cannot be opened ({err.strerror or type(err).__name__}); "
+                         "make it a file this user can write, or give this run another --state") from None
     try:
         for attempt in range(_LOCK_TRIES):
             try:
