@@ -497,3 +497,38 @@ def test_an_older_ledger_that_cannot_be_upgraded_is_named_as_given_and_leaves_no
     err = capsys.readouterr().err
     assert err.startswith(f"ferry: error: {path}: not a ferry ledger (") and "ferry-read-" not in err
     assert list(scratch.iterdir()) == []
+
+
+def test_a_merge_the_temporary_folder_cannot_hold_says_so_and_does_not_blame_the_ledger(ledger, tmp_path):
+    """report --merge copies the ledgers into one in the temporary folder. One too small for it said of the
+    ledger given, a good one, "not a readable ferry ledger (database or disk is full); leave it out of --merge".
+    RLIMIT_FSIZE makes the copy fail with EFBIG, as a full disk fails with ENOSPC."""
+    import os
+    import subprocess
+    import sys
+
+    path, _run_id = ledger
+    with LedgerWriter(path) as writer:  # enough rows that their copy is over the limit below
+        writer.start_run("migrate", "job.toml")
+        for e in plan([SourceItem(ItemKey("generic", "ns", f"p{i}", "1", "a" * 200), size=1, checksums={"sha256": sha(i)})
+                       for i in range(1500)], []):
+            writer.planned(e, "raw-hosted", "generic-store")
+        writer.end_run("ok")
+    assert path.stat().st_size > 512 * 1024
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    limited = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # a write past the limit fails instead of killing us
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))\n"
+        "sys.argv = ['ferry', *sys.argv[1:]]\n"
+        "from ferry.cli import main\n"
+        "main()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", limited, "report", "--merge", str(path)],
+                         env={**os.environ, "TMPDIR": str(scratch)}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith(f"ferry: error: --merge: the merged copy of the ledgers does not fit in {scratch} ("), line
+    assert line.endswith("); free space there or set TMPDIR to a folder with room for them"), line
+    assert list(scratch.iterdir()) == []

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferry.errors import UsageError
-from ferry.state.ledger import CRASHED, connect, open_read_only, writer_gone
+from ferry.errors import FatalError, UsageError
+from ferry.state.ledger import CRASHED, connect, open_read_only, write_failed, writer_gone
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import ItemRow, LedgerReader, RunRow
 
@@ -70,16 +70,20 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
 
     Inputs are only read. Run ids are not comparable across ledgers, so merged rows carry none:
     report the whole merged ledger (``build_report(reader, None)``). Raises :class:`UsageError`
-    for a missing path, a file that is not a ledger, or one written by a newer ferry.
+    for a missing path, a file that is not a ledger, or one written by a newer ferry, and
+    :class:`FatalError` when the temporary folder cannot hold the merged copy.
     """
     if not paths:
         raise UsageError("--merge needs at least one ledger file")
     folder = Path(tempfile.mkdtemp(prefix="ferry-merge-"))
     try:
         target = folder / "merged.db"
-        out = connect(target)
         columns = [name for name in ItemRow.__dataclass_fields__ if name != "run_id"]
         parts = []
+        try:
+            out = connect(target)
+        except FatalError:  # it names the scratch file: say which folder lacks room
+            raise _no_room(folder, "it cannot be written") from None
         try:
             for raw in paths:
                 path = Path(raw)
@@ -91,10 +95,16 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
                                       _last_run(src, path)))
                     _copy(src, out.conn, cols)
                 except (sqlite3.DatabaseError, ValueError) as err:  # a damaged ledger: tables or rows missing
+                    if isinstance(err, sqlite3.DatabaseError) and write_failed(err):
+                        raise _no_room(folder, err) from None  # the copy failed, not the ledger given
                     raise UsageError(f"{path}: not a readable ferry ledger ({err}); leave it out of --merge") from None
                 finally:
                     src.close()
             out.conn.commit()
+        except sqlite3.DatabaseError as err:
+            if not write_failed(err):
+                raise
+            raise _no_room(folder, err) from None
         finally:
             out.close()
         reader = LedgerReader(target)
@@ -105,6 +115,11 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
             reader.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _no_room(folder: Path, why: object) -> FatalError:
+    return FatalError(f"--merge: the merged copy of the ledgers does not fit in {folder.parent} ({why}); free space "
+                      "there or set TMPDIR to a folder with room for them")
 
 
 def _copy(src: sqlite3.Connection, out: sqlite3.Connection, cols: list[str]) -> None:
