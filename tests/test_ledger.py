@@ -347,6 +347,35 @@ def test_an_upgrade_the_disk_has_no_room_for_says_so_and_keeps_the_ledger(tmp_pa
         assert reader.schema_version == SCHEMA_VERSION and sum(reader.counts().values()) == 50
 
 
+WRITES_WITHOUT_ROOM = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
+from ferry.errors import FerryError
+from ferry.model import Action, ItemKey, PlanEntry, SourceItem
+from ferry.state import LedgerWriter, Planned
+writer = LedgerWriter(sys.argv[1])
+writer.start_run("migrate")
+writer.flush()
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))  # the disk fills up during the run
+try:
+    for n in range(2000):
+        k = ItemKey("generic", "ns", f"g{n}", "1", "a" * 200)
+        writer.put(Planned(PlanEntry(k, Action.COPY, SourceItem(k, size=1)), "src", "dst"))
+    writer.close()
+except FerryError as err:
+    print(type(err).__name__, err)
+"""
+
+
+def test_a_disk_that_fills_up_during_a_run_is_named_with_what_to_do(tmp_path, path):
+    """A ledger write failing for want of room said only "ledger write failed: database or disk is full"."""
+    script = tmp_path / "fill.py"
+    script.write_text(WRITES_WITHOUT_ROOM)
+    out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == (f"FatalError {path}: ledger write failed: disk I/O error; free space on its disk and "
+                                  "run the same command again"), out.stderr
+
+
 def test_ledger_from_a_newer_ferry_is_refused(path):
     connect(path).close()
     db = Database(sqlite3.connect(str(path)))

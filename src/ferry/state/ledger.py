@@ -392,7 +392,7 @@ class LedgerWriter:
         self._hurry.set()
         self._thread.join()
         if self._error is not None:
-            raise FatalError(f"{self.path}: ledger write failed: {self._error}") from self._error
+            raise self._failed() from self._error
 
     def __enter__(self) -> "LedgerWriter":
         return self
@@ -402,9 +402,16 @@ class LedgerWriter:
 
     def _check(self) -> None:
         if self._error is not None:
-            raise FatalError(f"{self.path}: ledger write failed: {self._error}")
+            raise self._failed()
         if self._closed:
             raise FatalError(f"{self.path}: ledger writer is closed")
+
+    def _failed(self) -> FatalError:
+        """The error a failed write ends the run with, saying what to do when the disk had no room."""
+        error = self._error
+        advice = ("; free space on its disk and run the same command again"
+                  if isinstance(error, sqlite3.Error) and write_failed(error) else "")
+        return FatalError(f"{self.path}: ledger write failed: {error}{advice}")
 
     # -- writer thread
 
@@ -464,7 +471,7 @@ class LedgerWriter:
                 self._error = err
         for item in batch:
             if isinstance(item, tuple) and self._error is not None:
-                item[1].set_exception(FatalError(f"{self.path}: ledger write failed: {self._error}"))
+                item[1].set_exception(self._failed())
         if self._error is None:
             for future, value in results:
                 future.set_result(value)
