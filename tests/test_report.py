@@ -532,3 +532,59 @@ def test_a_merge_the_temporary_folder_cannot_hold_says_so_and_does_not_blame_the
     assert line.startswith(f"ferry: error: --merge: the merged copy of the ledgers does not fit in {scratch} ("), line
     assert line.endswith("); free space there or set TMPDIR to a folder with room for them"), line
     assert list(scratch.iterdir()) == []
+
+
+def test_a_report_that_cannot_be_written_whole_leaves_the_earlier_one_and_is_no_usage_error(ledger, tmp_path):
+    """The nightly run rewrites --report replica-report.json. On a disk that could not take the new one, the
+    earlier report was cut to what fitted (half a file for the monitoring that reads it) and the run, done and
+    recorded, ended with exit 2, the code for bad input that touched nothing. RLIMIT_FSIZE makes the write fail
+    with EFBIG, as a full disk fails with ENOSPC."""
+    import subprocess
+    import sys
+
+    path, _run_id = ledger
+    with LedgerWriter(path) as writer:  # a run whose report (it lists each failure) is over the limit below
+        writer.start_run("migrate", "job.toml")
+        for i in range(500):
+            writer.transition("generic-store", ItemKey("generic", "ns", f"p{i}", "1", "a.bin"), "failed",
+                              reason="HTTP 500 from the source " + "x" * 200, source_repo="raw-hosted")
+        writer.end_run("items-failed")
+    out = tmp_path / "reports" / "nightly.json"
+    out.parent.mkdir()
+    out.write_text("yesterday's report\n")
+    limited = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # a write past the limit fails instead of killing us
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))\n"  # the ledger's -shm (32 KiB) fits
+        "sys.argv = ['ferry', *sys.argv[1:]]\n"
+        "from ferry.cli import main\n"
+        "main()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", limited, "report", "--state", str(path), "-o", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr
+    assert run.stderr.splitlines() == [f"ferry: error: {out}: cannot write the report (File too large); the earlier "
+                                       "file is left as it was: free space there and write it again with ferry report"]
+    assert out.read_text() == "yesterday's report\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["nightly.json"]
+
+
+def test_a_report_written_again_keeps_its_permissions_and_a_new_one_takes_the_umask(ledger, tmp_path):
+    import os
+    import stat
+
+    path, run_id = ledger
+    with LedgerReader(path) as reader:
+        report = build_report(reader, run_id)
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}")
+    kept.chmod(0o640)
+    write_report(report, kept)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and json.loads(kept.read_text())["run"]["id"] == run_id
+    umask = os.umask(0o027)
+    try:
+        write_report(report, tmp_path / "new.json")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".json") == ["kept.json", "new.json"]

@@ -8,14 +8,17 @@ The time estimate assumes CodeArtifact's default PublishPackageVersion quota: 10
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferry.errors import UsageError
+from ferry.errors import FatalError, UsageError
 from ferry.state.ledger import CRASHED, STATES
 from ferry.state.reader import FAILED, GroupSummary, ItemRow, LedgerReader, RunRow
 
@@ -346,17 +349,48 @@ def report_kind(path: Path, flag: str = "") -> str:
 
 
 def write_report(report: RunReport, path: str | Path) -> str:
-    """Write *report* to *path* in the format its extension names, making its folder if need be.
-    Returns the format used.
+    """Write *report* to *path* in the format its extension names (whole or not at all: see
+    :func:`write_file`). Returns the format used.
 
-    Raises :class:`UsageError` for an unknown extension or an unwritable path.
+    Raises :class:`UsageError` for an unknown extension or an unwritable path, :class:`FatalError`
+    when the disk cannot take the file.
+    """
+    kind = report_kind(Path(path))
+    write_file(path, RENDERERS[kind](report))
+    return kind
+
+
+# Write failures that say the disk is full or failing, not that the path is wrong (the flags' checks,
+# ferry.preflight, found the path usable before the run).
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def write_file(path: str | Path, text: str) -> None:
+    """Write a report file whole or not at all, making its folder if need be: the text goes to a scratch
+    file beside it that then replaces it, so a write that fails (a full disk) leaves the earlier report
+    as it was, never cut short. A file already there keeps its permissions.
+
+    Raises :class:`FatalError` when the disk cannot take it, :class:`UsageError` for another failure.
     """
     target = Path(path)
-    kind = report_kind(target)
+    real = target.resolve()  # a symlinked report is written where the link points, the link kept
+    scratch = real.with_name(f".{real.name}.{os.getpid()}.tmp")
     try:
         # A missing folder passed the flag's check (ferry.preflight), as for the ledger: make it.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(RENDERERS[kind](report), encoding="utf-8")
+        real.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies, as to any file
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            if real.exists():
+                os.chmod(scratch, stat.S_IMODE(real.stat().st_mode))
+            os.replace(scratch, real)
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
     except OSError as err:
-        raise UsageError(f"{path}: cannot write the report ({err.strerror or err}); check the path") from None
-    return kind
+        reason = err.strerror or str(err)
+        if err.errno in _NO_ROOM:
+            raise FatalError(f"{path}: cannot write the report ({reason}); the earlier file is left as it was: free "
+                             "space there and write it again with ferry report") from None
+        raise UsageError(f"{path}: cannot write the report ({reason}); check the path") from None

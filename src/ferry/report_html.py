@@ -13,8 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ferry.errors import UsageError
-from ferry.report import RunReport, ended_text, format_bytes, listed_failures, superseded_note
+from ferry.report import RunReport, ended_text, format_bytes, listed_failures, superseded_note, write_file
 from ferry.state.reader import ItemRow, LedgerReader
 
 LARGEST = 10
@@ -195,11 +194,6 @@ def render_html_from_file(report: RunReport) -> str:
 
 
 def write_html(report: RunReport, path: str | Path, reader: LedgerReader | None = None) -> None:
-    """Write the page to *path*, making its folder if need be. Raises :class:`UsageError` if the path
-    cannot be written."""
-    page = render_html(report, reader) if reader is not None else render_html_from_file(report)
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)  # as write_report does
-        Path(path).write_text(page, encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"{path}: cannot write the report ({err.strerror or err}); check the path") from None
+    """Write the page to *path*, whole or not at all, making its folder if need be (as write_report does).
+    Raises :class:`UsageError` if the path cannot be written, :class:`FatalError` when the disk cannot take it."""
+    write_file(path, render_html(report, reader) if reader is not None else render_html_from_file(report))
