@@ -510,8 +510,9 @@ def test_a_merge_the_temporary_folder_cannot_hold_says_so_and_does_not_blame_the
     path, _run_id = ledger
     with LedgerWriter(path) as writer:  # enough rows that their copy is over the limit below
         writer.start_run("migrate", "job.toml")
-        for e in plan([SourceItem(ItemKey("generic", "ns", f"p{i}", "1", "a" * 200), size=1, checksums={"sha256": sha(i)})
-                       for i in range(1500)], []):
+        want = [SourceItem(ItemKey("generic", "ns", f"p{i}", "1", "a" * 200), size=1, checksums={"sha256": sha(i)})
+                for i in range(1500)]
+        for e in plan(want, []):
             writer.planned(e, "raw-hosted", "generic-store")
         writer.end_run("ok")
     assert path.stat().st_size > 512 * 1024
