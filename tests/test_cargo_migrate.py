@@ -239,3 +239,61 @@ def test_dependencies_on_the_source_codeartifact_repository_point_at_the_target(
     (copied,) = _lines(there + "ac/me/acme_app",
                        headers={"Authorization": target.get_authorization_token(domain="acme")["authorizationToken"]})
     assert copied["deps"][0].get("registry") is None
+
+
+def _nexus_group(world, name: str, members: list[str]) -> None:
+    resp = world["seeder"].http.post(f"{world['urls']['nexus']}/service/rest/v1/repositories/cargo/group", timeout=30,
+                                     json={"name": name, "online": True, "group": {"memberNames": members},
+                                           "storage": {"blobStoreName": "default", "strictContentTypeValidation": True}})
+    assert resp.status_code == 201, resp.text
+
+
+def test_dependencies_named_through_a_nexus_cargo_group_point_at_the_target(world):
+    """Cargo users read a Nexus hosted repository through a group, so a crate published to it names its
+    dependencies from there by the group's index (or a group's holding that group); after migrating they must
+    resolve in the target ("this registry"), not in Nexus. A group that does not serve the migrated repository
+    is another registry and stays named."""
+    from ferry.sandbox.seed import _gzip_tar
+
+    nexus = world["urls"]["nexus"]
+    world["seeder"].create_repository("cargo", "crates-other")
+    _nexus_group(world, "cargo-group", ["crates-internal"])
+    _nexus_group(world, "cargo-all", ["cargo-group"])
+    _nexus_group(world, "other-group", ["crates-other"])
+    base, metadata = crate("acme_core", "0.4.0")
+    world["seeder"].cargo("crates-internal", base, metadata)
+    indexes = {"group": f"sparse+{nexus}/repository/cargo-group/", "nested": f"sparse+{nexus}/repository/cargo-all",
+               "other": f"sparse+{nexus}/repository/other-group/"}
+    for tag, index in indexes.items():
+        name = f"app_{tag}"
+        manifest = (f'[package]\nedition = "2021"\nname = "{name}"\nversion = "0.1.0"\nlicense = "MIT"\n\n'
+                    f'[dependencies.acme_core]\nversion = "0.4"\nregistry-index = "{index}"\n')
+        dep = {"name": "acme_core", "version_req": "^0.4", "features": [], "optional": False,
+               "default_features": True, "target": None, "kind": "normal", "registry": index[len("sparse+"):]}
+        world["seeder"].cargo("crates-internal", _gzip_tar({f"{name}-0.1.0/Cargo.toml": manifest.encode(),
+                                                            f"{name}-0.1.0/src/lib.rs": b""}),
+                              {**metadata, "name": name, "vers": "0.1.0", "deps": [dep]})
+
+    assert _migrate(world) == 0
+    auth = {"headers": {"Authorization": world["token"]}}
+    registries = {tag: _lines(f"{world['endpoint']}ap/p_/app_{tag}", **auth)[0]["deps"][0].get("registry")
+                  for tag in indexes}
+    assert registries == {"group": None, "nested": None, "other": indexes["other"]}
+
+
+def test_nexus_refusing_its_repository_settings_is_a_note_not_a_failure():
+    """Listing groups takes a repository-admin privilege a migration user may lack: the crates still move,
+    and the run says their dependencies named through a group keep the Nexus URL."""
+    from ferry.sources.nexus import NexusSource
+
+    class Refusing:
+        def get(self, url, **kw):
+            resp = requests.Response()
+            resp.status_code, resp._content, resp.url = 403, b"", url
+            return resp
+
+    notes: list[str] = []
+    source = NexusSource("http://nexus.example", Refusing(), "migrator", "pw", notes=notes)
+    assert source.cargo_indexes("crates-internal") == ()
+    assert source.cargo_indexes("crates-internal") == ()  # asked once: one note
+    assert len(notes) == 1 and "HTTP 403" in notes[0] and "nx-repository-admin-cargo-*-read" in notes[0]

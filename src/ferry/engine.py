@@ -85,7 +85,7 @@ def open_source(job: Job, settings: Settings, session: requests.Session, retry) 
 
         url = check_url(cfg.url or "", "[source] url", settings.allow_http)
         password = cfg.password.reveal() if cfg.password else None
-        return NexusSource(url, session, cfg.username, password, retry=retry)
+        return NexusSource(url, session, cfg.username, password, retry=retry, notes=settings.notes)
     if cfg.kind == "artifactory":
         from ferry.sources.artifactory import open_artifactory_source
 

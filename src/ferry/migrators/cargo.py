@@ -7,8 +7,9 @@ The publish body is cargo's: little-endian u32 length + JSON metadata (rebuilt f
 ``PUT {api}/api/v1/crates/new``, where ``api`` is read from the registry's ``config.json`` as cargo reads
 it. Dependencies that named the source registry (their ``registry-index`` is where the crate came
 from, or one of the index URLs the source gives for the repository: Artifactory's
-``api/cargo/{repo}/index``, a source CodeArtifact repository's cargo endpoint) are published as "this
-registry", so they resolve in the target along with the migrated crate.
+``api/cargo/{repo}/index``, a source CodeArtifact repository's cargo endpoint, the Nexus Cargo groups that
+serve the repository) are published as "this registry", so they resolve in the target along with the
+migrated crate.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class CargoMigrator:
     def package_facts(self, source: Source, repository: str, key: ItemKey) -> Mapping[str, Any]:
         """``{"indexes": [...]}``: the source's own index URLs for ``repository`` where its files' URLs do not
         start with them (Artifactory's ``api/cargo/{repo}/index``, a CodeArtifact repository's cargo
-        endpoint), so dependencies naming them are found to be of the migrated registry; ``{}`` for sources
-        without any (Nexus). Raises what the source's read raises."""
+        endpoint, the Nexus Cargo groups serving it), so dependencies naming them are found to be of the
+        migrated registry; ``{}`` for sources without any. Raises what the source's read raises."""
         indexes = getattr(source, "cargo_indexes", None)
         return {"indexes": list(indexes(repository))} if indexes is not None else {}
 

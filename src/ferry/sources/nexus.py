@@ -9,6 +9,7 @@ when Nexus sits behind a proxy that rewrites its base URL.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import quote
 
@@ -80,12 +81,16 @@ class NexusSource:
         username: str | None = None,
         password: str | None = None,
         retry: Callable[[Callable[[], T]], T] | None = None,
+        notes: list[str] | None = None,
     ):
         self.url = url.rstrip("/")
         self.session = session
         self.auth = _BasicAuth(username, password or "") if username else None
         self._retry = retry or (lambda fn: fn())
+        self.notes = notes if notes is not None else []
         self._repos: dict[str, SourceRepository] | None = None
+        self._cargo_groups: dict[str, list[str]] | None = None  # cargo group -> its members, read once
+        self._groups_lock = threading.Lock()
 
     def _get_json(self, path: str, params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None) -> Any:
@@ -128,6 +133,51 @@ class NexusSource:
             known = ", ".join(sorted(repos)) or "none"
             raise UsageError(f"Nexus has no repository {name!r} (it has: {known}); fix [[repositories]] source")
         return repos[name]
+
+    def cargo_indexes(self, repository: str) -> tuple[str, ...]:
+        """The sparse indexes (``{url}/repository/{group}/``) of the Cargo groups that serve ``repository``,
+        directly or through another group: a crate whose dependency was resolved through a group names the
+        group's index as its ``registry-index``. The repository's own index is a prefix of its files' URLs,
+        so it needs no listing. The groups are read once, from ``/service/rest/v1/repositorySettings``;
+        where Nexus refuses that (it takes a repository-admin read privilege) or has no such endpoint, there
+        are none, and the run's notes say so.
+
+        Not retried here (the caller runs it under the request retry). Raises RetryableError (connection,
+        429, 5xx, an answer that is not JSON), FatalError (credentials refused: 401).
+        """
+        with self._groups_lock:  # workers of one run ask at once: one read
+            if self._cargo_groups is None:
+                self._cargo_groups = self._read_cargo_groups()
+            groups = self._cargo_groups
+        serving, todo = set(), [repository]
+        while todo:  # a group may be a member of another group
+            member = todo.pop()
+            for group, members in groups.items():
+                if member in members and group not in serving:
+                    serving.add(group)
+                    todo.append(group)
+        return tuple(f"{self.url}/repository/{quote(group)}/" for group in sorted(serving))
+
+    def _read_cargo_groups(self) -> dict[str, list[str]]:
+        what = "Nexus /service/rest/v1/repositorySettings"
+        try:
+            resp = self.session.get(f"{self.url}/service/rest/v1/repositorySettings", auth=self.auth, timeout=60)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            raise transport_error(err, what) from None
+        if resp.status_code in (403, 404, 405):
+            # Without the groups, a dependency named through one keeps pointing at Nexus: say which.
+            self.notes.append(f"Nexus refused to list its repositories' settings (HTTP {resp.status_code}), so "
+                              "crates whose dependencies name a Cargo group's index keep that Nexus URL in the "
+                              "target; give the source's user nx-repository-admin-cargo-*-read to repoint them")
+            return {}
+        raise_for(resp, what)
+        try:
+            settings = resp.json()
+        except ValueError:
+            raise RetryableError(f"{what}: response is not JSON (cut short?)") from None
+        return {str(r["name"]): [str(m) for m in ((r.get("group") or {}).get("memberNames") or [])]
+                for r in settings if isinstance(r, dict) and r.get("format") == "cargo" and r.get("type") == "group"
+                and r.get("name")} if isinstance(settings, list) else {}
 
     def files(self, repository: str) -> Iterator[SourceFile]:
         """Every asset of every component in ``repository``, one page of components in memory at a time."""
