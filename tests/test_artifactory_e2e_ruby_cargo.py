@@ -193,6 +193,36 @@ def test_dependencies_on_the_artifactory_registry_point_at_the_target_after_migr
         "acme_core": None, "acme-util": None, "other": "sparse+https://other.example/index/"}
 
 
+
+@pytest.mark.parametrize("world", ["aql"], indirect=True)
+def test_dependencies_named_through_a_cargo_virtual_repository_point_at_the_target(world):
+    """Cargo users often read a local repository through a virtual one, so a crate names its dependencies from
+    there by the virtual repository's index (or that of a virtual one aggregating it); migrated, they must
+    resolve in the target, while a virtual repository that does not aggregate the local one stays named."""
+    from ferry.sandbox.seed import _gzip_tar
+
+    url, seeder = world["urls"]["artifactory"], world["seeder"]
+    seeder.create_repository("cargo-local", "cargo", cargoInternalIndex=True)
+    seeder.create_repository("cargo-other", "cargo", cargoInternalIndex=True)
+    seeder.create_repository("cargo", "cargo", rclass="virtual", repositories=["cargo-local"])
+    seeder.create_repository("cargo-all", "cargo", rclass="virtual", repositories=["cargo"])
+    seeder.create_repository("cargo-elsewhere", "cargo", rclass="virtual", repositories=["cargo-other"])
+    base, _ = crate("acme_core", "0.4.0")
+    seeder.deploy("cargo-local", "crates/acme_core/acme_core-0.4.0.crate", base)
+    deps = {"acme_core": f"sparse+{url}/api/cargo/cargo/index/", "acme-util": f"sparse+{url}/api/cargo/cargo-all/index",
+            "other": f"sparse+{url}/api/cargo/cargo-elsewhere/index/"}
+    manifest = '[package]\nedition = "2021"\nname = "acme_app"\nversion = "0.1.0"\nlicense = "MIT"\n' + "".join(
+        f'\n[dependencies.{name}]\nversion = "0.4"\nregistry-index = "{index}"\n' for name, index in deps.items())
+    app = _gzip_tar({"acme_app-0.1.0/Cargo.toml": manifest.encode(), "acme_app-0.1.0/src/lib.rs": b""})
+    seeder.deploy("cargo-local", "crates/acme_app/acme_app-0.1.0.crate", app)
+    job = _job(world, "cargo-local", "crate-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    endpoint, token = _endpoint(world["ca"], "crate-store", "cargo")
+    (line,) = [json.loads(x) for x in requests.get(f"{endpoint}ac/me/acme_app", headers={"Authorization": token},
+                                                   timeout=10).text.splitlines()]
+    assert {d["name"]: d.get("registry") for d in line["deps"]} == {
+        "acme_core": None, "acme-util": None, "other": deps["other"]}
+
 def _endpoint(ca, repo: str, fmt: str) -> tuple[str, str]:
     token = ca.get_authorization_token(domain="acme")["authorizationToken"]
     return ca.get_repository_endpoint(domain="acme", repository=repo, format=fmt)["repositoryEndpoint"], token

@@ -30,6 +30,7 @@ redirects are followed by hand, and a hop to another host (a CDN) is made withou
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import quote, urljoin
 
@@ -98,6 +99,8 @@ class ArtifactorySource:
         self.max_query = max_query
         self._repos: dict[str, SourceRepository] | None = None
         self._package_types: dict[str, str] = {}
+        self._cargo_virtuals: dict[str, list[str]] | None = None  # Cargo virtual repository -> its members
+        self._virtuals_lock = threading.Lock()
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -387,8 +390,37 @@ class ArtifactorySource:
 
     def cargo_indexes(self, repository: str) -> tuple[str, ...]:
         """The index URLs of a Cargo repository, as its "Set Me Up" gives them to cargo: the sparse index
-        ``{url}/api/cargo/{repo}/index`` and the git index ``{url}/git/{repo}.git`` [3P: JFrog's Cargo docs]."""
-        return f"{self.url}/api/cargo/{quote(repository)}/index", f"{self.url}/git/{quote(repository)}.git"
+        ``{url}/api/cargo/{repo}/index`` and the git index ``{url}/git/{repo}.git`` [3P: JFrog's Cargo docs];
+        then the sparse index of each Cargo virtual repository that aggregates it (directly or through
+        another virtual one), which is what cargo users of a virtual repository name its crates by.
+
+        The virtual repositories' members are read once per run (one request per Cargo virtual repository);
+        one Artifactory will not show is passed over. Not retried here (the caller runs it under the request
+        retry). Raises RetryableError, FatalError (credentials refused)."""
+        own = f"{self.url}/api/cargo/{quote(repository)}/index", f"{self.url}/git/{quote(repository)}.git"
+        with self._virtuals_lock:  # workers of one run ask at once: one read
+            if self._cargo_virtuals is None:
+                self._cargo_virtuals = {key: self._members_once(key) for key, repo in self.repositories().items()
+                                        if repo.kind == "virtual" and repo.native_format == "cargo"}
+            virtuals = self._cargo_virtuals
+        serving, todo = set(), [repository]
+        while todo:
+            member = todo.pop()
+            for key, members in virtuals.items():
+                if member in members and key not in serving:
+                    serving.add(key)
+                    todo.append(key)
+        return own + tuple(f"{self.url}/api/cargo/{quote(key)}/index" for key in sorted(serving))
+
+    def _members_once(self, name: str) -> list[str]:
+        """The repositories virtual repository ``name`` aggregates; none where Artifactory will not say
+        (ItemError). Raises RetryableError, FatalError."""
+        try:
+            config = self._get_json_once(f"/api/repositories/{quote(name)}", f"repository {name}")
+        except ItemError:
+            return []
+        members = config.get("repositories") if isinstance(config, dict) else None
+        return [str(m) for m in members or []]
 
     def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
         """The ``metadata`` of a Swift release, from the release document of the Swift registry API Artifactory
