@@ -277,6 +277,38 @@ def test_verify_names_what_it_could_not_map(world, capsys):
     assert "[unmappable]" in line and "does not fit layout" in line
 
 
+
+def test_files_whose_name_and_version_cannot_be_told_are_each_reported_with_their_reason(world):
+    """Artifactory gives only paths, and a tarball or distribution its indexing cannot read has no
+    properties: keyed by the file name, two such files in different folders were one item, reported as a
+    clash of the two ("remove or exclude the other") though neither could be placed, and one row counted
+    for both. Each is its own unmappable item, with why it cannot be placed."""
+    seeder, state = world["seeder"], str(world["state"])
+    for repo, name in (("npm-local", "build.tgz"), ("pypi-local", "dist.tar.gz")):
+        seeder.deploy(repo, f"ci/a/{name}", b"not a package")
+        seeder.deploy(repo, f"ci/b/{name}", b"not a package either")
+        seeder.deploy(repo, f"ci/c/{name}", b"not a package either")  # the same bytes as ci/b's
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    failures = sorted((row["state"], row["reason"]) for row in report(state)["failures"])
+    assert failures == sorted([("unmappable", f"cannot tell npm name and version from path 'ci/{f}/build.tgz'")
+                               for f in "abc"] +
+                              [("unmappable", f"cannot tell the PyPI name and version of 'ci/{f}/dist.tar.gz'")
+                               for f in "abc"])
+
+
+@pytest.mark.parametrize("migrator, name", [("cargo", "x.crate"), ("ruby", "x.gem"), ("nuget", "x.nupkg"),
+                                            ("swift", "x.zip")])
+def test_every_format_keys_a_file_it_cannot_identify_by_its_path(migrator, name):
+    from ferry.config import RepositoryMapping
+    from ferry.migrators import MIGRATORS
+    from ferry.sources.base import SourceFile
+
+    mapping = RepositoryMapping(source="local", target="store", namespace="")
+    found = [type(MIGRATORS[migrator])().identify(SourceFile("local", f"{folder}/{name}", f"http://a/local/{folder}/{name}"),
+                                          mapping) for folder in ("a", "b")]
+    assert all(item.unmappable for item in found)
+    assert found[0].key != found[1].key
+
 def test_a_download_refused_for_one_file_fails_that_file_not_the_run(world, monkeypatch):
     """Artifactory answers 403 for single files it will not hand out (Xray's download blocking of a vulnerable
     package, a permission on a path): that file fails with Artifactory's reason and the run goes on; it

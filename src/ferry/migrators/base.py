@@ -157,6 +157,14 @@ class Migrator(Protocol):
         """Called once all of a version's assets are confirmed (dist-tags, status). May do nothing."""
 
 
+def unidentified(file: SourceFile) -> str:
+    """The asset of an unmappable item whose identity ``file`` does not tell (or tells wrongly): its path, which
+    no other file of the listing has. Keyed by the file name, two such files in different folders were one
+    item: one ledger row, reported as a clash of the two instead of each with its reason, or the second
+    dropped from every count when their bytes were the same."""
+    return file.path
+
+
 def source_item(file: SourceFile, key_parts: tuple[str, str, str, str, str], unmappable: str | None = None,
                 **extras: Any) -> SourceItem:
     """A :class:`SourceItem` for ``file`` with key ``(format, namespace, package, version, asset)``."""

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
-from ferry.migrators.base import PublishContext, Spooled, source_item
+from ferry.migrators.base import PublishContext, Spooled, source_item, unidentified
 from ferry.migrators.cargo_manifest import publish_metadata, read_crate
 from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import Source, SourceFile
@@ -92,7 +92,7 @@ class CargoMigrator:
         name = file.hints.get("cargo.name") or file.hints.get("name") or (m["name"] if m else "")
         version = file.hints.get("cargo.version") or file.hints.get("version") or (m["version"] if m else "")
         if not name or not version or "/" in name or "/" in version:
-            return source_item(file, ("cargo", "", name or filename, version or "?", filename),
+            return source_item(file, ("cargo", "", name or filename, version or "?", unidentified(file)),
                                unmappable=f"cannot tell the crate name and version of {file.path!r}")
         return source_item(file, ("cargo", "", name, version, asset_name(name, version)))
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from ferry.archives import members
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError, RetryableError
-from ferry.migrators.base import PublishContext, Spooled, source_item
+from ferry.migrators.base import PublishContext, Spooled, source_item, unidentified
 from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import Source, SourceFile, npm_deprecations_of
 
@@ -123,7 +123,7 @@ class NpmMigrator:
                 version = stem[len(name) + 1:]
         if not name or not version:
             return source_item(file, ("npm", scope, name or posixpath.basename(file.path), version or "?",
-                                      "package.tgz"),
+                                      unidentified(file)),
                                unmappable=f"cannot tell npm name and version from path {file.path!r}")
         return source_item(file, ("npm", scope, name, version, "package.tgz"))
 

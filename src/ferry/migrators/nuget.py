@@ -26,7 +26,7 @@ from requests_toolbelt import MultipartEncoder
 
 from ferry.config import RepositoryMapping
 from ferry.errors import FatalError, ItemError, RetryableError
-from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item, unidentified
 from ferry.migrators.claims import Claims
 from ferry.model import SourceItem
 from ferry.sources.base import SourceFile
@@ -125,10 +125,10 @@ class NugetMigrator(NoPackageFacts):
                                       filename), unmappable=SYMBOLS)
         if not valid_id(package_id):
             what = f"id {package_id!r} is not a valid NuGet id" if package_id else "cannot tell the NuGet id"
-            return source_item(file, ("nuget", "", package_id.lower() or filename, raw_version or "?", filename),
-                               unmappable=f"{what} of {file.path!r}")
+            return source_item(file, ("nuget", "", package_id.lower() or filename, raw_version or "?",
+                                      unidentified(file)), unmappable=f"{what} of {file.path!r}")
         if version is None:
-            return source_item(file, ("nuget", "", package_id.lower(), raw_version or "?", filename),
+            return source_item(file, ("nuget", "", package_id.lower(), raw_version or "?", unidentified(file)),
                                unmappable=f"{raw_version!r} is not a valid NuGet version ({file.path!r})")
         name = package_id.lower()
         holder = self._claims.claim(mapping, (name, version.lower()), file)

@@ -17,7 +17,8 @@ from packaging.version import InvalidVersion, Version
 from ferry.archives import check_python_distribution
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
-from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item, \
+    unidentified
 from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import SourceFile
 
@@ -56,7 +57,8 @@ class PypiMigrator(NoPackageFacts):
         name = file.hints.get("pypi.name") or file.hints.get("name") or (parsed[0] if parsed else "")
         version = file.hints.get("pypi.version") or file.hints.get("version") or (parsed[1] if parsed else "")
         if not name or not version or asset is None:
-            return source_item(file, ("pypi", "", canonicalize_name(name or filename), version or "?", filename),
+            return source_item(file, ("pypi", "", canonicalize_name(name or filename), version or "?",
+                                      unidentified(file)),
                                unmappable=f"cannot tell the PyPI name and version of {file.path!r}")
         if not filename.endswith(UPLOADABLE):
             return source_item(file, ("pypi", "", canonicalize_name(name), version, asset),

@@ -15,7 +15,8 @@ import re
 
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
-from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item, \
+    unidentified
 from ferry.model import ItemKey, SourceItem
 from ferry.rubygems.spec import GemError, full_name, read_gem
 from ferry.sources.base import SourceFile
@@ -42,7 +43,7 @@ class RubyMigrator(NoPackageFacts):
             version = version[: -len(platform) - 1]  # a source that lists "1.0-java" as the version
         asset = safe_asset_name(full_name(name, version, platform) + ".gem") if name and version else None
         if asset is None:
-            return source_item(file, ("ruby", "", name or filename, version or "?", filename),
+            return source_item(file, ("ruby", "", name or filename, version or "?", unidentified(file)),
                                unmappable=f"cannot tell the gem name and version of {file.path!r}")
         return source_item(file, ("ruby", "", name, version, asset))
 

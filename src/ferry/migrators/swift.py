@@ -33,7 +33,7 @@ from requests_toolbelt import MultipartEncoder
 
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
-from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item
+from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item, unidentified
 from ferry.migrators.claims import Claims
 from ferry.model import SourceItem
 from ferry.sources.base import Source, SourceFile
@@ -95,7 +95,7 @@ class SwiftMigrator(NoPackageFacts):
             problem = f"{version!r} is not a SemVer 2.0.0 version, which CodeArtifact requires for Swift"
         if problem:
             return source_item(file, ("swift", scope.lower() or "?", name.lower() or filename, version or "?",
-                                      filename), unmappable=problem)
+                                      unidentified(file)), unmappable=problem)
         ns, pkg = scope.lower(), name.lower()
         holder = self._claims.claim(mapping, (ns, pkg, version), file)
         if holder is not None:
