@@ -296,6 +296,24 @@ def test_files_whose_name_and_version_cannot_be_told_are_each_reported_with_thei
                                for f in "abc"])
 
 
+
+def test_a_distribution_artifactory_lists_without_its_name_is_not_taken_for_another_project(world):
+    """Artifactory indexes PyPI files some time after they are deployed, so a version's sdist may have no
+    pypi.* properties yet while its wheel has them: the sdist's name then comes from its file name, already
+    normalized (acme-tools), which passed for a second project beside the wheel's Acme.Tools, and the whole
+    version was unmappable ("keep one"), though both are files of one project."""
+    from ferry.sandbox.seed import sdist
+
+    seeder, state = world["seeder"], str(world["state"])
+    files = [wheel("Acme.Tools", "1.0.0"), sdist("Acme.Tools", "1.0.0")]
+    paths = [seeder.pypi("pypi-local", "Acme.Tools", "1.0.0", name, data) for name, data in files]
+    resp = seeder.http.delete(f"{world['urls']['artifactory']}/api/storage/pypi-local/{paths[1]}",
+                              params={"properties": "pypi.name,pypi.version,pypi.normalized.name"})
+    assert resp.status_code == 204
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    assert _assets(world["ca"], "pypi-store", "pypi", "acme-tools", "1.0.0") == {
+        name: hashlib.sha256(data).hexdigest() for name, data in files}
+
 @pytest.mark.parametrize("migrator, name", [("cargo", "x.crate"), ("ruby", "x.gem"), ("nuget", "x.nupkg"),
                                             ("swift", "x.zip")])
 def test_every_format_keys_a_file_it_cannot_identify_by_its_path(migrator, name):

@@ -54,7 +54,8 @@ class PypiMigrator(NoPackageFacts):
             return None  # index pages, signatures and checksum files are not items
         asset = safe_asset_name(filename)
         parsed = name_version_from_filename(filename)
-        name = file.hints.get("pypi.name") or file.hints.get("name") or (parsed[0] if parsed else "")
+        spelled = file.hints.get("pypi.name") or file.hints.get("name")
+        name = spelled or (parsed[0] if parsed else "")
         version = file.hints.get("pypi.version") or file.hints.get("version") or (parsed[1] if parsed else "")
         if not name or not version or asset is None:
             return source_item(file, ("pypi", "", canonicalize_name(name or filename), version or "?",
@@ -66,8 +67,12 @@ class PypiMigrator(NoPackageFacts):
                                           "(twine's) takes only .whl, .tar.gz and .zip files; rebuild it as one of "
                                           "those and upload that to the source, or leave it behind")
         # source_name: the spelling the source uses, so the engine can tell two source projects that
-        # normalize to one CodeArtifact name (Foo.Bar and foo-bar) apart.
-        return source_item(file, ("pypi", "", canonicalize_name(name), version, asset), source_name=name)
+        # normalize to one CodeArtifact name (Foo.Bar and foo-bar) apart. Only a name the source gave: one
+        # parsed from the file name is already normalized, so a file of Foo.Bar that the source lists
+        # without its name (Artifactory before indexing it) would pass for a second project, foo-bar.
+        if not spelled:
+            return source_item(file, ("pypi", "", canonicalize_name(name), version, asset))
+        return source_item(file, ("pypi", "", canonicalize_name(name), version, asset), source_name=spelled)
 
     def extra_differs(self, key: ItemKey) -> bool:
         """For ``verify``: a distribution file the source's same version lacks makes the version differ;
