@@ -223,6 +223,32 @@ def test_dependencies_named_through_a_cargo_virtual_repository_point_at_the_targ
     assert {d["name"]: d.get("registry") for d in line["deps"]} == {
         "acme_core": None, "acme-util": None, "other": deps["other"]}
 
+
+def test_a_cargo_virtual_repository_artifactory_will_not_show_is_a_note_not_a_failure():
+    """Artifactory may show a repository's configuration only to an admin: the crates still move, and the run
+    says which virtual repository's index their dependencies keep naming."""
+    from ferry.sources.artifactory import ArtifactorySource
+
+    class Session:
+        def request(self, method, url, **kw):
+            resp = requests.Response()
+            resp.url, resp.headers["Content-Type"] = url, "application/json"
+            if url.endswith("/api/repositories"):
+                resp.status_code, resp._content = 200, json.dumps([
+                    {"key": "cargo-local", "type": "LOCAL", "packageType": "Cargo"},
+                    {"key": "cargo", "type": "VIRTUAL", "packageType": "Cargo"}]).encode()
+            else:
+                resp.status_code, resp._content = 403, b'{"errors":[{"status":403,"message":"Forbidden"}]}'
+            return resp
+
+    notes: list[str] = []
+    source = ArtifactorySource("http://artifactory.example/artifactory", Session(), notes=notes)
+    own = ("http://artifactory.example/artifactory/api/cargo/cargo-local/index",
+           "http://artifactory.example/artifactory/git/cargo-local.git")
+    assert source.cargo_indexes("cargo-local") == own
+    assert source.cargo_indexes("cargo-local") == own  # read once: one note
+    assert len(notes) == 1 and "virtual repository cargo (HTTP 403)" in notes[0]
+
 def _endpoint(ca, repo: str, fmt: str) -> tuple[str, str]:
     token = ca.get_authorization_token(domain="acme")["authorizationToken"]
     return ca.get_repository_endpoint(domain="acme", repository=repo, format=fmt)["repositoryEndpoint"], token

@@ -395,8 +395,9 @@ class ArtifactorySource:
         another virtual one), which is what cargo users of a virtual repository name its crates by.
 
         The virtual repositories' members are read once per run (one request per Cargo virtual repository);
-        one Artifactory will not show is passed over. Not retried here (the caller runs it under the request
-        retry). Raises RetryableError, FatalError (credentials refused)."""
+        one whose configuration Artifactory will not show is passed over, and the run's notes say so. Not
+        retried here (the caller runs it under the request retry). Raises RetryableError, ItemError (another
+        refusal of a configuration read)."""
         own = f"{self.url}/api/cargo/{quote(repository)}/index", f"{self.url}/git/{quote(repository)}.git"
         with self._virtuals_lock:  # workers of one run ask at once: one read
             if self._cargo_virtuals is None:
@@ -413,12 +414,19 @@ class ArtifactorySource:
         return own + tuple(f"{self.url}/api/cargo/{quote(key)}/index" for key in sorted(serving))
 
     def _members_once(self, name: str) -> list[str]:
-        """The repositories virtual repository ``name`` aggregates; none where Artifactory will not say
-        (ItemError). Raises RetryableError, FatalError."""
-        try:
-            config = self._get_json_once(f"/api/repositories/{quote(name)}", f"repository {name}")
-        except ItemError:
+        """The repositories virtual repository ``name`` aggregates; none where Artifactory will not show its
+        configuration to these credentials (it may take an admin), and the run's notes then say so. Raises
+        RetryableError (connection, 429, 5xx, an answer that is not JSON)."""
+        what = f"configuration of repository {name}"
+        resp = self._request("GET", f"/api/repositories/{quote(name)}", what)
+        if resp.status_code in (401, 403, 404):
+            # Its members unknown, a dependency named through it keeps pointing at Artifactory: say which.
+            self.notes.append(f"Artifactory would not show the configuration of Cargo virtual repository {name} "
+                              f"(HTTP {resp.status_code}), so crates whose dependencies name its index keep that "
+                              "Artifactory URL in the target")
             return []
+        raise_for(resp, what)
+        config = self._json(resp, what)
         members = config.get("repositories") if isinstance(config, dict) else None
         return [str(m) for m in members or []]
 
