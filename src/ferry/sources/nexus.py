@@ -143,7 +143,7 @@ class NexusSource:
         are none, and the run's notes say so.
 
         Not retried here (the caller runs it under the request retry). Raises RetryableError (connection,
-        429, 5xx, an answer that is not JSON), FatalError (credentials refused: 401).
+        429, 5xx, an answer that is not JSON), FatalError (TLS not trusted), ItemError (another 4xx).
         """
         with self._groups_lock:  # workers of one run ask at once: one read
             if self._cargo_groups is None:
@@ -164,8 +164,9 @@ class NexusSource:
             resp = self.session.get(f"{self.url}/service/rest/v1/repositorySettings", auth=self.auth, timeout=60)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             raise transport_error(err, what) from None
-        if resp.status_code in (403, 404, 405):
-            # Without the groups, a dependency named through one keeps pointing at Nexus: say which.
+        if resp.status_code in (401, 403, 404, 405):
+            # Without the groups, a dependency named through one keeps pointing at Nexus: say which. A 401 too: the
+            # listing went through with these credentials (or none), so it is this one read they may not make.
             self.notes.append(f"Nexus refused to list its repositories' settings (HTTP {resp.status_code}), so "
                               "crates whose dependencies name a Cargo group's index keep that Nexus URL in the "
                               "target; give the source's user nx-repository-admin-cargo-*-read to repoint them")
