@@ -297,3 +297,67 @@ def test_nexus_refusing_its_repository_settings_is_a_note_not_a_failure():
     assert source.cargo_indexes("crates-internal") == ()
     assert source.cargo_indexes("crates-internal") == ()  # asked once: one note
     assert len(notes) == 1 and "HTTP 403" in notes[0] and "nx-repository-admin-cargo-*-read" in notes[0]
+
+
+def test_dependencies_named_through_a_downstream_codeartifact_repository_point_at_the_target(sandbox, tmp_path,
+                                                                                           monkeypatch):
+    """Cargo users read a CodeArtifact repository through one that has it as an upstream, so a crate published
+    to it names its dependencies from there by that repository's endpoint; replicated to another region, the
+    dependency must resolve in the target, not in the source region's repository."""
+    from ferry.sandbox.seed import _gzip_tar
+    from replicate_helpers import SOURCE_REGION, TARGET_REGION, write_replica_job
+
+    aws_env(monkeypatch, tmp_path)
+    url = sandbox.urls()["codeartifact"]
+    source = codeartifact(url, SOURCE_REGION)
+    source.create_domain(domain="acme")
+    source.create_repository(domain="acme", repository="crates")
+    source.create_repository(domain="acme", repository="crates-all", upstreams=[{"repositoryName": "crates"}])
+    source.create_repository(domain="acme", repository="everything", upstreams=[{"repositoryName": "crates-all"}])
+    source.create_repository(domain="acme", repository="elsewhere")
+    endpoint, token = (source.get_repository_endpoint(domain="acme", repository="crates", format="cargo")
+                       ["repositoryEndpoint"], source.get_authorization_token(domain="acme")["authorizationToken"])
+    base, metadata = crate("acme_core", "0.4.0")
+    _publish(endpoint, token, base, metadata)
+    indexes = {repo: "sparse+" + source.get_repository_endpoint(domain="acme", repository=repo,
+                                                                 format="cargo")["repositoryEndpoint"]
+               for repo in ("crates-all", "everything", "elsewhere")}
+    for repo, index in indexes.items():
+        name = f"app_{repo.replace('-', '_')}"
+        manifest = (f'[package]\nedition = "2021"\nname = "{name}"\nversion = "0.1.0"\nlicense = "MIT"\n\n'
+                    f'[dependencies.acme_core]\nversion = "0.4"\nregistry-index = "{index}"\n')
+        dep = {"name": "acme_core", "version_req": "^0.4", "features": [], "optional": False,
+               "default_features": True, "target": None, "kind": "normal", "registry": index}
+        _publish(endpoint, token, _gzip_tar({f"{name}-0.1.0/Cargo.toml": manifest.encode(),
+                                             f"{name}-0.1.0/src/lib.rs": b""}),
+                 {**metadata, "name": name, "vers": "0.1.0", "deps": [dep]})
+
+    job = write_replica_job(tmp_path / "job.toml", url, [("crates", "crates")], options="create_missing = true")
+    assert ferry("replicate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress") == 0
+    target = codeartifact(url, TARGET_REGION)
+    there = target.get_repository_endpoint(domain="acme", repository="crates", format="cargo")["repositoryEndpoint"]
+    auth = {"headers": {"Authorization": target.get_authorization_token(domain="acme")["authorizationToken"]}}
+    registries = {repo: _lines(f"{there}ap/p_/app_{repo.replace('-', '_')}", **auth)[0]["deps"][0].get("registry")
+                  for repo in indexes}
+    assert registries == {"crates-all": None, "everything": None, "elsewhere": indexes["elsewhere"]}
+
+
+def test_a_source_domain_whose_repositories_cannot_be_listed_is_a_note_not_a_failure():
+    """Listing the source domain's repositories takes a permission a replication identity may lack: the
+    crates still move, and the run says their dependencies named through another repository keep its URL."""
+    from ferry.errors import FatalError
+    from ferry.sources.codeartifact import CodeArtifactSource
+
+    class Domain:
+        def pages(self, operation, key, **params):
+            raise FatalError(f"{operation}: CodeArtifact refused the source's credentials (AccessDeniedException)")
+
+        def endpoint(self, repository, fmt):
+            return f"https://acme-111122223333.d.codeartifact.eu-west-1.amazonaws.com/{fmt}/{repository}/"
+
+    notes: list[str] = []
+    source = CodeArtifactSource(Domain())
+    source.notes = notes
+    own = ("https://acme-111122223333.d.codeartifact.eu-west-1.amazonaws.com/cargo/crates/",)
+    assert source.cargo_indexes("crates") == own and source.cargo_indexes("crates") == own
+    assert len(notes) == 1 and "codeartifact:ListRepositoriesInDomain" in notes[0]

@@ -93,7 +93,8 @@ def open_source(job: Job, settings: Settings, session: requests.Session, retry) 
     if cfg.kind == "codeartifact":
         from ferry.sources.codeartifact import open_codeartifact_source
 
-        return open_codeartifact_source(cfg, session, retry, settings.allow_http, settings.ca_bundle)
+        return open_codeartifact_source(cfg, session, retry, settings.allow_http, settings.ca_bundle,
+                                        settings.notes)
     raise UsageError(f"[source] kind {cfg.kind!r} is not supported by this ferry yet; use \"nexus\"")
 
 

@@ -8,8 +8,9 @@ The publish body is cargo's: little-endian u32 length + JSON metadata (rebuilt f
 it. Dependencies that named the source registry (their ``registry-index`` is where the crate came
 from, or one of the index URLs the source gives for the repository: Artifactory's
 ``api/cargo/{repo}/index`` and those of the virtual repositories aggregating it, a source CodeArtifact
-repository's cargo endpoint, the Nexus Cargo groups that serve the repository) are published as "this
-registry", so they resolve in the target along with the migrated crate.
+repository's cargo endpoint and those of the repositories reaching it through upstreams, the Nexus Cargo
+groups that serve the repository) are published as "this registry", so they resolve in the target along
+with the migrated crate.
 """
 
 from __future__ import annotations

@@ -87,9 +87,9 @@ class Source(Protocol):
 
     def cargo_indexes(self, repository: str) -> tuple[str, ...]:
         """The index URLs cargo is configured with for ``repository`` where they are not a prefix of its files'
-        URLs (Artifactory: ``{url}/api/cargo/{repo}/index``; CodeArtifact: the repository's cargo endpoint;
-        Nexus: the Cargo groups serving it), as a ``Cargo.toml``'s ``registry-index`` names them (without
-        ``sparse+``).
+        URLs (Artifactory: ``{url}/api/cargo/{repo}/index`` and its virtual repositories'; CodeArtifact: the
+        cargo endpoints of the repository and of those reaching it through upstreams; Nexus: the Cargo groups
+        serving it), as a ``Cargo.toml``'s ``registry-index`` names them (without ``sparse+``).
 
         Optional, read as ``getattr(source, "cargo_indexes", None)``, under the request retry. Raises as the
         source's other reads do.

@@ -17,6 +17,7 @@ document.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -26,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ferry.codeartifact import Domain
-from ferry.errors import ItemError, RetryableError, UsageError
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, retry_after_seconds
 from ferry.model import Checksums
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, \
@@ -111,7 +112,10 @@ class CodeArtifactSource:
     def __init__(self, domain: Domain, session: requests.Session | None = None):
         self.domain = domain
         self.session = session or requests.Session()
+        self.notes: list[str] = []  # what the run should tell the user (open_codeartifact_source gives the run's)
         self._formats: dict[str, set[str]] = {}
+        self._upstreams: dict[str, list[str]] | None = None  # repository -> its upstreams, read once
+        self._upstreams_lock = threading.Lock()
 
     # -- repositories
 
@@ -288,16 +292,50 @@ class CodeArtifactSource:
         return None if resp is None else swift_metadata_of(resp)
 
     def cargo_indexes(self, repository: str) -> tuple[str, ...]:
-        """The repository's cargo endpoint: the sparse index a crate published there names its dependencies
-        from there by (the endpoint is asked for once per repository: GetRepositoryEndpoint, cached)."""
-        return (self.domain.endpoint(repository, "cargo"),)
+        """The cargo endpoints a crate published to ``repository`` names its dependencies from there by: the
+        repository's own, then those of the domain's repositories that reach it through their upstreams
+        (directly or through another), which is where cargo users often read it.
+
+        The upstreams are read once per run (ListRepositoriesInDomain, then a DescribeRepository per
+        repository); where the source's identity may not read them, only the repository's own endpoint
+        (and the run's notes say so). Each endpoint is asked for once (GetRepositoryEndpoint, cached).
+        Raises RetryableError (after the control plane's retries), FatalError (credentials refused).
+        """
+        with self._upstreams_lock:  # workers of one run ask at once: one read
+            if self._upstreams is None:
+                self._upstreams = self._read_upstreams()
+            upstreams = self._upstreams
+        serving, todo = set(), [repository]
+        while todo:
+            member = todo.pop()
+            for name, ups in upstreams.items():
+                if member in ups and name not in serving and name != repository:
+                    serving.add(name)
+                    todo.append(name)
+        return tuple(self.domain.endpoint(name, "cargo") for name in (repository, *sorted(serving)))
+
+    def _read_upstreams(self) -> dict[str, list[str]]:
+        try:
+            names = [str(r["name"]) for r in self.domain.pages("list_repositories_in_domain", "repositories")]
+            return {name: [str(u["repositoryName"]) for u in
+                           self.domain.read("describe_repository", repository=name)["repository"].get("upstreams")
+                           or []] for name in names}
+        except FatalError as err:
+            # The identity may list packages but not the domain's repositories: a dependency named through a
+            # repository that has this one as an upstream then keeps the source's URL. Say so.
+            self.notes.append(f"could not read the source domain's repositories and their upstreams ({err}), so "
+                              "crates whose dependencies name another repository's cargo endpoint keep that source "
+                              "URL in the target; allow codeartifact:ListRepositoriesInDomain and "
+                              "codeartifact:DescribeRepository to repoint them")
+            return {}
 
 
 
 def open_codeartifact_source(cfg: Any, session: requests.Session,
                              retry: Callable[[Callable[[], Any]], Any] | None = None, allow_http: bool = False,
-                             ca_bundle: str | None = None) -> CodeArtifactSource:
-    """The source a job's ``[source] kind = "codeartifact"`` names (``url`` is an endpoint override).
+                             ca_bundle: str | None = None, notes: list[str] | None = None) -> CodeArtifactSource:
+    """The source a job's ``[source] kind = "codeartifact"`` names (``url`` is an endpoint override); ``notes``
+    collects what the run should tell the user.
 
     The endpoint gets the authorization tokens ferry then sends to the source's package endpoints, so
     plain http is refused for a host that is not loopback unless ``allow_http`` (:func:`ferry.http.check_url`,
@@ -306,4 +344,7 @@ def open_codeartifact_source(cfg: Any, session: requests.Session,
     url = check_url(cfg.url, "[source] url", allow_http) if cfg.url else None
     domain = Domain(cfg.domain, cfg.domain_owner, cfg.region, cfg.profile, endpoint_url=url, retry=retry,
                     role_arn=getattr(cfg, "role_arn", None), side="source", ca_bundle=ca_bundle, allow_http=allow_http)
-    return CodeArtifactSource(domain, session)
+    source = CodeArtifactSource(domain, session)
+    if notes is not None:
+        source.notes = notes
+    return source
