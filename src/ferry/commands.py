@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 from pathlib import Path
 
 from ferry.config import Job
+from ferry import statuses
 from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
@@ -71,6 +72,8 @@ def _run(command: str, engine: Engine, job: Job, settings: Settings, create_miss
                         with LedgerReader(settings.ledger) as reader:
                             engine.transfer(writer, reader)  # returns with every outcome committed
                             follower.finish(reader)
+                            writer.flush()  # the status pass reads the tags pass's failures back
+                            statuses.follow(engine, writer, reader)
                 else:
                     engine.plan(writer, verifying=command == "verify")
                     if command == "verify":  # the plan returned with its verdicts committed

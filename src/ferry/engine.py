@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 import requests
 
-from ferry import inventory, transfer
+from ferry import inventory, statuses, transfer
 from ferry.codeartifact import Domain
 from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
 from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError, UsageError
@@ -274,7 +274,10 @@ class Engine:
         ``verifying`` (``ferry verify``): an asset the target holds unchanged in an Archived version
         is a conflict, not ``same``: its bytes are there but can no longer be downloaded. ``migrate``
         leaves such versions as they are and calls them ``same`` (with the status in the reason):
-        archiving old versions in the target is the target owner's choice. Also when verifying, an
+        archiving old versions in the target is the target owner's choice. From a CodeArtifact source,
+        whose versions have statuses, the target's status is to be the source's instead: verifying, a
+        version whose status differs is a conflict, and ``migrate`` sets it after the transfer
+        (:mod:`ferry.statuses`). Also when verifying, an
         asset the target holds in a version the source has too, but which the source's version lacks,
         is a conflict where the format's migrator says it differs (``extra_differs``); ``migrate`` and
         ``audit`` list it as only in the target (ferry never deletes).
@@ -319,6 +322,7 @@ class Engine:
                     for entry in plan(_screened(want, writer, m.target), have, check_unique=False, extra=extra):
                         listed += entry.source is not None
                         writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
+                    self._note_left_out(ctx)
                     if not listed and shard is None:
                         # Nothing in the table says so otherwise: a mapping to the wrong (empty, or group)
                         # repository would pass as a run with nothing left to do.
@@ -337,6 +341,21 @@ class Engine:
                 upcoming.close()
         memory.close()  # its read connection; recording goes on through the writer
         writer.flush()
+
+    def _note_left_out(self, ctx: MappingContext) -> None:
+        """Say how many versions of the mapping's format the source listed with nothing to read (a CodeArtifact
+        source's Disposed and Unfinished versions): nothing in the ledger stands for them."""
+        left_out = getattr(self.source, "left_out", None)
+        if not left_out:
+            return
+        m = ctx.mapping
+        for status, why in (("Disposed", "their files are gone there; not copied"),
+                            ("Unfinished", "not completely published there yet; a later run copies them once "
+                                           "they are Published")):
+            count = left_out.pop((m.source, ctx.format, status), 0)
+            if count:
+                self.settings.notes.append(f"{m.source}: {count} {ctx.format} version(s) {status} in the source "
+                                           f"({why})")
 
     # -- transferring -------------------------------------------------------------------------------
 
@@ -761,11 +780,16 @@ def _cause(err: BaseException) -> str:
 
 
 def _unusable(entry: PlanEntry) -> PlanEntry:
-    """For ``verify``: an unchanged asset in an Archived target version is a conflict (it cannot be downloaded),
-    unless the source's version is Archived too (a CodeArtifact source: the target is as the source is)."""
-    archived = VersionStatus.ARCHIVED.value
-    if entry.action is Action.SAME and entry.target is not None and entry.target.status == archived \
-            and (entry.source is None or entry.source.status != archived):
+    """For ``verify``: an unchanged asset in a version whose status differs from a CodeArtifact source's is a
+    conflict (:func:`ferry.statuses.status_difference`); from other sources, one in an Archived target version
+    is (it cannot be downloaded)."""
+    if entry.action is not Action.SAME:
+        return entry
+    different = statuses.status_difference(entry)
+    if different:
+        return replace(entry, action=Action.CONFLICT, reason=different)
+    if entry.target is not None and entry.target.status == VersionStatus.ARCHIVED.value \
+            and (entry.source is None or entry.source.status is None):
         return replace(entry, action=Action.CONFLICT, reason="version is Archived in the target, so its assets "
                        "cannot be downloaded; set it back to Published there if it should be usable")
     return entry

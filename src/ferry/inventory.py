@@ -41,8 +41,12 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
               shard: Shard | None) -> Iterator[SourceItem]:
     # A source whose repositories hold several formats (CodeArtifact) lists only the migrator's: another
     # format's file must never be taken for one of this format (a generic package's .tgz for an npm tarball).
-    files = source.files(mapping.source, migrator.format) if getattr(source, "lists_by_format", False) \
-        else source.files(mapping.source)
+    if getattr(source, "lists_by_format", False):
+        # Versions it lists with nothing to read are counted only where the job selects them.
+        files = source.files(mapping.source, migrator.format, scope=lambda key: mapping.selects(key, options) and (
+            shard is None or shard.owns_key(key)))
+    else:
+        files = source.files(mapping.source)
     try:
         for file in files:
             item = migrator.identify(file, mapping)

@@ -51,7 +51,8 @@ class Source(Protocol):
         """Every file of ``repository``, page by page (never the whole listing in memory).
 
         A source whose repositories hold several formats sets ``lists_by_format = True`` and takes a
-        second argument, the format to list (``files(repository, "npm")``); callers ask with
+        second argument, the format to list (``files(repository, "npm")``), and ``scope``, which of the versions
+        it lists with nothing to read the job selects (they are counted, not listed); callers ask with
         ``getattr(source, "lists_by_format", False)``.
         """
 

@@ -18,6 +18,7 @@ document.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -29,7 +30,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from ferry.codeartifact import Domain
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, retry_after_seconds
-from ferry.model import Checksums
+from ferry.model import Checksums, ItemKey
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, \
     npm_deprecations_of, swift_metadata_of
 
@@ -116,6 +117,8 @@ class CodeArtifactSource:
         self._formats: dict[str, set[str]] = {}
         self._upstreams: dict[str, list[str]] | None = None  # repository -> its upstreams, read once
         self._upstreams_lock = threading.Lock()
+        # Versions listed with nothing to read, by (repository, format, status): the run's notes say so.
+        self.left_out: Counter[tuple[str, str, str]] = Counter()
 
     # -- repositories
 
@@ -160,12 +163,21 @@ class CodeArtifactSource:
             if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
 
-    def files(self, repository: str, fmt: str | None = None) -> Iterator[SourceFile]:
-        """Every asset of every readable version in ``repository`` (of ``fmt``, when given)."""
+    def files(self, repository: str, fmt: str | None = None,
+              scope: Callable[[ItemKey], bool] | None = None) -> Iterator[SourceFile]:
+        """Every asset of every readable version in ``repository`` (of ``fmt``, when given).
+
+        Versions with nothing to read (Unfinished, Disposed) are counted in :attr:`left_out` by
+        ``(repository, format, status)``, those ``scope`` selects (a key with an empty asset name) when given.
+        """
         for pkg in self.domain.packages(repository, fmt):
             namespace = pkg.get("namespace") or ""
             for ver in self.versions(repository, pkg["format"], namespace, pkg["package"]):
-                if ver.get("status") in SKIPPED_STATUSES:
+                status = ver.get("status")
+                if status in SKIPPED_STATUSES:
+                    if status != "Deleted" and (scope is None or scope(ItemKey(pkg["format"], namespace,
+                                                                                pkg["package"], ver["version"], ""))):
+                        self.left_out[(repository, pkg["format"], status)] += 1
                     continue
                 yield from self.version_files(repository, pkg["format"], namespace, pkg["package"], ver["version"],
                                               ver.get("revision"), ver.get("status", "Published"))

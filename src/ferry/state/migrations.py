@@ -128,6 +128,16 @@ def _run_problems(db: Database) -> None:
     db["runs"].add_column("problems", str)
 
 
+@_step("0008_version_statuses")
+def _version_statuses(db: Database) -> None:
+    # A CodeArtifact source's version status, and the target version's status as the plan listed it, per row:
+    # migrate sets the target version to the source's status once its files are there (and on a later run,
+    # when the two still differ), with no listing of its own. NULL for sources without statuses (Nexus,
+    # Artifactory), for files the target lacked, and for rows of older ledgers.
+    db["items"].add_column("source_status", str)
+    db["items"].add_column("target_status", str)
+
+
 SCHEMA_VERSION = len(NAMES)
 
 

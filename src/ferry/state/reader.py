@@ -51,6 +51,8 @@ class ItemRow:
     run_id: int | None
     locator: str | None = None
     source_checksums: str | None = None
+    source_status: str | None = None  # the source version's status (a CodeArtifact source), as planned
+    target_status: str | None = None  # the target version's status as the plan listed it (None: absent)
 
     @property
     def key(self) -> ItemKey:

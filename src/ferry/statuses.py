@@ -1,0 +1,115 @@
+"""Version statuses follow a CodeArtifact source on every ``migrate``; ``verify`` reports where they differ.
+
+A CodeArtifact source's versions may be Published, Unlisted or Archived; a publish makes a version
+Published in the target. The plan keeps both statuses in the ledger (``source_status``, and the
+``target_status`` the target listed), so after the transfer :func:`follow` knows without a listing of its
+own which versions differ: every version of the run whose files are all in the target (``same`` or
+``confirmed``) and whose target status is not the source's gets the source's (UpdatePackageVersionsStatus,
+up to 100 versions of a package per call, under the request retry and the rate limiter). The source's
+status is read on every run, so a status the source changed since an earlier run is followed too, and
+so is one a run did not get to set (stopped, or refused): the plan finds the two still differ. A version
+with a file missing, failed or in conflict is left as it is until its files are there. ``Disposed`` and
+``Unfinished`` source versions have no files to copy: the source leaves them out and the run's notes
+count them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
+
+from ferry.errors import FatalError
+from ferry.model import ItemKey, PlanEntry
+from ferry.redact import redact
+from ferry.replicators import batches
+from ferry.retry import failure_reason
+from ferry.state.ledger import Call, LedgerWriter
+from ferry.state.reader import LedgerReader
+from ferry.transfer import Interrupted
+
+if TYPE_CHECKING:
+    from ferry.engine import Engine
+
+SETTABLE = ("Published", "Unlisted", "Archived")  # what UpdatePackageVersionsStatus can set
+# What the target's version is once ferry has published into it: a new version, an Unfinished one it
+# finished and a Deleted one it published again are Published.
+_PUBLISHED_BY_FERRY = (None, "Published", "Unfinished", "Deleted")
+
+# One row per version of the run from a source with statuses: the source's status, whether ferry published
+# any of its files in this run, the target status the plan listed, whether every file is in the target, and
+# the last asset (the row a failure is recorded on).
+_VERSIONS = """
+    SELECT format, namespace, package, version, MAX(source_status), MAX(state = 'confirmed'),
+           MAX(target_status), MIN(state IN ('same', 'confirmed', 'skipped')) AND MAX(state IN ('same', 'confirmed')),
+           MAX(asset)
+    FROM items WHERE run_id = ? AND target_repo = ? AND source_repo = ? AND source_status IS NOT NULL
+    GROUP BY format, namespace, package, version ORDER BY format, namespace, package, version"""
+
+
+def differs(source_status: str | None, target_status: str | None, published_now: bool) -> bool:
+    """Whether a version whose files are all in the target needs the source's status set there."""
+    if source_status not in SETTABLE:
+        return False
+    if published_now:
+        return source_status != "Published" or target_status not in _PUBLISHED_BY_FERRY
+    return target_status != source_status
+
+
+def follow(engine: "Engine", writer: LedgerWriter, reader: LedgerReader) -> None:
+    """Set each version of this run's mappings whose files are all in the target to the source's status
+    where the target's differs. A version whose status cannot be set fails its last file (the reason says
+    which status and why), so the run's exit code shows it and the next run tries again; the run's notes
+    count the statuses set. Raises :class:`FatalError` (the run cannot go on) and
+    :class:`ferry.transfer.Interrupted` (it is stopping)."""
+    done: set[tuple[str, str]] = set()
+    tally: Counter[str] = Counter()
+    for ctx in engine.mappings:
+        m = ctx.mapping
+        if (m.source, m.target) in done:  # a mixed repository's formats are one query
+            continue
+        done.add((m.source, m.target))
+        # {(format, namespace, package, status): {version: the row a failure is recorded on}}
+        wanted: dict[tuple[str, str, str, str], dict[str, ItemKey]] = defaultdict(dict)
+        rows = reader.db.execute(_VERSIONS, [writer.run_id, m.target, m.source])
+        for fmt, ns, name, version, status, published_now, target_status, complete, asset in rows:
+            if complete and differs(status, target_status, bool(published_now)):
+                wanted[(fmt, ns, name, status)][version] = ItemKey(fmt, ns, name, version, asset)
+            if len(wanted) >= 256:
+                _set(engine, writer, m.target, wanted, tally)
+                wanted.clear()
+        _set(engine, writer, m.target, wanted, tally)
+    if tally:
+        counts = ", ".join(f"{status} {n}" for status, n in sorted(tally.items()))
+        engine.settings.notes.append(f"set {sum(tally.values())} version status(es) as in the source ({counts})")
+
+
+def _set(engine: "Engine", writer: LedgerWriter, target: str,
+         wanted: dict[tuple[str, str, str, str], dict[str, ItemKey]], tally: Counter[str]) -> None:
+    for (fmt, ns, name, status), versions in sorted(wanted.items()):
+        try:
+            result = batches.set_status(engine.domain, target, fmt, ns, name, list(versions), status)
+        except (FatalError, Interrupted):
+            raise
+        except Exception as err:  # noqa: BLE001 - this package's versions only; the next run tries again
+            result = batches.BatchResult(failed={v: failure_reason(err) for v in versions})
+        tally[status] += len(result.ok)
+        if result.ok:
+            # The ledger says what the target now holds, as a listing would.
+            done = [(status, target, fmt, ns, name, version) for version in result.ok]
+            writer.put(Call(lambda db, done=done: db.conn.executemany(
+                "UPDATE items SET target_status = ? WHERE target_repo = ? AND format = ? AND namespace = ? AND "
+                "package = ? AND version = ?", done)))
+        for version, why in result.failed.items():
+            writer.transition(target, versions[version], "failed",
+                              reason=redact(f"status {status} as in the source not set: {why}; the next run tries "
+                                            "again"))
+
+
+def status_difference(entry: PlanEntry) -> str | None:
+    """For ``verify``: why an asset the target holds unchanged is in a version whose status is not the
+    source's (a CodeArtifact source), or None."""
+    source, target = entry.source, entry.target
+    if source is None or target is None or source.status not in SETTABLE or target.status == source.status:
+        return None
+    return (f"version is {target.status} in the target, {source.status} in the source; ferry migrate (or replicate) "
+            "sets the source's")

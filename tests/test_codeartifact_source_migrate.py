@@ -1,0 +1,97 @@
+"""ferry migrate from a CodeArtifact source (another region of one stand-in): what the source's versions are
+besides their files (statuses) arrives in the target too, verify sees where it does not, and versions with
+nothing to read are reported."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from e2e_helpers import aws_env, codeartifact, ferry
+from ferry.replicators import batches
+from replicate_helpers import SOURCE_REGION, TARGET_REGION, Seeder, snapshot, write_replica_job
+
+
+@pytest.fixture
+def world(sandbox, tmp_path, monkeypatch):
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    src.npm("packages", "@acme/ui", "1.0.0")
+    src.npm("packages", "@acme/ui", "1.1.0")
+    src.pypi("packages", "acme-utils", "1.0")
+    src.generic("packages", "tools", "installer", "3.4.0", {"installer.bin": b"3.4.0", "notes.txt": b"n"})
+    src.generic("packages", "tools", "installer", "3.5.0", {"installer.bin": b"3.5.0"})
+    src.status("packages", "npm", "acme", "ui", "1.0.0", "Unlisted")
+    src.status("packages", "pypi", None, "acme-utils", "1.0", "Archived")
+    src.client.dispose_package_versions(domain="acme", repository="packages", format="generic", namespace="tools",
+                                        package="installer", versions=["3.5.0"])
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            options="create_missing = true")
+    return {"sandbox": sandbox, "src": src, "job": str(job), "state": str(tmp_path / "ferry.db"),
+            "target": codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)}
+
+
+def statuses(world, region: str) -> dict:
+    client = world["target"] if region == TARGET_REGION else world["src"].client
+    return {k: v[0] for k, v in snapshot(client, "acme", "packages").items()}
+
+
+def migrate(world) -> int:
+    return ferry("migrate", world["job"], "--state", world["state"], "--no-progress")
+
+
+def test_statuses_follow_the_source_and_verify_reports_a_difference(world, capsys):
+    assert migrate(world) == 0
+    err = capsys.readouterr().err
+    assert statuses(world, TARGET_REGION) == {
+        ("generic", "tools", "installer", "3.4.0"): "Published",
+        ("npm", "acme", "ui", "1.0.0"): "Unlisted",
+        ("npm", "acme", "ui", "1.1.0"): "Published",
+        ("pypi", "", "acme-utils", "1.0"): "Archived",
+    }  # the Disposed 3.5.0 has no files to copy: reported, not created
+    assert "set 2 version status(es) as in the source (Archived 1, Unlisted 1)" in err
+    assert "packages: 1 generic version(s) Disposed in the source (their files are gone there; not copied)" in err
+    with closing(sqlite3.connect(world["state"])) as db:
+        # The source's status is kept; the target's is what the target now holds (None: absent when planned).
+        assert sorted(db.execute("SELECT package, version, source_status, target_status FROM items "
+                                 "WHERE format != 'generic'")) == [
+            ("acme-utils", "1.0", "Archived", "Archived"), ("acme-utils", "1.0", "Archived", "Archived"),
+            ("ui", "1.0.0", "Unlisted", "Unlisted"), ("ui", "1.1.0", "Published", None)]
+    assert ferry("verify", world["job"], "--state", world["state"]) == 0
+
+    # Someone publishes the Unlisted version again in the target: verify names the difference, and the next
+    # migrate puts the source's status back without copying anything.
+    target = world["target"]
+    target.update_package_versions_status(domain="acme", repository="packages", format="npm", namespace="acme",
+                                          package="ui", versions=["1.0.0"], targetStatus="Published")
+    capsys.readouterr()
+    assert ferry("verify", world["job"], "--state", world["state"]) == 1
+    assert "version is Published in the target, Unlisted in the source" in capsys.readouterr().out
+    assert migrate(world) == 0
+    assert statuses(world, TARGET_REGION)[("npm", "acme", "ui", "1.0.0")] == "Unlisted"
+
+    # The source changes a status after the migration: the next run follows it.
+    world["src"].status("packages", "pypi", None, "acme-utils", "1.0", "Published")
+    assert migrate(world) == 0
+    assert statuses(world, TARGET_REGION)[("pypi", "", "acme-utils", "1.0")] == "Published"
+    assert ferry("verify", world["job"], "--state", world["state"]) == 0
+
+
+def test_a_status_the_target_refused_fails_the_run_and_the_next_run_sets_it(world, monkeypatch, capsys):
+    def refused(domain, repository, fmt, namespace, package, versions, status):
+        return batches.BatchResult(failed={v: "AccessDeniedException: not allowed" for v in versions})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(batches, "set_status", refused)
+        assert migrate(world) == 1
+    with closing(sqlite3.connect(world["state"])) as db:
+        failed = db.execute("SELECT package, version, reason FROM items WHERE state = 'failed'").fetchall()
+    assert sorted(row[:2] for row in failed) == [("acme-utils", "1.0"), ("ui", "1.0.0")]
+    assert all("status" in row[2] and "not set: AccessDeniedException" in row[2] for row in failed)
+    assert statuses(world, TARGET_REGION)[("npm", "acme", "ui", "1.0.0")] == "Published"
+    assert migrate(world) == 0
+    assert statuses(world, TARGET_REGION)[("npm", "acme", "ui", "1.0.0")] == "Unlisted"
+    assert statuses(world, TARGET_REGION)[("pypi", "", "acme-utils", "1.0")] == "Archived"
