@@ -95,3 +95,43 @@ def test_a_status_the_target_refused_fails_the_run_and_the_next_run_sets_it(worl
     assert migrate(world) == 0
     assert statuses(world, TARGET_REGION)[("npm", "acme", "ui", "1.0.0")] == "Unlisted"
     assert statuses(world, TARGET_REGION)[("pypi", "", "acme-utils", "1.0")] == "Archived"
+
+
+def test_versions_the_source_had_from_an_upstream_or_external_connection_are_counted(sandbox, tmp_path,
+                                                                                        monkeypatch, capsys):
+    """A version that came into the source repository through an upstream or an external connection becomes a
+    direct publish in the target, whose origin controls then block upstream versions of the package: audit and
+    migrate say how many, from where, and the ledger names each one."""
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("shared", "app")
+    src.npm("shared", "@acme/base", "1.0.0")
+    src.npm("app", "@acme/app", "2.0.0")
+    src.npm("app", "lodash", "4.17.21")
+    src.npm("app", "lodash", "4.17.20")
+    # Read through the upstream: the version keeps the repository it entered the domain by, as the service does.
+    src.client.copy_package_versions(domain="acme", sourceRepository="shared", destinationRepository="app",
+                                     format="npm", namespace="acme", package="base", versions=["1.0.0"])
+    store = sandbox.apps["codeartifact"].store
+    with store.tx() as db:  # lodash was ingested from npmjs (the stand-in never fetches it)
+        db.execute("UPDATE versions SET origin_type = 'EXTERNAL', entry_repo = 'public:npmjs' WHERE package_id IN "
+                   "(SELECT id FROM packages WHERE name = 'lodash')")
+    listed = src.client.list_package_versions(domain="acme", repository="app", format="npm", package="lodash")
+    assert listed["versions"][0]["origin"] == {"originType": "EXTERNAL",
+                                               "domainEntryPoint": {"externalConnectionName": "public:npmjs"}}
+    job = str(write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("app", "app")],
+                                options="create_missing = true"))
+    state = str(tmp_path / "ferry.db")
+    head = "app -> app: {} 3 version(s) of 2 package(s) the source had from elsewhere (external connection " \
+           "public:npmjs 2, repository shared 1) as direct publishes"
+    assert ferry("audit", job, "--state", state, "--create-missing") == 0
+    assert head.format("would copy") in capsys.readouterr().err
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert head.format("copied") in err and "upstream=BLOCK" in err
+    with closing(sqlite3.connect(state)) as db:
+        assert sorted(db.execute("SELECT package, version, source_origin FROM items WHERE run_id = 2")) == [
+            ("app", "2.0.0", None), ("base", "1.0.0", "upstream:shared"), ("lodash", "4.17.20", "external:public:npmjs"),
+            ("lodash", "4.17.21", "external:public:npmjs")]
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0  # nothing copied: nothing to say
+    assert "from elsewhere" not in capsys.readouterr().err

@@ -376,7 +376,7 @@ def test_a_disk_that_fills_up_during_a_run_is_named_with_what_to_do(tmp_path, pa
                                   "run the same command again"), out.stderr
 
 
-def test_a_ledger_before_version_statuses_upgrades_and_keeps_both_statuses(path):
+def test_a_ledger_before_version_statuses_upgrades_and_keeps_both_statuses_and_the_origin(path):
     path.parent.mkdir(parents=True)
     db = Database(sqlite3.connect(str(path)))
     assert migrate(db, str(path), upto=7) == 7
@@ -385,15 +385,16 @@ def test_a_ledger_before_version_statuses_upgrades_and_keeps_both_statuses(path)
     assert "source_status" not in db["items"].columns_dict
     db.close()
     k = key("new")
-    unlisted = PlanEntry(k, Action.SAME, SourceItem(k, size=1, checksums={"sha256": sha(1)}, status="Unlisted"),
+    unlisted = PlanEntry(k, Action.SAME, SourceItem(k, size=1, checksums={"sha256": sha(1)}, status="Unlisted",
+                                                  origin="external:public:npmjs"),
                          TargetItem(k, size=1, sha256=sha(1), status="Published"), "")
     with LedgerWriter(path) as writer:
         writer.start_run("migrate")
         writer.planned(unlisted, "src", "dst")
     with LedgerReader(path) as reader:
         assert reader.schema_version == SCHEMA_VERSION
-        rows = {r.package: (r.source_status, r.target_status) for r in reader.items(None)}
-    assert rows == {"old": (None, None), "new": ("Unlisted", "Published")}
+        rows = {r.package: (r.source_status, r.target_status, r.source_origin) for r in reader.items(None)}
+    assert rows == {"old": (None, None, None), "new": ("Unlisted", "Published", "external:public:npmjs")}
 
 
 def test_ledger_from_a_newer_ferry_is_refused(path):

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from pathlib import Path
 
 from ferry.config import Job
-from ferry import statuses
+from ferry import origins, statuses
 from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
@@ -80,6 +80,8 @@ def _run(command: str, engine: Engine, job: Job, settings: Settings, create_miss
                         with LedgerReader(settings.ledger) as reader:
                             check_source_tags(engine, writer, reader)
                 writer.flush()
+                with LedgerReader(settings.ledger) as reader:
+                    origins.note(engine, reader, run_id, command)
         finally:
             note = engine.retry_note()
             if note:

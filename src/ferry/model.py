@@ -206,7 +206,9 @@ class SourceItem:
     SNAPSHOT under ``snapshots = "skip"``: passed through as SKIPPED, not a failure). ``checksums``
     may be given as a dict; it is normalized to :class:`Checksums`. ``extras`` carries format-specific
     data the publisher needs (e.g. npm package.json fields) and takes no part in hashing. ``status`` is
-    the source version's status where the source has statuses (a CodeArtifact source), else None.
+    the source version's status where the source has statuses (a CodeArtifact source), else None;
+    ``origin`` how such a source got the version when it was not published there
+    (:func:`ferry.sources.codeartifact.origin_of`: ``external:public:npmjs``, ``upstream:REPO``), else None.
     """
 
     key: ItemKey
@@ -220,6 +222,7 @@ class SourceItem:
     skipped: str | None = None
     extras: Mapping[str, Any] = field(default_factory=dict, hash=False)
     status: str | None = None
+    origin: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checksums", _checksums(self.checksums))

@@ -173,5 +173,5 @@ def source_item(file: SourceFile, key_parts: tuple[str, str, str, str, str], unm
     return SourceItem(
         key=ItemKey(*key_parts), size=file.size, checksums=file.checksums, locator=file.url,
         repository=file.repository, published=file.published, unmappable=unmappable, extras=extras,
-        status=file.hints.get("status"),
+        status=file.hints.get("status"), origin=file.hints.get("origin"),
     )

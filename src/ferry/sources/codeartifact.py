@@ -68,6 +68,20 @@ class Locator:
         return cls(*(unquote(p) for p in parts), revision=revision)
 
 
+def origin_of(version: Mapping[str, Any], repository: str) -> str | None:
+    """How a listed version came into ``repository`` when it was not published there (ListPackageVersions'
+    ``origin``): ``external:NAME`` when the domain ingested it from external connection NAME (npmjs, PyPI...),
+    ``upstream:REPO`` when it entered the domain through another repository (an upstream of this one, or a
+    repository it was copied from); None when it was published to ``repository`` itself, or the service
+    does not say (originType UNKNOWN, no origin)."""
+    origin = version.get("origin") or {}
+    entry = origin.get("domainEntryPoint") or {}
+    if origin.get("originType") == "EXTERNAL" or entry.get("externalConnectionName"):
+        return f"external:{entry.get('externalConnectionName') or 'unknown'}"
+    through = entry.get("repositoryName")
+    return f"upstream:{through}" if through and through != repository else None
+
+
 def native_path(fmt: str, namespace: str, package: str, version: str, asset: str) -> str:
     """The path the asset would have in the format's own repository layout (what migrators parse)."""
     if fmt == "npm":
@@ -180,19 +194,23 @@ class CodeArtifactSource:
                         self.left_out[(repository, pkg["format"], status)] += 1
                     continue
                 yield from self.version_files(repository, pkg["format"], namespace, pkg["package"], ver["version"],
-                                              ver.get("revision"), ver.get("status", "Published"))
+                                              ver.get("revision"), ver.get("status", "Published"),
+                                              origin_of(ver, repository))
 
     def version_files(self, repository: str, fmt: str, namespace: str, package: str, version: str,
-                      revision: str | None, status: str = "Published") -> Iterator[SourceFile]:
+                      revision: str | None, status: str = "Published",
+                      origin: str | None = None) -> Iterator[SourceFile]:
         """The assets of one version as source files (one ListPackageVersionAssets walk)."""
         for asset in self.domain.assets(repository, fmt, namespace, package, version):
-            yield self.file(repository, fmt, namespace, package, version, asset, revision, status)
+            yield self.file(repository, fmt, namespace, package, version, asset, revision, status, origin)
 
     def file(self, repository: str, fmt: str, namespace: str, package: str, version: str, asset: Mapping[str, Any],
-             revision: str | None, status: str) -> SourceFile:
+             revision: str | None, status: str, origin: str | None = None) -> SourceFile:
         name = asset["name"]
         hints = {"format": fmt, "namespace": namespace, "name": package, "version": version, "asset": name,
                  "status": status}
+        if origin:
+            hints["origin"] = origin
         if namespace:
             hints["group"] = namespace
         if revision:

@@ -259,14 +259,14 @@ _STOP = object()
 
 _COLUMNS = ("target_repo", "format", "namespace", "package", "version", "asset", "source_repo", "action", "state",
             "size", "source_sha256", "target_sha256", "reason", "attempts", "updated", "run_id", "locator",
-            "source_checksums", "source_status", "target_status")
+            "source_checksums", "source_status", "target_status", "source_origin")
 _IDENTITY = ("target_repo", "format", "namespace", "package", "version", "asset")
 _PLANNED = UpsertStatement("items", _COLUMNS, _IDENTITY, """
     source_repo = excluded.source_repo, action = excluded.action, state = excluded.state, size = excluded.size,
     source_sha256 = excluded.source_sha256, target_sha256 = excluded.target_sha256, reason = excluded.reason,
     updated = excluded.updated, run_id = excluded.run_id, locator = excluded.locator,
     source_checksums = excluded.source_checksums, source_status = excluded.source_status,
-    target_status = excluded.target_status""")
+    target_status = excluded.target_status, source_origin = excluded.source_origin""")
 _TRANSITION = UpsertStatement("items", _COLUMNS, _IDENTITY, """
     state = excluded.state, reason = excluded.reason,
     size = COALESCE(excluded.size, items.size),
@@ -490,13 +490,14 @@ class LedgerWriter:
                 source.sha256 if source is not None else None, target.sha256 if target is not None else None,
                 _clean(entry.reason), 0, now(), self.run_id, source.locator if source is not None else None,
                 json.dumps(source.checksums.as_dict()) if source is not None else None,
-                source.status if source is not None else None, target.status if target is not None else None))
+                source.status if source is not None else None, target.status if target is not None else None,
+                source.origin if source is not None else None))
         elif isinstance(event, Transition):
             key = event.key
             rows.add(_TRANSITION, (
                 event.target_repo, key.format.value, key.namespace, key.package, key.version, key.asset,
                 event.source_repo or "", None, event.state, event.size, event.source_sha256, event.target_sha256,
-                _clean(event.reason), 1 if event.attempt else 0, now(), self.run_id, None, None, None, None))
+                _clean(event.reason), 1 if event.attempt else 0, now(), self.run_id, None, None, None, None, None))
         elif isinstance(event, Upsert):
             rows.add(event.statement, event.values)
         elif isinstance(event, Call):

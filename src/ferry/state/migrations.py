@@ -138,6 +138,14 @@ def _version_statuses(db: Database) -> None:
     db["items"].add_column("target_status", str)
 
 
+@_step("0009_source_origin")
+def _source_origin(db: Database) -> None:
+    # How a CodeArtifact source got each version when it was not published there (``external:NAME``,
+    # ``upstream:REPO``): in the target it is a direct publish, whose origin controls then block upstream
+    # versions of the package, so the run's notes count such versions and the ledger says which they were.
+    db["items"].add_column("source_origin", str)
+
+
 SCHEMA_VERSION = len(NAMES)
 
 

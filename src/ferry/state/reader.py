@@ -53,6 +53,7 @@ class ItemRow:
     source_checksums: str | None = None
     source_status: str | None = None  # the source version's status (a CodeArtifact source), as planned
     target_status: str | None = None  # the target version's status as the plan listed it (None: absent)
+    source_origin: str | None = None  # how a CodeArtifact source got the version, if not published there
 
     @property
     def key(self) -> ItemKey:

@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 # Statement sizes in rows: any run of rows goes out in a few statements (27 rows: 16 + 8 + 2 + 1), and
 # eight prepared statements per kind stay in SQLite's statement cache. 128 rows of the widest row
-# (20 columns) are 2,560 parameters, far below SQLite's limit of 32,766.
+# (21 columns) are 2,688 parameters, far below SQLite's limit of 32,766.
 _SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
 
 

@@ -165,9 +165,12 @@ def package_summary(pkg: Package) -> dict[str, Any]:
 
 
 def version_origin(ver: Version) -> dict[str, Any]:
+    """``origin`` of a version: the repository it entered the domain through, or for an EXTERNAL one the
+    external connection (kept in ``entry_repo`` too: the stand-in never ingests, tests mark versions so)."""
     out: dict[str, Any] = {"originType": ver.origin_type}
     if ver.entry_repo:
-        out["domainEntryPoint"] = {"repositoryName": ver.entry_repo}
+        field = "externalConnectionName" if ver.origin_type == "EXTERNAL" else "repositoryName"
+        out["domainEntryPoint"] = {field: ver.entry_repo}
     return out
 
 
