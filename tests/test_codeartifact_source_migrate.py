@@ -135,3 +135,35 @@ def test_versions_the_source_had_from_an_upstream_or_external_connection_are_cou
             ("lodash", "4.17.21", "external:public:npmjs")]
     assert ferry("migrate", job, "--state", state, "--no-progress") == 0  # nothing copied: nothing to say
     assert "from elsewhere" not in capsys.readouterr().err
+
+
+def test_a_version_removed_from_the_source_while_it_is_listed_is_left_out_not_fatal(sandbox, tmp_path, monkeypatch,
+                                                                                  capsys):
+    """A domain in use: a version deleted between ListPackageVersions and ListPackageVersionAssets is gone, not a
+    reason to stop the whole run; the rest is copied and the notes say one was removed."""
+    from ferry.sources.codeartifact import CodeArtifactSource
+
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    src.npm("packages", "left-pad-acme", "1.0.0")
+    src.npm("packages", "left-pad-acme", "1.1.0")
+    src.npm("packages", "right-pad-acme", "1.0.0")
+    listed = CodeArtifactSource.versions
+
+    def deleted_meanwhile(self, repository, fmt, namespace, package):
+        versions = list(listed(self, repository, fmt, namespace, package))
+        if package == "left-pad-acme":
+            src.client.delete_package_versions(domain="acme", repository="packages", format="npm",
+                                               package=package, versions=["1.0.0"])
+        return iter(versions)
+
+    monkeypatch.setattr(CodeArtifactSource, "versions", deleted_meanwhile)
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            options="create_missing = true")
+    assert ferry("migrate", str(job), "--state", str(tmp_path / "ferry.db"), "--no-progress") == 0
+    assert "packages: 1 npm version(s) removed from the source while it was listed (not copied)" in \
+        capsys.readouterr().err
+    target = codeartifact(sandbox.urls()["codeartifact"], TARGET_REGION)
+    assert sorted(k[2:] for k in snapshot(target, "acme", "packages")) == [
+        ("left-pad-acme", "1.1.0"), ("right-pad-acme", "1.0.0")]

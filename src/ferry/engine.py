@@ -344,18 +344,19 @@ class Engine:
 
     def _note_left_out(self, ctx: MappingContext) -> None:
         """Say how many versions of the mapping's format the source listed with nothing to read (a CodeArtifact
-        source's Disposed and Unfinished versions): nothing in the ledger stands for them."""
+        source's Disposed and Unfinished versions, and those removed while it was listed): nothing in the
+        ledger stands for them."""
         left_out = getattr(self.source, "left_out", None)
         if not left_out:
             return
         m = ctx.mapping
-        for status, why in (("Disposed", "their files are gone there; not copied"),
-                            ("Unfinished", "not completely published there yet; a later run copies them once "
-                                           "they are Published")):
+        for status, why in (("Disposed", "Disposed in the source (their files are gone there; not copied)"),
+                            ("Unfinished", "Unfinished in the source (not completely published there yet; a later "
+                                           "run copies them once they are Published)"),
+                            ("gone", "removed from the source while it was listed (not copied)")):
             count = left_out.pop((m.source, ctx.format, status), 0)
             if count:
-                self.settings.notes.append(f"{m.source}: {count} {ctx.format} version(s) {status} in the source "
-                                           f"({why})")
+                self.settings.notes.append(f"{m.source}: {count} {ctx.format} version(s) {why}")
 
     # -- transferring -------------------------------------------------------------------------------
 

@@ -182,27 +182,44 @@ class CodeArtifactSource:
         """Every asset of every readable version in ``repository`` (of ``fmt``, when given).
 
         Versions with nothing to read (Unfinished, Disposed) are counted in :attr:`left_out` by
-        ``(repository, format, status)``, those ``scope`` selects (a key with an empty asset name) when given.
+        ``(repository, format, status)``, and so are versions gone by the time their assets are listed
+        (status ``gone``): those ``scope`` selects (a key with an empty asset name) when given.
         """
         for pkg in self.domain.packages(repository, fmt):
             namespace = pkg.get("namespace") or ""
             for ver in self.versions(repository, pkg["format"], namespace, pkg["package"]):
                 status = ver.get("status")
+                key = ItemKey(pkg["format"], namespace, pkg["package"], ver["version"], "")
                 if status in SKIPPED_STATUSES:
-                    if status != "Deleted" and (scope is None or scope(ItemKey(pkg["format"], namespace,
-                                                                                pkg["package"], ver["version"], ""))):
+                    if status != "Deleted" and (scope is None or scope(key)):
                         self.left_out[(repository, pkg["format"], status)] += 1
                     continue
-                yield from self.version_files(repository, pkg["format"], namespace, pkg["package"], ver["version"],
-                                              ver.get("revision"), ver.get("status", "Published"),
-                                              origin_of(ver, repository))
+                assets = self._assets(repository, pkg["format"], namespace, pkg["package"], ver["version"])
+                if assets is None:
+                    if scope is None or scope(key):
+                        self.left_out[(repository, pkg["format"], "gone")] += 1
+                    continue
+                for asset in assets:
+                    yield self.file(repository, pkg["format"], namespace, pkg["package"], ver["version"], asset,
+                                    ver.get("revision"), status or "Published", origin_of(ver, repository))
 
     def version_files(self, repository: str, fmt: str, namespace: str, package: str, version: str,
                       revision: str | None, status: str = "Published",
                       origin: str | None = None) -> Iterator[SourceFile]:
-        """The assets of one version as source files (one ListPackageVersionAssets walk)."""
-        for asset in self.domain.assets(repository, fmt, namespace, package, version):
+        """The assets of one version as source files (one ListPackageVersionAssets walk); none once the
+        version is gone (:meth:`_assets`)."""
+        for asset in self._assets(repository, fmt, namespace, package, version) or ():
             yield self.file(repository, fmt, namespace, package, version, asset, revision, status, origin)
+
+    def _assets(self, repository: str, fmt: str, namespace: str, package: str, version: str) -> list[dict] | None:
+        """The version's assets; None once the version (or its package) is gone: deleted since
+        ListPackageVersions named it, as happens to a domain in use while ferry lists it."""
+        try:
+            return self.domain.assets(repository, fmt, namespace, package, version)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            return None
 
     def file(self, repository: str, fmt: str, namespace: str, package: str, version: str, asset: Mapping[str, Any],
              revision: str | None, status: str, origin: str | None = None) -> SourceFile:
