@@ -24,8 +24,8 @@ _SHOWN = 3  # origins named in a note; the rest are counted
 def note(engine: "Engine", reader: LedgerReader, run_id: int | None, command: str) -> None:
     """Append one note per mapping of the run whose copied (``audit``: to be copied) versions came into the
     source from elsewhere. Nothing for other commands or sources without origins."""
-    if command not in ("audit", "migrate"):
-        return
+    if command not in ("audit", "migrate") or getattr(engine.source, "kind", None) != "codeartifact":
+        return  # no other source has origins: no need to read the run's rows back
     which = "action = 'copy'" if command == "audit" else "state = 'confirmed'"
     done: set[tuple[str, str]] = set()
     for ctx in engine.mappings:

@@ -61,6 +61,8 @@ def follow(engine: "Engine", writer: LedgerWriter, reader: LedgerReader) -> None
     which status and why), so the run's exit code shows it and the next run tries again; the run's notes
     count the statuses set. Raises :class:`FatalError` (the run cannot go on) and
     :class:`ferry.transfer.Interrupted` (it is stopping)."""
+    if getattr(engine.source, "kind", None) != "codeartifact":
+        return  # no other source has statuses: no need to read the run's rows back
     done: set[tuple[str, str]] = set()
     tally: Counter[str] = Counter()
     for ctx in engine.mappings:
