@@ -68,12 +68,14 @@ def _run(command: str, engine: Engine, job: Job, settings: Settings, create_miss
                     as run_id:
                 if command == "migrate":
                     with Follower(engine, writer) as follower:
-                        engine.plan(writer, planned=follower.mapping_planned)
+                        # Statuses first: the npm tags pass sees only the versions the target lists.
+                        status_pass = statuses.StatusPass(engine, writer)
+                        engine.plan(writer, planned=lambda ctx: (status_pass.mapping_planned(ctx),
+                                                                 follower.mapping_planned(ctx)))
                         with LedgerReader(settings.ledger) as reader:
                             engine.transfer(writer, reader)  # returns with every outcome committed
+                            status_pass.finish(reader)
                             follower.finish(reader)
-                            writer.flush()  # the status pass reads the tags pass's failures back
-                            statuses.follow(engine, writer, reader)
                 else:
                     engine.plan(writer, verifying=command == "verify")
                     if command == "verify":  # the plan returned with its verdicts committed

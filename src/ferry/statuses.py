@@ -2,10 +2,13 @@
 
 A CodeArtifact source's versions may be Published, Unlisted or Archived; a publish makes a version
 Published in the target. The plan keeps both statuses in the ledger (``source_status``, and the
-``target_status`` the target listed), so after the transfer :func:`follow` knows without a listing of its
-own which versions differ: every version of the run whose files are all in the target (``same`` or
-``confirmed``) and whose target status is not the source's gets the source's (UpdatePackageVersionsStatus,
-up to 100 versions of a package per call, under the request retry and the rate limiter). The source's
+``target_status`` the target listed), so :class:`StatusPass` knows without a listing of its own which
+versions differ: every version of the run whose files are all in the target (``same`` or ``confirmed``)
+and whose target status is not the source's gets the source's (UpdatePackageVersionsStatus, up to 100
+versions of a package per call, under the request retry and the rate limiter). Before the npm tags and
+deprecations are followed (:mod:`ferry.dist_tags`), since those see only the versions the target lists:
+a version the source has deprecated and published again would otherwise fail to be deprecated, on every
+run, while still Unlisted in the target. The source's
 status is read on every run, so a status the source changed since an earlier run is followed too, and
 so is one a run did not get to set (stopped, or refused): the plan finds the two still differ. A version
 with a file missing, failed or in conflict is left as it is until its files are there. ``Disposed`` and
@@ -28,7 +31,8 @@ from ferry.state.reader import LedgerReader
 from ferry.transfer import Interrupted
 
 if TYPE_CHECKING:
-    from ferry.engine import Engine
+    from ferry.config import RepositoryMapping
+    from ferry.engine import Engine, MappingContext
 
 SETTABLE = ("Published", "Unlisted", "Archived")  # what UpdatePackageVersionsStatus can set
 # What the target's version is once ferry has published into it: a new version, an Unfinished one it
@@ -43,7 +47,7 @@ _VERSIONS = """
            MAX(target_status), MIN(state IN ('same', 'confirmed', 'skipped')) AND MAX(state IN ('same', 'confirmed')),
            MAX(asset)
     FROM items WHERE run_id = ? AND target_repo = ? AND source_repo = ? AND source_status IS NOT NULL
-    GROUP BY format, namespace, package, version ORDER BY format, namespace, package, version"""
+    {format}GROUP BY format, namespace, package, version ORDER BY format, namespace, package, version"""
 
 
 def differs(source_status: str | None, target_status: str | None, published_now: bool) -> bool:
@@ -55,34 +59,55 @@ def differs(source_status: str | None, target_status: str | None, published_now:
     return target_status != source_status
 
 
-def follow(engine: "Engine", writer: LedgerWriter, reader: LedgerReader) -> None:
-    """Set each version of this run's mappings whose files are all in the target to the source's status
-    where the target's differs. A version whose status cannot be set fails its last file (the reason says
-    which status and why), so the run's exit code shows it and the next run tries again; the run's notes
-    count the statuses set. Raises :class:`FatalError` (the run cannot go on) and
-    :class:`ferry.transfer.Interrupted` (it is stopping)."""
-    if getattr(engine.source, "kind", None) != "codeartifact":
-        return  # no other source has statuses: no need to read the run's rows back
-    done: set[tuple[str, str]] = set()
-    tally: Counter[str] = Counter()
-    for ctx in engine.mappings:
-        m = ctx.mapping
-        if (m.source, m.target) in done:  # a mixed repository's formats are one query
-            continue
-        done.add((m.source, m.target))
+class StatusPass:
+    """The status pass of one ``migrate`` run: :meth:`mapping_planned` for the versions the plan found whole
+    in the target, :meth:`finish` after the transfer for the rest. Each sets every version of this run whose
+    files are all in the target to the source's status where the target's differs. A version whose status
+    cannot be set fails its last file (the reason says which status and why), so the run's exit code shows
+    it and the next run tries again; the run's notes count the statuses set. Both raise :class:`FatalError`
+    (the run cannot go on) and :class:`ferry.transfer.Interrupted` (it is stopping)."""
+
+    def __init__(self, engine: "Engine", writer: LedgerWriter):
+        self._engine, self._writer = engine, writer
+        # No other source has statuses: no need to read the run's rows back.
+        self._wanted = getattr(engine.source, "kind", None) == "codeartifact"
+        self._tally: Counter[str] = Counter()
+
+    def mapping_planned(self, ctx: "MappingContext") -> None:
+        """Called once every verdict of ``ctx``'s plan is queued, before its npm tags pass starts."""
+        if not self._wanted:
+            return
+        self._writer.flush()  # the pass reads the mapping's verdicts back from the ledger
+        with LedgerReader(self._writer.path) as reader:
+            self._follow(reader, ctx.mapping, ctx.format)
+
+    def finish(self, reader: LedgerReader) -> None:
+        """After the transfer (before the npm tags pass's second part): every mapping's versions; the note."""
+        if not self._wanted:
+            return
+        done: set[tuple[str, str]] = set()
+        for ctx in self._engine.mappings:
+            m = ctx.mapping
+            if (m.source, m.target) not in done:  # a mixed repository's formats are one query
+                done.add((m.source, m.target))
+                self._follow(reader, m, None)
+        if self._tally:
+            counts = ", ".join(f"{status} {n}" for status, n in sorted(self._tally.items()))
+            self._engine.settings.notes.append(f"set {sum(self._tally.values())} version status(es) as in the "
+                                               f"source ({counts})")
+
+    def _follow(self, reader: LedgerReader, m: "RepositoryMapping", fmt: str | None) -> None:
         # {(format, namespace, package, status): {version: the row a failure is recorded on}}
         wanted: dict[tuple[str, str, str, str], dict[str, ItemKey]] = defaultdict(dict)
-        rows = reader.db.execute(_VERSIONS, [writer.run_id, m.target, m.source])
-        for fmt, ns, name, version, status, published_now, target_status, complete, asset in rows:
+        sql = _VERSIONS.format(format="AND format = ? " if fmt else "")
+        rows = reader.db.execute(sql, [self._writer.run_id, m.target, m.source, *([fmt] if fmt else [])])
+        for row_fmt, ns, name, version, status, published_now, target_status, complete, asset in rows:
             if complete and differs(status, target_status, bool(published_now)):
-                wanted[(fmt, ns, name, status)][version] = ItemKey(fmt, ns, name, version, asset)
+                wanted[(row_fmt, ns, name, status)][version] = ItemKey(row_fmt, ns, name, version, asset)
             if len(wanted) >= 256:
-                _set(engine, writer, m.target, wanted, tally)
+                _set(self._engine, self._writer, m.target, wanted, self._tally)
                 wanted.clear()
-        _set(engine, writer, m.target, wanted, tally)
-    if tally:
-        counts = ", ".join(f"{status} {n}" for status, n in sorted(tally.items()))
-        engine.settings.notes.append(f"set {sum(tally.values())} version status(es) as in the source ({counts})")
+        _set(self._engine, self._writer, m.target, wanted, self._tally)
 
 
 def _set(engine: "Engine", writer: LedgerWriter, target: str,
