@@ -45,6 +45,9 @@ def migrate(world) -> int:
 
 
 def test_statuses_follow_the_source_and_verify_reports_a_difference(world, capsys):
+    assert ferry("audit", world["job"], "--state", world["state"], "--create-missing") == 0
+    assert "migrate would set 2 version status(es) as in the source (Archived 1, Unlisted 1)" in \
+        capsys.readouterr().err
     assert migrate(world) == 0
     err = capsys.readouterr().err
     assert statuses(world, TARGET_REGION) == {
@@ -71,6 +74,8 @@ def test_statuses_follow_the_source_and_verify_reports_a_difference(world, capsy
     capsys.readouterr()
     assert ferry("verify", world["job"], "--state", world["state"]) == 1
     assert "version is Published in the target, Unlisted in the source" in capsys.readouterr().out
+    assert ferry("audit", world["job"], "--state", world["state"]) == 0
+    assert "migrate would set 1 version status(es) as in the source (Unlisted 1)" in capsys.readouterr().err
     assert migrate(world) == 0
     assert statuses(world, TARGET_REGION)[("npm", "acme", "ui", "1.0.0")] == "Unlisted"
 

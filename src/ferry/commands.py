@@ -83,6 +83,7 @@ def _run(command: str, engine: Engine, job: Job, settings: Settings, create_miss
                             check_source_tags(engine, writer, reader)
                 writer.flush()
                 with LedgerReader(settings.ledger) as reader:
+                    statuses.would_set(engine, reader, run_id, command)
                     origins.note(engine, reader, run_id, command)
         finally:
             note = engine.retry_note()

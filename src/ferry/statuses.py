@@ -40,11 +40,12 @@ SETTABLE = ("Published", "Unlisted", "Archived")  # what UpdatePackageVersionsSt
 _PUBLISHED_BY_FERRY = (None, "Published", "Unfinished", "Deleted")
 
 # One row per version of the run from a source with statuses: the source's status, whether ferry published
-# any of its files in this run, the target status the plan listed, whether every file is in the target, and
-# the last asset (the row a failure is recorded on).
+# any of its files in this run (state {now}: 'confirmed'; for audit, 'planned': would publish), the target
+# status the plan listed, whether every file is in the target (or would be), and the last asset (the row a
+# failure is recorded on).
 _VERSIONS = """
-    SELECT format, namespace, package, version, MAX(source_status), MAX(state = 'confirmed'),
-           MAX(target_status), MIN(state IN ('same', 'confirmed', 'skipped')) AND MAX(state IN ('same', 'confirmed')),
+    SELECT format, namespace, package, version, MAX(source_status), MAX(state = '{now}'),
+           MAX(target_status), MIN(state IN ('same', '{now}', 'skipped')) AND MAX(state IN ('same', '{now}')),
            MAX(asset)
     FROM items WHERE run_id = ? AND target_repo = ? AND source_repo = ? AND source_status IS NOT NULL
     {format}GROUP BY format, namespace, package, version ORDER BY format, namespace, package, version"""
@@ -99,7 +100,7 @@ class StatusPass:
     def _follow(self, reader: LedgerReader, m: "RepositoryMapping", fmt: str | None) -> None:
         # {(format, namespace, package, status): {version: the row a failure is recorded on}}
         wanted: dict[tuple[str, str, str, str], dict[str, ItemKey]] = defaultdict(dict)
-        sql = _VERSIONS.format(format="AND format = ? " if fmt else "")
+        sql = _VERSIONS.format(now="confirmed", format="AND format = ? " if fmt else "")
         rows = reader.db.execute(sql, [self._writer.run_id, m.target, m.source, *([fmt] if fmt else [])])
         for row_fmt, ns, name, version, status, published_now, target_status, complete, asset in rows:
             if complete and differs(status, target_status, bool(published_now)):
@@ -130,6 +131,29 @@ def _set(engine: "Engine", writer: LedgerWriter, target: str,
             writer.transition(target, versions[version], "failed",
                               reason=redact(f"status {status} as in the source not set: {why}; the next run tries "
                                             "again"))
+
+
+def would_set(engine: "Engine", reader: LedgerReader, run_id: int | None, command: str) -> None:
+    """For ``audit``: a note counting the versions whose status ``migrate`` would set as in the source (those
+    it would copy whose source status is not Published, and those the target holds whole with another
+    status). Nothing for other commands or sources without statuses."""
+    if command != "audit" or getattr(engine.source, "kind", None) != "codeartifact":
+        return
+    tally: Counter[str] = Counter()
+    done: set[tuple[str, str]] = set()
+    for ctx in engine.mappings:
+        m = ctx.mapping
+        if (m.source, m.target) in done:
+            continue
+        done.add((m.source, m.target))
+        rows = reader.db.execute(_VERSIONS.format(now="planned", format=""), [run_id, m.target, m.source])
+        for _fmt, _ns, _name, _version, status, published_now, target_status, complete, _asset in rows:
+            if complete and differs(status, target_status, bool(published_now)):
+                tally[status] += 1
+    if tally:
+        counts = ", ".join(f"{status} {n}" for status, n in sorted(tally.items()))
+        engine.settings.notes.append(f"migrate would set {sum(tally.values())} version status(es) as in the "
+                                     f"source ({counts})")
 
 
 def status_difference(entry: PlanEntry) -> str | None:
