@@ -5,15 +5,15 @@ Published in the target. The plan keeps both statuses in the ledger (``source_st
 ``target_status`` the target listed), so :class:`StatusPass` knows without a listing of its own which
 versions differ: every version of the run whose files are all in the target (``same`` or ``confirmed``)
 and whose target status is not the source's gets the source's (UpdatePackageVersionsStatus, up to 100
-versions of a package per call, under the request retry and the rate limiter). Before the npm tags and
-deprecations are followed (:mod:`ferry.dist_tags`), since those see only the versions the target lists:
-a version the source has deprecated and published again would otherwise fail to be deprecated, on every
-run, while still Unlisted in the target. The source's
-status is read on every run, so a status the source changed since an earlier run is followed too, and
-so is one a run did not get to set (stopped, or refused): the plan finds the two still differ. A version
-with a file missing, failed or in conflict is left as it is until its files are there. ``Disposed`` and
-``Unfinished`` source versions have no files to copy: the source leaves them out and the run's notes
-count them.
+versions of a package per call, under the request retry and the rate limiter), before the npm tags and
+deprecations are followed (:mod:`ferry.dist_tags`): those see only the versions the target lists, so a
+version the source published again and deprecated would fail to be deprecated on every run while still
+Unlisted in the target. The source's status is read on every run, so a status the source changed since an
+earlier run is followed too, and so is one a run did not get to set (stopped, or refused), or one changed
+by hand in the target: the plan finds the two differ. A version with a file missing, failed or in conflict
+is left as it is until its files are there. ``Disposed`` and ``Unfinished`` source versions have no files
+to copy: the source leaves them out and the run's notes count them. ``audit`` counts the statuses
+``migrate`` would set (:func:`would_set`).
 """
 
 from __future__ import annotations
