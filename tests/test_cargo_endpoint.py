@@ -9,7 +9,6 @@ import json
 import struct
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests

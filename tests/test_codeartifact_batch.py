@@ -105,7 +105,8 @@ def test_delete_versions_then_republish(ca, pkg, module_sandbox):
 @pytest.fixture
 def two_repos(ca, module_sandbox):
     d = new_domain(ca)
-    src, dst = new_repo(ca, d, "src"), new_repo(ca, d, "dst")
+    src = new_repo(ca, d, "src")
+    new_repo(ca, d, "dst")
     for v in ("1.0.0", "2.0.0"):
         seed(module_sandbox, d, src, "npm", "acme", "ui", v, "package.tgz", f"ui-{v}".encode())
     store = module_sandbox.apps["codeartifact"].store

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 from werkzeug.wrappers import Response

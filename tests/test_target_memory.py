@@ -78,7 +78,7 @@ def test_a_version_changed_behind_ferrys_back_is_listed_again(world, capsys):
 
 
 def test_a_version_deleted_and_republished_differently_is_a_conflict_not_a_stale_same(world, capsys):
-    sandbox, job, state, ca = world["sandbox"], world["job"], world["state"], world["ca"]
+    job, state, ca = world["job"], world["state"], world["ca"]
     assert ferry("migrate", job, "--state", state, "--no-progress") == 0
     ca.delete_package_versions(domain="acme", repository="generic-store", format="generic", namespace="tools",
                                package="beta", versions=["1.0"])
