@@ -114,6 +114,19 @@ def test_generic_path_keys_are_refused_for_a_codeartifact_source(tmp_path, line)
     assert "remove it" in str(caught.value)
 
 
+def test_source_rates_are_read_for_a_codeartifact_source_and_refused_for_others(tmp_path):
+    """[options.source_rates] paces a CodeArtifact source in another account or region (ferry.engine); no other
+    source is read through CodeArtifact's quotas, so there it would be ignored in silence."""
+    text = ('[source]\nkind="codeartifact"\ndomain="old"\nregion="eu-west-1"\n[target]\ndomain="new"\n'
+            'region="us-east-1"\n[[repositories]]\nsource="a1"\ntarget="a1"\n[options.source_rates]\n'
+            'asset_read = 20\nlist = 0\n')
+    assert parse_job(text).options.source_rates == (("asset_read", 20.0), ("list", 0.0))
+    with pytest.raises(UsageError, match=r"options\.source_rates\.copyy: unknown key"):
+        parse_job(text.replace("list = 0", "copyy = 1"))
+    with pytest.raises(UsageError, match=r"options\.source_rates: only a CodeArtifact source .*remove it"):
+        parse_job(GOOD + "[options.source_rates]\nasset_read = 20\n")
+
+
 def test_since_is_refused_for_a_codeartifact_source():
     """A CodeArtifact source's listings carry no publish dates, so since would select nothing out: every
     version would be copied while the run seemed to honour the date. Refused, in the job file and as a flag."""

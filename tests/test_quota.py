@@ -128,3 +128,45 @@ def test_migration_adapts_to_a_quota_below_its_configured_rate(sandbox, tmp_path
     published = status["operations"]["PublishPackageVersion"] - status["throttled"]["publish"]
     assert published == 16
     assert ferry("verify", str(job), "--state", state) == 0
+
+
+def _codeartifact_source_job(sandbox, tmp_path, monkeypatch, target_region: str, rates: str):
+    """16 generic versions in a CodeArtifact source (eu-west-1), a job copying them to ``target_region`` with
+    8 workers and the ``rates`` lines under [options], and the stand-in allowing 5 asset reads a second."""
+    from replicate_helpers import SOURCE_REGION, Seeder, write_replica_job
+
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    for i in range(16):
+        src.assets("packages", "generic", "tools", f"tool-{i}", "1.0", {"tool.bin": f"tool {i}".encode()})
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            target_region=target_region, target_domain="acme-copy",
+                            options=f"create_missing = true\nworkers = 8\n{rates}")
+    sandbox.quota.configure(QuotaSpec.parse("asset_read=5,burst=1s"))
+    return str(job)
+
+
+@pytest.mark.parametrize("target_region, rates", [
+    ("us-east-1", "[options.source_rates]\nasset_read = 4"),  # another region: the source's own rates
+    ("eu-west-1", "[options.rates]\nasset_read = 4"),  # the source's region and credentials: the target's rates
+])
+def test_a_codeartifact_sources_reads_keep_under_the_rates_that_apply_to_it(sandbox, tmp_path, monkeypatch,
+                                                                             target_region, rates):
+    """The source's GetPackageVersionAsset calls take slots of a limiter as the target's calls do: 8 workers
+    reading from a service allowing 5 a second are never throttled (they were, by the dozen, when only the
+    retry after each 429 paced them)."""
+    job = _codeartifact_source_job(sandbox, tmp_path, monkeypatch, target_region, rates)
+    assert ferry("migrate", job, "--state", str(tmp_path / "ferry.db"), "--no-progress") == 0
+    status = sandbox.quota.status()
+    assert status["operations"]["GetPackageVersionAsset"] == 16
+    assert status["throttled"] == {}
+
+
+def test_source_rates_for_a_source_sharing_the_targets_quotas_are_refused(sandbox, tmp_path, monkeypatch, capsys):
+    job = _codeartifact_source_job(sandbox, tmp_path, monkeypatch, "eu-west-1",
+                                   "[options.source_rates]\nasset_read = 4")
+    assert ferry("migrate", job, "--state", str(tmp_path / "ferry.db"), "--no-progress") == 2
+    err = capsys.readouterr().err
+    assert "options.source_rates: the source is in the target's region and signs in alike" in err
+    assert not (tmp_path / "ferry.db").exists()

@@ -40,6 +40,8 @@ The schema is a contract (extend it, never rename a key)::
     [options.rates]               # optional: requests/s per CodeArtifact operation class, per account
     publish = 10                  # defaults: the documented quotas (see ferry.ratelimit); 0 = no limit
     # copy = 5  asset_read = 50  list = 200  token = 40  write = 100  read = 800
+    # A CodeArtifact source in the target's region signing in alike (same profile and role_arn) shares these;
+    # one in another account or region has its own: [options.source_rates], same classes and defaults.
 
 Every problem raises :class:`ferry.errors.UsageError` with one line: the file, the key path
 (``repositories[1].target``, 0-based) and what to do. Values of ``*_env`` keys are never echoed.
@@ -260,6 +262,8 @@ class Options:
     full_every: int = DEFAULT_FULL_EVERY
     # [options.rates]: (class, requests/s) pairs overriding ferry.ratelimit.DEFAULT_RATES (0 = no limit)
     rates: tuple[tuple[str, float], ...] = ()
+    # [options.source_rates]: the same for a CodeArtifact source in another account or region (ferry.engine)
+    source_rates: tuple[tuple[str, float], ...] = ()
     snapshots: str = DEFAULT_SNAPSHOTS  # Maven SNAPSHOTs where a mapping does not say (SNAPSHOT_MODES)
 
 
@@ -373,7 +377,7 @@ def _read_repository(r: Reader, table: dict[str, Any], where: str, source_kind: 
 
 def _read_options(r: Reader, table: dict[str, Any]) -> Options:
     r.known_keys(table, "options", ("workers", "create_missing", "origin_policy", "include", "exclude", "since",
-                                    "full_every", "rates", "snapshots"))
+                                    "full_every", "rates", "source_rates", "snapshots"))
     workers = r.integer(table, "options", "workers", low=1, high=64)
     create_missing = r.boolean(table, "options", "create_missing")
     return Options(
@@ -385,6 +389,7 @@ def _read_options(r: Reader, table: dict[str, Any]) -> Options:
         since=check_date(r, "options.since", table.get("since")),
         full_every=r.integer(table, "options", "full_every", low=1, high=1000) or DEFAULT_FULL_EVERY,
         rates=check_rates(r, "options.rates", table.get("rates")),
+        source_rates=check_rates(r, "options.source_rates", table.get("source_rates")),
         snapshots=r.choice(table, "options", "snapshots", SNAPSHOT_MODES) or DEFAULT_SNAPSHOTS,
     )
 
@@ -423,6 +428,9 @@ def parse_job(text: str, path: str | os.PathLike[str] = "<job>") -> Job:
     options = _read_options(r, r.table(data, "options") or {})
     if source.kind == "codeartifact" and options.since is not None:
         raise r.error("options.since", *_SINCE_UNUSABLE)
+    if source.kind != "codeartifact" and options.source_rates:
+        raise r.error("options.source_rates", "only a CodeArtifact source is read through rate limits",
+                      "remove it")
     return _resolved(Job(path=label, source=source, target=target, repositories=tuple(mappings), options=options))
 
 

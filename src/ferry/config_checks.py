@@ -213,7 +213,8 @@ class Reader:
 
 
 def check_rates(r: Reader, where: str, value: Any) -> tuple[tuple[str, float], ...]:
-    """Read ``[options.rates]``: requests per second per operation class (0 = no client-side limit).
+    """Read ``[options.rates]`` (or ``[options.source_rates]``, as ``where`` says): requests per second per
+    operation class (0 = no client-side limit).
 
     Returns ``((class, rate), ...)`` sorted by class; raises for unknown classes and bad numbers.
     """
@@ -222,7 +223,7 @@ def check_rates(r: Reader, where: str, value: Any) -> tuple[tuple[str, float], .
     if value is None:
         return ()
     if not isinstance(value, dict):
-        raise r.error(where, f"expected a table, not {_describe(value)}", "write it as [options.rates]")
+        raise r.error(where, f"expected a table, not {_describe(value)}", f"write it as [{where}]")
     r.known_keys(value, where, CLASSES)
     rates = []
     for name, rate in value.items():
