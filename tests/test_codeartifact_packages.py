@@ -111,6 +111,27 @@ def test_asset_revision_check_and_missing_asset(ca, dr):
     assert exc.value.response["resourceType"] == "asset"
 
 
+def test_archived_versions_assets_are_served_or_refused_as_the_switch_says(ca, dr, monkeypatch):
+    """Whether GetPackageVersionAsset serves an Archived version's files is not documented: served by default,
+    refused with ConflictException (409, the version named) under FERRY_CA_ARCHIVED_ASSETS=refuse, while its
+    assets are still listed and an Unlisted version's are still served."""
+    d, r = dr
+    publish(ca, d, r, b"old", "p.bin", version="1.0.0")
+    publish(ca, d, r, b"hidden", "p.bin", version="1.1.0")
+    common = dict(domain=d, repository=r, format="generic", namespace="tools", package="bundle")
+    ca.update_package_versions_status(targetStatus="Archived", versions=["1.0.0"], **common)
+    ca.update_package_versions_status(targetStatus="Unlisted", versions=["1.1.0"], **common)
+    assert ca.get_package_version_asset(asset="p.bin", packageVersion="1.0.0", **common)["asset"].read() == b"old"
+    monkeypatch.setenv("FERRY_CA_ARCHIVED_ASSETS", "refuse")
+    with pytest.raises(ca.exceptions.ConflictException) as exc:
+        ca.get_package_version_asset(asset="p.bin", packageVersion="1.0.0", **common)
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert (exc.value.response["resourceType"], exc.value.response["resourceId"]) == ("package-version", "1.0.0")
+    listed = ca.list_package_version_assets(packageVersion="1.0.0", **common)["assets"]
+    assert [a["name"] for a in listed] == ["p.bin"]
+    assert ca.get_package_version_asset(asset="p.bin", packageVersion="1.1.0", **common)["asset"].read() == b"hidden"
+
+
 # -- packages --------------------------------------------------------------------------------------
 
 

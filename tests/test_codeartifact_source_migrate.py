@@ -189,3 +189,65 @@ def test_a_version_published_again_and_deprecated_in_the_source_gets_both_in_one
     target = NpmClient(world["sandbox"], TARGET_REGION, "packages", world["tmp"] / "npm-target")
     assert target.deprecated("@acme/ui@1.0.0") == "use 1.1.0"
     assert ferry("verify", world["job"], "--state", world["state"]) == 0
+
+
+@pytest.mark.parametrize("served", [True, False], ids=["archived-served", "archived-refused"])
+def test_a_source_refusing_an_archived_versions_files_fails_that_version_and_says_what_to_do(
+        world, monkeypatch, capsys, served):
+    """Whether GetPackageVersionAsset serves an Archived version's files is not documented, so ferry takes both
+    answers. Refused (ConflictException): the version's files fail with one reason saying why and what to do,
+    the rest is copied, the exit code is 1, the refusal is not retried,
+    and verify finds the version missing; set Unlisted in the source, the next run copies it, and set Archived
+    again, the run after archives it in the target."""
+    monkeypatch.setenv("FERRY_CA_ARCHIVED_ASSETS", "serve" if served else "refuse")
+    sandbox = world["sandbox"]
+    archived = ("pypi", "", "acme-utils", "1.0")
+    if served:
+        assert migrate(world) == 0
+        assert statuses(world, TARGET_REGION)[archived] == "Archived"
+        assert ferry("verify", world["job"], "--state", world["state"]) == 0
+        return
+    sandbox.quota.configure(sandbox.quota.spec)  # zero the request counters
+    assert migrate(world) == 1
+    out = capsys.readouterr().out
+    # Six files, each asked for at most once: a refusal is not retried (a second file of the version refused
+    # is usually not asked for at all, unless two workers ask at once).
+    assert sandbox.quota.status()["operations"]["GetPackageVersionAsset"] <= 6
+    with closing(sqlite3.connect(world["state"])) as db:
+        failed = db.execute("SELECT package, version, asset, reason FROM items WHERE state = 'failed'").fetchall()
+    assert sorted(row[:3] for row in failed) == [("acme-utils", "1.0", "acme_utils-1.0-py3-none-any.whl"),
+                                                 ("acme-utils", "1.0", "acme_utils-1.0.tar.gz")]
+    why = ("the source will not serve the files of a version Archived there (ConflictException); set it Unlisted "
+           "in the source, run again, then set it Archived there again")
+    assert all(why in row[3] for row in failed) and why in out
+    assert archived not in statuses(world, TARGET_REGION)
+    assert statuses(world, TARGET_REGION)[("npm", "acme", "ui", "1.0.0")] == "Unlisted"  # the rest went through
+    assert ferry("verify", world["job"], "--state", world["state"]) == 1
+    assert "pypi:acme-utils@1.0/acme_utils-1.0.tar.gz -> packages" in capsys.readouterr().out
+
+    world["src"].status("packages", "pypi", None, "acme-utils", "1.0", "Unlisted")
+    assert migrate(world) == 0
+    assert statuses(world, TARGET_REGION)[archived] == "Unlisted"
+    world["src"].status("packages", "pypi", None, "acme-utils", "1.0", "Archived")
+    assert migrate(world) == 0
+    assert statuses(world, TARGET_REGION)[archived] == "Archived"
+    assert ferry("verify", world["job"], "--state", world["state"]) == 0
+
+
+def test_replicate_of_an_archived_version_the_source_refuses_fails_it_and_a_same_domain_copy_needs_no_read(
+        world, monkeypatch, capsys):
+    """Across regions the refused version fails (exit 1) with the reason and the rest arrives; within one domain
+    CopyPackageVersions moves it with no GetPackageVersionAsset, so the refusal never comes up."""
+    monkeypatch.setenv("FERRY_CA_ARCHIVED_ASSETS", "refuse")
+    assert ferry("replicate", world["job"], "--state", world["state"]) == 1
+    out = capsys.readouterr().out
+    assert "pypi:acme-utils@1.0/acme_utils-1.0.tar.gz -> packages  [failed] download " in out
+    assert "will not serve the files of a version Archived there" in out
+    assert statuses(world, TARGET_REGION)[("npm", "acme", "ui", "1.1.0")] == "Published"
+
+    world["src"].client.create_repository(domain="acme", repository="prod")
+    job = write_replica_job(world["tmp"] / "same.toml", world["sandbox"].urls()["codeartifact"],
+                            [("packages", "prod")], target_region=SOURCE_REGION)
+    assert ferry("replicate", str(job), "--state", str(world["tmp"] / "same.db")) == 0
+    prod = {k: v[0] for k, v in snapshot(world["src"].client, "acme", "prod").items()}
+    assert prod[("pypi", "", "acme-utils", "1.0")] == "Archived"

@@ -89,6 +89,8 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
                              "publishing: rerun with --origin-policy allow-publish")
         if code == "ConflictException" and what == "publish_package_version":
             return PublishConflict(f"{what}: the target already holds different content ({msg})")
+        if code == "ConflictException" and what == "get_package_version_asset":
+            return err  # a version whose files the source will not serve: the source says which and why
         if code == "ConflictException":
             # Something of that name exists already, or is in another state than asked for: not content.
             return ItemError(f"{what}: CodeArtifact refused it as a conflict ({msg})")

@@ -133,6 +133,9 @@ class CodeArtifactSource:
         self._upstreams_lock = threading.Lock()
         # Versions listed with nothing to read, by (repository, format, status): the run's notes say so.
         self.left_out: Counter[tuple[str, str, str]] = Counter()
+        # Versions (repository, format, namespace, package, version, revision) whose files GetPackageVersionAsset
+        # refused, with the reason: their other files fail with it unasked.
+        self._refused: dict[tuple[str, ...], str] = {}
 
     # -- repositories
 
@@ -242,10 +245,15 @@ class CodeArtifactSource:
     def open_locator(self, locator: str, label: str) -> StreamingAsset:
         """A stream of the asset at ``locator``, from the revision it was listed at.
 
-        Raises :class:`ItemError` when the version or asset is gone or its revision changed,
-        :class:`RetryableError` / :class:`FatalError` as the control plane's errors map.
+        Raises :class:`ItemError` when the version or asset is gone or its revision changed, or the source will
+        not serve the version's files (:meth:`_refusal`), :class:`RetryableError` / :class:`FatalError` as the
+        control plane's errors map.
         """
         where = Locator.parse(locator)
+        version = (where.repository, where.format, where.namespace, where.package, where.version,
+                   where.revision or "")
+        if version in self._refused:
+            raise ItemError(f"download {label}: {self._refused[version]}")
         try:
             body, served = self.domain.asset_stream(where.repository, where.format, where.namespace or None,
                                                     where.package, where.version, where.asset, where.revision)
@@ -254,11 +262,33 @@ class CodeArtifactSource:
             if code == "ResourceNotFoundException":
                 raise ItemError(f"download {label}: the source no longer has it at revision {where.revision} "
                                 "(re-published or removed since it was listed); the next run picks it up") from None
+            if code == "ConflictException":
+                self._refused[version] = self._refusal(where, err.response.get("Error", {}).get("Message", ""))
+                raise ItemError(f"download {label}: {self._refused[version]}") from None
             raise ItemError(f"download {label}: {code}") from None
         if where.revision and served and served != where.revision:
             body.close()
             raise ItemError(f"download {label}: the source served revision {served}, listed {where.revision}")
         return StreamingAsset(body, label)
+
+    def _refusal(self, where: Locator, message: str) -> str:
+        """Why GetPackageVersionAsset refused the files of ``where``'s version (ConflictException), and what to do.
+
+        Whether the service serves an Archived version's files through the API is not documented: where it does
+        not, the version's status says so (one DescribePackageVersion; any error there leaves the refusal as the
+        service worded it).
+        """
+        try:
+            described = self.domain.read("describe_package_version", packageVersion=where.version,
+                                         **_coordinates(where))
+            status = described["packageVersion"].get("status")
+        except (ClientError, ItemError, RetryableError, FatalError):
+            status = None
+        if status == "Archived":
+            return ("the source will not serve the files of a version Archived there (ConflictException); set it "
+                    "Unlisted in the source, run again, then set it Archived there again (the next run archives it "
+                    "in the target too), or exclude it")
+        return f"the source refused to serve it (ConflictException: {message}); the next run tries again"
 
     def _endpoint_get(self, url: str, what: str, counted: str, **kw: Any) -> requests.Response | None:
         """One authenticated GET of a package endpoint of the source: the response, or None for 404.
@@ -376,6 +406,14 @@ class CodeArtifactSource:
                               "codeartifact:DescribeRepository to repoint them")
             return {}
 
+
+
+def _coordinates(where: Locator) -> dict[str, str]:
+    """The repository, format, namespace (when there is one) and package parameters of a control-plane call."""
+    params = {"repository": where.repository, "format": where.format, "package": where.package}
+    if where.namespace:
+        params["namespace"] = where.namespace
+    return params
 
 
 def open_codeartifact_source(cfg: Any, session: requests.Session,

@@ -1,6 +1,13 @@
 """Control-plane operations on packages, their versions and assets (reads, origin configuration,
 generic publishing). Batch changes to versions live in :mod:`.ops_versions`.
 
+Whether GetPackageVersionAsset serves the assets of an ``Archived`` version is not documented [U] (the user
+guide says only that package managers cannot download them). ``FERRY_CA_ARCHIVED_ASSETS``, read per request,
+chooses: ``serve`` (default: served like any other) or ``refuse``: ``ConflictException`` (409, resourceType
+``package-version``), the one error botocore's model gives GetPackageVersionAsset beyond not-found, access,
+validation and throttling ("prerequisites are not met"), and one that ListPackageVersionAssets, which does
+list them, does not have.
+
 Every handler takes a :class:`~ferry.sandbox.codeartifact.api.Call` and returns the operation's output
 members as botocore's model names them; it raises :class:`~ferry.sandbox.codeartifact.records.StoreError`
 subclasses (``NotFound``, ``Conflict``, ``ValidationError``, ...) for the modeled service errors.
@@ -8,6 +15,7 @@ subclasses (``NotFound``, ``Conflict``, ``ValidationError``, ...) for the modele
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from typing import Any
@@ -22,7 +30,7 @@ from ferry.sandbox.codeartifact.api import (
 )
 from ferry.sandbox.codeartifact import names
 from ferry.sandbox.codeartifact.api import operation as op
-from ferry.sandbox.codeartifact.records import NotFound, Package, ValidationError, Version
+from ferry.sandbox.codeartifact.records import Conflict, NotFound, Package, ValidationError, Version
 
 LIST_PACKAGES_DEFAULT = 100
 LIST_VERSIONS_DEFAULT = 50
@@ -198,6 +206,9 @@ def get_package_version_asset(call: Call) -> Response:
     wanted = call.get("packageVersionRevision")
     if wanted and wanted != ver.revision:
         raise NotFound(f"Package version {ver.version} has no revision {wanted}", "package-version", ver.version)
+    if ver.status == "Archived" and archived_assets_refused():
+        raise Conflict(f"Package version {ver.version} is Archived; its assets cannot be downloaded",
+                       "package-version", ver.version)
     asset = call.store.asset(ver, call.params["asset"])
     if asset is None:
         raise NotFound(f"Asset {call.params['asset']} not found in {pkg.name} {ver.version}", "asset",
@@ -207,6 +218,11 @@ def get_package_version_asset(call: Call) -> Response:
                "X-PackageVersionRevision": ver.revision, "Content-Length": str(asset.size)}
     return Response(wrap_file(call.request.environ, stream), headers=headers,
                     mimetype="application/octet-stream", direct_passthrough=True)
+
+
+def archived_assets_refused() -> bool:
+    """True if GetPackageVersionAsset refuses an Archived version's assets (``FERRY_CA_ARCHIVED_ASSETS=refuse``)."""
+    return os.environ.get("FERRY_CA_ARCHIVED_ASSETS", "serve").strip().lower() == "refuse"
 
 
 def _header_value(text: str) -> str:
