@@ -122,3 +122,25 @@ def test_config_only_retries_throttled_writes_and_counts_a_lost_answer_as_done(w
     assert outcome.exit_code == 0
     assert writes["/v1/package-group-origin-configuration"] == 2 and writes["/v1/package-group"] == 2
     assert _config(world["dst"], {"team-mirror": "team"}) == _config(world["src"], {})
+
+
+def test_config_only_keeps_its_writes_under_the_jobs_rates(sandbox, tmp_path, monkeypatch):
+    """One PutPackageOriginConfiguration per package adds up on a large domain: --config-only takes slots of
+    [options.rates] as a run does, so a service allowing 5 writes a second never throttles it (it did, paced
+    only by the retry after each 429)."""
+    from ferry.sandbox.codeartifact.quota import QuotaSpec
+
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    for i in range(20):
+        src.assets("packages", "generic", "tools", f"tool-{i}", "1.0", {"tool.bin": b"x"})
+        src.client.put_package_origin_configuration(domain="acme", repository="packages", format="generic",
+                                                    namespace="tools", package=f"tool-{i}",
+                                                    restrictions={"publish": "BLOCK", "upstream": "BLOCK"})
+    job = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"], [("packages", "packages")],
+                            options="[options.rates]\nwrite = 4")
+    sandbox.quota.configure(QuotaSpec.parse("write=5,burst=1s"))
+    assert ferry("replicate", str(job), "--config-only") == 0
+    status = sandbox.quota.status()
+    assert status["operations"]["PutPackageOriginConfiguration"] == 20 and status["throttled"] == {}

@@ -529,6 +529,26 @@ class Domain:
                   **_pkg(repository, fmt, namespace, package))
 
 
+def source_limiter(job: Any, source: Domain, target: Domain) -> RateLimiter:
+    """The rate limiter for the control-plane calls of ``job``'s CodeArtifact ``source``, given the ``target``
+    (with its limiter, whose ``share`` of the rates a source of its own takes too).
+
+    CodeArtifact's quotas are per account and region: a source in the target's region that signs in alike
+    (same profile and role_arn, so the same account) takes its slots from the target's limiter, or the two
+    together would go over the account's quotas; any other source has its own, at ``[options.source_rates]``
+    (defaults: the documented quotas). Raises :class:`UsageError` for ``[options.source_rates]`` on a source
+    that shares the target's limiter.
+    """
+    s, t, shared = job.source, job.target, target.limiter or RateLimiter(dict(job.options.rates))
+    if source.region == target.region and (s.profile, s.role_arn) == (t.profile, t.role_arn):
+        if job.options.source_rates:
+            raise UsageError(f"{job.path}: options.source_rates: the source is in the target's region and signs in "
+                             "alike (one account's quotas), so it shares [options.rates]; remove "
+                             "[options.source_rates] or set the rates in [options.rates]")
+        return shared
+    return RateLimiter(dict(job.options.source_rates), share=shared.share)
+
+
 def _is_throttle(err: Exception) -> bool:
     if not isinstance(err, ClientError):
         return False

@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import requests
 
 from ferry import inventory, statuses, transfer
-from ferry.codeartifact import Domain
+from ferry.codeartifact import Domain, source_limiter
 from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
 from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError, UsageError
 from ferry.http import check_url, make_session
@@ -116,14 +116,14 @@ class Engine:
         self.session = make_session(pool_size=workers * 2, ca_bundle=settings.ca_bundle)
         self.source = open_source(job, settings, self.session, self.request_retry)
         t = job.target
-        share = settings.shard.count if settings.shard else 1
-        self.limiter = RateLimiter(dict(job.options.rates), share=share)
+        self.limiter = RateLimiter(dict(job.options.rates), share=settings.shard.count if settings.shard else 1)
         # The endpoint gets the authorization tokens ferry then sends to package endpoints: same rule as the source.
         endpoint = check_url(t.endpoint_url, "[target] endpoint_url", settings.allow_http) if t.endpoint_url else None
         self.domain = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=endpoint,
                              max_pool=workers * 2, retry=self.request_retry, role_arn=t.role_arn,
                              limiter=self.limiter, ca_bundle=settings.ca_bundle, allow_http=settings.allow_http)
-        self._pace_source(share)
+        if isinstance(getattr(self.source, "domain", None), Domain):  # a CodeArtifact source
+            self.source.domain.limiter = source_limiter(job, self.source.domain, self.domain)
         self.mappings: list[MappingContext] = []
         self.missing_targets: set[str] = set()  # planned as empty (dry runs only)
         # Per-package caches, bounded: versions come out of the ledger grouped by package, so only the
@@ -136,28 +136,6 @@ class Engine:
         self._origin_blocking: dict[tuple[str, str, str, str], dict] = {}
         self._origin_lock = threading.Lock()
         self._memory: TargetMemory | None = None  # the ledger's record of target versions (revision, assets)
-
-    def _pace_source(self, share: int) -> None:
-        """Give a CodeArtifact source's control-plane calls a rate limiter, as the target's have.
-
-        CodeArtifact's quotas are per account and region: a source in the target's region that signs in alike
-        (same profile and role_arn, so the same account) takes its slots from the target's limiter, or the two
-        together would go over the account's quotas; any other source has its own, at
-        ``[options.source_rates]`` (defaults: the documented quotas), divided among shards as the target's.
-        Raises :class:`UsageError` for ``[options.source_rates]`` on a source that shares the target's limiter.
-        """
-        domain = getattr(self.source, "domain", None)
-        if not isinstance(domain, Domain):
-            return
-        s, t = self.job.source, self.job.target
-        if domain.region == self.domain.region and (s.profile, s.role_arn) == (t.profile, t.role_arn):
-            if self.job.options.source_rates:
-                raise UsageError(f"{self.job.path}: options.source_rates: the source is in the target's region and "
-                                 "signs in alike (one account's quotas), so it shares [options.rates]; remove "
-                                 "[options.source_rates] or set the rates in [options.rates]")
-            domain.limiter = self.limiter
-        else:
-            domain.limiter = RateLimiter(dict(self.job.options.source_rates), share=share)
 
     def stop(self) -> None:
         """Tell every pass of this run to stop: transfer workers leave their current item, and retry waits

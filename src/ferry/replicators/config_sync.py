@@ -19,10 +19,11 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from ferry.codeartifact import Domain
+from ferry.codeartifact import Domain, source_limiter
 from ferry.config import Job
 from ferry.errors import EXIT_ITEMS_FAILED, EXIT_OK, FerryError, ItemError, UsageError
 from ferry.http import check_ca_bundle, check_url
+from ferry.ratelimit import RateLimiter
 from ferry.retry import REQUEST, retrying
 
 RESTRICTION_TYPES = ("PUBLISH", "EXTERNAL_UPSTREAM", "INTERNAL_UPSTREAM")
@@ -288,8 +289,11 @@ def sync_config(job: Job, dry_run: bool = False, sleep: Callable[[float], None] 
     target_url = check_url(t.endpoint_url, "[target] endpoint_url", allow_http) if t.endpoint_url else None
     source = Domain(s.domain or "", s.domain_owner, s.region, s.profile, endpoint_url=source_url, retry=retry,
                     role_arn=s.role_arn, side="source", ca_bundle=ca_bundle, allow_http=allow_http)
+    # Paced as a run's are: one origin configuration write per package adds up on a large domain.
     target = Domain(t.domain, t.domain_owner, t.region, t.profile, endpoint_url=target_url, retry=retry,
-                    role_arn=t.role_arn, ca_bundle=ca_bundle, allow_http=allow_http)
+                    role_arn=t.role_arn, limiter=RateLimiter(dict(job.options.rates)), ca_bundle=ca_bundle,
+                    allow_http=allow_http)
+    source.limiter = source_limiter(job, source, target)
     diff = ConfigDiff(job, source, target)
     exists = diff.domain()
     repos = diff.source_repositories()
