@@ -4,7 +4,9 @@ CodeArtifact's quotas are per account and region, per operation (service-limits 
 ``shared/reference/service-apis.md`` §1.7). ferry keeps under them on its own side instead of
 finding them by being throttled: every control-plane call (:meth:`ferry.codeartifact.Domain.call`)
 and every package-endpoint write (:meth:`ferry.migrators.base.PublishContext.send`) first takes a
-slot from the limiter of its class.
+slot from the limiter of its class. A CodeArtifact source's calls do too: from the target's limiter
+when both are one account and region, else from one of their own (``[options.source_rates]``, see
+:func:`ferry.codeartifact.source_limiter`).
 
 Classes and default rates (requests per second, per account):
 
