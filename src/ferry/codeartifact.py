@@ -445,11 +445,11 @@ class Domain:
         return self.pages("list_packages", "packages", **params)
 
     def versions(self, repository: str, fmt: str, namespace: str | None, package: str) -> Iterator[dict[str, Any]]:
-        params = _pkg(repository, fmt, namespace, package)
+        params = package_params(repository, fmt, namespace, package)
         return self.pages("list_package_versions", "versions", maxResults=1000, **params)
 
     def assets(self, repository: str, fmt: str, namespace: str | None, package: str, version: str) -> list[dict]:
-        params = _pkg(repository, fmt, namespace, package)
+        params = package_params(repository, fmt, namespace, package)
         return list(self.pages("list_package_version_assets", "assets", packageVersion=version,
                                maxResults=1000, **params))
 
@@ -458,7 +458,7 @@ class Domain:
     ) -> AssetState | None:
         """The target's SHA-256 and status for one asset, or None if the version or asset is absent."""
         try:
-            params = _pkg(repository, fmt, namespace, package)
+            params = package_params(repository, fmt, namespace, package)
             out = self.read("list_package_version_assets", packageVersion=version, maxResults=1000, **params)
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":
@@ -477,7 +477,7 @@ class Domain:
 
         One ListPackageVersionAssets call (more for over 1,000 assets), no DescribePackageVersion.
         """
-        params = _pkg(repository, fmt, namespace, package)
+        params = package_params(repository, fmt, namespace, package)
         try:
             out = self.read("list_package_version_assets", packageVersion=version, maxResults=1000, **params)
         except ClientError as err:
@@ -487,7 +487,7 @@ class Domain:
         return out.get("versionRevision"), list(_all_assets(self, out, params, version))
 
     def _version_status(self, repository: str, fmt: str, namespace: str | None, package: str, version: str) -> str:
-        out = self.read("describe_package_version", packageVersion=version, **_pkg(repository, fmt, namespace, package))
+        out = self.read("describe_package_version", packageVersion=version, **package_params(repository, fmt, namespace, package))
         return out["packageVersion"]["status"]
 
     def publish_generic(
@@ -510,13 +510,13 @@ class Domain:
         """
         extra = {"packageVersionRevision": revision} if revision else {}
         out = self.call("get_package_version_asset", packageVersion=version, asset=asset, **extra,
-                        **_pkg(repository, fmt, namespace, package))
+                        **package_params(repository, fmt, namespace, package))
         return out["asset"], out.get("packageVersionRevision")
 
     def origin(self, repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, str] | None:
         """The package's origin restrictions ({'publish':..,'upstream':..}) or None if it doesn't exist."""
         try:
-            out = self.read("describe_package", **_pkg(repository, fmt, namespace, package))
+            out = self.read("describe_package", **package_params(repository, fmt, namespace, package))
         except ClientError as err:
             if err.response["Error"]["Code"] == "ResourceNotFoundException":
                 return None
@@ -526,7 +526,7 @@ class Domain:
     def allow_publish(self, repository: str, fmt: str, namespace: str | None, package: str) -> None:
         """Set publish=ALLOW, upstream=BLOCK: what a migration needs to publish directly."""
         self.call("put_package_origin_configuration", restrictions={"publish": "ALLOW", "upstream": "BLOCK"},
-                  **_pkg(repository, fmt, namespace, package))
+                  **package_params(repository, fmt, namespace, package))
 
 
 def source_limiter(job: Any, source: Domain, target: Domain) -> RateLimiter:
@@ -556,7 +556,8 @@ def _is_throttle(err: Exception) -> bool:
     return code == "ThrottlingException" or err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 429
 
 
-def _pkg(repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, Any]:
+def package_params(repository: str, fmt: str, namespace: str | None, package: str) -> dict[str, Any]:
+    """The repository, format, package and (when there is one) namespace parameters of a package call."""
     params: dict[str, Any] = {"repository": repository, "format": fmt, "package": package}
     if namespace:
         params["namespace"] = namespace

@@ -27,7 +27,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from ferry.codeartifact import Domain
+from ferry.codeartifact import Domain, package_params
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, retry_after_seconds
 from ferry.model import Checksums, ItemKey
@@ -280,7 +280,8 @@ class CodeArtifactSource:
         """
         try:
             described = self.domain.read("describe_package_version", packageVersion=where.version,
-                                         **_coordinates(where))
+                                         **package_params(where.repository, where.format, where.namespace or None,
+                                                          where.package))
             status = described["packageVersion"].get("status")
         except (ClientError, ItemError, RetryableError, FatalError):
             status = None
@@ -406,14 +407,6 @@ class CodeArtifactSource:
                               "codeartifact:DescribeRepository to repoint them")
             return {}
 
-
-
-def _coordinates(where: Locator) -> dict[str, str]:
-    """The repository, format, namespace (when there is one) and package parameters of a control-plane call."""
-    params = {"repository": where.repository, "format": where.format, "package": where.package}
-    if where.namespace:
-        params["namespace"] = where.namespace
-    return params
 
 
 def open_codeartifact_source(cfg: Any, session: requests.Session,
