@@ -130,6 +130,9 @@ class Engine:
         # packages in flight matter, and memory stays flat however many packages a run moves.
         self._facts_cache: _Recent = _Recent(4096)
         self._origin_ok: _Recent = _Recent(4096)  # packages whose origin controls allow publishing
+        # The migrators' PublishContext.run_memory (Maven: the versions of each artifact's metadata).
+        # Few entries: an artifact's versions come one after another, and one entry may list thousands.
+        self._run_memory: _Recent = _Recent(16)
         # The plan's ListPackages walk reports each target package's origin controls: kept for the
         # few that block publishing, so the transfer asks DescribePackage only where no walk answered.
         self._origin_listed: set[tuple[str, str]] = set()  # (target, format) walked to the end
@@ -548,7 +551,7 @@ class Engine:
         # publishing (an absent one that appeared since is caught by the publish itself: 409 or identical).
         seen = {row.key for row in rows if row.target_sha256 is not None}
         facts, blocked = self._package_facts(ctx, items[0].key)
-        publish = PublishContext(self.domain, m.target, self.session, facts)
+        publish = PublishContext(self.domain, m.target, self.session, facts, run_memory=self._run_memory)
         try:
             blocked = blocked or self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
         except transfer.Interrupted:

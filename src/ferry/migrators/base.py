@@ -52,6 +52,9 @@ class PublishContext:
     # with what was stored (generic), the engine confirms from this without listing the version.
     shown: dict[str, dict[str, Any]] = field(default_factory=dict)
     shown_revision: str | None = None
+    # What a migrator learns of a package that the run's later versions of it can use (``get(key)``,
+    # ``put(key, value)``; bounded by the engine, shared by its workers); None outside a transfer.
+    run_memory: Any = None
 
     def endpoint(self, fmt: str) -> str:
         return self.domain.endpoint(self.repository, fmt)

@@ -4,9 +4,10 @@
 
 Per asset: one ``PUT`` of the file. A new version stays ``Unfinished`` until ``maven-metadata.xml``
 lists it, so :meth:`MavenMigrator.finish_version` uploads the artifact's metadata last (the versions
-the target already serves plus this one) and then asks DescribePackageVersion whether the version
-really became ``Published``; one still ``Unfinished`` is reported as a failed item, never left so
-silently.
+the target served when the run first finished one of the artifact's versions, those the run has
+finished since, and this one: the target's metadata is read once per artifact, not per version) and
+then asks DescribePackageVersion whether the version really became ``Published``; one still
+``Unfinished`` is reported as a failed item, never left so silently.
 
 Why no checksum files (``mvn deploy`` sends ``.sha1`` and ``.md5`` after each file): every
 package-endpoint write takes a slot of the publish quota (10/s, :mod:`ferry.ratelimit`), and they
@@ -342,14 +343,23 @@ class MavenMigrator(NoPackageFacts):
         if is_snapshot(key.version):
             self._snapshot_metadata(ctx, items, label)
         url = metadata_url(ctx.endpoint(FORMAT), key)
+        memory = ctx.run_memory
         # Workers finishing two versions of one artifact at once would each merge into the same document
         # and the later upload could drop the other's version: one artifact's metadata at a time.
         with _LOCKS[hash((ctx.repository, key.namespace, key.package)) % len(_LOCKS)]:
-            current = ctx.send("GET", url, f"maven-metadata.xml of {key.namespace}:{key.package}", accept=(404,))
-            known = listed_versions(current.content) if current.status_code == 200 else []
+            # The target's list is read once per artifact and run, then kept with the versions this run
+            # added: reading it back before every version made an artifact of N versions cost N reads of
+            # a document of up to N versions (quadratic).
+            known = memory.get(url) if memory is not None else None
+            if known is None:
+                current = ctx.send("GET", url, f"maven-metadata.xml of {key.namespace}:{key.package}",
+                                   accept=(404,))
+                known = tuple(listed_versions(current.content)) if current.status_code == 200 else ()
             document = render_metadata(key.namespace, key.package, known, key.version)
             ctx.send("PUT", url, f"maven-metadata.xml for {label}", data=document,
                      headers={"Content-Type": "application/xml"})
+            if memory is not None:
+                memory.put(url, known if key.version in known else (*known, key.version))
         for attempt in range(STATUS_CHECKS):
             out = ctx.domain.read("describe_package_version", repository=ctx.repository, format=FORMAT,
                                   namespace=key.namespace, package=key.package, packageVersion=key.version)
