@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ferry.inventory import _ordered, prefetched
+from ferry.inventory import VERSIONS_AT_ONCE, _ordered, have, prefetched
 
 
 def test_ordered_keeps_order_and_runs_calls_side_by_side():
@@ -25,21 +25,21 @@ def test_ordered_keeps_order_and_runs_calls_side_by_side():
             running[0] -= 1
         return n * n
 
-    assert list(_ordered(slow, [(n,) for n in range(20)], 4)) == [n * n for n in range(20)]
+    assert list(_ordered(lambda n: [slow(n)], [(n,) for n in range(20)], 4)) == [n * n for n in range(20)]
     assert peak[0] == 4  # four in flight at once, never more
 
 
 def test_ordered_raises_the_first_error_in_order():
     def fn(n):
+        yield n
         if n == 3:
             raise ValueError("three")
-        return n
 
     out = []
     with pytest.raises(ValueError, match="three"):
         for value in _ordered(fn, [(n,) for n in range(10)], 4):
             out.append(value)
-    assert out == [0, 1, 2]
+    assert out == [0, 1, 2, 3]  # what came before the error, in order
 
 
 def test_prefetched_reads_ahead_before_the_first_next():
@@ -95,3 +95,50 @@ def test_prefetched_closed_before_its_first_item_stops_its_thread():
     it.close()  # never iterated
     started[0].join(5)
     assert not started[0].is_alive()
+
+
+class _OnePackageTarget:
+    """A target repository holding packages of the given numbers of versions, one asset each; counts the
+    versions its listings have handed out."""
+
+    def __init__(self, sizes: dict[str, int]):
+        self.sizes = sizes
+        self.listed = 0
+        self.lock = threading.Lock()
+
+    def packages(self, repository, fmt):
+        return iter([{"package": name} for name in self.sizes])
+
+    def versions(self, repository, fmt, namespace, package):
+        for n in range(self.sizes[package]):
+            with self.lock:
+                self.listed += 1
+            yield {"version": f"1.0.{n}", "revision": f"r{n}", "status": "Published"}
+
+    def assets(self, repository, fmt, namespace, package, version):
+        return [{"name": f"{package}-{version}.bin", "size": 1, "hashes": {"SHA-256": "ab" * 32}}]
+
+
+def test_a_package_of_many_versions_is_listed_in_runs_not_held_whole():
+    """Memory stays flat in the size of one package: the listing runs at most a few runs of versions ahead of
+    what the plan has taken, however many versions the package has (the whole package used to be listed into
+    one list before its first item was handed on)."""
+    target = _OnePackageTarget({"huge": 20 * VERSIONS_AT_ONCE})
+    items = have(target, "repo", "generic", concurrency=8)
+    first = next(items)
+    assert first.key.version == "1.0.0"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # let the listing thread run as far ahead as it will
+        before = target.listed
+        time.sleep(0.2)
+        if target.listed == before:
+            break
+    assert target.listed <= 4 * VERSIONS_AT_ONCE  # the run handed on, two waiting, one being filled
+    rest = list(items)
+    assert [i.key.version for i in [first, *rest]] == [f"1.0.{n}" for n in range(20 * VERSIONS_AT_ONCE)]
+
+
+def test_packages_of_every_size_come_out_whole_and_in_order():
+    sizes = {"a": 1, "b": 3 * VERSIONS_AT_ONCE + 7, "c": 0, "d": VERSIONS_AT_ONCE, "e": 2, "f": VERSIONS_AT_ONCE + 1}
+    got = [(i.key.package, i.key.version) for i in have(_OnePackageTarget(sizes), "repo", "generic", concurrency=3)]
+    assert got == [(name, f"1.0.{n}") for name, size in sizes.items() for n in range(size)]

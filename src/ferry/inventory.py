@@ -81,9 +81,10 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
     per version (the only call that reports hashes), except, with ``memory`` and ``recall``, for
     versions whose revision is the one recorded with their assets on an earlier run: those assets
     come from the ledger. ``memory`` records every listing made. Up to ``concurrency`` packages are
-    listed at a time (results still come in ListPackages order); each page is retried by the
-    domain's policy. ``on_package`` sees each ListPackages entry (with its origin configuration) that
-    the walk keeps.
+    listed at a time (results still come in ListPackages order), each in runs of
+    :data:`VERSIONS_AT_ONCE` versions, so a package of 100,000 versions is never held whole; each
+    page is retried by the domain's policy. ``on_package`` sees each ListPackages entry (with its
+    origin configuration) that the walk keeps.
     """
     def packages() -> Iterator[tuple[str, str]]:
         for pkg in domain.packages(repository, fmt):
@@ -94,10 +95,21 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
                 on_package(pkg)
             yield namespace, package
 
-    def listing(namespace: str, package: str) -> list[TargetItem]:
-        known = memory.recall(repository, fmt, namespace, package) if memory is not None and recall else {}
-        found = []
+    def listing(namespace: str, package: str) -> Iterator[list[TargetItem]]:
+        run: list[dict[str, Any]] = []
         for ver in domain.versions(repository, fmt, namespace, package):
+            run.append(ver)
+            if len(run) == VERSIONS_AT_ONCE:
+                yield items_of(namespace, package, run)
+                run = []
+        if run:
+            yield items_of(namespace, package, run)
+
+    def items_of(namespace: str, package: str, versions: list[dict[str, Any]]) -> list[TargetItem]:
+        known = memory.recall(repository, fmt, namespace, package, [v["version"] for v in versions]) \
+            if memory is not None and recall else {}
+        found = []
+        for ver in versions:
             if ver.get("status") == VersionStatus.DISPOSED.value:
                 # Its assets are gone, yet it stands in the way: CodeArtifact refuses a publish into it and
                 # allows only deleting it. One asset-less item tells the plan (a conflict for each file).
@@ -120,30 +132,71 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
                       for asset in assets]
         return found
 
-    for items in _ordered(listing, packages(), concurrency):
-        yield from items
+    for run in _ordered(listing, packages(), concurrency):
+        yield from run
 
 
-def _ordered(fn: Callable[..., T], args: Iterable[tuple], concurrency: int) -> Iterator[T]:
-    """``fn(*a)`` for each ``a`` of ``args``, up to ``concurrency`` at a time, results in order.
+# Versions of one package listed (and recalled from the ledger) as one run: a package of any size costs
+# at most this many versions' items per listing thread, plus the runs waiting for the consumer (_AHEAD).
+VERSIONS_AT_ONCE = 200
+_AHEAD = 2
 
-    At most ``concurrency`` calls are in flight or waiting to be taken, so memory stays bounded.
+
+def _ordered(fn: Callable[..., Iterable[T]], args: Iterable[tuple], concurrency: int,
+             ahead: int = _AHEAD) -> Iterator[T]:
+    """The values of ``fn(*a)`` (an iterable) for each ``a`` of ``args``, in order: up to ``concurrency``
+    iterables are walked at a time, each on a thread of its own and at most ``ahead`` values ahead of the
+    consumer, so memory stays bounded however many iterables there are and however long one is. The
+    first error, in order, is raised to the consumer; closing the generator stops the threads.
     """
     if concurrency <= 1:
-        yield from (fn(*a) for a in args)
+        for a in args:
+            yield from fn(*a)
         return
+    stop = threading.Event()
+
+    def put(box: "queue.Queue[tuple[bool, Any]]", value: tuple[bool, Any]) -> bool:
+        while not stop.is_set():  # a consumer that has gone away must not leave this thread blocked
+            try:
+                box.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def walk(box: "queue.Queue[tuple[bool, Any]]", a: tuple) -> None:
+        try:
+            for value in fn(*a):  # each step may list a page: after a stop, at most one more
+                if not put(box, (True, value)):
+                    return
+            put(box, (False, None))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, in order
+            put(box, (False, err))
+
+    def drain(box: "queue.Queue[tuple[bool, Any]]") -> Iterator[T]:
+        while True:
+            more, value = box.get()
+            if more:
+                yield value
+            elif value is None:
+                return
+            else:
+                raise value
+
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ferry-list")
-    pending: deque[Future[T]] = deque()
+    pending: deque[tuple[queue.Queue[tuple[bool, Any]], Future[None]]] = deque()
     try:
         for a in args:
-            pending.append(pool.submit(fn, *a))
+            box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=ahead)
+            pending.append((box, pool.submit(walk, box, a)))
             if len(pending) >= concurrency:
-                yield pending.popleft().result()
+                yield from drain(pending.popleft()[0])
         while pending:
-            yield pending.popleft().result()
+            yield from drain(pending.popleft()[0])
     finally:
-        for fut in pending:
-            fut.cancel()
+        stop.set()
+        for _box, fut in pending:
+            fut.cancel()  # not started yet: never started
         pool.shutdown(wait=True)
 
 

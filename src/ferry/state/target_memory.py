@@ -73,12 +73,18 @@ class TargetMemory:
                 self._conns.append(db)
         return db
 
-    def recall(self, target_repo: str, fmt: str, namespace: str, package: str) -> dict[str, Listing]:
-        """``{version: (revision, assets)}`` recorded for one target package (empty if none)."""
+    def recall(self, target_repo: str, fmt: str, namespace: str, package: str,
+               versions: list[str] | None = None) -> dict[str, Listing]:
+        """``{version: (revision, assets)}`` recorded for one target package (empty if none): of ``versions``
+        only, when given (one query for a run of versions: a package's whole record need not be held)."""
+        params: list[Any] = [target_repo, fmt, namespace or "", package]
+        which = ""
+        if versions is not None:
+            which = f" AND version IN ({', '.join('?' * len(versions))})"
+            params += versions
         rows = self._conn().execute(
             "SELECT version, revision, assets FROM target_versions "
-            "WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ?",
-            (target_repo, fmt, namespace or "", package)).fetchall()
+            f"WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ?{which}", params).fetchall()
         return {version: (revision, _expand(assets)) for version, revision, assets in rows}
 
     def recorded(self, target_repo: str, fmt: str, namespace: str, package: str, version: str) -> bool:
