@@ -217,6 +217,11 @@ def _file(path: Path) -> Path:
     return path
 
 
+def _link(path: Path, to: Path) -> Path:
+    path.symlink_to(to)
+    return path
+
+
 @pytest.mark.parametrize("make, flag, needle", [
     (lambda t: _folder(t / "ledger-dir"), "--state", "is a folder; name a file"),
     (lambda t: _file(t / "a-file") / "ferry.db", "--state", "is a file, not a folder"),
@@ -225,8 +230,13 @@ def _file(path: Path) -> Path:
     (lambda t: t / "report.pdf", "--report", "name the file .json, .csv, .md or .html"),
     (lambda t: Path("/proc/ferry-bad-input/ferry.db"), "--state", "cannot write in /proc ("),
     (lambda t: Path("/proc/ferry-bad-input"), "--spool", "cannot write in /proc ("),
+    # A report is written where its link points (through a scratch file beside that file): the folder there must
+    # take files, not only the link's. The link's folder passed, and the run ended, everything copied, in exit 2.
+    (lambda t: _link(t / "report.json", Path("/proc/ferry-bad-input/report.json")), "--report",
+     "cannot write in /proc ("),
+    (lambda t: _link(t / "loop.json", t / "loop.json"), "--report", "is a symlink loop; name a file"),
 ], ids=["state-is-a-folder", "state-under-a-file", "spool-is-a-file", "report-is-a-folder", "report-extension",
-        "state-in-proc", "spool-in-proc"])
+        "state-in-proc", "spool-in-proc", "report-links-into-proc", "report-is-a-symlink-loop"])
 def test_paths_the_run_could_not_write_are_refused_before_anything_is_created(world, tmp_path, capsys, make, flag,
                                                                               needle):
     """Found before the target is contacted: --create-missing has created no domain when the error comes."""

@@ -39,12 +39,21 @@ def _check_can_create_in(folder: Path, flag: str, path: Path) -> None:
 
 
 def writable_file(path: Path, flag: str) -> None:
-    """``path`` is a file ferry can create or overwrite. Raises :class:`UsageError` if not."""
+    """``path`` is a file ferry can create or overwrite: where it is a symlink, the folder it points into
+    takes files too. Raises :class:`UsageError` if not."""
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; name a file")
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"{flag} {path}: not writable (permission denied); choose another path")
     _check_can_create_in(path.parent, flag, path)
+    try:
+        real = path.resolve()
+    except RuntimeError:  # a symlink loop (Python before 3.13 raises this, not OSError)
+        raise UsageError(f"{flag} {path}: is a symlink loop; name a file") from None
+    if real.parent != path.parent.resolve():
+        # A file is written where its link points, with files beside it there (a report's scratch copy that then
+        # replaces it, a ledger's -wal): a folder that takes none failed only once the run was over.
+        _check_can_create_in(real.parent, flag, path)
 
 
 def writable_folder(path: Path, flag: str) -> None:
