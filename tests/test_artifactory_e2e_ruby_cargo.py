@@ -248,6 +248,9 @@ def test_a_cargo_virtual_repository_artifactory_will_not_show_is_a_note_not_a_fa
     assert source.cargo_indexes("cargo-local") == own
     assert source.cargo_indexes("cargo-local") == own  # read once: one note
     assert len(notes) == 1 and "virtual repository cargo (HTTP 403)" in notes[0]
+    # and what to do about it, as the Nexus and CodeArtifact notes of the same kind say
+    assert notes[0].endswith("; let the source's user read that repository's configuration (Artifactory shows it "
+                             "to an admin) to repoint them"), notes[0]
 
 def _endpoint(ca, repo: str, fmt: str) -> tuple[str, str]:
     token = ca.get_authorization_token(domain="acme")["authorizationToken"]

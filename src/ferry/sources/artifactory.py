@@ -423,7 +423,8 @@ class ArtifactorySource:
             # Its members unknown, a dependency named through it keeps pointing at Artifactory: say which.
             self.notes.append(f"Artifactory would not show the configuration of Cargo virtual repository {name} "
                               f"(HTTP {resp.status_code}), so crates whose dependencies name its index keep that "
-                              "Artifactory URL in the target")
+                              "Artifactory URL in the target; let the source's user read that repository's "
+                              "configuration (Artifactory shows it to an admin) to repoint them")
             return []
         raise_for(resp, what)
         config = self._json(resp, what)
