@@ -346,6 +346,36 @@ def test_status_and_report_leave_nothing_beside_the_ledger(ledger, tmp_path):
     assert _beside(path) == ["ledger.db", "ledger.db.lock"]  # the run's lock file stays, by design
 
 
+def test_status_of_a_ledger_this_user_cannot_write_leaves_nothing_beside_it(ledger, tmp_path):
+    """An operator's status of the ledger a service account writes (readable to the operator, in a folder both
+    can write) opened it mode=ro, which made a -wal and -shm the operator owns and cannot remove: the owner's
+    next run could not write them ("not a ferry ledger (attempt to write a readonly database)", exit 2) until
+    someone deleted them. A ledger no connection has open is read as it is. The file is made read-only here;
+    root, whom mode bits do not stop, runs status without the capability that lets it pass them."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    path, _run_id = ledger
+    assert _beside(path) == ["ledger.db"]
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root passes mode bits and setpriv is not there to drop that")
+        prefix = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+    path.chmod(0o444)
+    before = path.read_bytes()
+    cli = "import sys; sys.argv = ['ferry', *sys.argv[1:]]; from ferry.cli import main; main()"
+    for argv in (["status", "--state", str(path)], ["report", "--state", str(path), "-o", str(tmp_path / "r.json")],
+                 ["report", "--merge", str(path), "-o", str(tmp_path / "m.json")]):
+        run = subprocess.run([*prefix, sys.executable, "-c", cli, *argv], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert _beside(path) == ["ledger.db"], argv
+    assert json.loads((tmp_path / "r.json").read_text())["states"]["confirmed"] == 2
+    assert path.read_bytes() == before
+
+
 def test_status_reads_a_ledger_where_no_file_can_be_made_beside_it(ledger, tmp_path, capsys):
     """A read-only mount (a snapshot, an S3 bucket mounted read-only) takes no -shm file, and a read-only
     connection to a WAL ledger needs one: status said "not a ferry ledger (unable to open database file)".

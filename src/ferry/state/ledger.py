@@ -114,26 +114,31 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
 
     Where the file and its folder can be written, a plain connection held to ``query_only``: the last
     connection to close a WAL ledger removes the ``-wal`` and ``-shm`` files beside it, which a ``mode=ro``
-    one cannot do (every ``status`` left an empty pair behind). Elsewhere ``mode=ro``; and where neither can
-    make the ``-shm`` a WAL ledger needs (a read-only mount) while no ``-wal`` holds commits beside it, the
-    file is read as it is (``immutable``): no writer has it open, so the file alone holds everything.
-    Raises ``sqlite3.Error`` for a file SQLite cannot read.
+    one cannot do (every ``status`` left an empty pair behind). Where the file cannot be written (another
+    user's) and no connection has it open (one keeps a ``-wal`` or ``-journal`` beside it), it is read as it
+    is (``immutable``): a ``mode=ro`` connection would leave a pair this user owns, which the ledger's owner
+    then cannot write (its next run: "attempt to write a readonly database"). Elsewhere ``mode=ro``; and
+    where that cannot make the ``-shm`` a WAL ledger needs (a read-only mount) while no ``-wal`` holds
+    commits beside it, the file is read as it is too: no writer has it open, so the file alone holds
+    everything. Raises ``sqlite3.Error`` for a file SQLite cannot read.
     """
     real = Path(path).resolve()
     uri = real.as_uri()
+    wal = Path(f"{real}-wal")
     writable = os.access(real, os.W_OK) and os.access(real.parent, os.W_OK | os.X_OK)
-    conn = sqlite3.connect(f"{uri}?mode={'rw' if writable else 'ro'}", uri=True, timeout=30.0)
-    try:
-        if writable:
-            conn.execute("PRAGMA query_only = ON")
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file (and its WAL) now
-        return conn
-    except sqlite3.OperationalError as err:
-        conn.close()
-        wal = Path(f"{real}-wal")
-        if (err.sqlite_errorcode or 0) & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) or (
-                wal.is_file() and wal.stat().st_size > 0):
-            raise  # not for want of a -shm; or commits only the -wal holds, which reading the file alone would miss
+    idle = not writable and not wal.exists() and not Path(f"{real}-journal").exists()
+    if not idle:
+        conn = sqlite3.connect(f"{uri}?mode={'rw' if writable else 'ro'}", uri=True, timeout=30.0)
+        try:
+            if writable:
+                conn.execute("PRAGMA query_only = ON")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file (and its WAL) now
+            return conn
+        except sqlite3.OperationalError as err:
+            conn.close()
+            if (err.sqlite_errorcode or 0) & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) or (
+                    wal.is_file() and wal.stat().st_size > 0):
+                raise  # not for want of a -shm; or commits only the -wal holds, which the file alone would miss
     conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
     try:
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
