@@ -619,3 +619,31 @@ def test_a_report_written_again_keeps_its_permissions_and_a_new_one_takes_the_um
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".json") == ["kept.json", "new.json"]
+
+
+def test_a_report_into_a_pipe_or_a_device_is_written_into_it_and_leaves_it_in_place(ledger, tmp_path):
+    """A report path that is a FIFO a log collector reads, or a link to /dev/null, was replaced by a regular file
+    (the scratch copy renamed over it): the collector got nothing and lost its pipe, and a root run given a link
+    to /dev/null put a regular file in the machine's /dev/null. Such a file is written into, as before."""
+    import os
+    import stat
+
+    path, run_id = ledger
+    with LedgerReader(path) as reader:
+        report = build_report(reader, run_id)
+    fifo = tmp_path / "collector.json"
+    os.mkfifo(fifo)
+    link = tmp_path / "feed.json"
+    link.symlink_to(fifo)
+    for given in (fifo, link):
+        reader_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the collector, listening; a report fits the buffer
+        try:
+            write_report(report, given)
+            assert stat.S_ISFIFO(os.stat(fifo).st_mode) and link.is_symlink()
+            received = b""
+            while chunk := os.read(reader_fd, 65536):
+                received += chunk
+        finally:
+            os.close(reader_fd)
+        assert json.loads(received)["run"]["id"] == run_id
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "ledger.db") == ["collector.json", "feed.json"]

@@ -368,7 +368,8 @@ _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 def write_file(path: str | Path, text: str) -> None:
     """Write a report file whole or not at all, making its folder if need be: the text goes to a scratch
     file beside it that then replaces it, so a write that fails (a full disk) leaves the earlier report
-    as it was, never cut short. A file already there keeps its permissions.
+    as it was, never cut short. A file already there keeps its permissions. A pipe or a device (a FIFO a
+    collector reads, a link to /dev/null) is written into, never replaced.
 
     Raises :class:`FatalError` when the disk cannot take it, :class:`UsageError` for another failure.
     """
@@ -376,6 +377,12 @@ def write_file(path: str | Path, text: str) -> None:
     real = target.resolve()  # a symlinked report is written where the link points, the link kept
     scratch = real.with_name(f".{real.name}.{os.getpid()}.tmp")
     try:
+        if real.exists() and not real.is_dir() and not stat.S_ISREG(real.stat().st_mode):
+            # Renamed over, the collector would lose its pipe (and a root run /dev/null its device): nothing
+            # there is kept to be cut short.
+            with open(real, "w", encoding="utf-8") as out:
+                out.write(text)
+            return
         # A missing folder passed the flag's check (ferry.preflight), as for the ledger: make it.
         real.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies, as to any file
