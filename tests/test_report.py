@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -647,3 +648,27 @@ def test_a_report_into_a_pipe_or_a_device_is_written_into_it_and_leaves_it_in_pl
             os.close(reader_fd)
         assert json.loads(received)["run"]["id"] == run_id
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "ledger.db") == ["collector.json", "feed.json"]
+
+
+def test_a_report_linked_to_a_pipe_in_a_folder_that_takes_no_files_passes_the_check(tmp_path, monkeypatch):
+    """A report linked to a file is written beside where it points, so that folder must take files; one linked
+    to a pipe or a device (/dev/null, which no user but root may add files beside) is written into, and the
+    folder does not matter. Denied writes to the folder stand for a folder of another user's here (the tests
+    run as root, whom no mode bits stop)."""
+    import os
+
+    from ferry import preflight
+
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    os.mkfifo(closed / "collector.json")
+    (closed / "report.json").write_text("{}")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: real_access(p, mode) and not (
+        Path(p) == closed and mode & os.W_OK))
+    to_pipe, to_file = tmp_path / "pipe.json", tmp_path / "file.json"
+    to_pipe.symlink_to(closed / "collector.json")
+    to_file.symlink_to(closed / "report.json")
+    preflight.report_file(to_pipe, "--report")
+    with pytest.raises(UsageError, match=f"--report {to_file}: cannot write in {closed} \\(permission denied\\)"):
+        preflight.report_file(to_file, "--report")

@@ -39,8 +39,8 @@ def _check_can_create_in(folder: Path, flag: str, path: Path) -> None:
 
 
 def writable_file(path: Path, flag: str) -> None:
-    """``path`` is a file ferry can create or overwrite: where it is a symlink, the folder it points into
-    takes files too. Raises :class:`UsageError` if not."""
+    """``path`` is a file ferry can create or overwrite: where it is a symlink to a file (not a pipe or a
+    device), the folder it points into takes files too. Raises :class:`UsageError` if not."""
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; name a file")
     if path.exists() and not os.access(path, os.W_OK):
@@ -50,9 +50,10 @@ def writable_file(path: Path, flag: str) -> None:
         real = path.resolve()
     except RuntimeError:  # a symlink loop (Python before 3.13 raises this, not OSError)
         raise UsageError(f"{flag} {path}: is a symlink loop; name a file") from None
-    if real.parent != path.parent.resolve():
+    if real.parent != path.parent.resolve() and (real.is_file() or not real.exists()):
         # A file is written where its link points, with files beside it there (a report's scratch copy that then
-        # replaces it, a ledger's -wal): a folder that takes none failed only once the run was over.
+        # replaces it, a ledger's -wal): a folder that takes none failed only once the run was over. A pipe or a
+        # device (/dev/null) is written into: its folder does not matter.
         _check_can_create_in(real.parent, flag, path)
 
 
