@@ -252,6 +252,43 @@ def test_a_cargo_virtual_repository_artifactory_will_not_show_is_a_note_not_a_fa
     assert notes[0].endswith("; let the source's user read that repository's configuration (Artifactory shows it "
                              "to an admin) to repoint them"), notes[0]
 
+def test_a_retried_read_of_the_cargo_virtual_repositories_notes_each_refusal_once():
+    """The virtual repositories' configurations are read under the request retry: one answered 503 after another
+    had been refused made the retry read them all again, so the refused one was noted once per attempt."""
+    from ferry.errors import RetryableError
+    from ferry.sources.artifactory import ArtifactorySource
+
+    asked: list[str] = []
+
+    class Session:
+        def request(self, method, url, **kw):
+            resp = requests.Response()
+            resp.url, resp.headers["Content-Type"] = url, "application/json"
+            name = url.rsplit("/", 1)[-1]
+            if name == "repositories":
+                resp.status_code, resp._content = 200, json.dumps([
+                    {"key": "cargo-local", "type": "LOCAL", "packageType": "Cargo"},
+                    {"key": "cargo-admins", "type": "VIRTUAL", "packageType": "Cargo"},
+                    {"key": "cargo-all", "type": "VIRTUAL", "packageType": "Cargo"}]).encode()
+                return resp
+            asked.append(name)
+            if name == "cargo-admins":
+                resp.status_code, resp._content = 403, b'{"errors":[{"status":403,"message":"Forbidden"}]}'
+            elif asked.count(name) == 1:
+                resp.status_code, resp._content = 503, b""
+            else:
+                resp.status_code, resp._content = 200, json.dumps({"repositories": ["cargo-local"]}).encode()
+            return resp
+
+    notes: list[str] = []
+    source = ArtifactorySource("http://artifactory.example/artifactory", Session(), notes=notes)
+    with pytest.raises(RetryableError):
+        source.cargo_indexes("cargo-local")
+    assert source.cargo_indexes("cargo-local")[-1] == "http://artifactory.example/artifactory/api/cargo/cargo-all/index"
+    assert len(notes) == 1 and "virtual repository cargo-admins (HTTP 403)" in notes[0]
+    assert sorted(asked) == ["cargo-admins", "cargo-all", "cargo-all"]
+
+
 def _endpoint(ca, repo: str, fmt: str) -> tuple[str, str]:
     token = ca.get_authorization_token(domain="acme")["authorizationToken"]
     return ca.get_repository_endpoint(domain="acme", repository=repo, format=fmt)["repositoryEndpoint"], token

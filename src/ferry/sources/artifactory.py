@@ -99,7 +99,8 @@ class ArtifactorySource:
         self.max_query = max_query
         self._repos: dict[str, SourceRepository] | None = None
         self._package_types: dict[str, str] = {}
-        self._cargo_virtuals: dict[str, list[str]] | None = None  # Cargo virtual repository -> its members
+        self._cargo_virtuals: dict[str, list[str]] = {}  # Cargo virtual repository -> its members, as read
+        self._virtuals_read = False  # all of them
         self._virtuals_lock = threading.Lock()
 
     # -- HTTP ---------------------------------------------------------------------------------------
@@ -400,9 +401,12 @@ class ArtifactorySource:
         refusal of a configuration read)."""
         own = f"{self.url}/api/cargo/{quote(repository)}/index", f"{self.url}/git/{quote(repository)}.git"
         with self._virtuals_lock:  # workers of one run ask at once: one read
-            if self._cargo_virtuals is None:
-                self._cargo_virtuals = {key: self._members_once(key) for key, repo in self.repositories().items()
-                                        if repo.kind == "virtual" and repo.native_format == "cargo"}
+            if not self._virtuals_read:
+                # A retried read goes on from the one that failed: those read already (and noted) are kept.
+                for key, repo in self.repositories().items():
+                    if repo.kind == "virtual" and repo.native_format == "cargo" and key not in self._cargo_virtuals:
+                        self._cargo_virtuals[key] = self._members_once(key)
+                self._virtuals_read = True
             virtuals = self._cargo_virtuals
         serving, todo = set(), [repository]
         while todo:
