@@ -672,3 +672,29 @@ def test_a_report_linked_to_a_pipe_in_a_folder_that_takes_no_files_passes_the_ch
     preflight.report_file(to_pipe, "--report")
     with pytest.raises(UsageError, match=f"--report {to_file}: cannot write in {closed} \\(permission denied\\)"):
         preflight.report_file(to_file, "--report")
+
+
+def test_a_report_read_while_a_run_writes_the_ledger_is_of_one_moment(ledger, monkeypatch):
+    """status and report read a run's rows in several queries (the table, the counts, the failures listed), and a
+    run writing the ledger meanwhile committed between them: the table said one file failed while the lines below
+    it counted and listed two (25 of 28 statuses read during a run of failing items disagreed so). A read-only
+    reader now reads the ledger as it was at its first query."""
+    import sqlite3
+    from contextlib import closing
+
+    path, run_id = ledger
+    summary = LedgerReader.summary
+
+    def the_run_moves_on_after_the_table(self, run_id=None):
+        groups = summary(self, run_id)
+        with closing(sqlite3.connect(path)) as db, db:  # the run's next commit
+            db.execute("UPDATE items SET state = 'failed', reason = 'HTTP 500' WHERE package = 'ui3'")
+        return groups
+
+    monkeypatch.setattr(LedgerReader, "summary", the_run_moves_on_after_the_table)
+    with LedgerReader(path, read_only=True) as reader:
+        report = build_report(reader, run_id)
+    failed_in_table = sum(g.states.get("failed", 0) for g in report.groups)
+    assert failed_in_table == report.counts["failed"] == len([r for r in report.failures if r.state == "failed"]) == 1
+    with LedgerReader(path, read_only=True) as reader:  # the next status sees the commit
+        assert reader.counts(run_id)["failed"] == 2

@@ -145,7 +145,9 @@ class LedgerReader:
     With ``read_only`` (``ferry status`` and ``report``) the ledger is never written: one of this ferry's
     schema is opened read-only (a read-only mount can be read, a writer's file is left as it is), and an
     older one is read from an upgraded copy, so an older ferry still writing it does not find it turned
-    into a ledger "written by a newer ferry".
+    into a ledger "written by a newer ferry". Such a reader reads the ledger as it was at its first query
+    (one read transaction until :meth:`close`), so a run writing it meanwhile cannot make a report's
+    table disagree with its counts and the failures it lists.
     """
 
     def __init__(self, path: str | Path, create: bool = False, read_only: bool = False):
@@ -160,6 +162,9 @@ class LedgerReader:
             self.db = self._upgraded_copy(Path(path))
         else:
             self.db = connect(path)
+        if read_only:
+            # Each query would otherwise see the commits made since the one before (WAL: the writer goes on).
+            self.db.execute("BEGIN")
 
     def _upgraded_copy(self, path: Path) -> Database:
         """An upgraded copy of the older ledger at ``path``, in a scratch folder removed by :meth:`close`
