@@ -447,6 +447,31 @@ def test_a_lock_file_that_cannot_be_used_is_bad_input_before_anything_is_contact
     assert not path.exists()
 
 
+def test_a_ledger_named_through_a_symlink_has_one_writer_lock(tmp_path):
+    """The lock file was named after the path as given: a run given the ledger through a symlink (a stable
+    name for a ledger kept on another disk) locked another file than a run given the file itself, so both ran
+    on one ledger, and status read through the link called the running run crashed."""
+    from ferry.state.ledger import writer_gone, writer_lock
+
+    real = tmp_path / "disk" / "ferry.db"
+    real.parent.mkdir()
+    with LedgerWriter(real) as writer:
+        writer.start_run("migrate", "job.toml")
+    link = tmp_path / "ferry.db"
+    link.symlink_to(real)
+    with writer_lock(real):
+        with pytest.raises(UsageError, match="another ferry run is writing this ledger"), writer_lock(link):
+            pass
+        assert not writer_gone(link)
+        with LedgerReader(link, read_only=True) as reader:
+            assert reader.last_run().status == "running"
+    with writer_lock(link):
+        with pytest.raises(UsageError, match="another ferry run is writing this ledger"), writer_lock(real):
+            pass
+    assert writer_gone(link) and writer_gone(real)
+    assert sorted(p.name for p in tmp_path.rglob("*.lock")) == ["ferry.db.lock"]
+
+
 def test_wal_mode(path):
     connect(path).close()
     db = Database(sqlite3.connect(str(path)))

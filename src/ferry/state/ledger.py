@@ -151,7 +151,8 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
 @contextmanager
 def writer_lock(path: str | Path) -> Iterator[None]:
     """Hold the ledger's writer lock for the block: an advisory lock on the file ``<ledger>.lock`` beside
-    it, which the operating system drops when the process ends, however it ends (kill -9 included).
+    it (beside the file a symlink names), which the operating system drops when the process ends, however it
+    ends (kill -9 included).
 
     Two runs writing one ledger would each re-plan the other's rows into their own run, so both reports
     (and ``status``) would leave out items the run moved. Raises :class:`UsageError` naming the process
@@ -161,7 +162,7 @@ def writer_lock(path: str | Path) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    lock = Path(f"{path}.lock")
+    lock = _lock_file(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
     # The file stays when the run ends: removing it would let a run that opened it just before lock
     # a file no longer there while a third run locks a new one.
@@ -189,6 +190,12 @@ def writer_lock(path: str | Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def _lock_file(path: str | Path) -> Path:
+    # Beside the file the path names, not the name given: a run given the ledger through a symlink and one given
+    # the file itself took two locks, and both wrote the ledger.
+    return Path(f"{Path(path).resolve()}.lock")
+
+
 def writer_gone(path: str | Path) -> bool:
     """True when the run that took ``path``'s writer lock (:func:`writer_lock`) has ended, so a run the
     ledger still shows ``running`` stopped without recording its end (killed, out of memory, power lost).
@@ -198,7 +205,7 @@ def writer_gone(path: str | Path) -> bool:
     if fcntl is None:
         return False
     try:
-        fd = os.open(f"{path}.lock", os.O_RDONLY)
+        fd = os.open(_lock_file(path), os.O_RDONLY)
     except FileNotFoundError:
         return Path(path).exists()
     except OSError:
