@@ -172,14 +172,22 @@ def test_dependencies_on_the_artifactory_registry_point_at_the_target_after_migr
     configured with (sparse ``{url}/api/cargo/{repo}/index/`` or git ``{url}/git/{repo}.git``), not by where
     the files sit; migrated, such a dependency must resolve in the target ("this registry"), while one of
     another registry keeps its index."""
-    from ferry.sandbox.seed import _gzip_tar
-
     url, seeder = world["urls"]["artifactory"], world["seeder"]
     seeder.create_repository("cargo-local", "cargo", cargoInternalIndex=True)
-    base, _ = crate("acme_core", "0.4.0")
-    seeder.deploy("cargo-local", "crates/acme_core/acme_core-0.4.0.crate", base)
     deps = {"acme_core": f"sparse+{url}/api/cargo/cargo-local/index/", "acme-util": f"{url}/git/cargo-local.git",
             "other": "sparse+https://other.example/index/"}
+    assert _migrated_dependencies(world, deps) == {
+        "acme_core": None, "acme-util": None, "other": "sparse+https://other.example/index/"}
+
+
+def _migrated_dependencies(world, deps: dict[str, str]) -> dict[str, str | None]:
+    """Deploy acme_core and an acme_app whose dependencies name ``deps`` (name -> registry index) into
+    cargo-local, migrate it, and return the registry of each dependency in the target's index (None: this one)."""
+    from ferry.sandbox.seed import _gzip_tar
+
+    seeder = world["seeder"]
+    base, _ = crate("acme_core", "0.4.0")
+    seeder.deploy("cargo-local", "crates/acme_core/acme_core-0.4.0.crate", base)
     manifest = '[package]\nedition = "2021"\nname = "acme_app"\nversion = "0.1.0"\nlicense = "MIT"\n' + "".join(
         f'\n[dependencies.{name}]\nversion = "0.4"\nregistry-index = "{index}"\n' for name, index in deps.items())
     app = _gzip_tar({"acme_app-0.1.0/Cargo.toml": manifest.encode(), "acme_app-0.1.0/src/lib.rs": b""})
@@ -189,8 +197,7 @@ def test_dependencies_on_the_artifactory_registry_point_at_the_target_after_migr
     endpoint, token = _endpoint(world["ca"], "crate-store", "cargo")
     (line,) = [json.loads(x) for x in requests.get(f"{endpoint}ac/me/acme_app", headers={"Authorization": token},
                                                    timeout=10).text.splitlines()]
-    assert {d["name"]: d.get("registry") for d in line["deps"]} == {
-        "acme_core": None, "acme-util": None, "other": "sparse+https://other.example/index/"}
+    return {d["name"]: d.get("registry") for d in line["deps"]}
 
 
 
@@ -199,29 +206,15 @@ def test_dependencies_named_through_a_cargo_virtual_repository_point_at_the_targ
     """Cargo users often read a local repository through a virtual one, so a crate names its dependencies from
     there by the virtual repository's index (or that of a virtual one aggregating it); migrated, they must
     resolve in the target, while a virtual repository that does not aggregate the local one stays named."""
-    from ferry.sandbox.seed import _gzip_tar
-
     url, seeder = world["urls"]["artifactory"], world["seeder"]
     seeder.create_repository("cargo-local", "cargo", cargoInternalIndex=True)
     seeder.create_repository("cargo-other", "cargo", cargoInternalIndex=True)
     seeder.create_repository("cargo", "cargo", rclass="virtual", repositories=["cargo-local"])
     seeder.create_repository("cargo-all", "cargo", rclass="virtual", repositories=["cargo"])
     seeder.create_repository("cargo-elsewhere", "cargo", rclass="virtual", repositories=["cargo-other"])
-    base, _ = crate("acme_core", "0.4.0")
-    seeder.deploy("cargo-local", "crates/acme_core/acme_core-0.4.0.crate", base)
     deps = {"acme_core": f"sparse+{url}/api/cargo/cargo/index/", "acme-util": f"sparse+{url}/api/cargo/cargo-all/index",
             "other": f"sparse+{url}/api/cargo/cargo-elsewhere/index/"}
-    manifest = '[package]\nedition = "2021"\nname = "acme_app"\nversion = "0.1.0"\nlicense = "MIT"\n' + "".join(
-        f'\n[dependencies.{name}]\nversion = "0.4"\nregistry-index = "{index}"\n' for name, index in deps.items())
-    app = _gzip_tar({"acme_app-0.1.0/Cargo.toml": manifest.encode(), "acme_app-0.1.0/src/lib.rs": b""})
-    seeder.deploy("cargo-local", "crates/acme_app/acme_app-0.1.0.crate", app)
-    job = _job(world, "cargo-local", "crate-store")
-    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
-    endpoint, token = _endpoint(world["ca"], "crate-store", "cargo")
-    (line,) = [json.loads(x) for x in requests.get(f"{endpoint}ac/me/acme_app", headers={"Authorization": token},
-                                                   timeout=10).text.splitlines()]
-    assert {d["name"]: d.get("registry") for d in line["deps"]} == {
-        "acme_core": None, "acme-util": None, "other": deps["other"]}
+    assert _migrated_dependencies(world, deps) == {"acme_core": None, "acme-util": None, "other": deps["other"]}
 
 
 def test_a_cargo_virtual_repository_artifactory_will_not_show_is_a_note_not_a_failure():

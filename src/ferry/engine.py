@@ -140,6 +140,14 @@ class Engine:
         self._origin_lock = threading.Lock()
         self._memory: TargetMemory | None = None  # the ledger's record of target versions (revision, assets)
 
+    def repository_pairs(self) -> list[RepositoryMapping]:
+        """Each (source, target) repository pair of the job once, in job order: a repository holding several
+        formats is planned once per format, but the rows of its run are read back in one query."""
+        pairs: dict[tuple[str, str], RepositoryMapping] = {}
+        for ctx in self.mappings:
+            pairs.setdefault((ctx.mapping.source, ctx.mapping.target), ctx.mapping)
+        return list(pairs.values())
+
     def stop(self) -> None:
         """Tell every pass of this run to stop: transfer workers leave their current item, and retry waits
         end at once (raising :class:`ferry.transfer.Interrupted`)."""

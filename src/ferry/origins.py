@@ -27,12 +27,7 @@ def note(engine: "Engine", reader: LedgerReader, run_id: int | None, command: st
     if command not in ("audit", "migrate") or getattr(engine.source, "kind", None) != "codeartifact":
         return  # no other source has origins: no need to read the run's rows back
     which = "action = 'copy'" if command == "audit" else "state = 'confirmed'"
-    done: set[tuple[str, str]] = set()
-    for ctx in engine.mappings:
-        m = ctx.mapping
-        if (m.source, m.target) in done:
-            continue
-        done.add((m.source, m.target))
+    for m in engine.repository_pairs():
         rows = reader.db.execute(
             "SELECT source_origin, COUNT(*), COUNT(DISTINCT format || ' ' || namespace || ' ' || package) FROM ("
             "SELECT DISTINCT source_origin, format, namespace, package, version FROM items WHERE run_id = ? AND "

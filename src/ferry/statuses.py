@@ -86,12 +86,8 @@ class StatusPass:
         """After the transfer (before the npm tags pass's second part): every mapping's versions; the note."""
         if not self._wanted:
             return
-        done: set[tuple[str, str]] = set()
-        for ctx in self._engine.mappings:
-            m = ctx.mapping
-            if (m.source, m.target) not in done:  # a mixed repository's formats are one query
-                done.add((m.source, m.target))
-                self._follow(reader, m, None)
+        for m in self._engine.repository_pairs():  # a mixed repository's formats are one query
+            self._follow(reader, m, None)
         if self._tally:
             counts = ", ".join(f"{status} {n}" for status, n in sorted(self._tally.items()))
             self._engine.settings.notes.append(f"set {sum(self._tally.values())} version status(es) as in the "
@@ -140,12 +136,7 @@ def would_set(engine: "Engine", reader: LedgerReader, run_id: int | None, comman
     if command != "audit" or getattr(engine.source, "kind", None) != "codeartifact":
         return
     tally: Counter[str] = Counter()
-    done: set[tuple[str, str]] = set()
-    for ctx in engine.mappings:
-        m = ctx.mapping
-        if (m.source, m.target) in done:
-            continue
-        done.add((m.source, m.target))
+    for m in engine.repository_pairs():
         rows = reader.db.execute(_VERSIONS.format(now="planned", format=""), [run_id, m.target, m.source])
         for _fmt, _ns, _name, _version, status, published_now, target_status, complete, _asset in rows:
             if complete and differs(status, target_status, bool(published_now)):
