@@ -142,3 +142,33 @@ def test_packages_of_every_size_come_out_whole_and_in_order():
     sizes = {"a": 1, "b": 3 * VERSIONS_AT_ONCE + 7, "c": 0, "d": VERSIONS_AT_ONCE, "e": 2, "f": VERSIONS_AT_ONCE + 1}
     got = [(i.key.package, i.key.version) for i in have(_OnePackageTarget(sizes), "repo", "generic", concurrency=3)]
     assert got == [(name, f"1.0.{n}") for name, size in sizes.items() for n in range(size)]
+
+
+class _SlowAssetsTarget(_OnePackageTarget):
+    """Each ListPackageVersionAssets takes a while (a remote service); counts those made."""
+
+    def __init__(self, sizes: dict[str, int]):
+        super().__init__(sizes)
+        self.asset_calls = 0
+
+    def assets(self, repository, fmt, namespace, package, version):
+        time.sleep(0.005)
+        with self.lock:
+            self.asset_calls += 1
+        return super().assets(repository, fmt, namespace, package, version)
+
+
+def test_closing_the_target_listing_stops_each_listing_thread_at_its_next_call():
+    """Ctrl-C during the plan (or a fatal error) closes the listing: each listing thread used to finish the
+    run of versions it was filling first, up to VERSIONS_AT_ONCE ListPackageVersionAssets calls each (388
+    calls, 5 s, against a stand-in answering in 40 ms) before "interrupted" was even printed."""
+    workers = 4
+    target = _SlowAssetsTarget({f"p{n}": 10 * VERSIONS_AT_ONCE for n in range(workers)})
+    items = have(target, "repo", "generic", concurrency=workers)
+    next(items)
+    time.sleep(0.3)  # every thread is filling a run
+    with target.lock:
+        before = target.asset_calls
+    items.close()
+    assert target.asset_calls - before <= workers  # the one call each thread had in flight
+    assert not [t for t in threading.enumerate() if t.name.startswith("ferry-list")]

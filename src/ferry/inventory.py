@@ -84,8 +84,13 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
     listed at a time (results still come in ListPackages order), each in runs of
     :data:`VERSIONS_AT_ONCE` versions, so a package of 100,000 versions is never held whole; each
     page is retried by the domain's policy. ``on_package`` sees each ListPackages entry (with its
-    origin configuration) that the walk keeps.
+    origin configuration) that the walk keeps. Closing the iterator (Ctrl-C, a fatal error) stops each
+    listing thread at its next call.
     """
+    # Set when the consumer goes away: a thread filling a run would otherwise make the rest of its up to
+    # VERSIONS_AT_ONCE calls first, and Ctrl-C would wait for them all.
+    stop = threading.Event()
+
     def packages() -> Iterator[tuple[str, str]]:
         for pkg in domain.packages(repository, fmt):
             namespace, package = pkg.get("namespace") or "", pkg["package"]
@@ -98,6 +103,8 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
     def listing(namespace: str, package: str) -> Iterator[list[TargetItem]]:
         run: list[dict[str, Any]] = []
         for ver in domain.versions(repository, fmt, namespace, package):
+            if stop.is_set():
+                return
             run.append(ver)
             if len(run) == VERSIONS_AT_ONCE:
                 yield items_of(namespace, package, run)
@@ -110,6 +117,8 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
             if memory is not None and recall else {}
         found = []
         for ver in versions:
+            if stop.is_set():
+                break  # what this run holds is never taken
             if ver.get("status") == VersionStatus.DISPOSED.value:
                 # Its assets are gone, yet it stands in the way: CodeArtifact refuses a publish into it and
                 # allows only deleting it. One asset-less item tells the plan (a conflict for each file).
@@ -132,7 +141,7 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
                       for asset in assets]
         return found
 
-    for run in _ordered(listing, packages(), concurrency):
+    for run in _ordered(listing, packages(), concurrency, stop=stop):
         yield from run
 
 
@@ -143,17 +152,19 @@ _AHEAD = 2
 
 
 def _ordered(fn: Callable[..., Iterable[T]], args: Iterable[tuple], concurrency: int,
-             ahead: int = _AHEAD) -> Iterator[T]:
+             ahead: int = _AHEAD, stop: threading.Event | None = None) -> Iterator[T]:
     """The values of ``fn(*a)`` (an iterable) for each ``a`` of ``args``, in order: up to ``concurrency``
     iterables are walked at a time, each on a thread of its own and at most ``ahead`` values ahead of the
     consumer, so memory stays bounded however many iterables there are and however long one is. The
-    first error, in order, is raised to the consumer; closing the generator stops the threads.
+    first error, in order, is raised to the consumer; closing the generator stops the threads, once the
+    step each is in ends: ``stop`` (set then, before the threads are waited for) lets ``fn`` end a long
+    step early.
     """
     if concurrency <= 1:
         for a in args:
             yield from fn(*a)
         return
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
 
     def put(box: "queue.Queue[tuple[bool, Any]]", value: tuple[bool, Any]) -> bool:
         while not stop.is_set():  # a consumer that has gone away must not leave this thread blocked
@@ -166,7 +177,7 @@ def _ordered(fn: Callable[..., Iterable[T]], args: Iterable[tuple], concurrency:
 
     def walk(box: "queue.Queue[tuple[bool, Any]]", a: tuple) -> None:
         try:
-            for value in fn(*a):  # each step may list a page: after a stop, at most one more
+            for value in fn(*a):  # after a stop, each thread ends its step (or, told by stop, leaves it)
                 if not put(box, (True, value)):
                     return
             put(box, (False, None))
