@@ -172,3 +172,41 @@ def test_closing_the_target_listing_stops_each_listing_thread_at_its_next_call()
     items.close()
     assert target.asset_calls - before <= workers  # the one call each thread had in flight
     assert not [t for t in threading.enumerate() if t.name.startswith("ferry-list")]
+
+
+class _ThrottledTarget(_OnePackageTarget):
+    """Package ``slow``'s first asset listing is throttled: it waits out a Retry-After the way the engine's
+    retry sleep does (until the run stops); the other packages answer at once."""
+
+    def __init__(self, sizes: dict[str, int]):
+        super().__init__(sizes)
+        self.stopping = threading.Event()
+        self.waiting = threading.Event()
+
+    def assets(self, repository, fmt, namespace, package, version):
+        if package == "slow":
+            self.waiting.set()
+            if self.stopping.wait(30):
+                raise RuntimeError("the run is stopping")
+        return super().assets(repository, fmt, namespace, package, version)
+
+
+def test_closing_the_target_listing_ends_a_listing_thread_s_retry_wait():
+    """A listing thread waiting out a Retry-After (up to 30 s) kept Ctrl-C during the plan waiting for it:
+    19.5 s after Ctrl-C against a stand-in throttling with Retry-After 25 s. Closing the listing before its
+    end now calls on_abandon (the engine's stop, which ends retry waits) before the threads are waited for."""
+    target = _ThrottledTarget({"fast": 3, "slow": 5})
+    items = have(target, "repo", "generic", concurrency=2, on_abandon=target.stopping.set)
+    assert next(items).key.package == "fast"
+    assert target.waiting.wait(5)
+    started = time.monotonic()
+    items.close()
+    assert time.monotonic() - started < 5
+    assert not [t for t in threading.enumerate() if t.name.startswith("ferry-list")]
+
+
+def test_a_target_listing_read_to_its_end_does_not_stop_the_run():
+    stopped = []
+    items = list(have(_OnePackageTarget({"a": 3, "b": VERSIONS_AT_ONCE + 1}), "repo", "generic", concurrency=2,
+                      on_abandon=lambda: stopped.append(True)))
+    assert len(items) == VERSIONS_AT_ONCE + 4 and not stopped

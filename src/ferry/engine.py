@@ -323,7 +323,7 @@ class Engine:
                 have = [] if m.target in self.missing_targets else inventory.have(
                     self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target,
                     concurrency=self.job.options.workers,
-                    on_package=lambda pkg, t=m.target: self._note_origin(t, pkg))
+                    on_package=lambda pkg, t=m.target: self._note_origin(t, pkg), on_abandon=self.stop)
                 if _filtered(m, self.job):
                     # The filters scope both sides: the target's other packages are not this run's business,
                     # and would otherwise all be listed as only in the target.

@@ -73,7 +73,8 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
 
 def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
          memory: TargetMemory | None = None, recall: bool = True, concurrency: int = 8,
-         on_package: Callable[[dict[str, Any]], None] | None = None) -> Iterator[TargetItem]:
+         on_package: Callable[[dict[str, Any]], None] | None = None,
+         on_abandon: Callable[[], None] | None = None) -> Iterator[TargetItem]:
     """Every asset of format ``fmt`` in the target repository, walked package by package
     (with ``shard``: only the packages that shard owns; the others' versions are never listed).
 
@@ -84,8 +85,9 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
     listed at a time (results still come in ListPackages order), each in runs of
     :data:`VERSIONS_AT_ONCE` versions, so a package of 100,000 versions is never held whole; each
     page is retried by the domain's policy. ``on_package`` sees each ListPackages entry (with its
-    origin configuration) that the walk keeps. Closing the iterator (Ctrl-C, a fatal error) stops each
-    listing thread at its next call.
+    origin configuration) that the walk keeps. Closing the iterator before its end (Ctrl-C, a fatal
+    error) stops each listing thread at its next call, and first calls ``on_abandon`` (the engine's
+    stop, which ends the retry waits those threads may be in).
     """
     # Set when the consumer goes away: a thread filling a run would otherwise make the rest of its up to
     # VERSIONS_AT_ONCE calls first, and Ctrl-C would wait for them all.
@@ -141,7 +143,7 @@ def have(domain: Domain, repository: str, fmt: str, shard: Shard | None = None,
                       for asset in assets]
         return found
 
-    for run in _ordered(listing, packages(), concurrency, stop=stop):
+    for run in _ordered(listing, packages(), concurrency, stop=stop, on_abandon=on_abandon):
         yield from run
 
 
@@ -152,13 +154,15 @@ _AHEAD = 2
 
 
 def _ordered(fn: Callable[..., Iterable[T]], args: Iterable[tuple], concurrency: int,
-             ahead: int = _AHEAD, stop: threading.Event | None = None) -> Iterator[T]:
+             ahead: int = _AHEAD, stop: threading.Event | None = None,
+             on_abandon: Callable[[], None] | None = None) -> Iterator[T]:
     """The values of ``fn(*a)`` (an iterable) for each ``a`` of ``args``, in order: up to ``concurrency``
     iterables are walked at a time, each on a thread of its own and at most ``ahead`` values ahead of the
     consumer, so memory stays bounded however many iterables there are and however long one is. The
     first error, in order, is raised to the consumer; closing the generator stops the threads, once the
     step each is in ends: ``stop`` (set then, before the threads are waited for) lets ``fn`` end a long
-    step early.
+    step early, and ``on_abandon`` (called then, when the consumer left before the end) ends what ``fn``
+    waits on besides.
     """
     if concurrency <= 1:
         for a in args:
@@ -196,6 +200,7 @@ def _ordered(fn: Callable[..., Iterable[T]], args: Iterable[tuple], concurrency:
 
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ferry-list")
     pending: deque[tuple[queue.Queue[tuple[bool, Any]], Future[None]]] = deque()
+    finished = False
     try:
         for a in args:
             box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=ahead)
@@ -204,8 +209,12 @@ def _ordered(fn: Callable[..., Iterable[T]], args: Iterable[tuple], concurrency:
                 yield from drain(pending.popleft()[0])
         while pending:
             yield from drain(pending.popleft()[0])
+        finished = True
     finally:
         stop.set()
+        if not finished and on_abandon is not None:
+            # A thread in a retry wait (a Retry-After of up to 30 s) would otherwise keep Ctrl-C waiting.
+            on_abandon()
         for _box, fut in pending:
             fut.cancel()  # not started yet: never started
         pool.shutdown(wait=True)
