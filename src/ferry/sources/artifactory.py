@@ -40,8 +40,8 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
 from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, \
     properties_queries, storage_entries
-from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, npm_facts_of,
-                               parse_time, swift_metadata_of)
+from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, aggregating,
+                               npm_facts_of, parse_time, swift_metadata_of)
 
 T = TypeVar("T")
 
@@ -408,14 +408,7 @@ class ArtifactorySource:
                         self._cargo_virtuals[key] = self._members_once(key)
                 self._virtuals_read = True
             virtuals = self._cargo_virtuals
-        serving, todo = set(), [repository]
-        while todo:
-            member = todo.pop()
-            for key, members in virtuals.items():
-                if member in members and key not in serving:
-                    serving.add(key)
-                    todo.append(key)
-        return own + tuple(f"{self.url}/api/cargo/{quote(key)}/index" for key in sorted(serving))
+        return own + tuple(f"{self.url}/api/cargo/{quote(key)}/index" for key in aggregating(repository, virtuals))
 
     def _members_once(self, name: str) -> list[str]:
         """The repositories virtual repository ``name`` aggregates; none where Artifactory will not show its

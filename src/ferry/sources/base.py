@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterator, Mapping, Protocol
+from typing import Iterable, Iterator, Mapping, Protocol
 
 import requests
 
@@ -95,6 +95,21 @@ class Source(Protocol):
         Optional, read as ``getattr(source, "cargo_indexes", None)``, under the request retry. Raises as the
         source's other reads do.
         """
+
+
+def aggregating(repository: str, members: Mapping[str, Iterable[str]]) -> list[str]:
+    """The repositories of ``members`` (repository -> the repositories it reads from: a Nexus group's members,
+    an Artifactory virtual repository's, a CodeArtifact repository's upstreams) that reach ``repository``,
+    directly or through another of them, sorted; ``repository`` itself is never one."""
+    found: set[str] = set()
+    todo = [repository]
+    while todo:  # an aggregate may itself be a member of another
+        member = todo.pop()
+        for name, reads in members.items():
+            if member in reads and name not in found and name != repository:
+                found.add(name)
+                todo.append(name)
+    return sorted(found)
 
 
 SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"  # the Swift registry API's release document

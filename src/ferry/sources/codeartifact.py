@@ -31,7 +31,7 @@ from ferry.codeartifact import Domain, package_params
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, retry_after_seconds
 from ferry.model import Checksums, ItemKey
-from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, \
+from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, aggregating, \
     npm_deprecations_of, swift_metadata_of
 
 SCHEME = "codeartifact"
@@ -383,14 +383,7 @@ class CodeArtifactSource:
             if self._upstreams is None:
                 self._upstreams = self._read_upstreams()
             upstreams = self._upstreams
-        serving, todo = set(), [repository]
-        while todo:
-            member = todo.pop()
-            for name, ups in upstreams.items():
-                if member in ups and name not in serving and name != repository:
-                    serving.add(name)
-                    todo.append(name)
-        return tuple(self.domain.endpoint(name, "cargo") for name in (repository, *sorted(serving)))
+        return tuple(self.domain.endpoint(name, "cargo") for name in (repository, *aggregating(repository, upstreams)))
 
     def _read_upstreams(self) -> dict[str, list[str]]:
         try:

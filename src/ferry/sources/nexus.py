@@ -19,7 +19,7 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.model import Checksums
 from ferry.redact import register
 from ferry.http import raise_for_status
-from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, npm_facts_of, parse_time
+from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, aggregating, npm_facts_of, parse_time
 
 T = TypeVar("T")
 
@@ -149,14 +149,7 @@ class NexusSource:
             if self._cargo_groups is None:
                 self._cargo_groups = self._read_cargo_groups()
             groups = self._cargo_groups
-        serving, todo = set(), [repository]
-        while todo:  # a group may be a member of another group
-            member = todo.pop()
-            for group, members in groups.items():
-                if member in members and group not in serving:
-                    serving.add(group)
-                    todo.append(group)
-        return tuple(f"{self.url}/repository/{quote(group)}/" for group in sorted(serving))
+        return tuple(f"{self.url}/repository/{quote(group)}/" for group in aggregating(repository, groups))
 
     def _read_cargo_groups(self) -> dict[str, list[str]]:
         what = "Nexus /service/rest/v1/repositorySettings"
