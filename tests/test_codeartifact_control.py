@@ -4,6 +4,7 @@ tokens, endpoints, validation and error shapes, regions, policies and tags."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import boto3
@@ -78,6 +79,53 @@ def test_regions_have_separate_domains(module_sandbox):
     assert [r["name"] for r in west.list_repositories_in_domain(domain=name)["repositories"]] == ["only-west"]
     assert east.list_repositories_in_domain(domain=name)["repositories"] == []
     assert west.describe_domain(domain=name)["domain"]["arn"].startswith("arn:aws:codeartifact:eu-west-1:")
+
+
+def test_each_access_key_signs_for_its_account_and_a_domain_owner_defaults_to_the_callers(sandbox, monkeypatch):
+    """FERRY_CA_ACCOUNTS (here set on the app) maps access keys to accounts: a domain one account creates is
+    its own, another account does not see it without naming its owner, and two accounts may each have a domain
+    of one name in one region, as in the service."""
+    monkeypatch.setitem(sandbox.apps["codeartifact"].accounts, "AKIAOTHERACCOUNT", "444455556666")
+    mine = ca_client(sandbox)
+    other = boto3.client("codeartifact", region_name="us-east-1", endpoint_url=sandbox.urls()["codeartifact"],
+                         aws_access_key_id="AKIAOTHERACCOUNT", aws_secret_access_key="other-secret",
+                         config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    assert other.create_domain(domain="acme")["domain"]["owner"] == "444455556666"
+    with pytest.raises(mine.exceptions.ResourceNotFoundException):
+        mine.describe_domain(domain="acme")
+    assert mine.describe_domain(domain="acme", domainOwner="444455556666")["domain"]["name"] == "acme"
+    assert mine.create_domain(domain="acme")["domain"]["owner"] == "111122223333"  # its own, no conflict
+    other.create_repository(domain="acme", repository="only-other")
+    assert [r["name"] for r in other.list_repositories()["repositories"]] == ["only-other"]
+    assert mine.list_repositories()["repositories"] == []
+    assert [d["owner"] for d in other.list_domains()["domains"]] == ["444455556666"]
+
+
+def test_the_aws_cli_signs_for_the_account_its_profile_belongs_to(tmp_path, monkeypatch):
+    """The AWS CLI, given a profile whose key FERRY_CA_ACCOUNTS names, works in that account's domains."""
+    import shutil
+    import subprocess
+
+    aws = shutil.which("aws")
+    if aws is None:
+        pytest.skip("the AWS CLI is not installed")
+    monkeypatch.setenv("FERRY_CA_ACCOUNTS", "AKIAOTHERACCOUNT=444455556666")  # read when the stand-in starts
+    (tmp_path / "creds").write_text("[other]\naws_access_key_id = AKIAOTHERACCOUNT\naws_secret_access_key = s\n"
+                                    "[default]\naws_access_key_id = AKIAMINE\naws_secret_access_key = s\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "config"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds")}
+    with Sandbox(SandboxOptions(data=tmp_path / "sbx")) as sbx:
+        url = sbx.urls()["codeartifact"]
+
+        def cli(*args: str) -> dict:
+            done = subprocess.run([aws, "codeartifact", *args, "--endpoint-url", url, "--region", "us-east-1",
+                                   "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout)
+
+        assert cli("create-domain", "--domain", "acme", "--profile", "other")["domain"]["owner"] == "444455556666"
+        assert cli("list-domains")["domains"] == []
+        assert [d["owner"] for d in cli("list-domains", "--profile", "other")["domains"]] == ["444455556666"]
 
 
 @pytest.mark.parametrize("bad", ["A", "x", "-ab", "ab-", "a_b", "a" * 51])

@@ -3,6 +3,7 @@ move only what changed, status sync, deletes only when asked, and the request bi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -10,6 +11,7 @@ import sqlite3
 from collections import Counter
 from contextlib import closing
 
+import boto3
 import pytest
 
 from e2e_helpers import aws_env, codeartifact, ferry
@@ -253,6 +255,38 @@ def test_same_domain_promotion_uses_copy_package_versions(world, sandbox, tmp_pa
     assert "PublishPackageVersion" not in target_requests
     assert outcome.report.counts == {"confirmed": 7}
     assert differences(sandbox, SRC, (SOURCE_REGION, "acme", "prod")) == []
+
+
+def test_a_source_domain_of_the_targets_name_and_region_in_another_account_is_read_not_copied_in_domain(
+        sandbox, tmp_path, monkeypatch):
+    """Each side signing in with its own account's credentials (no domain_owner in the job), two domains of one
+    name and region are two domains: the versions are read from the source account and published. Taken for one
+    domain, CopyPackageVersions ran in the target account, from its own repository of the source's name."""
+    aws_env(monkeypatch, tmp_path)
+    monkeypatch.setitem(sandbox.apps["codeartifact"].accounts, "AKIAOTHERACCOUNT", "444455556666")
+    (tmp_path / "aws-credentials").write_text("[other]\naws_access_key_id = AKIAOTHERACCOUNT\n"
+                                              "aws_secret_access_key = other-secret\n")
+    url = sandbox.urls()["codeartifact"]
+    other = boto3.client("codeartifact", endpoint_url=url, region_name=TARGET_REGION,
+                         aws_access_key_id="AKIAOTHERACCOUNT", aws_secret_access_key="other-secret")
+    mine = codeartifact(url, TARGET_REGION)
+    for client, package, versions in ((other, "cli", ("1.0", "2.0")), (mine, "decoy", ("9.9",))):
+        client.create_domain(domain="acme")
+        client.create_repository(domain="acme", repository="packages")
+        for version in versions:
+            body = f"{package} {version}".encode()
+            client.publish_package_version(domain="acme", repository="packages", format="generic", namespace="tools",
+                                           package=package, packageVersion=version, assetContent=body,
+                                           assetName=f"{package}.bin", assetSHA256=hashlib.sha256(body).hexdigest())
+    mine.create_repository(domain="acme", repository="mirror")
+    job = write_replica_job(tmp_path / "job.toml", url, [("packages", "mirror")], source_region=TARGET_REGION,
+                            extra_source='profile = "other"')
+    outcome = replicate(load_job(job), Settings(ledger=tmp_path / "ferry.db"), ReplicateOptions())
+    assert outcome.exit_code == 0, outcome.problems
+    target_requests = next(v for k, v in outcome.requests.items() if k.startswith("target"))
+    assert "CopyPackageVersions" not in target_requests
+    assert outcome.report.counts == {"confirmed": 2}
+    assert snapshot(mine, "acme", "mirror") == snapshot(other, "acme", "packages")
 
 
 def test_a_package_deleted_in_the_source_during_a_same_domain_promotion_fails_only_its_versions(

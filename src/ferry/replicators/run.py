@@ -55,11 +55,13 @@ class ReplicaEngine(Engine):
         return by_target.get((row.source_repo, row.target_repo, row.format))
 
 
-def same_domain(job: Job) -> bool:
-    """Whether source and target are one domain (same name, owner, region and endpoint)."""
-    s, t = job.source, job.target
-    return (s.domain, s.region, s.domain_owner or "", s.url or "") == \
-        (t.domain, t.region, t.domain_owner or "", t.endpoint_url or "")
+def same_domain(job: Job, source_label: str, target_label: str) -> bool:
+    """Whether source and target are one domain: the same endpoint, and the same :func:`domain_label`
+    (account, name and region). The account is the one each side's credentials resolve, not only a
+    ``domain_owner`` the job gives: two accounts' domains of one name and region, each side signing in
+    with its own, are two domains, and CopyPackageVersions (one domain only) would read the target
+    account's repository of the source's name instead of the source."""
+    return (job.source.url or "") == (job.target.endpoint_url or "") and source_label == target_label
 
 
 def _check_target(engine: Engine, job: Job, create: bool) -> None:
@@ -233,7 +235,7 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
                     p.scan(writer, p.mapping.target in existing)
                 writer.flush()
                 engine.mappings = [c for p in passes for c in p.contexts.values()]
-                if same_domain(job):
+                if same_domain(job, label, domain_label(engine.domain)):
                     _copy_in_domain(engine, passes, writer, reader)
                 else:
                     engine.transfer(writer, reader)

@@ -78,7 +78,7 @@ class Sandbox:
                     wrapped = AdminAlias(wrapped, _URL_PATH[name])
                 self.servers[name] = start_server(name, wrapped, self.options.host, self.options.ports.get(name, 0),
                                                   engine=self.options.engine)
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: a stand-in's setting from the environment is malformed
             self.stop()
             raise SandboxError(f"{name}: {err}") from None
         return self

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from ferry.sandbox.codeartifact import names
 from ferry.sandbox.codeartifact.records import (
-    NAMESPACED_FORMATS, NAMESPACELESS_FORMATS, Domain, NotFound, Package, Repository, ValidationError, Version,
+    DEFAULT_ACCOUNT, NAMESPACED_FORMATS, NAMESPACELESS_FORMATS, Domain, NotFound, Package, Repository, ValidationError, Version,
 )
 from ferry.sandbox.codeartifact.store import Store
 from ferry.sandbox.faults import FaultSpec
@@ -42,13 +42,15 @@ class Call:
     request: Request
     op: str
     params: dict[str, Any]
+    account: str = DEFAULT_ACCOUNT  # the caller's: the owner of what it creates, and of domains it names alone
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
 
     def domain(self) -> Domain:
-        """The domain named by ``domain``/``domainOwner`` in this call's region. Raises :class:`NotFound`."""
-        return self.store.domain(self.region, self.get("domainOwner"), self.params["domain"])
+        """The domain named by ``domain`` and ``domainOwner`` (the caller's account when not given), in this
+        call's region. Raises :class:`NotFound`."""
+        return self.store.domain(self.region, self.get("domainOwner") or self.account, self.params["domain"])
 
     def repo(self, member: str = "repository", domain: Domain | None = None) -> Repository:
         """The repository named by ``member``. Raises :class:`NotFound`."""

@@ -8,6 +8,7 @@ format is one module in :mod:`ferry.sandbox.codeartifact.formats` registered in 
 from __future__ import annotations
 
 import base64
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,16 +76,32 @@ def aws_error(err: StoreError, headers: dict[str, str] | None = None) -> Respons
     return json_response(body, status=err.status, headers=hdrs)
 
 
+def accounts_from(text: str) -> dict[str, str]:
+    """``KEY=ACCOUNT[,KEY=ACCOUNT...]`` (``FERRY_CA_ACCOUNTS``): the account each access key id signs for, as
+    real credentials belong to one account; a key not named is the default account, 111122223333. A call's
+    domain owner defaults to its caller's account, as the service's does. Raises ``ValueError`` for an entry
+    that is not ``KEY=`` followed by 12 digits."""
+    accounts = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key, _, account = entry.partition("=")
+        if not key.strip() or not re.fullmatch(r"\d{12}", account.strip()):
+            raise ValueError(f"FERRY_CA_ACCOUNTS entry {entry!r} is not ACCESS_KEY_ID=ACCOUNT (12 digits)")
+        accounts[key.strip()] = account.strip()
+    return accounts
+
+
 class CodeArtifactApp:
     """WSGI app for the CodeArtifact stand-in, with state under ``data_dir``."""
 
-    def __init__(self, data_dir: Path, faults: FaultSpec | None = None):
+    def __init__(self, data_dir: Path, faults: FaultSpec | None = None, accounts: dict[str, str] | None = None):
         self.store = Store(Path(data_dir))
         self.faults = faults or FaultSpec()
         from ferry.sandbox.codeartifact import control
         from ferry.sandbox.codeartifact.formats import FORMAT_HANDLERS
 
-        self._control = control.ControlPlane(self.store, self.faults)
+        # Which account each access key signs for: changing it in place (tests) changes it for the next call.
+        self.accounts = accounts_from(os.environ.get("FERRY_CA_ACCOUNTS", "")) if accounts is None else accounts
+        self._control = control.ControlPlane(self.store, self.faults, self.accounts)
         self._formats: dict[str, FormatHandler] = FORMAT_HANDLERS
 
     def __call__(self, environ, start_response):

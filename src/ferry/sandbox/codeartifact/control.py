@@ -9,11 +9,12 @@ modules (domains and repositories, packages, package versions, package groups, p
 from __future__ import annotations
 
 import logging
+import re
 
 from werkzeug.wrappers import Request, Response
 
 from ferry.sandbox.codeartifact import api, validate
-from ferry.sandbox.codeartifact.records import InternalError, StoreError, Throttled, UnknownOperation
+from ferry.sandbox.codeartifact.records import DEFAULT_ACCOUNT, InternalError, StoreError, Throttled, UnknownOperation
 from ferry.sandbox.codeartifact.store import Store
 from ferry.sandbox.faults import FaultSpec
 from ferry.sandbox.web import json_response
@@ -24,12 +25,23 @@ log = logging.getLogger(__name__)
 from ferry.sandbox.codeartifact import ops_admin, ops_domains, ops_groups, ops_packages, ops_versions  # noqa: E402,F401,I001
 
 
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def caller_account(request: Request, accounts: dict[str, str]) -> str:
+    """The account of the credentials that signed ``request``: ``accounts`` maps access key ids to accounts;
+    any other key is the default account (111122223333)."""
+    m = _ACCESS_KEY.search(request.headers.get("Authorization", ""))
+    return accounts.get(m.group(1), DEFAULT_ACCOUNT) if m else DEFAULT_ACCOUNT
+
+
 class ControlPlane:
     """Dispatches control-plane requests of one stand-in (its ``store`` and ``faults``)."""
 
-    def __init__(self, store: Store, faults: FaultSpec):
+    def __init__(self, store: Store, faults: FaultSpec, accounts: dict[str, str] | None = None):
         self.store = store
         self.faults = faults
+        self.accounts = accounts if accounts is not None else {}  # access key id -> account (see app.accounts_from)
 
     def dispatch(self, request: Request, region: str) -> Response:
         """Run the operation ``request`` names, in ``region``; returns its response.
@@ -45,7 +57,8 @@ class ControlPlane:
             raise UnknownOperation(f"Operation {name} is not supported by the stand-in")
         try:
             params = validate.parse_request(validate.service_model().operation_model(name), request)
-            result = handler(api.Call(self.store, self.faults, region, request, name, params))
+            account = caller_account(request, self.accounts)
+            result = handler(api.Call(self.store, self.faults, region, request, name, params, account))
         except Throttled as err:
             from ferry.sandbox.codeartifact.app import aws_error
 

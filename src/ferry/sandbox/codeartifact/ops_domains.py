@@ -13,7 +13,7 @@ from ferry.sandbox.codeartifact.api import Call, page, repository_summary, with_
 from ferry.sandbox.codeartifact.api import operation as op
 from ferry.sandbox.codeartifact.app import endpoint_url
 from ferry.sandbox.codeartifact.records import (
-    DEFAULT_ACCOUNT, Conflict, Domain, NotFound, QuotaExceeded, Repository, ValidationError,
+    Conflict, Domain, NotFound, QuotaExceeded, Repository, ValidationError,
 )
 
 DEFAULT_TOKEN_SECONDS = 43200
@@ -70,7 +70,7 @@ def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
 
 @op("CreateDomain")
 def create_domain(call: Call) -> dict:
-    d = call.store.create_domain(call.region, DEFAULT_ACCOUNT, call.params["domain"], call.get("encryptionKey"))
+    d = call.store.create_domain(call.region, call.account, call.params["domain"], call.get("encryptionKey"))
     call.store.set_tags(d.arn, tag_dict(call.get("tags")))
     return {"domain": domain_description(call, d)}
 
@@ -82,7 +82,7 @@ def describe_domain(call: Call) -> dict:
 
 @op("ListDomains")
 def list_domains(call: Call) -> dict:
-    domains = [d for d in call.store.domains(call.region) if d.owner == DEFAULT_ACCOUNT]
+    domains = [d for d in call.store.domains(call.region) if d.owner == call.account]
     chosen, token = page(call, domains, lambda d: d.name, 50)
     return with_token({"domains": [domain_summary(d) for d in chosen]}, token)
 
@@ -142,7 +142,7 @@ def _prefixed(repos: list[Repository], prefix: str | None) -> list[Repository]:
 
 @op("ListRepositories")
 def list_repositories(call: Call) -> dict:
-    repos = _prefixed(call.store.repositories_in_region(call.region), call.get("repositoryPrefix"))
+    repos = _prefixed(call.store.repositories_in_region(call.region, call.account), call.get("repositoryPrefix"))
     chosen, token = page(call, repos, lambda r: [r.name, r.domain.name], 50)
     return with_token({"repositories": [repository_summary(r) for r in chosen]}, token)
 
