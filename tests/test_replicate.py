@@ -226,6 +226,61 @@ def test_deletes_propagate_only_when_asked(world, sandbox):
     assert run(world, propagate_deletes=True).tallies["packages"].get("versions deleted", 0) == 0
 
 
+def test_versions_propagate_deletes_removed_are_deleted_or_disposed_in_the_ledger(world, sandbox, tmp_path, capsys):
+    """The ledger says what the target holds: rows of versions --propagate-deletes deleted or disposed in the
+    target are deleted or disposed (not confirmed), in the run's report and the whole ledger's, and a run
+    that only did that exits 0."""
+    assert run(world).exit_code == 0
+    src, state = world["src"], str(world["state"])
+    src.client.delete_package_versions(domain="acme", repository="packages", format="npm", package="left-pad-acme",
+                                       versions=["1.0.0"])
+    src.client.dispose_package_versions(domain="acme", repository="packages", format="generic", namespace="tools",
+                                        package="installer", versions=["3.4.0"])
+    done = run(world, propagate_deletes=True)
+    assert done.exit_code == 0 and done.report.run.status == "ok", done.problems
+    assert done.report.counts == {"deleted": 1, "disposed": 2} and done.report.actions == {}  # no copy planned
+    assert done.report.totals["files"] == 0  # none of them is a file the source has, nor one copied
+    with LedgerReader(state, read_only=True) as reader:
+        whole = build_report(reader)
+    # Left: @acme/ui's two versions and acme-utils' wheel and sdist, the four files both sides hold.
+    assert whole.counts == {"confirmed": 4, "deleted": 1, "disposed": 2}
+    assert (whole.totals["versions"], whole.totals["files"]) == (3, 4)
+    with LedgerReader(state, read_only=True) as reader:  # the first run's report says where its three went
+        assert "3 of its items were planned again or removed by later runs" in render_table(build_report(reader, 1))
+
+    capsys.readouterr()
+    assert ferry("status", "--state", state) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.startswith("repository")).split()[-3:] == ["skipped", "deleted",
+                                                                                          "disposed"]
+    # versions, files, bytes, to copy, same, done, conflict, failed, skipped, deleted, disposed
+    assert next(line for line in lines if line.startswith("total")).split() == [
+        "total", "0", "0", "0", "B", "0", "0", "0", "0", "0", "0", "1", "2"]
+    assert ferry("report", "--state", state, "-o", str(tmp_path / "r.md"), "--html", str(tmp_path / "r.html")) == 0
+    assert "**States:** deleted 1, disposed 2" in (tmp_path / "r.md").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert '<th class="n">deleted or disposed</th><th class="n">failed</th>' in page
+    for fmt, removed in (("generic", 2), ("npm", 1)):  # the band's count, before the failed one
+        row = re.search(rf"packages → packages</td><td>{fmt}</td>(.*?)</tr>", page)
+        assert re.findall(r'<td class="n">([^<]*)</td>', row.group(1))[-2:] == [str(removed), "0"], fmt
+    assert ferry("report", "--merge", state, "-o", str(tmp_path / "m.json")) == 0
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert merged["states"] == {"confirmed": 4, "deleted": 1, "disposed": 2}
+    assert merged["failures_total"] == 0
+    # verify finds the target as the ledger says: the four files there, nothing of the versions removed.
+    assert ferry("verify", str(world["job"]), "--state", state) == 0
+    with LedgerReader(state, read_only=True) as reader:
+        assert reader.counts() == {"same": 4, "deleted": 1, "disposed": 2}
+
+    # Published again in the source, the version is copied again and its row says so.
+    src.npm("packages", "left-pad-acme", "1.0.0")
+    back = run(world, propagate_deletes=True)
+    assert back.exit_code == 0 and back.report.counts == {"confirmed": 1}, back.problems
+    with LedgerReader(state, read_only=True) as reader:
+        assert reader.counts() == {"same": 4, "confirmed": 1, "disposed": 2}
+    assert differences(sandbox, SRC, DST) == []
+
+
 def test_full_reconcile_every_n_runs_repairs_drift_in_the_target(world, sandbox, tmp_path):
     world["job"] = write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"],
                                      [("packages", "packages")], options="create_missing = true\nfull_every = 2")
@@ -551,8 +606,9 @@ def test_a_package_removed_from_the_target_by_hand_is_reported_then_copied_again
 
     night = run(world, propagate_deletes=True)
     # The run goes through (no crash on the missing packages): the new version is copied, the deletion
-    # is already done, and the status that cannot be set is a problem naming why.
-    assert night.exit_code == 1 and night.report.counts == {"confirmed": 1}
+    # is already done (acme-utils' two files: deleted, as the target has them), and the status that cannot be set
+    # is a problem naming why.
+    assert night.exit_code == 1 and night.report.counts == {"confirmed": 1, "deleted": 2}
     assert night.problems == ["packages: generic tools/installer 3.4.0: status Unlisted not set (NOT_FOUND: "
                               "Package tools/installer not found in repository packages); the target no "
                               "longer has it: the next run copies it again"]

@@ -203,7 +203,7 @@ def test_an_earlier_run_says_what_it_ended_with_once_later_runs_took_its_items(l
     with LedgerReader(path) as reader:
         report = build_report(reader, first)
     ended_with = ("run 1 ended with confirmed 2, conflict 1, failed 1, only_in_target 1, planned 4, same 1; "
-                  "1 of its items were planned again by later runs, which report them")
+                  "1 of its items were planned again or removed by later runs, which report them")
     assert "same" not in report.counts  # the item is under the later run now
     assert ended_with in render_table(report)
     assert ended_with in render_markdown(report)

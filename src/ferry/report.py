@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.errors import FatalError, UsageError
-from ferry.state.ledger import CRASHED, STATES
+from ferry.state.ledger import CRASHED, REMOVED, STATES
 from ferry.state.reader import FAILED, GroupSummary, ItemRow, LedgerReader, RunRow
 
 PUBLISH_RATE = 10.0
@@ -182,6 +182,12 @@ def render_csv(report: RunReport) -> str:
     return out.getvalue()
 
 
+def removed_states(report: RunReport) -> list[str]:
+    """The states of files ``replicate --propagate-deletes`` removed from the target that the report holds: the
+    tables give them columns only then, so that those of every other run stay as they were."""
+    return [state for state in REMOVED if report.counts.get(state)]
+
+
 def _md(value: Any) -> str:
     return str(value if value is not None else "").replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
@@ -206,7 +212,8 @@ def _run_line(report: RunReport) -> str:
 
 
 def superseded_note(report: RunReport) -> str | None:
-    """For a run some of whose items later runs planned again: what it ended with, or ``None``.
+    """For a run some of whose items later runs planned again (or removed, with ``replicate
+    --propagate-deletes``): what it ended with, or ``None``.
 
     The ledger keeps each item's latest state only, under the run that touched it last, so such a run's
     own table shows only what is left under its id; the counts it ended with are kept with the run.
@@ -216,8 +223,8 @@ def superseded_note(report: RunReport) -> str | None:
         return None
     ended_with = ", ".join(f"{state} {n}" for state, n in sorted(run.counts.items()))
     taken = sum(run.counts.values()) - sum(report.counts.values())
-    return (f"run {run.id} ended with {ended_with}; {taken} of its items were planned again by later runs, "
-            "which report them")
+    return (f"run {run.id} ended with {ended_with}; {taken} of its items were planned again or removed by later "
+            "runs, which report them")
 
 
 def render_markdown(report: RunReport) -> str:
@@ -226,12 +233,14 @@ def render_markdown(report: RunReport) -> str:
     note = superseded_note(report)
     if note:
         lines += [f"*{note}*", ""]
+    removed = removed_states(report)
     rows = [[f"{g.source_repo} → {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
              g.pending_files, g.states.get("same", 0), g.states.get("confirmed", 0),
-             g.states.get("conflict", 0), g.states.get("failed", 0), g.states.get("skipped", 0)]
+             g.states.get("conflict", 0), g.states.get("failed", 0), g.states.get("skipped", 0),
+             *(g.states.get(s, 0) for s in removed)]
             for g in report.groups]
     lines += _md_table(["repository", "format", "versions", "files", "bytes", "to copy", "same", "done",
-                        "conflict", "failed", "skipped"], rows)
+                        "conflict", "failed", "skipped", *removed], rows)
     lines += ["", "**States:** " + (", ".join(f"{k} {v}" for k, v in report.counts.items()) or "none"),
               "", "**Actions:** " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"),
               "", f"**Estimate:** {report.totals.get('pending_files', 0)} files to publish, about "
@@ -265,15 +274,18 @@ def render_markdown(report: RunReport) -> str:
 def render_table(report: RunReport, problems: bool = True) -> str:
     """A plain-text table for the terminal (versions, files, bytes per repository and format; action counts),
     then what failed and, with ``problems``, what the run could not bring in step beside its items."""
+    removed = removed_states(report)
     header = ["repository", "format", "versions", "files", "bytes", "to copy", "same", "done", "conflict",
-              "failed", "skipped"]
+              "failed", "skipped", *removed]
     body = [[f"{g.source_repo} -> {g.target_repo}", g.format, g.versions, g.files, format_bytes(g.bytes),
              g.pending_files, g.states.get("same", 0), g.states.get("confirmed", 0), g.states.get("conflict", 0),
-             g.states.get("failed", 0), g.states.get("skipped", 0)] for g in report.groups]
+             g.states.get("failed", 0), g.states.get("skipped", 0), *(g.states.get(s, 0) for s in removed)]
+            for g in report.groups]
     t = report.totals
     body.append(["total", "", t.get("versions", 0), t.get("files", 0), format_bytes(t.get("bytes", 0)),
                  t.get("pending_files", 0), report.counts.get("same", 0), report.counts.get("confirmed", 0),
-                 report.counts.get("conflict", 0), report.counts.get("failed", 0), report.counts.get("skipped", 0)])
+                 report.counts.get("conflict", 0), report.counts.get("failed", 0), report.counts.get("skipped", 0),
+                 *(report.counts.get(s, 0) for s in removed)])
     cells = [[str(c) for c in row] for row in [header, *body]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 

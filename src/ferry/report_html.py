@@ -23,6 +23,7 @@ BANDS = (
     ("skipped", ("skipped",), "#9e9e9e"),
     ("pending", ("planned", "downloading", "published"), "#f9a825"),
     ("only in target", ("only_in_target",), "#1565c0"),
+    ("deleted or disposed", ("deleted", "disposed"), "#5d4037"),  # as in the source (--propagate-deletes)
     ("failed", ("conflict", "failed", "unmappable"), "#c62828"),
 )
 CSS = """
@@ -158,7 +159,7 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
         "states: " + (_e(", ".join(f"{k} {v}" for k, v in report.counts.items())) or "none") + "</p>",
         "<h2>Outcomes by repository and format</h2>",
         _table(["repository", "format", "versions", "files", "bytes", *(label for label, _, _ in BANDS)],
-               groups, {2, 3, 4, 5, 6, 7, 8, 9}),
+               groups, set(range(2, 5 + len(BANDS)))),
         _legend(), _outcome_bars(report),
         "<h2>Throughput (items finished per minute)</h2>", _throughput(per_minute),
         "<h2>Largest items</h2>",

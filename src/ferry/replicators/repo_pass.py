@@ -248,6 +248,9 @@ class RepoPass:
                         self.problems.append(f"{m.target}: {fmt} {_label(ns, name)} {ver}: not {kind} ({why})")
                 self.tally[f"versions {kind}"] += len(result.ok)
                 ids = [(fmt, ns, name, v) for v in done]
+                # Left confirmed, their rows would have reports count as copied files the target no longer has.
+                self.memory.writer.removed(m.target, ids, kind, f"{kind} in the source, so {kind} in the target "
+                                                                "(--propagate-deletes)")
                 if kind == "disposed":
                     self.memory.remember(m.target, m.source, [(vid, None, "Disposed") for vid in ids])
                 else:

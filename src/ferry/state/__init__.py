@@ -3,6 +3,7 @@
 from ferry.state.ledger import (
     BAD,
     DONE,
+    REMOVED,
     STATE_OF_ACTION,
     STATES,
     TRANSIENT,
@@ -19,6 +20,7 @@ from ferry.state.upsert import Upsert, UpsertStatement
 __all__ = [
     "BAD",
     "DONE",
+    "REMOVED",
     "SCHEMA_VERSION",
     "STATES",
     "STATE_OF_ACTION",

@@ -53,10 +53,13 @@ except ImportError:  # not POSIX: no file locks, so nothing keeps two runs off o
     fcntl = None  # type: ignore[assignment]
 
 STATES = ("planned", "downloading", "published", "confirmed", "same", "conflict", "failed", "unmappable",
-          "only_in_target", "skipped")
+          "only_in_target", "skipped", "deleted", "disposed")
 TRANSIENT = ("downloading", "published")
 DONE = ("confirmed", "same")
 BAD = ("conflict", "failed", "unmappable")  # "skipped" is not bad: the job chose to leave those items out
+# Files of versions ``replicate --propagate-deletes`` deleted or disposed in the target because the source had:
+# neither side holds them any more, so they are neither copied nor bad (see LedgerWriter.removed).
+REMOVED = ("deleted", "disposed")
 STATE_OF_ACTION = {
     Action.COPY: "planned",
     Action.SAME: "same",
@@ -343,6 +346,26 @@ class LedgerWriter:
     def transition(self, target_repo: str, key: ItemKey, state: str, **fields: Any) -> None:
         """Queue a state change (fields as in :class:`Transition`). Raises ``ValueError`` for an unknown state."""
         self.put(Transition(target_repo, key, state, **fields))
+
+    def removed(self, target_repo: str, versions: Iterable[tuple[str, str, str, str]], state: str,
+                reason: str) -> None:
+        """Queue: every row of these ``(format, namespace, package, version)`` of ``target_repo`` is now
+        ``state`` (one of :data:`REMOVED`) in the current run, as the target no longer holds those files. A later
+        plan of such a version (published again in the source) overwrites the rows as any plan does.
+        Raises ``ValueError`` for another state."""
+        if state not in REMOVED:
+            raise ValueError(f"not a state of removed versions: {state!r}; one of {', '.join(REMOVED)}")
+        keys = [(target_repo, *version) for version in versions]
+
+        def apply(db: Database) -> None:
+            # No plan's verdict either: the action is cleared, so the run's actions do not count them as copies.
+            db.conn.executemany(
+                "UPDATE items SET state = ?, action = NULL, reason = ?, updated = ?, run_id = ? WHERE target_repo = ?"
+                " AND format = ? AND namespace = ? AND package = ? AND version = ?",
+                [(state, _clean(reason), now(), self.run_id, *key) for key in keys])
+
+        if keys:
+            self.put(Call(apply))
 
     def call(self, fn: Callable[[Database], Any]) -> Any:
         """Run ``fn(db)`` on the writer thread after everything queued before; return its result once committed."""

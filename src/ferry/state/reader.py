@@ -134,8 +134,10 @@ def _open_read_only(path: Path) -> Database | bool:
 
 # Rows of files the source has (what the summary's files, versions and bytes count): not a file only the
 # target holds, whether listed as such or, by verify, as a difference inside a version the source has
-# (those rows carry no source locator: every source file has one).
-_FROM_SOURCE = "(state != 'only_in_target' AND NOT (action = 'conflict' AND locator IS NULL))"
+# (those rows carry no source locator: every source file has one); nor one of a version the source deleted
+# or disposed, which --propagate-deletes then removed from the target (ledger.REMOVED).
+_FROM_SOURCE = ("(state NOT IN ('only_in_target', 'deleted', 'disposed')"
+                " AND NOT (action = 'conflict' AND locator IS NULL))")
 
 
 class LedgerReader:
