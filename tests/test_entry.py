@@ -66,3 +66,39 @@ def test_debug_after_the_command_is_taken_as_the_error_lines_advise(tmp_path, ca
     err = capsys.readouterr().err
     assert "No such option" not in err
     assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("ferry: error: ")
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+def test_help_shows_flags_bare_and_names_what_each_option_takes(monkeypatch, capsys):
+    """Every command's --help: a flag shows no value ("--dry-run", not "--dry-run <bool>", which reads as
+    if it took one), and an option that takes a value names it (FILE, N, GLOB...), not a Python type."""
+    import typer.main
+
+    from e2e_helpers import ferry
+    from ferry.cli import app
+
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option
+    for path, command in _commands(typer.main.get_command(app)):
+        assert ferry(*path, "--help") == 0, path
+        out = capsys.readouterr().out
+        lines = out[out.index("\nOptions:\n"):].splitlines()
+        for param in command.params:
+            if not param.opts[0].startswith("--"):
+                continue
+            names = set(param.opts + param.secondary_opts)
+            (line,) = [ln for ln in lines if ln.split() and ln.split()[0].rstrip(",") in names]
+            shown = line.strip().split("  ")[0]  # the option column
+            if getattr(param, "is_flag", False):
+                assert "<" not in shown and " " not in shown.replace(" / ", "/"), (path, shown)
+            else:
+                value = shown.split()[-1]
+                assert value.upper() == value or "|" in value, (path, shown)  # FILE, I/N, skip|timestamped

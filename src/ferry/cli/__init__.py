@@ -23,6 +23,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help (click's layout): the rich one shows a type for every flag ("--dry-run <bool>"), which
+    # reads as if the flag took a value.
+    rich_markup_mode=None,
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
 jobs_cli.register(app)

@@ -107,20 +107,20 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
     raise typer.Exit(outcome.exit_code)
 
 
-JOB = typer.Argument(..., help="Job file (TOML).", exists=False)
-STATE = typer.Option(Path("ferry.db"), "--state", help=STATE_HELP)
-REPORT = typer.Option(None, "--report", help="Also write the report to FILE (.json, .csv, .md or .html).")
-SPOOL = typer.Option(None, "--spool", help="Folder for downloads in flight (default: a temporary folder).")
+JOB = typer.Argument(..., metavar="JOB", help="Job file (TOML).", exists=False)
+STATE = typer.Option(Path("ferry.db"), "--state", metavar="FILE", help=STATE_HELP)
+REPORT = typer.Option(None, "--report", metavar="FILE", help="Also write the report to FILE (.json, .csv, .md or .html).")
+SPOOL = typer.Option(None, "--spool", metavar="DIR", help="Folder for downloads in flight (default: a temporary folder).")
 ALLOW_HTTP = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts.")
-CA_BUNDLE = typer.Option(None, "--ca-bundle", help="CA certificates file for a private CA.")
-INCLUDE = typer.Option(None, "--include", help="Only packages matching this glob (repeatable).")
-EXCLUDE = typer.Option(None, "--exclude", help="Skip packages matching this glob (repeatable).")
-SINCE = typer.Option(None, "--since", help="Only files published on or after this date (YYYY-MM-DD).")
-SNAPSHOTS = typer.Option(None, "--snapshots", help="Maven SNAPSHOT versions: skip (default; counted as skipped) "
-                         "or timestamped (publish the newest build). Overrides \\[options] snapshots; a "
+CA_BUNDLE = typer.Option(None, "--ca-bundle", metavar="FILE", help="CA certificates file for a private CA.")
+INCLUDE = typer.Option(None, "--include", metavar="GLOB", help="Only packages matching this glob (repeatable).")
+EXCLUDE = typer.Option(None, "--exclude", metavar="GLOB", help="Skip packages matching this glob (repeatable).")
+SINCE = typer.Option(None, "--since", metavar="DATE", help="Only files published on or after this date (YYYY-MM-DD).")
+SNAPSHOTS = typer.Option(None, "--snapshots", metavar="skip|timestamped", help="Maven SNAPSHOT versions: skip (default; counted as skipped) "
+                         "or timestamped (publish the newest build). Overrides [options] snapshots; a "
                          "mapping's own snapshots setting still wins.")
-JOB_STATE = typer.Option(None, "--state", help=STATE_HELP + " Default ferry.db, or ferry.shard-I-of-N.db for a shard.")
-SHARD = typer.Option(None, "--shard", help="Only the packages of shard I of N (I/N, from 1; default from "
+JOB_STATE = typer.Option(None, "--state", metavar="FILE", help=STATE_HELP + " Default ferry.db, or ferry.shard-I-of-N.db for a shard.")
+SHARD = typer.Option(None, "--shard", metavar="I/N", help="Only the packages of shard I of N (I/N, from 1; default from "
                      "AWS_BATCH_JOB_ARRAY_INDEX/SIZE or JOB_COMPLETION_INDEX/FERRY_SHARD_COUNT).")
 
 
@@ -145,11 +145,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def migrate(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
-                workers: Optional[int] = typer.Option(None, "--workers",
+                workers: Optional[int] = typer.Option(None, "--workers", metavar="N",
                                                       help="Parallel transfers (default 4; job: workers)."),
                 create_missing: bool = typer.Option(False, "--create-missing",
                                                     help="Create the target domain and repositories if missing."),
-                origin_policy: Optional[str] = typer.Option(None, "--origin-policy",
+                origin_policy: Optional[str] = typer.Option(None, "--origin-policy", metavar="report|allow-publish",
                                                             help="report (default) or allow-publish."),
                 spool: Optional[Path] = SPOOL, allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
                 include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status(state: Path = STATE,
-               run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the last run).")) -> None:
+               run: Optional[int] = typer.Option(None, "--run", metavar="ID", help="Run id (default: the last run).")) -> None:
         """Show the last (or a given) run recorded in the ledger."""
         from ferry.report import build_report, render_table
         from ferry.state.reader import LedgerReader
@@ -181,13 +181,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def report(state: Path = STATE,
-               run: Optional[int] = typer.Option(None, "--run", help="Run id (default: the last run)."),
-               output: Optional[Path] = typer.Option(None, "--output", "-o",
+               run: Optional[int] = typer.Option(None, "--run", metavar="ID", help="Run id (default: the last run)."),
+               output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
                                                      help="Write to FILE (.json/.csv/.md/.html)."),
-               html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML page."),
+               html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML page."),
                merge: bool = typer.Option(False, "--merge", help="Report the LEDGERS of a sharded run as one "
                                           "(read-only): every item's latest state across them."),
-               ledgers: Optional[List[Path]] = typer.Argument(None, help="With --merge: the shards' ledger files."),
+               ledgers: Optional[List[Path]] = typer.Argument(None, metavar="LEDGER", help="With --merge: the shards' ledger files."),
                ) -> None:
         """Write the report of the last (or a given) run: JSON on stdout, or to --output by extension."""
         from ferry import preflight
@@ -218,7 +218,7 @@ def register(app: typer.Typer) -> None:
 
 def register_demo(app: typer.Typer) -> None:
     @app.command()
-    def demo(data: Optional[Path] = typer.Option(None, "--data", help="Keep the demo's stand-ins and ledger here."),
+    def demo(data: Optional[Path] = typer.Option(None, "--data", metavar="DIR", help="Keep the demo's stand-ins and ledger here."),
              serve: bool = typer.Option(False, "--serve", help="Keep the stand-ins running afterwards (Ctrl-C).")
              ) -> None:
         """A whole migration on local stand-ins: seed Nexus, audit, migrate, verify, then show install commands."""

@@ -39,31 +39,31 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def replicate(
-        job: Path = typer.Argument(..., help="Job file (TOML) whose source is kind = \"codeartifact\"."),
-        state: Optional[Path] = typer.Option(None, "--state", help="Ledger file (SQLite). Default ferry.db."),
+        job: Path = typer.Argument(..., metavar="JOB", help="Job file (TOML) whose source is kind = \"codeartifact\"."),
+        state: Optional[Path] = typer.Option(None, "--state", metavar="FILE", help="Ledger file (SQLite). Default ferry.db."),
         full: bool = typer.Option(False, "--full", help="Reconcile everything, not only what changed."),
-        full_every: Optional[int] = typer.Option(None, "--full-every",
+        full_every: Optional[int] = typer.Option(None, "--full-every", metavar="N",
                                                  help="A full reconcile every N runs (default 7; job: full_every)."),
         propagate_deletes: bool = typer.Option(False, "--propagate-deletes",
                                                help="Also delete/dispose in the target what was in the source."),
         config_only: bool = typer.Option(False, "--config-only",
                                          help="Replicate the domain's configuration, not packages."),
         dry_run: bool = typer.Option(False, "--dry-run", help="With --config-only: show the changes, make none."),
-        workers: Optional[int] = typer.Option(None, "--workers",
+        workers: Optional[int] = typer.Option(None, "--workers", metavar="N",
                                              help="Parallel transfers (default 4; job: workers)."),
         create_missing: bool = typer.Option(False, "--create-missing",
                                             help="Create the target domain and repositories if missing."),
-        origin_policy: Optional[str] = typer.Option(None, "--origin-policy", help="report (default) or allow-publish."),
-        report: Optional[Path] = typer.Option(None, "--report",
+        origin_policy: Optional[str] = typer.Option(None, "--origin-policy", metavar="report|allow-publish", help="report (default) or allow-publish."),
+        report: Optional[Path] = typer.Option(None, "--report", metavar="FILE",
                                               help="Also write the report to FILE (.json, .csv, .md or .html)."),
-        spool: Optional[Path] = typer.Option(None, "--spool", help="Folder for downloads in flight."),
+        spool: Optional[Path] = typer.Option(None, "--spool", metavar="DIR", help="Folder for downloads in flight."),
         allow_http: bool = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts."),
-        ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", help="CA certificates file for a private CA."),
+        ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", metavar="FILE", help="CA certificates file for a private CA."),
         progress: bool = typer.Option(True, "--progress/--no-progress",
                                       help="Show a progress bar (on a terminal, as migrate does)."),
-        snapshots: Optional[str] = typer.Option(None, "--snapshots",
+        snapshots: Optional[str] = typer.Option(None, "--snapshots", metavar="skip|timestamped",
                                                 help="Maven SNAPSHOTs: skip (default) or timestamped (copy the "
-                                                     "newest build, as migrate does). Overrides \\[options] snapshots; "
+                                                     "newest build, as migrate does). Overrides [options] snapshots; "
                                                      "a mapping's own snapshots setting still wins."),
     ) -> None:
         """Bring a target CodeArtifact domain in step with a source domain (another region or account)."""

@@ -18,15 +18,15 @@ app = typer.Typer(help="Local stand-ins for CodeArtifact, Nexus and Artifactory,
 
 @app.command()
 def serve(
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder for the stand-ins' content (kept across restarts). Default: a temporary folder."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    codeartifact_port: int = typer.Option(0, "--codeartifact-port", min=0, max=65535, help="Port for CodeArtifact (0: a free one)."),
-    nexus_port: int = typer.Option(0, "--nexus-port", min=0, max=65535, help="Port for Nexus (0: a free one)."),
-    artifactory_port: int = typer.Option(0, "--artifactory-port", min=0, max=65535, help="Port for Artifactory (0: a free one)."),
-    faults: Optional[str] = typer.Option(None, "--faults", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s,retry_after=1s"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible faults (each stand-in draws from its own sequence)."),
-    quota: Optional[str] = typer.Option(None, "--quota", help="CodeArtifact request quotas, e.g. publish=10,burst=1s: requests over them get 429 ThrottlingException."),
-    server: Optional[str] = typer.Option(None, "--server", help="HTTP server engine: werkzeug or waitress (keep-alive, faster). Default: $FERRY_SANDBOX_SERVER or werkzeug."),
+    data: Optional[Path] = typer.Option(None, "--data", metavar="DIR", help="Folder for the stand-ins' content (kept across restarts). Default: a temporary folder."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDRESS", help="Address to listen on."),
+    codeartifact_port: int = typer.Option(0, "--codeartifact-port", metavar="PORT", min=0, max=65535, help="Port for CodeArtifact (0: a free one)."),
+    nexus_port: int = typer.Option(0, "--nexus-port", metavar="PORT", min=0, max=65535, help="Port for Nexus (0: a free one)."),
+    artifactory_port: int = typer.Option(0, "--artifactory-port", metavar="PORT", min=0, max=65535, help="Port for Artifactory (0: a free one)."),
+    faults: Optional[str] = typer.Option(None, "--faults", metavar="SPEC", help="e.g. throttle=0.1,error5xx=0.05,reset=0.02,truncate=0.02,latency=20ms,token_ttl=30s,retry_after=1s"),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Seed for reproducible faults (each stand-in draws from its own sequence)."),
+    quota: Optional[str] = typer.Option(None, "--quota", metavar="SPEC", help="CodeArtifact request quotas, e.g. publish=10,burst=1s: requests over them get 429 ThrottlingException."),
+    server: Optional[str] = typer.Option(None, "--server", metavar="ENGINE", help="HTTP server engine: werkzeug or waitress (keep-alive, faster). Default: $FERRY_SANDBOX_SERVER or werkzeug."),
 ) -> None:
     """Start the stand-ins, print one JSON line of their URLs, and serve until SIGINT/SIGTERM.
 
