@@ -149,6 +149,72 @@ def test_gems_in_artifactorys_layout_migrate_and_index_files_stay_behind(world):
     _unchanged_rerun(world, job, len(built))
 
 
+# Gems deployed by plain PUT (no gem.* properties) whose file names alone may not say where the name ends:
+# path -> (name, version, platform).
+UNHINTED_GEMS = {
+    "gems/acme-2-1.0.0.gem": ("acme-2", "1.0.0", "ruby"),  # not gem "acme" 2 on a platform "1.0.0": told by its name
+    # also gem "acme-x-1.0-x86_64-darwin" version 19: only the gemspec tells
+    "gems/acme-x-1.0-x86_64-darwin-19.gem": ("acme-x", "1.0", "x86_64-darwin-19"),
+    "uploads/acme-tool.gem": ("acme-tool", "2.0.0", "ruby"),  # a name with no version in it at all
+}
+# The gems whose gemspec is read to tell them (one read of its first kilobytes per listing).
+GEMSPEC_READ = ("gems/acme-x-1.0-x86_64-darwin-19.gem", "uploads/acme-tool.gem")
+
+
+def _seed_unhinted_gems(seeder: ArtifactorySeeder) -> dict[str, tuple[str, str, str, bytes]]:
+    """UNHINTED_GEMS deployed without properties; returns path -> (name, version, RubyGems' file name, gem)."""
+    seeder.create_repository("gems-local", "gems")
+    seeded = {}
+    for path, (name, version, platform) in UNHINTED_GEMS.items():
+        filename, data = gem(name, version, platform=platform)
+        seeder.deploy("gems-local", path, data)
+        seeded[path] = (name, version, filename, data)
+    return seeded
+
+
+def _downloads(world, repo: str, paths) -> dict[str, int]:
+    """How many times the Artifactory stand-in served each file (its download statistics)."""
+    seeder = world["seeder"]
+    return {p: seeder.http.get(f"{seeder.url}/api/storage/{repo}/{p}", params={"stats": ""},
+                               timeout=10).json()["downloadCount"] for p in paths}
+
+
+def test_gems_without_properties_migrate_by_their_gemspec_where_the_file_name_reads_several_ways(world):
+    """A gem with no gem.name/gem.version properties was named by its file name alone, cut at the first "-"
+    and digit: acme-2-1.0.0.gem was gem "acme" version "2" and failed on every run, and a name that reads
+    several ways or none could never be migrated. Now the file name decides only where it reads one way as
+    RubyGems writes it; otherwise the gem's own gemspec does, read from its first bytes."""
+    ca = world["ca"]
+    seeded = _seed_unhinted_gems(world["seeder"])
+    job = _job(world, "gems-local", "gem-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    assert _versions(ca, "gem-store", "ruby") == {(n, v) for n, v, _, _ in seeded.values()}
+    for name, version, filename, data in seeded.values():
+        assert _assets(ca, "gem-store", "ruby", name, version) == {filename: hashlib.sha256(data).hexdigest()}
+    # One download to publish each, and one gemspec read for each gem whose name does not tell.
+    assert _downloads(world, "gems-local", seeded) == {p: 1 + (p in GEMSPEC_READ) for p in seeded}
+    _unchanged_rerun(world, job, len(seeded))
+    # The rerun's two listings (migrate, verify) read those gemspecs again, and download nothing else.
+    assert _downloads(world, "gems-local", seeded) == {p: 1 + 3 * (p in GEMSPEC_READ) for p in seeded}
+
+
+def test_a_gem_whose_file_name_and_gemspec_both_fail_to_tell_it_fails_alone_saying_what_to_do(world):
+    seeder = world["seeder"]
+    seeder.create_repository("gems-local", "gems")
+    filename, data = gem("acme-base", "1.0.0")
+    seeder.deploy("gems-local", f"gems/{filename}", data)
+    seeder.deploy("gems-local", "uploads/acme-broken.gem", b"not a gem at all" * 100)
+    job = _job(world, "gems-local", "gem-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 1
+    assert report(world["state"])["states"] == {"confirmed": 1, "unmappable": 1}
+    with LedgerReader(world["state"]) as reader:
+        (broken,) = [r for r in reader.items() if r.state == "unmappable"]
+    assert broken.asset == "uploads/acme-broken.gem"
+    assert "uploads/acme-broken.gem" in broken.reason and "not a gem" in broken.reason, broken.reason
+    assert broken.reason.endswith("set its gem.name and gem.version properties in Artifactory, or replace it with "
+                                  "a good gem"), broken.reason
+
+
 def test_crates_in_artifactorys_layout_migrate_and_the_index_tree_stays_behind(world):
     ca = world["ca"]
     seeded = _seed_crates(world["seeder"], world["urls"]["artifactory"])
@@ -302,6 +368,24 @@ def test_gem_install_from_codeartifact_after_migrating_from_artifactory(world):
         "0.5.0 1.1.0"
     for filename in ("acme-app-0.5.0.gem", "acme-base-1.1.0.gem", "acme-native-3.0.0-x86_64-linux.gem"):
         assert (home / "gems" / "cache" / filename).read_bytes() == built[filename][2]
+
+
+@pytest.mark.clients
+@needs_gem
+@pytest.mark.parametrize("world", ["aql"], indirect=True)
+def test_gem_install_of_gems_told_by_their_gemspec_after_migrating_from_artifactory(world):
+    seeded = _seed_unhinted_gems(world["seeder"])
+    job = _job(world, "gems-local", "gem-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 0
+    endpoint, token = _endpoint(world["ca"], "gem-store", "ruby")
+    scheme, rest = endpoint.split("://", 1)
+    home = world["tmp"] / "gem-home"
+    gem_install(home, f"{scheme}://aws:{token}@{rest}", "acme-2", "acme-tool")
+    assert ruby(home, "require 'acme_2'; require 'acme_tool'; print Acme2::VERSION, ' ', AcmeTool::VERSION") == \
+        "1.0.0 2.0.0"
+    for path in ("gems/acme-2-1.0.0.gem", "uploads/acme-tool.gem"):
+        _, _, filename, data = seeded[path]
+        assert (home / "gems" / "cache" / filename).read_bytes() == data
 
 
 @pytest.mark.clients

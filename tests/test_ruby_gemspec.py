@@ -175,6 +175,35 @@ def test_unusable_gems_are_refused(members, needle):
         read_gem(io.BytesIO(b"definitely not a tar" * 100))
 
 
+class _ForwardOnly(io.RawIOBase):
+    """A stream that can only be read forward (as an HTTP body), counting what was read from it."""
+
+    def __init__(self, data: bytes):
+        self._data, self.taken = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data[self.taken:self.taken + len(buffer)]
+        buffer[:len(chunk)] = chunk
+        self.taken += len(chunk)
+        return len(chunk)
+
+
+def test_a_gem_read_as_a_stream_is_read_only_up_to_its_gemspec():
+    """Naming a gem from its bytes (a listing with nothing else to go on) reads it as it downloads: the
+    metadata.gz RubyGems writes first is read, the megabytes of data.tar.gz after it are not."""
+    import os
+
+    metadata = gzip.compress(b"--- !ruby/object:Gem::Specification\nname: big\nversion: !ruby/object:Gem::Version\n"
+                             b"  version: 1.0.0\nplatform: ruby\n")
+    stream = _ForwardOnly(_tar({"metadata.gz": metadata, "data.tar.gz": os.urandom(4 * 1024 ** 2)}).getvalue())
+    spec = read_gem(stream)
+    assert (spec.name, spec.version) == ("big", "1.0.0")
+    assert stream.taken < 64 * 1024
+
+
 PLATFORMS = ["x86_64-linux", "x86_64-linux-gnu", "x86_64-linux-musl", "i686-linux", "arm64-darwin", "universal-darwin-19",
              "x64-mingw32", "x64-mingw-ucrt", "java", "jruby", "x86-mswin32-60", "mswin32", "aarch64-linux",
              "arm-linux-gnueabihf", "powerpc-aix5.3", "sparc-solaris2.8", "x86_64-freebsd13", "weird-thing"]

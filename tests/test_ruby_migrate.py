@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import pytest
 
 from e2e_helpers import aws_env, codeartifact, ferry, write_job
 from ferry.config import RepositoryMapping
+from ferry.errors import ItemError
 from ferry.migrators.ruby import RubyMigrator
 from ferry.sandbox.seed import NexusSeeder, gem
 from ferry.sources.base import SourceFile
@@ -36,6 +38,12 @@ def _file(path: str, **hints: str) -> SourceFile:
     # The asset name is RubyGems' file name, with the canonical platform.
     ("gems/old-1.0-i686-linux.gem", {"name": "old", "version": "1.0", "platform": "i686-linux"},
      ("old", "1.0", "old-1.0-x86-linux.gem")),
+    # A name ending in "-" and digits: the only reading as RubyGems names files (no platform "1.0" or CPU "1.0").
+    ("gems/foo-2-1.0.gem", {}, ("foo-2", "1.0", "foo-2-1.0.gem")),
+    ("gems/foo-2-1.0-java.gem", {}, ("foo-2", "1.0", "foo-2-1.0-java.gem")),
+    # Hints tell name and version of a file name that reads two ways; the file name still gives the platform.
+    ("gems/baz-1.0-x86_64-darwin-19.gem", {"name": "baz", "version": "1.0"},
+     ("baz", "1.0", "baz-1.0-x86_64-darwin-19.gem")),
 ])
 def test_identify_from_hints_or_file_name(path, hints, key):
     item = RubyMigrator().identify(_file(path, **hints), MAPPING)
@@ -50,6 +58,34 @@ def test_identify_skips_index_files_and_flags_what_it_cannot_name():
         assert migrator.identify(_file(path), MAPPING) is None
     item = migrator.identify(_file("gems/no_version.gem"), MAPPING)
     assert item is not None and "cannot tell" in item.unmappable
+
+
+@pytest.mark.parametrize("path, hints, unknown", [
+    ("gems/rake-13.0.6.gem", {}, False),
+    ("gems/foo-2-1.0.gem", {}, False),
+    ("gems/baz-1.0-x86_64-darwin-19.gem", {}, True),  # or gem "baz-1.0-x86_64-darwin" version 19
+    ("gems/baz-1.0-x86_64-darwin-19.gem", {"name": "baz", "version": "1.0"}, False),
+    ("uploads/acme-tool.gem", {}, True),  # no version in the name at all
+    ("specs.4.8.gz", {}, False),
+])
+def test_only_a_gem_whose_hints_and_file_name_do_not_tell_it_is_read(path, hints, unknown):
+    assert RubyMigrator().identity_unknown(_file(path, **hints)) is unknown
+
+
+def test_what_a_gem_says_of_itself_names_it_and_an_unreadable_one_is_unmappable_saying_why():
+    migrator = RubyMigrator()
+    _, data = gem("baz", "1.0", platform="x86_64-darwin-19")
+    read = migrator.read_identity(_file("gems/baz-1.0-x86_64-darwin-19.gem"), io.BytesIO(data))
+    item = migrator.identify(_file("gems/baz-1.0-x86_64-darwin-19.gem", **read), MAPPING)
+    assert item.unmappable is None
+    assert (item.key.package, item.key.version, item.key.asset) == ("baz", "1.0", "baz-1.0-x86_64-darwin-19.gem")
+    with pytest.raises(ItemError, match="not a gem"):
+        migrator.read_identity(_file("uploads/x.gem"), io.BytesIO(b"junk" * 200))
+    item = migrator.identify(_file("uploads/x.gem", unreadable="not a gem: no metadata.gz"), MAPPING)
+    assert item.key.asset == "uploads/x.gem"
+    assert item.unmappable == ("cannot tell the gem name and version of 'uploads/x.gem': its file name does not say, "
+                               "and its gemspec could not be read (not a gem: no metadata.gz); set its gem.name and "
+                               "gem.version properties in Artifactory, or replace it with a good gem")
 
 
 @pytest.fixture

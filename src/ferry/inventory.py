@@ -7,14 +7,18 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Iterator, TypeVar
+from dataclasses import replace
+from typing import Any, Iterator, Mapping, TypeVar
+
+import urllib3
 
 from ferry.codeartifact import Domain
 from ferry.config import Options, RepositoryMapping
+from ferry.errors import ItemError, RetryableError
 from ferry.migrators.base import Migrator
 from ferry.model import Checksums, ItemKey, SourceItem, TargetItem, VersionStatus
 from ferry.shard import Shard
-from ferry.sources.base import Source
+from ferry.sources.base import Source, SourceFile
 from ferry.state.target_memory import TargetMemory
 from ferry.target_index import VERSION_MARKER
 
@@ -24,21 +28,45 @@ _NO_ASSETS = ("Disposed", "Deleted")
 
 
 def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
-         shard: Shard | None = None) -> Iterator[SourceItem]:
+         shard: Shard | None = None, retry: Callable[[Callable[[], T]], T] = lambda fn: fn()) -> Iterator[SourceItem]:
     """The source items of ``mapping`` that the job selects (filters: include/exclude, ``since``,
     and with ``shard`` only the packages that shard owns).
 
     A migrator whose verdict on one file depends on the others of the listing (Maven: only a
     SNAPSHOT's newest build is published) has a ``screen(items)`` method; the selected items pass
-    through it, in one stream.
+    through it, in one stream. A file that only its own bytes can name (see :func:`_told`) is read, under
+    ``retry`` (the request layer's policy).
     """
-    items = _selected(source, mapping, migrator, options, shard)
+    items = _selected(source, mapping, migrator, options, shard, retry)
     screen = getattr(migrator, "screen", None)
     return screen(items) if screen is not None else items
 
 
+def _told(source: Source, migrator: Migrator, file: SourceFile, retry: Callable[[Callable[[], T]], T]) -> SourceFile:
+    """``file`` with the identity hints ``migrator.read_identity`` reads from its bytes (a gem's gemspec, a
+    package's .nuspec), for a file whose listing does not tell it (``migrator.identity_unknown``: no hints,
+    a file name that reads several ways), or else with the reason in hint ``unreadable``: identify makes
+    that one file unmappable, saying why, and the listing goes on. Raises FatalError (credentials refused)."""
+
+    def read() -> Mapping[str, str]:
+        resp = source.open_locator(file.url, file.path)
+        try:
+            resp.raw.decode_content = True  # the file's own bytes, whatever encoding the transfer used
+            return migrator.read_identity(file, resp.raw)
+        except urllib3.exceptions.HTTPError as err:  # the body broke off (read by hand, not through requests)
+            raise RetryableError(f"reading {file.path}: {type(err).__name__}") from None
+        finally:
+            resp.close()  # the rest of the file is not needed
+
+    try:
+        hints = retry(read)
+    except (ItemError, RetryableError) as err:
+        hints = {"unreadable": str(err)}
+    return replace(file, hints={**file.hints, **hints})
+
+
 def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
-              shard: Shard | None) -> Iterator[SourceItem]:
+              shard: Shard | None, retry: Callable[[Callable[[], T]], T]) -> Iterator[SourceItem]:
     # A source whose repositories hold several formats (CodeArtifact) lists only the migrator's: another
     # format's file must never be taken for one of this format (a generic package's .tgz for an npm tarball).
     if getattr(source, "lists_by_format", False):
@@ -47,8 +75,11 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
             shard is None or shard.owns_key(key)))
     else:
         files = source.files(mapping.source)
+    identity_unknown = getattr(migrator, "identity_unknown", None)
     try:
         for file in files:
+            if identity_unknown is not None and identity_unknown(file):
+                file = _told(source, migrator, file, retry)
             item = migrator.identify(file, mapping)
             if item is None:
                 continue

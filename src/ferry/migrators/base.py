@@ -145,6 +145,11 @@ class Migrator(Protocol):
     # Formats without it never fail verify for such an asset: it is listed as only in the target.
     # Optional: ``forget(mapping)``, called by ``inventory.want`` when a listing of ``mapping`` ends: drop what
     # identify kept for that listing (NuGet and Swift claims), so the next listing of it starts afresh.
+    # Optional, as a pair: ``identity_unknown(file) -> bool`` and ``read_identity(file, stream) -> Mapping[str,
+    # str]``. Where the first says only the file's own bytes can tell what it is (no identity hints, a file name
+    # that reads several ways), ``inventory.want`` opens the file and the second reads the identity hints from the
+    # stream (forward only, as little as it needs); identify then sees them among ``file.hints``, or, where the
+    # read failed (ItemError, or a RetryableError after the retries), the reason in hint ``unreadable``.
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item a source file is, None if it is not an item at all (checksum files, index pages),

@@ -1,28 +1,55 @@
 """RubyGems: each ``.gem`` is one asset (``{full_name}.gem``) of (gem name, version); published as ``gem push``.
 
-Identity comes from the source's hints (Nexus lists gems with name, version and platform), else from
-the file name ``{name}-{version}[-{platform}].gem``. Platform gems of one version are separate assets
-of that version, named as RubyGems names the file (canonical platform, e.g. ``x86_64-linux``). The
-publish reads the gem's own ``metadata.gz`` and refuses a gem that says it is something else, then
-POSTs the raw gem to ``{endpoint without /}/api/v1/gems`` with ``Authorization: Bearer TOKEN``, which is
-what ``gem push`` sends with the API key CodeArtifact documents.
+Identity comes from the source's hints (Nexus lists gems with name, version and platform; Artifactory's
+indexing sets ``gem.name``/``gem.version``), else from the file name ``{name}-{version}[-{platform}].gem``
+where it reads one way only (:func:`file_name_readings`), else from the gemspec in the gem itself, read
+from its first bytes while the source is listed (:meth:`RubyMigrator.read_identity`). Platform gems of
+one version are separate assets of that version, named as RubyGems names the file (canonical platform,
+e.g. ``x86_64-linux``). The publish reads the gem's own ``metadata.gz`` and refuses a gem that says it is
+something else, then POSTs the raw gem to ``{endpoint without /}/api/v1/gems`` with ``Authorization:
+Bearer TOKEN``, which is what ``gem push`` sends with the API key CodeArtifact documents.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from typing import BinaryIO
 
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item, \
     unidentified
 from ferry.model import ItemKey, SourceItem
-from ferry.rubygems.spec import GemError, full_name, read_gem
+from ferry.rubygems.spec import GemError, full_name, platform_parts, read_gem
 from ferry.sources.base import SourceFile
 
-# A version must look like one (digits first), so names with dashes and digits ("foo-2fa") still parse.
-_FILE = re.compile(r"^(?P<name>[A-Za-z0-9._-]+?)-(?P<version>\d+(?:\.[0-9A-Za-z]+)*)(?:-(?P<platform>[^/]+))?\.gem$")
+# As RubyGems writes a version in a file name: digits first (so "foo-2fa" is a name), no "-" (Gem::Version
+# turns one into ".pre.").
+_VERSION = re.compile(r"^\d+(?:\.[0-9A-Za-z]+)*$")
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_VERSION_START = re.compile(r"-(?=\d)")
+WHAT_TO_DO = "set its gem.name and gem.version properties in Artifactory, or replace it with a good gem"
+
+
+def file_name_readings(filename: str) -> list[tuple[str, str, str]]:
+    """Every ``(name, version, platform)`` RubyGems could have named ``filename`` from
+    (``{name}-{version}[-{platform}].gem``, platform ``ruby`` when there is none): a cut at each ``-`` before a
+    digit whose rest is a version, then nothing or a platform RubyGems knows. Where there is not exactly one,
+    the file name does not tell (``baz-1.0-x86_64-darwin-19.gem`` is also gem ``baz-1.0-x86_64-darwin`` 19)."""
+    stem = filename[: -len(".gem")] if filename.endswith(".gem") else ""
+    readings = []
+    for cut in _VERSION_START.finditer(stem):
+        name, (version, _, platform) = stem[: cut.start()], stem[cut.end():].partition("-")
+        if _NAME.match(name) and _VERSION.match(version) and (not platform or _known_platform(platform)):
+            readings.append((name, version, platform or "ruby"))
+    return readings
+
+
+def _known_platform(platform: str) -> bool:
+    cpu, os_name, _ = platform_parts(platform)
+    # A "CPU" starting with a digit is a version: foo-2-1.0-java.gem is gem foo-2 1.0 for java, not foo 2.
+    return os_name != "unknown" and not (cpu or "")[:1].isdigit()
 
 
 class RubyMigrator(NoPackageFacts):
@@ -33,19 +60,41 @@ class RubyMigrator(NoPackageFacts):
         filename = posixpath.basename(file.path)
         if not filename.endswith(".gem"):
             return None  # gemspec.rz files and index files are not items
-        m = _FILE.match(filename)
+        readings = file_name_readings(filename)
+        only = readings[0] if len(readings) == 1 else None
         hints = file.hints
-        name = hints.get("rubygems.name") or hints.get("name") or (m["name"] if m else "")
-        version = hints.get("rubygems.version") or hints.get("version") or (m["version"] if m else "")
+        name = hints.get("rubygems.name") or hints.get("name") or (only[0] if only else "")
+        version = hints.get("rubygems.version") or hints.get("version") or (only[1] if only else "")
         platform = hints.get("rubygems.platform") or hints.get("platform") or \
-            ((m["platform"] or "ruby") if m and m["name"] == name and m["version"] == version else "ruby")
+            next((p for n, v, p in readings if (n, v) == (name, version)), "ruby")
         if platform != "ruby" and version.endswith(f"-{platform}"):
             version = version[: -len(platform) - 1]  # a source that lists "1.0-java" as the version
         asset = safe_asset_name(full_name(name, version, platform) + ".gem") if name and version else None
         if asset is None:
+            unreadable = hints.get("unreadable")
+            why = f": its file name does not say, and its gemspec could not be read ({unreadable}); {WHAT_TO_DO}" \
+                if unreadable else ""
             return source_item(file, ("ruby", "", name or filename, version or "?", unidentified(file)),
-                               unmappable=f"cannot tell the gem name and version of {file.path!r}")
+                               unmappable=f"cannot tell the gem name and version of {file.path!r}{why}")
         return source_item(file, ("ruby", "", name, version, asset))
+
+    def identity_unknown(self, file: SourceFile) -> bool:
+        """Whether only the gem itself can tell what ``file`` is: a ``.gem`` without name and version hints
+        whose file name reads no way or several (see :func:`file_name_readings`)."""
+        hints = file.hints
+        filename = posixpath.basename(file.path)
+        hinted = (hints.get("rubygems.name") or hints.get("name")) and \
+            (hints.get("rubygems.version") or hints.get("version"))
+        return filename.endswith(".gem") and not hinted and len(file_name_readings(filename)) != 1
+
+    def read_identity(self, file: SourceFile, stream: BinaryIO) -> dict[str, str]:
+        """Name, version and platform hints from the gemspec of the gem ``stream`` holds, read forward as far as
+        its ``metadata.gz`` (the first member RubyGems writes). Raises ItemError if it is not a readable gem."""
+        try:
+            spec = read_gem(stream)
+        except GemError as err:
+            raise ItemError(str(err)) from None
+        return {"name": spec.name, "version": spec.version, "platform": spec.platform}
 
     def extra_differs(self, key: ItemKey) -> bool:
         """For ``verify``: a ``.gem`` (another platform's, say) the source's same version lacks makes the

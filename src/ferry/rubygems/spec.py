@@ -152,9 +152,10 @@ def full_name(name: str, version: str, platform: str | None = RUBY) -> str:
 
 
 def read_gem(source: Path | BinaryIO) -> GemSpec:
-    """The gemspec inside a ``.gem`` (a path or a binary file object). Raises :class:`GemError`."""
+    """The gemspec inside a ``.gem`` (a path, or a binary stream read forward only, as far as ``metadata.gz``:
+    RubyGems writes it first, so a download need not go further). Raises :class:`GemError`."""
     try:
-        with (tarfile.open(source, "r:") if isinstance(source, Path) else tarfile.open(fileobj=source, mode="r:")) \
+        with (tarfile.open(source, "r:") if isinstance(source, Path) else tarfile.open(fileobj=source, mode="r|")) \
                 as archive:
             for member in archive:
                 if member.name == "metadata.gz" and member.isfile():
