@@ -1,4 +1,5 @@
-"""Package files for the Artifactory tests that ferry.sandbox.seed does not build: a NuGet .nupkg and a Cargo .crate."""
+"""Package files for the Artifactory tests that ferry.sandbox.seed does not build: a NuGet .nupkg, a Cargo .crate,
+and zip archives written as a tool writing to a pipe writes them."""
 
 from __future__ import annotations
 
@@ -30,3 +31,27 @@ def crate(name: str, version: str) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return gzip.compress(raw.getvalue(), mtime=0)
+
+
+class _Pipe:
+    """Where a zip tool writes when it cannot seek back (a pipe): it learns each entry's sizes only after its
+    data, so it writes them in a data descriptor after the data instead of in the entry's header."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> int:
+        self.data += chunk
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+
+def unseekable_zip(entries: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    """A zip of ``entries`` (in that order) as written to a pipe: every entry's sizes follow its data."""
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", compression) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return bytes(pipe.data)

@@ -10,14 +10,18 @@ Artifactory's ``<SCOPE>/<NAME>/<NAME>-<VERSION>.zip`` structure.
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 
 import pytest
 
 import maven_helpers as mh
 from artifactory_helpers import report, write_job
+from artifactory_packages import unseekable_zip
 from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
 from ferry.sandbox.seed import maven_artifact, maven_filename, nupkg, swift_source_archive
+from ferry.state.reader import LedgerReader
 
 
 @pytest.fixture
@@ -102,6 +106,71 @@ def test_nuget_packages_at_the_root_and_in_folders_migrate_by_their_properties(w
             (f"{package_id.lower()}.{version.lower()}.nupkg", hashlib.sha256(body).hexdigest())]
     assert ferry("verify", str(job), "--state", state) == 0
     assert report(state)["states"] == {"same": 3}
+
+
+def _nupkg_nuspec_last(package_id: str, version: str) -> bytes:
+    """A .nupkg whose .nuspec is its last zip entry, each entry stored with its sizes after its data (as a zip
+    tool writing to a pipe does): ferry cannot read it forward from its start, so it reads it whole."""
+    entries = zipfile.ZipFile(io.BytesIO(nupkg(package_id, version)))
+    return unseekable_zip({info.filename: entries.read(info) for info in
+                           sorted(entries.infolist(), key=lambda i: i.filename.endswith(".nuspec"))})
+
+
+# NuGet packages deployed without the nuget.id/nuget.version properties Artifactory's indexing sets; path ->
+# (id, version, nuspec read?). A file name that reads as more than one id and version is told by its .nuspec.
+UNHINTED_NUPKGS = {
+    "Acme.2.1.0.0.nupkg": ("Acme.2", "1.0.0", True),  # or Acme 2.1.0.0
+    "Acme.Core.2.1.0.0.nupkg": ("Acme.Core", "2.1.0.0", True),  # or Acme.Core.2 1.0.0
+    "Acme.Core.1.0.0-beta.2.nupkg": ("Acme.Core", "1.0.0-beta.2", False),  # one reading as NuGet names files
+    "drops/Acme.Tools.4.1.0.0.nupkg": ("Acme.Tools.4", "1.0.0", True),  # read whole: see _nupkg_nuspec_last
+}
+
+
+def test_nuget_packages_without_properties_migrate_by_their_nuspec_where_the_file_name_reads_several_ways(world):
+    """Without properties a package was named by the shortest id its file name allows: Acme.2.1.0.0.nupkg was
+    Acme 2.1.0 and failed on every run (its .nuspec says Acme.2 1.0.0). Now a file name that reads as more than
+    one id and version is told by the package's .nuspec, read from the start of the file."""
+    ca, seeder, state = world["ca"], world["seeder"], world["state"]
+    data = {}
+    for path, (package_id, version, _) in UNHINTED_NUPKGS.items():
+        build = _nupkg_nuspec_last if path.startswith("drops/") else nupkg
+        data[path] = build(package_id, version)
+        seeder.deploy("nuget-local", path, data[path])
+        seeder.delete_properties("nuget-local", path, ["nuget.id", "nuget.version"])
+    job = _job(world, "nuget-local", "nuget-store")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    for path, (package_id, version, _) in UNHINTED_NUPKGS.items():
+        normalized = {"2.1.0.0": "2.1.0"}.get(version, version).lower()
+        out = ca.list_package_version_assets(domain="acme", repository="nuget-store", format="nuget",
+                                             package=package_id.lower(), packageVersion=normalized)
+        assert [(a["name"], a["hashes"]["SHA-256"]) for a in out["assets"]] == [
+            (f"{package_id.lower()}.{normalized}.nupkg", hashlib.sha256(data[path]).hexdigest())]
+    reads = {path: int(read) for path, (_, _, read) in UNHINTED_NUPKGS.items()}
+    assert _downloads(seeder, "nuget-local", data) == {path: 1 + reads[path] for path in data}
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0  # the rerun: nothing to publish
+    assert report(state)["states"] == {"same": len(data)}
+    assert _downloads(seeder, "nuget-local", data) == {path: 1 + 2 * reads[path] for path in data}
+
+
+def test_a_nuget_package_whose_file_name_and_nuspec_both_fail_to_tell_it_fails_alone_saying_what_to_do(world):
+    seeder, state = world["seeder"], world["state"]
+    seeder.deploy("nuget-local", "Acme.Core.1.0.0.nupkg", nupkg("Acme.Core", "1.0.0"))
+    seeder.deploy("nuget-local", "Acme.2.1.0.0.nupkg", b"PK\x03\x04 but not a zip" * 10)
+    job = _job(world, "nuget-local", "nuget-store")
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 1
+    assert report(state)["states"] == {"confirmed": 1, "unmappable": 1}
+    with LedgerReader(state) as reader:
+        (broken,) = [r for r in reader.items() if r.state == "unmappable"]
+    assert broken.asset == "Acme.2.1.0.0.nupkg"
+    assert "'Acme.2.1.0.0.nupkg'" in broken.reason and "corrupt NuGet package" in broken.reason, broken.reason
+    assert broken.reason.endswith("set its nuget.id and nuget.version properties in Artifactory, or replace it with "
+                                  "a good package"), broken.reason
+
+
+def _downloads(seeder: ArtifactorySeeder, repo: str, paths) -> dict[str, int]:
+    """How many times the Artifactory stand-in served each file (its download statistics)."""
+    return {p: seeder.http.get(f"{seeder.url}/api/storage/{repo}/{p}", params={"stats": ""},
+                               timeout=10).json()["downloadCount"] for p in paths}
 
 
 def test_swift_archives_in_artifactorys_layout_migrate(world):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import sqlite3
+import zipfile
 
 import pytest
 from werkzeug.wrappers import Response
 
+from artifactory_packages import unseekable_zip
 from e2e_helpers import aws_env, codeartifact, ferry, target_domain, write_job
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
@@ -67,6 +71,73 @@ def test_symbol_packages_are_reported_not_dropped():
     item = NugetMigrator().identify(plain_file("Acme.Tools.3.1.0.snupkg"), MAPPING)
     assert item is not None and item.unmappable == SYMBOLS
     assert item.key.asset == "Acme.Tools.3.1.0.snupkg" and item.key.version == "3.1.0"
+
+
+class _ForwardOnly(io.RawIOBase):
+    """A stream that can only be read forward (as an HTTP body), counting what was read from it."""
+
+    def __init__(self, data: bytes):
+        self._data, self.taken = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data[self.taken:self.taken + len(buffer)]
+        buffer[:len(chunk)] = chunk
+        self.taken += len(chunk)
+        return len(chunk)
+
+
+def _entries(data: bytes) -> dict[str, bytes]:
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def test_a_package_read_as_a_stream_is_read_only_up_to_its_nuspec():
+    """Naming a package from its bytes (a listing with nothing else to go on) reads it as it downloads: NuGet's
+    pack writes _rels/.rels and then the .nuspec first, so the megabytes after them are not read, whether the
+    entries' sizes are in their headers or (written to a pipe) after their data."""
+    body = os.urandom(4 * 1024 ** 2)
+    packed = nupkg("Acme.2", "1.0.0", body=body)
+    piped = unseekable_zip(_entries(packed), zipfile.ZIP_DEFLATED)
+    for data in (packed, piped):
+        stream = _ForwardOnly(data)
+        assert NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), stream) == {
+            "name": "Acme.2", "version": "1.0.0"}
+        assert stream.taken < 256 * 1024
+
+
+def test_a_package_whose_nuspec_comes_late_is_read_whole_and_a_broken_one_is_refused():
+    entries = _entries(nupkg("Acme.2", "1.0.0"))
+    nuspec_last = unseekable_zip(dict(sorted(entries.items(), key=lambda e: e[0].endswith(".nuspec"))))
+    assert NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), _ForwardOnly(nuspec_last)) == {
+        "name": "Acme.2", "version": "1.0.0"}
+    for junk in (b"not a zip" * 100, b"PK\x03\x04" + b"\x00" * 40):
+        with pytest.raises(ItemError, match="corrupt NuGet package"):
+            NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), _ForwardOnly(junk))
+
+
+@pytest.mark.parametrize("path, hints, unknown", [
+    ("Newtonsoft.Json.13.0.1.nupkg", {}, False),
+    ("Acme.2.1.0.0.nupkg", {}, True),
+    ("Acme.2.1.0.0.nupkg", {"nuget.id": "Acme.2", "nuget.version": "1.0.0"}, False),
+    ("mystery.nupkg", {}, True),
+    ("Acme.2.1.0.0.snupkg", {}, False),  # a symbol package is unmappable whatever it is
+    ("index.json", {}, False),
+])
+def test_only_a_package_whose_hints_and_file_name_do_not_tell_it_is_read(path, hints, unknown):
+    assert NugetMigrator().identity_unknown(plain_file(path, **hints)) is unknown
+
+
+def test_a_package_whose_nuspec_could_not_be_read_is_unmappable_saying_what_to_do():
+    item = NugetMigrator().identify(plain_file("feeds/Acme.2.1.0.0.nupkg", unreadable="corrupt NuGet package: x"),
+                                    MAPPING)
+    assert item.key.asset == "feeds/Acme.2.1.0.0.nupkg"
+    assert item.unmappable == ("cannot tell the NuGet id and version of 'feeds/Acme.2.1.0.0.nupkg': its file name "
+                               "does not say, and its .nuspec could not be read (corrupt NuGet package: x); set its "
+                               "nuget.id and nuget.version properties in Artifactory, or replace it with a good "
+                               "package")
 
 
 @pytest.mark.parametrize("path, hints, why", [

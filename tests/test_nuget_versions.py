@@ -65,8 +65,12 @@ def test_package_id_rules(package_id, ok):
 @pytest.mark.parametrize("filename, expected", [
     ("Newtonsoft.Json.13.0.1.nupkg", ("Newtonsoft.Json", "13.0.1")),
     ("Microsoft.NETCore.App.Ref.8.0.0-rc.2.23479.6.nupkg", ("Microsoft.NETCore.App.Ref", "8.0.0-rc.2.23479.6")),
-    ("Acme.V2.Client.1.0.0.0.nupkg", ("Acme.V2.Client", "1.0.0.0")),
     ("Acme.2.Tools.3.1.0.nupkg", ("Acme.2.Tools", "3.1.0")),
+    ("Acme.1.0.0-beta.2.nupkg", ("Acme", "1.0.0-beta.2")),  # NuGet names files by versions of 3 or 4 numbers
+    # Names that read as two ids and versions as NuGet names files: only the package's .nuspec can tell.
+    ("Acme.V2.Client.1.0.0.0.nupkg", None),  # or Acme.V2.Client.1 0.0.0
+    ("Acme.2.1.0.0.nupkg", None),  # Acme 2.1.0.0 or Acme.2 1.0.0
+    ("Acme.1.0.nupkg", None),  # Acme 1.0 or Acme.1 0
     ("acme.tools.3.1.0.snupkg", ("acme.tools", "3.1.0")),
     ("readme.nupkg", None),
 ])

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import posixpath
 import re
+import struct
+import tempfile
 import threading
 import zipfile
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -35,6 +39,7 @@ SYMBOLS = "symbol packages (.snupkg) are not supported by CodeArtifact"
 PUBLISH_TYPE = "PackagePublish/2.0.0"
 API_KEY = "codeartifact"  # required by the protocol, ignored by CodeArtifact: the token authenticates
 MAX_NUSPEC = 4 * 1024 ** 2
+WHAT_TO_DO = "set its nuget.id and nuget.version properties in Artifactory, or replace it with a good package"
 _VERSION = re.compile(
     r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.(\d+))?"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
@@ -64,27 +69,54 @@ def asset_name(package: str, version: str) -> str:
 
 
 def split_filename(filename: str) -> tuple[str, str] | None:
-    """(id, version) from ``{id}.{version}.nupkg`` (or ``.snupkg``): the shortest id whose rest is a version."""
-    stem = re.sub(r"\.s?nupkg$", "", filename, flags=re.I)
+    """(id, version) from ``{id}.{version}.nupkg`` (or ``.snupkg``), where the name reads one way only; None
+    where it reads no way or several (``Acme.2.1.0.0.nupkg``: Acme 2.1.0.0, or Acme.2 1.0.0).
+
+    NuGet's pack names a file by the normalized version, three or four numbers and maybe a label, so a
+    reading is one whose version starts with three numbers or more and whose id holds no such version
+    (``Acme.1.0.0`` is not Acme.1 0.0; ``Acme.8.0.0-rc.2.1.1`` is not Acme.8.0.0-rc 2.1.1); where no cut
+    gives one, any cut is (a name given by hand: ``Acme.1.0``).
+    """
+    cuts = _cuts(re.sub(r"\.s?nupkg$", "", filename, flags=re.I))
+    as_packed = [(package_id, version) for package_id, version in cuts
+                 if _numbers(version) >= 3 and not any(_numbers(inner) >= 3 for _, inner in _cuts(package_id))]
+    readings = as_packed or cuts
+    return readings[0] if len(readings) == 1 else None
+
+
+def _cuts(stem: str) -> list[tuple[str, str]]:
+    """Every (id, version) that ``stem`` splits into at a dot, both valid."""
     parts = stem.split(".")
-    for cut in range(1, len(parts)):
-        if parts[cut].isdigit() and normalize_version(".".join(parts[cut:])) and valid_id(".".join(parts[:cut])):
-            return ".".join(parts[:cut]), ".".join(parts[cut:])
-    return None
+    return [(".".join(parts[:cut]), ".".join(parts[cut:])) for cut in range(1, len(parts))
+            if parts[cut].isdigit() and normalize_version(".".join(parts[cut:])) and valid_id(".".join(parts[:cut]))]
 
 
-def read_nuspec(path: Path) -> tuple[str, str, tuple[str, ...]]:
-    """(id, version, package types) from the ``.nuspec`` at the root of a package. Raises ItemError."""
+def _numbers(version: str) -> int:
+    """How many numbers a version starts with (``1.0.0-beta.2``: 3)."""
+    return len(version.split("-", 1)[0].split("+", 1)[0].split("."))
+
+
+def read_nuspec(package: Path | BinaryIO) -> tuple[str, str, tuple[str, ...]]:
+    """(id, version, package types) from the ``.nuspec`` at the root of a package (a path or a seekable
+    file). Raises ItemError."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(package) as archive:
             specs = [i for i in archive.infolist() if "/" not in i.filename and i.filename.lower().endswith(".nuspec")]
             if len(specs) != 1:
                 raise ItemError("not a NuGet package: it needs exactly one .nuspec at its root")
             if specs[0].file_size > MAX_NUSPEC:
                 raise ItemError(f"the .nuspec is {specs[0].file_size} bytes; refusing to read it")
-            root = ElementTree.fromstring(archive.read(specs[0]))
-    except (zipfile.BadZipFile, OSError, EOFError, ElementTree.ParseError) as err:
+            return nuspec_fields(archive.read(specs[0]))
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ItemError(f"corrupt NuGet package: {type(err).__name__}: {err}") from None
+
+
+def nuspec_fields(text: bytes) -> tuple[str, str, tuple[str, ...]]:
+    """(id, version, package types) from the text of a ``.nuspec``. Raises ItemError."""
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as err:
+        raise ItemError(f"corrupt NuGet package: ParseError: {err}") from None
     metadata = next((e for e in root if e.tag.rsplit("}", 1)[-1] == "metadata"), None)
     if metadata is None:
         raise ItemError("the .nuspec has no <metadata>")
@@ -97,6 +129,110 @@ def read_nuspec(path: Path) -> tuple[str, str, tuple[str, ...]]:
         elif tag == "packageTypes":
             types = [t.get("name", "") for t in elem]
     return found.get("id", ""), found.get("version", ""), tuple(types)
+
+
+def read_nuspec_stream(stream: BinaryIO) -> tuple[str, str, tuple[str, ...]]:
+    """As :func:`read_nuspec`, from a package read forward only (a download), as far as its ``.nuspec``:
+    NuGet's pack writes ``_rels/.rels`` and then the ``.nuspec`` first, so that is a few kilobytes. A package
+    whose entries cannot be walked that way (sizes after the data of an uncompressed entry, ZIP64 headers) is
+    read whole into a temporary file first; memory stays bounded either way. Raises ItemError."""
+    with tempfile.SpooledTemporaryFile(max_size=1024 ** 2) as copy:
+        tee = _Copying(stream, copy)
+        try:
+            text = _nuspec_ahead(tee)
+        except zlib.error as err:
+            raise ItemError(f"corrupt NuGet package: an entry is not valid deflate data ({err})") from None
+        if text is not None:
+            return nuspec_fields(text)
+        while tee.read(1024 ** 2):
+            pass
+        copy.seek(0)
+        return read_nuspec(copy)
+
+
+class _Copying:
+    """Reads of ``stream``, each byte also written to ``copy`` once; bytes read too far can be put back."""
+
+    def __init__(self, stream: BinaryIO, copy: BinaryIO):
+        self._stream, self._copy = stream, copy
+        self._back = b""
+
+    def read(self, size: int) -> bytes:
+        data, self._back = self._back[:size], self._back[size:]
+        while len(data) < size:  # a network stream may return less than asked
+            chunk = self._stream.read(size - len(data))
+            if not chunk:
+                break
+            self._copy.write(chunk)
+            data += chunk
+        return data
+
+    def put_back(self, data: bytes) -> None:
+        self._back = data + self._back
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_STORED, _DEFLATED = 0, 8
+_SIZES_AFTER_DATA, _UTF8_NAME = 0x08, 0x800
+
+
+def _nuspec_ahead(tee: _Copying) -> bytes | None:
+    """The root ``.nuspec``'s text, from the zip entries read in order from the start; None where the walk
+    cannot go on, or reaches the central directory without one (the whole package is then read instead).
+    Raises ItemError, ``zlib.error``."""
+    while True:
+        header = tee.read(_LOCAL_HEADER.size)
+        if not header or header[:4] in (b"PK\x01\x02", b"PK\x05\x06"):
+            return None
+        if header[:4] != b"PK\x03\x04" or len(header) < _LOCAL_HEADER.size:
+            raise ItemError("corrupt NuGet package: not a zip archive")
+        _sig, _ver, flags, method, _time, _date, _crc, size, _full, name_length, extra_length = \
+            _LOCAL_HEADER.unpack(header)
+        name = tee.read(name_length).decode("utf-8" if flags & _UTF8_NAME else "cp437", "replace")
+        tee.read(extra_length)
+        if size == 0xFFFFFFFF or method not in (_STORED, _DEFLATED) or \
+                (method == _STORED and flags & _SIZES_AFTER_DATA):
+            return None  # ZIP64, or an entry whose end only the central directory tells
+        nuspec = "/" not in name and name.lower().endswith(".nuspec")
+        if nuspec and method == _DEFLATED:
+            return _inflate(tee, keep=True)
+        if nuspec:
+            if size > MAX_NUSPEC:
+                raise ItemError(f"the .nuspec is {size} bytes; refusing to read it")
+            return tee.read(size)
+        if method == _DEFLATED:
+            _inflate(tee, keep=False)
+        else:
+            _skip(tee, size)
+        if flags & _SIZES_AFTER_DATA:
+            # CRC and sizes, with or without their signature (PK\x07\x08) in front
+            tee.read(12 if tee.read(4) == b"PK\x07\x08" else 8)
+
+
+def _skip(tee: _Copying, size: int) -> None:
+    while size > 0:
+        chunk = tee.read(min(size, 1024 ** 2))
+        if not chunk:
+            raise ItemError("corrupt NuGet package: it ends inside a zip entry")
+        size -= len(chunk)
+
+
+def _inflate(tee: _Copying, keep: bool) -> bytes:
+    """The deflate stream at the reader's position, read to its end (which it marks itself): its text if
+    ``keep`` (more than MAX_NUSPEC bytes raises ItemError), else nothing. Raises ``zlib.error``."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    while not inflater.eof:
+        data = inflater.unconsumed_tail or tee.read(64 * 1024)
+        if not data:
+            raise ItemError("corrupt NuGet package: it ends inside a zip entry")
+        text = inflater.decompress(data, 64 * 1024)  # bounded: a zip bomb inflates 64 KiB at a time
+        if keep:
+            out += text
+            if len(out) > MAX_NUSPEC:
+                raise ItemError(f"the .nuspec is over {MAX_NUSPEC} bytes; refusing to read it")
+    tee.put_back(inflater.unused_data)  # the next entry's first bytes
+    return bytes(out)
 
 
 class NugetMigrator(NoPackageFacts):
@@ -123,6 +259,11 @@ class NugetMigrator(NoPackageFacts):
         if symbols:
             return source_item(file, ("nuget", "", (package_id or filename).lower(), version or raw_version or "?",
                                       filename), unmappable=SYMBOLS)
+        unreadable = file.hints.get("unreadable")
+        if unreadable and not package_id:
+            return source_item(file, ("nuget", "", filename, "?", unidentified(file)),
+                               unmappable=f"cannot tell the NuGet id and version of {file.path!r}: its file name does "
+                                          f"not say, and its .nuspec could not be read ({unreadable}); {WHAT_TO_DO}")
         if not valid_id(package_id):
             what = f"id {package_id!r} is not a valid NuGet id" if package_id else "cannot tell the NuGet id"
             return source_item(file, ("nuget", "", package_id.lower() or filename, raw_version or "?",
@@ -138,6 +279,20 @@ class NugetMigrator(NoPackageFacts):
                                           f"CodeArtifact, which {holder!r} in this source already is "
                                           "(ids are lowercased, versions normalized); not migrated")
         return source_item(file, ("nuget", "", name, version, asset_name(name, version)))
+
+    def identity_unknown(self, file: SourceFile) -> bool:
+        """Whether only the package itself can tell what ``file`` is: a ``.nupkg`` without id and version hints
+        whose file name reads no way or several (see :func:`split_filename`)."""
+        filename = posixpath.basename(file.path)
+        hinted = (file.hints.get("nuget.id") or file.hints.get("name")) and \
+            (file.hints.get("nuget.version") or file.hints.get("version"))
+        return filename.lower().endswith(".nupkg") and not hinted and split_filename(filename) is None
+
+    def read_identity(self, file: SourceFile, stream: BinaryIO) -> dict[str, str]:
+        """Id and version hints from the ``.nuspec`` of the package ``stream`` holds, read forward as far as
+        that (see :func:`read_nuspec_stream`). Raises ItemError if it is not a readable package."""
+        package_id, version, _types = read_nuspec_stream(stream)
+        return {"name": package_id, "version": version}
 
     def forget(self, mapping: RepositoryMapping) -> None:
         """The listing of ``mapping`` has ended: its claims (see :mod:`ferry.migrators.claims`) are dropped."""

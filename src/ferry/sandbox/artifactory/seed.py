@@ -56,6 +56,13 @@ class ArtifactorySeeder:
         resp.raise_for_status()
         return resp.json()
 
+    def delete_properties(self, repo: str, path: str, keys: list[str]) -> None:
+        """Remove properties from a file (``DELETE /api/storage/{repo}/{path}?properties=k1,k2``): what a file
+        looks like in a repository whose package indexing never ran for it."""
+        resp = self.http.delete(f"{self.url}/api/storage/{repo}/{quote(path)}", params={"properties": ",".join(keys)},
+                                timeout=30)
+        resp.raise_for_status()
+
     def npm(self, repo: str, name: str, version: str, tarball: bytes, scoped_style: str = "npm") -> str:
         """Deploy an npm tarball where npm puts it: ``@scope/name/-/@scope/name-1.0.0.tgz`` (``npm`` style)
         or ``@scope/name/-/name-1.0.0.tgz`` (``short`` style, as remote caches and some CLIs store it).
