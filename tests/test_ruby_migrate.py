@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+import urllib3
 
 from e2e_helpers import aws_env, codeartifact, ferry, write_job
 from ferry.config import RepositoryMapping
@@ -171,3 +172,54 @@ def test_a_different_gem_already_in_the_target_is_a_conflict_left_untouched(worl
     assert _assets(world["ca"], "acme-base", "1.0.0")  # the rest arrived
     report = _report(world["state"])
     assert report["states"]["conflict"] == 1 and report["states"]["confirmed"] == len(world["built"]) - 1
+
+
+class _Response:
+    """What a source's open_locator returns, as far as reading an identity needs it."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def close(self) -> None:
+        pass
+
+
+class _BreaksOff(io.RawIOBase):
+    """A body whose connection breaks as soon as it is read."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+
+
+def test_a_gemspec_read_that_breaks_off_is_retried_and_one_that_keeps_breaking_fails_that_gem_alone():
+    """The listing reads the gemspec of a gem it cannot name under the request retry: a body that breaks off
+    is read again; once the retries are spent, that gem is unmappable with the reason, and the listing goes on."""
+    from ferry import inventory
+    from ferry.config import Options
+    from ferry.retry import REQUEST, retrying
+
+    _, data = gem("acme-x", "1.0", platform="x86_64-darwin-19")
+    flaky, broken = "gems/acme-x-1.0-x86_64-darwin-19.gem", "uploads/acme-tool.gem"
+    opened: list[str] = []
+
+    class Source:
+        kind = "artifactory"
+
+        def files(self, repository):
+            return iter([_file(flaky), _file(broken)])
+
+        def open_locator(self, locator, label):
+            opened.append(label)
+            return _Response(io.BytesIO(data) if label == flaky and opened.count(label) > 1 else _BreaksOff())
+
+    items = list(inventory.want(Source(), MAPPING, RubyMigrator(), Options(),
+                                retry=retrying(REQUEST, sleep=lambda seconds: None)))
+    assert [(i.key.package, i.key.version, i.key.asset, i.unmappable) for i in items[:1]] == [
+        ("acme-x", "1.0", "acme-x-1.0-x86_64-darwin-19.gem", None)]
+    assert items[1].key.asset == broken and items[1].unmappable.startswith(
+        f"cannot tell the gem name and version of {broken!r}: its file name does not say, and its gemspec could "
+        f"not be read (reading {broken}: ProtocolError)")
+    assert opened == [flaky, flaky] + [broken] * REQUEST.max_attempts
