@@ -247,6 +247,7 @@ def test_versions_propagate_deletes_removed_are_deleted_or_disposed_in_the_ledge
     assert (whole.totals["versions"], whole.totals["files"]) == (3, 4)
     with LedgerReader(state, read_only=True) as reader:  # the first run's report says where its three went
         assert "3 of its items were planned again or removed by later runs" in render_table(build_report(reader, 1))
+        assert reader.finished_per_minute(done.run_id) == []  # a removal is no item moved: not in the throughput
 
     capsys.readouterr()
     assert ferry("status", "--state", state) == 0

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from ferry.errors import FatalError, UsageError
 from ferry.model import ItemKey
-from ferry.state.ledger import CRASHED, TRANSIENT, connect, open_read_only, write_failed, writer_gone
+from ferry.state.ledger import CRASHED, REMOVED, TRANSIENT, connect, open_read_only, write_failed, writer_gone
 from ferry.state.migrations import SCHEMA_VERSION, migrate, stored_version
 
 PENDING = ("planned", "downloading", "published")
@@ -340,8 +340,9 @@ class LedgerReader:
 
     def finished_per_minute(self, run_id: int | None = None) -> list[tuple[str, int]]:
         """Items that reached a final state, counted by the UTC minute of their ``updated`` time
-        (``'YYYY-MM-DDTHH:MM'``), oldest first; minutes with none are not listed."""
-        unfinished = (*PENDING, "only_in_target")
+        (``'YYYY-MM-DDTHH:MM'``), oldest first; minutes with none are not listed. Rows of versions
+        ``replicate --propagate-deletes`` removed from the target are no items moved: left out."""
+        unfinished = (*PENDING, "only_in_target", *REMOVED)
         where, params = _where(run_id, f"state NOT IN ({', '.join('?' for _ in unfinished)})", list(unfinished))
         rows = self.db.execute(
             f"SELECT substr(updated, 1, 16), COUNT(*) FROM items {where} GROUP BY 1 ORDER BY 1", params
