@@ -6,6 +6,7 @@
 - ``/artifactory/api/npm/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.npm`;
 - ``/artifactory/api/pypi/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.pypi` (twine upload, ``simple/``);
 - ``/artifactory/api/swift/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.swift` (publish, release documents);
+- ``/artifactory/api/cargo/{repo}/...`` → :mod:`~ferry.sandbox.artifactory.cargo` (sparse index, yank, download);
 - ``/artifactory/{repo}/{path}`` → :mod:`~ferry.sandbox.artifactory.content` (deploy, download, delete);
 - ``POST /access/api/v1/tokens`` (the platform's token endpoint) creates access tokens too.
 
@@ -28,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 from werkzeug.wrappers import Request, Response
 
 from ferry.sandbox.artifactory import render
+from ferry.sandbox.artifactory.cargo import CargoApi
 from ferry.sandbox.artifactory.config import ArtifactoryConfig
 from ferry.sandbox.artifactory.content import Content
 from ferry.sandbox.artifactory.npm import NpmApi
@@ -64,6 +66,7 @@ class ArtifactoryApp:
         self.npm = NpmApi(self.store)
         self.pypi = PypiApi(self.store)
         self.swift = SwiftApi(self.store)
+        self.cargo = CargoApi(self.store)
         if self.config.seed_defaults and not self.store.repos():
             for key, rclass, package_type, config in _DEFAULT_REPOS:
                 self.store.create_repo(key, rclass, package_type, config)
@@ -156,12 +159,12 @@ class ArtifactoryApp:
             return self.storage.patch_metadata(request, tail)
         if api.rstrip("/") == "search/aql":
             return self.rest.aql(request)
-        if head in ("pypi", "swift"):  # /api/{pypi|swift}/{repo}/...: the format's own API over a repository
+        if head in ("pypi", "swift", "cargo"):  # /api/{format}/{repo}/...: the format's own API over a repository
             key, _, format_rest = tail.partition("/")
             repo = self.store.storage_repo(key)
             if repo is None:
                 return render.error(404, f"Repository {key} does not exist")
-            api_of_format = self.pypi if head == "pypi" else self.swift
+            api_of_format = {"pypi": self.pypi, "swift": self.swift, "cargo": self.cargo}[head]
             return api_of_format.dispatch(request, repo, format_rest, base, user)
         if head == "npm":
             key, _, npm_rest = raw_api.partition("/")[2].partition("/")
