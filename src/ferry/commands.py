@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ferry.config import Job
 from ferry import origins, statuses
+from ferry.migrators import cargo
 from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
@@ -85,6 +86,9 @@ def _run(command: str, engine: Engine, job: Job, settings: Settings, create_miss
                 with LedgerReader(settings.ledger) as reader:
                     statuses.would_set(engine, reader, run_id, command)
                     origins.note(engine, reader, run_id, command)
+                    yanked = cargo.yanked_note(reader, run_id) if command == "migrate" else None
+                    if yanked:
+                        settings.notes.append(yanked)
         finally:
             note = engine.retry_note()
             if note:

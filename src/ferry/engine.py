@@ -638,9 +638,12 @@ class Engine:
         confirmed: set[ItemKey] = set()
         answered = [asset for asset, (_item, sha) in awaiting.items()
                     if ((publish.shown.get(asset) or {}).get("hashes") or {}).get("SHA-256") == sha]
+        hook = getattr(ctx.migrator, "remark", None)
+        remark = (lambda k: hook(publish, k)) if hook else (lambda k: None)
         for asset in answered:
             item, sha = awaiting[asset]
-            writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha)
+            writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha,
+                              reason=remark(item.key))
             confirmed.add(item.key)
         if len(answered) == len(awaiting):
             if whole:
@@ -667,7 +670,8 @@ class Engine:
                 writer.transition(target, item.key, "failed", source_sha256=sha,
                                   reason=redact(f"{item.key}: {problems[asset]}"))
             else:
-                writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha)
+                writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha,
+                                  reason=remark(item.key))
                 confirmed.add(item.key)
         return confirmed
 

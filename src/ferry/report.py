@@ -52,6 +52,10 @@ class RunReport:
     # What a replicate run could not bring in step besides items (a status, a deletion, a dist-tag): the
     # run's outcome, not ledger rows, so only a report written by that run carries them.
     problems: list[str] = field(default_factory=list)
+    # Items copied with something to say though nothing failed (a crate version the source has yanked, which
+    # CodeArtifact cannot yank): capped, and how many there are.
+    remarks: list[ItemRow] = field(default_factory=list)
+    remarks_total: int = 0
 
     @property
     def estimated_seconds(self) -> float:
@@ -65,6 +69,7 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
     groups = reader.summary(run_id)
     counts = reader.counts(run_id)
     run = reader.run(run_id) if run_id is not None else None
+    remarks, remarks_total = reader.remarks(run_id, limit=failure_limit)
     totals = {name: sum(getattr(g, name) for g in groups)
               for name in ("versions", "files", "bytes", "pending_files", "pending_bytes")}
     return RunReport(
@@ -80,6 +85,8 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
         differences=_differences(reader, run_id, failure_limit) if run and run.command == "verify" else {},
         skipped=reader.skipped_reasons(run_id),
         problems=list(run.problems) if run else [],
+        remarks=remarks,
+        remarks_total=remarks_total,
     )
 
 
@@ -154,6 +161,8 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "failures": [_item(row) for row in report.failures],
         "failures_total": report.failures_total,
         "skipped": [{"reason": reason, "files": n} for reason, n in report.skipped.items()],
+        "remarks": [_item(row) for row in report.remarks],
+        "remarks_total": report.remarks_total,
         **({"differences": {label: [_item(r) for r in rows] for label, rows in report.differences.items()}}
            if report.differences else {}),
         **({"problems": report.problems} if report.problems else {}),
@@ -256,6 +265,12 @@ def render_markdown(report: RunReport) -> str:
             lines += [f"## {label.capitalize()} in the target ({len(rows)})", ""]
             lines += _md_table(["item", "target", "reason"], [[str(r.key), r.target_repo, r.reason] for r in rows])
             lines.append("")
+    if report.remarks:
+        lines += [f"## Copied, with a remark ({report.remarks_total})", ""]
+        lines += _md_table(["item", "target", "remark"], [[str(r.key), r.target_repo, r.reason] for r in report.remarks])
+        if report.remarks_total > len(report.remarks):
+            lines += ["", f"… and {report.remarks_total - len(report.remarks)} more"]
+        lines.append("")
     failures, failures_total = listed_failures(report)
     if failures:
         lines += [f"## Failures ({failures_total})", ""]
@@ -306,6 +321,12 @@ def render_table(report: RunReport, problems: bool = True) -> str:
         out += [f"  ~ {n} {one_line(reason) or '(no reason recorded)'}" for reason, n in shown]
         if len(report.skipped) > len(shown):
             out.append(f"  ... and {len(report.skipped) - len(shown)} more reasons (ferry report lists them all)")
+    if report.remarks:
+        out += ["", f"{report.remarks_total} copied file(s) with a remark (not failures):"]
+        shown_remarks = report.remarks[:TERMINAL_SKIP_REASONS]
+        out += [f"  ~ {one_line(str(row.key))} -> {row.target_repo}  {one_line(row.reason)}" for row in shown_remarks]
+        if report.remarks_total > len(shown_remarks):
+            out.append(f"  ... and {report.remarks_total - len(shown_remarks)} more (ferry report lists them)")
     for label, rows in report.differences.items():
         if rows:
             out += ["", f"{label} in the target ({len(rows)}{'+' if len(rows) >= TERMINAL_FAILURES else ''}):"]

@@ -143,6 +143,9 @@ class Migrator(Protocol):
     # None)`` when verifying: whether the target asset ``key``, which the source's same version lacks, makes
     # that version differ from the source's (False for files the target derives itself, such as checksums).
     # Formats without it never fail verify for such an asset: it is listed as only in the target.
+    # Optional: ``remark(ctx, key) -> str | None``, read by the engine as ``getattr(migrator, "remark", None)``
+    # when it confirms a published asset: what that ledger row should say though nothing failed (Cargo: the
+    # source has the version yanked), kept as the row's reason; ``ferry report`` lists such rows as remarks.
     # Optional: ``forget(mapping)``, called by ``inventory.want`` when a listing of ``mapping`` ends: drop what
     # identify kept for that listing (NuGet and Swift claims), so the next listing of it starts afresh.
     # Optional, as a pair: ``identity_unknown(file) -> bool`` and ``read_identity(file, stream) -> Mapping[str,

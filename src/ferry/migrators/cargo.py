@@ -11,6 +11,10 @@ from, or one of the index URLs the source gives for the repository: Artifactory'
 repository's cargo endpoint and those of the repositories reaching it through upstreams, the Nexus Cargo
 groups that serve the repository) are published as "this registry", so they resolve in the target along
 with the migrated crate.
+
+A version the source's index marks yanked is copied all the same (a lockfile that pins it must keep
+resolving), but CodeArtifact has no ``cargo yank``: there any new resolution may pick it. So its ledger row
+says so (:data:`YANKED`), and the run's notes count such versions (:func:`yanked_note`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from ferry.migrators.base import PublishContext, Spooled, source_item, unidentif
 from ferry.migrators.cargo_manifest import publish_metadata, read_crate
 from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import Source, SourceFile
+from ferry.state.reader import LedgerReader
 
 _FILE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_-]*?)-(?P<version>\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)\.crate$")
 _CHUNK = 1024 * 1024
+YANKED = "yanked in the source; copied, and installable in CodeArtifact, which cannot yank it"
 
 
 def asset_name(name: str, version: str) -> str:
@@ -78,12 +84,23 @@ class CargoMigrator:
     single_asset = True
 
     def package_facts(self, source: Source, repository: str, key: ItemKey) -> Mapping[str, Any]:
-        """``{"indexes": [...]}``: the source's own index URLs for ``repository`` where its files' URLs do not
-        start with them (Artifactory's ``api/cargo/{repo}/index``, a CodeArtifact repository's cargo
-        endpoint, the Nexus Cargo groups serving it), so dependencies naming them are found to be of the
-        migrated registry; ``{}`` for sources without any. Raises what the source's read raises."""
+        """``{"indexes": [...], "yanked": [...]}``: the source's own index URLs for ``repository`` where its
+        files' URLs do not start with them (Artifactory's ``api/cargo/{repo}/index``, a CodeArtifact
+        repository's cargo endpoint, the Nexus Cargo groups serving it), so dependencies naming them are found
+        to be of the migrated registry; and the crate's versions its index marks yanked. Either is left out
+        for sources that cannot tell. Raises what the source's reads raise."""
+        facts: dict[str, Any] = {}
         indexes = getattr(source, "cargo_indexes", None)
-        return {"indexes": list(indexes(repository))} if indexes is not None else {}
+        if indexes is not None:
+            facts["indexes"] = list(indexes(repository))
+        yanked = getattr(source, "cargo_yanked", None)
+        if yanked is not None:
+            facts["yanked"] = sorted(yanked(repository, key.package) or ())
+        return facts
+
+    def remark(self, ctx: PublishContext, key: ItemKey) -> str | None:
+        """What the ledger row of a copied version adds: :data:`YANKED` when the source has it yanked."""
+        return YANKED if key.version in (ctx.package_facts.get("yanked") or ()) else None
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         filename = posixpath.basename(file.path)
@@ -119,3 +136,13 @@ class CargoMigrator:
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
         return None
+
+
+def yanked_note(reader: LedgerReader, run_id: int | None) -> str | None:
+    """The run's note counting the crate versions it copied that the source has yanked, or None."""
+    row = reader.db.execute("SELECT COUNT(DISTINCT package || ' ' || version) FROM items WHERE run_id = ? AND "
+                            "format = 'cargo' AND state = 'confirmed' AND reason = ?", [run_id, YANKED]).fetchone()
+    if not row or not row[0]:
+        return None
+    return (f"{row[0]} crate version(s) are yanked in the source: copied, and installable in CodeArtifact, which "
+            "has no cargo yank (ferry report lists them under remarks)")

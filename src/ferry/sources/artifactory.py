@@ -40,8 +40,9 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.sources.artifactory_http import make_auth, message, raise_for, same_origin
 from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, \
     properties_queries, storage_entries
-from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, aggregating,
-                               npm_facts_of, parse_time, swift_metadata_of)
+from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes,
+                               aggregating, cargo_index_file, npm_facts_of, parse_time, swift_metadata_of,
+                               yanked_in_index)
 
 T = TypeVar("T")
 
@@ -102,6 +103,7 @@ class ArtifactorySource:
         self._cargo_virtuals: dict[str, list[str]] = {}  # Cargo virtual repository -> its members, as read
         self._virtuals_read = False  # all of them
         self._virtuals_lock = threading.Lock()
+        self._unread_indexes = UnreadIndexes()
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -409,6 +411,26 @@ class ArtifactorySource:
                 self._virtuals_read = True
             virtuals = self._cargo_virtuals
         return own + tuple(f"{self.url}/api/cargo/{quote(key)}/index" for key in aggregating(repository, virtuals))
+
+    def cargo_yanked(self, repository: str, name: str) -> frozenset[str] | None:
+        """The versions of crate ``name`` yanked in ``repository`` (``cargo yank``, which Artifactory takes in
+        local Cargo repositories [D: JFrog's Cargo docs]), from the crate's file in the sparse index
+        ``{url}/api/cargo/{repo}/index/``; None where Artifactory will not show it (401, 403, 404: the run's
+        notes say so once per repository). Not retried here. Raises RetryableError (connection, 429, 5xx, an
+        answer cut short), ItemError (another 4xx)."""
+        what = f"Cargo index of {name} in {repository}"
+        resp = self._request("GET", f"/api/cargo/{quote(repository)}/index/{cargo_index_file(name)}", what,
+                             stream=True)
+        if resp.status_code in (401, 403, 404):
+            resp.close()
+            self._unread_indexes.note(self.notes, repository, name, f"HTTP {resp.status_code}")
+            return None
+        try:
+            raise_for(resp, what)
+        except Exception:
+            resp.close()
+            raise
+        return yanked_in_index(resp, what)
 
     def _members_once(self, name: str) -> list[str]:
         """The repositories virtual repository ``name`` aggregates; none where Artifactory will not show its

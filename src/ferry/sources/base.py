@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Iterator, Mapping, Protocol
 
 import requests
 
+from ferry.errors import RetryableError
 from ferry.model import Checksums
 
 
@@ -96,6 +99,15 @@ class Source(Protocol):
         source's other reads do.
         """
 
+    def cargo_yanked(self, repository: str, name: str) -> frozenset[str] | None:
+        """The versions of crate ``name`` that the sparse index of ``repository`` marks ``"yanked": true``,
+        from one streamed read of the crate's index file (:func:`yanked_in_index`); None where the source
+        will not show that file, and the run's notes then say so (:class:`UnreadIndexes`).
+
+        Optional, read as ``getattr(source, "cargo_yanked", None)``, under the request retry. Raises
+        RetryableError (transient, or an answer cut short), FatalError, ItemError as the source's other reads.
+        """
+
 
 def aggregating(repository: str, members: Mapping[str, Iterable[str]]) -> list[str]:
     """The repositories of ``members`` (repository -> the repositories it reads from: a Nexus group's members,
@@ -110,6 +122,57 @@ def aggregating(repository: str, members: Mapping[str, Iterable[str]]) -> list[s
                 found.add(name)
                 todo.append(name)
     return sorted(found)
+
+
+def cargo_index_file(name: str) -> str:
+    """Where crate ``name``'s file is in a sparse index: Cargo's rule, by the lower-cased name's length."""
+    lower = name.lower()
+    if len(lower) <= 2:
+        return f"{len(lower)}/{lower}"
+    if len(lower) == 3:
+        return f"3/{lower[0]}/{lower}"
+    return f"{lower[:2]}/{lower[2:4]}/{lower}"
+
+
+def yanked_in_index(resp: requests.Response, what: str) -> frozenset[str]:
+    """The versions whose line in a crate's sparse-index file (the answer ``resp``, streamed and closed here)
+    says ``"yanked": true``; absent means not yanked, as cargo reads it. Raises RetryableError when the
+    answer is cut short or a line is not a JSON object."""
+    yanked = set()
+    try:
+        for line in resp.iter_lines():
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            if not isinstance(entry, dict):
+                raise ValueError(line)
+            if entry.get("yanked") is True:
+                yanked.add(str(entry.get("vers")))
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+        raise RetryableError(f"{what}: {type(err).__name__}") from None
+    except ValueError:
+        raise RetryableError(f"{what}: a line is not a JSON object (cut short?)") from None
+    finally:
+        resp.close()
+    return frozenset(yanked)
+
+
+class UnreadIndexes:
+    """The repositories whose Cargo index a source would not show: each is said once in the run's notes (by
+    whichever worker meets it first), however many of its crates could not be read."""
+
+    def __init__(self) -> None:
+        self._noted: set[str] = set()
+        self._lock = threading.Lock()
+
+    def note(self, notes: list[str], repository: str, crate: str, why: str) -> None:
+        with self._lock:
+            if repository in self._noted:
+                return
+            self._noted.add(repository)
+        notes.append(f"{repository}: could not read the Cargo index file of {crate} ({why}), so which of the "
+                     "repository's crate versions are yanked is not known: any that are yanked are copied without "
+                     "saying so; let the source's user read the repository's Cargo index to have them named")
 
 
 SWIFT_ACCEPT = "application/vnd.swift.registry.v1+json"  # the Swift registry API's release document

@@ -295,6 +295,15 @@ class LedgerReader:
             found.append(row)
         return found
 
+    def remarks(self, run_id: int | None = None, limit: int = 1000) -> tuple[list[ItemRow], int]:
+        """Copied items whose row says something though nothing failed (a crate version the source has
+        yanked): at most *limit* of them (sorted by identity), and how many there are."""
+        where, params = _where(run_id, "state = 'confirmed' AND reason IS NOT NULL")
+        total = self.db.execute(f"SELECT COUNT(*) FROM items {where}", params).fetchone()[0]
+        rows = self.db.execute(f"SELECT {_ITEM_COLUMNS} FROM items {where} {_ORDER} LIMIT ?",
+                               [*params, limit]).fetchall()
+        return [ItemRow(*row) for row in rows], total
+
     def skipped_reasons(self, run_id: int | None = None) -> dict[str, int]:
         """Skipped items counted by reason, most frequent first."""
         where, params = _where(run_id, "state = ?", [SKIPPED])
