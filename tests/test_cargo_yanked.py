@@ -115,3 +115,94 @@ def test_an_index_artifactory_will_not_show_is_one_note_and_the_crates_still_mov
     assert _rows(world) == {"0.4.0": ("confirmed", None), "0.4.1": ("confirmed", None)}
     notes = [line for line in err.splitlines() if "yanked" in line]
     assert len(notes) == 1 and "HTTP 403" in notes[0] and "acme_core" in notes[0], err
+
+
+@pytest.mark.clients
+@needs_cargo
+def test_a_version_cargo_yanked_in_nexus_is_copied_and_named(sandbox, tmp_path, monkeypatch, capsys):
+    """Nexus serves cargo yank too [D: help.sonatype.com "Rust / Cargo"]: the real cargo publishes two
+    versions into the Nexus stand-in and yanks one; ferry copies both and names the yanked one."""
+    import base64
+
+    from e2e_helpers import write_job as write_nexus_job
+    from ferry.sandbox.seed import NEXUS_AUTH, NexusSeeder
+
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    NexusSeeder(urls["nexus"]).create_repository("cargo", "crates-internal")
+    index, home = f"{urls['nexus']}/repository/crates-internal/", tmp_path / "cargo-home"
+    token = "Basic " + base64.b64encode(":".join(NEXUS_AUTH).encode()).decode()
+    lib = cargo_project(tmp_path / "probe_core", "probe_core", index, "", "pub fn f() {}\n", lib=True)
+    for version in ("0.1.0", "0.2.0"):
+        (lib / "Cargo.toml").write_text((lib / "Cargo.toml").read_text().replace('"0.1.0"', f'"{version}"'))
+        cargo(home, lib, token, "publish", "--registry", "standin", "--allow-dirty", "--no-verify")
+    cargo(home, lib, token, "yank", "probe_core@0.1.0", "--registry", "standin")
+    lines = requests.get(f"{index}pr/ob/probe_core", auth=NEXUS_AUTH, timeout=10).text.splitlines()
+    assert {x["vers"]: x["yanked"] for x in map(json.loads, lines)} == {"0.1.0": True, "0.2.0": False}
+
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    ca.create_repository(domain="acme", repository="crate-store")
+    job = write_nexus_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
+                          [{"source": "crates-internal", "target": "crate-store"}])
+    state = str(tmp_path / "ferry.db")
+    capsys.readouterr()
+    assert ferry("migrate", str(job), "--state", state, "--no-progress") == 0
+    assert "note: 1 crate version(s) are yanked in the source" in capsys.readouterr().err
+    with LedgerReader(state) as reader:
+        assert {r.version: (r.state, r.reason) for r in reader.items()} == {
+            "0.1.0": ("confirmed", YANKED), "0.2.0": ("confirmed", None)}
+
+
+class _Index:
+    """A session answering every GET with one status and body, streamed as requests does."""
+
+    def __init__(self, status: int, body: bytes):
+        self.status, self.body, self.urls = status, body, []
+
+    def request(self, method, url, **kw):
+        return self.get(url, **kw)
+
+    def get(self, url, **kw):
+        import io
+
+        self.urls.append(url)
+        resp = requests.Response()
+        resp.status_code, resp.url, resp.raw = self.status, url, io.BytesIO(self.body)
+        return resp
+
+
+def _sources(session, notes):
+    from ferry.sources.artifactory import ArtifactorySource
+    from ferry.sources.nexus import NexusSource
+
+    return [ArtifactorySource("http://art.example/artifactory", session, notes=notes),
+            NexusSource("http://nexus.example", session, notes=notes)]
+
+
+def test_yanked_versions_are_read_from_the_crates_index_file_and_an_absent_field_means_not_yanked():
+    body = b'{"name":"Acme","vers":"1.0.0","yanked":true}\n{"name":"Acme","vers":"1.1.0"}\n\n' \
+           b'{"name":"Acme","vers":"1.2.0","yanked":false}\n'
+    session = _Index(200, body)
+    for source in _sources(session, []):
+        assert source.cargo_yanked("crates", "Acme") == {"1.0.0"}
+    assert session.urls == ["http://art.example/artifactory/api/cargo/crates/index/ac/me/acme",
+                            "http://nexus.example/repository/crates/ac/me/acme"]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
+def test_an_index_file_the_source_refuses_is_one_note_per_repository_not_a_failure(status):
+    notes: list[str] = []
+    for source in _sources(_Index(status, b'{"errors":[]}'), notes):
+        assert source.cargo_yanked("crates", "acme") is None
+        assert source.cargo_yanked("crates", "other") is None
+    assert len(notes) == 2 and all(f"crates: could not read the Cargo index file of acme (HTTP {status})" in n
+                                   for n in notes), notes
+
+
+def test_an_index_file_cut_short_is_retried_not_taken_as_no_yanks():
+    from ferry.errors import RetryableError
+
+    for source in _sources(_Index(200, b'{"name":"acme","vers":"1.0.0","yanked":true}\n{"name":"ac'), []):
+        with pytest.raises(RetryableError, match="not a JSON object"):
+            source.cargo_yanked("crates", "acme")

@@ -415,13 +415,13 @@ class ArtifactorySource:
     def cargo_yanked(self, repository: str, name: str) -> frozenset[str] | None:
         """The versions of crate ``name`` yanked in ``repository`` (``cargo yank``, which Artifactory takes in
         local Cargo repositories [D: JFrog's Cargo docs]), from the crate's file in the sparse index
-        ``{url}/api/cargo/{repo}/index/``; None where Artifactory will not show it (401, 403, 404: the run's
-        notes say so once per repository). Not retried here. Raises RetryableError (connection, 429, 5xx, an
-        answer cut short), ItemError (another 4xx)."""
+        ``{url}/api/cargo/{repo}/index/``; None where Artifactory will not show it (a 4xx other than 429: the
+        run's notes say so once per repository), which is no reason to hold the crate back. Not retried here.
+        Raises RetryableError (connection, 429, 5xx, an answer cut short), ItemError (too many redirects)."""
         what = f"Cargo index of {name} in {repository}"
         resp = self._request("GET", f"/api/cargo/{quote(repository)}/index/{cargo_index_file(name)}", what,
                              stream=True)
-        if resp.status_code in (401, 403, 404):
+        if 400 <= resp.status_code < 500 and resp.status_code != 429:
             resp.close()
             self._unread_indexes.note(self.notes, repository, name, f"HTTP {resp.status_code}")
             return None

@@ -19,7 +19,8 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.model import Checksums
 from ferry.redact import register
 from ferry.http import raise_for_status
-from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, aggregating, npm_facts_of, parse_time
+from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes, aggregating, \
+    cargo_index_file, npm_facts_of, parse_time, yanked_in_index
 
 T = TypeVar("T")
 
@@ -91,6 +92,7 @@ class NexusSource:
         self._repos: dict[str, SourceRepository] | None = None
         self._cargo_groups: dict[str, list[str]] | None = None  # cargo group -> its members, read once
         self._groups_lock = threading.Lock()
+        self._unread_indexes = UnreadIndexes()
 
     def _get_json(self, path: str, params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None) -> Any:
@@ -150,6 +152,30 @@ class NexusSource:
                 self._cargo_groups = self._read_cargo_groups()
             groups = self._cargo_groups
         return tuple(f"{self.url}/repository/{quote(group)}/" for group in aggregating(repository, groups))
+
+    def cargo_yanked(self, repository: str, name: str) -> frozenset[str] | None:
+        """The versions of crate ``name`` yanked in ``repository`` (Nexus serves ``cargo yank`` [D: help.sonatype.com
+        "Rust / Cargo"]), from the crate's file in the repository's sparse index ``{url}/repository/{repo}/``; None
+        where Nexus will not show it (a 4xx other than 429: the run's notes say so once per repository).
+
+        Not retried here. Raises RetryableError (connection, 429, 5xx, an answer cut short), FatalError (TLS not
+        trusted)."""
+        what = f"Cargo index of {name} in {repository}"
+        url = f"{self.url}/repository/{quote(repository)}/{cargo_index_file(name)}"
+        try:
+            resp = self.session.get(url, auth=self.auth, timeout=60, stream=True)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            raise transport_error(err, what) from None
+        if 400 <= resp.status_code < 500 and resp.status_code != 429:
+            resp.close()
+            self._unread_indexes.note(self.notes, repository, name, f"HTTP {resp.status_code}")
+            return None
+        try:
+            raise_for(resp, what)
+        except Exception:
+            resp.close()
+            raise
+        return yanked_in_index(resp, what)
 
     def _read_cargo_groups(self) -> dict[str, list[str]]:
         what = "Nexus /service/rest/v1/repositorySettings"

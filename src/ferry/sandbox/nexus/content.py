@@ -3,12 +3,13 @@
 Downloads stream from the blob store. Errors on this side are plain text with the message also in
 the HTTP reason phrase, as Nexus's view layer sends them (twine's ``--skip-existing`` looks there
 for "updating asset"). Format endpoints: npm packuments, PyPI ``simple/`` pages and the legacy upload
-API (twine), and Cargo's sparse index, downloads and ``cargo publish``.
+API (twine), and Cargo's sparse index, downloads, ``cargo publish`` and ``cargo yank`` (``--undo``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from email.utils import formatdate
 
 from werkzeug.wrappers import Request, Response
@@ -20,6 +21,7 @@ from ferry.sandbox.nexus.render import repo_url
 from ferry.sandbox.nexus.store import AssetRow, NexusError, NotFound, RepoRecord, Store
 
 READ_METHODS = ("GET", "HEAD")
+_YANK = re.compile(r"\Aapi/v1/crates/(?P<name>[^/]+)/(?P<version>[^/]+)/(?P<verb>yank|unyank)\Z")
 
 
 def text_error(status: int, message: str) -> Response:
@@ -147,6 +149,9 @@ class ContentApi:
                 return cargo_error(err.status, err.message)
             return Response(json.dumps({"warnings": {"invalid_categories": [], "invalid_badges": [], "other": []}}),
                             mimetype="application/json")
+        yank = _YANK.match(clean)
+        if yank is not None:
+            return self._cargo_yank(request, repo, yank["name"], yank["version"], yank["verb"])
         if request.method not in READ_METHODS:
             return cargo_error(405, f"Method {request.method} not allowed")
         if clean == "config.json":
@@ -165,3 +170,18 @@ class ContentApi:
         if index is None:
             return cargo_error(404, f"not found: {clean}")
         return Response(index, mimetype="text/plain")
+
+    def _cargo_yank(self, request: Request, repo: RepoRecord, name: str, version: str, verb: str) -> Response:
+        """``cargo yank`` (``DELETE``) and ``cargo yank --undo`` (``PUT .../unyank``), which Nexus serves for
+        hosted Cargo repositories [D: help.sonatype.com "Rust / Cargo": "Nexus Repository does support yank and
+        unyank endpoints"]: the version stays downloadable, its index line says ``"yanked"``."""
+        if request.method != ("DELETE" if verb == "yank" else "PUT"):
+            return cargo_error(405, f"Method {request.method} not allowed")
+        if repo.type != "hosted":
+            return cargo_error(405, f"crates can only be yanked in a hosted repository, not {repo.name}")
+        asset = self.store.asset_at(repo.name, formats.cargo_crate_path(name, version))
+        if asset is None or "_index" not in asset.attrs:
+            return cargo_error(404, f"crate {name}@{version} not found")
+        entry = {**asset.attrs["_index"], "yanked": verb == "yank"}
+        self.store.set_asset_attrs(asset.seq, {**asset.attrs, "_index": entry})
+        return Response(json.dumps({"ok": True}), mimetype="application/json")

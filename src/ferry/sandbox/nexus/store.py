@@ -233,6 +233,11 @@ class Store(LockedStore):
             self._drop_unreferenced([old_sha])
         return result
 
+    def set_asset_attrs(self, seq: int, attrs: dict[str, Any]) -> None:
+        """Replace the attributes of asset ``seq`` (its bytes stay as they are)."""
+        with self._tx() as db:
+            db.execute("UPDATE assets SET attrs = ? WHERE seq = ?", (json.dumps(attrs), seq))
+
     def _get_or_create_component(self, db, repo: str, group: str | None, name: str, version: str | None,
                                  now: float) -> int:
         key = (repo, _opt(group), name, _opt(version))
