@@ -14,6 +14,8 @@ import requests
 from artifactory_helpers import report, write_job
 from e2e_helpers import aws_env, codeartifact, ferry
 from ferry.sandbox.artifactory.seed import ArtifactorySeeder
+from ferry.report import build_report, render_markdown, render_table
+from ferry.report_html import render_html
 from ferry.sandbox.seed import crate
 from ferry.state.reader import LedgerReader
 from gem_cargo_clients import cargo, cargo_project, needs_cargo
@@ -99,8 +101,13 @@ def test_a_version_yanked_in_artifactory_is_copied_and_the_ledger_notes_and_repo
     assert _rows(world) == {"0.4.0": ("confirmed", YANKED), "0.4.1": ("confirmed", None)}
     assert "note: 1 crate version(s) are yanked in the source: copied, and installable in CodeArtifact" in err, err
     shown = report(world["state"])
-    assert [(r["key"], r["reason"]) for r in shown["remarks"]] == [("cargo:acme_core@0.4.0/acme_core-0.4.0.crate", YANKED)]
+    assert [(r["key"], r["reason"]) for r in shown["remarks"]] == [
+        ("cargo:acme_core@0.4.0/acme_core-0.4.0.crate", YANKED)]
     assert shown["remarks_total"] == 1
+    with LedgerReader(world["state"]) as reader:
+        built = build_report(reader, reader.last_run().id)
+    for page in (render_table(built), render_markdown(built), render_html(built)):
+        assert "acme_core@0.4.0" in page and "installable in CodeArtifact, which cannot yank it" in page, page
 
 
 def test_an_index_artifactory_will_not_show_is_one_note_and_the_crates_still_move(world, capsys):

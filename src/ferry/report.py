@@ -267,7 +267,8 @@ def render_markdown(report: RunReport) -> str:
             lines.append("")
     if report.remarks:
         lines += [f"## Copied, with a remark ({report.remarks_total})", ""]
-        lines += _md_table(["item", "target", "remark"], [[str(r.key), r.target_repo, r.reason] for r in report.remarks])
+        lines += _md_table(["item", "target", "remark"],
+                           [[str(r.key), r.target_repo, r.reason] for r in report.remarks])
         if report.remarks_total > len(report.remarks):
             lines += ["", f"… and {report.remarks_total - len(report.remarks)} more"]
         lines.append("")

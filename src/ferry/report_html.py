@@ -178,6 +178,12 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
     if report.problems:
         body.append(f"<h2>Problems ({len(report.problems)})</h2>")
         body.append("<ul>" + "".join(f"<li>{_e(problem)}</li>" for problem in report.problems) + "</ul>")
+    if report.remarks:
+        body.append(f"<h2>Copied, with a remark ({report.remarks_total})</h2>")
+        body.append(_table(["item", "target", "state", "size", "attempts", "remark"], _item_rows(report.remarks, True),
+                           {3, 4}))
+        if report.remarks_total > len(report.remarks):
+            body.append(f"<p>… and {report.remarks_total - len(report.remarks)} more (see the JSON report).</p>")
     if report.skipped:
         body.append(f"<h2>Skipped ({sum(report.skipped.values())})</h2>")
         body.append(_table(["files", "reason"], [[n, reason] for reason, n in report.skipped.items()], {0}))
