@@ -110,6 +110,21 @@ def test_a_version_yanked_in_artifactory_is_copied_and_the_ledger_notes_and_repo
         assert "acme_core@0.4.0" in page and "installable in CodeArtifact, which cannot yank it" in page, page
 
 
+def test_the_index_of_a_crate_is_read_once_however_many_versions_the_workers_move_at_once(world, capsys):
+    """The engine's workers move a crate's versions side by side; each asked the index while none had its
+    answer yet: 4 reads for 8 versions."""
+    for version in ("0.5.0", "0.5.1", "0.6.0", "0.7.0", "0.8.0", "0.9.0"):
+        data, _ = crate("acme_core", version)
+        world["seeder"].deploy(REPO, f"crates/acme_core/acme_core-{version}.crate", data)
+    cargo_api = world["sandbox"].apps["artifactory"].cargo
+    served, asked = cargo_api.dispatch, []
+    cargo_api.dispatch = lambda request, repo, rest, *a: (asked.append(rest), served(request, repo, rest, *a))[1]
+    _yank(world, "0.5.1")
+    _migrate(world, capsys)
+    assert asked.count("index/ac/me/acme_core") == 1, asked
+    assert [v for v, (_, reason) in _rows(world).items() if reason] == ["0.5.1"]
+
+
 def test_an_index_artifactory_will_not_show_is_one_note_and_the_crates_still_move(world, capsys):
     from ferry.sandbox.artifactory import render
 

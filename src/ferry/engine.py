@@ -129,6 +129,10 @@ class Engine:
         # Per-package caches, bounded: versions come out of the ledger grouped by package, so only the
         # packages in flight matter, and memory stays flat however many packages a run moves.
         self._facts_cache: _Recent = _Recent(4096)
+        # Workers move a package's versions side by side: the first to ask reads its facts, the others wait
+        # for that answer instead of each reading it again (a crate's index was read 4 times for 8 versions).
+        # Striped by package, so the locks are few however many packages the run moves.
+        self._facts_locks = [threading.Lock() for _ in range(64)]
         self._origin_ok: _Recent = _Recent(4096)  # packages whose origin controls allow publishing
         # The migrators' PublishContext.run_memory (Maven: the versions of each artifact's metadata).
         # Few entries: an artifact's versions come one after another, and one entry may list thousands.
@@ -475,9 +479,14 @@ class Engine:
         cached = self._facts_cache.get(cache_key)
         if cached is not None:
             return cached
-        facts = dict(self.request_retry(lambda: ctx.migrator.package_facts(self.source, ctx.mapping.source, key)))
-        self._facts_cache.put(cache_key, facts)
-        return facts
+        with self._facts_locks[hash(cache_key) % len(self._facts_locks)]:
+            cached = self._facts_cache.get(cache_key)
+            if cached is not None:
+                return cached
+            facts = dict(self.request_retry(lambda: ctx.migrator.package_facts(self.source, ctx.mapping.source,
+                                                                               key)))
+            self._facts_cache.put(cache_key, facts)
+            return facts
 
     def _note_origin(self, target: str, pkg: dict) -> None:
         """Keep a listed package's origin restrictions if they block publishing (a bounded number)."""
