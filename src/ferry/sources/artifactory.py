@@ -401,7 +401,7 @@ class ArtifactorySource:
         one whose configuration Artifactory will not show is passed over, and the run's notes say so. Not
         retried here (the caller runs it under the request retry). Raises RetryableError, ItemError (another
         refusal of a configuration read)."""
-        own = f"{self.url}/api/cargo/{quote(repository)}/index", f"{self.url}/git/{quote(repository)}.git"
+        own = self._sparse_index(repository), f"{self.url}/git/{quote(repository)}.git"
         with self._virtuals_lock:  # workers of one run ask at once: one read
             if not self._virtuals_read:
                 # A retried read goes on from the one that failed: those read already (and noted) are kept.
@@ -410,17 +410,20 @@ class ArtifactorySource:
                         self._cargo_virtuals[key] = self._members_once(key)
                 self._virtuals_read = True
             virtuals = self._cargo_virtuals
-        return own + tuple(f"{self.url}/api/cargo/{quote(key)}/index" for key in aggregating(repository, virtuals))
+        return own + tuple(self._sparse_index(key) for key in aggregating(repository, virtuals))
+
+    def _sparse_index(self, repository: str) -> str:
+        """The sparse index of a Cargo repository, as its "Set Me Up" gives it to cargo (no ``sparse+``)."""
+        return f"{self.url}/api/cargo/{quote(repository)}/index"
 
     def cargo_yanked(self, repository: str, name: str) -> frozenset[str] | None:
         """The versions of crate ``name`` yanked in ``repository`` (``cargo yank``, which Artifactory takes in
         local Cargo repositories [D: JFrog's Cargo docs]), from the crate's file in the sparse index
-        ``{url}/api/cargo/{repo}/index/``; None where Artifactory will not show it (a 4xx other than 429: the
+        (:meth:`_sparse_index`); None where Artifactory will not show it (a 4xx other than 429: the
         run's notes say so once per repository), which is no reason to hold the crate back. Not retried here.
         Raises RetryableError (connection, 429, 5xx, an answer cut short), ItemError (too many redirects)."""
         what = f"Cargo index of {name} in {repository}"
-        resp = self._request("GET", f"/api/cargo/{quote(repository)}/index/{cargo_index_file(name)}", what,
-                             stream=True)
+        resp = self._send("GET", f"{self._sparse_index(repository)}/{cargo_index_file(name)}", what, stream=True)
         if 400 <= resp.status_code < 500 and resp.status_code != 429:
             resp.close()
             self._unread_indexes.note(self.notes, repository, name, f"HTTP {resp.status_code}")

@@ -151,17 +151,21 @@ class NexusSource:
             if self._cargo_groups is None:
                 self._cargo_groups = self._read_cargo_groups()
             groups = self._cargo_groups
-        return tuple(f"{self.url}/repository/{quote(group)}/" for group in aggregating(repository, groups))
+        return tuple(self._sparse_index(group) for group in aggregating(repository, groups))
+
+    def _sparse_index(self, repository: str) -> str:
+        """The sparse index of a Cargo repository or group, as cargo is configured with it (no ``sparse+``)."""
+        return f"{self.url}/repository/{quote(repository)}/"
 
     def cargo_yanked(self, repository: str, name: str) -> frozenset[str] | None:
         """The versions of crate ``name`` yanked in ``repository`` (Nexus serves ``cargo yank`` [D: help.sonatype.com
-        "Rust / Cargo"]), from the crate's file in the repository's sparse index ``{url}/repository/{repo}/``; None
+        "Rust / Cargo"]), from the crate's file in the repository's sparse index (:meth:`_sparse_index`); None
         where Nexus will not show it (a 4xx other than 429: the run's notes say so once per repository).
 
         Not retried here. Raises RetryableError (connection, 429, 5xx, an answer cut short), FatalError (TLS not
         trusted)."""
         what = f"Cargo index of {name} in {repository}"
-        url = f"{self.url}/repository/{quote(repository)}/{cargo_index_file(name)}"
+        url = f"{self._sparse_index(repository)}{cargo_index_file(name)}"
         try:
             resp = self.session.get(url, auth=self.auth, timeout=60, stream=True)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
