@@ -118,6 +118,90 @@ def test_a_package_whose_nuspec_comes_late_is_read_whole_and_a_broken_one_is_ref
             NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), _ForwardOnly(junk))
 
 
+NUSPEC = (b'<?xml version="1.0"?><package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">'
+          b"<metadata><id>Acme.2</id><version>1.0.0</version></metadata></package>")
+
+
+def _zip(entries: dict[str, tuple[bytes, int]]) -> bytearray:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, (data, method) in entries.items():
+            archive.writestr(name, data, compress_type=method)
+    return bytearray(buf.getvalue())
+
+
+def _patch(data: bytearray, name: bytes, local_offset: int, central_offset: int, value: int) -> bytearray:
+    """``data`` with the 2-byte field of entry ``name`` at these offsets of its local and central headers set."""
+    for signature, offset in ((b"PK\x03\x04", local_offset), (b"PK\x01\x02", central_offset)):
+        at = data.find(signature)
+        while data[at + (30 if signature == b"PK\x03\x04" else 46):].find(name) != 0:
+            at = data.find(signature, at + 1)
+        data[at + offset:at + offset + 2] = value.to_bytes(2, "little")
+    return data
+
+
+def _odd_packages() -> dict[str, bytes]:
+    """Packages a zip reader cannot read, each in another way; the walk from the start gives up on each first
+    (an entry compressed otherwise than stored or deflated), so the package is read whole."""
+    rels = (b"<Relationships/>" * 20, zipfile.ZIP_LZMA)
+    method = _patch(_zip({"Acme.2.nuspec": (NUSPEC, zipfile.ZIP_BZIP2)}), b"Acme.2.nuspec", 8, 10, 9)  # Deflate64
+    encrypted = _patch(_zip({"Acme.2.nuspec": (NUSPEC, zipfile.ZIP_BZIP2)}), b"Acme.2.nuspec", 6, 8, 1)
+    lzma = _zip({"_rels/.rels": rels, "Acme.2.nuspec": (NUSPEC * 4, zipfile.ZIP_LZMA)})
+    start = lzma.find(b"Acme.2.nuspec") + len("Acme.2.nuspec") + 20
+    lzma[start:start + 40] = b"\xff" * 40
+    deflate = _zip({"_rels/.rels": rels, "Acme.2.nuspec": (NUSPEC * 4, zipfile.ZIP_DEFLATED)})
+    start = deflate.find(b"Acme.2.nuspec") + len("Acme.2.nuspec")
+    deflate[start:start + 8] = b"\xff" * 8
+    offset = _zip({"_rels/.rels": rels, "Acme.2.nuspec": (NUSPEC, zipfile.ZIP_LZMA)})
+    end = offset.rfind(b"PK\x05\x06")
+    offset[end + 16:end + 20] = (int.from_bytes(offset[end + 16:end + 20], "little") + 100).to_bytes(4, "little")
+    encoding = _zip({"Acme.2.nuspec": (NUSPEC.replace(b'version="1.0"?>', b'version="1.0" encoding="x-acme"?>'),
+                                       zipfile.ZIP_DEFLATED)})
+    return {"compression method 9": bytes(method), "encrypted": bytes(encrypted), "corrupt LZMA": bytes(lzma),
+            "corrupt deflate": bytes(deflate), "central directory offset": bytes(offset),
+            "unknown XML encoding": bytes(encoding)}
+
+
+@pytest.mark.parametrize("what", sorted(_odd_packages()))
+def test_a_package_no_zip_reader_can_read_is_refused_as_corrupt_not_a_crash(what):
+    """Read while the source is listed, any error of the zip reader is this package's: an ItemError (the
+    package unmappable, saying why), never another exception, which would end the listing and the run."""
+    data = _odd_packages()[what]
+    for read in (lambda: NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), _ForwardOnly(data)),
+                 lambda: NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), io.BytesIO(data))):
+        with pytest.raises(ItemError, match="corrupt NuGet package"):
+            read()
+
+
+def test_a_listing_goes_on_past_a_package_it_cannot_read():
+    from ferry import inventory
+    from ferry.config import Options
+
+    odd, good = _odd_packages()["compression method 9"], nupkg("Acme.2", "1.0.0")
+
+    class Response:
+        def __init__(self, data: bytes):
+            self.raw = io.BytesIO(data)
+
+        def close(self) -> None:
+            pass
+
+    class Source:
+        kind = "artifactory"
+
+        def files(self, repository):
+            return iter([plain_file("odd/Acme.2.1.0.0.nupkg"), plain_file("good/Acme.2.1.0.0.nupkg")])
+
+        def open_locator(self, locator, label):
+            return Response(odd if label.startswith("odd/") else good)
+
+    items = list(inventory.want(Source(), MAPPING, NugetMigrator(), Options()))
+    assert [(i.key.package, i.key.version, i.unmappable) for i in items[1:]] == [("acme.2", "1.0.0", None)]
+    assert items[0].unmappable.startswith("cannot tell the NuGet id and version of 'odd/Acme.2.1.0.0.nupkg': its "
+                                          "file name does not say, and its .nuspec could not be read (corrupt NuGet "
+                                          "package: NotImplementedError")
+
+
 @pytest.mark.parametrize("path, hints, unknown", [
     ("Newtonsoft.Json.13.0.1.nupkg", {}, False),
     ("Acme.2.1.0.0.nupkg", {}, True),

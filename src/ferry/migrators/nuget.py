@@ -14,6 +14,7 @@ The push is what ``dotnet nuget push`` sends: ``PUT {PackagePublish/2.0.0 @id}``
 
 from __future__ import annotations
 
+import lzma
 import posixpath
 import re
 import struct
@@ -96,6 +97,13 @@ def _numbers(version: str) -> int:
     return len(version.split("-", 1)[0].split("+", 1)[0].split("."))
 
 
+# What Python's zip reader raises for a package it cannot read, besides BadZipFile: an entry compressed by a method
+# it lacks (NotImplementedError) or encrypted (RuntimeError), compressed data that is corrupt (zlib.error,
+# LZMAError), offsets pointing outside the file (ValueError). Each is this package's fault, not the run's.
+_UNREADABLE_ZIP = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error,
+                   lzma.LZMAError)
+
+
 def read_nuspec(package: Path | BinaryIO) -> tuple[str, str, tuple[str, ...]]:
     """(id, version, package types) from the ``.nuspec`` at the root of a package (a path or a seekable
     file). Raises ItemError."""
@@ -106,17 +114,18 @@ def read_nuspec(package: Path | BinaryIO) -> tuple[str, str, tuple[str, ...]]:
                 raise ItemError("not a NuGet package: it needs exactly one .nuspec at its root")
             if specs[0].file_size > MAX_NUSPEC:
                 raise ItemError(f"the .nuspec is {specs[0].file_size} bytes; refusing to read it")
-            return nuspec_fields(archive.read(specs[0]))
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+            text = archive.read(specs[0])
+    except _UNREADABLE_ZIP as err:
         raise ItemError(f"corrupt NuGet package: {type(err).__name__}: {err}") from None
+    return nuspec_fields(text)
 
 
 def nuspec_fields(text: bytes) -> tuple[str, str, tuple[str, ...]]:
     """(id, version, package types) from the text of a ``.nuspec``. Raises ItemError."""
     try:
         root = ElementTree.fromstring(text)
-    except ElementTree.ParseError as err:
-        raise ItemError(f"corrupt NuGet package: ParseError: {err}") from None
+    except (ElementTree.ParseError, LookupError) as err:  # LookupError: an encoding Python does not know
+        raise ItemError(f"corrupt NuGet package: {type(err).__name__}: {err}") from None
     metadata = next((e for e in root if e.tag.rsplit("}", 1)[-1] == "metadata"), None)
     if metadata is None:
         raise ItemError("the .nuspec has no <metadata>")
