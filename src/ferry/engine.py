@@ -130,9 +130,11 @@ class Engine:
         # packages in flight matter, and memory stays flat however many packages a run moves.
         self._facts_cache: _Recent = _Recent(4096)
         # Workers move a package's versions side by side: the first to ask reads its facts, the others wait
-        # for that answer instead of each reading it again (a crate's index was read 4 times for 8 versions).
-        # Striped by package, so the locks are few however many packages the run moves.
-        self._facts_locks = [threading.Lock() for _ in range(64)]
+        # for that answer, a failure included, instead of each reading it again (a crate's index was read 4
+        # times for 8 versions). One entry per read in flight (at most one per worker); the lock is held only
+        # to look up or add an entry, never during a read, so a slow package holds up no other.
+        self._facts_reading: dict[tuple[str, str, str, str], Future] = {}
+        self._facts_reading_lock = threading.Lock()
         self._origin_ok: _Recent = _Recent(4096)  # packages whose origin controls allow publishing
         # The migrators' PublishContext.run_memory (Maven: the versions of each artifact's metadata).
         # Few entries: an artifact's versions come one after another, and one entry may list thousands.
@@ -472,21 +474,37 @@ class Engine:
         return self._memory
 
     def package_facts_of(self, ctx: MappingContext, key: ItemKey) -> dict:
-        """What the migrator wants to know of the whole package from the source (cached per package).
+        """What the migrator wants to know of the whole package from the source (cached per package; read
+        once however many workers ask at once).
 
-        Raises what the source raises once the request retries are spent."""
+        Raises what the source raises once the request retries are spent (to the workers that waited for that
+        read as well)."""
         cache_key = (ctx.mapping.source, ctx.format, key.namespace, key.package)
         cached = self._facts_cache.get(cache_key)
         if cached is not None:
             return cached
-        with self._facts_locks[hash(cache_key) % len(self._facts_locks)]:
+        with self._facts_reading_lock:
             cached = self._facts_cache.get(cache_key)
             if cached is not None:
                 return cached
+            reading = self._facts_reading.get(cache_key)
+            mine = reading is None
+            if mine:
+                reading = self._facts_reading[cache_key] = Future()
+        if not mine:
+            return reading.result()  # the other worker's answer: its facts, or what its read raised
+        try:
             facts = dict(self.request_retry(lambda: ctx.migrator.package_facts(self.source, ctx.mapping.source,
                                                                                key)))
             self._facts_cache.put(cache_key, facts)
+            reading.set_result(facts)
             return facts
+        except BaseException as err:
+            reading.set_exception(err)  # those waiting fail as this version does; a later ask reads again
+            raise
+        finally:
+            with self._facts_reading_lock:
+                del self._facts_reading[cache_key]
 
     def _note_origin(self, target: str, pkg: dict) -> None:
         """Keep a listed package's origin restrictions if they block publishing (a bounded number)."""
