@@ -222,6 +222,17 @@ def test_an_index_file_the_source_refuses_is_one_note_per_repository_not_a_failu
                                    for n in notes), notes
 
 
+def test_an_answer_that_is_no_index_file_is_one_note_per_repository_not_a_failed_crate():
+    """A proxy or login page answering 200 in place of the index file: asking again would get the same page,
+    and the crate is no less worth copying, so the run's notes say it once and the crate goes on."""
+    notes: list[str] = []
+    for source in _sources(_Index(200, b"<!DOCTYPE html>\n<html><body>Sign in</body></html>\n"), notes):
+        assert source.cargo_yanked("crates", "acme") is None
+        assert source.cargo_yanked("crates", "other") is None
+    assert len(notes) == 2 and all("crates: could not read the Cargo index file of acme (the answer is not a Cargo "
+                                   "index file)" in n for n in notes), notes
+
+
 def test_an_index_file_cut_short_is_retried_not_taken_as_no_yanks():
     from ferry.errors import RetryableError
 

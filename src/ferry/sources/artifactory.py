@@ -433,7 +433,10 @@ class ArtifactorySource:
         except Exception:
             resp.close()
             raise
-        return yanked_in_index(resp, what)
+        yanked = yanked_in_index(resp, what)
+        if yanked is None:
+            self._unread_indexes.note(self.notes, repository, name, "the answer is not a Cargo index file")
+        return yanked
 
     def _members_once(self, name: str) -> list[str]:
         """The repositories virtual repository ``name`` aggregates; none where Artifactory will not show its

@@ -134,24 +134,31 @@ def cargo_index_file(name: str) -> str:
     return f"{lower[:2]}/{lower[2:4]}/{lower}"
 
 
-def yanked_in_index(resp: requests.Response, what: str) -> frozenset[str]:
+def yanked_in_index(resp: requests.Response, what: str) -> frozenset[str] | None:
     """The versions whose line in a crate's sparse-index file (the answer ``resp``, streamed and closed here)
-    says ``"yanked": true``; absent means not yanked, as cargo reads it. Raises RetryableError when the
-    answer is cut short or a line is not a JSON object."""
+    says ``"yanked": true``; absent means not yanked, as cargo reads it. None when the answer is no index file
+    at all (its first line is not a JSON object: a proxy's or login page): asking again would not change it,
+    and the crate is no less worth copying. Raises RetryableError when the answer is cut short (a later line is
+    not a JSON object, or the connection broke off)."""
     yanked = set()
+    first = True
     try:
         for line in resp.iter_lines():
             if not line.strip():
                 continue
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
             if not isinstance(entry, dict):
-                raise ValueError(line)
+                if first:
+                    return None
+                raise RetryableError(f"{what}: a line is not a JSON object (cut short?)")
+            first = False
             if entry.get("yanked") is True:
                 yanked.add(str(entry.get("vers")))
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
         raise RetryableError(f"{what}: {type(err).__name__}") from None
-    except ValueError:
-        raise RetryableError(f"{what}: a line is not a JSON object (cut short?)") from None
     finally:
         resp.close()
     return frozenset(yanked)

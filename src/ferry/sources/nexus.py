@@ -179,7 +179,10 @@ class NexusSource:
         except Exception:
             resp.close()
             raise
-        return yanked_in_index(resp, what)
+        yanked = yanked_in_index(resp, what)
+        if yanked is None:
+            self._unread_indexes.note(self.notes, repository, name, "the answer is not a Cargo index file")
+        return yanked
 
     def _read_cargo_groups(self) -> dict[str, list[str]]:
         what = "Nexus /service/rest/v1/repositorySettings"
