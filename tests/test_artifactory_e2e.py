@@ -239,8 +239,9 @@ def test_a_packument_that_keeps_failing_is_asked_for_once_per_request_retry(worl
     monkeypatch.setattr(app, "_handle", handle)
     assert ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress") == 1
     assert report(str(world["state"]))["states"] == {"confirmed": 7, "failed": 2}
-    # One read per version of the package, each tried as often as the request retry allows (not squared).
-    assert len(asked) == 2 * fast.max_attempts
+    # Each read is tried as often as the request retry allows (not squared): one read per version of the
+    # package, or one for both where their workers asked at once and shared its answer (Engine.package_facts_of).
+    assert len(asked) in (fast.max_attempts, 2 * fast.max_attempts), asked
 
 
 @pytest.mark.parametrize("password", ["p\u00e4ssw\u00f6rd-for-ferry", "pass\u20acword-for-ferry"])

@@ -584,9 +584,9 @@ def test_a_package_endpoint_that_keeps_failing_fails_its_versions_not_the_run(wo
     assert broken.report.counts == {"confirmed": 5, "failed": 2}
     assert all("reading its package from the source: gave up after retries: dist-tags of @acme/ui: HTTP 503"
                in f.reason for f in broken.report.failures)
-    # Each of the three reads (one per version, one by the tags pass) is tried as often as the request
-    # retry allows, once: not retried inside the retry as well.
-    assert broken.problems and len(refused) == 3 * REQUEST.max_attempts
+    # Each read (one per version, or one shared by both versions' workers asking at once; one by the tags
+    # pass) is tried as often as the request retry allows, once: not retried inside the retry as well.
+    assert broken.problems and len(refused) in (2 * REQUEST.max_attempts, 3 * REQUEST.max_attempts), refused
 
     monkeypatch.setattr(CodeArtifactSource, "_endpoint_get", real)
     assert run(world).exit_code == 0
