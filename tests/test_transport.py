@@ -410,3 +410,16 @@ def test_a_target_endpoint_that_is_not_codeartifact_is_one_line_naming_it(tmp_pa
     # The source (a CodeArtifact source's url) is asked first.
     assert line == (f"ferry: error: describe_repository: the source endpoint {url} does not answer like "
                     f"CodeArtifact (HTTP {status}); check [source] region and url")
+
+
+def test_an_unreachable_codeartifact_source_names_its_url_key(tmp_path, capsys):
+    """A CodeArtifact source's endpoint is [source] url (there is no [source] endpoint_url): the line for an
+    unreachable one must name the key the operator can fix, as the one for a server that is not CodeArtifact does."""
+    job = tmp_path / "job.toml"
+    job.write_text('[source]\nkind = "codeartifact"\ndomain = "acme"\nregion = "eu-west-1"\n'
+                   'url = "http://127.0.0.1:9"\n\n[target]\ndomain = "acme"\nregion = "us-east-1"\n'
+                   'endpoint_url = "http://127.0.0.1:9"\n\n[[repositories]]\nsource = "packages"\ntarget = "packages"\n')
+    assert ferry("replicate", str(job), "--state", str(tmp_path / "r.db")) == 3
+    (line,) = _lines(capsys)
+    assert "CodeArtifact unreachable at source endpoint http://127.0.0.1:9" in line, line
+    assert line.endswith("check [source] region and url"), line

@@ -81,9 +81,8 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
         if side and code == str(status):
             # botocore names an error by its HTTP status when the answer carries no AWS error type: what
             # answered is not CodeArtifact (endpoint_url pointing at another server, a proxy's page).
-            key = "url" if side == "source" else "endpoint_url"
             return FatalError(f"{what}: the {side} endpoint {endpoint} does not answer like CodeArtifact "
-                              f"(HTTP {status}); check [{side}] region and {key}")
+                              f"(HTTP {status}); check [{side}] region and {_endpoint_key(side)}")
         if code == "AccessDeniedException" and what == "publish_package_version":
             return ItemError(f"{what}: publishing refused ({msg}); the package's origin controls may block "
                              "publishing: rerun with --origin-policy allow-publish")
@@ -107,7 +106,7 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
     if isinstance(err, (EndpointConnectionError, requests.ConnectionError)):
         if side:
             return RetryableError(f"{what}: CodeArtifact unreachable at {side} endpoint {endpoint} "
-                                  f"({type(err).__name__}); check [{side}] region and endpoint_url")
+                                  f"({type(err).__name__}); check [{side}] region and {_endpoint_key(side)}")
         return RetryableError(f"{what}: CodeArtifact unreachable ({type(err).__name__})")
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
         return FatalError(f"{what}: no usable AWS credentials found; set AWS_PROFILE or the job's [target] profile")
@@ -116,6 +115,12 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
         return FatalError(f"{what}: the AWS credentials{whose} could not be refreshed ({one_line(err)}); {RENEW}: "
                           "the run resumes where it stopped")
     return err
+
+
+def _endpoint_key(side: str) -> str:
+    # The job file's key for a side's endpoint: a CodeArtifact source takes it as [source] url, the target as
+    # [target] endpoint_url; a message must name the one the operator can change.
+    return "url" if side == "source" else "endpoint_url"
 
 
 def _register_credentials(session: boto3.session.Session) -> None:
