@@ -15,7 +15,7 @@ from ferry.config import load_job
 from ferry.engine import Settings
 from ferry.replicators.config_sync import sync_config
 from ferry.replicators.run import ReplicateOptions, replicate
-from replicate_helpers import SOURCE_REGION, Seeder, write_replica_job
+from replicate_helpers import SOURCE_REGION, TARGET_REGION, Seeder, write_replica_job
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "runbooks" / "nightly-replication.md"
 _BLOCK = re.compile(r"<!-- iam: (\w+) -->\s*```json\n(.*?)```", re.S)
@@ -156,3 +156,42 @@ def test_the_quiet_night_example_shows_the_requests_such_a_night_sends(sandbox, 
     for side in ("source", "target"):
         assert ({op: n for op, n in example[side].items() if op in per_run}
                 == {op: n for op, n in sent[side].items() if op in per_run}), side
+
+
+def _alarm_queries() -> list[str]:
+    """The sqlite3 queries section 6 tells the operator to publish, in the order it gives them."""
+    section = RUNBOOK.read_text().split("## 6. Alarms", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r'sqlite3 replica\.db "([^"]+)"', section)
+
+
+def test_the_alarm_queries_tell_a_stopped_schedule_from_an_item_failing_every_night(sandbox, tmp_path, monkeypatch):
+    """Section 6: the oldest high-water mark stops moving both when no run happens and when runs happen but an
+    item fails in each (a conflict); the second query, the last run's start, tells the two apart."""
+    import sqlite3
+    from contextlib import closing
+
+    aws_env(monkeypatch, tmp_path)
+    src, dst = Seeder(sandbox, SOURCE_REGION), Seeder(sandbox, TARGET_REGION)
+    src.create("packages")
+    dst.create("packages")
+    src.generic("packages", "tools", "installer", "1.0", {"a.bin": b"a"})
+    job = load_job(write_replica_job(tmp_path / "job.toml", sandbox.urls()["codeartifact"],
+                                     [("packages", "packages")]))
+    ledger = tmp_path / "replica.db"
+    settings = Settings(ledger=ledger)
+    mark_query, last_run_query = _alarm_queries()
+
+    def ask(query: str) -> str:
+        with closing(sqlite3.connect(ledger)) as db:
+            return db.execute(query).fetchone()[0]
+
+    assert replicate(job, settings, ReplicateOptions()).exit_code == 0
+    good_night = ask(mark_query)
+    assert good_night
+    # The target holds other bytes under a version the source publishes next: a conflict, every night.
+    dst.generic("packages", "tools", "installer", "2.0", {"a.bin": b"target's own"})
+    src.generic("packages", "tools", "installer", "2.0", {"a.bin": b"source's"})
+    for _night in range(2):
+        assert replicate(job, settings, ReplicateOptions()).exit_code == 1
+    assert ask(mark_query) == good_night  # the lag alarm fires although the schedule runs ...
+    assert ask(last_run_query) > good_night  # ... and the last run's start shows that it does
