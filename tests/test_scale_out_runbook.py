@@ -135,6 +135,16 @@ def test_a_child_without_the_count_is_refused(index):
         from_env({"AWS_BATCH_JOB_ARRAY_INDEX": str(index)})
 
 
+def test_a_kubernetes_pod_without_the_count_is_told_which_variable_it_has():
+    """The runbook has Kubernetes set FERRY_SHARD_COUNT by hand; a manifest that forgot it gets a line naming the
+    variable Kubernetes did set, not "array index", which reads as AWS Batch's."""
+    from ferry.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        from_env({"JOB_COMPLETION_INDEX": "2"})
+    assert str(refused.value).startswith("JOB_COMPLETION_INDEX=2 is set but FERRY_SHARD_COUNT is not;"), refused.value
+
+
 @pytest.mark.parametrize("command", ["status", "report"])
 def test_status_in_a_shards_folder_names_their_ledgers(tmp_path, monkeypatch, capsys, command):
     """The runbook has each shard write ferry.shard-I-of-N.db in the working folder, and no ferry.db:

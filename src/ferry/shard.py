@@ -93,7 +93,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
         return None
     index = _env_int(env, index_var)
     if not env.get(count_var, "").strip():
-        raise UsageError(f"array index set but {count_var} is not; set it to the number of shards "
+        raise UsageError(f"{index_var}={index} is set but {count_var} is not; set it to the number of shards "
                          "or pass --shard INDEX/COUNT")
     count = _env_int(env, count_var)
     if not index < count:  # the batch system's index counts from 0
