@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from ferry.errors import EXIT_INTERRUPTED, FatalError, UsageError
+from ferry.errors import EXIT_INTERRUPTED, FatalError, FerryError, UsageError
 
 STATE_HELP = "Ledger file (SQLite)."
 
@@ -52,6 +52,41 @@ def _print_outcome(outcome, report_path: Optional[Path]) -> None:
         typer.echo(f"report written to {report_path} ({kind})")
 
 
+def last_run_id(state: Path) -> int | None:
+    """The id of the last run ``state`` records (0: none, or no ledger yet), read without writing; None when it
+    cannot be read (the run itself then says why)."""
+    from ferry.state.reader import LedgerReader
+
+    if not state.is_file():
+        return 0
+    try:
+        with LedgerReader(state) as reader:
+            last = reader.last_run()
+    except Exception:  # noqa: BLE001 - not a ledger, or a newer one: the run refuses it with the reason
+        return None
+    return last.id if last else 0
+
+
+def report_stopped_run(state: Path, report_path: Optional[Path], before: int | None) -> None:
+    """Write ``--report`` for the run that was recorded after run ``before`` and then stopped (interrupted, or a
+    fatal error), so the file describes it rather than an earlier run. Nothing when no run was recorded."""
+    from ferry.report import build_report, write_report
+    from ferry.state.reader import LedgerReader
+
+    if report_path is None or before is None or not state.is_file():
+        return
+    try:
+        with LedgerReader(state) as reader:
+            last = reader.last_run()
+            if last is None or last.id <= before:
+                return
+            report = build_report(reader, last.id)
+        kind = write_report(report, report_path)
+    except Exception:  # noqa: BLE001 - the line saying why the run stopped matters more than its report
+        return
+    typer.echo(f"report written to {report_path} ({kind})")
+
+
 class _Progress:
     """A tqdm bar on stderr, only when stderr is a terminal (CI logs stay readable)."""
 
@@ -75,6 +110,7 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
          allow_http: bool, ca_bundle: Optional[str], create_missing: bool, progress: bool,
          shard: Optional[str] = None, **overrides) -> None:
     bar = None
+    recorded_before = None  # the ledger's last run before this one: a report is written only for a newer one
     try:
         from ferry import commands
 
@@ -88,6 +124,8 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
         preflight.writable_file(state, "--state")
         if spool is not None:
             preflight.writable_folder(spool, "--spool")
+        if report is not None:
+            recorded_before = last_run_id(state)
         bar = _Progress(command, progress)
         # migrate may skip relisting target versions whose revision is unchanged; verify always looks
         settings = _settings(state, spool, allow_http, ca_bundle, bar, chosen, recall_target=command == "migrate")
@@ -102,8 +140,14 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
             bar.close()
         from ferry.cli._state import INTERRUPTED
 
+        report_stopped_run(state, report, recorded_before)
         typer.echo(INTERRUPTED, err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except FerryError:
+        if bar is not None:
+            bar.close()
+        report_stopped_run(state, report, recorded_before)  # the error line follows, from the top-level handler
+        raise
     raise typer.Exit(outcome.exit_code)
 
 
