@@ -132,6 +132,7 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
         if chosen is not None:
             typer.echo(f"ferry: shard {chosen} (ledger {state})", err=True)
         outcome = commands.run(command, job, settings, create_missing=create_missing or job.options.create_missing)
+        recorded_before = None  # the run returned: its report is written below, and once only
         bar.close()
         _print_outcome(outcome, report)
     except KeyboardInterrupt:
