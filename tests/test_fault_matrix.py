@@ -585,7 +585,9 @@ def test_sigint_stops_with_130_and_the_same_command_finishes_the_job(small, mome
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines() == ["ferry: interrupted; run the same command again to resume"]
+    *notes, last = err.strip().splitlines()
+    assert last == "ferry: interrupted; run the same command again to resume"
+    assert all(line.startswith("note: ") for line in notes), err  # what it created, said before it stopped
     with contextlib.closing(sqlite3.connect(ledger)) as db:
         status = db.execute("SELECT status FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert status == "interrupted"

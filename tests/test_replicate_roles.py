@@ -148,7 +148,8 @@ def test_source_credentials_that_cannot_be_loaded_or_lapse_mid_run_say_what_to_d
 
     monkeypatch.setattr(RepoPass, "scan", lapsing)
     assert ferry("replicate", str(job), "--state", str(state)) == 3
-    err = capsys.readouterr().err.strip()
+    *notes, err = capsys.readouterr().err.strip().splitlines()
+    assert all(note.startswith("note: created ") for note in notes), notes  # what the stopped run made
     assert "AWS credentials for the source could not be refreshed" in err and "aws sso login" in err, err
     assert "rerun" in err and "report it" not in err and "\n" not in err
 

@@ -77,3 +77,31 @@ def test_an_interrupted_replicate_writes_its_own_report(sandbox, tmp_path, monke
     assert ferry(*args) == 130
     written = json.loads(report.read_text())["run"]
     assert (written["id"], written["command"], written["status"]) == (2, "replicate", "interrupted")
+
+
+def test_an_interrupted_migrate_still_prints_the_origin_controls_it_changed(job, sandbox, tmp_path, monkeypatch,
+                                                                          capsys):
+    """The runbook (step 4) promises each origin-controls change as a note, to restore them afterwards; a run
+    interrupted after changing them must print them too: the rerun finds them changed and says nothing."""
+    from e2e_helpers import codeartifact
+    from ferry import statuses
+    from ferry.sandbox.seed import npm_tarball
+
+    state = str(tmp_path / "acme.db")
+    assert ferry("migrate", str(job), "--state", state, "--create-missing", "--no-progress") == 0
+    codeartifact(sandbox.urls()["codeartifact"]).put_package_origin_configuration(
+        domain="acme", repository="npm-store", format="npm", package="left-pad-acme",
+        restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    NexusSeeder(sandbox.urls()["nexus"]).upload(
+        "npm-internal", {"npm.asset": ("left-pad-acme-1.1.0.tgz", npm_tarball("left-pad-acme", "1.1.0"))})
+    capsys.readouterr()
+
+    def interrupted(*_args, **_kwargs):  # after the transfer, which changed the origin controls
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(statuses.StatusPass, "finish", interrupted)
+    assert ferry("migrate", str(job), "--state", state, "--no-progress", "--origin-policy", "allow-publish") == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "ferry: interrupted; run the same command again to resume"
+    assert "note: origin controls of left-pad-acme in npm-store set to publish=ALLOW, upstream=BLOCK (were " \
+           "publish=BLOCK, upstream=ALLOW)" in err

@@ -41,11 +41,19 @@ def _load(job_path: Path, **overrides):
     return apply_overrides(job, **overrides)
 
 
-def _print_outcome(outcome, report_path: Optional[Path]) -> None:
-    from ferry.report import one_line, render_table, write_report
+def print_notes(notes: list[str]) -> None:
+    """The run's notes on stderr, one line each; also for a run that stopped, whose notes (what it created or
+    changed in the target) no rerun repeats."""
+    from ferry.report import one_line
 
-    for note in outcome.notes:
+    for note in notes:
         typer.echo(f"note: {one_line(note)}", err=True)  # notes quote the source's file names
+
+
+def _print_outcome(outcome, report_path: Optional[Path]) -> None:
+    from ferry.report import render_table, write_report
+
+    print_notes(outcome.notes)
     typer.echo(render_table(outcome.report))
     if report_path is not None:
         kind = write_report(outcome.report, report_path)
@@ -87,6 +95,14 @@ def report_stopped_run(state: Path, report_path: Optional[Path], before: int | N
     typer.echo(f"report written to {report_path} ({kind})")
 
 
+def tell_stopped_run(settings, state, report: Optional[Path], recorded_before: int | None, refused: bool = False) -> None:
+    """What a run that stopped (interrupted, a fatal error) still tells: its notes so far and its report. A run
+    ``refused`` as bad input (exit 2) has made no change to tell of: its one line says it all."""
+    if settings is not None and not refused:
+        print_notes(settings.notes)
+    report_stopped_run(state, report, recorded_before)
+
+
 class _Progress:
     """A tqdm bar on stderr, only when stderr is a terminal (CI logs stay readable)."""
 
@@ -109,8 +125,9 @@ class _Progress:
 def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[Path], spool: Optional[Path],
          allow_http: bool, ca_bundle: Optional[str], create_missing: bool, progress: bool,
          shard: Optional[str] = None, **overrides) -> None:
-    bar = None
+    bar = settings = None
     recorded_before = None  # the ledger's last run before this one: a report is written only for a newer one
+    returned = False  # whether commands.run returned (its notes and report are then the outcome's)
     try:
         from ferry import commands
 
@@ -132,7 +149,7 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
         if chosen is not None:
             typer.echo(f"ferry: shard {chosen} (ledger {state})", err=True)
         outcome = commands.run(command, job, settings, create_missing=create_missing or job.options.create_missing)
-        recorded_before = None  # the run returned: its report is written below, and once only
+        returned = True
         bar.close()
         _print_outcome(outcome, report)
     except KeyboardInterrupt:
@@ -141,13 +158,15 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
             bar.close()
         from ferry.cli._state import INTERRUPTED
 
-        report_stopped_run(state, report, recorded_before)
+        if not returned:
+            tell_stopped_run(settings, state, report, recorded_before)
         typer.echo(INTERRUPTED, err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except FerryError:
+    except FerryError as err:
         if bar is not None:
             bar.close()
-        report_stopped_run(state, report, recorded_before)  # the error line follows, from the top-level handler
+        if not returned:  # the error line follows, from the top-level handler
+            tell_stopped_run(settings, state, report, recorded_before, refused=isinstance(err, UsageError))
         raise
     raise typer.Exit(outcome.exit_code)
 

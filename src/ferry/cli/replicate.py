@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(outcome.exit_code)
         from ferry.replicators.run import ReplicateOptions, replicate as run_replicate
 
-        from ferry.cli.jobs import _Progress, last_run_id, report_stopped_run
+        from ferry.cli.jobs import _Progress, last_run_id, tell_stopped_run
         from ferry.errors import FerryError
 
         recorded_before = last_run_id(state) if report is not None else None
@@ -115,12 +115,13 @@ def register(app: typer.Typer) -> None:
                                                                        create_missing=create_missing))
         except KeyboardInterrupt:
             bar.close()
-            report_stopped_run(state, report, recorded_before)
+            tell_stopped_run(settings, state, report, recorded_before)
             typer.echo("ferry: interrupted; run the same command again to resume", err=True)
             raise typer.Exit(EXIT_INTERRUPTED)
-        except FerryError:
+        except FerryError as err:
             bar.close()
-            report_stopped_run(state, report, recorded_before)  # the error line follows, from the top-level handler
+            # the error line follows, from the top-level handler
+            tell_stopped_run(settings, state, report, recorded_before, refused=isinstance(err, UsageError))
             raise
         bar.close()
         _print_outcome(outcome, report)
