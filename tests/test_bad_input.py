@@ -460,7 +460,8 @@ def test_audit_of_a_missing_domain_points_to_migrate(world, tmp_path, capsys):
            "an empty target first)" in line
     assert ferry("audit", str(job), "--state", str(tmp_path / "ferry.db"), "--create-missing") == 0
     cap = capsys.readouterr()
-    assert "note: domain nowhere does not exist yet; migrate creates it" in cap.err
+    # The runbook's migrate command has no --create-missing: the note says what creates it.
+    assert "note: domain nowhere does not exist yet; migrate --create-missing creates it" in cap.err
     assert "actions: copy 1" in cap.out
     assert "nowhere" not in [d["name"] for d in world["ca"].list_domains()["domains"]]
 

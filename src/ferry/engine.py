@@ -228,13 +228,15 @@ class Engine:
             self.mappings.append(MappingContext(m, fmt, MIGRATORS[fmt]))
         # Every mapping's target, also one whose source holds nothing (yet) to migrate.
         targets = sorted({m.target for m in self.job.repositories})
+        # What an audit's note names as the creator: the runbook's migrate command, unless the job creates.
+        creator = "migrate" if self.job.options.create_missing else "migrate --create-missing"
         domain_exists = self.domain.exists()
         if not domain_exists:
             if not create_missing:
                 raise UsageError(f"target domain {self.domain.name!r} does not exist in {self.domain.region}; "
                                  f"create it{self._create_hint(dry_run)}")
             if dry_run:
-                self.settings.notes.append(f"domain {self.domain.name} does not exist yet; migrate creates it")
+                self.settings.notes.append(f"domain {self.domain.name} does not exist yet; {creator} creates it")
             else:
                 self._ensure(self.domain.create, self.domain.exists)
                 self.settings.notes.append(f"created domain {self.domain.name}")
@@ -246,7 +248,7 @@ class Engine:
                                  f"{self.domain.name!r}; create it{self._create_hint(dry_run)}")
             if dry_run:
                 self.missing_targets.add(target)
-                self.settings.notes.append(f"repository {target} does not exist yet; migrate creates it")
+                self.settings.notes.append(f"repository {target} does not exist yet; {creator} creates it")
             else:
                 self._ensure(lambda: self.domain.create_repository(target),
                              lambda: self.domain.repository_exists(target))
