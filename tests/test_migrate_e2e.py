@@ -506,7 +506,8 @@ def test_verify_says_why_a_file_the_target_holds_in_an_unfinished_version_is_mis
     ("\n[options.rates]\npublish = 50\n", [], "at 50 publishes/s"),
     ("\n[options.rates]\npublish = 50\n", ["--shard", "1/2"], "at 25 publishes/s"),
     ("\n[options.rates]\npublish = 0\n", ["--shard", "1/2"], "at 5 publishes/s"),
-], ids=["default", "raised-quota", "a-shards-share", "no-client-limit"])
+    ("", ["--shard", "1/3"], "at 3.33 publishes/s"),  # the scale-out runbook's rehearsal: not 3.33333
+], ids=["default", "raised-quota", "a-shards-share", "no-client-limit", "a-third"])
 def test_the_estimate_uses_the_publish_rate_the_run_has(world, capsys, rates, shard, said):
     """After a quota raise ([options.rates] publish) or for one of N shards, 'about Ns at 10 publishes/s' misled."""
     job = write_job(world["tmp"] / "rates.toml", world["urls"]["nexus"], world["urls"]["codeartifact"], REPOS,

@@ -126,6 +126,11 @@ def format_bytes(n: int) -> str:
     return f"{size:.1f} TiB"
 
 
+def format_rate(per_second: float) -> str:
+    """A publish rate as a person reads it: ``10``, ``2.5``, ``3.33`` (one of three shards), never ``3.33333``."""
+    return f"{round(per_second, 2):g}"
+
+
 def format_duration(seconds: float) -> str:
     """``5000`` → ``'1h 23m'``; under a minute in seconds."""
     whole = int(round(seconds))
@@ -253,7 +258,7 @@ def render_markdown(report: RunReport) -> str:
     lines += ["", "**States:** " + (", ".join(f"{k} {v}" for k, v in report.counts.items()) or "none"),
               "", "**Actions:** " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"),
               "", f"**Estimate:** {report.totals.get('pending_files', 0)} files to publish, about "
-              f"{format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s", ""]
+              f"{format_duration(report.estimated_seconds)} at {format_rate(report.rate)} publishes/s", ""]
     if report.skipped:
         lines += [f"## Skipped ({sum(report.skipped.values())})", ""]
         lines += _md_table(["files", "reason"], [[n, reason] for reason, n in report.skipped.items()])
@@ -315,7 +320,7 @@ def render_table(report: RunReport, problems: bool = True) -> str:
     out += [line(["-" * w for w in widths]), line(cells[-1]), ""]
     out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))
     out.append(f"estimate: {t.get('pending_files', 0)} files ({format_bytes(t.get('pending_bytes', 0))}) to "
-               f"publish, about {format_duration(report.estimated_seconds)} at {report.rate:g} publishes/s")
+               f"publish, about {format_duration(report.estimated_seconds)} at {format_rate(report.rate)} publishes/s")
     if report.skipped:
         out += ["", f"{sum(report.skipped.values())} file(s) skipped by the job's settings (not failures):"]
         shown = list(report.skipped.items())[:TERMINAL_SKIP_REASONS]
