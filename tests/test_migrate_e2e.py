@@ -483,6 +483,11 @@ def test_a_mapping_whose_source_lists_nothing_is_named_in_the_notes(world, capsy
     assert ferry("audit", str(world["job"]), "--state", str(world["state"]), "--include", "nothing-*") == 0
     out = capsys.readouterr().err
     assert "npm-internal -> npm-store: the source lists no npm files that include/exclude select" in out
+    # The cut-over's last migrate with --since, the source frozen: nothing new is what is expected, not a
+    # wrong mapping to check.
+    assert ferry("audit", str(world["job"]), "--state", str(world["state"]), "--since", "2999-01-01") == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "npm-internal -> npm-store" in line]
+    assert lines == ["note: npm-internal -> npm-store: the source lists no npm files published since 2999-01-01"]
 
 
 def test_verify_says_why_a_file_the_target_holds_in_an_unfinished_version_is_missing(world, capsys):

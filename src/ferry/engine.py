@@ -24,6 +24,7 @@ import threading
 from collections import Counter, OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -850,9 +851,14 @@ def _filtered(m: RepositoryMapping, job: Job) -> bool:
 def _nothing_listed(job: Job, ctx: MappingContext) -> str:
     """The note for a mapping whose source listed no file of its format (after the filters, if any)."""
     m = ctx.mapping
-    filters = [name for name, on in (("include/exclude", _filtered(m, job)),
-                                     ("since", job.options.since is not None)) if on]
-    scope = f" that {' and '.join(filters)} select" if filters else ""
+    since = job.options.since
+    scope = " that include/exclude select" if _filtered(m, job) else ""
+    if since is not None:
+        day = since.date().isoformat() if since.time() == clock_time(0) else since.isoformat()
+        scope += f"{',' if scope else ''} published since {day}"
+        if not _filtered(m, job):
+            # Nothing new since a date (the cut-over's last run, the source frozen) is what is expected.
+            return f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}"
     return (f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}; if it should, check the "
             "mapping's source repository")
 
