@@ -855,10 +855,9 @@ def _nothing_listed(job: Job, ctx: MappingContext) -> str:
     scope = " that include/exclude select" if _filtered(m, job) else ""
     if since is not None:
         day = since.date().isoformat() if since.time() == clock_time(0) else since.isoformat()
-        scope += f"{',' if scope else ''} published since {day}"
-        if not _filtered(m, job):
-            # Nothing new since a date (the cut-over's last run, the source frozen) is what is expected.
-            return f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}"
+        # Nothing new since a date (the cut-over's last run, the source frozen) is what is expected.
+        return f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}{',' if scope else ''} " \
+               f"published since {day}"
     return (f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}; if it should, check the "
             "mapping's source repository")
 
