@@ -64,9 +64,9 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
 def _run(command: str, engine: Engine, job: Job, settings: Settings, create_missing: bool) -> Outcome:
     engine.prepare(create_missing=create_missing, dry_run=command != "migrate")
     with LedgerWriter(settings.ledger) as writer:
-        try:
-            with recorded_run(writer, command, job.path, lambda counts: exit_code(counts, command) != EXIT_OK) \
-                    as run_id:
+        with recorded_run(writer, command, job.path, lambda counts: exit_code(counts, command) != EXIT_OK,
+                          settings.notes) as run_id:
+            try:
                 if command == "migrate":
                     with Follower(engine, writer) as follower:
                         # Statuses first: the npm tags pass sees only the versions the target lists.
@@ -89,10 +89,10 @@ def _run(command: str, engine: Engine, job: Job, settings: Settings, create_miss
                     yanked = cargo.yanked_note(reader, run_id) if command == "migrate" else None
                     if yanked:
                         settings.notes.append(yanked)
-        finally:
-            note = engine.retry_note()
-            if note:
-                settings.notes.append(note)
+            finally:  # inside the recorded run, so the ledger keeps what the faults cost with its other notes
+                note = engine.retry_note()
+                if note:
+                    settings.notes.append(note)
     with LedgerReader(settings.ledger) as reader:
         report = build_report(reader, run_id, rate=publish_rate(engine))
     return Outcome(command, run_id, report, exit_code(report.counts, command), settings.notes)
@@ -108,11 +108,12 @@ def publish_rate(engine: Engine) -> float:
 
 @contextmanager
 def recorded_run(writer: LedgerWriter, command: str, job_path: str | None,
-                 failed: Callable[[dict[str, int]], bool]) -> Iterator[int]:
+                 failed: Callable[[dict[str, int]], bool], notes: list[str] | None = None) -> Iterator[int]:
     """Record one run in the ledger around the block; yields the run id.
 
     The run ends as ``ok`` (or ``items-failed`` when ``failed(counts by state)`` says so), ``interrupted``
-    on KeyboardInterrupt, ``fatal`` on any other exception, which propagates.
+    on KeyboardInterrupt, ``fatal`` on any other exception, which propagates. However it ends, the run keeps
+    what ``notes`` (the run's list, which the block goes on filling) holds by then, so its reports show them.
     """
     run_id = writer.start_run(command, job_path)
     status = "fatal"
@@ -123,7 +124,7 @@ def recorded_run(writer: LedgerWriter, command: str, job_path: str | None,
         status = "interrupted"
         raise
     finally:
-        counts = writer.end_run(status)
+        counts = writer.end_run(status, notes or ())
         if status == "ok" and failed(counts):
             writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))
 

@@ -94,7 +94,7 @@ def run_demo(echo: Callable[[str], None], data: Path | None = None, serve: bool 
             outcome = commands.run(step, job, Settings(ledger=folder / "ferry.db"), create_missing=True)
             for note in outcome.notes:
                 echo(f"note: {note}")
-            echo(render_table(outcome.report))
+            echo(render_table(outcome.report, notes=False))  # printed just above
             code = outcome.exit_code
         echo(_install_help(urls["codeartifact"], serve))
         if serve:

@@ -112,6 +112,17 @@ def redact(text: object) -> str:
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(text: str | None) -> str:
+    """``text`` for one terminal line: a server's answer quoted in a reason, or a file name the source chose
+    (in an item's key, in a note), may hold line breaks (which would break the list apart) or escape
+    sequences (which would restyle or retitle the operator's terminal). Here, beside :func:`redact`, so the
+    ledger keeps a run's notes as it keeps them: one line each, no secret."""
+    return " ".join(_CONTROL.sub(" ", text or "").split())
+
+
 def format_exception(err: BaseException) -> str:
     """The traceback of ``err`` (as ``--debug`` prints it), redacted."""
     return redact("".join(traceback.format_exception(type(err), err, err.__traceback__)))

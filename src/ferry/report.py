@@ -12,13 +12,13 @@ import errno
 import io
 import json
 import os
-import re
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ferry.errors import FatalError, UsageError
+from ferry.redact import one_line  # also ferry.report's: the CLI's lines use it
 from ferry.state.ledger import CRASHED, REMOVED, STATES
 from ferry.state.reader import FAILED, GroupSummary, ItemRow, LedgerReader, RunRow
 
@@ -56,6 +56,11 @@ class RunReport:
     # CodeArtifact cannot yank): capped, and how many there are.
     remarks: list[ItemRow] = field(default_factory=list)
     remarks_total: int = 0
+    # What the run told the operator beside its items (origin controls changed, repositories created, versions
+    # left out, what faults cost), kept with the run as it ended. A whole-ledger report has none: its items come
+    # from many runs, whose notes each run's own report shows. ``report --merge`` has each shard's last run's,
+    # each line led by the shard's ledger.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def estimated_seconds(self) -> float:
@@ -85,6 +90,7 @@ def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_lim
         differences=_differences(reader, run_id, failure_limit) if run and run.command == "verify" else {},
         skipped=reader.skipped_reasons(run_id),
         problems=list(run.problems) if run else [],
+        notes=list(run.notes) if run else [],
         remarks=remarks,
         remarks_total=remarks_total,
     )
@@ -171,6 +177,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         **({"differences": {label: [_item(r) for r in rows] for label, rows in report.differences.items()}}
            if report.differences else {}),
         **({"problems": report.problems} if report.problems else {}),
+        "notes": report.notes,
     }
 
 
@@ -289,12 +296,17 @@ def render_markdown(report: RunReport) -> str:
         lines += [f"## Problems ({len(report.problems)})", ""]
         lines += [f"- {_md(problem)}" for problem in report.problems]
         lines.append("")
+    if report.notes:
+        lines += [f"## Notes ({len(report.notes)})", ""]
+        lines += [f"- {_md(one_line(note))}" for note in report.notes]
+        lines.append("")
     return "\n".join(lines)
 
 
-def render_table(report: RunReport, problems: bool = True) -> str:
+def render_table(report: RunReport, problems: bool = True, notes: bool = True) -> str:
     """A plain-text table for the terminal (versions, files, bytes per repository and format; action counts),
-    then what failed and, with ``problems``, what the run could not bring in step beside its items."""
+    then what failed, with ``problems`` what the run could not bring in step beside its items, and with
+    ``notes`` the run's notes (a run that has just printed them as ``note:`` lines leaves them out)."""
     removed = removed_states(report)
     header = ["repository", "format", "versions", "files", "bytes", "to copy", "same", "done", "conflict",
               "failed", "skipped", *removed]
@@ -356,17 +368,10 @@ def render_table(report: RunReport, problems: bool = True) -> str:
     if report.problems and problems:
         out += ["", f"{len(report.problems)} problem(s) beside the items:"]
         out += [f"  {one_line(problem)}" for problem in report.problems]
+    if report.notes and notes:
+        out += ["", f"{len(report.notes)} note(s) of the run:"]
+        out += [f"  note: {one_line(note)}" for note in report.notes]
     return "\n".join(out) + "\n"
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def one_line(text: str | None) -> str:
-    """``text`` for one terminal line: a server's answer quoted in a reason, or a file name the source chose
-    (in an item's key, in a note), may hold line breaks (which would break the list apart) or escape
-    sequences (which would restyle or retitle the operator's terminal)."""
-    return " ".join(_CONTROL.sub(" ", text or "").split())
 
 
 def _render_html(report: RunReport) -> str:

@@ -178,6 +178,9 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
     if report.problems:
         body.append(f"<h2>Problems ({len(report.problems)})</h2>")
         body.append("<ul>" + "".join(f"<li>{_e(problem)}</li>" for problem in report.problems) + "</ul>")
+    if report.notes:
+        body.append(f"<h2>Notes ({len(report.notes)})</h2>")
+        body.append("<ul>" + "".join(f"<li>{_e(note)}</li>" for note in report.notes) + "</ul>")
     if report.remarks:
         body.append(f"<h2>Copied, with a remark ({report.remarks_total})</h2>")
         body.append(_table(["item", "target", "state", "size", "attempts", "remark"], _item_rows(report.remarks, True),

@@ -54,7 +54,7 @@ def _print_outcome(outcome, report_path: Optional[Path]) -> None:
     from ferry.report import render_table, write_report
 
     print_notes(outcome.notes)
-    typer.echo(render_table(outcome.report))
+    typer.echo(render_table(outcome.report, notes=False))  # printed as note: lines above
     if report_path is not None:
         kind = write_report(outcome.report, report_path)
         typer.echo(f"report written to {report_path} ({kind})")
@@ -304,7 +304,10 @@ def register_demo(app: typer.Typer) -> None:
 
 
 def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
-    """The report over several shard ledgers (``--merge``); each shard's last run is listed on stderr."""
+    """The report over several shard ledgers (``--merge``); each shard's last run is listed on stderr, and the
+    report carries that run's notes, each led by the shard's ledger and run."""
+    from dataclasses import replace
+
     from ferry.report import build_report
     from ferry.state.merge import merged
 
@@ -317,7 +320,9 @@ def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
             last = part.last_run
             state = f"last run {last.id} {last.command} {last.status}" if last else "no run recorded"
             typer.echo(f"{part.path}: {part.items} items, {state}", err=True)
-        return build_report(reader, None)
+        notes = [f"{part.path} (run {part.last_run.id}): {note}" for part in parts if part.last_run
+                 for note in part.last_run.notes]
+        return replace(build_report(reader, None), notes=notes)
 
 
 def _require_ledger(state: Path) -> None:

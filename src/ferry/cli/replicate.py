@@ -22,7 +22,8 @@ def _print_outcome(outcome, report_path: Optional[Path]) -> None:
 
     for note in outcome.notes:
         typer.echo(f"note: {one_line(note)}", err=True)  # notes quote the source's file names
-    typer.echo(render_table(outcome.report, problems=False))  # printed as problem: lines below
+    # Problems are printed as problem: lines below, the notes as note: lines above.
+    typer.echo(render_table(outcome.report, problems=False, notes=False))
     for target, tally in outcome.tallies.items():
         done = ", ".join(f"{what} {n}" for what, n in sorted(tally.items()) if n) or "nothing changed"
         typer.echo(f"{target} ({outcome.modes[target]}): {done}")

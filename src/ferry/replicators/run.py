@@ -213,48 +213,50 @@ def _replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Repli
     label = domain_label(source.domain)
     with LedgerWriter(settings.ledger) as writer:
         failed = lambda counts: exit_code(counts, "replicate") != EXIT_OK or bool(problems)  # noqa: E731
-        with recorded_run(writer, "replicate", job.path, failed) as run_id:
-            with LedgerReader(settings.ledger) as reader:
-                memory = Memory(reader.db, writer)
-                target = domain_label(engine.domain, required=False)
-                moved = _forget_other_target(memory, target, settings.notes)
-                passes = []
-                for m in job.repositories:
-                    mark = memory.mark(m.target)
-                    if mark is not None and not same_source(mark, label, m.source):
-                        _forget_other_source(memory, m.target, mark, f"{label}/{m.source}", settings.notes)
-                        mark = None  # a first run for the new source
-                    full = (options.full or moved or mark is None
-                            or mark.runs_since_full + 1 >= job.options.full_every)
-                    passes.append(RepoPass(job, m, source, engine.domain, memory, full, now(),
-                                           options.propagate_deletes))
-                existing = _prepare_target(engine, passes, create, settings.notes)
-                if ":" not in target:  # created just now: its account is known from here on
-                    memory.is_of(domain_label(engine.domain), forget=False)
-                for p in passes:
-                    p.scan(writer, p.mapping.target in existing)
+        with recorded_run(writer, "replicate", job.path, failed, settings.notes) as run_id:
+            try:
+                with LedgerReader(settings.ledger) as reader:
+                    memory = Memory(reader.db, writer)
+                    target = domain_label(engine.domain, required=False)
+                    moved = _forget_other_target(memory, target, settings.notes)
+                    passes = []
+                    for m in job.repositories:
+                        mark = memory.mark(m.target)
+                        if mark is not None and not same_source(mark, label, m.source):
+                            _forget_other_source(memory, m.target, mark, f"{label}/{m.source}", settings.notes)
+                            mark = None  # a first run for the new source
+                        full = (options.full or moved or mark is None
+                                or mark.runs_since_full + 1 >= job.options.full_every)
+                        passes.append(RepoPass(job, m, source, engine.domain, memory, full, now(),
+                                               options.propagate_deletes))
+                    existing = _prepare_target(engine, passes, create, settings.notes)
+                    if ":" not in target:  # created just now: its account is known from here on
+                        memory.is_of(domain_label(engine.domain), forget=False)
+                    for p in passes:
+                        p.scan(writer, p.mapping.target in existing)
+                    writer.flush()
+                    engine.mappings = [c for p in passes for c in p.contexts.values()]
+                    if same_domain(job, label, domain_label(engine.domain)):
+                        _copy_in_domain(engine, passes, writer, reader)
+                    else:
+                        engine.transfer(writer, reader)
+                    for p in passes:
+                        clean = p.settle(reader.db, engine.session)
+                        problems.extend(p.problems)
+                        memory.advance(p.mapping.target, p.mapping.source, label, p.started, p.full, clean)
+                    # The problems are no item rows: the run keeps them (redacted), so its report, the --report
+                    # file and a later ``ferry status`` say why a run that exits 1 for a status it could not set did.
+                    writer.record_problems(problems)
                 writer.flush()
-                engine.mappings = [c for p in passes for c in p.contexts.values()]
-                if same_domain(job, label, domain_label(engine.domain)):
-                    _copy_in_domain(engine, passes, writer, reader)
-                else:
-                    engine.transfer(writer, reader)
-                for p in passes:
-                    clean = p.settle(reader.db, engine.session)
-                    problems.extend(p.problems)
-                    memory.advance(p.mapping.target, p.mapping.source, label, p.started, p.full, clean)
-                # The problems are no item rows: the run keeps them (redacted), so its report, the --report
-                # file and a later ``ferry status`` say why a run that exits 1 for a status it could not set did.
-                writer.record_problems(problems)
-            writer.flush()
+            finally:  # inside the recorded run, so the ledger keeps what the faults cost with its other notes
+                note = engine.retry_note()  # as migrate says it
+                if note:
+                    settings.notes.append(note)
     with LedgerReader(settings.ledger) as reader:
         report = build_report(reader, run_id)
     code = exit_code(report.counts, "replicate")
     if problems and code == EXIT_OK:
         code = EXIT_ITEMS_FAILED
-    note = engine.retry_note()  # what the faults cost, as migrate says it
-    if note:
-        settings.notes.append(note)
     return ReplicateOutcome(
         run_id=run_id, report=report, exit_code=code, notes=settings.notes,
         tallies={p.mapping.target: p.tally for p in passes},

@@ -43,7 +43,7 @@ from sqlite_utils import Database
 from ferry import __version__
 from ferry.errors import FatalError, UsageError
 from ferry.model import Action, ItemKey, PlanEntry
-from ferry.redact import redact
+from ferry.redact import one_line, redact
 from ferry.state.migrations import migrate
 from ferry.state.upsert import Rows, Upsert, UpsertStatement
 
@@ -403,18 +403,22 @@ class LedgerWriter:
         text = json.dumps([redact(problem) for problem in problems]) if problems else None
         self.call(lambda db: db.execute("UPDATE runs SET problems = ? WHERE id = ?", [text, run_id]))
 
-    def end_run(self, status: str) -> dict[str, int]:
-        """Close the current run with *status* (one of :data:`RUN_STATUSES`). Returns its counts by state."""
+    def end_run(self, status: str, notes: Iterable[str] = ()) -> dict[str, int]:
+        """Close the current run with *status* (one of :data:`RUN_STATUSES`), keeping with it the *notes* it told
+        the operator (redacted, one line each: they quote the source's file names). Returns its counts by state.
+        Raises ``ValueError`` for an unknown status."""
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
         run_id = self.run_id
+        kept = [one_line(redact(note)) for note in notes]
+        text = json.dumps(kept) if kept else None
 
         def finish(db: Database) -> dict[str, int]:
             counts = dict(db.execute(
                 "SELECT state, COUNT(*) FROM items WHERE run_id = ? GROUP BY state ORDER BY state", [run_id]
             ).fetchall())
-            db.execute("UPDATE runs SET ended = ?, status = ?, counts = ? WHERE id = ?",
-                       [now(), status, json.dumps(counts, sort_keys=True), run_id])
+            db.execute("UPDATE runs SET ended = ?, status = ?, counts = ?, notes = ? WHERE id = ?",
+                       [now(), status, json.dumps(counts, sort_keys=True), text, run_id])
             return counts
 
         return self.call(finish)

@@ -28,7 +28,7 @@ _IDENTITY = ("target_repo", "format", "namespace", "package", "version", "asset"
 
 @dataclass(frozen=True)
 class Part:
-    """One input ledger: its path, item count and last run (None if it never ran)."""
+    """One input ledger: its path, item count and last run (None if it never ran), with that run's notes."""
 
     path: str
     items: int
@@ -54,14 +54,17 @@ def _open_ro(path: Path) -> sqlite3.Connection:
 def _last_run(db: sqlite3.Connection, path: Path) -> RunRow | None:
     import json
 
-    row = db.execute("SELECT id, command, job, started, ended, status, counts FROM runs "
+    # A shard ledger an older ferry wrote has no notes column (schema 0010): its runs kept none.
+    notes = "notes" if "notes" in {r[1] for r in db.execute("PRAGMA table_info(runs)")} else "NULL"
+    row = db.execute(f"SELECT id, command, job, started, ended, status, counts, {notes} FROM runs "
                      "ORDER BY id DESC LIMIT 1").fetchone()
     if row is None:
         return None
     status = row[5]
     if status == "running" and writer_gone(path):
         status = CRASHED  # its process stopped without recording its end, as LedgerReader says too
-    return RunRow(row[0], row[1], row[2], row[3], row[4], status, json.loads(row[6]) if row[6] else {})
+    return RunRow(row[0], row[1], row[2], row[3], row[4], status, json.loads(row[6]) if row[6] else {},
+                  notes=tuple(json.loads(row[7])) if row[7] else ())
 
 
 @contextmanager

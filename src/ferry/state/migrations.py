@@ -146,6 +146,14 @@ def _source_origin(db: Database) -> None:
     db["items"].add_column("source_origin", str)
 
 
+@_step("0010_run_notes")
+def _run_notes(db: Database) -> None:
+    # What the run told the operator beside its items (origin controls changed, repositories created, versions
+    # left out, what faults cost), as a JSON list of lines: printed only on stderr, they were lost with the
+    # terminal, and no report (status, report, --report FILE, report --merge) showed them.
+    db["runs"].add_column("notes", str)
+
+
 SCHEMA_VERSION = len(NAMES)
 
 

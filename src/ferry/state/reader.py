@@ -75,6 +75,7 @@ class RunRow:
     counts: dict[str, int] = field(default_factory=dict, hash=False)
     ferry_version: str | None = None
     problems: tuple[str, ...] = ()  # what the run could not bring in step beside its items (replicate)
+    notes: tuple[str, ...] = ()  # what the run told the operator beside its items, as it ended (redacted lines)
 
 
 @dataclass(frozen=True)
@@ -212,10 +213,10 @@ class LedgerReader:
 
     def _runs(self, sql: str, params: list[Any]) -> list[RunRow]:
         rows = self.db.execute(
-            f"SELECT id, command, job, started, ended, status, counts, ferry_version, problems FROM runs {sql}", params
-        ).fetchall()
+            f"SELECT id, command, job, started, ended, status, counts, ferry_version, problems, notes FROM runs {sql}",
+            params).fetchall()
         runs = [RunRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else {}, r[7],
-                       tuple(json.loads(r[8])) if r[8] else ()) for r in rows]
+                       tuple(json.loads(r[8])) if r[8] else (), tuple(json.loads(r[9])) if r[9] else ()) for r in rows]
         if any(run.status == "running" for run in runs):
             # Its process ended without recording how: "running" would tell the user to wait for it. Runs on
             # a ledger take turns (the writer lock), so one a later run followed has ended, whoever holds
