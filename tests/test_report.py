@@ -67,7 +67,9 @@ def test_report_numbers_come_from_the_ledger(ledger):
     assert data["states"] == {"confirmed": 2, "conflict": 1, "failed": 1, "only_in_target": 1, "planned": 4,
                               "same": 1}
     assert data["actions"] == {"conflict": 1, "copy": 7, "only-in-target": 1, "same": 1}
-    assert data["estimate"] == {"publishes_per_second": 10.0, "pending_files": 4, "seconds": 0.4}
+    # The failed pypi file is not in the target: a rerun retries it, so the estimate counts it (not the conflict).
+    assert data["estimate"] == {"publishes_per_second": 10.0, "pending_files": 4, "retried_files": 1, "files": 5,
+                                "seconds": 0.5}
     assert [(g["target_repo"], g["format"], g["versions"], g["files"]) for g in data["repositories"]] == [
         ("npm-store", "npm", 5, 5), ("pypi-store", "pypi", 2, 4)]
     assert {f["key"] for f in data["failures"]} == {"npm:@acme/ui2@1.0.0/package.tgz",
@@ -94,7 +96,7 @@ def test_markdown_escapes_cells_and_lists_failures(ledger):
     assert "| npm-hosted → npm-store | npm | 5 | 5 | 14.6 KiB | 3 | 1 | 0 | 1 | 0 | 0 |" in text
     assert "HTTP 400 \\| bad metadata line two" in text
     assert "## Failures (2)" in text
-    assert "**Estimate:** 4 files to publish, about 0s at 10 publishes/s" in text
+    assert "**Estimate:** 5 files to publish (1 failed, which a rerun retries), about 0s at 10 publishes/s" in text
 
 
 def test_terminal_table_is_aligned_and_totals_add_up(ledger):
@@ -114,7 +116,8 @@ def test_terminal_table_is_aligned_and_totals_add_up(ledger):
     # The reason's line break and escape sequence do not reach the terminal: the item stays one line.
     assert any(line.endswith("[failed] HTTP 400 | bad metadata line two [31mred") for line in listed), listed
     assert "actions: conflict 1, copy 7, only-in-target 1, same 1" in text
-    assert "estimate: 4 files (12.0 KiB) to publish, about 0s at 10 publishes/s" in text
+    assert ("estimate: 5 files (12.3 KiB) to publish (1 failed, which a rerun retries), about 0s at 10 publishes/s"
+            in text)
 
 
 def test_write_report_by_extension(ledger, tmp_path):

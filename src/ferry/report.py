@@ -63,9 +63,24 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def retried_files(self) -> int:
+        """Failed files a rerun publishes (those the target does not hold): retried, unlike conflicts."""
+        return sum(g.retry_files for g in self.groups)
+
+    @property
+    def files_to_publish(self) -> int:
+        """What a rerun would publish: the pending files and the failed ones it retries."""
+        return self.totals.get("pending_files", 0) + self.retried_files
+
+    @property
+    def bytes_to_publish(self) -> int:
+        """The bytes of :attr:`files_to_publish`."""
+        return self.totals.get("pending_bytes", 0) + sum(g.retry_bytes for g in self.groups)
+
+    @property
     def estimated_seconds(self) -> float:
-        """Seconds to publish what is pending at ``rate`` publishes per second."""
-        return self.totals.get("pending_files", 0) / self.rate if self.rate > 0 else 0.0
+        """Seconds to publish :attr:`files_to_publish` at ``rate`` publishes per second."""
+        return self.files_to_publish / self.rate if self.rate > 0 else 0.0
 
 
 def build_report(reader: LedgerReader, run_id: int | None = None, *, failure_limit: int = 1000,
@@ -167,6 +182,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "states": report.counts,
         "actions": report.actions,
         "estimate": {"publishes_per_second": report.rate, "pending_files": report.totals.get("pending_files", 0),
+                     "retried_files": report.retried_files, "files": report.files_to_publish,
                      "seconds": report.estimated_seconds},
         "repositories": [asdict(g) for g in report.groups],
         "failures": [_item(row) for row in report.failures],
@@ -248,6 +264,12 @@ def superseded_note(report: RunReport) -> str | None:
             "runs, which report them")
 
 
+def _retried(report: RunReport) -> str:
+    """What the estimate says of the failed files it counts: a rerun retries them (the table's "to copy" column
+    counts only the pending ones)."""
+    return f" ({report.retried_files} failed, which a rerun retries)" if report.retried_files else ""
+
+
 def render_markdown(report: RunReport) -> str:
     """Markdown: run line, per-repository table, states/actions, estimate, failures."""
     lines = ["# ferry report", "", _run_line(report), ""]
@@ -264,7 +286,7 @@ def render_markdown(report: RunReport) -> str:
                         "conflict", "failed", "skipped", *removed], rows)
     lines += ["", "**States:** " + (", ".join(f"{k} {v}" for k, v in report.counts.items()) or "none"),
               "", "**Actions:** " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"),
-              "", f"**Estimate:** {report.totals.get('pending_files', 0)} files to publish, about "
+              "", f"**Estimate:** {report.files_to_publish} files to publish{_retried(report)}, about "
               f"{format_duration(report.estimated_seconds)} at {format_rate(report.rate)} publishes/s", ""]
     if report.skipped:
         lines += [f"## Skipped ({sum(report.skipped.values())})", ""]
@@ -331,8 +353,9 @@ def render_table(report: RunReport, problems: bool = True, notes: bool = True) -
     out += [line(row) for row in cells[1:-1]]
     out += [line(["-" * w for w in widths]), line(cells[-1]), ""]
     out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))
-    out.append(f"estimate: {t.get('pending_files', 0)} files ({format_bytes(t.get('pending_bytes', 0))}) to "
-               f"publish, about {format_duration(report.estimated_seconds)} at {format_rate(report.rate)} publishes/s")
+    out.append(f"estimate: {report.files_to_publish} files ({format_bytes(report.bytes_to_publish)}) to "
+               f"publish{_retried(report)}, about {format_duration(report.estimated_seconds)} at "
+               f"{format_rate(report.rate)} publishes/s")
     if report.skipped:
         out += ["", f"{sum(report.skipped.values())} file(s) skipped by the job's settings (not failures):"]
         shown = list(report.skipped.items())[:TERMINAL_SKIP_REASONS]

@@ -25,6 +25,10 @@ from ferry.state.ledger import CRASHED, REMOVED, TRANSIENT, connect, open_read_o
 from ferry.state.migrations import SCHEMA_VERSION, migrate, stored_version
 
 PENDING = ("planned", "downloading", "published")
+# Failed rows a rerun publishes: the plan copies again a file the target lacks. Not a failed file the target holds
+# (its version status or npm tags could not be set; or it shows other bytes, which a rerun finds a conflict), and
+# not a conflict or an unmappable item, which a rerun finds the same.
+RETRIED = "(state = 'failed' AND target_sha256 IS NULL)"
 FAILED = ("failed", "conflict", "unmappable")
 SKIPPED = "skipped"  # left out by the job's choice (e.g. Maven SNAPSHOTs): counted, never a failure
 
@@ -83,7 +87,8 @@ class GroupSummary:
     """Totals for one (source repository, target repository, format).
 
     ``files``/``versions``/``bytes`` count what the source has (target-only items excluded);
-    ``pending_*`` count what still has to be published; ``states``/``actions`` count every row.
+    ``pending_*`` count what still has to be published; ``retry_*`` the failed files the target does not hold
+    (:data:`RETRIED`), which a rerun plans and publishes again; ``states``/``actions`` count every row.
     """
 
     source_repo: str
@@ -96,6 +101,8 @@ class GroupSummary:
     pending_bytes: int
     states: dict[str, int] = field(default_factory=dict, hash=False)
     actions: dict[str, int] = field(default_factory=dict, hash=False)
+    retry_files: int = 0
+    retry_bytes: int = 0
 
 
 _ITEM_COLUMNS = ", ".join(ItemRow.__dataclass_fields__)
@@ -328,7 +335,9 @@ class LedgerReader:
                                        THEN namespace || char(0) || package || char(0) || version END),
                    COALESCE(SUM(CASE WHEN {_FROM_SOURCE} THEN size END), 0),
                    SUM(state IN ({pending})),
-                   COALESCE(SUM(CASE WHEN state IN ({pending}) THEN size END), 0)
+                   COALESCE(SUM(CASE WHEN state IN ({pending}) THEN size END), 0),
+                   SUM({RETRIED}),
+                   COALESCE(SUM(CASE WHEN {RETRIED} THEN size END), 0)
                 FROM items {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
             params,
         ).fetchall()
@@ -342,10 +351,10 @@ class LedgerReader:
                 if name is not None:
                     by_state.setdefault((src, dst, fmt), {"state": {}, "action": {}})[column][name] = n
         out = []
-        for src, dst, fmt, files, versions, size, pending_files, pending_bytes in totals:
+        for src, dst, fmt, files, versions, size, pending_files, pending_bytes, retry_files, retry_bytes in totals:
             groups = by_state.get((src, dst, fmt), {"state": {}, "action": {}})
             out.append(GroupSummary(src, dst, fmt, files or 0, versions, size, pending_files or 0, pending_bytes,
-                                    groups["state"], groups["action"]))
+                                    groups["state"], groups["action"], retry_files or 0, retry_bytes))
         return out
 
     def finished_per_minute(self, run_id: int | None = None) -> list[tuple[str, int]]:
