@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.errors import FatalError, UsageError
-from ferry.redact import one_line  # also ferry.report's: the CLI's lines use it
+from ferry.redact import one_line  # the CLI imports it from here too
 from ferry.state.ledger import CRASHED, REMOVED, STATES
 from ferry.state.reader import FAILED, GroupSummary, ItemRow, LedgerReader, RunRow
 
