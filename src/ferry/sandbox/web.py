@@ -139,6 +139,9 @@ def start_server(name: str, app, host: str = "127.0.0.1", port: int = 0, engine:
         raise
 
 
+STOP_POLL_S = 0.05  # how often a werkzeug stand-in's loop checks whether it is to stop
+
+
 def _start_werkzeug(name: str, app, host: str, sock: socket.socket) -> RunningServer:
     bound_host, port = sock.getsockname()[:2]
     # werkzeug dups the descriptor; ours is closed once it has its own copy.
@@ -146,7 +149,10 @@ def _start_werkzeug(name: str, app, host: str, sock: socket.socket) -> RunningSe
                                          fd=sock.fileno())
     sock.close()
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name=f"standin-{name}", daemon=True)
+    # shutdown() waits for the loop to look up from select: at socketserver's default of every 0.5 s, each
+    # stand-in took half a second to stop (a test suite starts and stops hundreds of them).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": STOP_POLL_S},
+                              name=f"standin-{name}", daemon=True)
     thread.start()
 
     def stop() -> None:
