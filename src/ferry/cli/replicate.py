@@ -18,10 +18,10 @@ def _print_requests(requests: dict[str, dict[str, int]]) -> None:
 
 
 def _print_outcome(outcome, report_path: Optional[Path]) -> None:
-    from ferry.report import one_line, render_table, write_report
+    from ferry.cli.jobs import print_notes
+    from ferry.report import render_table, write_report
 
-    for note in outcome.notes:
-        typer.echo(f"note: {one_line(note)}", err=True)  # notes quote the source's file names
+    print_notes(outcome.notes)
     # Problems are printed as problem: lines below, the notes as note: lines above.
     typer.echo(render_table(outcome.report, problems=False, notes=False))
     for target, tally in outcome.tallies.items():
