@@ -215,6 +215,38 @@ def test_a_gem_whose_file_name_and_gemspec_both_fail_to_tell_it_fails_alone_sayi
                                   "a good gem"), broken.reason
 
 
+def test_a_gem_unmappable_on_one_run_and_named_on_the_next_leaves_no_unmappable_row_behind(world, monkeypatch):
+    """A gem whose gemspec read kept failing (HTTP 502 through every retry) is unmappable under a key made of its
+    path. Once a later run names it, that row stands for nothing: it was left in the ledger, so the whole ledger
+    (``report --merge``, the scale-out runbook's final report) went on counting one unmappable file, a failure,
+    after every gem had arrived. A run narrowed by --include leaves such rows alone (it did not list them)."""
+    from ferry import engine
+    from ferry.errors import RetryableError
+    from ferry.retry import RetryPolicy
+    from ferry.sources.artifactory import ArtifactorySource
+
+    seeder, state, tmp = world["seeder"], world["state"], world["tmp"]
+    seeder.create_repository("gems-local", "gems")
+    _, data = gem("acme-tool", "2.0.0")
+    seeder.deploy("gems-local", "uploads/acme-tool.gem", data)
+    job = _job(world, "gems-local", "gem-store")
+    monkeypatch.setattr(engine, "REQUEST", RetryPolicy(base_delay=0.001, max_delay=0.01))
+    with monkeypatch.context() as patch:
+        def unavailable(self, locator, label):
+            raise RetryableError(f"download {label}: HTTP 502")
+
+        patch.setattr(ArtifactorySource, "open_locator", unavailable)
+        assert ferry("migrate", job, "--state", state, "--no-progress") == 1
+    assert report(state)["states"] == {"unmappable": 1}
+    assert ferry("migrate", job, "--state", state, "--no-progress", "--include", "other") == 0
+    with LedgerReader(state) as reader:
+        assert reader.counts() == {"unmappable": 1}  # the narrowed run did not list the gem: the row stays
+    assert ferry("migrate", job, "--state", state, "--no-progress") == 0
+    assert ferry("report", "--merge", state, "-o", str(tmp / "merged.json")) == 0
+    merged = json.loads((tmp / "merged.json").read_text())
+    assert (merged["states"], merged["failures_total"]) == ({"confirmed": 1}, 0)
+
+
 def test_crates_in_artifactorys_layout_migrate_and_the_index_tree_stays_behind(world):
     ca = world["ca"]
     seeded = _seed_crates(world["seeder"], world["urls"]["artifactory"])

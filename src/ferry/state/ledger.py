@@ -367,6 +367,20 @@ class LedgerWriter:
         if keys:
             self.put(Call(apply))
 
+    def drop_unlisted_unmappable(self, source_repo: str, target_repo: str, fmt: str) -> None:
+        """Queue: the unmappable rows of ``fmt`` from ``source_repo`` into ``target_repo`` that the current run did
+        not plan go. Call it only once the run has planned everything the source lists for that mapping and
+        format (no include/exclude, no ``since``): an unmappable row stands for no file in the target, and one a
+        whole listing no longer gives is a file the source has since named otherwise (a gemspec read that
+        failed, then worked; a property set) or no longer holds. Left, it would count as a failure in every
+        report of the whole ledger."""
+
+        def apply(db: Database) -> None:
+            db.conn.execute("DELETE FROM items WHERE state = 'unmappable' AND target_repo = ? AND source_repo = ? AND "
+                            "format = ? AND run_id IS NOT ?", (target_repo, source_repo, fmt, self.run_id))
+
+        self.put(Call(apply))
+
     def call(self, fn: Callable[[Database], Any]) -> Any:
         """Run ``fn(db)`` on the writer thread after everything queued before; return its result once committed."""
         self._check()
