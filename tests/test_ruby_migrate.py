@@ -223,3 +223,36 @@ def test_a_gemspec_read_that_breaks_off_is_retried_and_one_that_keeps_breaking_f
         f"cannot tell the gem name and version of {broken!r}: its file name does not say, and its gemspec could "
         f"not be read (reading {broken}: ProtocolError)")
     assert opened == [flaky, flaky] + [broken] * REQUEST.max_attempts
+
+
+@pytest.mark.parametrize("path, what_to_change", [
+    ("uploads/acme-tool.gem", "set its gem.name and gem.version properties"),
+    ("Acme.2.1.0.0.nupkg", "set its nuget.id and nuget.version properties"),
+])
+def test_an_identity_read_that_kept_failing_says_to_run_again_not_to_change_the_package(path, what_to_change):
+    """A gemspec or .nuspec read that broke off on every attempt is the connection's doing, not the file's: the
+    reason told the user to set the package's properties in Artifactory or replace it with a good one, which
+    cures nothing. It says to run the same command again; a file that is no package still gets that advice."""
+    from ferry import inventory
+    from ferry.config import Options
+    from ferry.migrators.nuget import NugetMigrator
+    from ferry.retry import REQUEST, retrying
+
+    class Source:
+        kind = "artifactory"
+
+        def files(self, repository):
+            return iter([_file(path), _file("not-a-package/" + path)])
+
+        def open_locator(self, locator, label):
+            return _Response(io.BytesIO(b"not a package at all" * 10) if label.startswith("not-a-package/")
+                             else _BreaksOff())
+
+    migrator = RubyMigrator() if path.endswith(".gem") else NugetMigrator()
+    flaky, broken = inventory.want(Source(), MAPPING, migrator, Options(),
+                                   retry=retrying(REQUEST, sleep=lambda seconds: None))
+    assert f"could not be read (reading {path}: ProtocolError)" in flaky.unmappable, flaky.unmappable
+    assert flaky.unmappable.endswith("it kept failing through every retry: run the same command again to resume"), \
+        flaky.unmappable
+    assert what_to_change not in flaky.unmappable
+    assert what_to_change in broken.unmappable, broken.unmappable

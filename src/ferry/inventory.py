@@ -17,12 +17,15 @@ from ferry.config import Options, RepositoryMapping
 from ferry.errors import ItemError, RetryableError
 from ferry.migrators.base import Migrator
 from ferry.model import Checksums, ItemKey, SourceItem, TargetItem, VersionStatus
+from ferry.retry import is_retryable
 from ferry.shard import Shard
 from ferry.sources.base import Source, SourceFile
 from ferry.state.target_memory import TargetMemory
 from ferry.target_index import VERSION_MARKER
 
 T = TypeVar("T")
+# What to do about a file whose identity read kept failing (see _told): the file may be fine.
+AGAIN = "it kept failing through every retry: run the same command again to resume"
 # Versions in these states have no assets to list.
 _NO_ASSETS = ("Disposed", "Deleted")
 
@@ -45,8 +48,10 @@ def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options
 def _told(source: Source, migrator: Migrator, file: SourceFile, retry: Callable[[Callable[[], T]], T]) -> SourceFile:
     """``file`` with the identity hints ``migrator.read_identity`` reads from its bytes (a gem's gemspec, a
     package's .nuspec), for a file whose listing does not tell it (``migrator.identity_unknown``: no hints,
-    a file name that reads several ways), or else with the reason in hint ``unreadable``: identify makes
-    that one file unmappable, saying why, and the listing goes on. Raises FatalError (credentials refused)."""
+    a file name that reads several ways), or else with the reason in hint ``unreadable`` (and, where the read
+    kept failing through every retry rather than finding no package, what to do in ``unreadable_again``):
+    identify makes that one file unmappable, saying why, and the listing goes on. Raises FatalError
+    (credentials refused)."""
 
     def read() -> Mapping[str, str]:
         resp = source.open_locator(file.url, file.path)
@@ -62,6 +67,9 @@ def _told(source: Source, migrator: Migrator, file: SourceFile, retry: Callable[
         hints = retry(read)
     except (ItemError, RetryableError) as err:
         hints = {"unreadable": str(err)}
+        if is_retryable(err):
+            # The connection's doing, not the file's: the reason must not send the user to change the package.
+            hints["unreadable_again"] = AGAIN
     return replace(file, hints={**file.hints, **hints})
 
 

@@ -272,7 +272,8 @@ class NugetMigrator(NoPackageFacts):
         if unreadable and not package_id:
             return source_item(file, ("nuget", "", filename, "?", unidentified(file)),
                                unmappable=f"cannot tell the NuGet id and version of {file.path!r}: its file name does "
-                                          f"not say, and its .nuspec could not be read ({unreadable}); {WHAT_TO_DO}")
+                                          f"not say, and its .nuspec could not be read ({unreadable}); "
+                                          f"{file.hints.get('unreadable_again') or WHAT_TO_DO}")
         if not valid_id(package_id):
             what = f"id {package_id!r} is not a valid NuGet id" if package_id else "cannot tell the NuGet id"
             return source_item(file, ("nuget", "", package_id.lower() or filename, raw_version or "?",

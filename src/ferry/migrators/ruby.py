@@ -72,7 +72,8 @@ class RubyMigrator(NoPackageFacts):
         asset = safe_asset_name(full_name(name, version, platform) + ".gem") if name and version else None
         if asset is None:
             unreadable = hints.get("unreadable")
-            why = f": its file name does not say, and its gemspec could not be read ({unreadable}); {WHAT_TO_DO}" \
+            what_to_do = hints.get("unreadable_again") or WHAT_TO_DO
+            why = f": its file name does not say, and its gemspec could not be read ({unreadable}); {what_to_do}" \
                 if unreadable else ""
             return source_item(file, ("ruby", "", name or filename, version or "?", unidentified(file)),
                                unmappable=f"cannot tell the gem name and version of {file.path!r}{why}")
