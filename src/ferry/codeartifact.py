@@ -24,6 +24,7 @@ from botocore.exceptions import (
     ClientError,
     ConfigParseError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
     ProfileNotFound,
@@ -108,6 +109,10 @@ def translate(err: Exception, what: str, side: str | None = None, endpoint: str 
             return RetryableError(f"{what}: CodeArtifact unreachable at {side} endpoint {endpoint} "
                                   f"({type(err).__name__}); check [{side}] region and {_endpoint_key(side)}")
         return RetryableError(f"{what}: CodeArtifact unreachable ({type(err).__name__})")
+    if isinstance(err, HTTPClientError):
+        # Reached, but the connection broke before the whole answer (a reset, a read timeout): retried as it was,
+        # and once the retries are spent, told as that rather than as a bug of ferry's.
+        return RetryableError(f"{what}: CodeArtifact closed the connection before answering ({type(err).__name__})")
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
         return FatalError(f"{what}: no usable AWS credentials found; set AWS_PROFILE or the job's [target] profile")
     if isinstance(err, LAPSED_CREDENTIALS):
