@@ -241,10 +241,14 @@ def test_a_gem_unmappable_on_one_run_and_named_on_the_next_leaves_no_unmappable_
     assert ferry("migrate", job, "--state", state, "--no-progress", "--include", "other") == 0
     with LedgerReader(state) as reader:
         assert reader.counts() == {"unmappable": 1}  # the narrowed run did not list the gem: the row stays
+    for shard in ("1/2", "2/2"):  # each shard plans only its packages: the other's rows stay in a shared ledger
+        assert ferry("migrate", job, "--state", state, "--no-progress", "--shard", shard) == 0
+    with LedgerReader(state) as reader:
+        assert reader.counts() == {"confirmed": 1, "unmappable": 1}
     assert ferry("migrate", job, "--state", state, "--no-progress") == 0
     assert ferry("report", "--merge", state, "-o", str(tmp / "merged.json")) == 0
     merged = json.loads((tmp / "merged.json").read_text())
-    assert (merged["states"], merged["failures_total"]) == ({"confirmed": 1}, 0)
+    assert (merged["states"], merged["failures_total"]) == ({"same": 1}, 0)  # the shard's run copied it
 
 
 def test_crates_in_artifactorys_layout_migrate_and_the_index_tree_stays_behind(world):

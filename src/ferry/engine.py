@@ -344,9 +344,10 @@ class Engine:
                     for entry in plan(_screened(want, writer, m.target), have, check_unique=False, extra=extra):
                         listed += entry.source is not None
                         writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
-                    if not _filtered(m, self.job) and self.job.options.since is None:
+                    if not _filtered(m, self.job) and self.job.options.since is None and shard is None:
                         # The whole listing is planned: an unmappable row of an earlier run it did not give again
-                        # is a file since named otherwise (a gemspec read that failed, then worked) or gone.
+                        # is a file since named otherwise (a gemspec read that failed, then worked) or gone. (A
+                        # shard plans only its packages: the rows of another's, in a ledger they share, stay.)
                         writer.drop_unlisted_unmappable(m.source, m.target, ctx.format)
                     self._note_left_out(ctx)
                     if not listed and shard is None:
