@@ -42,7 +42,7 @@ from ferry.sources.artifactory_listing import checksums_of, hints_from, items_qu
     properties_queries, storage_entries
 from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes,
                                aggregating, cargo_index_file, npm_facts_of, parse_time, swift_metadata_of,
-                               yanked_in_index)
+                               yanked_from_answer)
 
 T = TypeVar("T")
 
@@ -424,19 +424,8 @@ class ArtifactorySource:
         Raises RetryableError (connection, 429, 5xx, an answer cut short), ItemError (too many redirects)."""
         what = f"Cargo index of {name} in {repository}"
         resp = self._send("GET", f"{self._sparse_index(repository)}/{cargo_index_file(name)}", what, stream=True)
-        if 400 <= resp.status_code < 500 and resp.status_code != 429:
-            resp.close()
-            self._unread_indexes.note(self.notes, repository, name, f"HTTP {resp.status_code}")
-            return None
-        try:
-            raise_for(resp, what)
-        except Exception:
-            resp.close()
-            raise
-        yanked = yanked_in_index(resp, what)
-        if yanked is None:
-            self._unread_indexes.note(self.notes, repository, name, "the answer is not a Cargo index file")
-        return yanked
+        return yanked_from_answer(resp, what, raise_for,
+                                  lambda why: self._unread_indexes.note(self.notes, repository, name, why))
 
     def _members_once(self, name: str) -> list[str]:
         """The repositories virtual repository ``name`` aggregates; none where Artifactory will not show its

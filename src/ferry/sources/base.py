@@ -6,7 +6,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Iterator, Mapping, Protocol
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
 import requests
 
@@ -162,6 +162,27 @@ def yanked_in_index(resp: requests.Response, what: str) -> frozenset[str] | None
     finally:
         resp.close()
     return frozenset(yanked)
+
+
+def yanked_from_answer(resp: requests.Response, what: str, raise_for: Callable[[requests.Response, str], None],
+                       unread: Callable[[str], None]) -> frozenset[str] | None:
+    """The yanked versions a source's answer ``resp`` to a crate's index file gives (:func:`yanked_in_index`);
+    None, after telling ``unread`` why, where the source will not show the file (a 4xx other than 429) or the
+    answer is no index file. ``raise_for`` is the source's check of any other answer. Raises what it raises
+    (RetryableError for 429 and 5xx), RetryableError for an answer cut short."""
+    if 400 <= resp.status_code < 500 and resp.status_code != 429:
+        resp.close()
+        unread(f"HTTP {resp.status_code}")
+        return None
+    try:
+        raise_for(resp, what)
+    except Exception:
+        resp.close()
+        raise
+    yanked = yanked_in_index(resp, what)
+    if yanked is None:
+        unread("the answer is not a Cargo index file")
+    return yanked
 
 
 class UnreadIndexes:

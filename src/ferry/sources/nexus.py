@@ -20,7 +20,7 @@ from ferry.model import Checksums
 from ferry.redact import register
 from ferry.http import raise_for_status
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes, aggregating, \
-    cargo_index_file, npm_facts_of, parse_time, yanked_in_index
+    cargo_index_file, npm_facts_of, parse_time, yanked_from_answer
 
 T = TypeVar("T")
 
@@ -170,19 +170,8 @@ class NexusSource:
             resp = self.session.get(url, auth=self.auth, timeout=60, stream=True)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             raise transport_error(err, what) from None
-        if 400 <= resp.status_code < 500 and resp.status_code != 429:
-            resp.close()
-            self._unread_indexes.note(self.notes, repository, name, f"HTTP {resp.status_code}")
-            return None
-        try:
-            raise_for(resp, what)
-        except Exception:
-            resp.close()
-            raise
-        yanked = yanked_in_index(resp, what)
-        if yanked is None:
-            self._unread_indexes.note(self.notes, repository, name, "the answer is not a Cargo index file")
-        return yanked
+        return yanked_from_answer(resp, what, raise_for,
+                                  lambda why: self._unread_indexes.note(self.notes, repository, name, why))
 
     def _read_cargo_groups(self) -> dict[str, list[str]]:
         what = "Nexus /service/rest/v1/repositorySettings"
