@@ -58,3 +58,19 @@ def write_job(path: Path, nexus_url: str, ca_url: str, repositories: list[dict],
 def ferry(*argv: str) -> int:
     """Run the ferry CLI in this process; returns the exit code."""
     return run_app(app, list(argv))
+
+
+def npm_job(sandbox, tmp_path: Path, monkeypatch, *packages: str) -> Path:
+    """Fake AWS credentials, a Nexus npm repository ``npm-internal`` holding version 1.0.0 of each of
+    ``packages``, and a job file mapping it to ``npm-store`` in the CodeArtifact stand-in; returns its path."""
+    from ferry.sandbox.seed import NexusSeeder
+
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("npm", "npm-internal")
+    for package in packages:
+        seeder.npm("npm-internal", package, "1.0.0")
+    return write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
+                     [{"source": "npm-internal", "target": "npm-store"}])
+

@@ -7,11 +7,10 @@ import json
 
 import pytest
 
-from e2e_helpers import aws_env, ferry, write_job
+from e2e_helpers import ferry, npm_job
 from ferry.model import ItemKey, SourceItem, TargetItem
 from ferry.plan import plan
 from ferry.report import build_report, render_json, render_markdown, render_table
-from ferry.sandbox.seed import NexusSeeder
 from ferry.state import LedgerReader, LedgerWriter
 
 
@@ -50,14 +49,7 @@ def test_files_that_failed_to_reach_the_target_are_in_the_estimate(tmp_path):
 
 @pytest.fixture
 def job(sandbox, tmp_path, monkeypatch):
-    aws_env(monkeypatch, tmp_path)
-    urls = sandbox.urls()
-    seeder = NexusSeeder(urls["nexus"])
-    seeder.create_repository("npm", "npm-internal")
-    seeder.npm("npm-internal", "left-pad-acme", "1.0.0")
-    seeder.npm("npm-internal", "right-pad-acme", "1.0.0")
-    return write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
-                     [{"source": "npm-internal", "target": "npm-store"}])
+    return npm_job(sandbox, tmp_path, monkeypatch, "left-pad-acme", "right-pad-acme")
 
 
 def test_after_a_migrate_with_failed_items_the_estimate_counts_what_the_rerun_publishes(job, tmp_path, monkeypatch,

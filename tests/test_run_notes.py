@@ -11,27 +11,20 @@ from contextlib import closing
 import pytest
 from sqlite_utils import Database
 
-from e2e_helpers import aws_env, ferry, write_job
+from e2e_helpers import aws_env, ferry, npm_job
 from ferry import redact
 from ferry.errors import FatalError
 from ferry.report import build_report, render_json, render_markdown, render_table
 from ferry.report_html import render_html
-from ferry.sandbox.seed import NexusSeeder
 from ferry.state import SCHEMA_VERSION, LedgerReader, LedgerWriter
 from ferry.state.migrations import migrate
 
-NPM = [{"source": "npm-internal", "target": "npm-store"}]
 CREATED = ["created domain acme", "created repository npm-store"]
 
 
 @pytest.fixture
 def job(sandbox, tmp_path, monkeypatch):
-    aws_env(monkeypatch, tmp_path)
-    urls = sandbox.urls()
-    seeder = NexusSeeder(urls["nexus"])
-    seeder.create_repository("npm", "npm-internal")
-    seeder.npm("npm-internal", "left-pad-acme", "1.0.0")
-    return write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], NPM)
+    return npm_job(sandbox, tmp_path, monkeypatch, "left-pad-acme")
 
 
 def _ledger_with_notes(path, notes, command="audit"):

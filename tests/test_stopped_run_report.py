@@ -7,21 +7,14 @@ import json
 
 import pytest
 
-from e2e_helpers import aws_env, ferry, write_job
+from e2e_helpers import aws_env, ferry, npm_job
 from ferry.errors import FatalError
 from ferry.sandbox.seed import NexusSeeder
-
-NPM = [{"source": "npm-internal", "target": "npm-store"}]
 
 
 @pytest.fixture
 def job(sandbox, tmp_path, monkeypatch):
-    aws_env(monkeypatch, tmp_path)
-    urls = sandbox.urls()
-    seeder = NexusSeeder(urls["nexus"])
-    seeder.create_repository("npm", "npm-internal")
-    seeder.npm("npm-internal", "left-pad-acme", "1.0.0")
-    return write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], NPM)
+    return npm_job(sandbox, tmp_path, monkeypatch, "left-pad-acme")
 
 
 @pytest.mark.parametrize("stop, code, status", [(KeyboardInterrupt, 130, "interrupted"),
