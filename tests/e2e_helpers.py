@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import boto3
@@ -74,3 +75,18 @@ def npm_job(sandbox, tmp_path: Path, monkeypatch, *packages: str) -> Path:
     return write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
                      [{"source": "npm-internal", "target": "npm-store"}])
 
+
+class ForwardOnly(io.RawIOBase):
+    """A stream that can only be read forward (as an HTTP body), counting what was read from it (``taken``)."""
+
+    def __init__(self, data: bytes):
+        self._data, self.taken = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data[self.taken:self.taken + len(buffer)]
+        buffer[:len(chunk)] = chunk
+        self.taken += len(chunk)
+        return len(chunk)

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.wrappers import Response
 
 from artifactory_packages import unseekable_zip
-from e2e_helpers import aws_env, codeartifact, ferry, target_domain, write_job
+from e2e_helpers import ForwardOnly, aws_env, codeartifact, ferry, target_domain, write_job
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators import MIGRATORS
@@ -73,22 +73,6 @@ def test_symbol_packages_are_reported_not_dropped():
     assert item.key.asset == "Acme.Tools.3.1.0.snupkg" and item.key.version == "3.1.0"
 
 
-class _ForwardOnly(io.RawIOBase):
-    """A stream that can only be read forward (as an HTTP body), counting what was read from it."""
-
-    def __init__(self, data: bytes):
-        self._data, self.taken = data, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        chunk = self._data[self.taken:self.taken + len(buffer)]
-        buffer[:len(chunk)] = chunk
-        self.taken += len(chunk)
-        return len(chunk)
-
-
 def _entries(data: bytes) -> dict[str, bytes]:
     archive = zipfile.ZipFile(io.BytesIO(data))
     return {info.filename: archive.read(info) for info in archive.infolist()}
@@ -102,7 +86,7 @@ def test_a_package_read_as_a_stream_is_read_only_up_to_its_nuspec():
     packed = nupkg("Acme.2", "1.0.0", body=body)
     piped = unseekable_zip(_entries(packed), zipfile.ZIP_DEFLATED)
     for data in (packed, piped):
-        stream = _ForwardOnly(data)
+        stream = ForwardOnly(data)
         assert NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), stream) == {
             "name": "Acme.2", "version": "1.0.0"}
         assert stream.taken < 256 * 1024
@@ -111,11 +95,11 @@ def test_a_package_read_as_a_stream_is_read_only_up_to_its_nuspec():
 def test_a_package_whose_nuspec_comes_late_is_read_whole_and_a_broken_one_is_refused():
     entries = _entries(nupkg("Acme.2", "1.0.0"))
     nuspec_last = unseekable_zip(dict(sorted(entries.items(), key=lambda e: e[0].endswith(".nuspec"))))
-    assert NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), _ForwardOnly(nuspec_last)) == {
+    assert NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), ForwardOnly(nuspec_last)) == {
         "name": "Acme.2", "version": "1.0.0"}
     for junk in (b"not a zip" * 100, b"PK\x03\x04" + b"\x00" * 40):
         with pytest.raises(ItemError, match="corrupt NuGet package"):
-            NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), _ForwardOnly(junk))
+            NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), ForwardOnly(junk))
 
 
 NUSPEC = (b'<?xml version="1.0"?><package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">'
@@ -167,7 +151,7 @@ def test_a_package_no_zip_reader_can_read_is_refused_as_corrupt_not_a_crash(what
     """Read while the source is listed, any error of the zip reader is this package's: an ItemError (the
     package unmappable, saying why), never another exception, which would end the listing and the run."""
     data = _odd_packages()[what]
-    for read in (lambda: NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), _ForwardOnly(data)),
+    for read in (lambda: NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), ForwardOnly(data)),
                  lambda: NugetMigrator().read_identity(plain_file("Acme.2.1.0.0.nupkg"), io.BytesIO(data))):
         with pytest.raises(ItemError, match="corrupt NuGet package"):
             read()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e_helpers import ForwardOnly
 from ferry.rubygems import marshal
 from ferry.rubygems.psych import PsychError, load
 from ferry.rubygems.spec import (
@@ -175,22 +176,6 @@ def test_unusable_gems_are_refused(members, needle):
         read_gem(io.BytesIO(b"definitely not a tar" * 100))
 
 
-class _ForwardOnly(io.RawIOBase):
-    """A stream that can only be read forward (as an HTTP body), counting what was read from it."""
-
-    def __init__(self, data: bytes):
-        self._data, self.taken = data, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        chunk = self._data[self.taken:self.taken + len(buffer)]
-        buffer[:len(chunk)] = chunk
-        self.taken += len(chunk)
-        return len(chunk)
-
-
 def test_a_gem_read_as_a_stream_is_read_only_up_to_its_gemspec():
     """Naming a gem from its bytes (a listing with nothing else to go on) reads it as it downloads: the
     metadata.gz RubyGems writes first is read, the megabytes of data.tar.gz after it are not."""
@@ -198,7 +183,7 @@ def test_a_gem_read_as_a_stream_is_read_only_up_to_its_gemspec():
 
     metadata = gzip.compress(b"--- !ruby/object:Gem::Specification\nname: big\nversion: !ruby/object:Gem::Version\n"
                              b"  version: 1.0.0\nplatform: ruby\n")
-    stream = _ForwardOnly(_tar({"metadata.gz": metadata, "data.tar.gz": os.urandom(4 * 1024 ** 2)}).getvalue())
+    stream = ForwardOnly(_tar({"metadata.gz": metadata, "data.tar.gz": os.urandom(4 * 1024 ** 2)}).getvalue())
     spec = read_gem(stream)
     assert (spec.name, spec.version) == ("big", "1.0.0")
     assert stream.taken < 64 * 1024
