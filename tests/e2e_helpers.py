@@ -90,3 +90,22 @@ class ForwardOnly(io.RawIOBase):
         buffer[:len(chunk)] = chunk
         self.taken += len(chunk)
         return len(chunk)
+
+
+def older_ledger(path: Path, schema: int) -> bytes:
+    """A ledger at ``path`` as a ferry of schema ``schema`` leaves it, holding one finished ``migrate`` run;
+    returns its bytes (to check that reading it changed nothing)."""
+    import sqlite3
+
+    from sqlite_utils import Database
+
+    from ferry.state.migrations import migrate
+
+    db = Database(sqlite3.connect(path))
+    migrate(db, str(path), upto=schema)
+    db.execute("INSERT INTO runs (command, job, started, ended, status, counts) VALUES "
+               "('migrate', 'job.toml', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'ok', '{}')")
+    db.conn.commit()
+    db.close()
+    return path.read_bytes()
+

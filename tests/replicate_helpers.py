@@ -179,3 +179,17 @@ def differences(sandbox, source: tuple[str, str, str], target: tuple[str, str, s
     diffs += [f"deprecated {k}: source {da.get(k)!r} target {db.get(k)!r}" for k in sorted(set(da) | set(db))
               if da.get(k) != db.get(k)]
     return diffs
+
+
+def one_file_replica(sandbox, tmp_path: Path, monkeypatch) -> tuple[Path, "Seeder"]:
+    """Fake AWS credentials, one generic file in the source region's repository ``packages``, and a job
+    replicating it to the target region's; returns the job file and the source's seeder."""
+    from e2e_helpers import aws_env
+
+    aws_env(monkeypatch, tmp_path)
+    src = Seeder(sandbox, SOURCE_REGION)
+    src.create("packages")
+    src.generic("packages", "tools", "installer", "1.0", {"a.bin": b"a"})
+    return write_replica_job(tmp_path / "replica.toml", sandbox.urls()["codeartifact"],
+                             [("packages", "packages")]), src
+

@@ -436,19 +436,10 @@ def test_status_reads_a_ledger_of_an_older_ferry_without_upgrading_it(tmp_path, 
     import sqlite3
     from contextlib import closing
 
-    from sqlite_utils import Database
-
-    from e2e_helpers import ferry
-    from ferry.state.migrations import migrate
+    from e2e_helpers import ferry, older_ledger
 
     path = tmp_path / "old.db"
-    db = Database(sqlite3.connect(path))
-    migrate(db, str(path), upto=1)
-    db.execute("INSERT INTO runs (command, job, started, ended, status, counts) VALUES "
-               "('migrate', 'job.toml', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'ok', '{}')")
-    db.conn.commit()
-    db.close()
-    before = path.read_bytes()
+    before = older_ledger(path, 1)
     assert ferry("status", "--state", str(path)) == 0
     assert capsys.readouterr().out.startswith("Run 1 (migrate, ok)")
     assert ferry("report", "--state", str(path), "--html", str(tmp_path / "r.html")) == 0

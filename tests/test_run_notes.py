@@ -11,7 +11,7 @@ from contextlib import closing
 import pytest
 from sqlite_utils import Database
 
-from e2e_helpers import aws_env, ferry, npm_job
+from e2e_helpers import ferry, npm_job, older_ledger
 from ferry import redact
 from ferry.errors import FatalError
 from ferry.report import build_report, render_json, render_markdown, render_table
@@ -75,13 +75,7 @@ def test_status_and_report_read_an_older_ferrys_ledger_without_notes_and_leave_i
     """The scheduled runner's older ferry still writes the ledger (schema before 0010): read from an upgraded
     copy, its report says the run kept no notes, and the file keeps its schema."""
     path = tmp_path / "old.db"
-    db = Database(sqlite3.connect(path))
-    migrate(db, str(path), upto=SCHEMA_VERSION - 1)
-    db.execute("INSERT INTO runs (command, job, started, ended, status, counts) VALUES "
-               "('migrate', 'job.toml', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'ok', '{}')")
-    db.conn.commit()
-    db.close()
-    before = path.read_bytes()
+    before = older_ledger(path, SCHEMA_VERSION - 1)
     assert ferry("status", "--state", str(path)) == 0
     assert capsys.readouterr().out.startswith("Run 1 (migrate, ok)")
     assert ferry("report", "--state", str(path)) == 0
@@ -184,13 +178,9 @@ def test_a_stopped_migrate_keeps_its_notes(job, tmp_path, monkeypatch, stop, cod
 
 
 def test_a_replicate_runs_notes_are_kept_with_it(sandbox, tmp_path, monkeypatch):
-    from replicate_helpers import SOURCE_REGION, Seeder, write_replica_job
+    from replicate_helpers import one_file_replica
 
-    aws_env(monkeypatch, tmp_path)
-    src = Seeder(sandbox, SOURCE_REGION)
-    src.create("packages")
-    src.generic("packages", "tools", "installer", "1.0", {"a.bin": b"a"})
-    job = write_replica_job(tmp_path / "replica.toml", sandbox.urls()["codeartifact"], [("packages", "packages")])
+    job, _src = one_file_replica(sandbox, tmp_path, monkeypatch)
     state = str(tmp_path / "replica.db")
     assert ferry("replicate", str(job), "--state", state, "--create-missing", "--no-progress") == 0
     with LedgerReader(state) as reader:

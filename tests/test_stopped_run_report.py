@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from e2e_helpers import aws_env, ferry, npm_job
+from e2e_helpers import ferry, npm_job
 from ferry.errors import FatalError
 from ferry.sandbox.seed import NexusSeeder
 
@@ -51,13 +51,9 @@ def test_a_run_refused_before_it_is_recorded_writes_no_report(job, tmp_path):
 
 def test_an_interrupted_replicate_writes_its_own_report(sandbox, tmp_path, monkeypatch):
     from ferry import engine as ferry_engine
-    from replicate_helpers import SOURCE_REGION, Seeder, write_replica_job
+    from replicate_helpers import one_file_replica
 
-    aws_env(monkeypatch, tmp_path)
-    src = Seeder(sandbox, SOURCE_REGION)
-    src.create("packages")
-    src.generic("packages", "tools", "installer", "1.0", {"a.bin": b"a"})
-    job = write_replica_job(tmp_path / "replica.toml", sandbox.urls()["codeartifact"], [("packages", "packages")])
+    job, src = one_file_replica(sandbox, tmp_path, monkeypatch)
     state, report = str(tmp_path / "replica.db"), tmp_path / "replica-report.json"
     args = ("replicate", str(job), "--state", state, "--create-missing", "--no-progress", "--report", str(report))
     assert ferry(*args) == 0
