@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timezone
+import time
 from typing import Any
 
 from ferry.sandbox.nexus.config import NexusConfig
@@ -19,8 +19,12 @@ def iso(ts: float | None) -> str | None:
     """Nexus's date form, e.g. ``2018-08-25T15:00:50.408+00:00`` (``None`` stays ``None``)."""
     if ts is None:
         return None
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+00:00"
+    # time.gmtime, not datetime: three dates per asset of every listing page, and this is twice as fast.
+    whole = int(ts // 1)
+    micros = round((ts - whole) * 1e6)  # as datetime.fromtimestamp rounds
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros // 1000:03d}+00:00"
 
 
 def item_id(repo: str, ext: str) -> str:
