@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
 
 import pytest
@@ -216,3 +217,33 @@ def test_real_mvn_deploys_to_artifactory_and_resolves_from_codeartifact(world):
     for name, key in (("widget-3.1.0.jar", (None, "jar")), ("widget-3.1.0-sources.jar", ("sources", "jar"))):
         assert mh.local_file(consumer, "com.acme.ci", "widget", "3.1.0", name).read_bytes() == files[key]
         assert mh.came_from(consumer, "com.acme.ci", "widget", "3.1.0", name) == "standin"
+
+
+def test_a_nuget_package_read_whole_to_learn_its_name_is_copied_into_the_spool_folder_not_tmp(world, monkeypatch):
+    """Users point --spool at a big volume because the temporary folder is small; a package whose .nuspec comes
+    after megabytes of other entries is copied whole while the source is listed, and that copy was made in the
+    temporary folder whatever --spool said. It is made in the spool folder now."""
+    import tempfile
+    import traceback
+
+    made_in = []
+    temporary_file = tempfile.TemporaryFile
+
+    def recording(*args, **kwargs):
+        # Only the copies NuGet's identity read makes: the stand-ins in this process make temporary files too.
+        if any(frame.filename.endswith("migrators/nuget.py") for frame in traceback.extract_stack()):
+            made_in.append(kwargs.get("dir"))
+        return temporary_file(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", recording)
+    seeder, state, spool = world["seeder"], world["state"], world["tmp"] / "big-volume"
+    spool.mkdir()
+    entries = zipfile.ZipFile(io.BytesIO(nupkg("Acme.2", "1.0.0", body=os.urandom(2 * 1024 ** 2))))
+    data = unseekable_zip({info.filename: entries.read(info) for info in
+                           sorted(entries.infolist(), key=lambda i: i.filename.endswith(".nuspec"))})
+    seeder.deploy("nuget-local", "Acme.2.1.0.0.nupkg", data)
+    seeder.delete_properties("nuget-local", "Acme.2.1.0.0.nupkg", ["nuget.id", "nuget.version"])
+    job = _job(world, "nuget-local", "nuget-store")
+    assert ferry("migrate", str(job), "--state", state, "--spool", str(spool), "--no-progress") == 0
+    assert report(state)["states"] == {"confirmed": 1}
+    assert made_in == [spool]

@@ -319,7 +319,7 @@ class Engine:
         def listing(ctx: MappingContext) -> Iterator[SourceItem]:
             # The source listing runs ahead in a thread while the plan indexes the target (bounded).
             return inventory.prefetched(inventory.want(self.source, ctx.mapping, ctx.migrator, self.job.options,
-                                                       shard, retry=self.request_retry))
+                                                       shard, retry=self.request_retry, spool=self.settings.spool))
 
         upcoming = listing(self.mappings[0]) if self.mappings else None
         try:

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Iterator, Mapping, TypeVar
 
 import urllib3
@@ -31,21 +32,24 @@ _NO_ASSETS = ("Disposed", "Deleted")
 
 
 def want(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
-         shard: Shard | None = None, retry: Callable[[Callable[[], T]], T] = lambda fn: fn()) -> Iterator[SourceItem]:
+         shard: Shard | None = None, retry: Callable[[Callable[[], T]], T] = lambda fn: fn(),
+         spool: Path | None = None) -> Iterator[SourceItem]:
     """The source items of ``mapping`` that the job selects (filters: include/exclude, ``since``,
     and with ``shard`` only the packages that shard owns).
 
     A migrator whose verdict on one file depends on the others of the listing (Maven: only a
     SNAPSHOT's newest build is published) has a ``screen(items)`` method; the selected items pass
     through it, in one stream. A file that only its own bytes can name (see :func:`_told`) is read, under
-    ``retry`` (the request layer's policy).
+    ``retry`` (the request layer's policy); what that read copies to disk goes into the folder ``spool`` (the
+    job's ``--spool``; None: the temporary folder).
     """
-    items = _selected(source, mapping, migrator, options, shard, retry)
+    items = _selected(source, mapping, migrator, options, shard, retry, spool)
     screen = getattr(migrator, "screen", None)
     return screen(items) if screen is not None else items
 
 
-def _told(source: Source, migrator: Migrator, file: SourceFile, retry: Callable[[Callable[[], T]], T]) -> SourceFile:
+def _told(source: Source, migrator: Migrator, file: SourceFile, retry: Callable[[Callable[[], T]], T],
+          spool: Path | None) -> SourceFile:
     """``file`` with the identity hints ``migrator.read_identity`` reads from its bytes (a gem's gemspec, a
     package's .nuspec), for a file whose listing does not tell it (``migrator.identity_unknown``: no hints,
     a file name that reads several ways), or else with the reason in hint ``unreadable`` (and, where the read
@@ -57,7 +61,7 @@ def _told(source: Source, migrator: Migrator, file: SourceFile, retry: Callable[
         resp = source.open_locator(file.url, file.path)
         try:
             resp.raw.decode_content = True  # the file's own bytes, whatever encoding the transfer used
-            return migrator.read_identity(file, resp.raw)
+            return migrator.read_identity(file, resp.raw, spool)
         except urllib3.exceptions.HTTPError as err:  # the body broke off (read by hand, not through requests)
             raise RetryableError(f"reading {file.path}: {type(err).__name__}") from None
         finally:
@@ -74,7 +78,7 @@ def _told(source: Source, migrator: Migrator, file: SourceFile, retry: Callable[
 
 
 def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, options: Options,
-              shard: Shard | None, retry: Callable[[Callable[[], T]], T]) -> Iterator[SourceItem]:
+              shard: Shard | None, retry: Callable[[Callable[[], T]], T], spool: Path | None) -> Iterator[SourceItem]:
     # A source whose repositories hold several formats (CodeArtifact) lists only the migrator's: another
     # format's file must never be taken for one of this format (a generic package's .tgz for an npm tarball).
     if getattr(source, "lists_by_format", False):
@@ -87,7 +91,7 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
     try:
         for file in files:
             if identity_unknown is not None and identity_unknown(file):
-                file = _told(source, migrator, file, retry)
+                file = _told(source, migrator, file, retry, spool)
             item = migrator.identify(file, mapping)
             if item is None:
                 continue

@@ -148,11 +148,13 @@ class Migrator(Protocol):
     # source has the version yanked), kept as the row's reason; ``ferry report`` lists such rows as remarks.
     # Optional: ``forget(mapping)``, called by ``inventory.want`` when a listing of ``mapping`` ends: drop what
     # identify kept for that listing (NuGet and Swift claims), so the next listing of it starts afresh.
-    # Optional, as a pair: ``identity_unknown(file) -> bool`` and ``read_identity(file, stream) -> Mapping[str,
-    # str]``. Where the first says only the file's own bytes can tell what it is (no identity hints, a file name
-    # that reads several ways), ``inventory.want`` opens the file and the second reads the identity hints from the
-    # stream (forward only, as little as it needs); identify then sees them among ``file.hints``, or, where the
-    # read failed (ItemError, or a RetryableError after the retries), the reason in hint ``unreadable``.
+    # Optional, as a pair: ``identity_unknown(file) -> bool`` and ``read_identity(file, stream, spool) ->
+    # Mapping[str, str]``. Where the first says only the file's own bytes can tell what it is (no identity hints, a
+    # file name that reads several ways), ``inventory.want`` opens the file and the second reads the identity hints
+    # from the stream (forward only, as little as it needs; what it must copy to disk goes into the folder
+    # ``spool``, the job's ``--spool``, or the temporary folder where that is None); identify then sees them among
+    # ``file.hints``, or, where the read failed (ItemError, or a RetryableError after the retries), the reason in
+    # hint ``unreadable``.
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item a source file is, None if it is not an item at all (checksum files, index pages),

@@ -140,12 +140,13 @@ def nuspec_fields(text: bytes) -> tuple[str, str, tuple[str, ...]]:
     return found.get("id", ""), found.get("version", ""), tuple(types)
 
 
-def read_nuspec_stream(stream: BinaryIO) -> tuple[str, str, tuple[str, ...]]:
+def read_nuspec_stream(stream: BinaryIO, spool: Path | None = None) -> tuple[str, str, tuple[str, ...]]:
     """As :func:`read_nuspec`, from a package read forward only (a download), as far as its ``.nuspec``:
     NuGet's pack writes ``_rels/.rels`` and then the ``.nuspec`` first, so that is a few kilobytes. A package
     whose entries cannot be walked that way (sizes after the data of an uncompressed entry, ZIP64 headers) is
-    read whole into a temporary file first; memory stays bounded either way. Raises ItemError."""
-    with tempfile.SpooledTemporaryFile(max_size=1024 ** 2) as copy:
+    read whole into a temporary file first, in the folder ``spool`` (the job's ``--spool``; None: the temporary
+    folder, which may be too small for a 2 GB package); memory stays bounded either way. Raises ItemError."""
+    with tempfile.SpooledTemporaryFile(max_size=1024 ** 2, dir=spool) as copy:
         tee = _Copying(stream, copy)
         try:
             text = _nuspec_ahead(tee)
@@ -298,10 +299,11 @@ class NugetMigrator(NoPackageFacts):
             (file.hints.get("nuget.version") or file.hints.get("version"))
         return filename.lower().endswith(".nupkg") and not hinted and split_filename(filename) is None
 
-    def read_identity(self, file: SourceFile, stream: BinaryIO) -> dict[str, str]:
+    def read_identity(self, file: SourceFile, stream: BinaryIO, spool: Path | None = None) -> dict[str, str]:
         """Id and version hints from the ``.nuspec`` of the package ``stream`` holds, read forward as far as
-        that (see :func:`read_nuspec_stream`). Raises ItemError if it is not a readable package."""
-        package_id, version, _types = read_nuspec_stream(stream)
+        that (see :func:`read_nuspec_stream`; a package read whole is copied into the folder ``spool``).
+        Raises ItemError if it is not a readable package."""
+        package_id, version, _types = read_nuspec_stream(stream, spool)
         return {"name": package_id, "version": version}
 
     def forget(self, mapping: RepositoryMapping) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from pathlib import Path
 from typing import BinaryIO
 
 from ferry.config import RepositoryMapping
@@ -88,9 +89,10 @@ class RubyMigrator(NoPackageFacts):
             (hints.get("rubygems.version") or hints.get("version"))
         return filename.endswith(".gem") and not hinted and len(file_name_readings(filename)) != 1
 
-    def read_identity(self, file: SourceFile, stream: BinaryIO) -> dict[str, str]:
+    def read_identity(self, file: SourceFile, stream: BinaryIO, spool: Path | None = None) -> dict[str, str]:
         """Name, version and platform hints from the gemspec of the gem ``stream`` holds, read forward as far as
-        its ``metadata.gz`` (the first member RubyGems writes). Raises ItemError if it is not a readable gem."""
+        its ``metadata.gz`` (the first member RubyGems writes; nothing is copied, so ``spool`` is not used).
+        Raises ItemError if it is not a readable gem."""
         try:
             spec = read_gem(stream)
         except GemError as err:
