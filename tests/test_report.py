@@ -206,7 +206,7 @@ def test_an_earlier_run_says_what_it_ended_with_once_later_runs_took_its_items(l
     with LedgerReader(path) as reader:
         report = build_report(reader, first)
     ended_with = ("run 1 ended with confirmed 2, conflict 1, failed 1, only_in_target 1, planned 4, same 1; "
-                  "1 of its items were planned again or removed by later runs, which report them")
+                  "1 of its items was planned again or removed by later runs, which report them")
     assert "same" not in report.counts  # the item is under the later run now
     assert ended_with in render_table(report)
     assert ended_with in render_markdown(report)
@@ -692,3 +692,32 @@ def test_a_report_read_while_a_run_writes_the_ledger_is_of_one_moment(ledger, mo
     assert failed_in_table == report.counts["failed"] == len([r for r in report.failures if r.state == "failed"]) == 1
     with LedgerReader(path, read_only=True) as reader:  # the next status sees the commit
         assert reader.counts(run_id)["failed"] == 2
+
+
+def test_counts_of_one_are_singular(tmp_path, capsys):
+    """The estimate said "1 files", the HTML page "1 files in 1 versions" and "1 items finished", report --merge
+    "1 items"."""
+    from e2e_helpers import ferry
+    from ferry.report_html import render_html
+
+    path = tmp_path / "ledger.db"
+    item = SourceItem(ItemKey("npm", "", "left-pad", "1.0.0", "package.tgz"), size=2048, checksums={"sha256": sha(1)})
+    with LedgerWriter(path) as writer:
+        audit = writer.start_run("audit", "job.toml")
+        for e in plan([item], []):
+            writer.planned(e, "npm-hosted", "npm-store")
+        writer.end_run("ok")
+    with LedgerReader(path) as reader:
+        planned = build_report(reader, audit)
+    with LedgerWriter(path) as writer:
+        migrate = writer.start_run("migrate", "job.toml")
+        writer.transition("npm-store", item.key, "confirmed", target_sha256=item.sha256)
+        writer.end_run("ok")
+    with LedgerReader(path) as reader:
+        page = render_html(build_report(reader, migrate), reader)
+    assert "estimate: 1 file (2.0 KiB) to publish, about 0s at 10 publishes/s" in render_table(planned)
+    assert "**Estimate:** 1 file to publish, about 0s at 10 publishes/s" in render_markdown(planned)
+    assert "<p>1 file in 1 version (2.0 KiB); " in page and "<p>1 item finished over 1 minute(s).</p>" in page
+    capsys.readouterr()
+    assert ferry("report", "--merge", str(path), "-o", str(tmp_path / "m.json")) == 0
+    assert capsys.readouterr().err.startswith(f"{path}: 1 item, last run {migrate} migrate ok")

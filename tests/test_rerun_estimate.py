@@ -40,8 +40,8 @@ def test_files_that_failed_to_reach_the_target_are_in_the_estimate(tmp_path):
     assert report.counts == {"confirmed": 1, "conflict": 1, "failed": 3, "unmappable": 1}
     table = render_table(report)
     (line,) = [line for line in table.splitlines() if line.startswith("estimate:")]
-    assert line == "estimate: 1 files (2.9 KiB) to publish (1 failed, which a rerun retries), about 0s at 2 publishes/s"
-    assert ("**Estimate:** 1 files to publish (1 failed, which a rerun retries), about 0s at 2 publishes/s"
+    assert line == "estimate: 1 file (2.9 KiB) to publish (1 failed, which a rerun retries), about 0s at 2 publishes/s"
+    assert ("**Estimate:** 1 file to publish (1 failed, which a rerun retries), about 0s at 2 publishes/s"
             in render_markdown(report))
     assert json.loads(render_json(report))["estimate"] == {
         "publishes_per_second": 2.0, "pending_files": 0, "retried_files": 1, "files": 1, "seconds": 0.5}
@@ -69,7 +69,7 @@ def test_after_a_migrate_with_failed_items_the_estimate_counts_what_the_rerun_pu
     assert ferry("status", "--state", state) == 0
     for out in capsys.readouterr().out.split("Run 1 ")[1:]:  # the run's table, then status's
         (line,) = [line for line in out.splitlines() if line.startswith("estimate:")]
-        assert line.startswith("estimate: 1 files (") and "(1 failed, which a rerun retries)" in line, line
+        assert line.startswith("estimate: 1 file (") and "(1 failed, which a rerun retries)" in line, line
     monkeypatch.setattr(Engine, "_origin_blocks", real)
     assert ferry(*args) == 0
     assert "estimate: 0 files (0 B) to publish, about 0s" in capsys.readouterr().out

@@ -135,6 +135,11 @@ def _differences(reader: LedgerReader, run_id: int | None, limit: int) -> dict[s
     return found
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun`` in the number ``n`` takes: ``1 file``, ``0 files``, ``2 more reasons``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def format_bytes(n: int) -> str:
     """``1536`` → ``'1.5 KiB'``."""
     if n < 1024:
@@ -260,8 +265,8 @@ def superseded_note(report: RunReport) -> str | None:
         return None
     ended_with = ", ".join(f"{state} {n}" for state, n in sorted(run.counts.items()))
     taken = sum(run.counts.values()) - sum(report.counts.values())
-    return (f"run {run.id} ended with {ended_with}; {taken} of its items were planned again or removed by later "
-            "runs, which report them")
+    return (f"run {run.id} ended with {ended_with}; {taken} of its items {'was' if taken == 1 else 'were'} planned "
+            "again or removed by later runs, which report them")
 
 
 def _retried(report: RunReport) -> str:
@@ -286,7 +291,7 @@ def render_markdown(report: RunReport) -> str:
                         "conflict", "failed", "skipped", *removed], rows)
     lines += ["", "**States:** " + (", ".join(f"{k} {v}" for k, v in report.counts.items()) or "none"),
               "", "**Actions:** " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"),
-              "", f"**Estimate:** {report.files_to_publish} files to publish{_retried(report)}, about "
+              "", f"**Estimate:** {counted(report.files_to_publish, 'file')} to publish{_retried(report)}, about "
               f"{format_duration(report.estimated_seconds)} at {format_rate(report.rate)} publishes/s", ""]
     if report.skipped:
         lines += [f"## Skipped ({sum(report.skipped.values())})", ""]
@@ -353,7 +358,7 @@ def render_table(report: RunReport, problems: bool = True, notes: bool = True) -
     out += [line(row) for row in cells[1:-1]]
     out += [line(["-" * w for w in widths]), line(cells[-1]), ""]
     out.append("actions: " + (", ".join(f"{k} {v}" for k, v in report.actions.items()) or "none"))
-    out.append(f"estimate: {report.files_to_publish} files ({format_bytes(report.bytes_to_publish)}) to "
+    out.append(f"estimate: {counted(report.files_to_publish, 'file')} ({format_bytes(report.bytes_to_publish)}) to "
                f"publish{_retried(report)}, about {format_duration(report.estimated_seconds)} at "
                f"{format_rate(report.rate)} publishes/s")
     if report.skipped:
@@ -361,7 +366,8 @@ def render_table(report: RunReport, problems: bool = True, notes: bool = True) -
         shown = list(report.skipped.items())[:TERMINAL_SKIP_REASONS]
         out += [f"  ~ {n} {one_line(reason) or '(no reason recorded)'}" for reason, n in shown]
         if len(report.skipped) > len(shown):
-            out.append(f"  ... and {len(report.skipped) - len(shown)} more reasons (ferry report lists them all)")
+            out.append(f"  ... and {counted(len(report.skipped) - len(shown), 'more reason')} (ferry report lists them "
+                       "all)")
     if report.remarks:
         out += ["", f"{report.remarks_total} copied file(s) with a remark (not failures):"]
         shown_remarks = report.remarks[:TERMINAL_SKIP_REASONS]

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ferry.report import RunReport, ended_text, format_bytes, listed_failures, superseded_note, write_file
+from ferry.report import RunReport, counted, ended_text, format_bytes, listed_failures, superseded_note, write_file
 from ferry.state.reader import ItemRow, LedgerReader
 
 LARGEST = 10
@@ -123,7 +123,7 @@ def _throughput(per_minute: list[tuple[str, int]] | None) -> str:
     parts.append(f'<text x="0" y="{chart_h + 32}" font-size="12">peak {top} items/min</text></svg>')
     total = sum(n for _, n in minutes)
     rows = [[m, n] for m, n in minutes if n]
-    return (parts[0] + "".join(parts[1:]) + f"<p>{total} items finished over {len(minutes)} minute(s).</p>"
+    return (parts[0] + "".join(parts[1:]) + f"<p>{counted(total, 'item')} finished over {len(minutes)} minute(s).</p>"
             + _table(["minute (UTC)", "items finished"], rows, {1}))
 
 
@@ -155,7 +155,8 @@ def render_html(report: RunReport, reader: LedgerReader | None = None) -> str:
     body = [
         f"<h1>{_e(title)}</h1><p>{subtitle}<br><span class=\"muted\">ledger <code>{_e(report.ledger)}</code>"
         "</span></p>",
-        f"<p>{t.get('files', 0)} files in {t.get('versions', 0)} versions ({_e(format_bytes(t.get('bytes', 0)))}); "
+        f"<p>{counted(t.get('files', 0), 'file')} in {counted(t.get('versions', 0), 'version')} "
+        f"({_e(format_bytes(t.get('bytes', 0)))}); "
         "states: " + (_e(", ".join(f"{k} {v}" for k, v in report.counts.items())) or "none") + "</p>",
         "<h2>Outcomes by repository and format</h2>",
         _table(["repository", "format", "versions", "files", "bytes", *(label for label, _, _ in BANDS)],

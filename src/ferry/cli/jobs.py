@@ -308,7 +308,7 @@ def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
     report carries that run's notes, each led by the shard's ledger and run."""
     from dataclasses import replace
 
-    from ferry.report import build_report
+    from ferry.report import build_report, counted
     from ferry.state.merge import merged
 
     if not merge:
@@ -319,7 +319,7 @@ def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
         for part in parts:
             last = part.last_run
             state = f"last run {last.id} {last.command} {last.status}" if last else "no run recorded"
-            typer.echo(f"{part.path}: {part.items} items, {state}", err=True)
+            typer.echo(f"{part.path}: {counted(part.items, 'item')}, {state}", err=True)
         notes = [f"{part.path} (run {part.last_run.id}): {note}" for part in parts if part.last_run
                  for note in part.last_run.notes]
         return replace(build_report(reader, None), notes=notes)
