@@ -222,7 +222,7 @@ def test_real_mvn_deploys_to_artifactory_and_resolves_from_codeartifact(world):
 def test_a_nuget_package_read_whole_to_learn_its_name_is_copied_into_the_spool_folder_not_tmp(world, monkeypatch):
     """Users point --spool at a big volume because the temporary folder is small; a package whose .nuspec comes
     after megabytes of other entries is copied whole while the source is listed, and that copy was made in the
-    temporary folder whatever --spool said. It is made in the spool folder now."""
+    temporary folder whatever --spool said. It is made in the spool folder now, by audit and verify too."""
     import tempfile
     import traceback
 
@@ -244,6 +244,10 @@ def test_a_nuget_package_read_whole_to_learn_its_name_is_copied_into_the_spool_f
     seeder.deploy("nuget-local", "Acme.2.1.0.0.nupkg", data)
     seeder.delete_properties("nuget-local", "Acme.2.1.0.0.nupkg", ["nuget.id", "nuget.version"])
     job = _job(world, "nuget-local", "nuget-store")
+    # audit and verify read the package to name it as migrate does, and take --spool for that copy too
+    assert ferry("audit", str(job), "--state", state, "--spool", str(spool)) == 0
+    assert made_in == [spool]
     assert ferry("migrate", str(job), "--state", state, "--spool", str(spool), "--no-progress") == 0
     assert report(state)["states"] == {"confirmed": 1}
-    assert made_in == [spool]
+    assert ferry("verify", str(job), "--state", state, "--spool", str(spool)) == 0
+    assert made_in == [spool] * 3

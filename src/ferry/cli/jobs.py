@@ -175,6 +175,10 @@ JOB = typer.Argument(..., metavar="JOB", help="Job file (TOML).", exists=False)
 STATE = typer.Option(Path("ferry.db"), "--state", metavar="FILE", help=STATE_HELP)
 REPORT = typer.Option(None, "--report", metavar="FILE", help="Also write the report to FILE (.json, .csv, .md or .html).")
 SPOOL = typer.Option(None, "--spool", metavar="DIR", help="Folder for downloads in flight (default: a temporary folder).")
+# audit and verify download nothing to publish, but a package whose listing does not name it (a NuGet package
+# without properties, its .nuspec at the end) is copied while it is read: a big one must not fill /tmp.
+READ_SPOOL = typer.Option(None, "--spool", metavar="DIR", help="Folder for packages copied while read to learn "
+                          "their names (default: a temporary folder).")
 ALLOW_HTTP = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts.")
 CA_BUNDLE = typer.Option(None, "--ca-bundle", metavar="FILE", help="CA certificates file for a private CA.")
 INCLUDE = typer.Option(None, "--include", metavar="GLOB", help="Only packages matching this glob (repeatable).")
@@ -198,13 +202,13 @@ def register(app: typer.Typer) -> None:
               create_missing: bool = typer.Option(False, "--create-missing",
                                                   help="Plan against an empty target where the domain or a "
                                                        "repository is missing (creates nothing; migrate would)."),
-              allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
+              spool: Optional[Path] = READ_SPOOL, allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
               include: Optional[List[str]] = INCLUDE, exclude: Optional[List[str]] = EXCLUDE,
               since: Optional[str] = SINCE, shard: Optional[str] = SHARD,
               snapshots: Optional[str] = SNAPSHOTS) -> None:
         """Dry run: plan every item as copy / same / conflict / only-in-target / unmappable / skipped.
         Publishes nothing."""
-        _run("audit", job, state, report, None, allow_http, ca_bundle, create_missing, False, shard,
+        _run("audit", job, state, report, spool, allow_http, ca_bundle, create_missing, False, shard,
              include=include or None, exclude=exclude or None, since=since, snapshots=snapshots)
 
     @app.command()
@@ -227,10 +231,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def verify(job: Path = JOB, state: Optional[Path] = JOB_STATE, report: Optional[Path] = REPORT,
-               allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
+               spool: Optional[Path] = READ_SPOOL, allow_http: bool = ALLOW_HTTP, ca_bundle: Optional[str] = CA_BUNDLE,
                shard: Optional[str] = SHARD, snapshots: Optional[str] = SNAPSHOTS) -> None:
         """Re-check every source item against the target by SHA-256: missing, differing and extra items."""
-        _run("verify", job, state, report, None, allow_http, ca_bundle, False, False, shard, snapshots=snapshots)
+        _run("verify", job, state, report, spool, allow_http, ca_bundle, False, False, shard, snapshots=snapshots)
 
     @app.command()
     def status(state: Path = STATE,
