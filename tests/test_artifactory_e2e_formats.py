@@ -251,3 +251,37 @@ def test_a_nuget_package_read_whole_to_learn_its_name_is_copied_into_the_spool_f
     assert report(state)["states"] == {"confirmed": 1}
     assert ferry("verify", str(job), "--state", state, "--spool", str(spool)) == 0
     assert made_in == [spool] * 3
+
+
+def test_a_spool_disk_that_cannot_take_the_copy_made_to_name_a_nuget_package_stops_the_run_clearly(
+        world, monkeypatch, capsys):
+    """The copy a package without properties needs (its .nuspec after a 2 MiB entry) lands on a full disk: the run
+    stops with the one line a full spool gives a download (exit 3), nothing is failed or published, and with
+    space again the same command completes. Before, the OSError went up through the listing unexplained."""
+    import tempfile
+    import traceback
+
+    temporary_file = tempfile.TemporaryFile
+
+    def full_disk(*args, **kwargs):  # the copy NuGet's identity read makes lands on a disk with no space left
+        if any(frame.filename.endswith("migrators/nuget.py") for frame in traceback.extract_stack()):
+            return open("/dev/full", "w+b")
+        return temporary_file(*args, **kwargs)
+
+    seeder, state, spool = world["seeder"], world["state"], world["tmp"] / "small-volume"
+    spool.mkdir()
+    entries = zipfile.ZipFile(io.BytesIO(nupkg("Acme.3", "1.0.0", body=os.urandom(2 * 1024 ** 2))))
+    data = unseekable_zip({info.filename: entries.read(info) for info in
+                           sorted(entries.infolist(), key=lambda i: i.filename.endswith(".nuspec"))})
+    seeder.deploy("nuget-local", "Acme.3.1.0.0.nupkg", data)
+    seeder.delete_properties("nuget-local", "Acme.3.1.0.0.nupkg", ["nuget.id", "nuget.version"])
+    job = _job(world, "nuget-local", "nuget-store")
+    monkeypatch.setattr(tempfile, "TemporaryFile", full_disk)
+    assert ferry("migrate", str(job), "--state", state, "--spool", str(spool), "--no-progress") == 3
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"ferry: error: spool folder {spool} cannot take more (No space left on device); free space or give "
+        "another --spool")
+    assert "failed" not in report(state)["states"]
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)  # space again
+    assert ferry("migrate", str(job), "--state", state, "--spool", str(spool), "--no-progress") == 0
+    assert report(state)["states"] == {"confirmed": 1}

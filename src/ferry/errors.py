@@ -6,6 +6,9 @@ Messages are one line, say what is wrong and what to do, and never carry a secre
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 1
 EXIT_USAGE = 2
@@ -53,3 +56,15 @@ class RetryableError(FerryError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# Spool write errors that mean "this disk cannot take the file", not "this item is bad".
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+
+
+def spool_full(err: OSError, folder: Path | str) -> FatalError | None:
+    """The error to raise for ``err``, a write into the spool ``folder`` that failed because the disk cannot take
+    the file (full, over quota, file too large, read-only, failing); None for any other OSError."""
+    if err.errno not in _DISK_ERRORS:
+        return None
+    return FatalError(f"spool folder {folder} cannot take more ({err.strerror}); free space or give another --spool")

@@ -23,7 +23,7 @@ try:
 except ImportError:  # not POSIX: no locks, so no sweeping either
     fcntl = None  # type: ignore[assignment]
 
-from ferry.errors import FatalError, ItemError, RetryableError
+from ferry.errors import FatalError, ItemError, RetryableError, spool_full
 from ferry.migrators.base import Spooled, safe_asset_name
 from ferry.model import ALGORITHMS, Checksums, SourceItem
 
@@ -36,8 +36,6 @@ CONFIRM_DELAY = 0.5
 # CodeArtifact's "Asset file size" quota (5 GB by default, adjustable). Raise it with AWS, then set
 # FERRY_MAX_ASSET_BYTES to the new quota; bigger assets are reported unmappable, never half sent.
 MAX_ASSET_BYTES = 5 * 1024**3
-# Spool write errors that mean "this disk cannot take the file", not "this item is bad".
-_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
 def max_asset_bytes() -> int:
@@ -226,9 +224,9 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as err:
         raise RetryableError(f"download of {item.key} broke off: {type(err).__name__}") from None
     except OSError as err:
-        if err.errno in _DISK_ERRORS:
-            raise FatalError(f"spool folder {folder.parent} cannot take more ({err.strerror}); "
-                             "free space or give another --spool") from None
+        full = spool_full(err, folder.parent)
+        if full is not None:
+            raise full from None
         raise
     finally:
         response.close()

@@ -30,7 +30,7 @@ from xml.etree import ElementTree
 from requests_toolbelt import MultipartEncoder
 
 from ferry.config import RepositoryMapping
-from ferry.errors import FatalError, ItemError, RetryableError
+from ferry.errors import FatalError, ItemError, RetryableError, spool_full
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, source_item, unidentified
 from ferry.migrators.claims import Claims
 from ferry.model import SourceItem
@@ -145,19 +145,27 @@ def read_nuspec_stream(stream: BinaryIO, spool: Path | None = None) -> tuple[str
     NuGet's pack writes ``_rels/.rels`` and then the ``.nuspec`` first, so that is a few kilobytes. A package
     whose entries cannot be walked that way (sizes after the data of an uncompressed entry, ZIP64 headers) is
     read whole into a temporary file first, in the folder ``spool`` (the job's ``--spool``; None: the temporary
-    folder, which may be too small for a 2 GB package); memory stays bounded either way. Raises ItemError."""
-    with tempfile.SpooledTemporaryFile(max_size=1024 ** 2, dir=spool) as copy:
-        tee = _Copying(stream, copy)
-        try:
-            text = _nuspec_ahead(tee)
-        except zlib.error as err:
-            raise ItemError(f"corrupt NuGet package: an entry is not valid deflate data ({err})") from None
-        if text is not None:
-            return nuspec_fields(text)
-        while tee.read(1024 ** 2):
-            pass
-        copy.seek(0)
-        return read_nuspec(copy)
+    folder, which may be too small for a 2 GB package); memory stays bounded either way. Raises ItemError, and
+    FatalError when that folder's disk cannot take the copy (full, over quota, read-only)."""
+    try:
+        with tempfile.SpooledTemporaryFile(max_size=1024 ** 2, dir=spool) as copy:
+            tee = _Copying(stream, copy)
+            try:
+                text = _nuspec_ahead(tee)
+            except zlib.error as err:
+                raise ItemError(f"corrupt NuGet package: an entry is not valid deflate data ({err})") from None
+            if text is not None:
+                return nuspec_fields(text)
+            while tee.read(1024 ** 2):
+                pass
+            copy.seek(0)
+            return read_nuspec(copy)
+    except OSError as err:
+        # The disk's doing, not the package's: the run stops, as a download's full spool stops it.
+        full = spool_full(err, spool or tempfile.gettempdir())
+        if full is not None:
+            raise full from None
+        raise
 
 
 class _Copying:
