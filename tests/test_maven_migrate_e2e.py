@@ -139,6 +139,9 @@ def test_an_unfinished_version_in_the_target_is_finished(world):
     assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
     assert target_status(ca, "com.acme.ferry", "greeter", "1.0.0") == "Published"
     assert target_assets(ca, "com.acme.ferry", "greeter", "1.0.0") == expected_assets("greeter", "1.0.0", files)
+    # The jar found there was not usable until this run finished its version: written done (confirmed) only
+    # then, not "same" before the finish, which a run cut off there would have left claiming it done.
+    assert report(state)["states"] == {"confirmed": 8}
 
 
 def test_a_version_the_target_refuses_to_publish_is_a_failure_not_silence(world, capsys):
@@ -159,7 +162,15 @@ def test_a_version_the_target_refuses_to_publish_is_a_failure_not_silence(world,
     assert target_status(ca, "com.acme.ferry", "greeter", "1.0.0") == "Unfinished"
     assert target_status(ca, "com.acme.ferry", "greeter", "1.1.0") == "Published"
     result = report(state)
-    assert result["states"]["failed"] == 1
+    # Each file of the version is in the target but unusable: each is failed with why (not only the last,
+    # the others confirmed), and none is counted as a file a rerun publishes again.
+    assert result["states"] == {"confirmed": 6, "failed": 2, "only_in_target": 1}  # and the planted javadoc
+    files = world["artifacts"][("com.acme.ferry", "greeter", "1.0.0")]
+    assert {f["key"]: f["target_sha256"] for f in result["failures"]} == {
+        f"maven:com.acme.ferry/greeter@1.0.0/{name}": sha
+        for name, sha in expected_assets("greeter", "1.0.0", files).items()}
+    assert all(f["reason"].startswith("finishing the version: ") for f in result["failures"])
+    assert result["estimate"]["retried_files"] == 0
 
 
 def test_many_versions_of_one_artifact_finished_by_parallel_workers(world, sandbox):

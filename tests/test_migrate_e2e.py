@@ -506,6 +506,25 @@ def test_verify_says_why_a_file_the_target_holds_in_an_unfinished_version_is_mis
     assert not any("notes.txt" in line and "(" in line for line in out.splitlines())  # plain missing: no reason
 
 
+def test_a_generic_file_found_in_an_unfinished_version_is_done_only_once_the_version_is_published(world):
+    """The target holds one of the version's files, byte for byte, in an Unfinished version (an earlier run
+    stopped between files): the run publishes the rest, which publishes the version, and only then writes
+    the file found there done (``confirmed``: this run made it usable), never ``same`` before that."""
+    data = b"\x7fELF installer 3.4.0"  # the world's installer 3.4.0 holds it and notes.txt
+    world["ca"].publish_package_version(domain="acme", repository="generic-store", format="generic",
+                                        namespace="tools", package="installer", packageVersion="3.4.0",
+                                        assetContent=data, assetName="installer.bin",
+                                        assetSHA256=hashlib.sha256(data).hexdigest(), unfinished=True)
+    state = str(world["state"])
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    version = world["ca"].describe_package_version(domain="acme", repository="generic-store", format="generic",
+                                                   namespace="tools", package="installer", packageVersion="3.4.0")
+    assert version["packageVersion"]["status"] == "Published"
+    with sqlite3.connect(state) as db:
+        rows = dict(db.execute("SELECT asset, state FROM items WHERE package = 'installer'").fetchall())
+    assert rows == {"installer.bin": "confirmed", "notes.txt": "confirmed"}
+
+
 @pytest.mark.parametrize("rates, shard, said", [
     ("", [], "at 10 publishes/s"),
     ("\n[options.rates]\npublish = 50\n", [], "at 50 publishes/s"),

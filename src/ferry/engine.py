@@ -44,7 +44,7 @@ from ferry.redact import redact, register
 from ferry.retry import ITEM, REQUEST, failure_reason, retrying
 from ferry.shard import Shard
 from ferry.sources.base import Source
-from ferry.state.ledger import LedgerWriter
+from ferry.state.ledger import LedgerWriter, Transition
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.state.target_memory import TargetMemory
 from ferry.target_index import FirstNames, SeenKeys
@@ -587,8 +587,16 @@ class Engine:
         """Copy one version's planned assets, confirm them, then finish the version (publish it, Maven
         metadata, dist-tags) when every asset is there. ``held``: the target holds a conflicting asset
         in this version; what is missing is still copied, but the version is never finished, so a
-        conflict left Unfinished does not become visible to clients."""
+        conflict left Unfinished does not become visible to clients.
+
+        For a format whose versions are usable only once finished (``finishes_versions``: Maven, generic),
+        the assets are written ``confirmed`` only after the finish, all in one commit: until then they stay
+        ``published`` (or as planned, when the target already held them), which counts as not done, so a run
+        killed or interrupted before the finish does not report an Unfinished version as copied. A finish
+        that fails writes each of them ``failed`` with the reason (the target holds their bytes, so a rerun
+        publishes none of them again, but the version is unusable)."""
         m = ctx.mapping
+        finishing = bool(getattr(ctx.migrator, "finishes_versions", False))
         items = [_item_of(row) for row in rows]
         # The plan has just listed the target: only items it saw there need a fresh look before
         # publishing (an absent one that appeared since is caught by the publish itself: 409 or identical).
@@ -611,6 +619,9 @@ class Engine:
             return
         done: set[ItemKey] = set()  # same, conflict or confirmed: handled, whatever the verdict
         awaiting: dict[str, tuple[SourceItem, str]] = {}  # asset -> (item, sha256): published, not yet confirmed
+        # With ``finishing``: the "confirmed" rows written once the version is finished (the target showed each
+        # asset's SHA-256, but clients cannot use the version until then).
+        ready: list[Transition] = []
         failed = held
         for index, item in enumerate(items):
             if stop.is_set():
@@ -620,9 +631,12 @@ class Engine:
                 for attempt in retrying(ITEM, **self._item_retry_kwargs):
                     with attempt:
                         outcome, sha = self._move_item(ctx, publish, item, last, writer, spool, stop,
-                                                       check_target=item.key in seen)
+                                                       check_target=item.key in seen, finishing=finishing)
                 if outcome == "published":
                     awaiting[item.key.asset] = (item, sha)
+                elif outcome == "unfinished":
+                    ready.append(self._confirmed_row(ctx, publish, item, sha))
+                    done.add(item.key)
                 else:
                     done.add(item.key)
                     failed = failed or outcome == "conflict"
@@ -642,8 +656,11 @@ class Engine:
             # Remembering the target's answers as the version's listing is safe only for a version that
             # holds nothing else: every asset published just now, none listed by the plan.
             whole = len(awaiting) == len(items) and not seen
-            confirmed = self._confirm_version(ctx, items[0].key, awaiting, writer, publish, whole)
-            done |= confirmed
+            confirmed = self._confirm_version(ctx, items[0].key, awaiting, writer, publish, whole,
+                                              defer=finishing)
+            done |= {row.key for row in confirmed}
+            if finishing:
+                ready += confirmed
             failed = failed or len(confirmed) < len(awaiting)
             if self.settings.progress:
                 self.settings.progress(len(awaiting))
@@ -656,30 +673,41 @@ class Engine:
             except FatalError:
                 raise
             except Exception as err:  # noqa: BLE001 - this version is not finished; the run goes on
-                writer.transition(m.target, finished[-1].key, "failed",
-                                  reason=redact(f"finishing the version: {failure_reason(err)}"))
+                reason = redact(f"finishing the version: {failure_reason(err)}")
+                if ready:
+                    writer.put_many([replace(row, state="failed", reason=reason) for row in ready])
+                else:  # nothing of it copied by this run (it found every asset there): the version still fails
+                    writer.transition(m.target, finished[-1].key, "failed", reason=reason)
+                return
+            if ready:
+                writer.put_many(ready)  # the whole version done in one commit
 
     def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
-                         writer: LedgerWriter, publish: PublishContext, whole: bool) -> set[ItemKey]:
+                         writer: LedgerWriter, publish: PublishContext, whole: bool,
+                         defer: bool = False) -> list[Transition]:
         """Confirm every asset published in this version: from the target's answers to the publishes
         where the format's publish answers with the stored asset's SHA-256 (generic), else with one
         listing of the version (a few if the target lags).
 
-        Writes ``confirmed`` or ``failed`` (with why) for each; returns the keys confirmed. A listing
-        that keeps failing after the request retries fails the items it would have confirmed.
-        ``whole``: the published assets are all the version holds (so the answers can stand for a listing).
+        Writes ``confirmed`` or ``failed`` (with why) for each; returns the ``confirmed`` rows. With
+        ``defer`` the ``confirmed`` rows are only returned, for the caller to write once the version is
+        finished. A listing that keeps failing after the request retries fails the items it would have
+        confirmed. ``whole``: the published assets are all the version holds (so the answers can stand for a
+        listing).
         """
         target = ctx.mapping.target
-        confirmed: set[ItemKey] = set()
+        confirmed: list[Transition] = []
+
+        def confirm(item: SourceItem, sha: str) -> None:
+            row = self._confirmed_row(ctx, publish, item, sha)
+            confirmed.append(row)
+            if not defer:
+                writer.put(row)
+
         answered = [asset for asset, (_item, sha) in awaiting.items()
                     if ((publish.shown.get(asset) or {}).get("hashes") or {}).get("SHA-256") == sha]
-        hook = getattr(ctx.migrator, "remark", None)
-        remark = (lambda k: hook(publish, k)) if hook else (lambda k: None)
         for asset in answered:
-            item, sha = awaiting[asset]
-            writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha,
-                              reason=remark(item.key))
-            confirmed.add(item.key)
+            confirm(*awaiting[asset])
         if len(answered) == len(awaiting):
             if whole:
                 self._remember_answers(target, key, publish)
@@ -705,20 +733,33 @@ class Engine:
                 writer.transition(target, item.key, "failed", source_sha256=sha,
                                   reason=redact(f"{item.key}: {problems[asset]}"))
             else:
-                writer.transition(target, item.key, "confirmed", source_sha256=sha, target_sha256=sha,
-                                  reason=remark(item.key))
-                confirmed.add(item.key)
+                confirm(item, sha)
         return confirmed
+
+    @staticmethod
+    def _confirmed_row(ctx: MappingContext, publish: PublishContext, item: SourceItem, sha: str) -> Transition:
+        """The ``confirmed`` row of an asset the target shows with SHA-256 ``sha``, with the migrator's remark."""
+        hook = getattr(ctx.migrator, "remark", None)
+        return Transition(ctx.mapping.target, item.key, "confirmed", source_sha256=sha, target_sha256=sha,
+                          reason=hook(publish, item.key) if hook else None)
 
     def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
                    writer: LedgerWriter, spool: transfer.Spool, stop: threading.Event,
-                   check_target: bool = True) -> tuple[str, str | None]:
+                   check_target: bool = True, finishing: bool = False) -> tuple[str, str | None]:
         """One attempt at one asset. Returns the ledger state it wrote (``same``, ``conflict`` or
-        ``published``: confirming is the version's job) and the source's SHA-256 if it was downloaded."""
+        ``published``: confirming is the version's job) and the source's SHA-256 if it was downloaded.
+
+        With ``finishing`` (the format's versions are usable only once finished), an asset the target
+        already holds with the source's SHA-256 in an Unfinished version is ``unfinished`` instead, with
+        that SHA-256, and nothing is written: the version's finish writes it ``confirmed`` (or ``failed``).
+        """
         key, target = item.key, ctx.mapping.target
         before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
                                          key.asset) if check_target else None
+        waits_for_finish = finishing and before is not None and before.status == VersionStatus.UNFINISHED.value
         if before is not None and before.status != "Deleted" and item.sha256:
+            if waits_for_finish and before.sha256 == item.sha256:
+                return "unfinished", item.sha256
             state = "same" if before.sha256 == item.sha256 else "conflict"
             reason = "" if state == "same" else \
                 f"target holds sha256 {before.sha256}, source has {item.sha256}; left untouched"
@@ -732,6 +773,8 @@ class Engine:
                 lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set, digests))
             sha = spooled.checksums.sha256
             if before is not None and before.status != "Deleted":
+                if waits_for_finish and before.sha256 == sha:
+                    return "unfinished", sha
                 state = "same" if before.sha256 == sha else "conflict"
                 reason = None if state == "same" else \
                     f"target holds sha256 {before.sha256}, source has {sha}; left untouched"

@@ -146,6 +146,11 @@ class Migrator(Protocol):
     # Optional: ``remark(ctx, key) -> str | None``, read by the engine as ``getattr(migrator, "remark", None)``
     # when it confirms a published asset: what that ledger row should say though nothing failed (Cargo: the
     # source has the version yanked), kept as the row's reason; ``ferry report`` lists such rows as remarks.
+    # Optional: ``finishes_versions``, read by the engine as ``getattr(migrator, "finishes_versions", False)``:
+    # True where a version is not usable in the target until ``finish_version`` has run (Maven: Unfinished
+    # until its maven-metadata.xml lists it). The engine then writes the version's files ``confirmed`` only
+    # once ``finish_version`` has returned, so a run cut off before that leaves them not done in the ledger.
+    # Formats without it (npm: a version is whole once its one publish is) have theirs confirmed at once.
     # Optional: ``forget(mapping)``, called by ``inventory.want`` when a listing of ``mapping`` ends: drop what
     # identify kept for that listing (NuGet and Swift claims), so the next listing of it starts afresh.
     # Optional, as a pair: ``identity_unknown(file) -> bool`` and ``read_identity(file, stream, spool) ->
@@ -167,7 +172,8 @@ class Migrator(Protocol):
         """Publish one asset through the format's native protocol. Raises ItemError/RetryableError/FatalError."""
 
     def finish_version(self, ctx: PublishContext, items: list[SourceItem]) -> None:
-        """Called once all of a version's assets are confirmed (dist-tags, status). May do nothing."""
+        """Called once the target shows every asset of a version with the expected SHA-256 (Maven metadata,
+        dist-tags, status). May do nothing. Raises ItemError/RetryableError/FatalError."""
 
 
 def unidentified(file: SourceFile) -> str:

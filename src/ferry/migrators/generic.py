@@ -22,6 +22,9 @@ _ASSET_LETTERS = ("Ll", "Lm", "Lo", "Lt", "Lu", "Nl", "Nd")
 class GenericMigrator(NoPackageFacts):
     format = "generic"
     single_asset = False
+    # A version whose last asset was not published by this run (found there already, or a run stopped between
+    # assets) stays Unfinished until finish_version sets it Published.
+    finishes_versions = True
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         parts = _from_hints(file.hints) or mapping.match_path(file.path)

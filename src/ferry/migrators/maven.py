@@ -239,6 +239,8 @@ def render_metadata(group: str, artifact: str, versions: Iterable[str], newest: 
 class MavenMigrator(NoPackageFacts):
     format = FORMAT
     single_asset = False
+    # A new version is Unfinished, hidden from Maven clients, until finish_version has uploaded its metadata.
+    finishes_versions = True
 
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         """The item ``file`` is; None for checksum and metadata files and the repository's index (``.index/``);
