@@ -117,6 +117,13 @@ def test_a_version_holding_a_conflict_is_never_finished(world):
         domain="acme", repository="generic-store", format="generic", namespace="tools", package="tool",
         packageVersion="1.0")["assets"]}
     assert held["a.bin"] == other  # left untouched
+    # The rerun finds the added files there, in versions it still does not finish: "same", the conflicts stay.
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 1
+    ledger = _ledger(world["state"])
+    assert ledger[("tool", "a.bin")][0] == "conflict" and ledger[("lib", "lib-1.0.jar")][0] == "conflict"
+    assert ledger[("tool", "b.bin")][0] == "same" and ledger[("lib", "lib-1.0.pom")][0] == "same"
+    assert _status(ca, "generic-store", "generic", "tools", "tool", "1.0") == "Unfinished"
+    assert _status(ca, "maven-store", "maven", "com.acme", "lib", "1.0") == "Unfinished"
 
 
 def test_rows_an_earlier_run_left_planned_are_not_this_runs_to_publish(world):

@@ -590,11 +590,13 @@ class Engine:
         conflict left Unfinished does not become visible to clients.
 
         For a format whose versions are usable only once finished (``finishes_versions``: Maven, generic),
-        the assets are written ``confirmed`` only after the finish, all in one commit: until then they stay
-        ``published`` (or as planned, when the target already held them), which counts as not done, so a run
-        killed or interrupted before the finish does not report an Unfinished version as copied. A finish
-        that fails writes each of them ``failed`` with the reason (the target holds their bytes, so a rerun
-        publishes none of them again, but the version is unusable)."""
+        the assets the target shows as expected are written done only when the version's loop ends, all in
+        one commit: ``confirmed`` once the finish has succeeded, or, in a version left unfinished because
+        another asset failed or conflicts (whose row says so), as they would be otherwise. Until then they
+        stay ``published`` (or as planned, when the target already held them), which counts as not done, so
+        a run killed or interrupted before the finish does not report an Unfinished version as copied. A
+        finish that fails writes each of them ``failed`` with the reason (the target holds their bytes, so
+        a rerun publishes none of them again, but the version is unusable)."""
         m = ctx.mapping
         finishing = bool(getattr(ctx.migrator, "finishes_versions", False))
         items = [_item_of(row) for row in rows]
@@ -619,9 +621,11 @@ class Engine:
             return
         done: set[ItemKey] = set()  # same, conflict or confirmed: handled, whatever the verdict
         awaiting: dict[str, tuple[SourceItem, str]] = {}  # asset -> (item, sha256): published, not yet confirmed
-        # With ``finishing``: the "confirmed" rows written once the version is finished (the target showed each
-        # asset's SHA-256, but clients cannot use the version until then).
+        # With ``finishing``, the rows written once the version's loop ends (the target showed each asset's
+        # SHA-256, but clients cannot use the version before it is finished): "confirmed" for the assets this
+        # run published, and for those it found there in the Unfinished version ("same" when it is left so).
         ready: list[Transition] = []
+        found: list[Transition] = []
         failed = held
         for index, item in enumerate(items):
             if stop.is_set():
@@ -635,7 +639,7 @@ class Engine:
                 if outcome == "published":
                     awaiting[item.key.asset] = (item, sha)
                 elif outcome == "unfinished":
-                    ready.append(self._confirmed_row(ctx, publish, item, sha))
+                    found.append(self._confirmed_row(ctx, publish, item, sha))
                     done.add(item.key)
                 else:
                     done.add(item.key)
@@ -664,23 +668,28 @@ class Engine:
             failed = failed or len(confirmed) < len(awaiting)
             if self.settings.progress:
                 self.settings.progress(len(awaiting))
-        if done and not failed:
-            finished = [item for item in items if item.key in done]
-            try:
-                self.request_retry(lambda: ctx.migrator.finish_version(publish, finished))
-            except transfer.Interrupted:
-                return  # the run is stopping; the next run's plan finds the version as the target shows it
-            except FatalError:
-                raise
-            except Exception as err:  # noqa: BLE001 - this version is not finished; the run goes on
-                reason = redact(f"finishing the version: {failure_reason(err)}")
-                if ready:
-                    writer.put_many([replace(row, state="failed", reason=reason) for row in ready])
-                else:  # nothing of it copied by this run (it found every asset there): the version still fails
-                    writer.transition(m.target, finished[-1].key, "failed", reason=reason)
-                return
-            if ready:
-                writer.put_many(ready)  # the whole version done in one commit
+        if not done or failed:
+            if (ready or found) and not stop.is_set():
+                # Left unfinished on purpose: another asset of it failed or conflicts, and that row says so (the
+                # run is not done). These are in the target as expected. (Stopping: they stay not done.)
+                writer.put_many([*ready, *(replace(row, state="same", reason=None) for row in found)])
+            return
+        finished = [item for item in items if item.key in done]
+        try:
+            self.request_retry(lambda: ctx.migrator.finish_version(publish, finished))
+        except transfer.Interrupted:
+            return  # the run is stopping; the next run's plan finds the version as the target shows it
+        except FatalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - this version is not finished; the run goes on
+            reason = redact(f"finishing the version: {failure_reason(err)}")
+            if ready or found:  # every one of them is unusable while the version is not finished
+                writer.put_many([replace(row, state="failed", reason=reason) for row in (*ready, *found)])
+            else:
+                writer.transition(m.target, finished[-1].key, "failed", reason=reason)
+            return
+        if ready or found:
+            writer.put_many([*ready, *found])  # the whole version done in one commit
 
     def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
                          writer: LedgerWriter, publish: PublishContext, whole: bool,
