@@ -149,7 +149,8 @@ class Migrator(Protocol):
     # Optional: ``finishes_versions``, read by the engine as ``getattr(migrator, "finishes_versions", False)``:
     # True where a version is not usable in the target until ``finish_version`` has run (Maven: Unfinished
     # until its maven-metadata.xml lists it). The engine then writes the version's files ``confirmed`` only
-    # once ``finish_version`` has returned, so a run cut off before that leaves them not done in the ledger.
+    # once ``finish_version`` has returned (or the version is left unfinished because another file failed),
+    # so a run killed or interrupted before that leaves them not done in the ledger.
     # Formats without it (npm: a version is whole once its one publish is) have theirs confirmed at once.
     # Optional: ``forget(mapping)``, called by ``inventory.want`` when a listing of ``mapping`` ends: drop what
     # identify kept for that listing (NuGet and Swift claims), so the next listing of it starts afresh.
