@@ -77,15 +77,20 @@ def _start(world) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _held_at_finish(proc: subprocess.Popen, held: HeldMetadata) -> None:
-    """Wait until the child sends the version's metadata and every row it queued before is committed."""
+def _held_at_finish(proc: subprocess.Popen, held: HeldMetadata, state: Path) -> None:
+    """Wait until the child sends the version's metadata and the rows it wrote for the files are committed."""
     deadline = time.monotonic() + 60
     while not held.reached.wait(0.05):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never reached the version's maven-metadata.xml"
-    # The ledger thread commits what it was given within its linger (0.2 s): whatever the run wrote before the
-    # metadata upload is in the file by now.
-    time.sleep(1.0)
+    # Each file's row leaves planned/downloading once it is published (and, before the fix, was confirmed too
+    # before the metadata upload). Waiting for that, however loaded the machine, then for the ledger thread's
+    # linger (0.2 s) to pass again, leaves every row the run wrote before the upload in the file.
+    while (lambda s: s.get("published", 0) + s.get("confirmed", 0))(_states(state)) < FILES:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"the files' rows never left planning: {_states(state)}"
+        time.sleep(0.05)
+    time.sleep(0.5)
     assert proc.poll() is None
 
 
@@ -110,7 +115,7 @@ def test_a_run_killed_before_the_version_is_finished_leaves_its_files_not_done(w
     held = HeldMetadata(monkeypatch)
     proc = _start(world)
     try:
-        _held_at_finish(proc, held)
+        _held_at_finish(proc, held, world["state"])
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:
@@ -139,7 +144,7 @@ def test_ctrl_c_before_the_version_is_finished_leaves_its_files_not_done(world, 
     held = HeldMetadata(monkeypatch)
     proc = _start(world)
     try:
-        _held_at_finish(proc, held)
+        _held_at_finish(proc, held, world["state"])
         proc.send_signal(signal.SIGINT)
         time.sleep(0.5)  # the main thread takes the interrupt and tells the worker to stop
         held.answer(503)  # the upload fails as retryable: the worker's retry wait sees the run stopping
