@@ -57,12 +57,12 @@ def test_after_a_migrate_with_failed_items_the_estimate_counts_what_the_rerun_pu
     """It said '0 files to publish' after a run whose failed file the rerun then published."""
     from ferry.engine import Engine
 
-    real = Engine._origin_blocks
+    real = Engine.origin_blocks
 
     def blocked(self, ctx, key):
         return "the origin controls could not be read" if key.package == "right-pad-acme" else real(self, ctx, key)
 
-    monkeypatch.setattr(Engine, "_origin_blocks", blocked)
+    monkeypatch.setattr(Engine, "origin_blocks", blocked)
     state = str(tmp_path / "acme.db")
     args = ("migrate", str(job), "--state", state, "--create-missing", "--no-progress")
     assert ferry(*args) == 1
@@ -70,7 +70,7 @@ def test_after_a_migrate_with_failed_items_the_estimate_counts_what_the_rerun_pu
     for out in capsys.readouterr().out.split("Run 1 ")[1:]:  # the run's table, then status's
         (line,) = [line for line in out.splitlines() if line.startswith("estimate:")]
         assert line.startswith("estimate: 1 file (") and "(1 failed, which a rerun retries)" in line, line
-    monkeypatch.setattr(Engine, "_origin_blocks", real)
+    monkeypatch.setattr(Engine, "origin_blocks", real)
     assert ferry(*args) == 0
     assert "estimate: 0 files (0 B) to publish, about 0s" in capsys.readouterr().out
     with LedgerReader(state) as reader:

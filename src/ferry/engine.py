@@ -2,13 +2,11 @@
 
 Deciding is separate from doing. :meth:`Engine.plan` lists both sides of each mapping and writes
 one ledger row per item. :meth:`Engine.transfer` streams the rows still to copy out of the ledger,
-groups them by package version, and hands each version to a worker, which re-checks the target,
-downloads to the spool while hashing, publishes through the format's migrator and confirms the
-target's SHA-256. Only the ledger thread writes the ledger; workers send it events.
+groups them by package version, and hands each version to a worker, which copies it
+(:class:`ferry.version_copy.VersionCopier`: re-check the target, download to the spool while hashing,
+publish through the format's migrator, confirm the target's SHA-256, finish the version). Only the
+ledger thread writes the ledger; workers send it events.
 
-Retries: within one item attempt the download and the publish are each retried on their own (the
-spool file is reused, and CodeArtifact accepts an identical re-publish), so a throttled upload does not
-cost a new download; the item layer retries the whole attempt, re-checking the target first.
 Ctrl-C: the main thread stops handing out versions, drops the queued ones, and waits only for the
 workers' current items (downloads stop at the next chunk); rows left mid-way are re-planned on resume.
 """
@@ -16,8 +14,6 @@ workers' current items (downloads stop at the next chunk); rows left mid-way are
 from __future__ import annotations
 
 import itertools
-import re
-import json
 import shutil
 import tempfile
 import threading
@@ -33,21 +29,22 @@ import requests
 from ferry import inventory, statuses, transfer
 from ferry.codeartifact import Domain, source_limiter
 from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
-from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError, UsageError
+from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
-from ferry.migrators.base import Migrator, PublishContext
+from ferry.migrators.base import Migrator
 from ferry.model import Action, ItemKey, PlanEntry, SourceItem, VersionStatus
-from ferry.plan import _fingerprint, plan
+from ferry.plan import plan
 from ferry.ratelimit import RateLimiter
-from ferry.redact import redact, register
-from ferry.retry import ITEM, REQUEST, failure_reason, retrying
+from ferry.redact import register
+from ferry.retry import REQUEST, retrying
 from ferry.shard import Shard
 from ferry.sources.base import Source
-from ferry.state.ledger import LedgerWriter, Transition
+from ferry.state.ledger import LedgerWriter
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.state.target_memory import TargetMemory
-from ferry.target_index import FirstNames, SeenKeys
+from ferry.screening import screened
+from ferry.version_copy import VersionCopier
 
 
 @dataclass
@@ -107,12 +104,13 @@ class Engine:
         self.settings = settings
         # Set on Ctrl-C or a fatal error: workers leave their current item, retry waits end at once.
         self._stopping = threading.Event()
-        kwargs = {"sleep": settings.sleep or self._sleep}
+        kwargs = {"sleep": settings.sleep or self.pause}
         self.retries: Counter[str] = Counter()  # retries spent, by layer and by cause (for the run's notes)
         self._retries_lock = threading.Lock()
         # Public: the request layer's one retry policy, for passes beside the transfer (ferry.dist_tags).
         self.request_retry = retrying(REQUEST, on_retry=self._counter("request"), **kwargs)
-        self._item_retry_kwargs = {**kwargs, "on_retry": self._counter("item")}
+        # The item layer's retry settings, for each version copier (ferry.version_copy).
+        self.item_retry_kwargs = {**kwargs, "on_retry": self._counter("item")}
         workers = job.options.workers
         self.session = make_session(pool_size=workers * 2, ca_bundle=settings.ca_bundle)
         self.source = open_source(job, settings, self.session, self.request_retry)
@@ -139,7 +137,7 @@ class Engine:
         self._origin_ok: _Recent = _Recent(4096)  # packages whose origin controls allow publishing
         # The migrators' PublishContext.run_memory (Maven: the versions of each artifact's metadata).
         # Few entries: an artifact's versions come one after another, and one entry may list thousands.
-        self._run_memory: _Recent = _Recent(16)
+        self.run_memory: _Recent = _Recent(16)
         # The plan's ListPackages walk reports each target package's origin controls: kept for the
         # few that block publishing, so the transfer asks DescribePackage only where no walk answered.
         self._origin_listed: set[tuple[str, str]] = set()  # (target, format) walked to the end
@@ -160,7 +158,8 @@ class Engine:
         end at once (raising :class:`ferry.transfer.Interrupted`)."""
         self._stopping.set()
 
-    def _sleep(self, seconds: float) -> None:
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or raise :class:`ferry.transfer.Interrupted` as soon as the run is stopping."""
         if self._stopping.wait(seconds):
             raise transfer.Interrupted("the run is stopping")
 
@@ -338,10 +337,10 @@ class Engine:
                     # and would otherwise all be listed as only in the target.
                     have = (t for t in have if m.selects(t.key, self.job.options))
                 try:
-                    # _screened passes each key once, so the plan need not check (nor remember) keys again.
+                    # screened() passes each key once, so the plan need not check (nor remember) keys again.
                     extra = getattr(ctx.migrator, "extra_differs", None) if strict else None
                     listed = 0
-                    for entry in plan(_screened(want, writer, m.target), have, check_unique=False, extra=extra):
+                    for entry in plan(screened(want, writer, m.target), have, check_unique=False, extra=extra):
                         listed += entry.source is not None
                         writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
                     if not _filtered(m, self.job) and self.job.options.since is None and shard is None:
@@ -393,7 +392,7 @@ class Engine:
         Raises :class:`FatalError` (after stopping the workers) when the run cannot go on, and
         ``KeyboardInterrupt`` once the workers have left their current items.
         """
-        self._target_memory(writer)
+        copier = VersionCopier(self, self._target_memory(writer))
         self._sweep_spools()
         spool_parent = self.settings.spool or _temporary_spool()
         spool = transfer.Spool(spool_parent)
@@ -406,7 +405,7 @@ class Engine:
             for ctx, rows, held in self._version_jobs(reader, by_target, writer.run_id):
                 if stop.is_set():
                     break
-                running.add(pool.submit(self._move_version, ctx, rows, writer, spool, stop, held))
+                running.add(pool.submit(copier.copy, ctx, rows, writer, spool, stop, held))
                 if len(running) >= workers * 2:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     _raise_first(done, stop)
@@ -521,7 +520,7 @@ class Engine:
             fmt = pkg.get("format") or ""
             self._origin_blocking[(target, fmt, pkg.get("namespace") or "", pkg["package"])] = restrictions
 
-    def _origin_blocks(self, ctx: MappingContext, key: ItemKey) -> str | None:
+    def origin_blocks(self, ctx: MappingContext, key: ItemKey) -> str | None:
         """Why the target package's origin controls stop a publish, or None. With ``--origin-policy
         allow-publish`` it sets publish=ALLOW, upstream=BLOCK first (and says so in the run's notes)."""
         target = ctx.mapping.target
@@ -551,289 +550,6 @@ class Engine:
             return None
         return (f"{label}: origin controls block publishing (publish=BLOCK); rerun with "
                 "--origin-policy allow-publish to set publish=ALLOW, upstream=BLOCK")
-
-    def _package_facts(self, ctx: MappingContext, key: ItemKey) -> tuple[dict, str | None]:
-        """The package's facts (:meth:`package_facts_of`) and None; or ``{}`` and why the version cannot be
-        moved when the read failed after the request retries (a packument the source keeps refusing is
-        this version's failure, not the run's). Raises :class:`FatalError`."""
-        try:
-            return self.package_facts_of(ctx, key), None
-        except transfer.Interrupted:
-            return {}, None  # the run is stopping: the version's loop leaves every item as it is
-        except FatalError:
-            raise
-        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
-            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: "
-                              f"{failure_reason(err)}")
-
-    def _version_facts(self, ctx: MappingContext, publish: PublishContext, item: SourceItem) -> str | None:
-        """Put what the migrator's optional ``version_facts`` hook reads from the source on ``publish``.
-        Returns why the version cannot be moved when the read failed after the request retries, else None."""
-        hook = getattr(ctx.migrator, "version_facts", None)
-        if hook is None:
-            return None
-        try:
-            publish.version_facts = dict(self.request_retry(lambda: hook(self.source, ctx.mapping.source, item)))
-        except transfer.Interrupted:
-            return None  # the run is stopping: the version's loop leaves every item as it is
-        except FatalError:
-            raise
-        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
-            return redact(f"{item.key.display_name} {item.key.version}: reading it from the source: {err}")
-        return None
-
-    def _move_version(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool: transfer.Spool,
-                      stop: threading.Event, held: bool = False) -> None:
-        """Copy one version's planned assets, confirm them, then finish the version (publish it, Maven
-        metadata, dist-tags) when every asset is there. ``held``: the target holds a conflicting asset
-        in this version; what is missing is still copied, but the version is never finished, so a
-        conflict left Unfinished does not become visible to clients.
-
-        For a format whose versions are usable only once finished (``finishes_versions``: Maven, generic),
-        the assets the target shows as expected are written done only when the version's loop ends, all in
-        one commit: ``confirmed`` once the finish has succeeded, or, in a version left unfinished because
-        another asset failed or conflicts (whose row says so), as they would be otherwise. Until then they
-        stay ``published`` (or as planned, when the target already held them), which counts as not done, so
-        a run killed or interrupted before the finish does not report an Unfinished version as copied. A
-        finish that fails writes each of them ``failed`` with the reason (the target holds their bytes, so
-        a rerun publishes none of them again, but the version is unusable)."""
-        m = ctx.mapping
-        finishing = bool(getattr(ctx.migrator, "finishes_versions", False))
-        items = [_item_of(row) for row in rows]
-        # The plan has just listed the target: only items it saw there need a fresh look before
-        # publishing (an absent one that appeared since is caught by the publish itself: 409 or identical).
-        seen = {row.key for row in rows if row.target_sha256 is not None}
-        facts, blocked = self._package_facts(ctx, items[0].key)
-        publish = PublishContext(self.domain, m.target, self.session, facts, run_memory=self._run_memory)
-        try:
-            blocked = blocked or self._origin_blocks(ctx, items[0].key) or self._version_facts(ctx, publish, items[0])
-        except transfer.Interrupted:
-            return  # the run is stopping: the version's items stay as they are
-        except FatalError:
-            raise
-        except Exception as err:  # noqa: BLE001 - what one package's reads ran into fails its versions, not the run
-            blocked = redact(f"{items[0].key.display_name} {items[0].key.version}: {failure_reason(err)}")
-        if blocked:
-            for item in items:
-                writer.transition(m.target, item.key, "failed", reason=blocked)
-                if self.settings.progress:
-                    self.settings.progress(1)
-            return
-        done: set[ItemKey] = set()  # same, conflict or confirmed: handled, whatever the verdict
-        awaiting: dict[str, tuple[SourceItem, str]] = {}  # asset -> (item, sha256): published, not yet confirmed
-        # With ``finishing``, the rows written once the version's loop ends (the target showed each asset's
-        # SHA-256, but clients cannot use the version before it is finished): "confirmed" for the assets this
-        # run published, and for those it found there in the Unfinished version ("same" when it is left so).
-        ready: list[Transition] = []
-        found: list[Transition] = []
-        failed = held
-        for index, item in enumerate(items):
-            if stop.is_set():
-                return
-            last = index == len(items) - 1 and not failed
-            try:
-                for attempt in retrying(ITEM, **self._item_retry_kwargs):
-                    with attempt:
-                        outcome, sha = self._move_item(ctx, publish, item, last, writer, spool, stop,
-                                                       check_target=item.key in seen, finishing=finishing)
-                if outcome == "published":
-                    awaiting[item.key.asset] = (item, sha)
-                elif outcome == "unfinished":
-                    found.append(self._confirmed_row(ctx, publish, item, sha))
-                    done.add(item.key)
-                else:
-                    done.add(item.key)
-                    failed = failed or outcome == "conflict"
-            except ItemError as err:
-                failed = True
-                writer.transition(m.target, item.key, "failed", reason=redact(err), attempt=True)
-            except transfer.Interrupted:
-                return  # the row stays "downloading": re-planned on resume
-            except FatalError:
-                raise
-            except Exception as err:  # noqa: BLE001 - retries exhausted, or something unforeseen: this item only
-                failed = True
-                writer.transition(m.target, item.key, "failed", reason=redact(failure_reason(err)), attempt=True)
-            if self.settings.progress and item.key.asset not in awaiting:
-                self.settings.progress(1)
-        if awaiting:
-            # Remembering the target's answers as the version's listing is safe only for a version that
-            # holds nothing else: every asset published just now, none listed by the plan.
-            whole = len(awaiting) == len(items) and not seen
-            confirmed = self._confirm_version(ctx, items[0].key, awaiting, writer, publish, whole,
-                                              defer=finishing)
-            done |= {row.key for row in confirmed}
-            if finishing:
-                ready += confirmed
-            failed = failed or len(confirmed) < len(awaiting)
-            if self.settings.progress:
-                self.settings.progress(len(awaiting))
-        if not done or failed:
-            if (ready or found) and not stop.is_set():
-                # Left unfinished on purpose: another asset of it failed or conflicts, and that row says so (the
-                # run is not done). These are in the target as expected. (Stopping: they stay not done.)
-                writer.put_many([*ready, *(replace(row, state="same", reason=None) for row in found)])
-            return
-        finished = [item for item in items if item.key in done]
-        try:
-            self.request_retry(lambda: ctx.migrator.finish_version(publish, finished))
-        except transfer.Interrupted:
-            return  # the run is stopping; the next run's plan finds the version as the target shows it
-        except FatalError:
-            raise
-        except Exception as err:  # noqa: BLE001 - this version is not finished; the run goes on
-            reason = redact(f"finishing the version: {failure_reason(err)}")
-            if ready or found:  # every one of them is unusable while the version is not finished
-                writer.put_many([replace(row, state="failed", reason=reason) for row in (*ready, *found)])
-            else:
-                writer.transition(m.target, finished[-1].key, "failed", reason=reason)
-            return
-        if ready or found:
-            writer.put_many([*ready, *found])  # the whole version done in one commit
-
-    def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
-                         writer: LedgerWriter, publish: PublishContext, whole: bool,
-                         defer: bool = False) -> list[Transition]:
-        """Confirm every asset published in this version: from the target's answers to the publishes
-        where the format's publish answers with the stored asset's SHA-256 (generic), else with one
-        listing of the version (a few if the target lags).
-
-        Writes ``confirmed`` or ``failed`` (with why) for each; returns the ``confirmed`` rows. With
-        ``defer`` the ``confirmed`` rows are only returned, for the caller to write once the version is
-        finished. A listing that keeps failing after the request retries fails the items it would have
-        confirmed. ``whole``: the published assets are all the version holds (so the answers can stand for a
-        listing).
-        """
-        target = ctx.mapping.target
-        confirmed: list[Transition] = []
-
-        def confirm(item: SourceItem, sha: str) -> None:
-            row = self._confirmed_row(ctx, publish, item, sha)
-            confirmed.append(row)
-            if not defer:
-                writer.put(row)
-
-        answered = [asset for asset, (_item, sha) in awaiting.items()
-                    if ((publish.shown.get(asset) or {}).get("hashes") or {}).get("SHA-256") == sha]
-        for asset in answered:
-            confirm(*awaiting[asset])
-        if len(answered) == len(awaiting):
-            if whole:
-                self._remember_answers(target, key, publish)
-            return confirmed
-        # Not answered, or answered with another hash: the listing decides (and says why).
-        awaiting = {asset: pair for asset, pair in awaiting.items() if asset not in answered}
-        expected = {asset: sha for asset, (_item, sha) in awaiting.items()}
-        try:
-            # The item layer's retries, as when each item confirmed itself: a throttled listing is
-            # tried again with fresh request retries before anything is called failed.
-            for attempt in retrying(ITEM, **self._item_retry_kwargs):
-                with attempt:
-                    problems = transfer.confirm_all(lambda: self._target_hashes(target, key), expected,
-                                                    sleep=self.settings.sleep or self._sleep)
-        except transfer.Interrupted:
-            return confirmed  # the rest stay "published": the next run's plan checks them against the target
-        except (FatalError, KeyboardInterrupt):
-            raise
-        except Exception as err:  # noqa: BLE001 - the listing gave up: these items are not known to be there
-            problems = {asset: f"confirming it: {type(err).__name__}: {err}" for asset in awaiting}
-        for asset, (item, sha) in awaiting.items():
-            if asset in problems:
-                writer.transition(target, item.key, "failed", source_sha256=sha,
-                                  reason=redact(f"{item.key}: {problems[asset]}"))
-            else:
-                confirm(item, sha)
-        return confirmed
-
-    @staticmethod
-    def _confirmed_row(ctx: MappingContext, publish: PublishContext, item: SourceItem, sha: str) -> Transition:
-        """The ``confirmed`` row of an asset the target shows with SHA-256 ``sha``, with the migrator's remark."""
-        hook = getattr(ctx.migrator, "remark", None)
-        return Transition(ctx.mapping.target, item.key, "confirmed", source_sha256=sha, target_sha256=sha,
-                          reason=hook(publish, item.key) if hook else None)
-
-    def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
-                   writer: LedgerWriter, spool: transfer.Spool, stop: threading.Event,
-                   check_target: bool = True, finishing: bool = False) -> tuple[str, str | None]:
-        """One attempt at one asset. Returns the ledger state it wrote (``same``, ``conflict`` or
-        ``published``: confirming is the version's job) and the source's SHA-256 if it was downloaded.
-
-        With ``finishing`` (the format's versions are usable only once finished), an asset the target
-        already holds with the source's SHA-256 in an Unfinished version is ``unfinished`` instead, with
-        that SHA-256, and nothing is written: the version's finish writes it ``confirmed`` (or ``failed``).
-        """
-        key, target = item.key, ctx.mapping.target
-        before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
-                                         key.asset) if check_target else None
-        waits_for_finish = finishing and before is not None and before.status == VersionStatus.UNFINISHED.value
-        if before is not None and before.status != "Deleted" and item.sha256:
-            if waits_for_finish and before.sha256 == item.sha256:
-                return "unfinished", item.sha256
-            state = "same" if before.sha256 == item.sha256 else "conflict"
-            reason = "" if state == "same" else \
-                f"target holds sha256 {before.sha256}, source has {item.sha256}; left untouched"
-            writer.transition(target, key, state, target_sha256=before.sha256, reason=reason or None)
-            return state, None
-        folder = spool.folder()
-        try:
-            writer.transition(target, key, "downloading", attempt=True)
-            digests = transfer.digests_for(item, getattr(ctx.migrator, "digests", ()))
-            spooled = self.request_retry(lambda: transfer.download(
-                lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set, digests))
-            sha = spooled.checksums.sha256
-            if before is not None and before.status != "Deleted":
-                if waits_for_finish and before.sha256 == sha:
-                    return "unfinished", sha
-                state = "same" if before.sha256 == sha else "conflict"
-                reason = None if state == "same" else \
-                    f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
-                writer.transition(target, key, state, source_sha256=sha, target_sha256=before.sha256, reason=reason)
-                return state, sha
-            try:
-                self.request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
-            except PublishConflict:
-                # The target already holds the version: the same bytes when a publish whose answer was lost
-                # was sent again (targets that refuse any re-publish answer 409), or a copy that arrived since
-                # the plan. Only what the target holds tells a conflict from that.
-                after = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
-                                                key.asset)
-                if after is None or after.status == "Deleted":
-                    raise
-                if after.sha256 != sha:
-                    writer.transition(target, key, "conflict", source_sha256=sha, target_sha256=after.sha256,
-                                      reason=f"target holds sha256 {after.sha256}, source has {sha}; left untouched")
-                    return "conflict", sha
-            writer.transition(target, key, "published", source_sha256=sha)
-            return "published", sha  # confirmed with the version's other assets, in one listing
-        finally:
-            spool.discard(folder, key.asset)
-
-
-    def _remember_answers(self, target: str, key: ItemKey, publish: PublishContext) -> None:
-        """Record the publish answers as the version's listing, so the next run need not list it, if
-        the plan found the version absent (no listing of it recorded): otherwise the target may hold
-        assets the answers do not name, and the next run lists the version instead."""
-        memory = self._memory
-        if memory is None or not publish.shown_revision:
-            return
-        if memory.recorded(target, key.format.value, key.namespace, key.package, key.version):
-            return
-        memory.remember(target, key.format.value, key.namespace, key.package, key.version,
-                        publish.shown_revision, list(publish.shown.values()))
-
-    def _target_hashes(self, target: str, key: ItemKey) -> dict[str, str | None]:
-        """The SHA-256 the target lists for each asset of ``key``'s version (empty if it is absent),
-        from one listing of the version, which is also recorded (revision and assets) so the next run
-        need not list the version again."""
-        listing = self.domain.version_listing(target, key.format, key.namespace, key.package, key.version)
-        if listing is None:
-            return {}
-        revision, assets = listing
-        if self._memory is not None:
-            self._memory.remember(target, key.format.value, key.namespace, key.package, key.version, revision,
-                                  assets)
-        return {a["name"]: (a.get("hashes") or {}).get("SHA-256") for a in assets}
-
 
 # Past this many publish-blocked packages noted from listings, transfers ask DescribePackage again
 # (memory stays bounded on a target that mirrors a large upstream).
@@ -917,99 +633,6 @@ def _nothing_listed(job: Job, ctx: MappingContext) -> str:
                f"published since {day}"
     return (f"{m.source} -> {m.target}: the source lists no {ctx.format} files{scope}; if it should, check the "
             "mapping's source repository")
-
-
-def _screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> Iterator[SourceItem]:
-    """``want`` with source problems turned into unmappable items instead of stopping the run.
-
-    - a name that is not valid text (undecodable bytes in the source) is unmappable, whatever else the
-      migrator found wrong with it: it could not be reproduced, and its key is stored escaped;
-    - an asset over the asset size quota is unmappable;
-    - two source projects whose names CodeArtifact normalizes to one (PyPI ``Foo.Bar`` and ``foo-bar``,
-      told apart by the ``source_name`` a migrator puts in ``extras``) for one version make every item
-      of that version unmappable: which one the target should hold is the user's call;
-    - two source files that map onto one item with different content: the item is unmappable, naming
-      both files, and the second is not passed on (the plan would refuse it).
-    """
-    seen = SeenKeys()  # key digest -> content fingerprint, spilled to a scratch file when large
-    names = FirstNames()  # version -> the source's first spelling of its package name, spilled when large
-    clashes: dict[tuple, str] = {}  # version -> why its items are unmappable (rare: kept whole)
-    for item in want:
-        bad_text = _undecodable(item)
-        if bad_text:
-            # Whatever the migrator made of the file (one it already called unmappable, or skipped, included):
-            # a key that is not valid text cannot even be stored in the ledger until it is escaped.
-            item = _escaped(item if item.skipped else replace(item, unmappable=bad_text))
-        elif item.unmappable is None and not item.skipped:
-            reason = transfer.too_big(item.size)
-            if reason:
-                item = replace(item, unmappable=reason)
-        spelled = item.extras.get("source_name") if item.extras else None
-        vid = (item.key.version_id, item.repository)
-        first = names.first((*vid[0], vid[1]), spelled) if spelled and vid not in clashes else spelled
-        if first != spelled:
-            key = item.key
-            clashes[vid] = (f"the source has both {first!r} and {spelled!r} {key.version}, which CodeArtifact "
-                            f"files under the one name {key.package!r}; keep one (exclude or remove the other in "
-                            "the source)")
-            # The version's items planned so far were planned as copies: the action changes with the state,
-            # or audit and the report would count a publish that never comes.
-            writer.call(lambda db, key=key, why=clashes[vid]: db.execute(
-                "UPDATE items SET state = 'unmappable', action = 'unmappable', reason = ? WHERE target_repo = ? AND "
-                "format = ? AND namespace = ? AND package = ? AND version = ? AND run_id = ?",
-                [why, target, key.format.value, key.namespace, key.package, key.version, writer.run_id]))
-        if vid in clashes and item.unmappable is None:
-            item = replace(item, unmappable=clashes[vid])
-        verdict = seen.add(item.key, _fingerprint(item))
-        if verdict == "new":
-            yield item
-        elif verdict == "different":
-            # Rare, so the first file's locator is read back from its ledger row rather than kept for every item.
-            other = writer.call(lambda db, key=item.key: db.execute(
-                "SELECT locator FROM items WHERE target_repo=? AND format=? AND namespace=? AND package=? AND "
-                "version=? AND asset=?", [target, key.format.value, key.namespace, key.package, key.version,
-                                          key.asset]).fetchone())
-            writer.transition(target, item.key, "unmappable", source_repo=item.repository,
-                              reason=f"two source files map to {item.key} with different content "
-                                     f"({other[0] if other else '?'} and {item.locator}); CodeArtifact can hold "
-                                     "only one: remove or exclude the other in the source")
-    seen.close()  # (a plan abandoned half-way drops them with the generator: both clean up when collected)
-    names.close()
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _bad_text(text: str) -> bool:
-    """True for text that was not valid UTF-8 where it came from (lone surrogates, or U+FFFD put in its place)."""
-    if text.isascii():  # nearly every name: no per-character walk
-        return False
-    return "\ufffd" in text or _SURROGATE.search(text) is not None
-
-
-def _undecodable(item: SourceItem) -> str | None:
-    key = item.key
-    for part in (key.namespace, key.package, key.version, key.asset, item.locator):
-        if _bad_text(part):
-            shown = part.encode("utf-8", "backslashreplace").decode("utf-8")
-            return f"name {shown!r} is not valid UTF-8 in the source; rename it there to migrate it"
-    return None
-
-
-def _escaped(item: SourceItem) -> SourceItem:
-    """``item`` with undecodable characters in its key and locator escaped, so the ledger can store it."""
-    if not _undecodable(item):
-        return item
-    clean = lambda text: text.encode("utf-8", "backslashreplace").decode("utf-8")  # noqa: E731
-    key = item.key
-    return replace(item, key=ItemKey(key.format, clean(key.namespace), clean(key.package), clean(key.version),
-                                     clean(key.asset)), locator=clean(item.locator))
-
-
-def _item_of(row: ItemRow) -> SourceItem:
-    checksums = json.loads(row.source_checksums) if row.source_checksums else {}
-    return SourceItem(key=row.key, size=row.size, checksums=checksums, locator=row.locator or "",
-                      repository=row.source_repo)
 
 
 def _check_keys_apply(m: RepositoryMapping, fmt: str) -> None:

@@ -96,7 +96,8 @@ def index_target(have: Iterable[TargetItem]) -> dict[ItemKey, TargetItem]:
     return index
 
 
-def _fingerprint(item: SourceItem) -> int:
+def content_fingerprint(item: SourceItem) -> int:
+    """What tells two source files of one key apart: equal for the same content and verdicts."""
     return hash((item.size, item.checksums, item.unmappable, item.skipped))
 
 
@@ -125,7 +126,7 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
     try:
         for item in want:
             if seen is not None:
-                verdict = seen.add(item.key, _fingerprint(item))
+                verdict = seen.add(item.key, content_fingerprint(item))
                 if verdict == "different":
                     raise ValueError(f"source listed {item.key} twice with different content")
                 if verdict == "same":
