@@ -53,11 +53,12 @@ def env(monkeypatch, tmp_path):
     monkeypatch.delenv("FERRY_MAX_ASSET_BYTES", raising=False)
     import ferry.engine
     import ferry.transfer
+    import ferry.version_copy
     from ferry.retry import RetryPolicy
 
     # Same attempts, no real waiting: unreachable hosts are retried before ferry gives up.
     monkeypatch.setattr(ferry.engine, "REQUEST", RetryPolicy(5, 0.001, 0.005, 0.005))
-    monkeypatch.setattr(ferry.engine, "ITEM", RetryPolicy(3, 0.001, 0.005, 0.005))
+    monkeypatch.setattr(ferry.version_copy, "ITEM", RetryPolicy(3, 0.001, 0.005, 0.005))
     monkeypatch.setattr(ferry.transfer, "CONFIRM_DELAY", 0.01)
 
 

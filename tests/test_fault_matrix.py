@@ -68,9 +68,10 @@ def fast_retries(patch) -> None:
     """Shorten ferry's waits (not its attempts): ``patch(obj, name, value)``."""
     import ferry.engine
     import ferry.transfer
+    import ferry.version_copy
 
     patch(ferry.engine, "REQUEST", FAST_REQUEST)
-    patch(ferry.engine, "ITEM", FAST_ITEM)
+    patch(ferry.version_copy, "ITEM", FAST_ITEM)
     patch(ferry.transfer, "CONFIRM_DELAY", 0.01)
 
 
