@@ -960,6 +960,24 @@ def test_a_dist_tag_on_a_version_disposed_in_the_source_is_left_as_the_target_ha
     assert again.exit_code == 0 and again.problems == [] and again.modes == {"packages": "incremental"}
 
 
+def test_a_tag_left_on_a_disposed_version_goes_once_the_source_drops_it(world, sandbox):
+    """The target keeps a tag the source has on a disposed version; once the source drops that tag, the next
+    (incremental) run drops it too, as it drops any other: the tags set in the target are unchanged then, but
+    the source's are not."""
+    src = world["src"]
+    assert run(world).exit_code == 0
+    src.client.dispose_package_versions(domain="acme", repository="packages", format="npm", package="ui",
+                                        namespace="acme", versions=["1.1.0-beta.1"])
+    kept = run(world)
+    assert kept.exit_code == 0 and dist_tags(sandbox, *DST)[("acme", "ui")]["beta"] == "1.1.0-beta.1"
+    store = sandbox.apps["codeartifact"].store
+    store.delete_dist_tag(store.require_package(src._repo("packages"), "npm", "acme", "ui"), "beta")
+    dropped = run(world)
+    assert dropped.exit_code == 0 and dropped.modes == {"packages": "incremental"}
+    assert dist_tags(sandbox, *DST)[("acme", "ui")] == {"latest": "1.0.0"}
+    assert dropped.tallies["packages"]["npm dist-tags removed"] == 1
+
+
 def test_tokens_refused_in_the_tags_pass_end_the_run_as_fatal(world, sandbox, monkeypatch, capsys):
     """Once the repository endpoints refuse every new token (the identity lost its rights), the run stops with
     exit 3 as migrate does, and asks no more tokens: not one problem, and three more tokens, per npm package."""

@@ -326,12 +326,15 @@ class RepoPass:
                 later = {tag for tag, ver in facts["dist_tags"].items() if not listed(ver)}
                 want = {tag: ver for tag, ver in facts["dist_tags"].items() if selected(ver) and listed(ver)}
                 deprecated = {ver: msg for ver, msg in facts["deprecated"].items() if selected(ver) and listed(ver)}
-                if self.full or changed or remembered.get(key) != want:
+                # Remembered with the tags left as they are (on a version not listed: disposed, or newer than
+                # the listing), so that the source dropping one of those is a change too and removes it.
+                in_step = {**want, **{tag: facts["dist_tags"][tag] for tag in later}}
+                if self.full or changed or remembered.get(key) != in_step:
                     # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
                     put, removed = self.target.retry(lambda p=pid, w=want, k=later: sync_dist_tags(ctx, p, w, keep=k))
                     self.tally["npm dist-tags set"] += put
                     self.tally["npm dist-tags removed"] += removed
-                    self.memory.remember_tags(m.target, key, want)
+                    self.memory.remember_tags(m.target, key, in_step)
                 # A version copied in this run was deprecated as it was finished; the others change only when
                 # the source's messages do, which touches no file (the revision stays).
                 if self.full or messages.get(key, {}) != deprecated:
