@@ -978,6 +978,23 @@ def test_a_tag_left_on_a_disposed_version_goes_once_the_source_drops_it(world, s
     assert dropped.tallies["packages"]["npm dist-tags removed"] == 1
 
 
+def test_an_npm_package_whose_only_version_is_disposed_before_it_is_copied_is_no_problem(world, sandbox):
+    """Published and disposed in the source between two runs: the target never gets the package, so its
+    tags (latest on the disposed version) have nowhere to go and nothing to remove; the run exits 0, and the
+    next one asks nothing more of it."""
+    src = world["src"]
+    assert run(world).exit_code == 0
+    src.npm("packages", "gone-before-copy", "1.0.0")
+    src.client.dispose_package_versions(domain="acme", repository="packages", format="npm",
+                                        package="gone-before-copy", versions=["1.0.0"])
+    night = run(world)
+    assert night.exit_code == 0 and night.problems == []
+    assert ("", "gone-before-copy") not in dist_tags(sandbox, *DST)
+    idle = run(world)
+    assert idle.exit_code == 0 and idle.problems == []
+    assert "npm dist-tags read" not in next(v for k, v in idle.requests.items() if k.startswith("target"))
+
+
 def test_tokens_refused_in_the_tags_pass_end_the_run_as_fatal(world, sandbox, monkeypatch, capsys):
     """Once the repository endpoints refuse every new token (the identity lost its rights), the run stops with
     exit 3 as migrate does, and asks no more tokens: not one problem, and three more tokens, per npm package."""

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from ferry.codeartifact import Domain
 from ferry.config import Job, RepositoryMapping
 from ferry.engine import MappingContext
-from ferry.errors import FatalError, FerryError, UsageError
+from ferry.errors import FatalError, FerryError, ItemError, UsageError
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext
 from ferry.migrators.npm import package_id, sync_deprecations, sync_dist_tags
@@ -330,8 +330,18 @@ class RepoPass:
                 # the listing), so that the source dropping one of those is a change too and removes it.
                 in_step = {**want, **{tag: facts["dist_tags"][tag] for tag in later}}
                 if self.full or changed or remembered.get(key) != in_step:
-                    # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
-                    put, removed = self.target.retry(lambda p=pid, w=want, k=later: sync_dist_tags(ctx, p, w, keep=k))
+                    try:
+                        # Idempotent (a GET, then PUT/DELETE of single tags), so it runs under the request retry.
+                        put, removed = self.target.retry(
+                            lambda p=pid, w=want, k=later: sync_dist_tags(ctx, p, w, keep=k))
+                    except ItemError:
+                        if want or deprecated:
+                            raise
+                        # No version of it had anything to copy (disposed or unfinished before any run copied
+                        # it): the target has no such package, so no tag or message to set or remove there.
+                        self.memory.remember_tags(m.target, key, in_step)
+                        self.memory.remember_deprecations(m.target, key, deprecated)
+                        continue
                     self.tally["npm dist-tags set"] += put
                     self.tally["npm dist-tags removed"] += removed
                     self.memory.remember_tags(m.target, key, in_step)
