@@ -555,8 +555,13 @@ def _confirmed_count(ledger: Path) -> int:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("moment", ["planning", "after-first-confirmation", "half-way"])
-def test_sigint_stops_with_130_and_the_same_command_finishes_the_job(small, moment):
+@pytest.mark.parametrize("moment, stop_signal", [("planning", "SIGINT"), ("after-first-confirmation", "SIGINT"),
+                                                 ("half-way", "SIGINT"), ("half-way", "SIGTERM")])
+def test_sigint_stops_with_130_and_the_same_command_finishes_the_job(small, moment, stop_signal):
+    """Ctrl-C, or the SIGTERM with which Kubernetes, AWS Batch and CI runners stop a job: the run stops with one
+    line, exit 130 (143 for SIGTERM, as a shell reports it), the ledger says interrupted, and the same command
+    then finishes the job without sending again what was confirmed. (Before, SIGTERM ended ferry at once:
+    return code -15, nothing said, the run left "running" in the ledger.)"""
     import os
     import signal
     import subprocess
@@ -583,9 +588,9 @@ def test_sigint_stops_with_130_and_the_same_command_finishes_the_job(small, mome
         while _confirmed_count(ledger) < want and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
     assert proc.poll() is None, "finished before the signal: give it more work"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop_signal))
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == {"SIGINT": 130, "SIGTERM": 143}[stop_signal], err
     *notes, last = err.strip().splitlines()
     assert last == "ferry: interrupted; run the same command again to resume"
     assert all(line.startswith("note: ") for line in notes), err  # what it created, said before it stopped

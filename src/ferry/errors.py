@@ -14,6 +14,7 @@ EXIT_ITEMS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_FATAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM: how a shell reports a process SIGTERM ended
 
 
 class FerryError(Exception):

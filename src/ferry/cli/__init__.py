@@ -15,7 +15,7 @@ import typer
 from ferry.cli import jobs as jobs_cli
 from ferry.cli import replicate as replicate_cli
 from ferry.cli import sandbox as sandbox_cli
-from ferry.errors import EXIT_INTERRUPTED
+from ferry.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 app = typer.Typer(
     name="ferry",
@@ -45,16 +45,29 @@ def main() -> None:
     """Entry point of the ``ferry`` console script."""
     from ferry.cli._state import run_app
 
+    terminated: list[int] = []
+
+    def stop_as_ctrl_c(signum, _frame) -> None:
+        # Kubernetes, AWS Batch and CI runners stop a job with SIGTERM, then SIGKILL after a grace period.
+        # Stopped the way Ctrl-C stops it, the run records where it got to, writes its report and notes and
+        # leaves no spool behind, instead of dying at once with nothing said.
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_as_ctrl_c)
     code = run_app(app)
     if code == EXIT_INTERRUPTED:
         # The run is recorded as interrupted; Python still waits at exit for threads finishing a request
-        # (a dist-tags pass, a listing). One more Ctrl-C there leaves at once, as the operator asks,
-        # instead of printing the interpreter's traceback: what those threads leave, the next run redoes.
+        # (a dist-tags pass, a listing). One more Ctrl-C (or SIGTERM) there leaves at once, as the operator
+        # asks, instead of printing the interpreter's traceback: what those threads leave, the next run redoes.
         signal.signal(signal.SIGINT, _leave_now)
+        signal.signal(signal.SIGTERM, _leave_now)
+        if terminated:
+            code = EXIT_TERMINATED
     sys.exit(code)
 
 
-def _leave_now(_signum, _frame) -> None:
+def _leave_now(signum, _frame) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
