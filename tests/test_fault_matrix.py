@@ -706,3 +706,39 @@ def test_a_spool_folder_that_fails_during_the_run_is_a_clear_fatal_error(small, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"ferry: error: spool folder {spool} is not usable (Permission denied); give a writable --spool"
     assert target_assets(small["store"], "acme") == {}
+
+
+@pytest.mark.timeout(300)
+def test_a_source_that_goes_down_mid_run_stops_the_run_instead_of_failing_every_item(small, monkeypatch, capsys):
+    """Nexus stops answering once the plan is made (every request a 503): each item would spend its retries and
+    be failed in turn, hours for a large job, ending in exit 1 with everything failed. After OUTAGE_ITEMS items
+    in a row gave up so, the run stops with one line (exit 3), the rest left to do, and the same command
+    completes once Nexus is back."""
+    from ferry.engine import Engine
+    from ferry.outage import OUTAGE_ITEMS
+
+    sandbox = small["sandbox"]
+    s = NexusSeeder(sandbox.urls()["nexus"])
+    for i in range(4, 44):  # 40 more raw versions: more items than the outage takes to be told
+        s.raw("raw-files", f"tool/{i}.0", {"tool.bin": f"tool {i}".encode() * 100})
+    total = 4 * 3 + 40
+    planned = Engine.transfer
+
+    def nexus_goes_down(self, *args, **kwargs):
+        sandbox.faults["nexus"].configure(FaultSpec.parse("error5xx=1"), SEED)
+        return planned(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "transfer", nexus_goes_down)
+    assert _migrate(small, "--workers", "4") == 3
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"ferry: error: {OUTAGE_ITEMS} items in a row gave up after every retry on 5xx errors"), last
+    assert last.endswith("a side stopped answering: check it, then run the same command again to resume"), last
+    states = [r["state"] for r in ledger_rows(small["ledger"])]
+    assert states.count("failed") >= OUTAGE_ITEMS
+    assert len([s for s in states if s in ("planned", "downloading")]) > 0  # stopped before the rest
+    assert len(states) == total
+
+    sandbox.faults["nexus"].configure(FaultSpec.parse(None), SEED)  # Nexus is back
+    monkeypatch.setattr(Engine, "transfer", planned)
+    assert _migrate(small) == 0
+    assert {r["state"] for r in ledger_rows(small["ledger"])} == {"confirmed"}

@@ -34,16 +34,17 @@ from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import Migrator
 from ferry.model import Action, ItemKey, PlanEntry, SourceItem, VersionStatus
+from ferry.outage import OutageWatch
 from ferry.plan import plan
 from ferry.ratelimit import RateLimiter
 from ferry.redact import register
-from ferry.retry import REQUEST, retrying
+from ferry.retry import REQUEST, cause_of, retrying
+from ferry.screening import screened
 from ferry.shard import Shard
 from ferry.sources.base import Source
 from ferry.state.ledger import LedgerWriter
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.state.target_memory import TargetMemory
-from ferry.screening import screened
 from ferry.version_copy import VersionCopier
 
 
@@ -106,6 +107,8 @@ class Engine:
         self._stopping = threading.Event()
         kwargs = {"sleep": settings.sleep or self.pause}
         self.retries: Counter[str] = Counter()  # retries spent, by layer and by cause (for the run's notes)
+        # Items failing in a row on connections, timeouts or 5xx: a side that went down stops the run (exit 3).
+        self.outage = OutageWatch()
         self._retries_lock = threading.Lock()
         # Public: the request layer's one retry policy, for passes beside the transfer (ferry.dist_tags).
         self.request_retry = retrying(REQUEST, on_retry=self._counter("request"), **kwargs)
@@ -167,7 +170,7 @@ class Engine:
         def count(_attempt: int, err: BaseException, _delay: float) -> None:
             with self._retries_lock:
                 self.retries[layer] += 1
-                self.retries[f"{layer}:{_cause(err)}"] += 1
+                self.retries[f"{layer}:{cause_of(err)}"] += 1
 
         return count
 
@@ -585,19 +588,6 @@ def _temporary_spool() -> Path:
     except OSError as err:
         raise FatalError(f"cannot make a spool folder in {tempfile.gettempdir()} ({err.strerror}); "
                          "give a writable --spool") from None
-
-
-def _cause(err: BaseException) -> str:
-    """A short name for why a retry happened: the HTTP status or error kind, never the message."""
-    text = f"{type(err).__name__}: {err}"
-    for marker, cause in (("HTTP 429", "429"), ("Throttling", "429"), ("HTTP 401", "401"), ("cut short", "truncated"),
-                          ("broke off", "truncated"), ("ChunkedEncoding", "truncated"), ("IncompleteRead", "truncated"),
-                          ("ResponseStreaming", "truncated"), ("InternalServer", "5xx"), ("HTTP 5", "5xx"),
-                          ("Timeout", "timeout"), ("Connection", "connection"),
-                          ("does not show it yet", "not visible yet")):
-        if marker in text:
-            return cause
-    return type(err).__name__
 
 
 def _unusable(entry: PlanEntry) -> PlanEntry:

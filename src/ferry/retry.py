@@ -76,6 +76,19 @@ def failure_reason(err: Exception) -> str:
     return f"gave up after retries: {err}" if is_retryable(err) else f"{type(err).__name__}: {err}"
 
 
+def cause_of(err: BaseException) -> str:
+    """A short name for why a retry happened: the HTTP status or error kind, never the message."""
+    text = f"{type(err).__name__}: {err}"
+    for marker, cause in (("HTTP 429", "429"), ("Throttling", "429"), ("HTTP 401", "401"), ("cut short", "truncated"),
+                          ("broke off", "truncated"), ("ChunkedEncoding", "truncated"), ("IncompleteRead", "truncated"),
+                          ("ResponseStreaming", "truncated"), ("InternalServer", "5xx"), ("HTTP 5", "5xx"),
+                          ("Timeout", "timeout"), ("Connection", "connection"),
+                          ("does not show it yet", "not visible yet")):
+        if marker in text:
+            return cause
+    return type(err).__name__
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True when waiting and trying again may succeed."""
     if isinstance(exc, RetryableError):

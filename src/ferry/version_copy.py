@@ -59,6 +59,7 @@ class VersionCopier:
         except FatalError:
             raise
         except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
+            self.engine.outage.failed(err)  # unless the source is down: then the run stops here
             return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: "
                               f"{failure_reason(err)}")
 
@@ -75,6 +76,7 @@ class VersionCopier:
         except FatalError:
             raise
         except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
+            self.engine.outage.failed(err)  # unless the source is down: then the run stops here
             return redact(f"{item.key.display_name} {item.key.version}: reading it from the source: {err}")
         return None
 
@@ -113,6 +115,7 @@ class VersionCopier:
         except FatalError:
             raise
         except Exception as err:  # noqa: BLE001 - what one package's reads ran into fails its versions, not the run
+            self.engine.outage.failed(err)  # unless a side is down: then the run stops here
             blocked = redact(f"{items[0].key.display_name} {items[0].key.version}: {failure_reason(err)}")
         if blocked:
             for item in items:
@@ -137,6 +140,7 @@ class VersionCopier:
                     with attempt:
                         outcome, sha = self._move_item(ctx, publish, item, last, writer, spool, stop,
                                                        check_target=item.key in seen, finishing=finishing)
+                self.engine.outage.done()
                 if outcome == "published":
                     awaiting[item.key.asset] = (item, sha)
                 elif outcome == "unfinished":
@@ -155,6 +159,7 @@ class VersionCopier:
             except Exception as err:  # noqa: BLE001 - retries exhausted, or something unforeseen: this item only
                 failed = True
                 writer.transition(m.target, item.key, "failed", reason=redact(failure_reason(err)), attempt=True)
+                self.engine.outage.failed(err)  # unless a side is down: then the run stops here
             if self.settings.progress and item.key.asset not in awaiting:
                 self.settings.progress(1)
         if awaiting:
@@ -238,12 +243,17 @@ class VersionCopier:
             raise
         except Exception as err:  # noqa: BLE001 - the listing gave up: these items are not known to be there
             problems = {asset: f"confirming it: {type(err).__name__}: {err}" for asset in awaiting}
+            gave_up = err
+        else:
+            gave_up = None
         for asset, (item, sha) in awaiting.items():
             if asset in problems:
                 writer.transition(target, item.key, "failed", source_sha256=sha,
                                   reason=redact(f"{item.key}: {problems[asset]}"))
             else:
                 confirm(item, sha)
+        if gave_up is not None:
+            self.engine.outage.failed(gave_up)  # unless the target is down: then the run stops here
         return confirmed
 
     @staticmethod
