@@ -76,6 +76,26 @@ def npm_job(sandbox, tmp_path: Path, monkeypatch, *packages: str) -> Path:
                      [{"source": "npm-internal", "target": "npm-store"}])
 
 
+def maven_world(sandbox, tmp_path: Path, monkeypatch, artifacts: dict) -> dict:
+    """Fake AWS credentials, a Nexus Maven repository ``maven-internal`` holding ``artifacts`` (``{(group,
+    artifact, version): files}``), domain ``acme`` with repository ``maven-store`` in the CodeArtifact stand-in,
+    and a job file mapping one to the other; returns ``urls``, ``seeder``, ``ca`` (a boto3 client) and ``job``."""
+    from ferry.sandbox.seed import NexusSeeder
+
+    aws_env(monkeypatch, tmp_path)
+    urls = sandbox.urls()
+    seeder = NexusSeeder(urls["nexus"])
+    seeder.create_repository("maven", "maven-internal")
+    for (group, artifact, version), files in artifacts.items():
+        seeder.maven("maven-internal", group, artifact, version, files)
+    ca = codeartifact(urls["codeartifact"])
+    ca.create_domain(domain="acme")
+    ca.create_repository(domain="acme", repository="maven-store")
+    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
+                    [{"source": "maven-internal", "target": "maven-store"}])
+    return {"urls": urls, "seeder": seeder, "ca": ca, "job": job}
+
+
 class ForwardOnly(io.RawIOBase):
     """A stream that can only be read forward (as an HTTP body), counting what was read from it (``taken``)."""
 

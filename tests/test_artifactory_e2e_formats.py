@@ -219,6 +219,17 @@ def test_real_mvn_deploys_to_artifactory_and_resolves_from_codeartifact(world):
         assert mh.came_from(consumer, "com.acme.ci", "widget", "3.1.0", name) == "standin"
 
 
+def _nupkg_named_only_by_its_nuspec(world, package_id: str):
+    """Deploy version 1.0.0 of ``package_id`` to ``nuget-local`` as a package only its own bytes name (no id or
+    version properties, its ``.nuspec`` after a 2 MiB entry: read whole to be named); returns the job file."""
+    entries = zipfile.ZipFile(io.BytesIO(nupkg(package_id, "1.0.0", body=os.urandom(2 * 1024 ** 2))))
+    data = unseekable_zip({info.filename: entries.read(info) for info in
+                           sorted(entries.infolist(), key=lambda i: i.filename.endswith(".nuspec"))})
+    world["seeder"].deploy("nuget-local", f"{package_id}.1.0.0.nupkg", data)
+    world["seeder"].delete_properties("nuget-local", f"{package_id}.1.0.0.nupkg", ["nuget.id", "nuget.version"])
+    return _job(world, "nuget-local", "nuget-store")
+
+
 def test_a_nuget_package_read_whole_to_learn_its_name_is_copied_into_the_spool_folder_not_tmp(world, monkeypatch):
     """Users point --spool at a big volume because the temporary folder is small; a package whose .nuspec comes
     after megabytes of other entries is copied whole while the source is listed, and that copy was made in the
@@ -236,14 +247,9 @@ def test_a_nuget_package_read_whole_to_learn_its_name_is_copied_into_the_spool_f
         return temporary_file(*args, **kwargs)
 
     monkeypatch.setattr(tempfile, "TemporaryFile", recording)
-    seeder, state, spool = world["seeder"], world["state"], world["tmp"] / "big-volume"
+    state, spool = world["state"], world["tmp"] / "big-volume"
     spool.mkdir()
-    entries = zipfile.ZipFile(io.BytesIO(nupkg("Acme.2", "1.0.0", body=os.urandom(2 * 1024 ** 2))))
-    data = unseekable_zip({info.filename: entries.read(info) for info in
-                           sorted(entries.infolist(), key=lambda i: i.filename.endswith(".nuspec"))})
-    seeder.deploy("nuget-local", "Acme.2.1.0.0.nupkg", data)
-    seeder.delete_properties("nuget-local", "Acme.2.1.0.0.nupkg", ["nuget.id", "nuget.version"])
-    job = _job(world, "nuget-local", "nuget-store")
+    job = _nupkg_named_only_by_its_nuspec(world, "Acme.2")
     # audit and verify read the package to name it as migrate does, and take --spool for that copy too
     assert ferry("audit", str(job), "--state", state, "--spool", str(spool)) == 0
     assert made_in == [spool]
@@ -268,14 +274,9 @@ def test_a_spool_disk_that_cannot_take_the_copy_made_to_name_a_nuget_package_sto
             return open("/dev/full", "w+b")
         return temporary_file(*args, **kwargs)
 
-    seeder, state, spool = world["seeder"], world["state"], world["tmp"] / "small-volume"
+    state, spool = world["state"], world["tmp"] / "small-volume"
     spool.mkdir()
-    entries = zipfile.ZipFile(io.BytesIO(nupkg("Acme.3", "1.0.0", body=os.urandom(2 * 1024 ** 2))))
-    data = unseekable_zip({info.filename: entries.read(info) for info in
-                           sorted(entries.infolist(), key=lambda i: i.filename.endswith(".nuspec"))})
-    seeder.deploy("nuget-local", "Acme.3.1.0.0.nupkg", data)
-    seeder.delete_properties("nuget-local", "Acme.3.1.0.0.nupkg", ["nuget.id", "nuget.version"])
-    job = _job(world, "nuget-local", "nuget-store")
+    job = _nupkg_named_only_by_its_nuspec(world, "Acme.3")
     monkeypatch.setattr(tempfile, "TemporaryFile", full_disk)
     assert ferry("migrate", str(job), "--state", state, "--spool", str(spool), "--no-progress") == 3
     assert capsys.readouterr().err.strip().splitlines()[-1] == (

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from e2e_helpers import AWS_ENV, aws_env, codeartifact, ferry, write_job
+from e2e_helpers import AWS_ENV, ferry, maven_world
 from ferry.errors import EXIT_INTERRUPTED
 from ferry.sandbox.codeartifact.formats import maven as maven_endpoint
-from ferry.sandbox.seed import NexusSeeder, maven_artifact
+from ferry.sandbox.seed import maven_artifact
 
 GROUP, ARTIFACT, VERSION = "com.acme.ferry", "greeter", "1.0.0"
 FILES = 2  # the POM and the jar
@@ -32,17 +32,9 @@ FILES = 2  # the POM and the jar
 
 @pytest.fixture
 def world(sandbox, tmp_path, monkeypatch):
-    aws_env(monkeypatch, tmp_path)
-    urls = sandbox.urls()
-    seeder = NexusSeeder(urls["nexus"])
-    seeder.create_repository("maven", "maven-internal")
-    seeder.maven("maven-internal", GROUP, ARTIFACT, VERSION, maven_artifact(GROUP, ARTIFACT, VERSION, sources=False))
-    ca = codeartifact(urls["codeartifact"])
-    ca.create_domain(domain="acme")
-    ca.create_repository(domain="acme", repository="maven-store")
-    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"],
-                    [{"source": "maven-internal", "target": "maven-store"}])
-    return {"ca": ca, "job": job, "state": tmp_path / "ferry.db", "tmp": tmp_path}
+    made = maven_world(sandbox, tmp_path, monkeypatch,
+                       {(GROUP, ARTIFACT, VERSION): maven_artifact(GROUP, ARTIFACT, VERSION, sources=False)})
+    return {"ca": made["ca"], "job": made["job"], "state": tmp_path / "ferry.db", "tmp": tmp_path}
 
 
 class HeldMetadata:

@@ -16,10 +16,8 @@ import pytest
 import requests
 
 import maven_helpers as mh
-from e2e_helpers import aws_env, codeartifact, ferry, write_job
-from ferry.sandbox.seed import NexusSeeder, debian_maven_artifact, maven_artifact, maven_filename, maven_jar
-
-REPOS = [{"source": "maven-internal", "target": "maven-store"}]
+from e2e_helpers import ferry, maven_world, write_job
+from ferry.sandbox.seed import debian_maven_artifact, maven_artifact, maven_filename, maven_jar
 
 
 def _artifacts() -> dict[tuple[str, str, str], dict]:
@@ -35,19 +33,9 @@ def _artifacts() -> dict[tuple[str, str, str], dict]:
 
 @pytest.fixture
 def world(sandbox, tmp_path, monkeypatch):
-    aws_env(monkeypatch, tmp_path)
-    urls = sandbox.urls()
-    seeder = NexusSeeder(urls["nexus"])
-    seeder.create_repository("maven", "maven-internal")
     artifacts = _artifacts()
-    for (group, artifact, version), files in artifacts.items():
-        seeder.maven("maven-internal", group, artifact, version, files)
-    ca = codeartifact(urls["codeartifact"])
-    ca.create_domain(domain="acme")
-    ca.create_repository(domain="acme", repository="maven-store")
-    job = write_job(tmp_path / "job.toml", urls["nexus"], urls["codeartifact"], REPOS)
-    return {"urls": urls, "ca": ca, "job": job, "artifacts": artifacts, "state": str(tmp_path / "ferry.db"),
-            "tmp": tmp_path, "seeder": seeder, "store": sandbox.apps["codeartifact"].store}
+    return {**maven_world(sandbox, tmp_path, monkeypatch, artifacts), "artifacts": artifacts,
+            "state": str(tmp_path / "ferry.db"), "tmp": tmp_path, "store": sandbox.apps["codeartifact"].store}
 
 
 def expected_assets(artifact: str, version: str, files: dict) -> dict[str, str]:
