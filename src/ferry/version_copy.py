@@ -48,38 +48,6 @@ class VersionCopier:
         self.request_retry = engine.request_retry
         self._memory = memory
 
-    def _package_facts(self, ctx: MappingContext, key: ItemKey) -> tuple[dict, str | None]:
-        """The package's facts (:meth:`Engine.package_facts_of`) and None; or ``{}`` and why the version cannot
-        be moved when the read failed after the request retries (a packument the source keeps refusing is
-        this version's failure, not the run's). Raises :class:`FatalError`."""
-        try:
-            return self.engine.package_facts_of(ctx, key), None
-        except transfer.Interrupted:
-            return {}, None  # the run is stopping: the version's loop leaves every item as it is
-        except FatalError:
-            raise
-        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
-            self.engine.outage.failed(err)  # unless the source is down: then the run stops here
-            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: "
-                              f"{failure_reason(err)}")
-
-    def _version_facts(self, ctx: MappingContext, publish: PublishContext, item: SourceItem) -> str | None:
-        """Put what the migrator's optional ``version_facts`` hook reads from the source on ``publish``.
-        Returns why the version cannot be moved when the read failed after the request retries, else None."""
-        hook = getattr(ctx.migrator, "version_facts", None)
-        if hook is None:
-            return None
-        try:
-            publish.version_facts = dict(self.request_retry(lambda: hook(self.source, ctx.mapping.source, item)))
-        except transfer.Interrupted:
-            return None  # the run is stopping: the version's loop leaves every item as it is
-        except FatalError:
-            raise
-        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
-            self.engine.outage.failed(err)  # unless the source is down: then the run stops here
-            return redact(f"{item.key.display_name} {item.key.version}: reading it from the source: {err}")
-        return None
-
     def copy(self, ctx: MappingContext, rows: list[ItemRow], writer: LedgerWriter, spool: transfer.Spool,
              stop: threading.Event, held: bool = False) -> None:
         """Copy one version's planned assets, confirm them, then finish the version (publish it, Maven
@@ -197,6 +165,94 @@ class VersionCopier:
         if ready or found:
             writer.put_many([*ready, *found])  # the whole version done in one commit
 
+    def _package_facts(self, ctx: MappingContext, key: ItemKey) -> tuple[dict, str | None]:
+        """The package's facts (:meth:`Engine.package_facts_of`) and None; or ``{}`` and why the version cannot
+        be moved when the read failed after the request retries (a packument the source keeps refusing is
+        this version's failure, not the run's). Raises :class:`FatalError`."""
+        try:
+            return self.engine.package_facts_of(ctx, key), None
+        except transfer.Interrupted:
+            return {}, None  # the run is stopping: the version's loop leaves every item as it is
+        except FatalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
+            self.engine.outage.failed(err)  # unless the source is down: then the run stops here
+            return {}, redact(f"{key.display_name} {key.version}: reading its package from the source: "
+                              f"{failure_reason(err)}")
+
+    def _version_facts(self, ctx: MappingContext, publish: PublishContext, item: SourceItem) -> str | None:
+        """Put what the migrator's optional ``version_facts`` hook reads from the source on ``publish``.
+        Returns why the version cannot be moved when the read failed after the request retries, else None."""
+        hook = getattr(ctx.migrator, "version_facts", None)
+        if hook is None:
+            return None
+        try:
+            publish.version_facts = dict(self.request_retry(lambda: hook(self.source, ctx.mapping.source, item)))
+        except transfer.Interrupted:
+            return None  # the run is stopping: the version's loop leaves every item as it is
+        except FatalError:
+            raise
+        except Exception as err:  # noqa: BLE001 - this version only: the next run tries it again
+            self.engine.outage.failed(err)  # unless the source is down: then the run stops here
+            return redact(f"{item.key.display_name} {item.key.version}: reading it from the source: {err}")
+        return None
+
+    def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
+                   writer: LedgerWriter, spool: transfer.Spool, stop: threading.Event,
+                   check_target: bool = True, finishing: bool = False) -> tuple[str, str | None]:
+        """One attempt at one asset. Returns the ledger state it wrote (``same``, ``conflict`` or
+        ``published``: confirming is the version's job) and the source's SHA-256 if it was downloaded.
+
+        With ``finishing`` (the format's versions are usable only once finished), an asset the target
+        already holds with the source's SHA-256 in an Unfinished version is ``unfinished`` instead, with
+        that SHA-256, and nothing is written: the version's finish writes it ``confirmed`` (or ``failed``).
+        """
+        key, target = item.key, ctx.mapping.target
+        before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
+                                         key.asset) if check_target else None
+        waits_for_finish = finishing and before is not None and before.status == VersionStatus.UNFINISHED.value
+        if before is not None and before.status != "Deleted" and item.sha256:
+            if waits_for_finish and before.sha256 == item.sha256:
+                return "unfinished", item.sha256
+            state = "same" if before.sha256 == item.sha256 else "conflict"
+            reason = "" if state == "same" else \
+                f"target holds sha256 {before.sha256}, source has {item.sha256}; left untouched"
+            writer.transition(target, key, state, target_sha256=before.sha256, reason=reason or None)
+            return state, None
+        folder = spool.folder()
+        try:
+            writer.transition(target, key, "downloading", attempt=True)
+            digests = transfer.digests_for(item, getattr(ctx.migrator, "digests", ()))
+            spooled = self.request_retry(lambda: transfer.download(
+                lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set, digests))
+            sha = spooled.checksums.sha256
+            if before is not None and before.status != "Deleted":
+                if waits_for_finish and before.sha256 == sha:
+                    return "unfinished", sha
+                state = "same" if before.sha256 == sha else "conflict"
+                reason = None if state == "same" else \
+                    f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
+                writer.transition(target, key, state, source_sha256=sha, target_sha256=before.sha256, reason=reason)
+                return state, sha
+            try:
+                self.request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
+            except PublishConflict:
+                # The target already holds the version: the same bytes when a publish whose answer was lost
+                # was sent again (targets that refuse any re-publish answer 409), or a copy that arrived since
+                # the plan. Only what the target holds tells a conflict from that.
+                after = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
+                                                key.asset)
+                if after is None or after.status == "Deleted":
+                    raise
+                if after.sha256 != sha:
+                    writer.transition(target, key, "conflict", source_sha256=sha, target_sha256=after.sha256,
+                                      reason=f"target holds sha256 {after.sha256}, source has {sha}; left untouched")
+                    return "conflict", sha
+            writer.transition(target, key, "published", source_sha256=sha)
+            return "published", sha  # confirmed with the version's other assets, in one listing
+        finally:
+            spool.discard(folder, key.asset)
+
     def _confirm_version(self, ctx: MappingContext, key: ItemKey, awaiting: dict[str, tuple[SourceItem, str]],
                          writer: LedgerWriter, publish: PublishContext, whole: bool,
                          defer: bool = False) -> list[Transition]:
@@ -262,63 +318,6 @@ class VersionCopier:
         hook = getattr(ctx.migrator, "remark", None)
         return Transition(ctx.mapping.target, item.key, "confirmed", source_sha256=sha, target_sha256=sha,
                           reason=hook(publish, item.key) if hook else None)
-
-    def _move_item(self, ctx: MappingContext, publish: PublishContext, item: SourceItem, last: bool,
-                   writer: LedgerWriter, spool: transfer.Spool, stop: threading.Event,
-                   check_target: bool = True, finishing: bool = False) -> tuple[str, str | None]:
-        """One attempt at one asset. Returns the ledger state it wrote (``same``, ``conflict`` or
-        ``published``: confirming is the version's job) and the source's SHA-256 if it was downloaded.
-
-        With ``finishing`` (the format's versions are usable only once finished), an asset the target
-        already holds with the source's SHA-256 in an Unfinished version is ``unfinished`` instead, with
-        that SHA-256, and nothing is written: the version's finish writes it ``confirmed`` (or ``failed``).
-        """
-        key, target = item.key, ctx.mapping.target
-        before = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
-                                         key.asset) if check_target else None
-        waits_for_finish = finishing and before is not None and before.status == VersionStatus.UNFINISHED.value
-        if before is not None and before.status != "Deleted" and item.sha256:
-            if waits_for_finish and before.sha256 == item.sha256:
-                return "unfinished", item.sha256
-            state = "same" if before.sha256 == item.sha256 else "conflict"
-            reason = "" if state == "same" else \
-                f"target holds sha256 {before.sha256}, source has {item.sha256}; left untouched"
-            writer.transition(target, key, state, target_sha256=before.sha256, reason=reason or None)
-            return state, None
-        folder = spool.folder()
-        try:
-            writer.transition(target, key, "downloading", attempt=True)
-            digests = transfer.digests_for(item, getattr(ctx.migrator, "digests", ()))
-            spooled = self.request_retry(lambda: transfer.download(
-                lambda: self.source.open_locator(item.locator, str(key)), item, folder, stop.is_set, digests))
-            sha = spooled.checksums.sha256
-            if before is not None and before.status != "Deleted":
-                if waits_for_finish and before.sha256 == sha:
-                    return "unfinished", sha
-                state = "same" if before.sha256 == sha else "conflict"
-                reason = None if state == "same" else \
-                    f"target holds sha256 {before.sha256}, source has {sha}; left untouched"
-                writer.transition(target, key, state, source_sha256=sha, target_sha256=before.sha256, reason=reason)
-                return state, sha
-            try:
-                self.request_retry(lambda: ctx.migrator.publish(publish, item, spooled, last))
-            except PublishConflict:
-                # The target already holds the version: the same bytes when a publish whose answer was lost
-                # was sent again (targets that refuse any re-publish answer 409), or a copy that arrived since
-                # the plan. Only what the target holds tells a conflict from that.
-                after = self.domain.asset_state(target, key.format, key.namespace, key.package, key.version,
-                                                key.asset)
-                if after is None or after.status == "Deleted":
-                    raise
-                if after.sha256 != sha:
-                    writer.transition(target, key, "conflict", source_sha256=sha, target_sha256=after.sha256,
-                                      reason=f"target holds sha256 {after.sha256}, source has {sha}; left untouched")
-                    return "conflict", sha
-            writer.transition(target, key, "published", source_sha256=sha)
-            return "published", sha  # confirmed with the version's other assets, in one listing
-        finally:
-            spool.discard(folder, key.asset)
-
 
     def _remember_answers(self, target: str, key: ItemKey, publish: PublishContext) -> None:
         """Record the publish answers as the version's listing, so the next run need not list it, if
