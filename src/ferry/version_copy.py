@@ -66,7 +66,7 @@ class VersionCopier:
 
         Every verdict goes to ``writer``; what fails one asset or version is written, not raised. Returns early,
         leaving the rest as it is, once ``stop`` is set. Raises :class:`FatalError` when the run cannot go on
-        (credentials refused, the spool's disk full)."""
+        (credentials refused, the spool's disk full, a side that stopped answering: :mod:`ferry.outage`)."""
         m = ctx.mapping
         finishing = bool(getattr(ctx.migrator, "finishes_versions", False))
         items = [_item_of(row) for row in rows]
