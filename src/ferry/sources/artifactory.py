@@ -43,6 +43,7 @@ from ferry.sources.artifactory_listing import checksums_of, hints_from, items_qu
 from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes,
                                aggregating, cargo_index_file, npm_facts_of, parse_time, swift_metadata_of,
                                yanked_from_answer)
+from ferry.sources.packument import packument_facts
 
 T = TypeVar("T")
 
@@ -384,12 +385,16 @@ class ArtifactorySource:
         attempts). Raises RetryableError (429, 5xx, connection, an answer that is not JSON), FatalError (401/403).
         """
         escaped = quote(package_id, safe="@").replace("/", "%2f")
-        try:
-            doc = self._get_json_once(f"/api/npm/{quote(repository)}/{escaped}", f"packument of {package_id}",
-                                      headers={"Accept": NPM_PACKUMENT_ACCEPT})
-        except ItemError:
-            return npm_facts_of(None)
-        return npm_facts_of(doc)
+        what = f"packument of {package_id}"
+        resp = self._request("GET", f"/api/npm/{quote(repository)}/{escaped}", what,
+                             headers={"Accept": NPM_PACKUMENT_ACCEPT}, stream=True)
+        with resp:  # read as a stream: a package of thousands of versions has a packument of tens of MB
+            try:
+                raise_for(resp, what)
+            except ItemError:
+                return npm_facts_of(None)
+            resp.raw.decode_content = True
+            return packument_facts(resp.raw, what)
 
     def cargo_indexes(self, repository: str) -> tuple[str, ...]:
         """The index URLs of a Cargo repository, as its "Set Me Up" gives them to cargo: the sparse index

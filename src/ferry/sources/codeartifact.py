@@ -32,7 +32,8 @@ from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.http import check_url, retry_after_seconds
 from ferry.model import Checksums, ItemKey
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, aggregating, \
-    npm_deprecations_of, swift_metadata_of
+    swift_metadata_of
+from ferry.sources.packument import packument_facts
 
 SCHEME = "codeartifact"
 # Versions in these states have no assets to read (Unfinished: not complete yet; Disposed: assets gone).
@@ -304,16 +305,18 @@ class CodeArtifactSource:
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             raise RetryableError(f"{what}: {type(err).__name__}") from None
         if resp.status_code == 401:
+            resp.close()
             self.domain.drop_token(token)
             raise RetryableError(f"{what}: token refused (HTTP 401)")
         self.domain.token_accepted(token)
+        if resp.status_code < 400:
+            return resp
+        resp.close()  # an answer asked for as a stream holds its connection until closed
         if resp.status_code == 429 or resp.status_code >= 500:
             raise RetryableError(f"{what}: HTTP {resp.status_code}", retry_after=retry_after_seconds(resp))
         if resp.status_code == 404:
             return None
-        if resp.status_code >= 400:
-            raise ItemError(f"{what}: HTTP {resp.status_code}")
-        return resp
+        raise ItemError(f"{what}: HTTP {resp.status_code}")
 
     def dist_tags(self, repository: str, package_id: str) -> Mapping[str, str]:
         """npm dist-tags of a package, from the repository's npm endpoint (``{}`` when it has none). Not
@@ -347,14 +350,13 @@ class CodeArtifactSource:
         tags = self.dist_tags(repository, package_id)
         url = f"{self.domain.endpoint(repository, 'npm')}{quote(package_id, safe='@')}"
         resp = self._endpoint_get(url, f"packument of {package_id}", "npm packument read",
-                                  headers={"Accept": NPM_PACKUMENT_ACCEPT})
+                                  headers={"Accept": NPM_PACKUMENT_ACCEPT}, stream=True)
         if resp is None:
             return {"dist_tags": dict(tags), "deprecated": {}}
-        try:
-            doc = resp.json()
-        except ValueError:
-            raise RetryableError(f"packument of {package_id}: the answer is not JSON (cut short?)") from None
-        return {"dist_tags": dict(tags), "deprecated": npm_deprecations_of(doc)}
+        with resp:  # read as a stream: a package of thousands of versions has a packument of tens of MB
+            resp.raw.decode_content = True
+            facts = packument_facts(resp.raw, f"packument of {package_id}")
+        return {"dist_tags": dict(tags), "deprecated": facts["deprecated"]}
 
     def swift_release_metadata(self, repository: str, scope: str, name: str, version: str) -> dict | None:
         """The ``metadata`` of a Swift release, from the release document the repository's swift endpoint

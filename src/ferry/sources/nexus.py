@@ -21,6 +21,7 @@ from ferry.redact import register
 from ferry.http import raise_for_status
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes, aggregating, \
     cargo_index_file, npm_facts_of, parse_time, yanked_from_answer
+from ferry.sources.packument import packument_facts
 
 T = TypeVar("T")
 
@@ -103,15 +104,28 @@ class NexusSource:
                        headers: Mapping[str, str] | None = None) -> Any:
         """One GET of ``path``, its JSON answer. Raises RetryableError (connection, 429, 5xx, an answer that is
         not JSON), FatalError (credentials refused, TLS not trusted), ItemError (other 4xx)."""
-        try:
-            resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60, headers=headers)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-            raise transport_error(err, f"Nexus {path}") from None
-        raise_for(resp, f"Nexus {path}")
+        resp = self._get_once(path, params, headers)
         try:
             return resp.json()
         except ValueError:
             raise RetryableError(f"Nexus {path}: response is not JSON (cut short?)") from None
+
+    def _get_once(self, path: str, params: Mapping[str, str] | None = None,
+                  headers: Mapping[str, str] | None = None, stream: bool = False) -> requests.Response:
+        """One GET of ``path``: the answer, if a success (its body still to be read when ``stream``; the caller
+        closes it). Raises RetryableError (connection, 429, 5xx), FatalError (credentials refused, TLS not
+        trusted), ItemError (other 4xx)."""
+        try:
+            resp = self.session.get(f"{self.url}{path}", params=params, auth=self.auth, timeout=60, headers=headers,
+                                    stream=stream)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            raise transport_error(err, f"Nexus {path}") from None
+        try:
+            raise_for(resp, f"Nexus {path}")
+        except BaseException:
+            resp.close()
+            raise
+        return resp
 
     def repositories(self) -> dict[str, SourceRepository]:
         """All repositories by name (fetched once)."""
@@ -263,9 +277,11 @@ class NexusSource:
         (credentials refused).
         """
         escaped = package_id.replace("/", "%2f")
+        path = f"/repository/{quote(repository)}/{escaped}"
         try:
-            doc = self._get_json_once(f"/repository/{quote(repository)}/{escaped}",
-                                      headers={"Accept": NPM_PACKUMENT_ACCEPT})
+            resp = self._get_once(path, headers={"Accept": NPM_PACKUMENT_ACCEPT}, stream=True)
         except ItemError:
             return npm_facts_of(None)
-        return npm_facts_of(doc)
+        with resp:  # read as a stream: a package of thousands of versions has a packument of tens of MB
+            resp.raw.decode_content = True
+            return packument_facts(resp.raw, f"Nexus {path}")

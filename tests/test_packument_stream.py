@@ -1,0 +1,185 @@
+"""The npm packument read as a stream (ferry.sources.packument): what it gives, and that it never holds the document."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import urllib3
+
+from ferry.errors import RetryableError
+from ferry.http import make_session
+from ferry.sources.artifactory import ArtifactorySource, make_auth
+from ferry.sources.base import npm_facts_of
+from ferry.sources.nexus import NexusSource
+from ferry.sources.packument import packument_facts
+
+
+def _facts(text: str) -> dict:
+    return packument_facts(io.BytesIO(text.encode()), "packument of p")
+
+
+# Documents where a walk of the events could go wrong: a repeated key (json.loads keeps the last),
+# "versions" or "deprecated" nested where they mean nothing, values of the wrong type.
+AWKWARD = [
+    '{"dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": {"deprecated": "old"}}}',
+    '{"versions": {"1.0.0": {"deprecated": "a"}}, "versions": {"2.0.0": {}}}',
+    '{"versions": {"1.0.0": {"deprecated": "a"}, "1.0.0": {"name": "x"}}}',
+    '{"versions": {"1.0.0": {"deprecated": "a", "deprecated": ""}}}',
+    '{"versions": {"1.0.0": {"deprecated": "", "deprecated": "b"}}}',
+    '{"dist-tags": {"latest": "1"}, "dist-tags": {"next": "2"}}',
+    '{"dist-tags": ["latest"], "versions": ["1.0.0"]}',
+    '{"dist-tags": "latest", "versions": "1.0.0"}',
+    '{"dist-tags": {"latest": 1, "beta": true, "rc": null, "x": {"y": 1}}}',
+    '{"versions": {"1.0.0": {"dist": {"deprecated": "no", "versions": {"2": {"deprecated": "no"}}}}}}',
+    '{"name": {"dist-tags": {"latest": "9"}, "versions": {"9": {"deprecated": "no"}}}}',
+    '{"versions": {"1.0.0": ["deprecated", "x"], "2.0.0": "deprecated", "3.0.0": null}}',
+    '{"versions": {"1.0.0": {"deprecated": ["x"]}, "2.0.0": {"deprecated": {"m": "y"}}, "3.0.0": {"deprecated": 5}}}',
+    '{"versions": {"1.0.0": {"deprecated": "d\\u00e9pr\\u00e9ci\\u00e9 \\u2603 \\"quoted\\""}}}',
+    '{"versions": {}, "dist-tags": {}}',
+    '{}', '[]', '"a packument?"', '5', 'null',
+]
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_the_facts_are_those_of_the_whole_document(text):
+    assert _facts(text) == npm_facts_of(json.loads(text))
+
+
+def _random_document(rnd: random.Random) -> str:
+    """A packument-like JSON text with repeated keys, nested look-alikes and values of any type."""
+
+    def scalar():
+        return rnd.choice(["", "deprecated", "use 2.x", 0, 1.5, True, False, None])
+
+    def value(depth=0):
+        pick = rnd.random()
+        if depth > 2 or pick < 0.5:
+            return scalar()
+        if pick < 0.7:
+            return [value(depth + 1) for _ in range(rnd.randint(0, 3))]
+        return {rnd.choice(["deprecated", "versions", "dist-tags", "a"]): value(depth + 1) for _ in range(3)}
+
+    def obj(pairs):
+        return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in pairs) + "}"
+
+    def manifest():
+        return obj([(rnd.choice(["deprecated", "name", "dist"]), json.dumps(value(1))) for _ in range(rnd.randint(0, 4))])
+
+    pairs = []
+    for _ in range(rnd.randint(0, 5)):
+        key = rnd.choice(["dist-tags", "versions", "name", "time"])
+        if key == "versions" and rnd.random() < 0.85:
+            pairs.append((key, obj([(rnd.choice(["1.0.0", "1.0.1", "2.0.0-rc.1"]), manifest())
+                                    for _ in range(rnd.randint(0, 5))])))
+        elif key == "dist-tags" and rnd.random() < 0.85:
+            pairs.append((key, json.dumps({rnd.choice(["latest", "next"]): scalar() for _ in range(2)})))
+        else:
+            pairs.append((key, json.dumps(value(1))))
+    return obj(pairs)
+
+
+def test_random_documents_give_the_facts_of_the_whole_document():
+    rnd = random.Random(20261127)
+    documents = [_random_document(rnd) for _ in range(3000)]
+    found = 0
+    for text in documents:
+        want = npm_facts_of(json.loads(text))
+        assert _facts(text) == want, text
+        found += bool(want["deprecated"])
+    assert found > 100  # the documents did exercise deprecations (131 of them)
+
+
+def test_a_body_cut_short_is_retried():
+    text = json.dumps({"dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": {"deprecated": "old"}}})
+    for end in range(len(text)):
+        with pytest.raises(RetryableError, match="packument of p: the answer is not JSON"):
+            _facts(text[:end])
+
+
+class _BreaksOff:
+    """A body whose connection breaks off after ``after`` bytes."""
+
+    def __init__(self, data: bytes, after: int):
+        self._data, self._after, self._at = data, after, 0
+
+    def read(self, size=-1):
+        if self._at >= self._after:
+            raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+        size = len(self._data) if size is None or size < 0 else size
+        chunk = self._data[self._at:min(self._at + size, self._after)]
+        self._at += len(chunk)
+        return chunk
+
+
+def test_a_connection_broken_mid_body_is_retried():
+    data = json.dumps({"versions": {f"1.0.{i}": {"deprecated": "x"} for i in range(2000)}}).encode()
+    with pytest.raises(RetryableError, match="packument of p: ProtocolError while reading"):
+        packument_facts(_BreaksOff(data, len(data) // 2), "packument of p")
+
+
+def _large_packument(versions: int) -> bytes:
+    manifests = {}
+    for i in range(versions):
+        version = f"1.{i // 100}.{i % 100}"
+        manifests[version] = {
+            "name": "@acme/nightly", "version": version, "description": "nightly build " * 4,
+            "dependencies": {f"@acme/dep-{j}": f"^{j}.0.0" for j in range(10)},
+            "dist": {"tarball": f"http://nexus.example/repository/npm/@acme/nightly/-/nightly-{version}.tgz",
+                     "shasum": f"{i:040x}"},
+            **({"deprecated": f"{version} is broken"} if i % 10 == 0 else {}),
+        }
+    return json.dumps({"name": "@acme/nightly", "dist-tags": {"latest": version}, "versions": manifests}).encode()
+
+
+@pytest.fixture(scope="module")
+def packument_server():
+    body = _large_packument(3000)
+    view = memoryview(body)
+    paths = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for start in range(0, len(body), 1 << 16):  # slices of a memoryview: the server allocates nothing
+                self.wfile.write(view[start:start + (1 << 16)])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", body, paths
+    server.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["nexus", "artifactory"])
+def test_a_large_packument_is_read_without_holding_it(packument_server, kind):
+    """3,000 versions (a 1.7 MB packument): parsed whole it took over five times its size in Python objects;
+    read as a stream, a small fraction of it."""
+    url, body, paths = packument_server
+    if kind == "nexus":
+        source = NexusSource(url, make_session(), "reader", "secret")
+        expected_path = "/repository/npm-hosted/@acme%2fnightly"
+    else:
+        source = ArtifactorySource(f"{url}/artifactory", make_session(), make_auth("reader", "secret", None), notes=[])
+        expected_path = "/artifactory/api/npm/npm-hosted/@acme%2fnightly"
+    tracemalloc.start()
+    try:
+        facts = source.npm_package("npm-hosted", "@acme/nightly")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert paths[-1].lower() == expected_path.lower()  # requests writes %2f as %2F
+    assert facts == npm_facts_of(json.loads(body))
+    assert len(facts["deprecated"]) == 300 and facts["dist_tags"] == {"latest": "1.29.99"}
+    assert peak < len(body) / 4, f"peak {peak} bytes for a packument of {len(body)}"
