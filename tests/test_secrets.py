@@ -292,3 +292,35 @@ def test_credentials_refreshed_during_a_run_are_registered_when_a_request_is_sig
     assert redact.redact(text) == "<redacted> <redacted>"
     _register_signing_credentials(request_signer=signer("renewed-secret-key-333", "renewed-session-token-444"))
     assert redact.redact("renewed-secret-key-333 renewed-session-token-444") == "<redacted> <redacted>"
+
+
+def test_a_target_answer_cut_short_for_a_reason_keeps_no_piece_of_a_secret_it_echoed():
+    """A target's error body is quoted in the item's reason, cut to 200 characters. An echoed token the cut
+    falls inside is no longer the known value, so it must be replaced before the cut, not after."""
+    from types import SimpleNamespace
+
+    import requests
+
+    from ferry import redact
+    from ferry.errors import ItemError
+    from ferry.migrators.base import PublishContext
+
+    token = "echoed-token-5f3a9c1e7b2d4a6f8e0c"
+    redact.register(token)  # as Domain.token() does when CodeArtifact issues it
+    body = f"bad request: {'x' * 150} the token {token} is not valid here"
+    assert body.index(token) < 200 < body.index(token) + len(token)  # the cut falls inside the token
+
+    class Answering(requests.Session):
+        def request(self, method, url, **kwargs):
+            resp = requests.Response()
+            resp.status_code, resp._content, resp.encoding, resp.url = 400, body.encode(), "utf-8", url
+            return resp
+
+    domain = SimpleNamespace(token=lambda: token, token_accepted=lambda _token: None, limiter=None)
+    ctx = PublishContext(domain=domain, repository="npm-store", session=Answering(), package_facts={})
+    with pytest.raises(ItemError) as err:
+        ctx.send("PUT", "https://ca.example/npm/npm-store/echo-pkg", "npm publish echo-pkg@1.0.0")
+    message = str(err.value)
+    assert "the target rejected it (HTTP 400): bad request: xxx" in message
+    assert redact.redact(message) == message
+    assert token[:8] not in message, message

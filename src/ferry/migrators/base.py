@@ -15,6 +15,7 @@ from ferry.errors import FatalError, ItemError, PublishConflict, RetryableError
 from ferry.http import retry_after_seconds
 from ferry.model import Checksums, ItemKey, SourceItem
 from ferry.ratelimit import endpoint_class
+from ferry.redact import redact
 from ferry.sources.base import Source, SourceFile
 
 # Asset names ferry will accept: no path separators, no "." or "..", no control characters.
@@ -115,8 +116,15 @@ class PublishContext:
         raise FatalError(f"{what}: unexpected HTTP {status} from the target{detail}")
 
 
+# How much of a target's error answer is quoted in a reason, and how much of it is read to find secrets first.
+_DETAIL_SHOWN = 200
+_DETAIL_SCANNED = 64 * 1024  # a secret quoted past this is past the part shown too; an error page may be large
+
+
 def _detail(resp: requests.Response) -> str:
-    text = resp.text[:200].strip().replace("\n", " ") if resp.content else ""
+    # Redacted before it is cut: a secret the server echoed (a token, a Basic header) that the cut falls
+    # inside is no longer the value ferry.redact knows, and its first part would reach the ledger as is.
+    text = redact(resp.text[:_DETAIL_SCANNED])[:_DETAIL_SHOWN].strip().replace("\n", " ") if resp.content else ""
     return f": {text}" if text else ""
 
 
