@@ -324,3 +324,67 @@ def test_a_target_answer_cut_short_for_a_reason_keeps_no_piece_of_a_secret_it_ec
     assert "the target rejected it (HTTP 400): bad request: xxx" in message
     assert redact.redact(message) == message
     assert token[:8] not in message, message
+
+
+SIGNATURE = "5e1f0c9a7b3d2e4f6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5d7f9b2a4c6e8d0f1a"
+
+
+@pytest.fixture
+def storage_redirect():
+    """A server standing in for Artifactory and its cloud storage: a download answers 302 to the file's signed
+    URL on another host name (localhost) carrying the query the test puts in ``query``; that URL answers it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    query: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/artifactory/"):
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/bucket/x.tgz?{query[0]}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "7")
+            self.end_headers()
+            self.wfile.write(b"tarball")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/artifactory", query
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("query", [
+    f"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature={SIGNATURE}",
+    "X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=svc%40proj.iam.gserviceaccount.com%2F20261127%2Fauto"
+    f"%2Fstorage%2Fgoog4_request&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature={SIGNATURE}",
+    f"sv=2021-08-06&se=2026-11-27T01%3A00%3A00Z&sr=b&sp=r&sig={SIGNATURE}",
+], ids=["s3", "gcs", "azure"])
+def test_the_signature_of_a_download_url_artifactory_redirects_to_is_not_logged(storage_redirect, query, caplog):
+    """Artifactory hands a download to its cloud storage (S3, Google Cloud Storage, Azure) with a signed URL;
+    ``--debug`` shows the request line urllib3 logs for it, and its signature lets anyone read the file until
+    it expires."""
+    import logging
+
+    from ferry import redact
+    from ferry.http import make_session
+    from ferry.sources.artifactory import ArtifactorySource
+
+    redact.install()
+    url, queries = storage_redirect
+    queries.append(query)
+    source = ArtifactorySource(url, make_session())
+    with caplog.at_level(logging.DEBUG, logger="urllib3"):
+        with source.open_locator(f"{url}/npm-local/x.tgz", "x 1.0.0") as resp:
+            assert resp.content == b"tarball"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "GET /bucket/x.tgz?" in logged  # the request line was logged...
+    assert SIGNATURE[:16] not in logged, logged  # ... without the signature

@@ -56,9 +56,10 @@ _SHAPES = [
     (re.compile(r"(?i)(<(SecretAccessKey|SessionToken|WebIdentityToken|Password)>)[^<]*(</\2>)"),
      lambda m: f"{m.group(1)}{MASK}{m.group(3)}"),
     (re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), lambda m: f"{m.group(1)} {MASK}"),
-    # Credentials in a URL's query (?access_token=..., &X-Amz-Signature=..., &password=...).
-    (re.compile(r"(?i)([?&](?:[a-z_-]*token|api[_-]?key|password|secret|x-amz-signature|x-amz-credential|"
-                r"x-amz-security-token|sig|signature)=)[^&\s'\"#]+"), lambda m: f"{m.group(1)}{MASK}"),
+    # Credentials in a URL's query (?access_token=..., &password=...) and the signatures of the signed URLs
+    # Artifactory hands downloads to its cloud storage with (S3 X-Amz-Signature, GCS X-Goog-Signature, Azure sig).
+    (re.compile(r"(?i)([?&](?:[a-z_-]*token|api[_-]?key|password|secret|[a-z_-]*signature|x-amz-credential|"
+                r"x-amz-security-token|sig)=)[^&\s'\"#]+"), lambda m: f"{m.group(1)}{MASK}"),
     # user:password@ in URLs (a shell variable in its place, as in printed install commands, is no secret)
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):(?!\$\{?[a-z_][a-z0-9_]*\}?@)[^/\s@]+@"),
      lambda m: f"{m.group(1)}:{MASK}@"),
