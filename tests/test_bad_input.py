@@ -128,6 +128,18 @@ JOB_CASES = {
     "unclosed-ipv6": (GOOD.replace("http://127.0.0.1:9", "http://[::1", 1), ["source.url: not a valid URL"]),
     "password-with-a-slash-in-url": (GOOD.replace("http://127.0.0.1:9", "https://admin:hunter2/x@nexus.example.com", 1),
                                      ["source.url: credentials in the URL"]),
+    # Where credentials go instead depends on the service the URL is of: CodeArtifact has no password_env.
+    "credentials-in-endpoint-url": (GOOD.replace('endpoint_url = "http://127.0.0.1:9"',
+                                                 'endpoint_url = "https://key:hunter22@codeartifact.example"'),
+                                    ["target.endpoint_url: credentials in the URL",
+                                     "CodeArtifact signs in with AWS credentials (profile, role_arn"]),
+    "credentials-in-codeartifact-source-url": (
+        GOOD.replace('kind = "nexus"\nurl = "http://127.0.0.1:9"\nusername = "admin"\npassword_env = "NEXUS_PASSWORD"',
+                     'kind = "codeartifact"\nurl = "https://key:hunter22@codeartifact.example"\ndomain = "other"'),
+        ["source.url: credentials in the URL", "CodeArtifact signs in with AWS credentials"]),
+    "credentials-in-artifactory-url": (GOOD.replace('kind = "nexus"', 'kind = "artifactory"').replace(
+        "http://127.0.0.1:9", "https://admin:hunter22@art.example/artifactory", 1),
+        ["source.url: credentials in the URL", "use token_env, or username and password_env"]),
 }
 
 

@@ -282,6 +282,12 @@ class Job:
 
 _SECRET_LITERALS = {"password": "password_env", "token": "token_env", "api_key": "token_env", "secret": "token_env"}
 _CA_SOURCE_KEYS = ("domain", "domain_owner", "region", "profile", "role_arn")
+# Where credentials go instead of a URL, by the kind of service the URL is of.
+_URL_CREDENTIALS = {
+    "nexus": "use username and password_env",
+    "artifactory": "use token_env, or username and password_env",
+    "codeartifact": "CodeArtifact signs in with AWS credentials (profile, role_arn or the environment)",
+}
 
 
 def _forbid_literal_secrets(r: Reader, table: dict[str, Any], prefix: str) -> None:
@@ -298,7 +304,7 @@ def _read_source(r: Reader, table: dict[str, Any]) -> SourceConfig:
     _forbid_literal_secrets(r, table, "source")
     r.known_keys(table, "source", ("kind", "url", "username", "password_env", "token_env", *_CA_SOURCE_KEYS))
     kind = r.choice(table, "source", "kind", SOURCE_KINDS, required=True)
-    url = r.url(table, "source", "url", required=kind != "codeartifact")
+    url = r.url(table, "source", "url", required=kind != "codeartifact", credentials=_URL_CREDENTIALS[kind])
     username = r.string(table, "source", "username")
     password = r.env_name(table, "source", "password_env")
     token = r.env_name(table, "source", "token_env")
@@ -344,7 +350,7 @@ def _read_target(r: Reader, table: dict[str, Any]) -> TargetConfig:
         domain_owner=r.account(table, "target", "domain_owner"),
         region=r.region(table, "target", "region"),
         profile=r.string(table, "target", "profile"),
-        endpoint_url=r.url(table, "target", "endpoint_url"),
+        endpoint_url=r.url(table, "target", "endpoint_url", credentials=_URL_CREDENTIALS["codeartifact"]),
         role_arn=r.role_arn(table, "target", "role_arn"),
     )
 

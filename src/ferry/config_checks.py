@@ -132,7 +132,10 @@ class Reader:
         return self._pattern(table, prefix, key, _ROLE_ARN, "IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
                              False)
 
-    def url(self, table, prefix, key, required=False) -> str | None:
+    def url(self, table, prefix, key, required=False,
+            credentials: str = "use username and password_env") -> str | None:
+        """The URL at ``key``, without a trailing slash. ``credentials`` is where the error for credentials
+        written into the URL sends the user instead."""
         where, value = self._get(table, prefix, key, required, None)
         if value is None:
             return None
@@ -145,8 +148,7 @@ class Reader:
         # Before anything else: a password holding "/", "?" or "#" splits the URL early, so that the
         # user-info shows up as the host (and a port) or in the path; none of it may be echoed.
         if parts.username or parts.password or "@" in value.strip().partition("://")[2]:
-            raise self.error(where, "credentials in the URL (it holds an '@')", "remove them; use username and "
-                             "password_env")
+            raise self.error(where, "credentials in the URL (it holds an '@')", f"remove them; {credentials}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.error(where, "not an http(s) URL", f'write {key} = "https://host[:port]/..."')
         try:
