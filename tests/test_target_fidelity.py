@@ -313,6 +313,34 @@ def test_npm_deprecations_arrive_follow_the_source_and_are_verified(world, sandb
     assert ferry("verify", str(job), "--state", world["state"]) == 0
 
 
+def test_a_deprecated_version_the_target_owner_unlisted_is_neither_a_failure_nor_a_difference(world, capsys):
+    """The target's owner unlists a deprecated version after the migration (a version's status in the target is
+    its owner's choice: ``migrate`` and ``verify`` call an Unlisted version the same). npm lists it nowhere, so
+    its deprecation can neither be read nor written there: migrate and verify leave it out and say so, where
+    migrate failed on every run ("the target does not list that version") and verify said the target did not
+    deprecate it."""
+    job = world["job"]([{"source": "npm-internal", "target": "npm-store"}])
+    seeder, ca = world["seeder"], world["ca"]
+    seeder.create_repository("npm", "npm-internal")
+    for version in ("1.0.0", "2.0.0"):
+        seeder.npm("npm-internal", "@acme/old", version)
+    seeder.npm_deprecate("npm-internal", "@acme/old", "1.0.0", "use 2.0.0")
+    assert ferry("migrate", str(job), "--state", world["state"], "--no-progress") == 0
+    ca.update_package_versions_status(domain="acme", repository="npm-store", format="npm", namespace="acme",
+                                      package="old", versions=["1.0.0"], targetStatus="Unlisted")
+    capsys.readouterr()
+
+    hidden = ("note: npm-internal -> npm-store: 1 version(s) the source deprecates are Unlisted or Archived in the "
+              "target, where npm lists them nowhere: their deprecation is neither set nor checked there "
+              "(@acme/old@1.0.0)")
+    for argv in (("migrate", "--no-progress"), ("verify",)):
+        code = ferry(*argv, str(job), "--state", world["state"])
+        out, err = capsys.readouterr()
+        assert code == 0, out + err
+        assert hidden in err
+    assert _status(ca, "npm-store", "npm", "acme", "old", "1.0.0") == "Unlisted"  # the owner's choice stays
+
+
 def test_a_package_deprecated_in_every_version_costs_one_packument_write(world, sandbox):
     """An old package the source deprecates whole (``npm deprecate legacy "*" ...``: one packument PUT) arrives
     deprecated in every version with one packument write too, not a read and a rewrite of the whole, growing

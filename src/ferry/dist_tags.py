@@ -20,6 +20,9 @@ packument (one GET per run, not remembered) and the messages that differ are set
 deprecate`` does; a package deprecated in all its thousands of versions costs that too, not a packument
 rewrite per version. The target's own deprecations stay. A run stopped between a version's publish and
 this pass leaves the version not yet deprecated; the next run's pass finds it held and deprecates it.
+A version the target holds Unlisted or Archived (its owner's choice, which ``migrate`` leaves alone) is in
+no packument there, so its deprecation can be neither read nor set: it is left out, and the run's notes
+count such versions per mapping (as a CodeArtifact source's own Unlisted versions cannot be read).
 
 ``verify`` compares instead (:func:`check_source_tags`): one source and one target read per npm package
 with tags or deprecations, and a tag that points elsewhere in the target, or a source deprecation the
@@ -68,6 +71,9 @@ class Follower:
         self._engine, self._writer = engine, writer
         self._early: list[Future] = []
         self._stop = threading.Event()
+        # {mapping: deprecated versions the target does not list}, from the early pass's thread and the later
+        # pass's workers (list.append is atomic); noted once per mapping by finish().
+        self._hidden: dict[tuple[str, str], list[str]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferry-tags-early")
 
     def mapping_planned(self, ctx: "MappingContext") -> None:
@@ -87,9 +93,13 @@ class Follower:
             if future.done() and not future.cancelled() and future.exception() is not None:
                 raise future.exception()
 
+    def _hidden_of(self, ctx: "MappingContext") -> list[str]:
+        return self._hidden.setdefault((ctx.mapping.source, ctx.mapping.target), [])
+
     def _follow_untouched(self, ctx: "MappingContext") -> None:
         with LedgerReader(self._writer.path) as reader:
-            _follow_mapping(self._engine, ctx, self._writer, reader, copied=False, stop=self._stop)
+            _follow_mapping(self._engine, ctx, self._writer, reader, copied=False, stop=self._stop,
+                            hidden=self._hidden_of(ctx))
 
     def finish(self, reader: LedgerReader) -> None:
         """After the transfer: wait for the passes under way, then follow the packages the transfer touched.
@@ -99,7 +109,10 @@ class Follower:
             future.result()
         for ctx in self._engine.mappings:
             if ctx.format == "npm":
-                _follow_mapping(self._engine, ctx, self._writer, reader, copied=True, stop=self._stop)
+                _follow_mapping(self._engine, ctx, self._writer, reader, copied=True, stop=self._stop,
+                                hidden=self._hidden_of(ctx))
+        for (source, target), hidden in self._hidden.items():
+            _note_hidden(self._engine, source, target, hidden)
 
     def close(self) -> None:
         """Stop a pass still running (packages not started are left to the next run) and wait for it."""
@@ -124,12 +137,15 @@ def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerRead
             continue
         publish = PublishContext(engine.domain, ctx.mapping.target, engine.session, {})
 
-        def check(package: Package, versions: dict[str, ItemRow], _prior, ctx=ctx, publish=publish) -> list:
+        hidden: list[str] = []
+
+        def check(package: Package, versions: dict[str, ItemRow], _prior, ctx=ctx, publish=publish,
+                  hidden=hidden) -> list:
             pid = package_id(*package)
             try:
                 want = _wanted(engine, ctx, versions)
                 have = engine.request_retry(lambda: target_dist_tags(publish, pid)) if want else {}
-                deprecated = _deprecated(engine, ctx, versions)
+                deprecated = _deprecated(engine, ctx, versions, hidden)
                 held = engine.request_retry(lambda: target_deprecations(publish, pid)) if deprecated else {}
             except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
                 raise
@@ -145,6 +161,7 @@ def check_source_tags(engine: "Engine", writer: LedgerWriter, reader: LedgerRead
 
         _each_package(engine, ctx, writer, check, remembered=None,
                       packages=_packages(reader, writer.run_id, ctx))
+        _note_hidden(engine, ctx.mapping.source, ctx.mapping.target, hidden)
 
 
 def _wanted(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow]) -> dict[str, str]:
@@ -153,10 +170,37 @@ def _wanted(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow
     return {tag: version for tag, version in tags.items() if version in versions}
 
 
-def _deprecated(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow]) -> dict[str, str]:
-    """The source's deprecation messages of a package's versions the target holds."""
+# Statuses of versions npm does not list (CodeArtifact leaves them out of the packument): a deprecation of one
+# can be neither read nor set through the packument, the only way npm and ferry have to it.
+_NOT_LISTED = ("Unlisted", "Archived")
+
+
+def _deprecated(engine: "Engine", ctx: "MappingContext", versions: dict[str, ItemRow],
+                hidden: list[str]) -> dict[str, str]:
+    """The source's deprecation messages of a package's versions the target holds and lists; each deprecated
+    version the target holds Unlisted or Archived is added to ``hidden`` (as ``name@version``) instead.
+    Raises what reading the source's package facts raises."""
     messages = engine.package_facts_of(ctx, next(iter(versions.values())).key).get("deprecated", {})
-    return {version: message for version, message in messages.items() if version in versions}
+    listed = {}
+    for version, message in messages.items():
+        row = versions.get(version)
+        if row is None:
+            continue
+        if row.target_status in _NOT_LISTED:
+            hidden.append(f"{package_id(row.namespace, row.package)}@{version}")
+        else:
+            listed[version] = message
+    return listed
+
+
+def _note_hidden(engine: "Engine", source: str, target: str, hidden: list[str]) -> None:
+    """Tell of the deprecated versions a mapping's target does not list (their deprecation was left out)."""
+    if not hidden:
+        return
+    named = ", ".join(sorted(hidden)[:3]) + (f", {len(hidden) - 3} more" if len(hidden) > 3 else "")
+    engine.settings.notes.append(f"{source} -> {target}: {len(hidden)} version(s) the source deprecates are "
+                                 "Unlisted or Archived in the target, where npm lists them nowhere: their "
+                                 f"deprecation is neither set nor checked there ({named})")
 
 
 def _each_package(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, work,
@@ -225,8 +269,11 @@ def _packages(reader: LedgerReader, run_id: int | None, ctx: "MappingContext",
 
 
 def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWriter, reader: LedgerReader,
-                    copied: bool, stop: threading.Event) -> None:
+                    copied: bool, stop: threading.Event, hidden: list[str] | None = None) -> None:
+    """Follow the source's deprecations and tags in the target for the mapping's npm packages (``copied``: those
+    the transfer touched, or the others); deprecated versions the target does not list go into ``hidden``."""
     m = ctx.mapping
+    hidden = [] if hidden is None else hidden
     publish = PublishContext(engine.domain, m.target, engine.session, {})
     changed: list[tuple[str, str, str, str, str, str]] = []
 
@@ -237,7 +284,7 @@ def _follow_mapping(engine: "Engine", ctx: "MappingContext", writer: LedgerWrite
             # Versions published (confirmed) in this run and those held from before alike, in one packument
             # read and write (not remembered: one read per run, only for a package the source deprecates
             # versions of).
-            deprecated = _deprecated(engine, ctx, versions)
+            deprecated = _deprecated(engine, ctx, versions, hidden)
             if deprecated:
                 engine.request_retry(lambda: sync_deprecations(publish, pid, deprecated))
         except (FatalError, Interrupted):  # the run is failing or stopping: not this package's fault
