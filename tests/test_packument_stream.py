@@ -14,6 +14,8 @@ import urllib3
 
 from ferry.errors import RetryableError
 from ferry.http import make_session
+from ferry.migrators.base import PublishContext
+from ferry.migrators.npm import sync_deprecations, target_deprecations
 from ferry.sources.artifactory import ArtifactorySource, make_auth
 from ferry.sources.base import npm_facts_of
 from ferry.sources.nexus import NexusSource
@@ -182,4 +184,42 @@ def test_a_large_packument_is_read_without_holding_it(packument_server, kind):
     assert paths[-1].lower() == expected_path.lower()  # requests writes %2f as %2F
     assert facts == npm_facts_of(json.loads(body))
     assert len(facts["deprecated"]) == 300 and facts["dist_tags"] == {"latest": "1.29.99"}
+    assert peak < len(body) / 4, f"peak {peak} bytes for a packument of {len(body)}"
+
+
+class _Domain:
+    """What PublishContext.send needs of a domain, for a target npm endpoint served by the test server."""
+
+    limiter = None
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def token(self) -> str:
+        return "test-token-0123456789abcdef"
+
+    def token_accepted(self, token: str) -> None:
+        pass
+
+    def endpoint(self, repository: str, fmt: str) -> str:
+        return f"{self.url}/{repository}/{fmt}/"
+
+
+def test_the_target_s_deprecations_are_read_without_holding_its_packument(packument_server):
+    """verify's read of the target's deprecations, and the read sync_deprecations makes on every run to find
+    the messages already in step, stream the packument; only a difference costs the whole document (to be
+    written back)."""
+    url, body, paths = packument_server
+    ctx = PublishContext(_Domain(url), "npm-store", make_session(), {})
+    whole = npm_facts_of(json.loads(body))["deprecated"]
+    tracemalloc.start()
+    try:
+        held = target_deprecations(ctx, "@acme/nightly")
+        changed = sync_deprecations(ctx, "@acme/nightly", dict(list(whole.items())[:50]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert held == whole and len(held) == 300
+    assert changed == 0
+    assert [p.lower() for p in paths[-2:]] == ["/npm-store/npm/@acme%2fnightly?write=true"] * 2  # two reads, no write
     assert peak < len(body) / 4, f"peak {peak} bytes for a packument of {len(body)}"

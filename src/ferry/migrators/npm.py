@@ -28,7 +28,8 @@ from ferry.config import RepositoryMapping
 from ferry.errors import ItemError, RetryableError
 from ferry.migrators.base import PublishContext, Spooled, source_item, unidentified
 from ferry.model import ItemKey, SourceItem
-from ferry.sources.base import Source, SourceFile, npm_deprecations_of
+from ferry.sources.base import Source, SourceFile
+from ferry.sources.packument import packument_facts
 
 MAX_PACKAGE_JSON = 5 * 1024 * 1024
 _TARBALL = re.compile(r"^(?:@(?P<scope>[^/]+)/)?(?P<name>[^/@]+)/-/(?:@[^/]+/)?(?P<file>[^/]+\.tgz)$")
@@ -207,15 +208,23 @@ def target_dist_tags(ctx: PublishContext, package_id: str) -> dict[str, str]:
 
 def target_deprecations(ctx: PublishContext, package_id: str) -> dict[str, str]:
     """The deprecation message of each deprecated version of the target package (one GET of its
-    packument). Raises :class:`ItemError` when the target has no such package, RetryableError when the
-    request may be tried again."""
-    return npm_deprecations_of(_target_packument(ctx, package_id))
+    packument, read as a stream: see :mod:`ferry.sources.packument`). Raises :class:`ItemError` when the
+    target has no such package, RetryableError when the request may be tried again."""
+    what = f"packument of {package_id}"
+    have = ctx.send("GET", _packument_url(ctx, package_id), what, accept=(404,),
+                    headers={"Accept": "application/json"}, stream=True)
+    with have:
+        if have.status_code == 404:
+            raise ItemError(f"{what}: the target has no such npm package")
+        have.raw.decode_content = True
+        return packument_facts(have.raw, what)["deprecated"]
 
 
 def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str],
                       remove: Callable[[str], bool] | None = None) -> int:
     """Deprecate the target package's versions in ``want`` with their messages, as ``npm deprecate``
-    does: one GET of the packument, and, if a message differs, one PUT of it with those messages set.
+    does: one GET of the packument (its messages read as a stream), and, if a message differs, a GET of the
+    whole packument and one PUT of it with those messages set.
     Without ``remove``, versions not in ``want`` keep what they have (the target's own deprecations
     stay); with it, a deprecated version not in ``want`` for which ``remove(version)`` is true is
     un-deprecated in the same PUT (an empty message, as ``npm deprecate pkg@v ""`` sends).
@@ -225,6 +234,12 @@ def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]
     """
     # Two versions of a package finishing at once would each PUT the packument they read: one at a time.
     with _LOCKS[hash((ctx.repository, package_id)) % len(_LOCKS)]:
+        # First the messages alone, streamed: on most runs nothing differs, and a package of thousands of
+        # versions is not held whole (it must be to write it back, which only a difference costs).
+        held = target_deprecations(ctx, package_id)
+        if all(held.get(version) == message for version, message in want.items()) and not (
+                remove is not None and any(v not in want and remove(v) for v in held)):
+            return 0
         doc = _target_packument(ctx, package_id)
         versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
         missing = sorted(set(want) - set(versions))
@@ -246,10 +261,15 @@ def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]
         return len(changed)
 
 
+def _packument_url(ctx: PublishContext, package_id: str) -> str:
+    """Where the target's full packument of ``package_id`` is read, as ``npm deprecate`` reads it (``?write=true``)."""
+    return f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}?write=true"
+
+
 def _target_packument(ctx: PublishContext, package_id: str) -> dict[str, Any]:
-    """The target's full packument of ``package_id``, as ``npm deprecate`` reads it (``?write=true``)."""
-    url = f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}?write=true"
-    have = ctx.send("GET", url, f"packument of {package_id}", accept=(404,), headers={"Accept": "application/json"})
+    """The target's full packument of ``package_id``, parsed whole (to be written back)."""
+    have = ctx.send("GET", _packument_url(ctx, package_id), f"packument of {package_id}", accept=(404,),
+                    headers={"Accept": "application/json"})
     if have.status_code == 404:
         raise ItemError(f"packument of {package_id}: the target has no such npm package")
     try:
