@@ -41,8 +41,8 @@ from ferry.sources.artifactory_http import make_auth, message, raise_for, same_o
 from ferry.sources.artifactory_listing import checksums_of, hints_from, items_query, layout_hints, \
     properties_queries, storage_entries
 from ferry.sources.base import (NPM_PACKUMENT_ACCEPT, SWIFT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes,
-                               aggregating, cargo_index_file, npm_facts_of, parse_time, swift_metadata_of,
-                               yanked_from_answer)
+                               aggregating, cargo_index_file, npm_facts_of, parse_time, source_gave_up,
+                               swift_metadata_of, yanked_from_answer)
 from ferry.sources.packument import packument_facts
 
 T = TypeVar("T")
@@ -189,7 +189,7 @@ class ArtifactorySource:
             try:
                 listing = self._get_json("/api/repositories", "Artifactory /api/repositories")
             except RetryableError as err:
-                raise FatalError(f"source unreachable: {err}; check [source] url") from None
+                raise source_gave_up(err) from None
             except ItemError as err:
                 raise FatalError(f"{self.url} does not answer like Artifactory ({err}); [source] url must be the "
                                  "base including /artifactory") from None

@@ -10,8 +10,9 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
 import requests
 
-from ferry.errors import RetryableError
+from ferry.errors import FatalError, RetryableError
 from ferry.model import Checksums
+from ferry.retry import cause_of
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,19 @@ class Source(Protocol):
         Optional, read as ``getattr(source, "cargo_yanked", None)``, under the request retry. Raises
         RetryableError (transient, or an answer cut short), FatalError, ItemError as the source's other reads.
         """
+
+
+def source_gave_up(err: RetryableError) -> FatalError:
+    """The error that ends a run whose first request to the source (its repository list) kept failing through
+    every retry. With no answer at all (refused, timed out), or one that is not JSON (a sign-in page), the
+    ``[source] url`` may be wrong; an answer that was an error (429, a 5xx from the source or from a proxy in
+    front of it, a body that broke off) came from the right url, and the run is to be made again once the
+    source serves again."""
+    cause = cause_of(err)
+    if cause in ("429", "5xx") or (cause == "truncated" and "not JSON" not in str(err)):
+        return FatalError(f"source not serving: {err}; it kept failing through every retry: run the same command "
+                          "again once the source serves again")
+    return FatalError(f"source unreachable: {err}; check [source] url")
 
 
 def aggregating(repository: str, members: Mapping[str, Iterable[str]]) -> list[str]:

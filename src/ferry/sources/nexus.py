@@ -20,7 +20,7 @@ from ferry.model import Checksums
 from ferry.redact import register
 from ferry.http import raise_for_status
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes, aggregating, \
-    cargo_index_file, npm_facts_of, parse_time, yanked_from_answer
+    cargo_index_file, npm_facts_of, parse_time, source_gave_up, yanked_from_answer
 from ferry.sources.packument import packument_facts
 
 T = TypeVar("T")
@@ -133,7 +133,7 @@ class NexusSource:
             try:
                 listing = self._get_json("/service/rest/v1/repositories")
             except RetryableError as err:
-                raise FatalError(f"source unreachable: {err}; check [source] url") from None
+                raise source_gave_up(err) from None
             except ItemError as err:
                 raise FatalError(f"{self.url} does not answer like Nexus 3 ({err}); check [source] url") from None
             self._repos = {
