@@ -269,16 +269,24 @@ def test_paths_the_run_could_not_write_are_refused_before_anything_is_created(wo
      "AWS_BATCH_JOB_ARRAY_INDEX=4 is not below AWS_BATCH_JOB_ARRAY_SIZE=4 (the index counts from 0)"),
     ({"AWS_BATCH_JOB_ARRAY_INDEX": "\u00b2", "AWS_BATCH_JOB_ARRAY_SIZE": "4"}, None, "is not a whole number"),
     ({}, "\uff11/4", "write it as INDEX/COUNT"),
-], ids=["empty-flag", "index-not-below-size", "superscript-digit", "full-width-digit"])
+    # --shard written into an array job's command: every child would run that one shard, and the rest none
+    ({"AWS_BATCH_JOB_ARRAY_INDEX": "2", "AWS_BATCH_JOB_ARRAY_SIZE": "8"}, "1/8",
+     "--shard 1/8 disagrees with AWS_BATCH_JOB_ARRAY_INDEX=2 and AWS_BATCH_JOB_ARRAY_SIZE=8 (shard 3/8)"),
+    ({"JOB_COMPLETION_INDEX": "0", "FERRY_SHARD_COUNT": "3"}, "1/4",
+     "--shard 1/4 disagrees with JOB_COMPLETION_INDEX=0 and FERRY_SHARD_COUNT=3 (shard 1/3)"),
+], ids=["empty-flag", "index-not-below-size", "superscript-digit", "full-width-digit", "flag-disagrees-with-batch",
+        "flag-disagrees-with-kubernetes"])
 def test_shards_that_cannot_be_meant(tmp_path, capsys, monkeypatch, env, flag, needle):
     for key in ("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE", "JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)  # where a shard's ledger and its lock file would go
     job = tmp_path / "job.toml"
     job.write_text(GOOD)
     line = one_line(capsys, 2, "audit", str(job), *([] if flag is None else ["--shard", flag]))
     assert needle in line
+    assert [p.name for p in tmp_path.iterdir()] == ["job.toml"]
 
 
 def test_aws_profile_from_the_environment_is_named(tmp_path, capsys, monkeypatch):

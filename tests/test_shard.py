@@ -72,8 +72,16 @@ def test_shard_from_aws_batch_and_kubernetes():
         from_env({"JOB_COMPLETION_INDEX": "0", "FERRY_SHARD_COUNT": "0"})
     with pytest.raises(UsageError, match="not a whole number"):
         from_env({"AWS_BATCH_JOB_ARRAY_INDEX": "x", "AWS_BATCH_JOB_ARRAY_SIZE": "8"})
-    # the flag wins over the environment
-    assert resolve("1/2", {"AWS_BATCH_JOB_ARRAY_INDEX": "3", "AWS_BATCH_JOB_ARRAY_SIZE": "4"}) == Shard(1, 2)
+    # the flag may repeat the environment's shard, but not name another: every child of an array job whose
+    # command carries --shard 1/N would run shard 1, and none the rest
+    assert resolve("4/4", {"AWS_BATCH_JOB_ARRAY_INDEX": "3", "AWS_BATCH_JOB_ARRAY_SIZE": "4"}) == Shard(4, 4)
+    with pytest.raises(UsageError, match=r"--shard 1/2 disagrees with AWS_BATCH_JOB_ARRAY_INDEX=3 and "
+                                         r"AWS_BATCH_JOB_ARRAY_SIZE=4 \(shard 4/4\)"):
+        resolve("1/2", {"AWS_BATCH_JOB_ARRAY_INDEX": "3", "AWS_BATCH_JOB_ARRAY_SIZE": "4"})
+    with pytest.raises(UsageError, match=r"--shard 2/3 disagrees with JOB_COMPLETION_INDEX=2"):
+        resolve("2/3", {"JOB_COMPLETION_INDEX": "2", "FERRY_SHARD_COUNT": "3"})
+    # a half-set environment does not overrule the flag that says which shard
+    assert resolve("2/3", {"JOB_COMPLETION_INDEX": "2"}) == Shard(2, 3)
 
 
 # ---------------------------------------------------------------- end to end on the stand-ins

@@ -82,15 +82,22 @@ def _env_int(env: Mapping[str, str], name: str) -> int:
     return int(raw)
 
 
+def _env_names(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The (index, count) variables of the batch system that set an index, or None outside an array job."""
+    if env.get("AWS_BATCH_JOB_ARRAY_INDEX", "").strip():
+        return "AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE"
+    if env.get("JOB_COMPLETION_INDEX", "").strip():
+        return "JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT"
+    return None
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
     """The shard the batch system asks for, or None outside an array job. Raises :class:`UsageError`."""
     env = os.environ if env is None else env
-    if env.get("AWS_BATCH_JOB_ARRAY_INDEX", "").strip():
-        index_var, count_var = "AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE"
-    elif env.get("JOB_COMPLETION_INDEX", "").strip():
-        index_var, count_var = "JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT"
-    else:
+    names = _env_names(env)
+    if names is None:
         return None
+    index_var, count_var = names
     index = _env_int(env, index_var)
     if not env.get(count_var, "").strip():
         raise UsageError(f"{index_var}={index} is set but {count_var} is not; set it to the number of shards "
@@ -106,7 +113,24 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
 
 
 def resolve(flag: str | None, env: Mapping[str, str] | None = None) -> Shard | None:
-    """``--shard`` if given, else the batch system's shard, else None (one machine does it all)."""
-    if flag is not None:  # an empty --shard "$UNSET" must not run everything on every machine
-        return parse(flag)
-    return from_env(env)
+    """``--shard`` if given, else the batch system's shard, else None (one machine does it all).
+
+    Raises :class:`UsageError` for a shard that cannot be meant, and for a ``--shard`` that names another
+    shard than the batch system's index does.
+    """
+    if flag is None:
+        return from_env(env)
+    chosen = parse(flag)  # an empty --shard "$UNSET" must not run everything on every machine
+    env = os.environ if env is None else env
+    try:
+        given = from_env(env)
+    except UsageError:  # a half-set environment: the flag alone says which shard
+        given = None
+    if given is not None and given != chosen:
+        # --shard written into an array job's command would have every child run that one shard (each
+        # exiting 0) and no child the others: their packages would never move.
+        index_var, count_var = _env_names(env)
+        raise UsageError(f"--shard {chosen} disagrees with {index_var}={env[index_var].strip()} and "
+                         f"{count_var}={env[count_var].strip()} (shard {given}); leave --shard out of an array "
+                         "job's command, or unset those variables")
+    return chosen
