@@ -182,3 +182,44 @@ def test_report_merge_calls_a_killed_shard_crashed(tmp_path, monkeypatch, capsys
     parts = capsys.readouterr().err.splitlines()
     assert parts == ["ferry.shard-1-of-2.db: 0 items, last run 1 migrate crashed",
                      "ferry.shard-2-of-2.db: 0 items, last run 1 migrate ok"]
+
+
+def test_report_merge_names_the_shards_whose_ledgers_it_was_not_given(tmp_path, monkeypatch, capsys):
+    """A child that never wrote its ledger (still queued behind the compute environment's capacity, or
+    stopped before its first write) is simply not matched by ``ferry.shard-*-of-3.db``: the merged report
+    must say it is partial, not show the other shards' items as the whole job, nothing pending."""
+    from e2e_helpers import ferry
+    from ferry.state import LedgerWriter
+
+    monkeypatch.chdir(tmp_path)
+    for i in (1, 3):
+        with LedgerWriter(f"ferry.shard-{i}-of-3.db") as writer:
+            writer.start_run("migrate", "job.toml")
+            writer.end_run("ok")
+    assert ferry("report", "--merge", "ferry.shard-1-of-3.db", "ferry.shard-3-of-3.db", "-o", "merged.json") == 0
+    err = capsys.readouterr().err.splitlines()
+    missing = ("ferry.shard-2-of-3.db: not given, so shard 2 of 3's packages are not in this report; run that "
+               "shard, or add its ledger")
+    assert err == ["ferry.shard-1-of-3.db: 0 items, last run 1 migrate ok",
+                   "ferry.shard-3-of-3.db: 0 items, last run 1 migrate ok", missing]
+    assert json.loads((tmp_path / "merged.json").read_text())["notes"] == [missing]
+
+    # all of a count's shards given (another count's beside them: N changed mid-migration): nothing missing
+    with LedgerWriter("ferry.shard-2-of-3.db") as writer:
+        writer.start_run("migrate", "job.toml")
+        writer.end_run("ok")
+    with LedgerWriter("ferry.shard-1-of-1.db") as writer:
+        writer.start_run("migrate", "job.toml")
+        writer.end_run("ok")
+    assert ferry("report", "--merge", *sorted(str(p.name) for p in tmp_path.glob("ferry.shard-*.db")),
+                 "-o", "merged.json") == 0
+    assert "not given" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "merged.json").read_text())["notes"] == []
+
+    # several missing of many: one line naming them
+    with LedgerWriter("ferry.shard-3-of-8.db") as writer:
+        writer.start_run("migrate", "job.toml")
+    assert ferry("report", "--merge", "ferry.shard-3-of-8.db", "-o", "merged.json") == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "ferry.shard-I-of-8.db for I = 1, 2, 4, 5, 6, 7, 8: not given, so those 7 shards' packages are not in "
+        "this report; run those shards, or add their ledgers")

@@ -313,7 +313,7 @@ def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
     from dataclasses import replace
 
     from ferry.report import build_report, counted
-    from ferry.state.merge import merged
+    from ferry.state.merge import merged, shards_not_given
 
     if not merge:
         raise UsageError("ledger files given without --merge; write ferry report --merge LEDGER...")
@@ -324,8 +324,11 @@ def _merged_report(merge: bool, ledgers: List[Path], run: Optional[int]):
             last = part.last_run
             state = f"last run {last.id} {last.command} {last.status}" if last else "no run recorded"
             typer.echo(f"{part.path}: {counted(part.items, 'item')}, {state}", err=True)
-        notes = [f"{part.path} (run {part.last_run.id}): {note}" for part in parts if part.last_run
-                 for note in part.last_run.notes]
+        missing = shards_not_given(ledgers)
+        for line in missing:
+            typer.echo(line, err=True)
+        notes = missing + [f"{part.path} (run {part.last_run.id}): {note}" for part in parts if part.last_run
+                           for note in part.last_run.notes]
         return replace(build_report(reader, None), notes=notes)
 
 

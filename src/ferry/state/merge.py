@@ -10,6 +10,7 @@ unsharded run), the most recently updated row wins.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -24,6 +25,8 @@ from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import ItemRow, LedgerReader, RunRow
 
 _IDENTITY = ("target_repo", "format", "namespace", "package", "version", "asset")
+_SHARD_LEDGER = re.compile(r"(?P<stem>.+)\.shard-(?P<index>[0-9]+)-of-(?P<count>[0-9]+)(?P<suffix>.*)")
+_NAMED_AT_MOST = 20  # missing shards listed by index; beyond that, only how many
 
 
 @dataclass(frozen=True)
@@ -137,3 +140,32 @@ def _copy(src: sqlite3.Connection, out: sqlite3.Connection, cols: list[str]) -> 
         if not rows:
             return
         out.executemany(sql, rows)
+
+
+def shards_not_given(paths: Sequence[str | Path]) -> list[str]:
+    """One line for each set of shard ledgers (``ferry.shard-I-of-N.db`` in one folder) of which ``paths``
+    leaves some out, naming those: a child that never wrote its ledger (still queued, or stopped before its
+    first write) is not matched by ``ferry.shard-*.db``, and the merge would pass for the whole job."""
+    given: dict[tuple[Path, str, str, int], set[int]] = {}
+    shown: dict[Path, Path] = {}  # a folder as first written (./x and x, or a relative and an absolute path, are one)
+    for raw in paths:
+        path = Path(raw)
+        m = _SHARD_LEDGER.fullmatch(path.name)
+        if m is None or not 1 <= int(m["index"]) <= int(m["count"]):
+            continue  # a ledger named by --state: no shard set to be complete
+        folder = shown.setdefault(path.parent.resolve(), path.parent)
+        given.setdefault((folder, m["stem"], m["suffix"], int(m["count"])), set()).add(int(m["index"]))
+    lines = []
+    for (folder, stem, suffix, count), indexes in given.items():
+        missing = [i for i in range(1, count + 1) if i not in indexes]
+        if len(missing) == 1:
+            name = folder / f"{stem}.shard-{missing[0]}-of-{count}{suffix}"
+            lines.append(f"{name}: not given, so shard {missing[0]} of {count}'s packages are not in this report; "
+                         "run that shard, or add its ledger")
+        elif missing:
+            named = ", ".join(str(i) for i in missing[:_NAMED_AT_MOST])
+            more = f" and {len(missing) - _NAMED_AT_MOST} more" if len(missing) > _NAMED_AT_MOST else ""
+            lines.append(f"{folder / f'{stem}.shard-I-of-{count}{suffix}'} for I = {named}{more}: not given, so those "
+                         f"{len(missing)} shards' packages are not in this report; run those shards, or add their "
+                         "ledgers")
+    return lines
