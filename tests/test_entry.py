@@ -8,8 +8,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 
-def test_ctrl_c_during_start_up_is_exit_130_without_traceback():
+
+@pytest.mark.parametrize("stop_signal, exit_code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_during_start_up_is_exit_130_without_traceback(stop_signal, exit_code):
+    """And SIGTERM (a Batch child or pod stopped just after it started) exit 143 with the same line: before,
+    it ended ferry with return code -15 and nothing said while the CLI was still being imported."""
     # Delay the CLI import so the signal surely lands while modules are loading.
     code = ("import builtins, time\n"
             "real = builtins.__import__\n"
@@ -25,10 +30,33 @@ def test_ctrl_c_during_start_up_is_exit_130_without_traceback():
                             text=True, env={**os.environ})
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop_signal))
     _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert err.strip() == "ferry: interrupted"
+    assert (proc.returncode, err.strip()) == (exit_code, "ferry: interrupted")
+
+
+@pytest.mark.parametrize("stop_signal, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_stop_while_the_command_line_loads_what_it_needs_is_one_line_without_traceback(stop_signal, code):
+    """SIGTERM (a Batch child or pod stopped) or Ctrl-C after the SIGTERM handler is set but before the command
+    runs, while run_app loads ferry.redact: the KeyboardInterrupt escaped, Python printed its traceback and
+    killed itself with SIGINT (return code -2; the scale-out soak stopped a shard 1.6 s after its start)."""
+    code_text = ("import builtins, sys, time\n"
+                 "real = builtins.__import__\n"
+                 "def slow(name, globals=None, locals=None, fromlist=(), level=0):\n"
+                 "    if name == 'ferry' and 'redact' in (fromlist or ()) and 'ferry.redact' not in sys.modules:\n"
+                 "        print('loading', flush=True)\n"
+                 "        time.sleep(5)\n"
+                 "    return real(name, globals, locals, fromlist, level)\n"
+                 "builtins.__import__ = slow\n"
+                 "sys.argv[1:] = ['--help']\n"
+                 "from ferry.__main__ import main\n"
+                 "main()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code_text], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ})
+    assert proc.stdout.readline().strip() == "loading"
+    proc.send_signal(getattr(signal, stop_signal))
+    _out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err.strip()) == (code, "ferry: interrupted")
 
 
 def test_another_ctrl_c_while_threads_finish_at_exit_leaves_at_once_without_traceback():

@@ -43,8 +43,6 @@ def _root(
 
 def main() -> None:
     """Entry point of the ``ferry`` console script."""
-    from ferry.cli._state import run_app
-
     terminated: list[int] = []
 
     def stop_as_ctrl_c(signum, _frame) -> None:
@@ -55,7 +53,17 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop_as_ctrl_c)
-    code = run_app(app)
+    try:
+        from ferry.cli._state import run_app
+
+        code = run_app(app)
+    except KeyboardInterrupt:
+        # It landed outside the command's own handling: while the modules run_app needs were still loading,
+        # or as it put the output back after the command. Nothing is left there to record or report; and not
+        # sys.exit: after an import it interrupted, CPython run with -m may end the process by SIGINT instead.
+        print("ferry: interrupted", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     if code == EXIT_INTERRUPTED:
         # The run is recorded as interrupted; Python still waits at exit for threads finishing a request
         # (a dist-tags pass, a listing). One more Ctrl-C (or SIGTERM) there leaves at once, as the operator
