@@ -5,6 +5,7 @@ and that give every array index its own shard."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import tomllib
@@ -223,3 +224,30 @@ def test_report_merge_names_the_shards_whose_ledgers_it_was_not_given(tmp_path, 
     assert capsys.readouterr().err.splitlines()[-1] == (
         "ferry.shard-I-of-8.db for I = 1, 2, 4, 5, 6, 7, 8: not given, so those 7 shards' packages are not in "
         "this report; run those shards, or add their ledgers")
+
+
+def test_a_shard_started_twice_is_told_to_wait_not_to_take_another_ledger(tmp_path, monkeypatch, capsys):
+    """The same shard started while it still runs (an array job submitted again while its children run): the
+    lock refuses it, and the advice must not be the unsharded run's "or give this run another --state", which
+    would have two runs move the same packages at once, each in a ledger ``report --merge`` does not expect."""
+    from e2e_helpers import aws_env, ferry
+    from ferry.state.ledger import writer_lock
+
+    aws_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("NEXUS_PASSWORD", "not-used")
+    for key in ("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE", "JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    job = tmp_path / "job.toml"
+    job.write_text('[source]\nkind = "nexus"\nurl = "http://127.0.0.1:9"\nusername = "admin"\n'
+                   'password_env = "NEXUS_PASSWORD"\n\n[target]\ndomain = "acme"\nregion = "us-east-1"\n'
+                   'endpoint_url = "http://127.0.0.1:9"\n\n[[repositories]]\nsource = "npm-internal"\n'
+                   'target = "npm-store"\n')
+    with writer_lock("ferry.shard-2-of-4.db"):
+        monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
+        monkeypatch.setenv("FERRY_SHARD_COUNT", "4")
+        assert ferry("migrate", str(job), "--no-progress") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"ferry: error: ferry.shard-2-of-4.db: another ferry run is writing this ledger (process "
+                       f"{os.getpid()}): shard 2/4 is running already; wait for that run to end, or stop it")
+    assert not (tmp_path / "ferry.shard-2-of-4.db").exists()

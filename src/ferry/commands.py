@@ -57,7 +57,7 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     check_ledger(settings.ledger)  # before anything is created on the target
     # The job's settings and credentials are checked before the lock file is made: bad input leaves nothing.
     engine = Engine(job, settings)
-    with writer_lock(settings.ledger):  # before anything is created on the target, as another run is
+    with writer_lock(settings.ledger, settings.shard):  # before anything is created on the target, as another run is
         return _run(command, engine, job, settings, create_missing)
 
 

@@ -152,7 +152,7 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def writer_lock(path: str | Path) -> Iterator[None]:
+def writer_lock(path: str | Path, shard: object | None = None) -> Iterator[None]:
     """Hold the ledger's writer lock for the block: an advisory lock on the file ``<ledger>.lock`` beside
     it (beside the file a symlink names), which the operating system drops when the process ends, however it
     ends (kill -9 included).
@@ -160,7 +160,8 @@ def writer_lock(path: str | Path) -> Iterator[None]:
     Two runs writing one ledger would each re-plan the other's rows into their own run, so both reports
     (and ``status``) would leave out items the run moved. Raises :class:`UsageError` naming the process
     that holds the lock, or the lock file when it cannot be opened; take it before anything is contacted or
-    created.
+    created. With ``shard`` (the ``--shard`` the ledger is kept for) the holder is that shard running already,
+    and the advice is to wait for it: another ledger would have two runs move the same packages at once.
     """
     if fcntl is None:
         yield
@@ -184,6 +185,9 @@ def writer_lock(path: str | Path) -> Iterator[None]:
                     time.sleep(0.05)  # a status or report looking whether a run is alive holds it that long
         else:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            if shard is not None:
+                raise UsageError(f"{path}: another ferry run is writing this ledger (process {holder}): shard "
+                                 f"{shard} is running already; wait for that run to end, or stop it")
             raise UsageError(f"{path}: another ferry run is writing this ledger (process {holder}); wait for "
                              "it to end, or give this run another --state")
         os.ftruncate(fd, 0)
