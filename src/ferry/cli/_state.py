@@ -12,6 +12,14 @@ from ferry.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE, FerryError, R
 
 DEBUG = False
 INTERRUPTED = "ferry: interrupted; run the same command again to resume"
+_told_interrupted = False  # whether this command line's run has said INTERRUPTED already
+
+
+def tell_interrupted() -> None:
+    """Say on stderr that the run was interrupted (Ctrl-C, SIGTERM); once per command line."""
+    global _told_interrupted
+    _told_interrupted = True
+    print(INTERRUPTED, file=sys.stderr)
 
 
 def _click_base(cls: type, name: str) -> type:
@@ -49,9 +57,15 @@ def _run(app: typer.Typer, argv: list[str] | None) -> int:
         # The error lines say "rerun with --debug", and an operator appends it to the command: it is the
         # root's option, so it goes before the command wherever it was written.
         args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+    global _told_interrupted
+    _told_interrupted = False
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
         code = app(args=args, standalone_mode=False)
+        if code == EXIT_INTERRUPTED and not _told_interrupted:
+            # typer's answer to a Ctrl-C or SIGTERM while click still read the arguments, before the command's
+            # own handling: Exit(130), with nothing said
+            tell_interrupted()
     except FerryError as err:
         _traceback(err)
         print(redact.redact(f"ferry: error: {_with_advice(err)}"), file=sys.stderr)
@@ -59,7 +73,7 @@ def _run(app: typer.Typer, argv: list[str] | None) -> int:
     except _EXITS as err:
         return err.exit_code
     except _ABORTS:
-        print(INTERRUPTED, file=sys.stderr)
+        tell_interrupted()
         return EXIT_INTERRUPTED
     except _USAGE_ERRORS as err:  # the command line itself: unknown option, missing argument, bad value
         err.show()

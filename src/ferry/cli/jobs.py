@@ -156,11 +156,11 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
         # Caught here, not left to click (which turns it into a silent exit 130), wherever it lands.
         if bar is not None:
             bar.close()
-        from ferry.cli._state import INTERRUPTED
+        from ferry.cli._state import tell_interrupted
 
         if not returned:
             tell_stopped_run(settings, state, report, recorded_before)
-        typer.echo(INTERRUPTED, err=True)
+        tell_interrupted()
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except FerryError as err:
         if bar is not None:

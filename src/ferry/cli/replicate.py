@@ -105,6 +105,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(outcome.exit_code)
         from ferry.replicators.run import ReplicateOptions, replicate as run_replicate
 
+        from ferry.cli._state import tell_interrupted
         from ferry.cli.jobs import _Progress, last_run_id, tell_stopped_run
         from ferry.errors import FerryError
 
@@ -117,7 +118,7 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             bar.close()
             tell_stopped_run(settings, state, report, recorded_before)
-            typer.echo("ferry: interrupted; run the same command again to resume", err=True)
+            tell_interrupted()
             raise typer.Exit(EXIT_INTERRUPTED)
         except FerryError as err:
             bar.close()
