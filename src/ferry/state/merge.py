@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferry.errors import FatalError, UsageError
+from ferry.shard import MAX_SHARDS
 from ferry.state.ledger import CRASHED, connect, open_read_only, write_failed, writer_gone
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import ItemRow, LedgerReader, RunRow
@@ -151,7 +152,7 @@ def shards_not_given(paths: Sequence[str | Path]) -> list[str]:
     for raw in paths:
         path = Path(raw)
         m = _SHARD_LEDGER.fullmatch(path.name)
-        if m is None or not 1 <= int(m["index"]) <= int(m["count"]):
+        if m is None or not 1 <= int(m["index"]) <= int(m["count"]) <= MAX_SHARDS:
             continue  # a ledger named by --state: no shard set to be complete
         folder = shown.setdefault(path.parent.resolve(), path.parent)
         given.setdefault((folder, m["stem"], m["suffix"], int(m["count"])), set()).add(int(m["index"]))
