@@ -225,6 +225,11 @@ def test_report_merge_names_the_shards_whose_ledgers_it_was_not_given(tmp_path, 
         "ferry.shard-I-of-8.db for I = 1, 2, 4, 5, 6, 7, 8: not given, so those 7 shards' packages are not in "
         "this report; run those shards, or add their ledgers")
 
+    # a name claiming more shards than there can be is a ledger named by --state, not counted up to its N
+    from ferry.state.merge import shards_not_given
+
+    assert shards_not_given(["run.shard-1-of-10001.db"]) == []
+
 
 def test_a_shard_started_twice_is_told_to_wait_not_to_take_another_ledger(tmp_path, monkeypatch, capsys):
     """The same shard started while it still runs (an array job submitted again while its children run): the
