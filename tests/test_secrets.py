@@ -388,3 +388,15 @@ def test_the_signature_of_a_download_url_artifactory_redirects_to_is_not_logged(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "GET /bucket/x.tgz?" in logged  # the request line was logged...
     assert SIGNATURE[:16] not in logged, logged  # ... without the signature
+
+
+def test_a_password_holding_an_unescaped_at_sign_is_hidden_whole():
+    """A proxy URL from the environment (HTTPS_PROXY=http://u:p@ss@proxy) is read by URL parsers up to the last
+    "@" before the host: the password is "p@ss". Hidden only up to its first "@", its tail was printed."""
+    from ferry import redact
+
+    line = "Cannot connect to proxy http://ops:Sekr3t@pw-77@proxy.example:3128 (refused)"
+    assert redact.redact(line) == "Cannot connect to proxy http://ops:<redacted>@proxy.example:3128 (refused)"
+    # Still not a secret: a shell variable in an install command, and a path holding "@" after the host.
+    for kept in ("npm install --registry https://aws:${TOKEN}@acme.example/npm/", "http://nexus:8081/@scope/pkg"):
+        assert redact.redact(kept) == kept

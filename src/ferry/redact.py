@@ -60,8 +60,9 @@ _SHAPES = [
     # Artifactory hands downloads to its cloud storage with (S3 X-Amz-Signature, GCS X-Goog-Signature, Azure sig).
     (re.compile(r"(?i)([?&](?:[a-z_-]*token|api[_-]?key|password|secret|[a-z_-]*signature|x-amz-credential|"
                 r"x-amz-security-token|sig)=)[^&\s'\"#]+"), lambda m: f"{m.group(1)}{MASK}"),
-    # user:password@ in URLs (a shell variable in its place, as in printed install commands, is no secret)
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):(?!\$\{?[a-z_][a-z0-9_]*\}?@)[^/\s@]+@"),
+    # user:password@ in URLs (a shell variable in its place, as in printed install commands, is no secret); up to
+    # the last "@" before the host, as URL parsers read it: a password holding an unescaped "@" is hidden whole
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):(?!\$\{?[a-z_][a-z0-9_]*\}?@)[^/\s]*[^/\s@]@"),
      lambda m: f"{m.group(1)}:{MASK}@"),
 ]
 
