@@ -8,6 +8,9 @@ Nothing leaves the machine and no real credentials are used or printed.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -103,6 +106,17 @@ def run_demo(echo: Callable[[str], None], data: Path | None = None, serve: bool 
     return code
 
 
+def _aws_cli() -> str:
+    """How the printed commands call the AWS CLI: ``aws`` where the shell finds one, else the one ``.[test]``
+    installed beside the Python running ferry. The README runs ``.venv/bin/ferry demo`` without activating the
+    venv, so on a fresh machine its ``aws`` is the only one and is not on PATH."""
+    if shutil.which("aws") is None:
+        beside = Path(sys.executable).parent / "aws"
+        if os.access(beside, os.X_OK):
+            return shlex.quote(str(beside))
+    return "aws"
+
+
 def _install_help(ca_url: str, serving: bool) -> str:
     host = ca_url.split("://", 1)[1]
     npm = f"{ca_url}/d/acme-111122223333/us-east-1/npm/npm-store/"
@@ -113,7 +127,7 @@ def _install_help(ca_url: str, serving: bool) -> str:
         + ("" if serving else " (run `ferry demo --serve` to keep it running)") + ":",
         "",
         "  export AWS_ACCESS_KEY_ID=any AWS_SECRET_ACCESS_KEY=any",
-        f"  export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain acme "
+        f"  export CODEARTIFACT_AUTH_TOKEN=$({_aws_cli()} codeartifact get-authorization-token --domain acme "
         f"--region us-east-1 --endpoint-url {ca_url} --query authorizationToken --output text)",
         f"  npm install --registry {npm} '--{npm.split(':', 1)[1]}:_authToken='$CODEARTIFACT_AUTH_TOKEN "
         "@acme/ui-kit left-pad-acme",
