@@ -203,3 +203,50 @@ def test_what_the_faults_cost_is_kept_with_the_run(job, sandbox, tmp_path):
     assert outcome.report.notes == outcome.notes
     with LedgerReader(tmp_path / "acme.db") as reader:
         assert list(reader.last_run().notes) == outcome.notes
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_migrate_keeps_the_notes_it_had_when_it_was_killed(job, sandbox, tmp_path, monkeypatch, capsys):
+    """A run killed outright (kill -9, out of memory, SIGKILL after the grace period) cannot end its run: what
+    it created in the target, which no rerun notes again, must be in the ledger already, for ``ferry status``
+    (the README: a run's notes are kept with the run). The kill is real: ferry runs in a child process and the
+    CodeArtifact stand-in (in this process) holds the child's npm publish while the test kills it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from ferry.sandbox.codeartifact.formats import npm as npm_endpoint
+
+    reached, go = threading.Event(), threading.Event()
+    real = npm_endpoint._publish
+
+    def held(ctx, request, full):
+        reached.set()
+        go.wait(30)
+        return real(ctx, request, full)
+
+    monkeypatch.setattr(npm_endpoint, "_publish", held)
+    state = tmp_path / "acme.db"
+    child = subprocess.Popen([sys.executable, "-m", "ferry", "migrate", str(job), "--state", str(state),
+                              "--create-missing", "--no-progress", "--workers", "1"],
+                             env={**os.environ, "TMPDIR": str(tmp_path)}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert reached.wait(60), child.communicate()
+        time.sleep(0.5)  # the ledger thread's linger (0.2 s): what the run wrote before the publish is committed
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        go.set()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    capsys.readouterr()
+    assert ferry("status", "--state", str(state)) == 0
+    out = capsys.readouterr().out
+    assert "(migrate, crashed)" in out
+    assert out.rstrip().endswith("2 note(s) of the run:\n  note: created domain acme\n"
+                                 "  note: created repository npm-store"), out

@@ -19,7 +19,7 @@ from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import PUBLISH_RATE, RunReport, build_report
-from ferry.state.ledger import BAD, LedgerWriter, open_read_only, writer_lock
+from ferry.state.ledger import BAD, LedgerWriter, RunNotes, open_read_only, writer_lock
 from ferry.state.migrations import META, SCHEMA_VERSION
 from ferry.state.reader import PENDING, LedgerReader
 
@@ -116,6 +116,8 @@ def recorded_run(writer: LedgerWriter, command: str, job_path: str | None,
     what ``notes`` (the run's list, which the block goes on filling) holds by then, so its reports show them.
     """
     run_id = writer.start_run(command, job_path)
+    if isinstance(notes, RunNotes):  # kept as they come: a run killed outright never reaches end_run
+        notes.kept_by(writer)
     status = "fatal"
     try:
         yield run_id
@@ -124,6 +126,8 @@ def recorded_run(writer: LedgerWriter, command: str, job_path: str | None,
         status = "interrupted"
         raise
     finally:
+        if isinstance(notes, RunNotes):
+            notes.kept_by(None)
         counts = writer.end_run(status, notes or ())
         if status == "ok" and failed(counts):
             writer.call(lambda db: db.execute("UPDATE runs SET status='items-failed' WHERE id=?", [run_id]))

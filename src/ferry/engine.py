@@ -42,7 +42,7 @@ from ferry.retry import REQUEST, cause_of, retrying
 from ferry.screening import screened
 from ferry.shard import Shard
 from ferry.sources.base import Source
-from ferry.state.ledger import LedgerWriter
+from ferry.state.ledger import LedgerWriter, RunNotes
 from ferry.state.reader import ItemRow, LedgerReader
 from ferry.state.target_memory import TargetMemory
 from ferry.version_copy import VersionCopier
@@ -58,7 +58,8 @@ class Settings:
     ca_bundle: str | None = None
     progress: Callable[[int], None] | None = None  # called with the number of items finished
     sleep: Callable[[float], None] | None = None  # injectable for tests
-    notes: list[str] = field(default_factory=list)  # things the run wants to tell the user
+    # Things the run wants to tell the user; a recorded run keeps them in the ledger as they come (RunNotes).
+    notes: list[str] = field(default_factory=RunNotes)
     shard: Shard | None = None  # --shard i/N: only the packages this shard owns, at 1/N of the rate limits
     # Plan from the ledger's record of target versions whose revision is unchanged (migrate); verify
     # leaves it off and lists every version's assets from the live target.

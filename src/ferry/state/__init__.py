@@ -10,6 +10,7 @@ from ferry.state.ledger import (
     Call,
     LedgerWriter,
     Planned,
+    RunNotes,
     Transition,
     connect,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "LedgerReader",
     "LedgerWriter",
     "Planned",
+    "RunNotes",
     "RunRow",
     "Transition",
     "Upsert",

@@ -299,6 +299,34 @@ _TRANSITION = UpsertStatement("items", _COLUMNS, _IDENTITY, """
 # ---------------------------------------------------------------- writer
 
 
+class RunNotes(list):
+    """The notes a run tells the operator (its ``note:`` lines), appended to from any thread. While a ledger
+    writer keeps them (:meth:`kept_by`, which :func:`ferry.commands.recorded_run` calls), each new note is also
+    queued to the run's row in the ledger, committed with the rows around it: a run killed outright (kill -9,
+    out of memory, SIGKILL after a pod's grace period) never ends its run, yet what it created and the origin
+    controls it changed, which no rerun notes again, stay with the run for ``ferry status`` and ``report``.
+    ``append`` raises :class:`FatalError` only where the ledger's writes have just failed (the run ends on it)."""
+
+    def __init__(self, notes: Iterable[str] = ()):
+        super().__init__(notes)
+        self._lock = threading.Lock()
+        self._writer: LedgerWriter | None = None
+
+    def append(self, note: str) -> None:
+        # Queued under the lock, so the writes reach the ledger in the order of the notes and the last holds all.
+        with self._lock:
+            super().append(note)
+            if self._writer is not None:
+                self._writer.keep_notes(list(self))
+
+    def kept_by(self, writer: LedgerWriter | None) -> None:
+        """Queue the notes so far to ``writer``'s current run, and each later one as it comes; None stops that."""
+        with self._lock:
+            self._writer = writer
+            if writer is not None and self:
+                writer.keep_notes(list(self))
+
+
 class LedgerWriter:
     """The one thread that writes the ledger. Use as a context manager, or call :meth:`close`.
 
@@ -420,6 +448,17 @@ class LedgerWriter:
         run_id = self.run_id
         text = json.dumps([redact(problem) for problem in problems]) if problems else None
         self.call(lambda db: db.execute("UPDATE runs SET problems = ? WHERE id = ?", [text, run_id]))
+
+    def keep_notes(self, notes: Iterable[str]) -> None:
+        """Queue the current run's notes so far (redacted, one line each), to be committed with the events queued
+        around them, so a run killed before :meth:`end_run` keeps them; :meth:`end_run` writes them again, whole.
+        Does nothing before a run is started or once a write has failed (the run is ending on that error)."""
+        run_id = self.run_id
+        if run_id is None or self._error is not None:
+            return
+        kept = [one_line(redact(note)) for note in notes]
+        text = json.dumps(kept) if kept else None
+        self.put(Call(lambda db: db.execute("UPDATE runs SET notes = ? WHERE id = ?", [text, run_id])))
 
     def end_run(self, status: str, notes: Iterable[str] = ()) -> dict[str, int]:
         """Close the current run with *status* (one of :data:`RUN_STATUSES`), keeping with it the *notes* it told
