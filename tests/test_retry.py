@@ -163,6 +163,19 @@ def test_an_answer_cut_short_is_a_retryable_error_naming_the_request(server, cal
         CALLERS[caller](server.url)
 
 
+@pytest.mark.parametrize("asked", ["0", "past-date"])
+def test_an_answer_asking_for_no_wait_backs_off_all_the_same(server, asked):
+    """Retry-After: 0 (a stand-in's retry_after=0s, a proxy) or a date already past: retried at once, five
+    attempts were spent within a second against a server that kept failing."""
+    now = 1_700_000_000.0
+    value = "0" if asked == "0" else formatdate(now - 30, usegmt=True)
+    server.replies = [(503, {"Retry-After": value}, b"")] * 3 + [(200, {}, b"ok")]
+    sleep = Recorder()
+    policy = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=3.0)
+    assert retrying(policy, sleep=sleep, rng=lambda: 0.5, clock=lambda: now)(get_ok, server.url) == b"ok"
+    assert sleep.sleeps == [0.5, 1.0, 1.5]  # the backoff, as without a Retry-After
+
+
 def test_5xx_without_retry_after_backs_off_with_full_jitter(server):
     server.replies = [(500, {}, b"")] * 4 + [(200, {}, b"ok")]
     sleep = Recorder()

@@ -17,7 +17,7 @@ Retried: :class:`ferry.errors.RetryableError`; requests ``ConnectionError`` (not
 botocore ``ClientError`` with ``ThrottlingException``/``InternalServerException`` (or 429/5xx);
 botocore connection errors. The wait is what the server asked for (``Retry-After`` in seconds or as
 an HTTP date, botocore's ``retryAfterSeconds``, ``RetryableError.retry_after``), capped; otherwise
-exponential backoff with full jitter, capped. ``sleep``, ``rng`` and ``clock`` are injectable so
+(and for an answer asking for no wait: 0, or a date past) exponential backoff with full jitter, capped. ``sleep``, ``rng`` and ``clock`` are injectable so
 tests never wait.
 """
 
@@ -152,9 +152,12 @@ def backoff(attempt: int, policy: RetryPolicy, rng: Callable[[], float] = random
 
 def delay_for(exc: BaseException, attempt: int, policy: RetryPolicy,
               rng: Callable[[], float] = random.random, clock: Callable[[], float] = time.time) -> float:
-    """The wait before the next attempt: the server's ``Retry-After`` (capped) or :func:`backoff`."""
+    """The wait before the next attempt: the server's ``Retry-After`` (capped) or :func:`backoff`.
+
+    A ``Retry-After`` of 0, or a date already past, asks for no wait at all: it gets the backoff instead, or
+    a server (or proxy) in trouble that keeps saying so would have every attempt spent within a second."""
     asked = retry_after(exc, now=clock())
-    if asked is not None:
+    if asked is not None and asked > 0:
         return min(asked, policy.max_retry_after)
     return backoff(attempt, policy, rng)
 
