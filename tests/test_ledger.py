@@ -376,6 +376,42 @@ def test_a_disk_that_fills_up_during_a_run_is_named_with_what_to_do(tmp_path, pa
                                   "run the same command again"), out.stderr
 
 
+OPENS_WITHOUT_ROOM = """
+import resource, signal, sys
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
+from ferry.commands import check_ledger
+from ferry.errors import FerryError
+from ferry.state import LedgerReader, LedgerWriter
+resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, 8 * 1024))  # no room for the -shm file (32 KiB)
+for step in (lambda: check_ledger(Path(sys.argv[1])), lambda: LedgerWriter(sys.argv[1]),
+             lambda: LedgerReader(sys.argv[1], read_only=True)):
+    try:
+        step()
+        print("opened")
+    except FerryError as err:
+        print(type(err).__name__, err.exit_code, err)
+"""
+
+
+def test_a_ledger_whose_disk_has_no_room_for_its_shm_file_is_not_called_no_ledger(tmp_path, path):
+    """On a full disk (a 2 MB tmpfs filled up between runs) migrate said "not a ferry ledger (disk I/O error);
+    choose another ledger path", exit 2, of a whole ledger: SQLite could not grow the -shm file a WAL ledger is
+    read through (SQLITE_IOERR_SHMSIZE). An operator who took the advice would drop the ledger's memory."""
+    writer = LedgerWriter(path)
+    writer.start_run("migrate")
+    writer.close()  # the last connection: the -wal and -shm files go
+    assert not os.path.exists(f"{path}-shm")
+    script = tmp_path / "open.py"
+    script.write_text(OPENS_WITHOUT_ROOM)
+    out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=60)
+    message = (f"FatalError 3 {path}: the ledger cannot be written (disk I/O error); free space on its disk and run "
+               "the same command again")
+    assert out.stdout.splitlines() == [message] * 3, out.stderr
+    with LedgerReader(path) as reader:  # and once there is room, it is the ledger it was
+        assert [run.command for run in reader.runs()] == ["migrate"]
+
+
 def test_a_ledger_before_version_statuses_upgrades_and_keeps_both_statuses_and_the_origin(path):
     path.parent.mkdir(parents=True)
     db = Database(sqlite3.connect(str(path)))

@@ -20,7 +20,7 @@ from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import PUBLISH_RATE, RunReport, build_report
 from ferry.state.ledger import BAD, LedgerWriter, RunNotes, open_read_only, writer_lock
-from ferry.state.migrations import META, SCHEMA_VERSION
+from ferry.state.migrations import META, SCHEMA_VERSION, unusable
 from ferry.state.reader import PENDING, LedgerReader
 
 
@@ -137,7 +137,7 @@ def check_ledger(path: Path) -> bool:
     """Refuse, without changing it, a ledger file this ferry cannot use (not a ledger, or from a newer ferry).
 
     A missing or empty file is fine (it is created). Returns whether ``path`` holds a ledger already.
-    Raises :class:`UsageError`.
+    Raises :class:`UsageError`, or :class:`FatalError` when its files cannot be written or read (a full disk).
     """
     if not path.exists():
         return False
@@ -150,7 +150,7 @@ def check_ledger(path: Path) -> bool:
                 return False
             row = db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as err:
-        raise UsageError(f"{path}: not a ferry ledger ({err}); choose another ledger path") from None
+        raise unusable(str(path), err) from None
     version = int(row[0]) if row and str(row[0]).isdigit() else 0
     if version > SCHEMA_VERSION:
         raise UsageError(f"{path}: ledger written by a newer ferry (schema {version}, this ferry knows "

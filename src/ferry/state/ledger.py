@@ -44,7 +44,7 @@ from ferry import __version__
 from ferry.errors import FatalError, UsageError
 from ferry.model import Action, ItemKey, PlanEntry
 from ferry.redact import one_line, redact
-from ferry.state.migrations import migrate
+from ferry.state.migrations import migrate, unusable, write_failed
 from ferry.state.upsert import Rows, Upsert, UpsertStatement
 
 try:
@@ -83,7 +83,8 @@ def connect(path: str | Path) -> Database:
     """Open (creating) the ledger at *path* in WAL mode and bring its schema up to date.
 
     Returns a ``sqlite_utils.Database`` bound to the calling thread. Raises :class:`UsageError`
-    for a ledger from a newer ferry or a file that is not a ledger.
+    for a ledger from a newer ferry or a file that is not a ledger, :class:`FatalError` for one whose files
+    cannot be written or read (a full disk: :func:`ferry.state.migrations.unusable`).
     """
     label = str(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -96,20 +97,12 @@ def connect(path: str | Path) -> Database:
         migrate(db, label)
     except sqlite3.DatabaseError as err:
         db.close()
-        if write_failed(err):  # the upgrade (one transaction) is undone: the ledger holds what it held
-            raise FatalError(f"{label}: the ledger cannot be written ({err}); free space on its disk and run the same "
-                             "command again") from None
-        raise UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path") from None
+        # A failed upgrade (one transaction) is undone: the ledger holds what it held.
+        raise unusable(label, err) from None
     except BaseException:
         db.close()
         raise
     return db
-
-
-def write_failed(err: sqlite3.Error) -> bool:
-    """Whether SQLite failed writing a file (its disk or quota full, a file-size limit, a failing disk), as
-    opposed to finding a file that is not a ledger."""
-    return getattr(err, "sqlite_errorcode", None) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_WRITE)
 
 
 def open_read_only(path: str | Path) -> sqlite3.Connection:

@@ -12,7 +12,7 @@ import sqlite3
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from ferry.errors import UsageError
+from ferry.errors import FatalError, FerryError, UsageError
 
 META = "ferry_meta"
 migrations = Migrations("ferry-ledger")
@@ -155,6 +155,29 @@ def _run_notes(db: Database) -> None:
 
 
 SCHEMA_VERSION = len(NAMES)
+# What SQLite says when it could not write a file: the disk or quota full (SQLITE_FULL), a file-size limit or a
+# failing disk (SQLITE_IOERR_WRITE), or no room to grow the -shm file a WAL ledger is read through (SHMSIZE).
+_WRITE_ERRORS = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_SHMSIZE,
+                 sqlite3.SQLITE_IOERR_TRUNCATE, sqlite3.SQLITE_IOERR_FSYNC)
+
+
+def write_failed(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed writing a file (its disk or quota full, a file-size limit, a failing disk), as
+    opposed to finding a file that is not a ledger."""
+    return getattr(err, "sqlite_errorcode", None) in _WRITE_ERRORS
+
+
+def unusable(label: str, err: sqlite3.Error) -> FerryError:
+    """The error to end with when SQLite fails opening or upgrading the ledger at ``label``: :class:`FatalError`
+    when a file could not be written or read (a full disk; a -wal or -shm removed under a run: the ledger may
+    be whole), which no other ledger path would mend; else :class:`UsageError`, the file is not a ledger."""
+    if write_failed(err):
+        return FatalError(f"{label}: the ledger cannot be written ({err}); free space on its disk and run the same "
+                          "command again")
+    if (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_IOERR:
+        return FatalError(f"{label}: the ledger cannot be read ({err}); check its disk and the -wal and -shm files "
+                          "beside it (a run writing it must keep them), then run the same command again")
+    return UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path")
 
 
 def stored_version(db: Database) -> int:
@@ -168,13 +191,13 @@ def stored_version(db: Database) -> int:
 def migrate(db: Database, label: str, upto: int = SCHEMA_VERSION) -> int:
     """Bring the ledger at *label* up to schema *upto* (default: this ferry's). Returns the version.
 
-    Raises :class:`UsageError` for a ledger from a newer ferry or a file that is not a ledger.
-    Holds a write lock for the whole upgrade so two processes cannot migrate at once.
+    Raises :class:`UsageError` for a ledger from a newer ferry or a file that is not a ledger, and
+    :class:`FatalError` when its files cannot be written or read (:func:`unusable`). Holds a write lock for the whole upgrade so two processes cannot migrate at once.
     """
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.DatabaseError as err:
-        raise UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path") from None
+        raise unusable(label, err) from None
     try:
         version = stored_version(db)
         if version == 0 and any(t not in (META, Migrations.migrations_table) for t in db.table_names()):
