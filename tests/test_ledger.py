@@ -18,6 +18,7 @@ from ferry.errors import FatalError, UsageError
 from ferry.model import Action, ItemKey, PlanEntry, SourceItem, TargetItem
 from ferry.plan import plan
 from ferry.state import SCHEMA_VERSION, Call, LedgerReader, LedgerWriter, Planned, connect
+from ferry.state.ledger import writer_lock
 from ferry.state.migrations import META, migrate
 
 
@@ -481,6 +482,41 @@ def test_a_lock_file_that_cannot_be_used_is_bad_input_before_anything_is_contact
     assert ferry("audit", str(job), "--state", str(path)) == 2
     assert capsys.readouterr().err == f"ferry: error: {message}\n"
     assert not path.exists()
+
+
+HOLDS_THE_LOCK_WITHOUT_ROOM = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
+from ferry.errors import FerryError
+from ferry.state.ledger import writer_lock
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # the disk has no room for the process id in the lock file
+try:
+    with writer_lock(sys.argv[1]):
+        print("held", flush=True)
+        sys.stdin.readline()
+except FerryError as err:
+    print(type(err).__name__, err.exit_code, err)
+except OSError as err:
+    print("unexpected", err)
+"""
+
+
+def test_a_lock_file_with_no_room_for_the_process_id_still_locks(tmp_path, path):
+    """On a full disk migrate ended with "unexpected OSError: [Errno 28] No space left on device ... report it":
+    the writer lock could not write its process id into the new lock file. The lock is the flock, not the id."""
+    path.parent.mkdir(parents=True)
+    script = tmp_path / "hold.py"
+    script.write_text(HOLDS_THE_LOCK_WITHOUT_ROOM)
+    holder = subprocess.Popen([sys.executable, str(script), str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UsageError, match=r"another ferry run is writing this ledger \(process unknown\)"):
+            with writer_lock(path):
+                pass
+    finally:
+        out, _ = holder.communicate("\n", timeout=30)
+    assert out == ""
 
 
 def test_a_ledger_named_through_a_symlink_has_one_writer_lock(tmp_path):

@@ -183,8 +183,13 @@ def writer_lock(path: str | Path, shard: object | None = None) -> Iterator[None]
                                  f"{shard} is running already; wait for that run to end, or stop it")
             raise UsageError(f"{path}: another ferry run is writing this ledger (process {holder}); wait for "
                              "it to end, or give this run another --state")
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            # No room for the id (a full disk): the lock is held all the same, a second run is told "process
+            # unknown", and the ledger's own first write names the full disk with what to do.
+            pass
         yield
     finally:
         os.close(fd)  # releases the lock
