@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -411,6 +412,41 @@ def test_a_ledger_whose_disk_has_no_room_for_its_shm_file_is_not_called_no_ledge
     assert out.stdout.splitlines() == [message] * 3, out.stderr
     with LedgerReader(path) as reader:  # and once there is room, it is the ledger it was
         assert [run.command for run in reader.runs()] == ["migrate"]
+
+
+@pytest.mark.parametrize("what", ["folder", "wal", "ledger"])
+def test_a_ledger_removed_under_a_run_stops_it_with_what_to_do(tmp_path, path, what):
+    """The ledger's folder removed during a migrate: the run went on writing a file no longer there, published
+    everything and then ended "no ledger there; check the ledger path or run a migration first", exit 2; its
+    -wal and -shm removed: "not a ferry ledger (disk I/O error); choose another ledger path", exit 2. The writer
+    now stops at its next commit, one line naming what went and what to do; the -wal gone, nothing is lost."""
+    writer = LedgerWriter(path, linger=0)
+    writer.start_run("migrate")
+    writer.planned(entry("kept"), "src", "dst")
+    writer.flush()
+    if what == "folder":
+        shutil.rmtree(path.parent)
+        gone = "the ledger"
+    elif what == "wal":
+        os.remove(f"{path}-wal")
+        os.remove(f"{path}-shm")
+        gone = "its -wal file"
+    else:
+        other = tmp_path / "other.db"
+        connect(other).close()
+        os.replace(other, path)
+        gone = "the ledger"
+    message = (f"{path}: {gone} was removed or replaced while this run wrote it; the target holds what the run "
+               "published: run the same command again, which finds it there")
+    writer.planned(entry("after"), "src", "dst")
+    with pytest.raises(FatalError) as caught:
+        writer.flush()
+    assert str(caught.value) == message
+    with pytest.raises(FatalError, match="was removed or replaced"):
+        writer.close()
+    if what == "wal":  # the writer's connection, the last, put what its -wal held into the ledger as it closed
+        with LedgerReader(path) as reader:
+            assert [row.package for row in reader.items()] == ["after", "kept"]
 
 
 def test_a_ledger_before_version_statuses_upgrades_and_keeps_both_statuses_and_the_origin(path):

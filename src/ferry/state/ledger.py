@@ -224,6 +224,18 @@ def writer_gone(path: str | Path) -> bool:
     return True
 
 
+def _identities(path: str) -> dict[str, tuple[int, int]]:
+    """``{suffix: (device, inode)}`` of the ledger at ``path`` and of its ``-wal`` and ``-shm`` files, those there."""
+    found = {}
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            info = os.stat(f"{path}{suffix}")
+        except OSError:
+            continue
+        found[suffix] = (info.st_dev, info.st_ino)
+    return found
+
+
 def _clean(reason: str | None) -> str | None:
     """A reason as the ledger keeps it: redacted (it may quote a server's answer), None for none."""
     return redact(reason) if reason else None
@@ -329,7 +341,8 @@ class LedgerWriter:
     """The one thread that writes the ledger. Use as a context manager, or call :meth:`close`.
 
     ``put``/``put_many`` are thread-safe and return at once (they block only while the queue is
-    full); they raise :class:`FatalError` once a write has failed. Raises :class:`UsageError` at
+    full); they raise :class:`FatalError` once a write has failed, or once the ledger (or its -wal or -shm
+    file) is found removed or replaced under the writer, which looks after each commit. Raises :class:`UsageError` at
     construction for a ledger this ferry cannot use.
     """
 
@@ -345,6 +358,7 @@ class LedgerWriter:
         # While it lingers the writer waits on this, not on the queue, so a put does not wake it.
         self._hurry = threading.Event()
         self._error: BaseException | None = None
+        self._files: dict[str, tuple[int, int]] = {}  # the files the writer has open (see _moved)
         self._closed = False
         opened: Future[None] = Future()
         self._thread = threading.Thread(target=self._main, args=(opened,), name="ferry-ledger", daemon=True)
@@ -504,6 +518,8 @@ class LedgerWriter:
     def _failed(self) -> FatalError:
         """The error a failed write ends the run with, saying what to do when the disk had no room."""
         error = self._error
+        if isinstance(error, FatalError):  # said already (the ledger was removed under the run)
+            return FatalError(str(error))
         advice = ("; free space on its disk and run the same command again"
                   if isinstance(error, sqlite3.Error) and write_failed(error) else "")
         return FatalError(f"{self.path}: ledger write failed: {error}{advice}")
@@ -516,6 +532,7 @@ class LedgerWriter:
         except BaseException as err:  # reported to the constructor
             opened.set_exception(err)
             return
+        self._files = _identities(self.path)
         opened.set_result(None)
         try:
             while self._batch(db):
@@ -564,6 +581,8 @@ class LedgerWriter:
                     rows.flush()
             except BaseException as err:
                 self._error = err
+            else:
+                self._error = self._moved()
         for item in batch:
             if isinstance(item, tuple) and self._error is not None:
                 item[1].set_exception(self._failed())
@@ -571,6 +590,18 @@ class LedgerWriter:
             for future, value in results:
                 future.set_result(value)
         return not stop
+
+    def _moved(self) -> FatalError | None:
+        """The error to stop with when the ledger, or its -wal or -shm file, is no longer the file this writer
+        has open (removed, its folder with it, or another put in its place): what the writer commits goes
+        where no reader finds it, and no lock keeps a second run off the path. None while all are in place."""
+        now_there = _identities(self.path)
+        for suffix, identity in self._files.items():
+            if now_there.get(suffix) != identity:
+                what = "the ledger" if not suffix else f"its {suffix} file"
+                return FatalError(f"{self.path}: {what} was removed or replaced while this run wrote it; the target "
+                                  "holds what the run published: run the same command again, which finds it there")
+        return None
 
     def _apply(self, rows: Rows, event: Any) -> None:
         if isinstance(event, Planned):
