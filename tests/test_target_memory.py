@@ -131,3 +131,33 @@ def test_each_listing_thread_reads_with_a_small_page_cache(tmp_path):
         assert [c.execute("PRAGMA cache_size").fetchone()[0] for c in memory._conns] == [-READ_CACHE_KIB] * 3
         memory.close()
         assert memory._conns == []
+
+
+def test_a_ledger_that_cannot_be_read_mid_run_stops_the_run_with_one_line(tmp_path):
+    """A migrate whose ledger -wal was truncated under it ended "unexpected OperationalError: disk I/O error;
+    rerun with --debug for the details and report it" (TargetMemory.recorded, a listing thread's read)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ferry.errors import FatalError
+    from ferry.state import LedgerWriter
+    from ferry.state.target_memory import TargetMemory
+
+    path = tmp_path / "ledger.db"
+    writer = LedgerWriter(path, linger=0)
+    memory = TargetMemory(path, writer)
+    memory.remember("dst", "npm", "", "left-pad", "1.0.0", "r1", [{"name": "package.tgz", "size": 1, "hashes": {}}])
+    writer.flush()
+    assert memory.recorded("dst", "npm", "", "left-pad", "1.0.0")
+    os.remove(f"{path}-wal")  # what a new read connection (each listing thread's) then meets: a disk I/O error
+    os.remove(f"{path}-shm")
+    with ThreadPoolExecutor(1) as pool:
+        for read in (lambda: memory.recorded("dst", "npm", "", "left-pad", "1.0.0"),
+                     lambda: memory.recall("dst", "npm", "", "left-pad")):
+            with pytest.raises(FatalError) as caught:
+                pool.submit(read).result()
+            assert str(caught.value) == (
+                f"{path}: the ledger cannot be read (disk I/O error); check its disk and the -wal and -shm files beside "
+                "it (a run writing it must keep them), then run the same command again")
+    memory.close()
+    writer.close()

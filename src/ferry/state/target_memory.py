@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ferry.errors import FatalError
 from ferry.state.ledger import LedgerWriter, now
 from ferry.state.upsert import Upsert, UpsertStatement
 
@@ -76,23 +77,32 @@ class TargetMemory:
     def recall(self, target_repo: str, fmt: str, namespace: str, package: str,
                versions: list[str] | None = None) -> dict[str, Listing]:
         """``{version: (revision, assets)}`` recorded for one target package (empty if none): of ``versions``
-        only, when given (one query for a run of versions: a package's whole record need not be held)."""
+        only, when given (one query for a run of versions: a package's whole record need not be held).
+        Raises :class:`FatalError` when the ledger cannot be read."""
         params: list[Any] = [target_repo, fmt, namespace or "", package]
         which = ""
         if versions is not None:
             which = f" AND version IN ({', '.join('?' * len(versions))})"
             params += versions
-        rows = self._conn().execute(
-            "SELECT version, revision, assets FROM target_versions "
-            f"WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ?{which}", params).fetchall()
+        rows = self._query("SELECT version, revision, assets FROM target_versions "
+                           f"WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ?{which}", params)
         return {version: (revision, _expand(assets)) for version, revision, assets in rows}
 
     def recorded(self, target_repo: str, fmt: str, namespace: str, package: str, version: str) -> bool:
-        """Whether a listing of ``version`` is recorded (committed) for this target repository."""
-        row = self._conn().execute(
-            "SELECT 1 FROM target_versions WHERE target_repo = ? AND format = ? AND namespace = ? AND package = ? "
-            "AND version = ?", (target_repo, fmt, namespace or "", package, version)).fetchone()
-        return row is not None
+        """Whether a listing of ``version`` is recorded (committed) for this target repository. Raises
+        :class:`FatalError` when the ledger cannot be read."""
+        rows = self._query("SELECT 1 FROM target_versions WHERE target_repo = ? AND format = ? AND namespace = ? AND "
+                           "package = ? AND version = ? LIMIT 1", [target_repo, fmt, namespace or "", package, version])
+        return bool(rows)
+
+    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            # Its -wal truncated or removed under the run, a failing disk: the run stops saying so, not as a bug.
+            raise FatalError(f"{self._path}: the ledger cannot be read ({err}); check its disk and the -wal and -shm "
+                             "files beside it (a run writing it must keep them), then run the same command again"
+                             ) from None
 
     def remember(self, target_repo: str, fmt: str, namespace: str, package: str, version: str,
                  revision: str | None, assets: list[dict[str, Any]]) -> None:
