@@ -424,6 +424,10 @@ def test_a_ledger_removed_under_a_run_stops_it_with_what_to_do(tmp_path, path, w
     writer.start_run("migrate")
     writer.planned(entry("kept"), "src", "dst")
     writer.flush()
+    # A read-only reader open meanwhile (status of another user's ledger): the writer's connection is then not
+    # the last to close, which alone would have put what the removed -wal held into the ledger.
+    reader = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    assert reader.execute("SELECT COUNT(*) FROM items").fetchone() == (1,)
     if what == "folder":
         shutil.rmtree(path.parent)
         gone = "the ledger"
@@ -444,9 +448,27 @@ def test_a_ledger_removed_under_a_run_stops_it_with_what_to_do(tmp_path, path, w
     assert str(caught.value) == message
     with pytest.raises(FatalError, match="was removed or replaced"):
         writer.close()
-    if what == "wal":  # the writer's connection, the last, put what its -wal held into the ledger as it closed
+    reader.close()
+    if what == "wal":  # what the removed -wal held is in the ledger: a rerun resumes from it
         with LedgerReader(path) as reader:
             assert [row.package for row in reader.items()] == ["after", "kept"]
+
+
+def test_a_wal_removed_after_the_last_commit_loses_nothing(path):
+    """The -wal and -shm removed after a run's last commit, a read-only reader open: the writer's closing
+    connection was not the last, nobody copied the removed -wal into the ledger, and a rerun found it empty."""
+    writer = LedgerWriter(path, linger=0)
+    writer.start_run("migrate")
+    writer.planned(entry("kept"), "src", "dst")
+    writer.flush()
+    reader = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    assert reader.execute("SELECT COUNT(*) FROM items").fetchone() == (1,)
+    os.remove(f"{path}-wal")
+    os.remove(f"{path}-shm")
+    writer.close()
+    reader.close()
+    with LedgerReader(path) as ledger:
+        assert [row.package for row in ledger.items()] == ["kept"]
 
 
 def test_a_ledger_before_version_statuses_upgrades_and_keeps_both_statuses_and_the_origin(path):

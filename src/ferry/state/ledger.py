@@ -538,6 +538,8 @@ class LedgerWriter:
             while self._batch(db):
                 pass
         finally:
+            if self._moved() is not None:  # removed after the last commit: no commit looks again
+                self._salvage(db)
             db.close()
 
     def _take(self) -> tuple[list[Any], bool]:
@@ -583,6 +585,8 @@ class LedgerWriter:
                 self._error = err
             else:
                 self._error = self._moved()
+                if self._error is not None:
+                    self._salvage(db)
         for item in batch:
             if isinstance(item, tuple) and self._error is not None:
                 item[1].set_exception(self._failed())
@@ -602,6 +606,17 @@ class LedgerWriter:
                 return FatalError(f"{self.path}: {what} was removed or replaced while this run wrote it; the target "
                                   "holds what the run published: run the same command again, which finds it there")
         return None
+
+    def _salvage(self, db: Database) -> None:
+        """Copy what the -wal this writer has open holds into the ledger file, when only the -wal or -shm went:
+        the writer's connection closing last would do so, but not while another connection is open (a
+        read-only status), and what was committed since the last checkpoint would go with the removed -wal."""
+        if _identities(self.path).get("") != self._files.get(""):
+            return  # the ledger itself went: there is nowhere to copy it to
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # the run stops all the same; the target holds what it published
 
     def _apply(self, rows: Rows, event: Any) -> None:
         if isinstance(event, Planned):
