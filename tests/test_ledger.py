@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 import threading
 import time
 
@@ -469,6 +470,44 @@ def test_a_wal_removed_after_the_last_commit_loses_nothing(path):
     reader.close()
     with LedgerReader(path) as ledger:
         assert [row.package for row in ledger.items()] == ["kept"]
+
+
+def test_a_ledger_with_a_damaged_page_is_named_damaged_with_what_to_do(tmp_path, path, capsys):
+    """A ledger with a page overwritten (a disk error, a bad copy): status and report ended "unexpected
+    DatabaseError: database disk image is malformed; rerun with --debug for the details and report it" and
+    migrate "ledger write failed: database disk image is malformed", with nothing to do about it."""
+    from e2e_helpers import ferry
+
+    with LedgerWriter(path) as writer:
+        writer.start_run("migrate")
+        for n in range(400):
+            writer.planned(entry(f"pkg{n}", asset="a" * 200), "src", "dst")
+        writer.end_run("ok")
+    with closing(sqlite3.connect(path)) as db:
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    with open(path, "r+b") as file:  # the middle page: one of the items table's, the test checks below
+        file.seek(pages // 2 * size + 100)
+        file.write(bytes(range(256)) * 8)
+    with closing(sqlite3.connect(path)) as db, pytest.raises(sqlite3.DatabaseError, match="malformed"):
+        db.execute("SELECT SUM(length(asset)) FROM items").fetchone()
+    advice = ("move it aside and run the job's command again (a new ledger is planned from the target, which keeps "
+              "what was published)")
+    for command in (["status", "--state", str(path)], ["report", "--state", str(path)]):
+        capsys.readouterr()
+        assert ferry(*command) == 3
+        assert capsys.readouterr().err == (f"ferry: error: {path}: the ledger is damaged (database disk image is "
+                                           f"malformed); {advice}\n")
+    writer = LedgerWriter(path)
+    with pytest.raises(FatalError) as caught:
+        writer.start_run("migrate")
+        for n in range(400):
+            writer.planned(entry(f"pkg{n}", asset="a" * 200), "src", "dst")
+        writer.flush()
+    with pytest.raises(FatalError, match="the ledger is damaged"):
+        writer.close()
+    assert str(caught.value) == (f"{path}: ledger write failed: database disk image is malformed; the ledger is "
+                                 f"damaged: {advice}")
 
 
 def test_a_ledger_before_version_statuses_upgrades_and_keeps_both_statuses_and_the_origin(path):

@@ -44,7 +44,7 @@ from ferry import __version__
 from ferry.errors import FatalError, UsageError
 from ferry.model import Action, ItemKey, PlanEntry
 from ferry.redact import one_line, redact
-from ferry.state.migrations import migrate, unusable, write_failed
+from ferry.state.migrations import DAMAGED_ADVICE, damaged, migrate, unusable, write_failed
 from ferry.state.upsert import Rows, Upsert, UpsertStatement
 
 try:
@@ -520,8 +520,11 @@ class LedgerWriter:
         error = self._error
         if isinstance(error, FatalError):  # said already (the ledger was removed under the run)
             return FatalError(str(error))
-        advice = ("; free space on its disk and run the same command again"
-                  if isinstance(error, sqlite3.Error) and write_failed(error) else "")
+        advice = ""
+        if isinstance(error, sqlite3.Error) and write_failed(error):
+            advice = "; free space on its disk and run the same command again"
+        elif isinstance(error, sqlite3.Error) and damaged(error):
+            advice = f"; the ledger is damaged: {DAMAGED_ADVICE}"
         return FatalError(f"{self.path}: ledger write failed: {error}{advice}")
 
     # -- writer thread

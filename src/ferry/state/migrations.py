@@ -167,17 +167,39 @@ def write_failed(err: sqlite3.Error) -> bool:
     return getattr(err, "sqlite_errorcode", None) in _WRITE_ERRORS
 
 
-def unusable(label: str, err: sqlite3.Error) -> FerryError:
-    """The error to end with when SQLite fails opening or upgrading the ledger at ``label``: :class:`FatalError`
-    when a file could not be written or read (a full disk; a -wal or -shm removed under a run: the ledger may
-    be whole), which no other ledger path would mend; else :class:`UsageError`, the file is not a ledger."""
-    if write_failed(err):
-        return FatalError(f"{label}: the ledger cannot be written ({err}); free space on its disk and run the same "
-                          "command again")
+# What to do with a damaged ledger: it is a journal, the target the truth.
+DAMAGED_ADVICE = ("move it aside and run the job's command again (a new ledger is planned from the target, which "
+                  "keeps what was published)")
+
+
+def damaged(err: sqlite3.Error) -> bool:
+    """Whether SQLite found the ledger's pages damaged (a disk error, a torn copy), as opposed to a file that
+    was never a database."""
+    return (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_CORRUPT
+
+
+def read_failed(label: str, err: sqlite3.Error) -> FatalError | None:
+    """The error to end with when reading the ledger at ``label`` failed for its file (damaged, or a disk or
+    -wal/-shm that cannot be read); None for any other failure (a bug, left as it is)."""
+    if damaged(err):
+        return FatalError(f"{label}: the ledger is damaged ({err}); {DAMAGED_ADVICE}")
     if (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_IOERR:
         return FatalError(f"{label}: the ledger cannot be read ({err}); check its disk and the -wal and -shm files "
                           "beside it (a run writing it must keep them), then run the same command again")
-    return UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path")
+    return None
+
+
+def unusable(label: str, err: sqlite3.Error) -> FerryError:
+    """The error to end with when SQLite fails opening or upgrading the ledger at ``label``: :class:`FatalError`
+    when a file could not be written or read (a full disk; a -wal or -shm removed under a run: the ledger may
+    be whole), which no other ledger path would mend; else :class:`UsageError`: a damaged ledger (moved aside,
+    a new one is planned from the target), or a file that is not a ledger."""
+    if write_failed(err):
+        return FatalError(f"{label}: the ledger cannot be written ({err}); free space on its disk and run the same "
+                          "command again")
+    if damaged(err):
+        return UsageError(f"{label}: the ledger is damaged ({err}); {DAMAGED_ADVICE}")
+    return read_failed(label, err) or UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path")
 
 
 def stored_version(db: Database) -> int:
@@ -192,7 +214,8 @@ def migrate(db: Database, label: str, upto: int = SCHEMA_VERSION) -> int:
     """Bring the ledger at *label* up to schema *upto* (default: this ferry's). Returns the version.
 
     Raises :class:`UsageError` for a ledger from a newer ferry or a file that is not a ledger, and
-    :class:`FatalError` when its files cannot be written or read (:func:`unusable`). Holds a write lock for the whole upgrade so two processes cannot migrate at once.
+    :class:`FatalError` when its files cannot be written or read (:func:`unusable`). Holds a write lock
+    for the whole upgrade so two processes cannot migrate at once.
     """
     try:
         db.execute("BEGIN IMMEDIATE")

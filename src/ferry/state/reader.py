@@ -7,11 +7,13 @@ a number means the items that run touched last.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +24,7 @@ from sqlite_utils import Database
 from ferry.errors import FatalError, UsageError
 from ferry.model import ItemKey
 from ferry.state.ledger import CRASHED, REMOVED, TRANSIENT, connect, open_read_only, write_failed, writer_gone
-from ferry.state.migrations import SCHEMA_VERSION, migrate, stored_version
+from ferry.state.migrations import SCHEMA_VERSION, migrate, read_failed, stored_version
 
 PENDING = ("planned", "downloading", "published")
 # Failed rows a rerun publishes: the plan copies again a file the target lacks. Not a failed file the target holds
@@ -146,6 +148,33 @@ def _open_read_only(path: Path) -> Database | bool:
 # or disposed, which --propagate-deletes then removed from the target (ledger.REMOVED).
 _FROM_SOURCE = ("(state NOT IN ('only_in_target', 'deleted', 'disposed')"
                 " AND NOT (action = 'conflict' AND locator IS NULL))")
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` of :class:`LedgerReader`, raising :class:`FatalError` naming the ledger when its file cannot be
+    read (damaged, a disk error) instead of SQLite's bare error, which ended status "unexpected ... report it"."""
+
+    def failed(reader: "LedgerReader", err: sqlite3.DatabaseError) -> BaseException:
+        return read_failed(reader.path, err) or err
+
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def walk(self: "LedgerReader", *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as err:
+                raise failed(self, err) from None
+
+        return walk
+
+    @functools.wraps(method)
+    def call(self: "LedgerReader", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as err:
+            raise failed(self, err) from None
+
+    return call
 
 
 class LedgerReader:
@@ -376,3 +405,9 @@ class LedgerReader:
             [*params, limit],
         ).fetchall()
         return [ItemRow(*row) for row in rows]
+
+
+# Every query of the ledger: a damaged page or a disk error is named as such (see _guarded).
+for _name in ("_runs", "_count_by", "items", "remarks", "skipped_reasons", "summary", "finished_per_minute", "largest"):
+    setattr(LedgerReader, _name, _guarded(getattr(LedgerReader, _name)))
+LedgerReader.schema_version = property(_guarded(LedgerReader.schema_version.fget))  # type: ignore[method-assign]
