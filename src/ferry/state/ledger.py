@@ -114,7 +114,7 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
     user's) and no connection has it open (one keeps a ``-wal`` or ``-journal`` beside it), it is read as it
     is (``immutable``): a ``mode=ro`` connection would leave a pair this user owns, which the ledger's owner
     then cannot write (its next run: "attempt to write a readonly database"). Elsewhere ``mode=ro``; and
-    where that cannot make the ``-shm`` a WAL ledger needs (a read-only mount) while no ``-wal`` holds
+    where that cannot make the ``-shm`` a WAL ledger needs (a read-only mount, a full disk) while no ``-wal`` holds
     commits beside it, the file is read as it is too: no writer has it open, so the file alone holds
     everything. Raises ``sqlite3.Error`` for a file SQLite cannot read.
     """
@@ -132,8 +132,10 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
             return conn
         except sqlite3.OperationalError as err:
             conn.close()
-            if (err.sqlite_errorcode or 0) & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) or (
-                    wal.is_file() and wal.stat().st_size > 0):
+            # No -shm to be had: a read-only mount, or a full disk (no room to grow one: status at 2 a.m.).
+            no_shm = (err.sqlite_errorcode or 0) & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) or (
+                err.sqlite_errorcode == sqlite3.SQLITE_IOERR_SHMSIZE)
+            if not no_shm or (wal.is_file() and wal.stat().st_size > 0):
                 raise  # not for want of a -shm; or commits only the -wal holds, which the file alone would miss
     conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
     try:
