@@ -341,7 +341,8 @@ def test_an_upgrade_the_disk_has_no_room_for_says_so_and_keeps_the_ledger(tmp_pa
     script.write_text(UPGRADE_WITHOUT_ROOM)
     out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == (f"FatalError 3 {path}: the ledger cannot be written (disk I/O error); free space on "
-                                  "its disk and run the same command again"), out.stderr
+                                  "its disk, or if it went read-only or fails, make the ledger writable there or move "
+                                  "it to a sound disk, then run the same command again"), out.stderr
     db = Database(sqlite3.connect(str(path)))
     assert db.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone() == ("1",)
     assert db.execute("SELECT COUNT(*) FROM items").fetchone() == (50,)
@@ -371,12 +372,15 @@ except FerryError as err:
 
 
 def test_a_disk_that_fills_up_during_a_run_is_named_with_what_to_do(tmp_path, path):
-    """A ledger write failing for want of room said only "ledger write failed: database or disk is full"."""
+    """A ledger write failing for want of room said only "ledger write failed: database or disk is full". A write
+    error SQLite does not call a full disk (here a file-size limit; a disk gone read-only, chattr +i on an ext4
+    ledger mid-run, or failing) said "free space on its disk" alone, of a disk with room to spare."""
     script = tmp_path / "fill.py"
     script.write_text(WRITES_WITHOUT_ROOM)
     out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == (f"FatalError {path}: ledger write failed: disk I/O error; free space on its disk and "
-                                  "run the same command again"), out.stderr
+    assert out.stdout.strip() == (f"FatalError {path}: ledger write failed: disk I/O error; free space on its disk, or "
+                                  "if it went read-only or fails, make the ledger writable there or move it to a sound "
+                                  "disk, then run the same command again"), out.stderr
 
 
 OPENS_WITHOUT_ROOM = """

@@ -44,7 +44,7 @@ from ferry import __version__
 from ferry.errors import FatalError, UsageError
 from ferry.model import Action, ItemKey, PlanEntry
 from ferry.redact import one_line, redact
-from ferry.state.migrations import DAMAGED_ADVICE, damaged, migrate, unusable, write_failed
+from ferry.state.migrations import DAMAGED_ADVICE, damaged, migrate, unusable, write_advice, write_failed
 from ferry.state.upsert import Rows, Upsert, UpsertStatement
 
 try:
@@ -524,7 +524,7 @@ class LedgerWriter:
             return FatalError(str(error))
         advice = ""
         if isinstance(error, sqlite3.Error) and write_failed(error):
-            advice = "; free space on its disk and run the same command again"
+            advice = f"; {write_advice(error)}"
         elif isinstance(error, sqlite3.Error) and damaged(error):
             advice = f"; the ledger is damaged: {DAMAGED_ADVICE}"
         return FatalError(f"{self.path}: ledger write failed: {error}{advice}")

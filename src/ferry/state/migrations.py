@@ -189,14 +189,22 @@ def read_failed(label: str, err: sqlite3.Error) -> FatalError | None:
     return None
 
 
+def write_advice(err: sqlite3.Error) -> str:
+    """What to do about a write SQLite failed (:func:`write_failed`): free space, when that is what it says or what
+    an unwritable -shm mostly means; else also a disk gone read-only (an ext4 after errors) or failing."""
+    if getattr(err, "sqlite_errorcode", None) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_SHMSIZE):
+        return "free space on its disk and run the same command again"
+    return ("free space on its disk, or if it went read-only or fails, make the ledger writable there or move it to a "
+            "sound disk, then run the same command again")
+
+
 def unusable(label: str, err: sqlite3.Error) -> FerryError:
     """The error to end with when SQLite fails opening or upgrading the ledger at ``label``: :class:`FatalError`
     when a file could not be written or read (a full disk; a -wal or -shm removed under a run: the ledger may
     be whole), which no other ledger path would mend; else :class:`UsageError`: a damaged ledger (moved aside,
     a new one is planned from the target), or a file that is not a ledger."""
     if write_failed(err):
-        return FatalError(f"{label}: the ledger cannot be written ({err}); free space on its disk and run the same "
-                          "command again")
+        return FatalError(f"{label}: the ledger cannot be written ({err}); {write_advice(err)}")
     if damaged(err):
         return UsageError(f"{label}: the ledger is damaged ({err}); {DAMAGED_ADVICE}")
     return read_failed(label, err) or UsageError(f"{label}: not a ferry ledger ({err}); choose another ledger path")
