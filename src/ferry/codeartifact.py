@@ -582,3 +582,13 @@ def _all_assets(domain: Domain, first: dict, params: dict, version: str) -> Iter
                            nextToken=token, **params)
         yield from page.get("assets", [])
         token = page.get("nextToken")
+
+
+def names_one_domain(known: str, label: str) -> bool:
+    """Whether two names of a domain as ledgers record them (``ACCOUNT:DOMAIN@REGION``: replicate's
+    :func:`ferry.replicators.run.domain_label`, the job target of :func:`ferry.commands.job_target`) are of one
+    domain. A name without the account (written by a
+    ferry that did not record it, or of a target not created yet) is taken as the same domain when domain
+    and region agree, as that ferry did; the run then records the account with it."""
+    return known == label or ((":" not in known or ":" not in label)
+                              and known.rsplit(":", 1)[-1] == label.rsplit(":", 1)[-1])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 from pathlib import Path
 
+from ferry.codeartifact import names_one_domain
 from ferry.config import Job
 from ferry import origins, statuses
 from ferry.migrators import cargo
@@ -58,12 +59,15 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     # The job's settings and credentials are checked before the lock file is made: bad input leaves nothing.
     engine = Engine(job, settings)
     with writer_lock(settings.ledger, settings.shard):  # before anything is created on the target, as another run is
-        return _run(command, engine, job, settings, create_missing)
+        target = job_target(job, engine)
+        check_job_target(settings.ledger, target)
+        return _run(command, engine, job, settings, create_missing, target)
 
 
-def _run(command: str, engine: Engine, job: Job, settings: Settings, create_missing: bool) -> Outcome:
+def _run(command: str, engine: Engine, job: Job, settings: Settings, create_missing: bool, target: str) -> Outcome:
     engine.prepare(create_missing=create_missing, dry_run=command != "migrate")
     with LedgerWriter(settings.ledger) as writer:
+        writer.call(lambda db: _record_job_target(db, target))
         with recorded_run(writer, command, job.path, lambda counts: exit_code(counts, command) != EXIT_OK,
                           settings.notes) as run_id:
             try:
@@ -158,4 +162,45 @@ def check_ledger(path: Path) -> bool:
     return True
 
 
-__all__ = ["Outcome", "Settings", "check_ledger", "run", "EXIT_INTERRUPTED"]
+# The ledger's record of the target domain its audit, migrate and verify runs went into (see check_job_target).
+JOB_TARGET = "job_target"
+
+
+def job_target(job: Job, engine: Engine) -> str:
+    """The job's target domain as the ledger records it: ``ACCOUNT:DOMAIN@REGION``, without ``ACCOUNT:`` when
+    the job does not name the domain's owner (the caller's account, not looked up for this)."""
+    owner = job.target.domain_owner
+    return f"{owner + ':' if owner else ''}{engine.domain.name}@{engine.domain.region}"
+
+
+def check_job_target(path: Path, target: str) -> None:
+    """Refuse a ledger whose runs went into another target domain than ``target``.
+
+    The ledger keys its rows by target repository name, not domain: a job into another domain whose
+    repositories have the same names would take over the first job's rows, and the reports of both would
+    mix. Raises :class:`UsageError`; a ledger that has not recorded its target (new, or from an older ferry)
+    passes, and so does one that named the same domain without its account.
+    """
+    if not path.is_file():
+        return
+    try:
+        with closing(open_read_only(path)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", [META]).fetchone():
+                return
+            row = db.execute(f"SELECT value FROM {META} WHERE key = ?", [JOB_TARGET]).fetchone()
+    except sqlite3.DatabaseError as err:
+        raise unusable(str(path), err) from None
+    if row is None or names_one_domain(row[0], target):
+        return
+    raise UsageError(f"{path}: this ledger holds the runs of a job into {row[0]}, and this job targets {target}; "
+                     "give this job its own ledger (--state), as a ledger keys its rows by repository name")
+
+
+def _record_job_target(db, target: str) -> None:
+    """Record ``target`` as the ledger's, keeping the account a ledger named it with when this job leaves it out."""
+    row = db.execute(f"SELECT value FROM {META} WHERE key = ?", [JOB_TARGET]).fetchone()
+    if row is None or (":" in target or ":" not in row[0]):
+        db.execute(f"INSERT OR REPLACE INTO {META} (key, value) VALUES (?, ?)", [JOB_TARGET, target])
+
+
+__all__ = ["Outcome", "Settings", "check_job_target", "check_ledger", "run", "EXIT_INTERRUPTED"]

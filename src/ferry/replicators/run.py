@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ferry.codeartifact import names_one_domain
 from ferry.commands import exit_code, recorded_run
 from ferry.config import Job
 from ferry.engine import Engine, MappingContext, Settings
@@ -141,14 +142,6 @@ def domain_label(domain, required: bool = True) -> str:
     for a ``required`` domain that does not exist."""
     account = domain.account(required)
     return f"{account + ':' if account else ''}{domain.name}@{domain.region}"
-
-
-def names_one_domain(known: str, label: str) -> bool:
-    """Whether two :func:`domain_label` names are of one domain. A name without the account (written by a
-    ferry that did not record it, or of a target not created yet) is taken as the same domain when domain
-    and region agree, as that ferry did; the run then records the account with it."""
-    return known == label or ((":" not in known or ":" not in label)
-                              and known.rsplit(":", 1)[-1] == label.rsplit(":", 1)[-1])
 
 
 def same_source(mark: RepoMark, label: str, source_repo: str) -> bool:
