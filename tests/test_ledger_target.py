@@ -43,3 +43,20 @@ def test_a_job_into_another_domain_is_refused_by_a_ledger_of_the_first(sandbox, 
     owned = tmp_path / "owned.toml"
     owned.write_text(job.read_text().replace('domain = "acme"', 'domain = "acme"\ndomain_owner = "111122223333"'))
     assert ferry("audit", str(owned), "--state", str(ledger)) == 0
+
+
+def test_report_merge_refuses_the_ledgers_of_jobs_into_different_domains(sandbox, tmp_path, monkeypatch, capsys):
+    """Helper N's soak merged the shard ledgers of two jobs without a word: exit 0, their totals added up."""
+    job = npm_job(sandbox, tmp_path, monkeypatch, "left-pad-acme")
+    staging = tmp_path / "staging.toml"
+    staging.write_text(job.read_text().replace('domain = "acme"', 'domain = "acme-staging"'))
+    prod, stage = tmp_path / "ferry.shard-1-of-2.db", tmp_path / "staging.shard-1-of-2.db"
+    assert ferry("migrate", str(job), "--state", str(prod), "--create-missing", "--no-progress") == 0
+    assert ferry("migrate", str(staging), "--state", str(stage), "--create-missing", "--no-progress") == 0
+    capsys.readouterr()
+    assert ferry("report", "--merge", str(prod), str(stage)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert (f"{stage}: its runs went into acme-staging@us-east-1, those of {prod} into acme@us-east-1; merge "
+            "the ledgers of one job's shards only") in err[0]
+    assert ferry("report", "--merge", str(prod), str(prod)) == 0  # one job's ledgers still merge

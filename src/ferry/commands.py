@@ -21,7 +21,7 @@ from ferry.engine import Engine, Settings
 from ferry.errors import EXIT_INTERRUPTED, EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 from ferry.report import PUBLISH_RATE, RunReport, build_report
 from ferry.state.ledger import BAD, LedgerWriter, RunNotes, open_read_only, writer_lock
-from ferry.state.migrations import META, SCHEMA_VERSION, unusable
+from ferry.state.migrations import JOB_TARGET, META, SCHEMA_VERSION, unusable
 from ferry.state.reader import PENDING, LedgerReader
 
 
@@ -160,10 +160,6 @@ def check_ledger(path: Path) -> bool:
         raise UsageError(f"{path}: ledger written by a newer ferry (schema {version}, this ferry knows "
                          f"{SCHEMA_VERSION}); upgrade ferry or use another --state")
     return True
-
-
-# The ledger's record of the target domain its audit, migrate and verify runs went into (see check_job_target).
-JOB_TARGET = "job_target"
 
 
 def job_target(job: Job, engine: Engine) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from ferry.errors import FatalError, UsageError
 from ferry.shard import MAX_SHARDS
 from ferry.state.ledger import CRASHED, connect, open_read_only, write_failed, writer_gone
-from ferry.state.migrations import META, SCHEMA_VERSION
+from ferry.state.migrations import JOB_TARGET, META, SCHEMA_VERSION
 from ferry.state.reader import ItemRow, LedgerReader, RunRow
 
 _IDENTITY = ("target_repo", "format", "namespace", "package", "version", "asset")
@@ -87,6 +87,7 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
         target = folder / "merged.db"
         columns = [name for name in ItemRow.__dataclass_fields__ if name != "run_id"]
         parts = []
+        domains: dict[str, str] = {}  # a target domain the ledgers recorded -> the first ledger that did
         try:
             out = connect(target)
         except FatalError:  # it names the scratch file: say which folder lacks room
@@ -96,6 +97,7 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
                 path = Path(raw)
                 src = _open_ro(path)
                 try:
+                    _same_target(src, path, domains)
                     have = {r[1] for r in src.execute("PRAGMA table_info(items)")}
                     cols = [c for c in columns if c in have]
                     parts.append(Part(str(path), src.execute("SELECT COUNT(*) FROM items").fetchone()[0],
@@ -122,6 +124,22 @@ def merged(paths: Sequence[str | Path]) -> Iterator[tuple[LedgerReader, list[Par
             reader.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _same_target(src: sqlite3.Connection, path: Path, domains: dict[str, str]) -> None:
+    """Refuse a ledger whose runs went into another target domain than those merged before it (the shards of
+    two jobs: their totals added up would describe neither). A ledger that recorded none (an older ferry's)
+    passes. Raises :class:`UsageError`."""
+    from ferry.codeartifact import names_one_domain
+
+    row = src.execute(f"SELECT value FROM {META} WHERE key = ?", [JOB_TARGET]).fetchone()
+    if row is None:
+        return
+    for known, first in domains.items():
+        if not names_one_domain(known, row[0]):
+            raise UsageError(f"{path}: its runs went into {row[0]}, those of {first} into {known}; merge the "
+                             "ledgers of one job's shards only")
+    domains.setdefault(row[0], str(path))
 
 
 def _no_room(folder: Path, why: object) -> FatalError:

@@ -15,6 +15,8 @@ from sqlite_utils.migrations import Migrations
 from ferry.errors import FatalError, FerryError, UsageError
 
 META = "ferry_meta"
+# The target domain a ledger's audit, migrate and verify runs went into (ferry.commands.check_job_target).
+JOB_TARGET = "job_target"
 migrations = Migrations("ferry-ledger")
 NAMES: list[str] = []
 
