@@ -289,6 +289,25 @@ def test_shards_that_cannot_be_meant(tmp_path, capsys, monkeypatch, env, flag, n
     assert [p.name for p in tmp_path.iterdir()] == ["job.toml"]
 
 
+@pytest.mark.parametrize("env, needle", [
+    ({"FERRY_SHARD_COUNT": "8"}, "FERRY_SHARD_COUNT=8 is set but JOB_COMPLETION_INDEX is not, so this run is no "
+     "shard and would migrate the whole job; give the Job completionMode: Indexed"),
+    ({"AWS_BATCH_JOB_ARRAY_SIZE": "4"}, "AWS_BATCH_JOB_ARRAY_SIZE=4 is set but AWS_BATCH_JOB_ARRAY_INDEX is not"),
+], ids=["kubernetes-job-not-indexed", "batch-size-without-index"])
+def test_a_shard_count_without_its_index_does_not_migrate_the_whole_job(tmp_path, capsys, monkeypatch, env, needle):
+    """Each pod of a Kubernetes Job without completionMode: Indexed would have migrated every package."""
+    for key in ("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE", "JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    job = tmp_path / "job.toml"
+    job.write_text(GOOD)
+    line = one_line(capsys, 2, "migrate", str(job), "--no-progress")
+    assert needle in line
+    assert [p.name for p in tmp_path.iterdir()] == ["job.toml"]
+
+
 def test_aws_profile_from_the_environment_is_named(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("AWS_PROFILE", "ghost")
     job = tmp_path / "job.toml"

@@ -180,3 +180,13 @@ def test_report_merge_keeps_the_newest_row_and_refuses_non_ledgers(world, capsys
     assert "not a ferry ledger" in capsys.readouterr().err
     assert ferry("report", "--merge", str(tmp / "missing.db")) == 2
     assert ferry("report", str(tmp / "b.db")) == 2  # ledgers without --merge
+
+
+def test_a_shard_count_of_one_without_an_index_is_the_whole_job_and_passes():
+    from ferry.shard import check_indexed
+
+    check_indexed({"FERRY_SHARD_COUNT": "1"})
+    check_indexed({"FERRY_SHARD_COUNT": "3", "JOB_COMPLETION_INDEX": "0"})
+    check_indexed({})
+    with pytest.raises(UsageError, match="FERRY_SHARD_COUNT=3 is set but JOB_COMPLETION_INDEX is not"):
+        check_indexed({"FERRY_SHARD_COUNT": "3"})

@@ -112,6 +112,22 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard | None:
         raise UsageError(f"shard from the environment: {err}; set {count_var} to the number of shards") from None
 
 
+def check_indexed(env: Mapping[str, str] | None = None) -> None:
+    """Refuse a shard count the batch system set without the index that goes with it, for a run that would
+    otherwise move the whole job: a Kubernetes Job without ``completionMode: Indexed`` sets no
+    ``JOB_COMPLETION_INDEX``, so each of its N pods would migrate every package, N times over the quota.
+    A count of 1 passes (one shard is the whole job). Raises :class:`UsageError`."""
+    env = os.environ if env is None else env
+    for index_var, count_var, fix in (("JOB_COMPLETION_INDEX", "FERRY_SHARD_COUNT",
+                                       "give the Job completionMode: Indexed"),
+                                      ("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE",
+                                       "run it as an array job")):
+        count = env.get(count_var, "").strip()
+        if count and not env.get(index_var, "").strip() and count != "1":
+            raise UsageError(f"{count_var}={count} is set but {index_var} is not, so this run is no shard and "
+                             f"would migrate the whole job; {fix}, or unset {count_var} to run it on one machine")
+
+
 def resolve(flag: str | None, env: Mapping[str, str] | None = None) -> Shard | None:
     """``--shard`` if given, else the batch system's shard, else None (one machine does it all).
 

@@ -137,6 +137,10 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
             preflight.report_file(report, "--report")
         job = _load(job_path, **overrides)
         state, chosen = _ledger_and_shard(state, shard)
+        if chosen is None and command == "migrate":  # audit and verify of the whole job read only
+            from ferry.shard import check_indexed
+
+            check_indexed()
         # Before anything is contacted or created: paths this run could not write are bad input.
         preflight.writable_file(state, "--state")
         if spool is not None:
