@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import tempfile
 import threading
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,7 @@ from ferry.migrators.npm import sync_deprecations, target_deprecations
 from ferry.sources.artifactory import ArtifactorySource, make_auth
 from ferry.sources.base import npm_facts_of
 from ferry.sources.nexus import NexusSource
-from ferry.sources.packument import packument_facts
+from ferry.sources.packument import packument_facts, packument_versions, rewrite_deprecations
 
 
 def _facts(text: str) -> dict:
@@ -51,6 +52,41 @@ AWKWARD = [
 @pytest.mark.parametrize("text", AWKWARD)
 def test_the_facts_are_those_of_the_whole_document(text):
     assert _facts(text) == npm_facts_of(json.loads(text))
+
+
+def _deprecated_whole(text: str, messages: dict[str, str]) -> object:
+    """What sync_deprecations wrote back before it streamed: the document parsed whole, each message set."""
+    doc = json.loads(text)
+    versions = doc.get("versions") if isinstance(doc, dict) else None
+    for version, message in messages.items():
+        if isinstance(versions, dict) and isinstance(versions.get(version), dict):
+            versions[version]["deprecated"] = message
+    return doc
+
+
+def _versions_whole(text: str, among) -> tuple[set, dict] | None:
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        return None
+    versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
+    deprecated = {v: m["deprecated"] for v, m in versions.items() if isinstance(m, dict) and "deprecated" in m}
+    return set(versions) & set(among), deprecated
+
+
+def _rewritten(text: str, messages: dict[str, str]) -> object:
+    out = io.BytesIO()
+    rewrite_deprecations(io.BytesIO(text.encode()), out, messages, "packument of p")
+    return json.loads(out.getvalue())
+
+
+_MESSAGES = {"1.0.0": "use 2.x", "2.0.0": "", "2.0.0-rc.1": "d\u00e9pr\u00e9ci\u00e9 \u2603 \"q\"", "9": "x"}
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_the_rewritten_packument_is_the_whole_document_with_the_messages_set(text):
+    assert _rewritten(text, _MESSAGES) == _deprecated_whole(text, _MESSAGES)
+    listed = packument_versions(io.BytesIO(text.encode()), "packument of p", _MESSAGES)
+    assert listed == _versions_whole(text, _MESSAGES)
 
 
 def _random_document(rnd: random.Random) -> str:
@@ -97,6 +133,15 @@ def test_random_documents_give_the_facts_of_the_whole_document():
     assert found > 100  # the documents did exercise deprecations (131 of them)
 
 
+def test_random_documents_are_rewritten_as_the_whole_document_would_be():
+    rnd = random.Random(20261128)
+    for _ in range(3000):
+        text = _random_document(rnd)
+        assert _rewritten(text, _MESSAGES) == _deprecated_whole(text, _MESSAGES), text
+        listed = packument_versions(io.BytesIO(text.encode()), "packument of p", _MESSAGES)
+    assert listed == _versions_whole(text, _MESSAGES), text
+
+
 def test_a_body_cut_short_is_retried():
     text = json.dumps({"dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": {"deprecated": "old"}}})
     for end in range(len(text)):
@@ -139,6 +184,9 @@ def _large_packument(versions: int) -> bytes:
     return json.dumps({"name": "@acme/nightly", "dist-tags": {"latest": version}, "versions": manifests}).encode()
 
 
+_WRITTEN_BACK: list = []  # the bodies the packument server was sent by PUT, as files
+
+
 @pytest.fixture(scope="module")
 def packument_server():
     body = _large_packument(3000)
@@ -154,6 +202,19 @@ def packument_server():
             self.end_headers()
             for start in range(0, len(body), 1 << 16):  # slices of a memoryview: the server allocates nothing
                 self.wfile.write(view[start:start + (1 << 16)])
+
+        def do_PUT(self):  # noqa: N802 - http.server's naming
+            # Kept on disk, read in small pieces: the test measures the client's memory in this same process.
+            left, kept = int(self.headers["Content-Length"]), tempfile.TemporaryFile()
+            while left:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                kept.write(chunk)
+                left -= len(chunk)
+            _WRITTEN_BACK.append(kept)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
 
         def log_message(self, *args):
             pass
@@ -222,4 +283,27 @@ def test_the_target_s_deprecations_are_read_without_holding_its_packument(packum
     assert held == whole and len(held) == 300
     assert changed == 0
     assert [p.lower() for p in paths[-2:]] == ["/npm-store/npm/@acme%2fnightly?write=true"] * 2  # two reads, no write
+    assert peak < len(body) / 4, f"peak {peak} bytes for a packument of {len(body)}"
+
+
+def test_a_difference_is_written_back_without_holding_the_packument(packument_server):
+    """When messages differ the packument must be written back whole, as npm deprecate does: it was parsed
+    whole for that (over five times its size in Python objects); now it is spooled and rewritten as a stream,
+    and the document written is what the whole one with the messages set was."""
+    url, body, paths = packument_server
+    ctx = PublishContext(_Domain(url), "npm-store", make_session(), {})
+    whole = npm_facts_of(json.loads(body))["deprecated"]
+    want = {version: "superseded by 2.x" for version in list(whole)[:40]}  # 40 messages changed
+    want.update({"1.0.1": "also broken", "1.0.2": whole.get("1.0.2", "also broken")})  # 2 versions deprecated anew
+    _WRITTEN_BACK.clear()
+    tracemalloc.start()
+    try:
+        changed = sync_deprecations(ctx, "@acme/nightly", want)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert changed == 42
+    assert len(_WRITTEN_BACK) == 1
+    _WRITTEN_BACK[0].seek(0)
+    assert json.loads(_WRITTEN_BACK[0].read()) == _deprecated_whole(body.decode(), want)
     assert peak < len(body) / 4, f"peak {peak} bytes for a packument of {len(body)}"

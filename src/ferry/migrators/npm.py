@@ -17,11 +17,15 @@ import base64
 import json
 import posixpath
 import re
+import shutil
 import tarfile
+import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Collection, Iterable, Iterator
 from urllib.parse import quote
+
+import urllib3
 
 from ferry.archives import members
 from ferry.config import RepositoryMapping
@@ -29,7 +33,7 @@ from ferry.errors import ItemError, RetryableError
 from ferry.migrators.base import PublishContext, Spooled, source_item, unidentified
 from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import Source, SourceFile
-from ferry.sources.packument import packument_facts
+from ferry.sources.packument import packument_facts, packument_versions, rewrite_deprecations
 
 MAX_PACKAGE_JSON = 5 * 1024 * 1024
 _TARBALL = re.compile(r"^(?:@(?P<scope>[^/]+)/)?(?P<name>[^/@]+)/-/(?:@[^/]+/)?(?P<file>[^/]+\.tgz)$")
@@ -224,7 +228,8 @@ def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]
                       remove: Callable[[str], bool] | None = None) -> int:
     """Deprecate the target package's versions in ``want`` with their messages, as ``npm deprecate``
     does: one GET of the packument (its messages read as a stream), and, if a message differs, a GET of the
-    whole packument and one PUT of it with those messages set.
+    whole packument (spooled to a temporary file) and one PUT of it with those messages set (rewritten
+    from that file as a stream: a packument of thousands of versions is never held in memory).
     Without ``remove``, versions not in ``want`` keep what they have (the target's own deprecations
     stay); with it, a deprecated version not in ``want`` for which ``remove(version)`` is true is
     un-deprecated in the same PUT (an empty message, as ``npm deprecate pkg@v ""`` sends).
@@ -235,29 +240,31 @@ def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]
     # Two versions of a package finishing at once would each PUT the packument they read: one at a time.
     with _LOCKS[hash((ctx.repository, package_id)) % len(_LOCKS)]:
         # First the messages alone, streamed: on most runs nothing differs, and a package of thousands of
-        # versions is not held whole (it must be to write it back, which only a difference costs).
+        # versions is not held whole (nor is it to write it back, which only a difference costs).
         held = target_deprecations(ctx, package_id)
         if all(held.get(version) == message for version, message in want.items()) and not (
                 remove is not None and any(v not in want and remove(v) for v in held)):
             return 0
-        doc = _target_packument(ctx, package_id)
-        versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
-        missing = sorted(set(want) - set(versions))
-        if missing:
-            raise ItemError(f"deprecating {package_id}@{missing[0]}: the target does not list that version")
-        want = dict(want)
-        for version, manifest in versions.items():
-            if remove is not None and version not in want and isinstance(manifest, dict) \
-                    and manifest.get("deprecated") and remove(version):
-                want[version] = ""
-        changed = [v for v, message in want.items() if (versions[v].get("deprecated") or "") != message]
-        if changed:
-            for version in changed:
-                versions[version]["deprecated"] = want[version]
-            ctx.send("PUT", f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}",
-                     f"deprecate {package_id}@{changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1
-                                                                else ""),
-                     data=json.dumps(doc), headers={"Content-Type": "application/json", "npm-command": "deprecate"})
+        with tempfile.TemporaryFile() as original, tempfile.TemporaryFile() as edited:
+            # The packument is written back whole: spooled to disk and rewritten as a stream, never held.
+            listed, messages = _spool_target_packument(ctx, package_id, original, want)
+            missing = sorted(set(want) - listed)
+            if missing:
+                raise ItemError(f"deprecating {package_id}@{missing[0]}: the target does not list that version")
+            want = dict(want)
+            for version, message in messages.items():
+                if remove is not None and version not in want and message and remove(version):
+                    want[version] = ""
+            changed = [v for v, message in want.items() if (messages.get(v) or "") != message]
+            if changed:
+                what = f"packument of {package_id}"
+                original.seek(0)
+                rewrite_deprecations(original, edited, {v: want[v] for v in changed}, what)
+                edited.seek(0)
+                ctx.send("PUT", f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}",
+                         f"deprecate {package_id}@{changed[0]}" + (f" and {len(changed) - 1} more"
+                                                                    if len(changed) > 1 else ""),
+                         data=edited, headers={"Content-Type": "application/json", "npm-command": "deprecate"})
         return len(changed)
 
 
@@ -266,19 +273,31 @@ def _packument_url(ctx: PublishContext, package_id: str) -> str:
     return f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}?write=true"
 
 
-def _target_packument(ctx: PublishContext, package_id: str) -> dict[str, Any]:
-    """The target's full packument of ``package_id``, parsed whole (to be written back)."""
-    have = ctx.send("GET", _packument_url(ctx, package_id), f"packument of {package_id}", accept=(404,),
-                    headers={"Accept": "application/json"})
-    if have.status_code == 404:
-        raise ItemError(f"packument of {package_id}: the target has no such npm package")
-    try:
-        doc = have.json()
-    except ValueError:
-        raise RetryableError(f"packument of {package_id}: the answer is not JSON (cut short?)") from None
-    if not isinstance(doc, dict):
-        raise ItemError(f"packument of {package_id}: the target answered with something that is not a packument")
-    return doc
+def _spool_target_packument(ctx: PublishContext, package_id: str, spool: IO[bytes],
+                            among: Collection[str]) -> tuple[set[str], dict[str, Any]]:
+    """Copy the target's full packument of ``package_id`` into ``spool`` as it is read (to be written back),
+    and return the versions of ``among`` it lists and the ``deprecated`` value of each of its versions that has
+    one (:func:`~ferry.sources.packument.packument_versions`).
+
+    Raises :class:`ItemError` when the target has no such package or answers with something that is not a
+    packument, RetryableError when the answer is not JSON (cut short?) or breaks off.
+    """
+    what = f"packument of {package_id}"
+    have = ctx.send("GET", _packument_url(ctx, package_id), what, accept=(404,),
+                    headers={"Accept": "application/json"}, stream=True)
+    with have:
+        if have.status_code == 404:
+            raise ItemError(f"{what}: the target has no such npm package")
+        have.raw.decode_content = True
+        try:
+            shutil.copyfileobj(have.raw, spool, 1 << 16)
+        except (urllib3.exceptions.HTTPError, OSError) as err:  # the connection broke off mid-body
+            raise RetryableError(f"{what}: {type(err).__name__} while reading") from None
+    spool.seek(0)
+    found = packument_versions(spool, what, among)
+    if found is None:
+        raise ItemError(f"{what}: the target answered with something that is not a packument")
+    return found
 
 
 def _dist_tags_url(ctx: PublishContext, package_id: str) -> str:
