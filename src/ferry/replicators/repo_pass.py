@@ -21,6 +21,7 @@ from ferry.codeartifact import Domain
 from ferry.config import Job, RepositoryMapping
 from ferry.engine import MappingContext
 from ferry.errors import FatalError, FerryError, ItemError, UsageError
+from ferry.inventory import VERSIONS_AT_ONCE
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext
 from ferry.migrators.npm import package_id, sync_deprecations, sync_dist_tags
@@ -126,8 +127,16 @@ class RepoPass:
 
     def _plan_package(self, writer: LedgerWriter, fmt: str, ns: str, name: str, versions: list[dict],
                       target_exists: bool) -> None:
-        m, ctx = self.mapping, self.context(fmt)
         target_versions = self._target_versions(fmt, ns, name) if target_exists else {}
+        # A run of versions at a time, both sides' items of each version in the same run (the screen compares
+        # builds within a version): every version's items at once cost a package of 10,000 versions 34 MB.
+        for start in range(0, len(versions), VERSIONS_AT_ONCE):
+            self._plan_versions(writer, fmt, ns, name, versions[start:start + VERSIONS_AT_ONCE], target_versions)
+        self.tally["versions whose assets were listed"] += len(versions)
+
+    def _plan_versions(self, writer: LedgerWriter, fmt: str, ns: str, name: str, versions: list[dict],
+                       target_versions: dict[str, str]) -> None:
+        m, ctx = self.mapping, self.context(fmt)
         want, have = [], []
         for ver in versions:
             for file in self.source.version_files(m.source, fmt, ns, name, ver["version"], ver.get("revision"),
@@ -147,7 +156,6 @@ class RepoPass:
                 have.append(TargetItem(key=ItemKey(fmt, ns, name, ver["version"], asset["name"]), size=asset.get("size"),
                                        checksums=Checksums.from_mapping(asset.get("hashes")), status=tstatus,
                                        repository=m.target))
-        self.tally["versions whose assets were listed"] += len(versions)
         try:
             for entry in plan(screened(ctx.migrator, want), have):
                 writer.planned(entry, m.source, m.target)
@@ -368,8 +376,8 @@ class RepoPass:
 def screened(migrator: Any, items: list[SourceItem]) -> Iterable[SourceItem]:
     """``items`` through the migrator's ``screen`` hook when it has one (Maven: only a SNAPSHOT's newest
     build is published, older builds become skipped items), as :func:`ferry.inventory.want` does for a
-    migrate; unchanged otherwise. ``items`` must hold every listed file of a package's versions, since
-    the screen compares builds across them."""
+    migrate; unchanged otherwise. ``items`` must hold every listed file of the versions it holds, since
+    the screen compares builds within each version."""
     screen = getattr(migrator, "screen", None)
     return screen(items) if screen is not None else items
 
