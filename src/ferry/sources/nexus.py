@@ -9,11 +9,14 @@ when Nexus sits behind a proxy that rewrites its base URL.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import threading
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import IO, Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
 from ferry.model import Checksums
@@ -21,6 +24,7 @@ from ferry.redact import register
 from ferry.http import raise_for_status
 from ferry.sources.base import NPM_PACKUMENT_ACCEPT, SourceFile, SourceRepository, UnreadIndexes, aggregating, \
     cargo_index_file, npm_facts_of, parse_time, source_gave_up, yanked_from_answer
+from ferry.sources.nexus_components import NotAPage, components_assets, continuation_token
 from ferry.sources.packument import packument_facts
 
 T = TypeVar("T")
@@ -210,19 +214,40 @@ class NexusSource:
                 and r.get("name")} if isinstance(settings, list) else {}
 
     def files(self, repository: str) -> Iterator[SourceFile]:
-        """Every asset of every component in ``repository``, one page of components in memory at a time."""
+        """Every asset of every component in ``repository``, a page of components at a time, each page spooled
+        to a temporary file and read from it one asset at a time (:mod:`ferry.sources.nexus_components`)."""
         token: str | None = None
         while True:
             params = {"repository": repository}
             if token:
                 params["continuationToken"] = token
-            page = self._get_json("/service/rest/v1/components", params)
-            for component in page.get("items", []):
-                for asset in component.get("assets", []):
+            with tempfile.TemporaryFile() as page:
+                token = self._retry(lambda: self._spool_components(params, page))
+                page.seek(0)
+                for component, asset in components_assets(page):
                     yield self._file(repository, component, asset)
-            token = page.get("continuationToken")
             if not token:
                 return
+
+    def _spool_components(self, params: Mapping[str, str], page: IO[bytes]) -> Any:
+        """One GET of a components page, copied into ``page`` (emptied first); its ``continuationToken``.
+        Raises RetryableError (as :meth:`_get_json_once`: connection, 429, 5xx, an answer cut short or
+        not JSON), FatalError, ItemError."""
+        path = "/service/rest/v1/components"
+        page.seek(0)
+        page.truncate()
+        resp = self._get_once(path, params, stream=True)
+        with resp:
+            resp.raw.decode_content = True
+            try:
+                shutil.copyfileobj(resp.raw, page, 1 << 16)
+            except (urllib3.exceptions.HTTPError, OSError) as err:  # the connection broke off mid-body
+                raise RetryableError(f"Nexus {path}: {type(err).__name__} while reading") from None
+        page.seek(0)
+        try:
+            return continuation_token(page)
+        except NotAPage:
+            raise RetryableError(f"Nexus {path}: response is not JSON (cut short?)") from None
 
     def _file(self, repository: str, component: Mapping[str, Any], asset: Mapping[str, Any]) -> SourceFile:
         path = str(asset.get("path", "")).lstrip("/")
