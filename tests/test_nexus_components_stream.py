@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import tracemalloc
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from body_server import serving
 from ferry.http import make_session
 from ferry.sources import nexus
 from ferry.sources.nexus import NexusSource
@@ -77,24 +76,8 @@ def _one_component_page(files: int) -> bytes:
 @pytest.fixture(scope="module")
 def components_server():
     body = _one_component_page(1000)
-    view = memoryview(body)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            for start in range(0, len(body), 1 << 16):  # slices of a memoryview: the server allocates nothing
-                self.wfile.write(view[start:start + (1 << 16)])
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", body
-    server.shutdown()
+    with serving(body) as (url, _paths):
+        yield url, body
 
 
 def test_a_page_over_the_size_parsed_whole_gives_the_files_a_small_one_does(components_server, monkeypatch):

@@ -6,14 +6,13 @@ import io
 import json
 import random
 import tempfile
-import threading
 import tracemalloc
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import urllib3
 
 from ferry.errors import RetryableError
+from body_server import BodyHandler, serving
 from ferry.http import make_session
 from ferry.migrators.base import PublishContext
 from ferry.migrators.npm import sync_deprecations, target_deprecations
@@ -187,42 +186,26 @@ def _large_packument(versions: int) -> bytes:
 _WRITTEN_BACK: list = []  # the bodies the packument server was sent by PUT, as files
 
 
+class _KeepsWritesBack(BodyHandler):
+    def do_PUT(self):  # noqa: N802 - http.server's naming
+        # Kept on disk, read in small pieces: the test measures the client's memory in this same process.
+        left, kept = int(self.headers["Content-Length"]), tempfile.TemporaryFile()
+        while left:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            kept.write(chunk)
+            left -= len(chunk)
+        _WRITTEN_BACK.append(kept)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+
 @pytest.fixture(scope="module")
 def packument_server():
     body = _large_packument(3000)
-    view = memoryview(body)
-    paths = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            paths.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            for start in range(0, len(body), 1 << 16):  # slices of a memoryview: the server allocates nothing
-                self.wfile.write(view[start:start + (1 << 16)])
-
-        def do_PUT(self):  # noqa: N802 - http.server's naming
-            # Kept on disk, read in small pieces: the test measures the client's memory in this same process.
-            left, kept = int(self.headers["Content-Length"]), tempfile.TemporaryFile()
-            while left:
-                chunk = self.rfile.read(min(left, 1 << 16))
-                kept.write(chunk)
-                left -= len(chunk)
-            _WRITTEN_BACK.append(kept)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", body, paths
-    server.shutdown()
+    with serving(body, _KeepsWritesBack) as (url, paths):
+        yield url, body, paths
 
 
 @pytest.mark.parametrize("kind", ["nexus", "artifactory"])

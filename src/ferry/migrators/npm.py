@@ -21,6 +21,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Callable, Collection, Iterable, Iterator
 from urllib.parse import quote
@@ -215,13 +216,8 @@ def target_deprecations(ctx: PublishContext, package_id: str) -> dict[str, str]:
     packument, read as a stream: see :mod:`ferry.sources.packument`). Raises :class:`ItemError` when the
     target has no such package, RetryableError when the request may be tried again."""
     what = f"packument of {package_id}"
-    have = ctx.send("GET", _packument_url(ctx, package_id), what, accept=(404,),
-                    headers={"Accept": "application/json"}, stream=True)
-    with have:
-        if have.status_code == 404:
-            raise ItemError(f"{what}: the target has no such npm package")
-        have.raw.decode_content = True
-        return packument_facts(have.raw, what)["deprecated"]
+    with _target_packument_body(ctx, package_id, what) as body:
+        return packument_facts(body, what)["deprecated"]
 
 
 def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str],
@@ -268,6 +264,19 @@ def sync_deprecations(ctx: PublishContext, package_id: str, want: dict[str, str]
         return len(changed)
 
 
+@contextmanager
+def _target_packument_body(ctx: PublishContext, package_id: str, what: str) -> Iterator[IO[bytes]]:
+    """The body of the target's full packument of ``package_id``, to be read as a stream (closed on leaving).
+    Raises :class:`ItemError` when the target has no such package, and what :meth:`PublishContext.send` raises."""
+    have = ctx.send("GET", _packument_url(ctx, package_id), what, accept=(404,),
+                    headers={"Accept": "application/json"}, stream=True)
+    with have:
+        if have.status_code == 404:
+            raise ItemError(f"{what}: the target has no such npm package")
+        have.raw.decode_content = True
+        yield have.raw
+
+
 def _packument_url(ctx: PublishContext, package_id: str) -> str:
     """Where the target's full packument of ``package_id`` is read, as ``npm deprecate`` reads it (``?write=true``)."""
     return f"{ctx.endpoint('npm')}{package_id.replace('/', '%2f')}?write=true"
@@ -283,14 +292,9 @@ def _spool_target_packument(ctx: PublishContext, package_id: str, spool: IO[byte
     packument, RetryableError when the answer is not JSON (cut short?) or breaks off.
     """
     what = f"packument of {package_id}"
-    have = ctx.send("GET", _packument_url(ctx, package_id), what, accept=(404,),
-                    headers={"Accept": "application/json"}, stream=True)
-    with have:
-        if have.status_code == 404:
-            raise ItemError(f"{what}: the target has no such npm package")
-        have.raw.decode_content = True
+    with _target_packument_body(ctx, package_id, what) as body:
         try:
-            shutil.copyfileobj(have.raw, spool, 1 << 16)
+            shutil.copyfileobj(body, spool, 1 << 16)
         except (urllib3.exceptions.HTTPError, OSError) as err:  # the connection broke off mid-body
             raise RetryableError(f"{what}: {type(err).__name__} while reading") from None
     spool.seek(0)
