@@ -5,27 +5,15 @@ exit 130 and one line, like one during the run, not with a traceback; a SIGTERM 
 pod stopped just after it started) with exit 143 and the same line, not with return code -15 and nothing said.
 """
 
-import os
-import signal
-import sys
+from ferry.stopping import leave_interrupted, stop_on_sigterm_as_on_ctrl_c
 
 
 def main() -> None:
-    terminated: list[int] = []
-
-    def stop_as_ctrl_c(signum, _frame) -> None:
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop_as_ctrl_c)  # ferry.cli.main sets its own once the CLI is loaded
+    stop_on_sigterm_as_on_ctrl_c()  # before the CLI is imported: a stop while it loads is said too
     try:
         from ferry.cli import main as cli_main
     except KeyboardInterrupt:
-        print("ferry: interrupted", file=sys.stderr)
-        sys.stderr.flush()
-        # Not sys.exit: after an import it interrupted, CPython run with -m may still end the process by SIGINT
-        # (return code -2) whatever the code. Nothing has started that exiting at once would leave undone.
-        os._exit(143 if terminated else 130)
+        leave_interrupted()  # nothing has started that exiting at once would leave undone
     cli_main()
 
 

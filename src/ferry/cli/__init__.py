@@ -16,6 +16,7 @@ from ferry.cli import jobs as jobs_cli
 from ferry.cli import replicate as replicate_cli
 from ferry.cli import sandbox as sandbox_cli
 from ferry.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from ferry.stopping import leave_interrupted, stop_on_sigterm_as_on_ctrl_c, terminated
 
 app = typer.Typer(
     name="ferry",
@@ -43,34 +44,22 @@ def _root(
 
 def main() -> None:
     """Entry point of the ``ferry`` console script."""
-    terminated: list[int] = []
-
-    def stop_as_ctrl_c(signum, _frame) -> None:
-        # Kubernetes, AWS Batch and CI runners stop a job with SIGTERM, then SIGKILL after a grace period.
-        # Stopped the way Ctrl-C stops it, the run records where it got to, writes its report and notes and
-        # leaves no spool behind, instead of dying at once with nothing said.
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop_as_ctrl_c)
+    stop_on_sigterm_as_on_ctrl_c()
     try:
         from ferry.cli._state import run_app
 
         code = run_app(app)
     except KeyboardInterrupt:
         # It landed outside the command's own handling: while the modules run_app needs were still loading,
-        # or as it put the output back after the command. Nothing is left there to record or report; and not
-        # sys.exit: after an import it interrupted, CPython run with -m may end the process by SIGINT instead.
-        print("ferry: interrupted", file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+        # or as it put the output back after the command. Nothing is left there to record or report.
+        leave_interrupted()
     if code == EXIT_INTERRUPTED:
         # The run is recorded as interrupted; Python still waits at exit for threads finishing a request
         # (a dist-tags pass, a listing). One more Ctrl-C (or SIGTERM) there leaves at once, as the operator
         # asks, instead of printing the interpreter's traceback: what those threads leave, the next run redoes.
         signal.signal(signal.SIGINT, _leave_now)
         signal.signal(signal.SIGTERM, _leave_now)
-        if terminated:
+        if terminated():
             code = EXIT_TERMINATED
     sys.exit(code)
 

@@ -186,9 +186,15 @@ def read_failed(label: str, err: sqlite3.Error) -> FatalError | None:
     if damaged(err):
         return FatalError(f"{label}: the ledger is damaged ({err}); {DAMAGED_ADVICE}")
     if (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_IOERR:
-        return FatalError(f"{label}: the ledger cannot be read ({err}); check its disk and the -wal and -shm files "
-                          "beside it (a run writing it must keep them), then run the same command again")
+        return unreadable(label, err)
     return None
+
+
+def unreadable(label: str, err: sqlite3.Error) -> FatalError:
+    """The error to end with when the ledger at ``label`` could not be read for its files (a disk error, its
+    -wal truncated or removed under a run)."""
+    return FatalError(f"{label}: the ledger cannot be read ({err}); check its disk and the -wal and -shm files "
+                      "beside it (a run writing it must keep them), then run the same command again")
 
 
 def write_advice(err: sqlite3.Error) -> str:

@@ -19,8 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ferry.errors import FatalError
 from ferry.state.ledger import LedgerWriter, now
+from ferry.state.migrations import unreadable
 from ferry.state.upsert import Upsert, UpsertStatement
 
 Listing = tuple[str, list[dict[str, Any]]]  # (revision, [{"name", "size", "hashes": {"SHA-256": ...}}])
@@ -100,9 +100,7 @@ class TargetMemory:
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as err:
             # Its -wal truncated or removed under the run, a failing disk: the run stops saying so, not as a bug.
-            raise FatalError(f"{self._path}: the ledger cannot be read ({err}); check its disk and the -wal and -shm "
-                             "files beside it (a run writing it must keep them), then run the same command again"
-                             ) from None
+            raise unreadable(str(self._path), err) from None
 
     def remember(self, target_repo: str, fmt: str, namespace: str, package: str, version: str,
                  revision: str | None, assets: list[dict[str, Any]]) -> None:
