@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ferry.codeartifact import names_one_domain
 from ferry.config import Job
-from ferry import origins, statuses
+from ferry import origins, scratch, statuses
 from ferry.migrators import cargo
 from ferry.dist_tags import Follower, check_source_tags
 from ferry.engine import Engine, Settings
@@ -58,7 +58,8 @@ def run(command: str, job: Job, settings: Settings, create_missing: bool = False
     check_ledger(settings.ledger)  # before anything is created on the target
     # The job's settings and credentials are checked before the lock file is made: bad input leaves nothing.
     engine = Engine(job, settings)
-    with writer_lock(settings.ledger, settings.shard):  # before anything is created on the target, as another run is
+    # before anything is created on the target, as another run is
+    with writer_lock(settings.ledger, settings.shard), scratch.in_folder(settings.spool):
         target = job_target(job, engine)
         check_job_target(settings.ledger, target)
         return _run(command, engine, job, settings, create_missing, target)

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 
 import requests
 
-from ferry import inventory, statuses, transfer
+from ferry import inventory, scratch, statuses, transfer
 from ferry.codeartifact import Domain, source_limiter
 from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
 from ferry.errors import FatalError, ItemError, RetryableError, UsageError
@@ -441,7 +441,7 @@ class Engine:
     def _sweep_spools(self) -> None:
         """Remove what runs that died (killed, out of memory, node preempted) left in the spool, so
         repeated crashes do not fill the disk; the run's notes say how much was freed."""
-        removed, freed = transfer.sweep_temporary_spools()
+        removed, freed = transfer.sweep_temporary_spools(scratch.system_folder())
         if self.settings.spool is not None:
             more, size = transfer.sweep_spool(self.settings.spool)
             removed, freed = removed + more, freed + size

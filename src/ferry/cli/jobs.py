@@ -178,11 +178,12 @@ def _run(command: str, job_path: Path, state: Optional[Path], report: Optional[P
 JOB = typer.Argument(..., metavar="JOB", help="Job file (TOML).", exists=False)
 STATE = typer.Option(Path("ferry.db"), "--state", metavar="FILE", help=STATE_HELP)
 REPORT = typer.Option(None, "--report", metavar="FILE", help="Also write the report to FILE (.json, .csv, .md or .html).")
-SPOOL = typer.Option(None, "--spool", metavar="DIR", help="Folder for downloads in flight (default: a temporary folder).")
+SPOOL = typer.Option(None, "--spool", metavar="DIR", help="Folder for downloads in flight and the run's other scratch "
+                     "files (default: a temporary folder).")
 # audit and verify download nothing to publish, but a package whose listing does not name it (a NuGet package
 # without properties, its .nuspec at the end) is copied while it is read: a big one must not fill /tmp.
 READ_SPOOL = typer.Option(None, "--spool", metavar="DIR", help="Folder for packages copied while read to learn "
-                          "their names (default: a temporary folder).")
+                          "their names and the run's other scratch files (default: a temporary folder).")
 ALLOW_HTTP = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts.")
 CA_BUNDLE = typer.Option(None, "--ca-bundle", metavar="FILE", help="CA certificates file for a private CA.")
 INCLUDE = typer.Option(None, "--include", metavar="GLOB", help="Only packages matching this glob (repeatable).")

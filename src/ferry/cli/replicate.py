@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         origin_policy: Optional[str] = typer.Option(None, "--origin-policy", metavar="report|allow-publish", help="report (default) or allow-publish."),
         report: Optional[Path] = typer.Option(None, "--report", metavar="FILE",
                                               help="Also write the report to FILE (.json, .csv, .md or .html)."),
-        spool: Optional[Path] = typer.Option(None, "--spool", metavar="DIR", help="Folder for downloads in flight."),
+        spool: Optional[Path] = typer.Option(None, "--spool", metavar="DIR", help="Folder for downloads in flight and the run's other scratch files."),
         allow_http: bool = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts."),
         ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", metavar="FILE", help="CA certificates file for a private CA."),
         progress: bool = typer.Option(True, "--progress/--no-progress",

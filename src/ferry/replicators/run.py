@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ferry import scratch
 from ferry.codeartifact import names_one_domain
 from ferry.commands import exit_code, recorded_run
 from ferry.config import Job
@@ -188,7 +189,7 @@ def replicate(job: Job, settings: Settings, options: ReplicateOptions) -> Replic
     status, deletion or dist-tag could not be brought in step. Raises :class:`UsageError` while another
     run writes the same ledger, before anything is contacted.
     """
-    with writer_lock(settings.ledger):
+    with writer_lock(settings.ledger), scratch.in_folder(settings.spool):
         return _replicate(job, settings, options)
 
 
