@@ -442,3 +442,36 @@ def test_cargo_builds_from_codeartifact_after_migrating_from_artifactory(world):
     cache = world["tmp"] / "cargo-home" / "registry" / "cache"
     for name, version in (("acme_core", "0.4.1"), ("acme-util", "1.1.0-rc.1")):
         assert next(cache.glob(f"*/{name}-{version}.crate")).read_bytes() == seeded[(name, version)]
+
+
+@pytest.mark.parametrize("world", ["aql"], indirect=True)
+def test_two_crates_cargo_cannot_tell_apart_migrate_once_and_the_other_is_named_unmappable(world):
+    """Cargo finds a crate by its lower-cased name and a version without build metadata: ``Twin`` and ``twin``
+    sit in one index file, and ``=1.0.1`` resolves to ``1.0.1+b7`` where both are listed. Published both,
+    cargo fetched the other's bytes for one of each pair; the later file listed is now unmappable, naming the
+    first, and the run does not end as a success."""
+    seeder = world["seeder"]
+    seeder.create_repository("cargo-local", "cargo")
+    for name, version in (("meta-crate", "1.0.1"), ("meta-crate", "1.0.1+b7"), ("Twin", "0.1.0"), ("twin", "0.1.0"),
+                          ("twin", "0.2.0")):
+        data, _meta = crate(name, version, description=f"{name} {version}")
+        seeder.deploy("cargo-local", f"crates/{name}/{name}-{version}.crate", data)
+    job = _job(world, "cargo-local", "crate-store")
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 1
+    same = ("(cargo lower-cases names and ignores build metadata); not migrated: keep one of the two (exclude or "
+            "remove the other in the source)")
+    rows = {f["key"]: f for f in report(world["state"])["failures"]}
+    assert {k: (f["state"], f["reason"]) for k, f in rows.items()} == {
+        "cargo:meta-crate@1.0.1/(collision) crates/meta-crate/meta-crate-1.0.1.crate": (
+            "unmappable", "meta-crate 1.0.1 is to cargo the crate version "
+            f"'crates/meta-crate/meta-crate-1.0.1+b7.crate' in this source already is {same}"),
+        "cargo:twin@0.1.0/(collision) crates/twin/twin-0.1.0.crate": (
+            "unmappable", f"twin 0.1.0 is to cargo the crate version 'crates/Twin/Twin-0.1.0.crate' in this source "
+            f"already is {same}")}
+    versions = world["sandbox"].apps["codeartifact"].store.query(
+        "SELECT p.name, v.version FROM versions v JOIN packages p ON p.id = v.package_id")
+    # The first listed of each pair is migrated (Artifactory lists "+" before "." and upper case first).
+    assert sorted((r["name"], r["version"]) for r in versions) == [("Twin", "0.1.0"), ("meta-crate", "1.0.1+b7"),
+                                                                   ("twin", "0.2.0")]
+    assert ferry("migrate", job, "--state", world["state"], "--no-progress") == 1  # the same verdicts again
+    assert len(report(world["state"])["failures"]) == 2

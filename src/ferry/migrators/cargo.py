@@ -12,6 +12,12 @@ repository's cargo endpoint and those of the repositories reaching it through up
 groups that serve the repository) are published as "this registry", so they resolve in the target along
 with the migrated crate.
 
+Cargo finds a crate by its lower-cased name (the sparse index has one file per lower-cased name) and a version
+without its build metadata (``=1.0.1`` resolves to ``1.0.1+b7`` when the index lists both, and crates.io refuses
+the second). Two source files that are one crate to cargo in that sense would both publish, and cargo would then
+fetch one in place of the other; so the first listed is migrated and the later one is unmappable, naming it
+(the claims of :mod:`ferry.migrators.claims`, as for NuGet).
+
 A version the source's index marks yanked is copied all the same (a lockfile that pins it must keep
 resolving), but CodeArtifact has no ``cargo yank``: there any new resolution may pick it. So its ledger row
 says so (:data:`YANKED`), and the run's notes count such versions (:func:`yanked_note`).
@@ -31,6 +37,7 @@ from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import PublishContext, Spooled, source_item, unidentified
 from ferry.migrators.cargo_manifest import publish_metadata, read_crate
+from ferry.migrators.claims import Claims
 from ferry.model import ItemKey, SourceItem
 from ferry.sources.base import Source, SourceFile
 from ferry.state.reader import LedgerReader
@@ -83,6 +90,9 @@ class CargoMigrator:
     format = "cargo"
     single_asset = True
 
+    def __init__(self) -> None:
+        self._claims = Claims()
+
     def package_facts(self, source: Source, repository: str, key: ItemKey) -> Mapping[str, Any]:
         """``{"indexes": [...], "yanked": [...]}``: the source's own index URLs for ``repository`` where its
         files' URLs do not start with them (Artifactory's ``api/cargo/{repo}/index``, a CodeArtifact
@@ -112,7 +122,17 @@ class CargoMigrator:
         if not name or not version or "/" in name or "/" in version:
             return source_item(file, ("cargo", "", name or filename, version or "?", unidentified(file)),
                                unmappable=f"cannot tell the crate name and version of {file.path!r}")
+        holder = self._claims.claim(mapping, (name.lower(), version.partition("+")[0]), file)
+        if holder is not None:
+            return source_item(file, ("cargo", "", name, version, f"(collision) {file.path}"),
+                               unmappable=f"{name} {version} is to cargo the crate version {holder!r} in this source "
+                                          "already is (cargo lower-cases names and ignores build metadata); not "
+                                          "migrated: keep one of the two (exclude or remove the other in the source)")
         return source_item(file, ("cargo", "", name, version, asset_name(name, version)))
+
+    def forget(self, mapping: RepositoryMapping) -> None:
+        """The listing of ``mapping`` has ended: its claims (see :mod:`ferry.migrators.claims`) are dropped."""
+        self._claims.forget(mapping)
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         key = item.key

@@ -1,5 +1,6 @@
 """Who took each CodeArtifact identity during one listing: how normalizing formats (NuGet, Swift) find
-two source files that would land on the same package version.
+two source files that would land on the same package version, and Cargo two that cargo takes for one crate
+version (``Twin``/``twin``, ``1.0.1``/``1.0.1+b7``: see :mod:`ferry.migrators.cargo`).
 
 CodeArtifact lowercases NuGet ids and normalizes their versions, and lowercases Swift scopes and names,
 so ``Acme.Tools 1.0.0`` and ``acme.tools 1.0.0.0`` are one package version there. Merging them
