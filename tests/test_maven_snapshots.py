@@ -20,7 +20,7 @@ from ferry.errors import UsageError
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext, Spooled
 from ferry.migrators.maven import (
-    NON_UNIQUE_REASON, OLDER_BUILD_REASON, SNAPSHOT_REASON, render_snapshot_metadata, snapshot_file,
+    NON_UNIQUE_REASON, OLDER_BUILD_REASON, SNAPSHOT_REASON, render_snapshot_metadata, snapshot_file, stranded_reason,
 )
 from ferry.model import Action, Checksums, ItemKey, SourceItem, TargetItem
 from ferry.plan import plan
@@ -176,9 +176,28 @@ def test_screen_keeps_the_newest_build_of_each_snapshot_and_skips_the_older_ones
     assert kept == ["lib-2.0-20230101.000000-7.jar", "tool-0.9.jar", "tool-1.0-20240103.100000-3.jar",
                     "tool-1.0-20240103.100000-3.pom"]
     assert {n for n, item in by_name.items() if item.skipped == OLDER_BUILD_REASON} == {
-        "tool-1.0-20240101.100000-1.jar", "tool-1.0-20240101.100000-1.pom", "tool-1.0-20240102.100000-2.jar",
-        "tool-1.0-20240102.100000-2-sources.jar"}
+        "tool-1.0-20240101.100000-1.jar", "tool-1.0-20240101.100000-1.pom", "tool-1.0-20240102.100000-2.jar"}
+    # The newest build has no sources jar: build 2's is the one a client resolves for the SNAPSHOT's sources.
+    assert by_name["tool-1.0-20240102.100000-2-sources.jar"].unmappable == stranded_reason(
+        "sources", "jar", "20240103.100000-3")
     assert by_name["tool-1.0-SNAPSHOT.jar"].unmappable == NON_UNIQUE_REASON
+
+
+def test_screen_names_the_files_only_an_older_build_has_instead_of_skipping_them():
+    """Per-platform jobs each deploy one classifier of a SNAPSHOT, so every build holds some of its files; the
+    source resolves each classifier to its newest build, while CodeArtifact serves the newest build alone."""
+    names = ["natlib-1.0-20240101.100000-1.pom", "natlib-1.0-20240101.100000-1.jar",
+             "natlib-1.0-20240101.100000-1-natives-linux.jar", "natlib-1.0-20240102.100000-2-natives-linux.jar",
+             "natlib-1.0-20240103.100000-3-natives-windows.jar"]
+    out = list(MIGRATOR.screen(MIGRATOR.identify(snap_file(n, artifact="natlib"), TIMESTAMPED) for n in names))
+    verdicts = {item.key.asset: item.skipped or item.unmappable for item in out}
+    assert verdicts == {
+        "natlib-1.0-20240101.100000-1.pom": stranded_reason("", "pom", "20240103.100000-3"),
+        "natlib-1.0-20240101.100000-1.jar": stranded_reason("", "jar", "20240103.100000-3"),
+        "natlib-1.0-20240101.100000-1-natives-linux.jar": OLDER_BUILD_REASON,
+        "natlib-1.0-20240102.100000-2-natives-linux.jar": stranded_reason("natives-linux", "jar",
+                                                                          "20240103.100000-3"),
+        "natlib-1.0-20240103.100000-3-natives-windows.jar": None}
 
 
 def test_screen_keeps_builds_of_one_version_apart_per_source_repository():

@@ -18,7 +18,7 @@ import requests
 
 import maven_helpers as mh
 from e2e_helpers import aws_env, codeartifact, ferry, write_job
-from ferry.migrators.maven import OLDER_BUILD_REASON, SNAPSHOT_REASON
+from ferry.migrators.maven import OLDER_BUILD_REASON, SNAPSHOT_REASON, stranded_reason
 from ferry.sandbox.seed import NexusSeeder, maven_artifact, maven_jar
 
 GROUP, ARTIFACT, BASE = "com.acme.ferry", "nightly", "2.0-SNAPSHOT"
@@ -164,3 +164,25 @@ def test_real_mvn_resolves_the_migrated_snapshot_with_its_classifier_jar(world):
     for local, source in ((f"{ARTIFACT}-{BASE}.jar", f"{ARTIFACT}-2.0-{NEWEST}.jar"),
                           (f"{ARTIFACT}-{BASE}-sources.jar", f"{ARTIFACT}-2.0-{NEWEST}-sources.jar")):
         assert mh.local_file(settings, GROUP, ARTIFACT, BASE, local).read_bytes() == newest[source]
+
+
+def test_a_file_only_an_older_build_holds_is_named_unmappable_not_skipped(world, sandbox):
+    """A per-platform job deployed only the natives of the newest build: the SNAPSHOT's pom and jar are build 1's
+    in Nexus (mvn resolves them there), and CodeArtifact serves the newest build alone. The run said exit 0 with
+    them skipped as older builds; it now names them and ends as items failed, and so does verify."""
+    seeder, ca, state = NexusSeeder(world["urls"]["nexus"]), world["ca"], world["state"]
+    folder = f"{GROUP.replace('.', '/')}/natlib/1.0-SNAPSHOT"
+    for name in ("natlib-1.0-20240102.030405-1.pom", "natlib-1.0-20240102.030405-1.jar",
+                 "natlib-1.0-20240103.040506-2-natives-windows.jar"):
+        data = maven_jar({"name.txt": name.encode()})
+        seeder.maven_put("maven-snapshots", f"{folder}/{name}", data)
+        seeder.maven_put("maven-snapshots", f"{folder}/{name}.sha1", hashlib.sha1(data).hexdigest().encode())
+    assert ferry("migrate", world["job"], "--state", state, "--no-progress", "--snapshots", "timestamped") == 1
+    failures = {f["key"].rpartition("/")[2]: (f["state"], f["reason"]) for f in report(state)["failures"]}
+    assert failures == {name: ("unmappable", stranded_reason("", ext, "20240103.040506-2"))
+                        for name, ext in (("natlib-1.0-20240102.030405-1.pom", "pom"),
+                                          ("natlib-1.0-20240102.030405-1.jar", "jar"))}
+    assets = ca.list_package_version_assets(domain="acme", repository="maven-store", format="maven", namespace=GROUP,
+                                            package="natlib", packageVersion="1.0-SNAPSHOT")["assets"]
+    assert [a["name"] for a in assets] == ["natlib-1.0-20240103.040506-2-natives-windows.jar"]
+    assert ferry("verify", world["job"], "--state", state, "--snapshots", "timestamped") == 1

@@ -28,7 +28,9 @@ publishes them as ``mvn deploy`` does: the timestamped files (``app-1.0-20240101
 into version ``1.0-SNAPSHOT``, then the version-level ``1.0-SNAPSHOT/maven-metadata.xml`` (snapshot
 timestamp and build number, one ``snapshotVersion`` per classifier and extension), then the
 artifact's metadata. Only the newest build of each SNAPSHOT is published; older builds the source
-still holds are reported as skipped. Why: CodeArtifact serves a SNAPSHOT as its newest build, and
+still holds are reported as skipped, except an older file of a classifier and extension the newest build
+lacks, which the source resolves the SNAPSHOT's file of that kind to: that one is unmappable
+(:func:`stranded_reason`), as the target will not serve it. Why: CodeArtifact serves a SNAPSHOT as its newest build, and
 every publish of a new build turns the previous one into a separate ``Unlisted`` version (user guide,
 "Use Maven snapshots"); replaying a source's history build by build would need the builds published in
 order, one version at a time, and each rerun would look different from what the target then lists,
@@ -67,6 +69,19 @@ INDEX_FOLDER = ".index/"
 SNAPSHOT_REASON = "SNAPSHOT version (snapshots = \"skip\"; --snapshots timestamped publishes its newest build)"
 OLDER_BUILD_REASON = ("older build of a SNAPSHOT (CodeArtifact serves a SNAPSHOT as its newest build, "
                       "which is the one migrated)")
+
+
+def stranded_reason(classifier: str, extension: str, newest_build: str) -> str:
+    """Why the newest older file of a SNAPSHOT's ``classifier`` and ``extension`` is not migrated when the newest
+    build (``newest_build``, ``20240103.040506-2``) has none: the source resolves the SNAPSHOT's file of that kind
+    to it (its metadata names the newest file per classifier and extension, as a per-platform deploy leaves it),
+    but CodeArtifact serves a SNAPSHOT as its newest build alone, so from the target it would not resolve."""
+    what = f"{classifier} {extension}" if classifier else extension
+    return (f"the source resolves the SNAPSHOT's {what} to this build, but its newest build ({newest_build}) has "
+            "none, and CodeArtifact serves a SNAPSHOT as its newest build alone: it would not resolve from the "
+            "target; deploy the SNAPSHOT again with all its files in one build, or leave it out with --snapshots skip")
+
+
 NON_UNIQUE_REASON = ("non-unique SNAPSHOT file (no timestamp-buildNumber in its name); CodeArtifact takes only "
                      "timestamped snapshots: redeploy it with Maven 3 or leave it out with --snapshots skip")
 # DescribePackageVersion reads after the metadata upload before calling a version stuck (docs: retry reads).
@@ -295,13 +310,33 @@ class MavenMigrator(NoPackageFacts):
                     or is_snapshot(key.version))
 
     def screen(self, items: Iterable[SourceItem]) -> Iterator[SourceItem]:
-        """``items`` with every SNAPSHOT build but the newest of its version turned into skipped items.
+        """``items`` with every SNAPSHOT build but the newest of its version turned into skipped items, except
+        the files of a classifier and extension the newest build lacks (see :func:`stranded_reason`): the
+        newest older file of each such is unmappable, since the source resolves the SNAPSHOT's file to it and
+        the target will not.
 
-        Files of the newest build seen so far are held back and yielded when ``items`` ends (a newer
-        build releases them as skipped at once); every other item passes straight through. Memory: the
-        newest build's files of each SNAPSHOT version in the listing.
+        Files of the newest build seen so far are held back and yielded when ``items`` ends, and so is the
+        newest older file of each classifier and extension (a newer one releases it as skipped at once);
+        every other item passes straight through. Memory: per SNAPSHOT version in the listing, the newest
+        build's files and one older file per classifier and extension.
         """
         newest: dict[tuple[str, tuple[str, str, str, str]], tuple[tuple[str, int], list[SourceItem]]] = {}
+        # version -> (classifier, extension) -> (build, item): the newest file of each slot outside the newest build
+        older: dict[tuple[str, tuple[str, str, str, str]], dict[tuple[str, str], tuple[tuple[str, int], SourceItem]]] \
+            = {}
+
+        def set_aside(version: tuple, build: tuple[str, int], item: SourceItem) -> Iterator[SourceItem]:
+            parsed = snapshot_file(item.key.package, item.key.version, item.key.asset)
+            slot = (parsed.classifier, parsed.extension) if parsed else ("", item.key.asset)
+            slots = older.setdefault(version, {})
+            held = slots.get(slot)
+            if held is not None and held[0] >= build:
+                yield replace(item, skipped=OLDER_BUILD_REASON)
+                return
+            slots[slot] = (build, item)
+            if held is not None:
+                yield replace(held[1], skipped=OLDER_BUILD_REASON)
+
         for item in items:
             build = item.extras.get("snapshot_build") if item.extras else None
             if build is None or item.unmappable or item.skipped:
@@ -310,15 +345,24 @@ class MavenMigrator(NoPackageFacts):
             version = (item.repository, item.key.version_id)
             held = newest.get(version)
             if held is None or build > held[0]:
-                if held is not None:
-                    yield from (replace(old, skipped=OLDER_BUILD_REASON) for old in held[1])
                 newest[version] = (build, [item])
+                for old in held[1] if held is not None else ():
+                    yield from set_aside(version, held[0], old)
             elif build == held[0]:
                 held[1].append(item)
             else:
-                yield replace(item, skipped=OLDER_BUILD_REASON)
-        for _build, kept in newest.values():
+                yield from set_aside(version, build, item)
+        for version, (build, kept) in newest.items():
             yield from kept
+            present = set()
+            for item in kept:
+                parsed = snapshot_file(item.key.package, item.key.version, item.key.asset)
+                present.add((parsed.classifier, parsed.extension) if parsed else ("", item.key.asset))
+            for (classifier, extension), (_build, item) in older.get(version, {}).items():
+                if (classifier, extension) in present:
+                    yield replace(item, skipped=OLDER_BUILD_REASON)
+                else:
+                    yield replace(item, unmappable=stranded_reason(classifier, extension, f"{build[0]}-{build[1]}"))
 
     def publish(self, ctx: PublishContext, item: SourceItem, spooled: Spooled, last_in_version: bool) -> None:
         """PUT the file.
