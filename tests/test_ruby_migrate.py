@@ -12,7 +12,7 @@ import urllib3
 from e2e_helpers import aws_env, codeartifact, ferry, write_job
 from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
-from ferry.migrators.ruby import RubyMigrator
+from ferry.migrators.ruby import RubyMigrator, canonical_version
 from ferry.sandbox.seed import NexusSeeder, gem
 from ferry.sources.base import SourceFile
 from gem_cargo_clients import gem_install, needs_gem, ruby
@@ -256,3 +256,35 @@ def test_an_identity_read_that_kept_failing_says_to_run_again_not_to_change_the_
         flaky.unmappable
     assert what_to_change not in flaky.unmappable
     assert what_to_change in broken.unmappable, broken.unmappable
+
+
+def test_two_gems_rubygems_takes_for_one_version_migrate_once_and_the_other_is_named_unmappable(world):
+    """RubyGems compares versions by their canonical segments: 1.0 and 1.0.0 are one version to ``gem``, which
+    fetched eqv-1.0.gem for ``-v 1.0.0`` once both were in the target. The later file listed is now unmappable,
+    naming the first; the same version for another platform is its own gem and migrates."""
+    seeder = NexusSeeder(world["sandbox"].urls()["nexus"])
+    for version, platform in (("1.0", "ruby"), ("1.0.0", "ruby"), ("1.0.0", "java"), ("2.0.pre.1", "ruby"),
+                              ("2.0.0.pre.1.0", "ruby")):
+        seeder.rubygems("gems-internal", *gem("eqv", version, platform=platform, summary=version))
+    assert ferry("migrate", world["job"], "--state", world["state"], "--no-progress") == 1
+    failures = {f["key"]: (f["state"], f["reason"]) for f in _report(world["state"])["failures"]}
+    assert failures == {
+        "ruby:eqv@1.0.0/(collision) gems/eqv-1.0.0.gem": (
+            "unmappable", "eqv 1.0.0 (ruby) is to RubyGems the gem version 'gems/eqv-1.0.gem' in this source "
+            "already is (RubyGems drops trailing zeros of a version); not migrated: keep one of the two (exclude or "
+            "remove the other in the source)"),
+        "ruby:eqv@2.0.0.pre.1.0/(collision) gems/eqv-2.0.0.pre.1.0.gem": (
+            "unmappable", "eqv 2.0.0.pre.1.0 (ruby) is to RubyGems the gem version 'gems/eqv-2.0.pre.1.gem' in this "
+            "source already is (RubyGems drops trailing zeros of a version); not migrated: keep one of the two "
+            "(exclude or remove the other in the source)")}
+    assert set(_assets(world["ca"], "eqv", "1.0")) == {"eqv-1.0.gem"}
+    assert set(_assets(world["ca"], "eqv", "1.0.0")) == {"eqv-1.0.0-java.gem"}
+
+
+@pytest.mark.parametrize("version, canonical", [
+    ("1.0.0", ("1",)), ("1.0", ("1",)), ("1", ("1",)), ("1.01", ("1", "1")), ("1.0.1", ("1", "0", "1")),
+    ("2.0.0.pre.1.0", ("2", "pre", "1")), ("2.0.pre1", ("2", "pre", "1")), ("1.0.0.rc1", ("1", "rc", "1")),
+    ("0.0.0", ()), ("1.0.A", ("1", "A")),
+])
+def test_canonical_version_is_what_rubygems_compares(version, canonical):
+    assert canonical_version(version) == canonical

@@ -8,6 +8,11 @@ one version are separate assets of that version, named as RubyGems names the fil
 e.g. ``x86_64-linux``). The publish reads the gem's own ``metadata.gz`` and refuses a gem that says it is
 something else, then POSTs the raw gem to ``{endpoint without /}/api/v1/gems`` with ``Authorization:
 Bearer TOKEN``, which is what ``gem push`` sends with the API key CodeArtifact documents.
+
+RubyGems compares versions by their canonical segments (trailing zeros dropped: ``1.0`` and ``1.0.0`` are one
+version, :func:`canonical_version`), so of two source gems of one name and platform whose versions compare
+equal, ``gem install -v 1.0.0`` from the target may fetch the other. The first listed is migrated and the later
+one is unmappable, naming it (the claims of :mod:`ferry.migrators.claims`, as for NuGet).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ferry.config import RepositoryMapping
 from ferry.errors import ItemError
 from ferry.migrators.base import NoPackageFacts, PublishContext, Spooled, safe_asset_name, source_item, \
     unidentified
+from ferry.migrators.claims import Claims
 from ferry.model import ItemKey, SourceItem
 from ferry.rubygems.spec import GemError, full_name, platform_parts, read_gem
 from ferry.sources.base import SourceFile
@@ -31,6 +37,21 @@ _VERSION = re.compile(r"^\d+(?:\.[0-9A-Za-z]+)*$")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _VERSION_START = re.compile(r"-(?=\d)")
 WHAT_TO_DO = "set its gem.name and gem.version properties in Artifactory, or replace it with a good gem"
+_SEGMENT = re.compile(r"[0-9]+|[a-z]+", re.IGNORECASE)
+
+
+def canonical_version(version: str) -> tuple[str, ...]:
+    """``version`` as RubyGems compares it (``Gem::Version#canonical_segments``): its segments, with the trailing
+    zeros of the numeric part and of the part from the first letters on dropped: ``1.0.0`` and ``1.0`` are
+    ``("1",)``, ``2.0.0.pre.1.0`` and ``2.0.pre.1`` are ``("2", "pre", "1")``."""
+    segments = [str(int(s)) if s.isdigit() else s for s in _SEGMENT.findall(version)]
+    first_word = next((i for i, s in enumerate(segments) if not s.isdigit()), len(segments))
+    canonical: list[str] = []
+    for part in (segments[:first_word], segments[first_word:]):
+        while part and part[-1] == "0":
+            part = part[:-1]
+        canonical += part
+    return tuple(canonical)
 
 
 def file_name_readings(filename: str) -> list[tuple[str, str, str]]:
@@ -57,6 +78,9 @@ class RubyMigrator(NoPackageFacts):
     format = "ruby"
     single_asset = False
 
+    def __init__(self) -> None:
+        self._claims = Claims()
+
     def identify(self, file: SourceFile, mapping: RepositoryMapping) -> SourceItem | None:
         filename = posixpath.basename(file.path)
         if not filename.endswith(".gem"):
@@ -78,7 +102,17 @@ class RubyMigrator(NoPackageFacts):
                 if unreadable else ""
             return source_item(file, ("ruby", "", name or filename, version or "?", unidentified(file)),
                                unmappable=f"cannot tell the gem name and version of {file.path!r}{why}")
+        holder = self._claims.claim(mapping, (name, canonical_version(version), platform), file)
+        if holder is not None:
+            return source_item(file, ("ruby", "", name, version, f"(collision) {file.path}"),
+                               unmappable=f"{name} {version} ({platform}) is to RubyGems the gem version {holder!r} in "
+                                          "this source already is (RubyGems drops trailing zeros of a version); not "
+                                          "migrated: keep one of the two (exclude or remove the other in the source)")
         return source_item(file, ("ruby", "", name, version, asset))
+
+    def forget(self, mapping: RepositoryMapping) -> None:
+        """The listing of ``mapping`` has ended: its claims (see :mod:`ferry.migrators.claims`) are dropped."""
+        self._claims.forget(mapping)
 
     def identity_unknown(self, file: SourceFile) -> bool:
         """Whether only the gem itself can tell what ``file`` is: a ``.gem`` without name and version hints
