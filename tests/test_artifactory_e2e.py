@@ -315,6 +315,25 @@ def test_a_distribution_artifactory_lists_without_its_name_is_not_taken_for_anot
     assert _assets(world["ca"], "pypi-store", "pypi", "acme-tools", "1.0.0") == {
         name: hashlib.sha256(data).hexdigest() for name, data in files}
 
+def test_two_files_that_map_to_one_asset_are_each_counted_and_named(world):
+    """Dup.Name and dup_name are one PyPI project to CodeArtifact, and each folder holds a different
+    dup_name-1.0-py3-none-any.whl. The first file's row said both were unmappable and the second file had no row:
+    the repository counted one file fewer than the source holds. Each file is now its own unmappable row."""
+    seeder, state = world["seeder"], str(world["state"])
+    locators = []
+    for name, summary in (("Dup.Name", "first"), ("dup_name", "second")):
+        path = seeder.pypi("pypi-local", name, "1.0", *wheel(name, "1.0", summary=summary))
+        locators.append(f"{world['urls']['artifactory']}/pypi-local/{path}")
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 1
+    data = report(state)
+    pypi = next(g for g in data["repositories"] if g["source_repo"] == "pypi-local")
+    assert pypi["files"] == 3 + 2 and pypi["states"] == {"confirmed": 3, "unmappable": 2}
+    rows = sorted((f["key"], f["reason"]) for f in data["failures"])
+    assert [key for key, _ in rows] == ["pypi:dup-name@1.0/(duplicate) " + locators[1],
+                                        "pypi:dup-name@1.0/dup_name-1.0-py3-none-any.whl"]
+    assert all(locators[0] in reason and locators[1] in reason for _, reason in rows)
+
+
 @pytest.mark.parametrize("migrator, name", [("cargo", "x.crate"), ("ruby", "x.gem"), ("nuget", "x.nupkg"),
                                             ("swift", "x.zip")])
 def test_every_format_keys_a_file_it_cannot_identify_by_its_path(migrator, name):

@@ -29,7 +29,8 @@ def screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> I
       told apart by the ``source_name`` a migrator puts in ``extras``) for one version make every item
       of that version unmappable: which one the target should hold is the user's call;
     - two source files that map onto one item with different content: the item is unmappable, naming
-      both files, and the second is not passed on (the plan would refuse it).
+      both files, and the second is passed on as an unmappable item of its own, keyed ``(duplicate) {locator}``
+      (under the item's key the plan would refuse it).
     """
     seen = SeenKeys()  # key digest -> content fingerprint, spilled to a scratch file when large
     names = FirstNames()  # version -> the source's first spelling of its package name, spilled when large
@@ -69,10 +70,12 @@ def screened(want: Iterator[SourceItem], writer: LedgerWriter, target: str) -> I
                 "SELECT locator FROM items WHERE target_repo=? AND format=? AND namespace=? AND package=? AND "
                 "version=? AND asset=?", [target, key.format.value, key.namespace, key.package, key.version,
                                           key.asset]).fetchone())
-            writer.transition(target, item.key, "unmappable", source_repo=item.repository,
-                              reason=f"two source files map to {item.key} with different content "
-                                     f"({other[0] if other else '?'} and {item.locator}); CodeArtifact can hold "
-                                     "only one: remove or exclude the other in the source")
+            reason = (f"two source files map to {item.key} with different content ({other[0] if other else '?'} "
+                      f"and {item.locator}); CodeArtifact can hold only one: remove or exclude the other in the source")
+            writer.transition(target, item.key, "unmappable", source_repo=item.repository, reason=reason)
+            # The second file is a row of its own, keyed by where it is: folded into the first one's row, it was
+            # left out of every count, so the repository showed a file fewer than the source holds.
+            yield replace(item, key=replace(item.key, asset=f"(duplicate) {item.locator}"), unmappable=reason)
     seen.close()  # (a plan abandoned half-way drops them with the generator: both clean up when collected)
     names.close()
 
