@@ -108,7 +108,8 @@ def _selected(source: Source, mapping: RepositoryMapping, migrator: Migrator, op
                 continue
             yield item
     finally:
-        # What identify kept for this listing (NuGet and Swift claims) is not needed once it has ended.
+        # What identify kept for this listing (the claims of NuGet, Swift, Cargo and RubyGems) is not needed
+        # once it has ended.
         forget = getattr(migrator, "forget", None)
         if forget is not None:
             forget(mapping)

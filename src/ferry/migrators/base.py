@@ -161,7 +161,7 @@ class Migrator(Protocol):
     # so a run killed or interrupted before that leaves them not done in the ledger.
     # Formats without it (npm: a version is whole once its one publish is) have theirs confirmed at once.
     # Optional: ``forget(mapping)``, called by ``inventory.want`` when a listing of ``mapping`` ends: drop what
-    # identify kept for that listing (NuGet and Swift claims), so the next listing of it starts afresh.
+    # identify kept for that listing (NuGet, Swift, Cargo and RubyGems claims), so the next listing of it starts afresh.
     # Optional, as a pair: ``identity_unknown(file) -> bool`` and ``read_identity(file, stream, spool) ->
     # Mapping[str, str]``. Where the first says only the file's own bytes can tell what it is (no identity hints, a
     # file name that reads several ways), ``inventory.want`` opens the file and the second reads the identity hints

@@ -1,6 +1,7 @@
 """Who took each CodeArtifact identity during one listing: how normalizing formats (NuGet, Swift) find
-two source files that would land on the same package version, and Cargo two that cargo takes for one crate
-version (``Twin``/``twin``, ``1.0.1``/``1.0.1+b7``: see :mod:`ferry.migrators.cargo`).
+two source files that would land on the same package version, and Cargo and RubyGems two that their
+clients take for one version (``Twin``/``twin``, ``1.0.1``/``1.0.1+b7``; gem ``1.0``/``1.0.0``: see
+:mod:`ferry.migrators.cargo` and :mod:`ferry.migrators.ruby`).
 
 CodeArtifact lowercases NuGet ids and normalizes their versions, and lowercases Swift scopes and names,
 so ``Acme.Tools 1.0.0`` and ``acme.tools 1.0.0.0`` are one package version there. Merging them
