@@ -8,8 +8,9 @@ Both grow with the repository, so neither keeps Python objects per item once it 
 - :func:`key_digest` turns an item's identity into a 128-bit integer, what :class:`SeenKeys`
   remembers instead of the key itself (two different keys sharing a digest is a 1-in-10^29 event at
   a million keys); :class:`SeenKeys` moves to a scratch SQLite file the same way past ``spill_after``,
-  and so do :class:`FirstNames` (the source's spelling of each version's package name) and
-  :class:`SeenVersions` (the package versions a listing has named).
+  and so do :class:`FirstNames` (the source's spelling of each version's package name),
+  :class:`SeenVersions` (the package versions a listing has named) and :class:`ClaimedIdentities` (who
+  claimed each identity of a normalizing format, :mod:`ferry.migrators.claims`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ SPILL_AFTER = 20_000
 VERSION_MARKER = ""
 # A seen key costs about a tenth of a listed target item (two ints), so many more fit before spilling.
 SEEN_SPILL_AFTER = 50_000
+# A claim keeps a path and a SHA-256 (about 400 bytes): fewer fit before spilling.
+CLAIMS_SPILL_AFTER = 20_000
 _CHUNK = 2_000  # rows per insert call once spilled
 
 
@@ -301,6 +304,42 @@ class SeenVersions(_Spilling):
         entries, self._set = self._set or set(), None
         self._spill_into("ferry-versions-", "CREATE TABLE v (digest BLOB PRIMARY KEY) WITHOUT ROWID",
                          "INSERT INTO v VALUES (?)", ((d.to_bytes(16, "big"),) for d in entries))
+
+
+class ClaimedIdentities(_Spilling):
+    """One listing's claims (:mod:`ferry.migrators.claims`): an identity's digest -> the first file's URL digest,
+    SHA-256 and path.
+
+    A dict while small; past ``spill_after`` identities (default :data:`CLAIMS_SPILL_AFTER`), a table in a
+    scratch SQLite file (deleted on close): each claim keeps a path and a SHA-256, about 400 bytes of Python
+    objects, and a NuGet or Cargo repository lists one per version.
+    """
+
+    def __init__(self, spill_after: int | None = None):
+        self._spill_after = CLAIMS_SPILL_AFTER if spill_after is None else spill_after
+        self._dict: dict[int, tuple[int, str | None, str]] | None = {}
+
+    def setdefault(self, identity: int, url: int, sha256: str | None, path: str) -> tuple[int, str | None, str]:
+        """``(url, sha256, path)`` of the first claim of ``identity`` (these, if this is the first)."""
+        if self._dict is not None:
+            prior = self._dict.setdefault(identity, (url, sha256, path))
+            if len(self._dict) > self._spill_after:
+                self._spill()
+            return prior
+        assert self._db is not None
+        blob = identity.to_bytes(16, "big")
+        self._db.execute("INSERT OR IGNORE INTO c VALUES (?, ?, ?, ?)", (blob, url.to_bytes(16, "big"), sha256, path))
+        stored_url, stored_sha, stored_path = self._db.execute(
+            "SELECT url, sha256, path FROM c WHERE digest = ?", (blob,)).fetchone()
+        return int.from_bytes(stored_url, "big"), stored_sha, stored_path
+
+    def _spill(self) -> None:
+        entries, self._dict = self._dict or {}, None
+        self._spill_into("ferry-claims-",
+                         "CREATE TABLE c (digest BLOB PRIMARY KEY, url BLOB, sha256 TEXT, path TEXT) WITHOUT ROWID",
+                         "INSERT INTO c VALUES (?, ?, ?, ?)",
+                         ((d.to_bytes(16, "big"), u.to_bytes(16, "big"), sha, path)
+                          for d, (u, sha, path) in entries.items()))
 
 
 def _int64(value: int) -> int:
