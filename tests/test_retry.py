@@ -38,6 +38,7 @@ class Script:
     def __init__(self):
         self.replies: list[tuple] = []
         self.requests: list[str] = []
+        self.authorizations: list[str | None] = []
         script = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +52,7 @@ class Script:
                 if length:
                     self.rfile.read(length)
                 script.requests.append(f"{self.command} {self.path}")
+                script.authorizations.append(self.headers.get("Authorization"))
                 status, headers, body = script.replies.pop(0)
                 if status == "truncate":
                     self.send_response(200)
@@ -130,6 +132,25 @@ CALLERS = {
     "codeartifact source endpoint": lambda url: CodeArtifactSource(_DOMAIN, requests.Session())._endpoint_get(
         f"{url}/x", "x", "read").content,
 }
+
+
+def test_a_write_held_back_by_the_rate_limiter_goes_with_the_token_current_when_it_is_sent(server):
+    """A write waits for its publish slot before it is sent; the token is the one in force after the wait.
+
+    Taken before the wait, a token the domain renewed meanwhile (it had less than the margin left) reached
+    the endpoint after it had expired: HTTP 401, and the whole transfer retried (21 of 291 files in a soak with
+    2 s tokens and the default publish rate of 10/s)."""
+    from ferry.ratelimit import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter({"publish": 0.1}, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    limiter.acquire("publish")  # another worker's publish took the slot: the next one waits 10 s
+    domain = SimpleNamespace(token=lambda: "expiring" if now[0] < 5 else "renewed", drop_token=lambda token: None,
+                             token_accepted=lambda token: None, count=lambda what: None, limiter=limiter)
+    server.replies = [(201, {}, b"")]
+    PublishContext(domain, "repo", requests.Session(), {}).send("PUT", f"{server.url}/x", "x")
+    assert now[0] == 10.0
+    assert server.authorizations == [requests.auth._basic_auth_str("aws", "renewed")]
 
 
 @pytest.mark.parametrize("method, needle", [

@@ -72,6 +72,11 @@ class PublishContext:
         permission a read lacks, or, for a write, origin controls and the permission.
         Statuses in ``accept`` (e.g. 404 for a file that may be absent) are returned like successes.
         """
+        limited = endpoint_class(method)  # writes count against the publish quota
+        limiter = getattr(self.domain, "limiter", None)
+        if limiter is not None:
+            limiter.acquire(limited)
+        # The token is taken after the wait for a slot: one taken before it may have lapsed by the time it is sent.
         token = self.domain.token()
         headers = dict(kwargs.pop("headers", {}) or {})
         # How the token travels, as the format's own client sends it: Basic aws:TOKEN (default),
@@ -79,10 +84,6 @@ class PublishContext:
         scheme = kwargs.pop("scheme", "basic")
         headers["Authorization"] = (f"Bearer {token}" if scheme == "bearer" else token if scheme == "raw"
                                     else requests.auth._basic_auth_str("aws", token))
-        limited = endpoint_class(method)  # writes count against the publish quota
-        limiter = getattr(self.domain, "limiter", None)
-        if limiter is not None:
-            limiter.acquire(limited)
         try:
             resp = self.session.request(method, url, headers=headers, timeout=kwargs.pop("timeout", 300), **kwargs)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
