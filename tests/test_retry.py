@@ -265,6 +265,34 @@ def test_botocore_throttling_honours_retry_after_seconds(server):
     assert seen[0].response["retryAfterSeconds"] == 9  # botocore parses the modeled member from the header
 
 
+@pytest.mark.parametrize("operation", ["get_authorization_token", "list_packages"])  # client and lean path
+@pytest.mark.parametrize("asked, waited", [("0.4", 1.0), ("2.5", 3.0), ("date", 42.0), ("soon", 0.5 * 0.5)])
+def test_a_throttled_control_plane_call_with_a_retry_after_that_is_not_whole_seconds_is_retried(
+        server, operation, asked, waited):
+    """A fraction or an HTTP date (valid HTTP; a proxy's answer) once raised ValueError out of botocore's parser,
+    which reads retryAfterSeconds as an integer: the run ended ('unexpected ValueError'). Now it waits at least
+    what was asked (whole seconds, rounded up); a Retry-After that is no wait at all backs off as for none."""
+    from ferry.codeartifact import Domain
+
+    now = time.time()
+    value = formatdate(now + 41.2, usegmt=True) if asked == "date" else asked
+    throttled = {"x-amzn-ErrorType": "ThrottlingException", "Retry-After": value, "Content-Type": "application/json"}
+    answer = {"authorizationToken": "t", "expiration": now + 900} if operation == "get_authorization_token" else {
+        "packages": []}
+    server.replies = [(429, throttled, {"message": "Rate exceeded"}), (200, {"Content-Type": "application/json"},
+                                                                       answer)]
+    sleep = Recorder()
+    session = boto3.session.Session(aws_access_key_id="AKIDTEST", aws_secret_access_key="test-secret",
+                                    region_name="us-east-1")
+    domain = Domain("acme", endpoint_url=server.url, session=session,
+                    retry=retrying(REQUEST, sleep=sleep, rng=lambda: 0.5, clock=lambda: now))
+    params = {"repository": "r"} if operation == "list_packages" else {}
+    out = domain.read(operation, **params)
+    assert out.get("authorizationToken", out.get("packages")) == answer.get("authorizationToken", answer.get("packages"))
+    assert len(server.requests) == 2
+    assert sleep.sleeps == [pytest.approx(waited, abs=1.0 if asked == "date" else 1e-9)]
+
+
 def test_botocore_internal_server_error_is_retried_and_access_denied_is_not(server):
     json_type = {"Content-Type": "application/json"}
     server.replies = [

@@ -11,6 +11,7 @@ policy of :mod:`ferry.retry`, so throttling is retried in exactly one layer.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import Counter
@@ -37,6 +38,7 @@ from ferry.http import check_url
 from ferry.lean_reads import LeanReads
 from ferry.ratelimit import RateLimiter, operation_class
 from ferry.redact import register
+from ferry.retry import parse_retry_after
 
 # Refresh the token when less than this is left (or a tenth of its life, for short-lived tokens), so a
 # publish never starts with a token about to lapse.
@@ -178,6 +180,25 @@ def _check_complete(response_dict: dict, operation_model, **_: Any) -> None:
             raise RetryableError(f"{operation_model.name}: reply cut short (not complete JSON)") from None
 
 
+def _whole_seconds_retry_after(response_dict: dict, **_: Any) -> None:
+    """botocore hook (before-parse): a ``Retry-After`` botocore can read, asking for at least the same wait.
+
+    botocore reads ThrottlingException's ``retryAfterSeconds`` from the header as an integer, so a fraction
+    (``0.5``) or an HTTP date, both valid HTTP (RFC 9110) and what a proxy in front of the service may send,
+    raised ValueError out of its parser: the throttled call was not retried but ended the run. Rounded up
+    to whole seconds here (a date as the seconds until it); a value that is neither is dropped (the retry then
+    backs off as for no Retry-After).
+    """
+    headers = response_dict.get("headers")
+    value = headers.get("retry-after") if headers is not None else None
+    if value is None or str(value).strip().isdigit():
+        return
+    seconds = parse_retry_after(value)
+    del headers["retry-after"]
+    if seconds is not None:
+        headers["retry-after"] = str(math.ceil(seconds))
+
+
 class Domain:
     """A CodeArtifact domain. Thread-safe: workers share one instance.
 
@@ -269,6 +290,7 @@ class Domain:
     def _new_client(self, config: Config) -> Any:
         client = self._boto_session.client("codeartifact", config=config, **self._client_args)
         client.meta.events.register("before-parse.codeartifact", _check_complete)
+        client.meta.events.register("before-parse.codeartifact", _whole_seconds_retry_after)
         client.meta.events.register("before-sign.codeartifact", _register_signing_credentials)
         return client
 
