@@ -267,6 +267,22 @@ def test_a_token_that_expires_mid_run_is_refreshed(world, capsys):
     assert ferry("verify", str(world["job"]), "--state", str(world["state"])) == 0
 
 
+def test_an_error_of_a_listing_that_is_not_a_key_listed_twice_is_not_blamed_on_the_mapping(world, monkeypatch,
+                                                                                               capsys):
+    """Any ValueError of the plan (botocore's, when it could not read a throttled answer's Retry-After) was
+    reported as a key listed twice, exit 2: 'repository ...: ...; map them to different targets or exclude one'."""
+    from ferry import plan as planning
+
+    def unreadable(*args, **kwargs):
+        raise ValueError("invalid literal for int() with base 10: '0.4'")
+
+    monkeypatch.setattr(planning, "compare", unreadable)
+    code = ferry("migrate", str(world["job"]), "--state", str(world["state"]), "--no-progress")
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "unexpected ValueError: invalid literal for int()" in err and "map them" not in err
+
+
 def test_verify_reports_missing_differing_and_extra_items(world, capsys):
     ca, state, store = world["ca"], str(world["state"]), world["sandbox"].apps["codeartifact"].store
     assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0

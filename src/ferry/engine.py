@@ -29,7 +29,7 @@ import requests
 from ferry import inventory, scratch, statuses, transfer
 from ferry.codeartifact import Domain, source_limiter
 from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
-from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.errors import FatalError, ItemError, ListedTwice, RetryableError, UsageError
 from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import Migrator
@@ -361,7 +361,7 @@ class Engine:
                         self._origin_listed.add((m.target, ctx.format))
                     if planned is not None:
                         planned(ctx)
-                except ValueError as err:
+                except ListedTwice as err:
                     raise UsageError(f"repository {m.source!r}: {err}; map them to different targets or exclude "
                                      "one") from None
                 finally:

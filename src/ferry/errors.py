@@ -49,6 +49,12 @@ class PublishConflict(ItemError):
     """
 
 
+class ListedTwice(ValueError):
+    """A listing gave one key twice with different content (two source files mapping onto one CodeArtifact
+    identity, or a target listing that is broken). Its own class so that other ValueErrors of a listing (a bug,
+    an answer a library could not parse) are not reported as this."""
+
+
 class RetryableError(FerryError):
     """A transient failure (throttling, 5xx, reset). ``retry_after`` is seconds the server asked for, if any."""
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from ferry.errors import ListedTwice
 from ferry.model import Action, ItemKey, PlanEntry, SourceItem, TargetItem, VersionStatus
 from ferry.target_index import SeenKeys, SeenVersions, TargetIndex
 
@@ -85,13 +86,13 @@ def index_target(have: Iterable[TargetItem]) -> dict[ItemKey, TargetItem]:
     """Index a target listing by key. Returns the dict.
 
     A key listed twice with the same content is kept once; twice with different content raises
-    ``ValueError`` (a target cannot hold two assets under one key, so the listing is broken).
+    :class:`~ferry.errors.ListedTwice` (a target cannot hold two assets under one key, so the listing is broken).
     """
     index: dict[ItemKey, TargetItem] = {}
     for item in have:
         prior = index.get(item.key)
         if prior is not None and (prior.checksums, prior.size) != (item.checksums, item.size):
-            raise ValueError(f"target listed {item.key} twice with different content")
+            raise ListedTwice(f"target listed {item.key} twice with different content")
         index.setdefault(item.key, item)
     return index
 
@@ -106,7 +107,7 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
     """Yield one :class:`PlanEntry` per key found in *want* or *have*, each key exactly once.
 
     Source entries come in *want* order, then target-only entries sorted by key. A source key
-    repeated with identical size/checksums is yielded once. Raises ``ValueError`` when *want*
+    repeated with identical size/checksums is yielded once. Raises :class:`~ferry.errors.ListedTwice` when *want*
     repeats a key with different content (two source assets map onto one CodeArtifact identity,
     e.g. names equal after normalization: the source adapter must report such collisions as
     unmappable) or when *have* does (see :func:`index_target`). ``check_unique=False`` leaves the
@@ -128,7 +129,7 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
             if seen is not None:
                 verdict = seen.add(item.key, content_fingerprint(item))
                 if verdict == "different":
-                    raise ValueError(f"source listed {item.key} twice with different content")
+                    raise ListedTwice(f"source listed {item.key} twice with different content")
                 if verdict == "same":
                     continue
             target = targets.pop(item.key)

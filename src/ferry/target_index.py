@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+from ferry.errors import ListedTwice
 from ferry.model import Checksums, ItemKey, TargetItem
 
 SPILL_AFTER = 20_000
@@ -89,7 +90,7 @@ class TargetIndex(_Spilling):
     """The target listing by key; :meth:`pop` takes an item out, :meth:`leftovers` yields the rest sorted.
 
     A key listed twice with the same content is kept once; twice with different content raises
-    ``ValueError`` (a target cannot hold two assets under one key, so the listing is broken). An item
+    :class:`~ferry.errors.ListedTwice` (a target cannot hold two assets under one key, so the listing is broken). An item
     named :data:`VERSION_MARKER` stands for its whole version: :meth:`pop` answers with it (under the
     asked key) for any key of that version the listing does not hold, and it is no leftover.
     """
@@ -184,7 +185,7 @@ class TargetIndex(_Spilling):
 
 def _same_or_raise(item: TargetItem, checksums: Checksums, size: int | None) -> None:
     if (checksums, size) != (item.checksums, item.size):
-        raise ValueError(f"target listed {item.key} twice with different content")
+        raise ListedTwice(f"target listed {item.key} twice with different content")
 
 
 def _row(item: TargetItem) -> tuple:

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from ferry.codeartifact import Domain
 from ferry.config import Job, RepositoryMapping
 from ferry.engine import MappingContext
-from ferry.errors import FatalError, FerryError, ItemError, UsageError
+from ferry.errors import FatalError, FerryError, ItemError, ListedTwice, UsageError
 from ferry.inventory import VERSIONS_AT_ONCE
 from ferry.migrators import MIGRATORS
 from ferry.migrators.base import PublishContext
@@ -159,7 +159,7 @@ class RepoPass:
         try:
             for entry in plan(screened(ctx.migrator, want), have):
                 writer.planned(entry, m.source, m.target)
-        except ValueError as err:
+        except ListedTwice as err:
             raise UsageError(f"repository {m.source!r}: {err}") from None
 
     def _target_versions(self, fmt: str, ns: str, name: str) -> dict[str, str]:
