@@ -97,29 +97,88 @@ def test_throttling_halves_the_rate_once_per_burst_then_it_recovers():
     clock = Clock()
     bucket = Bucket("publish", 10, burst=1, adapt=Adapt(), clock=clock)
     assert bucket.throttled() is True
-    assert bucket.current_rate() == 5
+    assert bucket.current_rate() == 5 and bucket.known == 10
     # the other answers to the same burst do not count again
     assert bucket.throttled() is False and bucket.throttled() is False
     assert bucket.current_rate() == 5 and bucket.throttles == 3
-    clock.now += 1.5
+    clock.now += 1.5  # one quiet second: +5 % of the rate last throttled at (10), then throttled at 5.5
     assert bucket.throttled() is True
-    assert bucket.current_rate() == 2.5
-    # additive increase: +5% of the configured rate per quiet second, up to the configured rate
+    assert bucket.current_rate() == pytest.approx(2.75) and bucket.known == pytest.approx(5.5)
+    # additive increase: +5 % of the rate last throttled at per quiet second, up to it ...
     clock.now += 1.0
-    assert bucket.current_rate() == pytest.approx(3.0)
-    clock.now += 10.0
-    assert bucket.current_rate() == pytest.approx(8.0)
+    assert bucket.current_rate() == pytest.approx(3.025)
+    clock.now += 9.0
+    assert bucket.current_rate() == pytest.approx(5.5)
+    # ... then +2 % of it per second, probing ...
+    clock.now += 1.0
+    assert bucket.current_rate() == pytest.approx(5.61)
+    # ... and after 20 s at or above it without a throttle it is forgotten: +5 % of the configured rate
+    clock.now += 19.0
+    bucket.current_rate()
+    assert bucket.known is None
     clock.now += 100.0
     assert bucket.current_rate() == 10
 
 
 def test_rate_never_drops_below_the_floor():
     clock = Clock()
-    bucket = Bucket("publish", 10, burst=1, clock=clock)
+    bucket = Bucket("publish", 10, burst=1, adapt=Adapt(recovery=1e9), clock=clock)  # no recovery in between
     for _ in range(20):
         bucket.throttled()
         clock.now += 2 / bucket.rate  # past the window in which throttles count as one
     assert bucket.rate == pytest.approx(10 * Adapt().floor)
+
+
+def test_the_burst_follows_the_rate_in_force():
+    clock = Clock()
+    bucket = Bucket("list", 200, burst=100, adapt=Adapt(recovery=1e9), clock=clock)  # no recovery in between
+    assert bucket.burst == 100
+    for _ in range(4):
+        bucket.throttled()
+        clock.now += 1.5  # past the window in which throttles count as one
+    assert bucket.rate == 12.5 and bucket.burst == 6  # half a second's worth, as at 200/s
+
+
+def _simulate(configured: float, quota: float, seconds: float = 300.0, workers: int = 8) -> tuple[float, float]:
+    """Workers sending through a bucket of ``configured`` requests/s to a service whose token-bucket quota is
+    ``quota``/s (burst: a second's worth); a throttled request waits the Retry-After the service gives, then
+    tries again. Returns (share of requests throttled, requests/s let through)."""
+    import heapq
+    import math
+
+    clock = Clock(0.0)
+    bucket = Bucket("publish", configured, burst=configured * 0.5, clock=clock)
+    tokens, stamp = max(1.0, quota), 0.0
+    events = [(0.0, w) for w in range(workers)]
+    sent = throttled = 0
+    while events:
+        t, worker = heapq.heappop(events)
+        if t > seconds:
+            break
+        clock.now = t
+        at = t + bucket.reserve()
+        tokens, stamp = min(max(1.0, quota), tokens + (at - stamp) * quota), max(stamp, at)
+        sent += 1
+        if tokens >= 1:
+            tokens -= 1
+            heapq.heappush(events, (at + 0.05, worker))
+        else:
+            throttled += 1
+            clock.now = at
+            bucket.throttled()
+            heapq.heappush(events, (at + math.ceil((1 - tokens) / quota), worker))
+    return throttled / sent, (sent - throttled) / seconds
+
+
+@pytest.mark.parametrize("configured, quota, most_throttled, least_through", [
+    (10, 1, 0.2, 0.75),  # a publish quota of 1/s under the default 10/s: before, 59 % throttled, 0.32/s through
+    (200, 5, 0.1, 4.0),  # a list quota of 5/s under the default 200/s: before, 62 % throttled
+    (10, 10, 0.0, 9.9),  # the quota as configured: nothing throttled, all of it used
+])
+def test_a_quota_far_below_the_configured_rate_is_learned_not_overrun(configured, quota, most_throttled,
+                                                                     least_through):
+    share, through = _simulate(configured, quota)
+    assert share <= most_throttled and through >= least_through, (share, through)
 
 
 def test_slots_after_a_throttle_follow_the_lower_rate():
