@@ -836,7 +836,9 @@ def test_a_source_that_sends_more_than_it_lists(world, tmp_path, capsys, monkeyp
     assert _migrate(job, tmp_path / "ferry.db") == 1
     capsys.readouterr()
     state, reason = _reasons(tmp_path, tmp_path / "ferry.db")["generic:tools/tool@1.0/grows.bin"]
-    assert state == "failed" and reason == "source lists 100 bytes but sends more"
+    assert state == "failed" and reason == ("source lists 100 bytes but sends more; the file changed in the source "
+                                            "after it was listed, or the source sent it corrupt: nothing was "
+                                            "published, and a rerun lists it again")
 
 
 def test_names_that_are_not_utf8_are_unmappable(world, tmp_path, capsys, monkeypatch):

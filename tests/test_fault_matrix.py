@@ -287,7 +287,9 @@ def test_a_source_file_that_does_not_match_its_checksum_fails_alone_with_the_rea
     failed = {k: r for k, r in rows.items() if r["state"] != "confirmed"}
     assert list(failed) == [("acme-lib2", "1.0.0", "acme_lib2-1.0.0-py3-none-any.whl")]
     reason = failed[("acme-lib2", "1.0.0", "acme_lib2-1.0.0-py3-none-any.whl")]["reason"]
-    assert reason == f"source says sha256 {asset.sha256} but the bytes hash to {bad_sha}"
+    assert reason == (f"source says sha256 {asset.sha256} but the bytes hash to {bad_sha}; the file changed in the "
+                      "source after it was listed, or the source sent it corrupt: nothing was published, and a rerun "
+                      "lists it again")
     assert "acme-lib2" in out
     held = target_assets(small["store"], "acme")
     assert not [k for k in held if k[2] == "acme-lib2"]  # the bad bytes never reached the target

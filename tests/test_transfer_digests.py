@@ -62,3 +62,38 @@ def test_bad_bytes_are_caught_by_whichever_digest_the_source_lists(tmp_path, lis
     source = item(**{listed: all_sums(DATA)[listed]})
     with pytest.raises(transfer.ChecksumMismatch, match=f"source says {listed} "):
         transfer.download(lambda: Body(bad), source, tmp_path, digests=transfer.digests_for(source))
+
+
+# A source in use keeps changing while it is migrated: a file overwritten or deleted between the listing and
+# its download must fail with a reason that says so (no bytes published), not one that only blames the source.
+
+def test_bytes_that_differ_from_the_listing_say_the_file_may_have_changed_since(tmp_path):
+    listed = item(**all_sums(DATA))
+    with pytest.raises(transfer.ChecksumMismatch) as same_size:
+        transfer.download(lambda: Body(DATA[:-3] + b"new"), listed, tmp_path)
+    with pytest.raises(transfer.ChecksumMismatch) as smaller:
+        transfer.download(lambda: Body(DATA[:100]), listed, tmp_path)
+    with pytest.raises(transfer.ChecksumMismatch) as larger:
+        transfer.download(lambda: Body(DATA + b"more"), listed, tmp_path)
+    for caught in (same_size, smaller, larger):
+        reason = str(caught.value)
+        assert reason.endswith("; the file changed in the source after it was listed, or the source sent it "
+                               "corrupt: nothing was published, and a rerun lists it again"), reason
+    assert str(smaller.value).startswith(f"source lists {len(DATA)} bytes but sent 100;")
+
+
+def test_a_file_deleted_after_the_listing_says_the_source_no_longer_has_it(tmp_path):
+    from ferry.http import raise_for_status
+
+    import requests
+
+    def gone():
+        response = requests.Response()
+        response.status_code = 404
+        raise_for_status(response, "download generic:ns/pkg@1.0/file.bin", refused=("refused", "check"))
+
+    with pytest.raises(transfer.ItemError) as caught:
+        transfer.download(gone, item(**all_sums(DATA)), tmp_path)
+    assert str(caught.value) == ("download generic:ns/pkg@1.0/file.bin: not found (HTTP 404): the source listed it "
+                                 "but no longer has it (deleted or replaced after it was listed): nothing was "
+                                 "published, and a rerun lists the source again")

@@ -49,6 +49,11 @@ class PublishConflict(ItemError):
     """
 
 
+class NotFound(ItemError):
+    """The service answered 404 for this one thing (raised by :func:`ferry.http.raise_for_status`): what a
+    download of a file that was listed but deleted or replaced since then runs into."""
+
+
 class ListedTwice(ValueError):
     """A listing gave one key twice with different content (two source files mapping onto one CodeArtifact
     identity, or a target listing that is broken). Its own class so that other ValueErrors of a listing (a bug,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ferry.errors import FatalError, ItemError, RetryableError, UsageError
+from ferry.errors import FatalError, ItemError, NotFound, RetryableError, UsageError
 from ferry.retry import parse_retry_after
 
 USER_AGENT = "ferry/0.1"
@@ -118,7 +118,8 @@ def raise_for_status(response: requests.Response, what: str, *, refused: tuple[s
 
     Raises :class:`RetryableError` for 429/5xx (with the server's ``Retry-After``), :class:`FatalError`
     for 401 and 403 (``refused`` / ``forbidden`` are (what happened, what to do)), and
-    :class:`ItemError` for anything else (404 names "not found"; ``detail`` is appended to others).
+    :class:`ItemError` for anything else (404: :class:`~ferry.errors.NotFound`, naming "not found"; ``detail`` is
+    appended to others).
     """
     status = response.status_code
     if status < 400:
@@ -129,5 +130,5 @@ def raise_for_status(response: requests.Response, what: str, *, refused: tuple[s
         happened, advice = forbidden if status == 403 and forbidden else refused
         raise FatalError(f"{what}: {happened} (HTTP {status}); {advice}")
     if status == 404:
-        raise ItemError(f"{what}: not found (HTTP 404)")
+        raise NotFound(f"{what}: not found (HTTP 404)")
     raise ItemError(f"{what}: HTTP {status}{detail}")

@@ -23,7 +23,7 @@ try:
 except ImportError:  # not POSIX: no locks, so no sweeping either
     fcntl = None  # type: ignore[assignment]
 
-from ferry.errors import FatalError, ItemError, RetryableError, spool_full
+from ferry.errors import FatalError, ItemError, NotFound, RetryableError, spool_full
 from ferry.migrators.base import Spooled, safe_asset_name
 from ferry.model import ALGORITHMS, Checksums, SourceItem
 
@@ -55,6 +55,15 @@ def too_big(size: int | None) -> str | None:
 
 class ChecksumMismatch(ItemError):
     """The downloaded bytes do not match what the source says they are."""
+
+
+# A source in use changes while it is migrated (CI redeploys, overwrites raw files, republishes): bytes that
+# differ from the listing, or a listed file that is gone, are then no fault of the source's storage, and a
+# reason that only blamed the source would send its owner looking for corruption that is not there.
+CHANGED_OR_CORRUPT = ("; the file changed in the source after it was listed, or the source sent it corrupt: "
+                      "nothing was published, and a rerun lists it again")
+GONE_SINCE_LISTED = (": the source listed it but no longer has it (deleted or replaced after it was listed): "
+                     "nothing was published, and a rerun lists the source again")
 
 
 class Interrupted(Exception):
@@ -199,6 +208,7 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
     Raises :class:`RetryableError` when the connection breaks or the body is cut short,
     :class:`ChecksumMismatch` when a digest or the size the source reported disagrees (or the body
     grows past that size or the asset size quota: nothing more is written then),
+    :class:`ItemError` when the source no longer has the file it listed (404),
     :class:`FatalError` when the spool disk is full or unwritable, :class:`Interrupted` as soon as
     ``should_stop()`` turns true between chunks.
     """
@@ -209,7 +219,10 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
     hashers = {algo: hashlib.new(algo) for algo in (ALGORITHMS if digests is None else digests)}
     size = 0
     limit = min(item.size, max_asset_bytes()) if item.size is not None else max_asset_bytes()
-    response = open_stream()
+    try:
+        response = open_stream()
+    except NotFound as err:
+        raise ItemError(f"{err}{GONE_SINCE_LISTED}") from None
     try:
         with open(path, "wb") as out:
             for chunk in response.iter_content(CHUNK):
@@ -217,7 +230,8 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
                     raise Interrupted(f"download of {item.key} stopped")
                 size += len(chunk)
                 if size > limit:
-                    raise ChecksumMismatch(too_big(size) or f"source lists {item.size} bytes but sends more")
+                    raise ChecksumMismatch(too_big(size)
+                                           or f"source lists {item.size} bytes but sends more{CHANGED_OR_CORRUPT}")
                 for h in hashers.values():
                     h.update(chunk)
                 out.write(chunk)
@@ -232,10 +246,11 @@ def download(open_stream: Callable[[], requests.Response], item: SourceItem, fol
         response.close()
     got = Checksums(**{algo: h.hexdigest() for algo, h in hashers.items()})
     if item.size is not None and item.size != size:
-        raise ChecksumMismatch(f"source lists {item.size} bytes but sent {size}")
+        raise ChecksumMismatch(f"source lists {item.size} bytes but sent {size}{CHANGED_OR_CORRUPT}")
     for algo in item.checksums:
         if algo in hashers and item.checksums[algo] != got[algo]:
-            raise ChecksumMismatch(f"source says {algo} {item.checksums[algo]} but the bytes hash to {got[algo]}")
+            raise ChecksumMismatch(f"source says {algo} {item.checksums[algo]} but the bytes hash to {got[algo]}"
+                                   f"{CHANGED_OR_CORRUPT}")
     return Spooled(path, size, got)
 
 
