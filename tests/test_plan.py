@@ -8,7 +8,7 @@ import random
 import pytest
 
 from ferry.model import Action, Checksums, ItemKey, SourceItem, TargetItem, VersionStatus
-from ferry.plan import compare, plan
+from ferry.plan import ORPHANED_UNFINISHED, compare, plan
 
 
 def digests(content: bytes) -> dict[str, str]:
@@ -219,6 +219,11 @@ def test_every_key_appears_exactly_once_and_actions_are_consistent(seed):
         if e.action is Action.ONLY_IN_TARGET:
             assert e.key not in want_keys and e.source is None and e.target is by_key_have[e.key]
             continue
+        if e.source is None:  # a target-only file of an Unfinished version the source compared nothing of
+            assert e.action is Action.CONFLICT and e.reason == ORPHANED_UNFINISHED and e.key not in want_keys
+            assert e.target.status == VersionStatus.UNFINISHED
+            assert not [s for s in want if s.key.version_id == e.key.version_id and not s.unmappable]
+            continue
         assert e.source is not None and e.source.key == e.key
         assert e.target is by_key_have.get(e.key)
         if e.source.unmappable:
@@ -357,3 +362,16 @@ def test_single_asset_formats_never_hold_an_extra_asset_against_the_source(fmt):
     from ferry.migrators import MIGRATORS
 
     assert MIGRATORS[fmt].single_asset and getattr(MIGRATORS[fmt], "extra_differs", None) is None
+
+
+def test_a_target_only_unfinished_version_the_source_lists_nothing_of_is_a_conflict():
+    # A version deleted in the source after part of it was published leaves that part Unfinished in the target:
+    # unusable, and no later run would finish it or say so if it passed as the target's own.
+    jar, pom = ItemKey("maven", "g", "a", "1.0", "a-1.0.jar"), ItemKey("maven", "g", "a", "1.0", "a-1.0.pom")
+    (entry,) = plan([], [tgt(jar, status="Unfinished")])
+    assert (entry.action, entry.reason) == (Action.CONFLICT, ORPHANED_UNFINISHED)
+    # The target's own Published versions stay its own, and a version the source still lists part of is
+    # finished by the transfer as before.
+    assert one([], [tgt(jar)]).action is Action.ONLY_IN_TARGET
+    entries = {e.key: e.action for e in plan([src(pom)], [tgt(jar, status="Unfinished"), tgt(pom, status="Unfinished")])}
+    assert entries == {pom: Action.COPY, jar: Action.ONLY_IN_TARGET}

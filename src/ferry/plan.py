@@ -7,7 +7,8 @@
 - ``CONFLICT``: the target has the asset with different content (or a Disposed version); with
   ``extra`` (``verify``), also a target-only asset in a version the source has too (see :func:`plan`);
 - ``COPY``: the target lacks it, or holds it in a state the transfer must finish or check itself;
-- ``ONLY_IN_TARGET``: listed by the target only;
+- ``ONLY_IN_TARGET``: listed by the target only (but a target-only file in an Unfinished version of which
+  the source lists nothing is a ``CONFLICT``: see :data:`ORPHANED_UNFINISHED`);
 - ``UNMAPPABLE``: the source adapter could not map it into CodeArtifact (its reason passes through);
 - ``SKIPPED``: the job chose to leave it out (e.g. Maven SNAPSHOTs by default; its reason passes
   through). Not a failure, and the target is not consulted.
@@ -18,8 +19,9 @@ before the first entry is produced: a dict while small, a temporary SQLite file 
 assets, so a large target costs no Python objects per asset. *want* is streamed: each source item
 is compared, yielded and dropped. To guarantee that every key appears exactly once, the planner
 also remembers each source key it has yielded, as a 128-bit digest with a fingerprint of its
-content (about 120 bytes per asset: ~17 MB for 143,000 assets); with ``extra``, it also remembers a
-digest of each version it compared (spilled to a scratch file the same way). Entries for target-only
+content (about 120 bytes per asset: ~17 MB for 143,000 assets); it also remembers a digest of each
+version it compared (spilled to a scratch file the same way), for verify's extra files and the target's
+orphaned Unfinished versions. Entries for target-only
 keys come last, sorted by key. Nothing is downloaded or called over the network.
 """
 
@@ -33,6 +35,14 @@ from ferry.target_index import SeenKeys, SeenVersions, TargetIndex
 
 # Verdicts that mean the source's version was held against the target's (not unmappable, not skipped).
 _COMPARED = (Action.COPY, Action.SAME, Action.CONFLICT)
+
+# A version deleted in the source while it was being copied leaves the files already published in an Unfinished
+# version in the target, which no later run lists from the source, finishes or mentions: it must not pass as
+# the target's own content, which ferry leaves alone without a word.
+ORPHANED_UNFINISHED = ("the target holds this file in an Unfinished version (clients cannot use it) that the "
+                       "source does not list: deleted in the source after part of it was copied (or a publish into "
+                       "the target still under way); delete the version in the target (aws codeartifact "
+                       "delete-package-versions), or deploy it to the source again and rerun")
 
 
 def _short(digest: str) -> str:
@@ -118,11 +128,13 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
     source assets were compared with the target (not only unmappable or skipped ones), is a
     ``CONFLICT``: the target's version differs from the source's. Without ``extra``, or where it says
     false (files the target derives itself), target-only keys are ``ONLY_IN_TARGET``, and so are those
-    of versions or packages the source does not have: they are the target's own.
+    of versions or packages the source does not have: they are the target's own. Except, with or without
+    ``extra``, a target-only key in an Unfinished version of which the source compared nothing: a
+    ``CONFLICT`` (:data:`ORPHANED_UNFINISHED`), as no run would otherwise finish it or say so.
     """
     targets = TargetIndex(have)
     seen = SeenKeys() if check_unique else None
-    versions = SeenVersions() if extra is not None else None
+    versions = SeenVersions()  # the versions compared: verify's extra files, orphaned Unfinished ones
     last_version: tuple[str, ...] | None = None  # a version's items come together: add it once
     try:
         for item in want:
@@ -134,7 +146,7 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
                     continue
             target = targets.pop(item.key)
             action, reason = compare(item, target)
-            if versions is not None and action in _COMPARED and item.key.version_id != last_version:
+            if action in _COMPARED and item.key.version_id != last_version:
                 last_version = item.key.version_id
                 versions.add(last_version)
             yield PlanEntry(item.key, action, item, target, reason)
@@ -142,14 +154,17 @@ def plan(want: Iterable[SourceItem], have: Iterable[TargetItem], check_unique: b
             seen.close()
         for target in targets.leftovers():
             k = target.key
-            if versions is not None and k.version_id in versions and extra(k):  # versions exists iff extra
+            compared = k.version_id in versions
+            if compared and extra is not None and extra(k):
                 yield PlanEntry(k, Action.CONFLICT, None, target,
                                 f"the target's {k.version} holds {k.asset}, which the source's {k.version} does not")
+                continue
+            if not compared and target.status == VersionStatus.UNFINISHED:
+                yield PlanEntry(k, Action.CONFLICT, None, target, ORPHANED_UNFINISHED)
                 continue
             yield PlanEntry(k, Action.ONLY_IN_TARGET, None, target, "")
     finally:
         targets.close()
         if seen is not None:
             seen.close()
-        if versions is not None:
-            versions.close()
+        versions.close()
