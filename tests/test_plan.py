@@ -373,5 +373,6 @@ def test_a_target_only_unfinished_version_the_source_lists_nothing_of_is_a_confl
     # The target's own Published versions stay its own, and a version the source still lists part of is
     # finished by the transfer as before.
     assert one([], [tgt(jar)]).action is Action.ONLY_IN_TARGET
-    entries = {e.key: e.action for e in plan([src(pom)], [tgt(jar, status="Unfinished"), tgt(pom, status="Unfinished")])}
+    unfinished = [tgt(jar, status="Unfinished"), tgt(pom, status="Unfinished")]
+    entries = {e.key: e.action for e in plan([src(pom)], unfinished)}
     assert entries == {pom: Action.COPY, jar: Action.ONLY_IN_TARGET}
