@@ -401,6 +401,21 @@ def test_filters_match_a_pypi_project_as_the_source_spells_it(world):
     assert pypi == {"acme-utils", "acme-billing-client"}
 
 
+def test_a_filter_in_the_source_spelling_finds_the_target_copy_under_the_normalized_name(world, capsys):
+    """The filters scope the target's side too, but the target knows a PyPI project only by its normalized name
+    (``acme-billing-client``): matched by that alone, an include in the source's spelling left the target's copy
+    out of the plan, so a rerun planned it as a copy again and verify called it missing (exit 1)."""
+    ca, state = world["ca"], str(world["state"])
+    spelled = ("--include", "acme.billing_client")
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress", *spelled) == 0
+    capsys.readouterr()
+    assert ferry("audit", str(world["job"]), "--state", state, *spelled) == 0
+    assert "actions: same 1\n" in capsys.readouterr().out
+    job = write_job(world["tmp"] / "scoped.toml", world["urls"]["nexus"], world["urls"]["codeartifact"], REPOS,
+                    extra='[options]\ninclude = ["acme.billing_client"]\n')
+    assert ferry("verify", str(job), "--state", state) == 0
+
+
 def test_both_spellings_of_a_pypi_version_count_as_unmappable_in_the_report(world):
     """The first spelling was planned as a copy before the second showed the clash: it must not stay counted
     as one (audit's and report's "actions" would promise a publish that never comes)."""

@@ -28,7 +28,7 @@ import requests
 
 from ferry import inventory, scratch, statuses, transfer
 from ferry.codeartifact import Domain, source_limiter
-from ferry.config import DEFAULT_LAYOUT, Job, RepositoryMapping
+from ferry.config import DEFAULT_LAYOUT, Job, Options, RepositoryMapping
 from ferry.errors import FatalError, ItemError, ListedTwice, RetryableError, UsageError
 from ferry.http import check_url, make_session
 from ferry.migrators import MIGRATORS
@@ -336,15 +336,14 @@ class Engine:
                     self.domain, m.target, ctx.format, shard, memory, recall=self.settings.recall_target,
                     concurrency=self.job.options.workers,
                     on_package=lambda pkg, t=m.target: self._note_origin(t, pkg), on_abandon=self.stop)
-                if _filtered(m, self.job):
-                    # The filters scope both sides: the target's other packages are not this run's business,
-                    # and would otherwise all be listed as only in the target.
-                    have = (t for t in have if m.selects(t.key, self.job.options))
                 try:
                     # screened() passes each key once, so the plan need not check (nor remember) keys again.
                     extra = getattr(ctx.migrator, "extra_differs", None) if strict else None
                     listed = 0
-                    for entry in plan(screened(want, writer, m.target), have, check_unique=False, extra=extra):
+                    entries = plan(screened(want, writer, m.target), have, check_unique=False, extra=extra)
+                    if _filtered(m, self.job):
+                        entries = _in_scope(entries, m, self.job.options)
+                    for entry in entries:
                         listed += entry.source is not None
                         writer.planned(_unusable(entry) if verifying else entry, m.source, m.target)
                     if not _filtered(m, self.job) and self.job.options.since is None and shard is None:
@@ -610,6 +609,26 @@ def _unusable(entry: PlanEntry) -> PlanEntry:
 def _filtered(m: RepositoryMapping, job: Job) -> bool:
     """Whether include/exclude globs (the mapping's or the job's) narrow what ``m`` moves."""
     return bool(m.include or m.exclude or job.options.include or job.options.exclude)
+
+
+def _in_scope(entries: Iterator[PlanEntry], mapping: RepositoryMapping, options: Options) -> Iterator[PlanEntry]:
+    """``entries`` without the target's own keys (only in the target) that the include/exclude globs leave out:
+    the target's other packages are not this run's business, and would otherwise all be listed as only in the
+    target. Source entries all pass (the listing applied the globs, to the source's spelling too), and so do
+    target-only keys of a package the source selected: the target knows a PyPI project only by its normalized
+    name, which a glob in the source's spelling (``Acme.Core``) does not match. The filter is applied after the
+    plan, not to the target's listing, so each source item still finds its copy in the target."""
+    # Only packages the globs select by their source spelling alone: a set of every selected package would grow
+    # with the job.
+    spelled_in: set[tuple[str, str, str]] = set()
+    for entry in entries:
+        package = entry.key.version_id[:3]
+        if entry.source is not None:
+            if not mapping.selects(entry.key, options):
+                spelled_in.add(package)
+            yield entry
+        elif package in spelled_in or mapping.selects(entry.key, options):
+            yield entry
 
 
 def _nothing_listed(job: Job, ctx: MappingContext) -> str:
