@@ -414,6 +414,12 @@ def test_a_filter_in_the_source_spelling_finds_the_target_copy_under_the_normali
     job = write_job(world["tmp"] / "scoped.toml", world["urls"]["nexus"], world["urls"]["codeartifact"], REPOS,
                     extra='[options]\ninclude = ["acme.billing_client"]\n')
     assert ferry("verify", str(job), "--state", state) == 0
+    # A version the globs leave out by the source's spelling stays out of the plan on the target's side too.
+    world["seeder"].pypi("pypi-internal", *wheel("acme.billing_client", "1.0.0"))
+    assert ferry("migrate", str(world["job"]), "--state", state, "--no-progress") == 0
+    capsys.readouterr()
+    assert ferry("audit", str(world["job"]), "--state", state, *spelled, "--exclude", "acme.billing_client@1.*") == 0
+    assert "actions: same 1\n" in capsys.readouterr().out
 
 
 def test_both_spellings_of_a_pypi_version_count_as_unmappable_in_the_report(world):

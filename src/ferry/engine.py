@@ -618,16 +618,17 @@ def _in_scope(entries: Iterator[PlanEntry], mapping: RepositoryMapping, options:
     target-only keys of a package the source selected: the target knows a PyPI project only by its normalized
     name, which a glob in the source's spelling (``Acme.Core``) does not match. The filter is applied after the
     plan, not to the target's listing, so each source item still finds its copy in the target."""
-    # Only packages the globs select by their source spelling alone: a set of every selected package would grow
-    # with the job.
-    spelled_in: set[tuple[str, str, str]] = set()
+    # The source's spelling of each package the globs select by it alone (not every selected package: that would
+    # grow with the job), so a target-only version is judged by it as well (``ACME*`` but not ``ACME@2.*``).
+    spellings: dict[tuple[str, str, str], str] = {}
     for entry in entries:
         package = entry.key.version_id[:3]
         if entry.source is not None:
-            if not mapping.selects(entry.key, options):
-                spelled_in.add(package)
+            spelled = entry.source.extras.get("source_name") if entry.source.extras else None
+            if spelled and not mapping.selects(entry.key, options):
+                spellings[package] = spelled
             yield entry
-        elif package in spelled_in or mapping.selects(entry.key, options):
+        elif mapping.selects(entry.key, options, spellings.get(package)):
             yield entry
 
 
