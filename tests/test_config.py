@@ -9,6 +9,7 @@ import pytest
 from ferry.config import (
     DEFAULT_LAYOUT,
     Options,
+    RepositoryMapping,
     Secret,
     apply_overrides,
     load_job,
@@ -337,3 +338,25 @@ def test_the_workers_help_states_the_default_a_job_gets(monkeypatch, capsys, com
     assert ferry(command, "--help") == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if "--workers" in line]
     assert f"Parallel transfers (default {Options().workers};" in line
+
+
+def test_the_include_help_names_the_forms_a_glob_is_matched_against():
+    """``--help`` is where a user reads what ``--include 'acme-*'`` selects: it said only "packages matching this
+    glob", and a Maven user writing group:artifact, or a PyPI user writing the project as pip does, could not tell.
+    Each form the help names must select its item, and the case rule it states must hold."""
+    from ferry.cli.jobs import INCLUDE
+
+    help_text = INCLUDE.help
+    mapping = RepositoryMapping(source="s", target="t", namespace="s")
+    forms = [("@scope/name", ItemKey("npm", "scope", "name", "1.0.0", "package.tgz"), None),
+             ("group/artifact", ItemKey("maven", "group", "artifact", "1.0", "artifact-1.0.jar"), None),
+             ("namespace/package", ItemKey("generic", "namespace", "package", "1.0", "a.bin"), None),
+             ("Acme.Core", ItemKey("pypi", "", "acme-core", "1.0", "acme_core-1.0-py3-none-any.whl"), "Acme.Core"),
+             ("lodash@4.*", ItemKey("npm", "", "lodash", "4.17.21", "package.tgz"), None)]
+    for form, key, spelled in forms:
+        assert form in help_text, form
+        assert mapping.selects(key, Options(include=(form,)), spelled), form
+    assert "case-sensitive except for NuGet and Swift" in help_text
+    assert not mapping.selects(ItemKey("npm", "", "acme", "1.0.0", "package.tgz"), Options(include=("ACME",)))
+    assert mapping.selects(ItemKey("nuget", "", "acme.core", "1.0.0", "acme.core.1.0.0.nupkg"),
+                           Options(include=("ACME.Core",)))

@@ -186,8 +186,15 @@ READ_SPOOL = typer.Option(None, "--spool", metavar="DIR", help="Folder for packa
                           "their names and the run's other scratch files (default: a temporary folder).")
 ALLOW_HTTP = typer.Option(False, "--allow-http", help="Allow plain http to non-loopback hosts.")
 CA_BUNDLE = typer.Option(None, "--ca-bundle", metavar="FILE", help="CA certificates file for a private CA.")
-INCLUDE = typer.Option(None, "--include", metavar="GLOB", help="Only packages matching this glob (repeatable).")
-EXCLUDE = typer.Option(None, "--exclude", metavar="GLOB", help="Skip packages matching this glob (repeatable).")
+# What a glob is matched against (ferry.config.RepositoryMapping.selects): the one place a user reads the rule.
+INCLUDE = typer.Option(None, "--include", metavar="GLOB", help=(
+    "Only packages matching this glob: it is matched against @scope/name (npm), group/artifact (Maven), "
+    "namespace/package (generic), the bare name, the name as the source spells it (PyPI Acme.Core for acme-core) "
+    "and each of them followed by @version (lodash@4.*); case-sensitive except for NuGet and Swift. Repeatable; "
+    "replaces [options] include; a mapping's own include still applies."))
+EXCLUDE = typer.Option(None, "--exclude", metavar="GLOB", help=(
+    "Skip packages matching this glob (matched as for --include). Repeatable; replaces [options] exclude; a "
+    "mapping's own exclude still applies."))
 SINCE = typer.Option(None, "--since", metavar="DATE", help="Only files published on or after this date (YYYY-MM-DD).")
 SNAPSHOTS = typer.Option(None, "--snapshots", metavar="skip|timestamped", help="Maven SNAPSHOT versions: skip (default; counted as skipped) "
                          "or timestamped (publish the newest build). Overrides [options] snapshots; a "
